@@ -1,0 +1,1 @@
+"""How the real parts start: a local Apache Kafka (KRaft) broker and PostgreSQL server (``sq infra``)."""

@@ -1,0 +1,1 @@
+"""ShrivenQuant's command line and settings."""

@@ -1,0 +1,81 @@
+"""One settings object for every part of ShrivenQuant, read from the environment.
+
+Environment variables (all optional):
+
+- ``KAFKA_BOOTSTRAP_SERVERS``: an existing Kafka cluster; when unset, the local broker of ``sq infra``.
+- any other ``KAFKA_<NAME>``: passed to librdkafka as ``<name>`` with ``_`` → ``.``
+  (``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` → ``security.protocol``), so a managed cluster works unchanged.
+- ``DATABASE_URL``: an existing PostgreSQL; when unset, the local server of ``sq infra``.
+- ``SQ_HOME``: where local state lives (broker jars and data, pid files); default ``<repo>/.sq``.
+- ``SQ_TOPIC_PREFIX``: prefixes every topic name (isolates tests and tenants on one cluster).
+- ``SQ_KAFKA_PORT`` / ``SQ_POSTGRES_PORT``: ports of the local broker and database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_KAFKA_PORT = 19092
+DEFAULT_POSTGRES_PORT = 55432
+LOCAL_DB_NAME = "shrivenquant"
+LOCAL_DB_USER = "shrivenquant"
+LOCAL_DB_PASSWORD = "shrivenquant"
+
+
+def _kafka_client_properties(env: Mapping[str, str]) -> dict[str, str]:
+    """librdkafka properties from KAFKA_* variables, bootstrap servers excluded (handled on its own)."""
+    properties: dict[str, str] = {}
+    for name, value in env.items():
+        if name.startswith("KAFKA_") and name != "KAFKA_BOOTSTRAP_SERVERS":
+            properties[name.removeprefix("KAFKA_").lower().replace("_", ".")] = value
+    return properties
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    kafka_port: int
+    postgres_port: int
+    external_kafka: str | None
+    external_database_url: str | None
+    kafka_properties: dict[str, str] = field(default_factory=dict)
+    topic_prefix: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            home=Path(env.get("SQ_HOME", PROJECT_ROOT / ".sq")).resolve(),
+            kafka_port=int(env.get("SQ_KAFKA_PORT", DEFAULT_KAFKA_PORT)),
+            postgres_port=int(env.get("SQ_POSTGRES_PORT", DEFAULT_POSTGRES_PORT)),
+            external_kafka=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            external_database_url=env.get("DATABASE_URL") or None,
+            kafka_properties=_kafka_client_properties(env),
+            topic_prefix=env.get("SQ_TOPIC_PREFIX", ""),
+        )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.external_kafka or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.external_database_url or (
+            f"postgresql://{LOCAL_DB_USER}:{LOCAL_DB_PASSWORD}@127.0.0.1:{self.postgres_port}/{LOCAL_DB_NAME}"
+        )
+
+    def kafka_config(self, **overrides: object) -> dict[str, object]:
+        """A confluent-kafka configuration: bootstrap servers, pass-through security settings, overrides."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka_properties, **overrides}
+
+    def with_topic_prefix(self, prefix: str) -> Settings:
+        return replace(self, topic_prefix=prefix)
+
+
+def load_settings() -> Settings:
+    return Settings.from_env()

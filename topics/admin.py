@@ -1,0 +1,108 @@
+"""Creating and checking the catalogue's topics on a live cluster (`sq topics create | list`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+
+from sq.settings import Settings
+from topics.catalogue import CATALOGUE, TopicSpec
+
+ADMIN_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    spec: TopicSpec
+    topic: str  # the physical name (with the settings' prefix)
+    outcome: str  # "created" | "exists" | "differs"
+    differences: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.topic, "outcome": self.outcome, "differences": self.differences}
+
+
+def physical_name(settings: Settings, logical: str) -> str:
+    return settings.topic_prefix + logical
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return AdminClient(settings.kafka_config())
+
+
+def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) -> list[TopicReport]:
+    """Create what is missing; report a live topic whose partitions or configs differ from the catalogue."""
+    admin = admin_client(settings)
+    specs = list(specs)
+    live = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    missing = [spec for spec in specs if physical_name(settings, spec.name) not in live]
+    reports: dict[str, TopicReport] = {}
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(physical_name(settings, s.name), s.partitions, replication_factor=-1, config=s.config())
+                for s in missing
+            ],
+            operation_timeout=ADMIN_TIMEOUT_S,
+            request_timeout=ADMIN_TIMEOUT_S,
+        )
+        for spec in missing:
+            name = physical_name(settings, spec.name)
+            try:
+                futures[name].result()
+                reports[spec.name] = TopicReport(spec, name, "created")
+            except KafkaException as error:
+                if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # a concurrent creator won
+                    raise
+    existing = [spec for spec in specs if spec.name not in reports]
+    for spec, differences in zip(existing, _differences(settings, admin, existing), strict=True):
+        name = physical_name(settings, spec.name)
+        reports[spec.name] = TopicReport(spec, name, "differs" if differences else "exists", differences)
+    return [reports[spec.name] for spec in specs]
+
+
+def _differences(settings: Settings, admin: AdminClient, specs: list[TopicSpec]) -> list[list[str]]:
+    if not specs:
+        return []
+    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    resources = [ConfigResource(ResourceType.TOPIC, physical_name(settings, s.name)) for s in specs]
+    configs = admin.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S)
+    result = []
+    for spec, resource in zip(specs, resources, strict=True):
+        found: list[str] = []
+        partitions = len(metadata[resource.name].partitions)
+        if partitions != spec.partitions:
+            found.append(f"partitions: live {partitions}, catalogue {spec.partitions}")
+        live_config = configs[resource].result()
+        for key, wanted in spec.config().items():
+            actual = live_config[key].value if key in live_config else None
+            if actual != wanted:
+                found.append(f"{key}: live {actual}, catalogue {wanted}")
+        result.append(found)
+    return result
+
+
+def list_topics(settings: Settings) -> list[dict[str, Any]]:
+    """The catalogue joined with what the cluster has: one object per topic."""
+    live = admin_client(settings).list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    rows = []
+    for spec in CATALOGUE:
+        name = physical_name(settings, spec.name)
+        rows.append(
+            {
+                "name": name,
+                "key": spec.key,
+                "partitions": spec.partitions,
+                "live_partitions": len(live[name].partitions) if name in live else None,
+                "cleanup_policy": spec.cleanup_policy,
+                "retention_ms": spec.retention_ms,
+                "schema": list(spec.value_schemas),
+                "exists": name in live,
+                "description": spec.description,
+            }
+        )
+    return rows

@@ -1,0 +1,100 @@
+"""Every topic the pipeline uses, once.
+
+Keys are chosen for ordering: everything about one account lives in one partition of the account-keyed
+topics (which therefore share one partition count, so a processor reading several of them sees one
+account's events on the same partition number), everything about one symbol likewise.
+Audit topics (commands, decisions, order events, venue traffic, control, dead letters) keep everything:
+the log is the audit trail and the replay source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ACCOUNT_PARTITIONS = 4
+SYMBOL_PARTITIONS = 4
+FOREVER = -1
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+CleanupPolicy = Literal["delete", "compact"]
+
+# Logical topic names: import these, never spell a topic name elsewhere.
+MD_TRADES = "md.trades"
+MD_DEPTH = "md.depth"
+MD_BOOK_TOP = "md.book.top"
+MD_ANALYTICS = "md.analytics"
+MD_FEED_STATUS = "md.feed.status"
+ORDERS_COMMANDS = "orders.commands"
+RISK_DECISIONS = "risk.decisions"
+RISK_LIMITS = "risk.limits"
+CONTROL_EVENTS = "control.events"
+ORDERS_EVENTS = "orders.events"
+VENUE_ORDERS = "venue.orders"
+VENUE_EXECUTIONS = "venue.executions"
+PORTFOLIO_POSITIONS = "portfolio.positions"
+DEAD_LETTERS = "ops.deadletters"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str  # what the record key holds
+    value_schemas: tuple[str, ...]  # Avro full names a record's value may be written with
+    partitions: int
+    cleanup_policy: CleanupPolicy
+    retention_ms: int
+    description: str
+
+    def config(self) -> dict[str, str]:
+        """The topic-level configs `sq topics create` sets and checks."""
+        return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
+
+
+def _md(name: str) -> str:
+    return f"shrivenquant.md.{name}"
+
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    TopicSpec(MD_TRADES, "symbol", (_md("Trade"),), SYMBOL_PARTITIONS, "delete", WEEK_MS,
+              "Public trades from market data connectors."),
+    TopicSpec(MD_DEPTH, "symbol", (_md("DepthUpdate"), _md("DepthSnapshot")), SYMBOL_PARTITIONS, "delete",
+              WEEK_MS, "Order book snapshots and incremental depth updates."),
+    TopicSpec(MD_BOOK_TOP, "symbol", (_md("BookTop"),), SYMBOL_PARTITIONS, "delete", WEEK_MS,
+              "Top of book and depth-N view, published by the orderbook processor on change."),
+    TopicSpec(MD_ANALYTICS, "symbol", (_md("MarketAnalytics"),), SYMBOL_PARTITIONS, "delete", WEEK_MS,
+              "Microstructure analytics on an event-time schedule."),
+    TopicSpec(MD_FEED_STATUS, "symbol", (_md("FeedStatus"),), SYMBOL_PARTITIONS, "delete", WEEK_MS,
+              "Connector state: connects, stalls, gaps and resynchronisations."),
+    TopicSpec(ORDERS_COMMANDS, "account",
+              ("shrivenquant.orders.NewOrder", "shrivenquant.orders.CancelOrder",
+               "shrivenquant.orders.AmendOrder"),
+              ACCOUNT_PARTITIONS, "delete", FOREVER, "Order commands from upstream systems and the API."),
+    TopicSpec(RISK_DECISIONS, "account", ("shrivenquant.risk.RiskDecision",), ACCOUNT_PARTITIONS, "delete",
+              FOREVER, "Pre-trade decisions with every check's values; the decided command travels along."),
+    TopicSpec(RISK_LIMITS, "account", ("shrivenquant.risk.RiskLimits",), ACCOUNT_PARTITIONS, "compact",
+              FOREVER, "Current risk limits per account (compacted: the latest per account survives)."),
+    TopicSpec(CONTROL_EVENTS, "scope", ("shrivenquant.control.KillSwitch", "shrivenquant.control.CircuitBreaker",
+              "shrivenquant.control.TradingStateSet"),
+              1, "delete", FOREVER, "Kill switches, circuit breakers, trading states; one partition, read whole "
+              "by every risk worker."),
+    TopicSpec(ORDERS_EVENTS, "account", ("shrivenquant.orders.OrderEvent",), ACCOUNT_PARTITIONS, "delete",
+              FOREVER, "The order lifecycle: every transition of every order (the audit trail)."),
+    TopicSpec(VENUE_ORDERS, "symbol", ("shrivenquant.venue.VenueOrder",), SYMBOL_PARTITIONS, "delete",
+              FOREVER, "Orders sent to venues (new, cancel, amend), each carrying its risk approval."),
+    TopicSpec(VENUE_EXECUTIONS, "account", ("shrivenquant.venue.ExecutionReport",), ACCOUNT_PARTITIONS,
+              "delete", FOREVER, "Venue acknowledgements, fills, cancels and rejects."),
+    TopicSpec(PORTFOLIO_POSITIONS, "account", ("shrivenquant.portfolio.Position",), ACCOUNT_PARTITIONS,
+              "compact", FOREVER, "Positions and PnL per account and symbol (compacted on account|symbol)."),
+    TopicSpec(DEAD_LETTERS, "source topic", ("shrivenquant.ops.DeadLetter",), 1, "delete", FOREVER,
+              "Records no stage could use, with the reason; nothing bad is dropped silently."),
+)  # fmt: skip
+
+_BY_NAME = {spec.name: spec for spec in CATALOGUE}
+
+
+def spec_for(name: str) -> TopicSpec:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not in the topic catalogue; known: {', '.join(_BY_NAME)}") from None
