@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from infra.process import InfraError
-from sq.commands import demo, infra, topics
+from sq.commands import demo, flow, infra, run, topics, verify
 from sq.errors import CommandError
 
-COMMANDS = (infra, topics, demo)
+COMMANDS = (infra, topics, run, flow, verify, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,8 +84,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
               FOREVER, "Orders sent to venues (new, cancel, amend), each carrying its risk approval."),
     TopicSpec(VENUE_EXECUTIONS, "account", ("shrivenquant.venue.ExecutionReport",), ACCOUNT_PARTITIONS,
               "delete", FOREVER, "Venue acknowledgements, fills, cancels and rejects."),
-    TopicSpec(PORTFOLIO_POSITIONS, "account", ("shrivenquant.portfolio.Position",), ACCOUNT_PARTITIONS,
-              "compact", FOREVER, "Positions and PnL per account and symbol (compacted on account|symbol)."),
+    TopicSpec(PORTFOLIO_POSITIONS, "account|symbol", ("shrivenquant.portfolio.Position",), ACCOUNT_PARTITIONS,
+              "compact", FOREVER, "Positions and PnL per account and symbol (compacted: latest per position)."),
     TopicSpec(DEAD_LETTERS, "source topic", ("shrivenquant.ops.DeadLetter",), 1, "delete", FOREVER,
               "Records no stage could use, with the reason; nothing bad is dropped silently."),
 )  # fmt: skip

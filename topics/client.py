@@ -17,7 +17,12 @@ from schemas.codec import Codec, Decoded, default_codec
 from sq.settings import Settings
 from topics.admin import physical_name
 
+# Every producer of ours hashes keys as the Java client and aiokafka do, so a key lands on the same partition
+# whichever engine or tool produced it (co-partitioned joins depend on it).
+PARTITIONER = "murmur2_random"
+
 PRODUCER_DEFAULTS: dict[str, object] = {
+    "partitioner": PARTITIONER,
     "enable.idempotence": True,  # no duplicates from producer retries
     "acks": "all",
     "linger.ms": 5,

@@ -9,7 +9,9 @@ def test_topic_names_are_unique() -> None:
 
 
 def test_account_keyed_topics_share_one_partition_count_so_joins_stay_local() -> None:
-    counts = {spec.partitions for spec in CATALOGUE if spec.key == "account"}
+    counts = {
+        spec.partitions for spec in CATALOGUE if spec.key == "account"
+    }  # account|symbol keys are not co-partitioned
     assert counts == {ACCOUNT_PARTITIONS}
 
 

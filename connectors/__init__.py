@@ -1,0 +1,1 @@
+"""The edges: market data in, projections out, synthetic order flow."""

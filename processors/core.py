@@ -1,0 +1,83 @@
+"""The contract between a pure core and the runtime that runs it.
+
+A core is plain Python: no Kafka, no asyncio, no clock and no random ids of its own. The runtime hands it
+one ``Event`` at a time and produces the ``Emit``s it returns; time and identity come in with the events
+(``Event.ingest_time_us`` is the Kafka record timestamp, so a replay sees the same times). State is a
+mapping from the partition key (account or symbol) to a JSON-able dict, so the runtime can write what
+changed to a changelog in the same transaction as the outputs, and rebuild it on restart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+Record = dict[str, Any]
+StateChanges = dict[str, Record | None]  # key → its new state, None when the key's state is gone
+
+_ID_NAMESPACE = uuid.UUID("5b0c8a47-7d0e-4f5e-9a51-3f4e1c9d2a10")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One input record, decoded, as the runtime hands it to a core."""
+
+    topic: str  # logical topic name (topics.catalogue)
+    key: str | None
+    schema: str  # Avro full name the record was decoded with
+    record: Mapping[str, Any]
+    ingest_time_us: int  # the Kafka record timestamp: deterministic in replay
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """One output record: where it goes and what it is."""
+
+    topic: str
+    key: str
+    schema: str
+    record: Record
+
+
+class Core(Protocol):
+    """What every processor's pure core provides."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]]  # consumed as one consumer group, co-partitioned by key
+    broadcast_inputs: ClassVar[tuple[str, ...]]  # read whole by every worker (control, reference data)
+    outputs: ClassVar[tuple[str, ...]]
+
+    def apply(self, event: Event) -> list[Emit]: ...
+
+    def state_changes(self) -> StateChanges:
+        """The state of every key changed since the last call (then forgets them)."""
+        ...
+
+    def restore(self, key: str, state: Record) -> None:
+        """Take back one key's state from the changelog, before any event is applied."""
+        ...
+
+
+def derived_event_id(cause_event_id: str, stage: str, index: int) -> str:
+    """A stable id for the index-th event a stage derives from a cause: the same in live, replay and backtest."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{cause_event_id}|{stage}|{index}"))
+
+
+def derived_meta(cause: Event, stage: str, index: int) -> Record:
+    """The meta of an event derived from ``cause``: new id, same business time, causation and correlation."""
+    meta = cause.record["meta"]
+    return {
+        "event_id": derived_event_id(meta["event_id"], stage, index),
+        "producer": stage,
+        "event_time_us": meta["event_time_us"],
+        "ingest_time_us": cause.ingest_time_us,
+        "causation_id": meta["event_id"],
+        "correlation_id": meta["correlation_id"],
+    }
+
+
+def order_id_for(account: str, client_order_id: str) -> str:
+    """The order id of a client order id: deterministic, so a resubmitted command names the same order."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"order|{account}|{client_order_id}"))

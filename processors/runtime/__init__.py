@@ -1,0 +1,1 @@
+"""Runs any pure core on an engine: ``kafka`` (transactional confluent-kafka loop) or ``faust``."""

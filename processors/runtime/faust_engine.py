@@ -1,0 +1,121 @@
+"""The faust-streaming engine: the same pure core as a faust agent, its state in a faust Table.
+
+Measured pitfalls of faust-streaming 0.15, and what this engine does about them:
+- its aiokafka consumer is built with a hard-coded ``fetch_max_wait_ms=1500``, which holds latency near
+  1.2 s after any burst: ``lower_fetch_wait`` swaps in a consumer class with a low wait;
+- agent concurrency above 1 can lose messages: concurrency stays 1 (scale by partitions and workers);
+- exactly-once is experimental: the engine runs at-least-once, so after a crash a batch may be applied
+  again (the cores are idempotent on order ids, fill ids and event ids, but outputs can be duplicated);
+- it opens a web port unless told not to: ``web_enabled=False``.
+
+State: the core's changed keys are written to a Table (faust keeps its changelog topic); on start the Table
+is recovered by faust and loaded into a fresh core before the first event.
+Broadcast inputs are consumed by an agent of their own; with several faust workers they are split between
+the workers like any topic (a known limit of this engine; the kafka engine reads them whole on every worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Callable
+from typing import Any
+
+import aiokafka
+import faust
+import faust.transport.drivers.aiokafka as faust_aiokafka
+
+from processors.core import Core
+from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.step import apply_record
+from schemas.codec import default_codec
+from sq.settings import Settings
+from topics.admin import physical_name
+from topics.catalogue import DEAD_LETTERS, spec_for
+
+log = logging.getLogger(__name__)
+
+FETCH_WAIT_MS = 5
+
+
+def lower_fetch_wait(fetch_wait_ms: int = FETCH_WAIT_MS) -> None:
+    """Make faust's aiokafka consumers wait at most ``fetch_wait_ms`` for data (faust hard-codes 1500 ms)."""
+
+    class LowWaitConsumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = fetch_wait_ms
+            super().__init__(*args, **kwargs)
+
+    faust_aiokafka.aiokafka = types.SimpleNamespace(**{**vars(aiokafka), "AIOKafkaConsumer": LowWaitConsumer})
+
+
+def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int) -> faust.App:
+    lower_fetch_wait()
+    prototype = core_factory()
+    codec = default_codec()
+    app = faust.App(
+        physical_name(settings, f"sq.faust.{prototype.name}"),
+        broker=f"kafka://{settings.bootstrap_servers}",
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        topic_replication_factor=1,
+        topic_allow_declare=False,
+        processing_guarantee="at_least_once",
+        broker_commit_every=100,
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        table_cleanup_interval=3600,
+        datadir=str(settings.home / "faust" / f"{prototype.name}-{worker}"),
+        store="memory://",
+    )
+    table = app.Table("state", default=None, partitions=max(_partitions(t) for t in prototype.inputs))
+    holder: dict[str, Core] = {}
+
+    def core() -> Core:
+        """The worker's core, loaded from the recovered table the first time an event arrives."""
+        if "core" not in holder:
+            fresh = core_factory()
+            for key, state in table.items():
+                if state is not None:
+                    fresh.restore(key, state)
+            holder["core"] = fresh
+        return holder["core"]
+
+    topics = {name: app.topic(physical_name(settings, name)) for name in (*prototype.outputs, DEAD_LETTERS)}
+    logical = {physical_name(settings, t): t for t in (*prototype.inputs, *prototype.broadcast_inputs)}
+
+    async def handle(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            source = SourceRecord(message.topic, message.partition, message.offset, message.key, message.value,
+                                  int(message.timestamp * 1_000_000))  # fmt: skip
+            current = core()
+            for emit in apply_record(current, codec, logical[message.topic], source):
+                await topics[emit.topic].send(key=emit.key.encode(), value=codec.encode(emit.schema, emit.record))
+            for changed_key, state in current.state_changes().items():
+                table[changed_key] = state
+
+    inputs = app.topic(*(physical_name(settings, t) for t in prototype.inputs))
+    app.agent(inputs, name=f"{prototype.name}-inputs", concurrency=1)(handle)
+    if prototype.broadcast_inputs:
+        broadcast = app.topic(*(physical_name(settings, t) for t in prototype.broadcast_inputs))
+        app.agent(broadcast, name=f"{prototype.name}-broadcast", concurrency=1)(handle)
+    return app
+
+
+def _partitions(topic: str) -> int:
+    return spec_for(topic).partitions
+
+
+def run_faust_worker(core_factory: Callable[[], Core], settings: Settings, worker: int,
+                     max_seconds: float | None = None) -> None:  # fmt: skip
+    app = build_app(core_factory, settings, worker)
+    if max_seconds is not None:
+
+        @app.timer(interval=max_seconds, on_leader=False)
+        async def _stop_after() -> None:
+            raise SystemExit(0)
+
+    worker_ = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker_.execute_from_commandline()

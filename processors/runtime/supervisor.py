@@ -1,0 +1,44 @@
+"""Starting and stopping worker processes: one OS process per worker (two cores, one GIL each)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from processors.runtime.worker import DEFAULT_ENGINE
+
+
+@dataclass
+class WorkerProcess:
+    processor: str
+    worker: int
+    engine: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def label(self) -> str:
+        return f"{self.processor}#{self.worker}"
+
+
+def start_worker(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE,
+                 env: dict[str, str] | None = None) -> WorkerProcess:  # fmt: skip
+    argv = [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", str(worker)]
+    process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return WorkerProcess(processor, worker, engine, process)
+
+
+def stop_workers(workers: list[WorkerProcess], timeout_s: float = 20.0) -> None:
+    for w in workers:
+        if w.process.poll() is None:
+            w.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for w in workers:
+        try:
+            w.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.process.kill()
+            w.process.wait()

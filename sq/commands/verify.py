@@ -1,0 +1,51 @@
+"""`sq verify [--json] [--settle S]`: check the order path's invariants from the topics."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from replay.order_path_log import read_order_path_log
+from replay.verify import VerifyReport, verify
+from sq.output import emit_json, progress, say
+from sq.settings import load_settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("verify", help="check that nothing was lost, duplicated or unapproved")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="re-check for up to this many seconds while commands are still in flight")  # fmt: skip
+    parser.set_defaults(handler=run)
+
+
+def verify_settled(settle_s: float) -> VerifyReport:
+    settings = load_settings()
+    deadline = time.monotonic() + settle_s
+    while True:
+        report = verify(read_order_path_log(settings))
+        if report.ok or time.monotonic() >= deadline:
+            return report
+        progress(f"  not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind …")
+        time.sleep(1.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = verify_settled(args.settle)
+    if args.json:
+        emit_json(report.as_json())
+        return 0 if report.ok else 1
+    say(f"commands {report.commands}  outcomes {report.outcomes}  lost {report.lost}  duplicated {report.duplicated}  "
+        f"undecided {report.undecided}  unapproved {report.unapproved}")  # fmt: skip
+    say(f"fills {report.fills} (venue {report.venue_fills})  duplicate fills {report.duplicate_fills}  "
+        f"position mismatches {report.position_mismatches}")  # fmt: skip
+    say(f"orders {report.orders}: {report.orders_terminal} finished, {report.orders_working} working")
+    if report.outcomes_by_type:
+        say("outcomes: " + ", ".join(f"{k} {v}" for k, v in report.outcomes_by_type.items()))
+    if report.reject_reasons:
+        say("reject reasons: " + ", ".join(f"{k} {v}" for k, v in report.reject_reasons.items()))
+    for example in report.examples:
+        say(f"  ! {example}")
+    say("OK: every invariant holds" if report.ok else "VIOLATED: see the counts above")
+    return 0 if report.ok else 1
