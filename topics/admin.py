@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, not listed in __all__
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from sq.settings import Settings
 from topics.catalogue import CATALOGUE, TopicSpec
@@ -31,7 +36,7 @@ def physical_name(settings: Settings, logical: str) -> str:
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(settings.kafka_config())
+    return AdminClient(settings.kafka_config())  # type: ignore[arg-type]  # librdkafka values are str/int/bool
 
 
 def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) -> list[TopicReport]:

@@ -26,7 +26,6 @@ PRODUCER_DEFAULTS: dict[str, object] = {
     "enable.idempotence": True,  # no duplicates from producer retries
     "acks": "all",
     "linger.ms": 5,
-    "compression.type": "lz4",
 }
 
 
@@ -114,6 +113,7 @@ def read_topic(
                 if message.error() is not None:
                     continue  # transaction markers and EOF notices carry no record
                 partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None  # a record always has both
                 key = message.key()
                 yield ConsumedRecord(name, partition, offset, key.decode() if key is not None else None,
                                      message.value(), message.timestamp()[1])  # fmt: skip

@@ -23,9 +23,8 @@ def test_create_is_idempotent(settings: Settings) -> None:
 def test_create_reports_a_live_topic_that_differs_from_the_catalogue(settings: Settings) -> None:
     spec = spec_for("orders.events")
     name = physical_name(settings, spec.name)
-    admin_client(settings).create_topics([NewTopic(name, spec.partitions + 1, config={"retention.ms": "1000"})])[
-        name
-    ].result()
+    admin = admin_client(settings)  # held: a handle that is collected cancels its pending futures
+    admin.create_topics([NewTopic(name, spec.partitions + 1, config={"retention.ms": "1000"})])[name].result()
     report = next(r for r in create_topics(settings) if r.spec == spec)
     assert report.outcome == "differs"
     assert f"partitions: live {spec.partitions + 1}, catalogue {spec.partitions}" in report.differences
