@@ -53,6 +53,8 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
     lower_fetch_wait()
     prototype = core_factory()
     codec = default_codec()
+    datadir = settings.home / "faust" / f"{settings.topic_prefix}{prototype.name}-{worker}"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         physical_name(settings, f"sq.faust.{prototype.name}"),
         broker=f"kafka://{settings.bootstrap_servers}",
@@ -60,13 +62,13 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
         key_serializer="raw",
         web_enabled=False,
         topic_replication_factor=1,
-        topic_allow_declare=False,
+        topic_allow_declare=True,  # its own changelog and assignor topics; ours exist already
         processing_guarantee="at_least_once",
         broker_commit_every=100,
         broker_commit_interval=0.5,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=3600,
-        datadir=str(settings.home / "faust" / f"{prototype.name}-{worker}"),
+        datadir=str(datadir),
         store="memory://",
     )
     table = app.Table("state", default=None, partitions=max(_partitions(t) for t in prototype.inputs))

@@ -93,7 +93,6 @@ class KafkaEngine:
             "transaction.timeout.ms": self.options.transaction_timeout_ms,
             "partitioner": PARTITIONER,
             "linger.ms": 1,
-            "compression.type": "lz4",
         }))  # fmt: skip
         self.producer.init_transactions(30)
 

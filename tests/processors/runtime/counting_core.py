@@ -48,3 +48,9 @@ class CountingCore:
 def run_counting_engine(settings: Settings, worker: int, max_seconds: float) -> None:
     """Entry point of a worker process (spawned, so it can be SIGKILLed mid-transaction)."""
     KafkaEngine(CountingCore, settings, EngineOptions(worker=worker, batch_size=50)).run(max_seconds)
+
+
+def run_counting_faust(settings: Settings, worker: int, max_seconds: float) -> None:
+    from processors.runtime.faust_engine import run_faust_worker
+
+    run_faust_worker(CountingCore, settings, worker, max_seconds)
