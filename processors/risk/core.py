@@ -1,0 +1,576 @@
+"""The pre-trade risk core: a ``RiskDecision`` for every order command (docs/ORDER_PATH.md, "risk").
+
+Inputs, co-partitioned by account: ``orders.commands`` (NewOrder / CancelOrder / AmendOrder), ``risk.limits``
+and ``orders.events`` (the OMS's view of the account's orders: working quantity, fills, rejects).
+Broadcast inputs, read whole by every worker: ``control.events`` (kill switches, circuit breakers, trading
+states) and ``md.trades`` (last trade price per symbol, the reference for the collar and market notional).
+Outputs: ``risk.decisions`` (key account) and ``control.events`` (the account circuit breaker's TRIPPED /
+RESET, key ``"ACCOUNT:<account>"``).
+
+State
+-----
+Account state (one JSON-able dict per account, the changelog key is the account):
+
+- ``limits``: the latest RiskLimits (``None``: ``RiskConfig.default_limits``);
+- ``orders``: working orders by order id: symbol, side, quantity, cum, leaves, price, ``amend_leaves``
+  (the working quantity of an approved amend not yet answered by the OMS) and the order's correlation id;
+  an approved NewOrder counts at once, ``orders.events`` then update it and terminal events remove it;
+- ``exposure``: per symbol ``[buy, sell]`` working quantity, the sum over ``orders`` (kept, not recomputed);
+- ``positions``: per symbol, the ``processors.portfolio.position`` dict the account's fills build;
+- ``pnl_day`` / ``pnl_today``: the UTC day (event time) and the realized PnL net of fees of that day's fills;
+- ``bucket``: the ORDER_RATE token bucket ``[micro-tokens, as of event time us]``;
+- ``rejects``: event times of recent denials / venue rejects (circuit breaker window);
+- ``breaker``: the account's own circuit breaker while tripped (``cool_down_until_us``, ``trigger_count``).
+
+Broadcast state (kill switches in force, breakers tripped by other producers, trading states set by
+``TradingStateSet``, last trade price per symbol) is *not* in the changelog: the runtime re-reads the
+broadcast topics from the beginning whenever it (re)builds a core, which rebuilds it exactly, and a worker
+must not write changelog records for accounts it does not own. So ``state_changes()`` returns account
+state only, and applying a broadcast event never changes it. For the same reason the account's own
+breaker lives in account state: the ``CircuitBreaker`` records risk itself emits come back on the broadcast
+input and are ignored there (idempotent no-ops), whichever worker reads them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final
+
+from processors.core import Emit, Event, Record, StateChanges, derived_meta
+from processors.portfolio.position import apply_fill, empty_position
+from processors.risk import checks
+from processors.risk.checks import (
+    ACTIVE,
+    CIRCUIT_BREAKER,
+    HALTED,
+    TOKEN,
+    circuit_breaker,
+    daily_loss,
+    kill_switch,
+    open_orders,
+    order_notional,
+    order_quantity,
+    order_rate,
+    position,
+    price_collar,
+    reason_for,
+    reduces_position,
+    refill,
+    symbol_allowed,
+    trading_state,
+)
+from processors.risk.limits import DEFAULT_CONFIG, RiskConfig, limits_from_record
+from schemas.scales import notional
+from topics.catalogue import CONTROL_EVENTS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS, RISK_LIMITS
+
+STAGE: Final = "risk"
+
+NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
+CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
+AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
+ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
+RISK_LIMITS_SCHEMA: Final = "shrivenquant.risk.RiskLimits"
+RISK_DECISION: Final = "shrivenquant.risk.RiskDecision"
+KILL_SWITCH_SCHEMA: Final = "shrivenquant.control.KillSwitch"
+CIRCUIT_BREAKER_SCHEMA: Final = "shrivenquant.control.CircuitBreaker"
+TRADING_STATE_SET: Final = "shrivenquant.control.TradingStateSet"
+TRADE: Final = "shrivenquant.md.Trade"
+
+TERMINAL: Final = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
+FILL_EVENTS: Final = frozenset({"PARTIALLY_FILLED", "FILLED"})
+AMEND_ANSWERS: Final = frozenset({"REPLACED", "REPLACE_REJECTED"})
+DAY_US: Final = 86_400 * 1_000_000
+
+AccountState = dict[str, Any]
+
+
+def new_account_state() -> AccountState:
+    """The state of an account risk has seen nothing of."""
+    return {
+        "limits": None,
+        "orders": {},
+        "exposure": {},
+        "positions": {},
+        "pnl_day": 0,
+        "pnl_today": 0,
+        "bucket": None,
+        "rejects": [],
+        "breaker": None,
+    }
+
+
+def _key(scope: str, target: str | None) -> str:
+    return "GLOBAL" if scope == "GLOBAL" else f"{scope}:{target}"
+
+
+def _order_exposure(order: Mapping[str, Any]) -> int:
+    """The working quantity an order counts for: its leaves, or a pending approved amend's if larger."""
+    amend: int | None = order["amend_leaves"]
+    leaves: int = order["leaves"]
+    return leaves if amend is None or amend < leaves else amend
+
+
+class RiskCore:
+    """Pre-trade risk for the accounts of the partitions a worker owns (see the module docstring)."""
+
+    name: ClassVar[str] = STAGE
+    inputs: ClassVar[tuple[str, ...]] = (ORDERS_COMMANDS, RISK_LIMITS, ORDERS_EVENTS)
+    broadcast_inputs: ClassVar[tuple[str, ...]] = (CONTROL_EVENTS, MD_TRADES)
+    outputs: ClassVar[tuple[str, ...]] = (RISK_DECISIONS, CONTROL_EVENTS)
+
+    def __init__(self, config: RiskConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+        self._default_limits: Record = config.default_limits.as_record()
+        self._accounts: dict[str, AccountState] = {}
+        self._dirty: set[str] = set()
+        # Broadcast state: rebuilt from the broadcast topics, never in the changelog.
+        self._kill_switches: set[str] = set()  # "GLOBAL", "ACCOUNT:<account>", "SYMBOL:<symbol>"
+        self._breakers: dict[str, tuple[str, int | None]] = {}  # tripped by others: key -> (state, until)
+        self._trading_states: dict[str, str] = {}  # account -> REDUCE_ONLY / HALTED (absent: ACTIVE)
+        self._last_trade: dict[str, int] = {}  # symbol -> price
+        self._handlers: dict[str, Callable[[Event], list[Emit]]] = {
+            NEW_ORDER: self._on_new_order,
+            CANCEL_ORDER: self._on_cancel,
+            AMEND_ORDER: self._on_amend,
+            ORDER_EVENT: self._on_order_event,
+            RISK_LIMITS_SCHEMA: self._on_limits,
+            KILL_SWITCH_SCHEMA: self._on_kill_switch,
+            CIRCUIT_BREAKER_SCHEMA: self._on_circuit_breaker,
+            TRADING_STATE_SET: self._on_trading_state,
+            TRADE: self._on_trade,
+        }
+
+    # -- the Core protocol ------------------------------------------------------------------------------
+    def apply(self, event: Event) -> list[Emit]:
+        handler = self._handlers.get(event.schema)
+        if handler is None:
+            raise ValueError(f"risk does not take {event.schema} (topic {event.topic})")
+        return handler(event)
+
+    def state_changes(self) -> StateChanges:
+        changes: StateChanges = {account: copy.deepcopy(self._accounts[account]) for account in self._dirty}
+        self._dirty.clear()
+        return changes
+
+    def restore(self, key: str, state: Record) -> None:
+        restored = new_account_state()
+        restored.update(copy.deepcopy(state))
+        self._accounts[key] = restored
+
+    # -- read access for tools and tests -----------------------------------------------------------------
+    def account_state(self, account: str) -> AccountState | None:
+        """The live state of an account (do not modify), None when risk has seen nothing of it."""
+        return self._accounts.get(account)
+
+    def limits_of(self, account: str) -> Record:
+        state = self._accounts.get(account)
+        limits: Record | None = state["limits"] if state is not None else None
+        return limits if limits is not None else self._default_limits
+
+    # -- commands ---------------------------------------------------------------------------------------
+    def _on_new_order(self, event: Event) -> list[Emit]:
+        order = event.record
+        meta = order["meta"]
+        now: int = meta["event_time_us"]
+        account: str = order["account"]
+        state = self._state(account)
+        emits: list[Emit] = []
+        self._reset_breaker_if_cooled(event, state, account, now, emits)
+        limits = state["limits"] or self._default_limits
+
+        symbol: str = order["symbol"]
+        side: str = order["side"]
+        quantity: int = order["quantity"]
+        limit_price: int | None = order["price"]
+        buy = side == "BUY"
+        signed = quantity if buy else -quantity
+        held = state["positions"].get(symbol)
+        position_qty: int = held["quantity"] if held is not None else 0
+        exposure = state["exposure"].get(symbol)
+        same_side = 0 if exposure is None else (exposure[0] if buy else -exposure[1])
+        reduces = reduces_position(position_qty, same_side, signed)
+        reference, reference_name = self._reference(symbol, limits)
+        value, basis = self._valuation(order, quantity, reference, reference_name)
+        tokens, tokens_at = self._bucket(state, now, limits)
+
+        results = [
+            kill_switch(self._kill_switches_for(account, symbol) if self._kill_switches else []),
+            trading_state(self._trading_states.get(account, ACTIVE), reduces),
+            circuit_breaker(self._tripped_for(state, account, symbol), now, reduces),
+            symbol_allowed(symbol, limits["allowed_symbols"]),
+            order_quantity(quantity, limits["max_order_quantity"]),
+            order_notional(value, limits["max_order_notional"], basis),
+            position(position_qty + same_side + signed, limits["max_position_quantity"]),
+            open_orders(len(state["orders"]) + 1, limits["max_open_orders"]),
+            order_rate(tokens, limits["orders_per_second"], limits["order_burst"]),
+            price_collar(limit_price, reference, reference_name, limits["price_collar_bps"]),
+            daily_loss(self._pnl_today(state, now), limits["daily_loss_limit"], reduces),
+        ]
+        approved, reason, detail = _verdict(results)
+        if approved:
+            tokens -= TOKEN
+            order_id: str = order["order_id"]
+            if order_id not in state["orders"]:  # a resubmitted id adds nothing: the OMS rejects it as a duplicate
+                state["orders"][order_id] = {
+                    "symbol": symbol, "side": side, "quantity": quantity, "cum": 0, "leaves": quantity,
+                    "price": limit_price, "amend_leaves": None, "correlation_id": meta["correlation_id"],
+                }  # fmt: skip
+                self._expose(state, symbol, buy, quantity)
+        state["bucket"] = [tokens, tokens_at]
+        emits.append(
+            self._decision(
+                event, len(emits), "NEW", symbol, approved=approved, reason=reason, detail=detail, results=results
+            )
+        )
+        if not approved and reason != CIRCUIT_BREAKER:
+            self._count_trigger(event, state, account, now, emits)
+        return emits
+
+    def _on_cancel(self, event: Event) -> list[Emit]:
+        cancel = event.record
+        account: str = cancel["account"]
+        state = self._state(account)
+        emits: list[Emit] = []
+        self._reset_breaker_if_cooled(event, state, account, cancel["meta"]["event_time_us"], emits)
+        working = state["orders"].get(cancel["order_id"])
+        symbol = cancel.get("symbol") or (working["symbol"] if working is not None else None)
+        detail = "cancel: always approved (it reduces risk)"
+        emits.append(
+            self._decision(event, len(emits), "CANCEL", symbol, approved=True, reason=None, detail=detail, results=[])
+        )
+        return emits
+
+    def _on_amend(self, event: Event) -> list[Emit]:
+        amend = event.record
+        now: int = amend["meta"]["event_time_us"]
+        account: str = amend["account"]
+        state = self._state(account)
+        emits: list[Emit] = []
+        self._reset_breaker_if_cooled(event, state, account, now, emits)
+        working = state["orders"].get(amend["order_id"])
+        if working is None:
+            detail = "amend of an order risk does not know as working: nothing to re-check (the OMS decides)"
+            emits.append(
+                self._decision(event, len(emits), "AMEND", None, approved=True, reason=None, detail=detail, results=[])
+            )
+            return emits
+
+        limits = state["limits"] or self._default_limits
+        symbol: str = working["symbol"]
+        buy = working["side"] == "BUY"
+        quantity: int = working["quantity"] if amend["quantity"] is None else amend["quantity"]
+        limit_price: int | None = working["price"] if amend["price"] is None else amend["price"]
+        new_leaves = max(quantity - working["cum"], 0)
+        held = state["positions"].get(symbol)
+        position_qty: int = held["quantity"] if held is not None else 0
+        exposure = state["exposure"].get(symbol) or [0, 0]
+        others = (exposure[0] if buy else exposure[1]) - _order_exposure(working)
+        projected = position_qty + (others + new_leaves if buy else -(others + new_leaves))
+        reference, reference_name = self._reference(symbol, limits)
+        priced = {"price": limit_price, "stop_price": amend.get("stop_price")}
+        value, basis = self._valuation(priced, quantity, reference, reference_name)
+
+        results = [
+            order_quantity(quantity, limits["max_order_quantity"]),
+            order_notional(value, limits["max_order_notional"], basis),
+            position(projected, limits["max_position_quantity"]),
+            price_collar(limit_price, reference, reference_name, limits["price_collar_bps"]),
+        ]
+        approved, reason, detail = _verdict(results)
+        if approved:
+            before = _order_exposure(working)
+            pending = working["amend_leaves"]
+            working["amend_leaves"] = new_leaves if pending is None else max(pending, new_leaves)
+            self._expose(state, symbol, buy, _order_exposure(working) - before)
+        emits.append(
+            self._decision(
+                event, len(emits), "AMEND", symbol, approved=approved, reason=reason, detail=detail, results=results
+            )
+        )
+        if not approved:
+            self._count_trigger(event, state, account, now, emits)
+        return emits
+
+    # -- the account's other inputs ---------------------------------------------------------------------
+    def _on_limits(self, event: Event) -> list[Emit]:
+        record = event.record
+        self._state(record["account"])["limits"] = limits_from_record(record)
+        return []
+
+    def _on_order_event(self, event: Event) -> list[Emit]:
+        update = event.record
+        now: int = update["meta"]["event_time_us"]
+        account: str = update["account"]
+        state = self._state(account)
+        event_type: str = update["event_type"]
+        if event_type in FILL_EVENTS and update.get("last_quantity", 0) > 0:
+            self._apply_fill(state, update, now)
+
+        order_id: str = update["order_id"]
+        orders = state["orders"]
+        working = orders.get(order_id)
+        if update["status"] in TERMINAL:
+            if working is not None:
+                del orders[order_id]
+                self._expose(state, working["symbol"], working["side"] == "BUY", -_order_exposure(working))
+        else:
+            if working is None:  # working at the OMS but not here (e.g. approved before risk kept state)
+                working = orders[order_id] = {
+                    "symbol": update["symbol"], "side": update["side"], "quantity": 0, "cum": 0, "leaves": 0,
+                    "price": None, "amend_leaves": None, "correlation_id": update["meta"]["correlation_id"],
+                }  # fmt: skip
+            before = _order_exposure(working)
+            working["quantity"] = update["quantity"]
+            working["cum"] = update["cum_quantity"]
+            working["leaves"] = update["leaves_quantity"]
+            working["price"] = update["price"]
+            if event_type in AMEND_ANSWERS:
+                working["amend_leaves"] = None
+            self._expose(state, working["symbol"], working["side"] == "BUY", _order_exposure(working) - before)
+
+        emits: list[Emit] = []
+        if event_type == "REJECTED":
+            self._count_trigger(event, state, account, now, emits)
+        return emits
+
+    def _apply_fill(self, state: AccountState, fill: Mapping[str, Any], now: int) -> None:
+        symbol: str = fill["symbol"]
+        positions = state["positions"]
+        before = positions.get(symbol) or empty_position()
+        fee: int = fill.get("fee", 0)
+        after = apply_fill(before, fill["side"], fill["last_quantity"], fill["last_price"], fee)
+        positions[symbol] = after
+        day = now // DAY_US
+        if day != state["pnl_day"]:
+            state["pnl_day"] = day
+            state["pnl_today"] = 0
+        state["pnl_today"] += after["realized_pnl"] - before["realized_pnl"] - fee
+
+    # -- broadcast inputs: never touch account state ----------------------------------------------------
+    def _on_kill_switch(self, event: Event) -> list[Emit]:
+        switch = event.record
+        scope: str = switch["scope"]
+        target: str | None = switch.get("target")
+        key = _key(scope, target)
+        if not switch["active"]:
+            self._kill_switches.discard(key)
+            return []
+        self._kill_switches.add(key)
+        if not switch.get("cancel_open_orders"):
+            return []
+        emits: list[Emit] = []
+        for account in sorted(self._accounts):
+            if scope == "ACCOUNT" and account != target:
+                continue
+            orders = self._accounts[account]["orders"]
+            for order_id in sorted(orders):
+                working = orders[order_id]
+                if scope == "SYMBOL" and working["symbol"] != target:
+                    continue
+                emits.extend(
+                    self._kill_cancel(
+                        event, key, account=account, order_id=order_id, working=working, index=2 * len(emits)
+                    )
+                )
+        return emits
+
+    def _kill_cancel(self, event: Event, key: str, *, account: str, order_id: str, working: Mapping[str, Any],
+                     index: int) -> list[Emit]:  # fmt: skip
+        """An approved decision on a synthesized CancelOrder of one working order (the order's correlation id)."""
+        command_meta = derived_meta(event, STAGE, index)
+        command_meta["correlation_id"] = working["correlation_id"]
+        command = {"meta": command_meta, "account": account, "order_id": order_id, "symbol": working["symbol"]}
+        meta = derived_meta(event, STAGE, index + 1)
+        meta["correlation_id"] = working["correlation_id"]
+        meta["causation_id"] = command_meta["event_id"]
+        switch = event.record
+        decision = {
+            "meta": meta, "account": account, "order_id": order_id, "symbol": working["symbol"],
+            "command_type": "CANCEL", "approved": True, "reason": None,
+            "detail": f"kill switch {key} engaged by {switch['actor']} ({switch['detail']}): cancel working order",
+            "checks": [], "command": (CANCEL_ORDER, command),
+        }  # fmt: skip
+        return [Emit(RISK_DECISIONS, account, RISK_DECISION, decision)]
+
+    def _on_circuit_breaker(self, event: Event) -> list[Emit]:
+        breaker = event.record
+        if breaker["meta"]["producer"] == STAGE:
+            return []  # our own account breaker coming back: account state already holds it
+        key = _key(breaker["scope"], breaker["target"])
+        if breaker["state"] == "TRIPPED":
+            self._breakers[key] = (breaker["trading_state"], breaker.get("cool_down_until_us"))
+        else:
+            self._breakers.pop(key, None)
+        return []
+
+    def _on_trading_state(self, event: Event) -> list[Emit]:
+        record = event.record
+        if record["trading_state"] == ACTIVE:
+            self._trading_states.pop(record["account"], None)
+        else:
+            self._trading_states[record["account"]] = record["trading_state"]
+        return []
+
+    def _on_trade(self, event: Event) -> list[Emit]:
+        trade = event.record
+        self._last_trade[trade["symbol"]] = trade["price"]
+        return []
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _state(self, account: str) -> AccountState:
+        """The account's state, marked changed (only account-keyed inputs call this)."""
+        state = self._accounts.get(account)
+        if state is None:
+            state = self._accounts[account] = new_account_state()
+        self._dirty.add(account)
+        return state
+
+    @staticmethod
+    def _expose(state: AccountState, symbol: str, buy: bool, delta: int) -> None:
+        if not delta:
+            return
+        exposure = state["exposure"].get(symbol)
+        if exposure is None:
+            exposure = state["exposure"][symbol] = [0, 0]
+        exposure[0 if buy else 1] += delta
+        if exposure[0] == 0 and exposure[1] == 0:
+            del state["exposure"][symbol]
+
+    def _reference(self, symbol: str, limits: Mapping[str, Any]) -> tuple[int | None, str]:
+        """The reference price of a symbol: last trade, else the configured one, else none."""
+        last = self._last_trade.get(symbol)
+        if last is not None:
+            return last, "last trade"
+        configured: int | None = limits["reference_prices"].get(symbol)
+        if configured is not None:
+            return configured, "configured reference"
+        return None, "no reference"
+
+    @staticmethod
+    def _valuation(
+        order: Mapping[str, Any], quantity: int, reference: int | None, reference_name: str
+    ) -> tuple[int | None, str]:
+        """The order's notional and what priced it: limit price, else stop price, else the reference."""
+        if order["price"] is not None:
+            return notional(order["price"], quantity), "at limit price"
+        if order.get("stop_price") is not None:
+            return notional(order["stop_price"], quantity), "at stop price"
+        if reference is not None:
+            return notional(reference, quantity), f"at {reference_name}"
+        return None, "no reference price"
+
+    @staticmethod
+    def _bucket(state: AccountState, now: int, limits: Mapping[str, Any]) -> tuple[int, int]:
+        bucket = state["bucket"]
+        burst: int = limits["order_burst"]
+        if bucket is None:
+            return burst * TOKEN, now
+        return refill(bucket[0], bucket[1], now, limits["orders_per_second"], burst)
+
+    @staticmethod
+    def _pnl_today(state: AccountState, now: int) -> int:
+        pnl: int = state["pnl_today"] if state["pnl_day"] == now // DAY_US else 0
+        return pnl
+
+    def _kill_switches_for(self, account: str, symbol: str) -> list[str]:
+        switches = self._kill_switches
+        return [key for key in ("GLOBAL", f"ACCOUNT:{account}", f"SYMBOL:{symbol}") if key in switches]
+
+    def _tripped_for(self, state: AccountState, account: str, symbol: str) -> list[tuple[str, str, int | None]]:
+        tripped: list[tuple[str, str, int | None]] = []
+        own = state["breaker"]
+        if own is not None:
+            tripped.append((f"ACCOUNT:{account}", HALTED, own["cool_down_until_us"]))
+        if self._breakers:
+            for key in ("GLOBAL", f"ACCOUNT:{account}", f"SYMBOL:{symbol}"):
+                found = self._breakers.get(key)
+                if found is not None:
+                    tripped.append((key, found[0], found[1]))
+        return tripped
+
+    def _decision(self, event: Event, index: int, command_type: str, symbol: str | None, *, approved: bool,
+                  reason: str | None, detail: str, results: list[checks.CheckResult]) -> Emit:  # fmt: skip
+        command = event.record
+        return Emit(RISK_DECISIONS, command["account"], RISK_DECISION, {
+            "meta": derived_meta(event, STAGE, index),
+            "account": command["account"],
+            "order_id": command["order_id"],
+            "symbol": symbol,
+            "command_type": command_type,
+            "approved": approved,
+            "reason": reason,
+            "detail": detail,
+            "checks": results,
+            "command": (event.schema, command if isinstance(command, dict) else dict(command)),
+        })  # fmt: skip
+
+    # -- the account circuit breaker --------------------------------------------------------------------
+    def _count_trigger(self, event: Event, state: AccountState, account: str, now: int, emits: list[Emit]) -> None:
+        """Count a denial or venue reject; trip the breaker at ``breaker_trip_count`` within the window."""
+        if state["breaker"] is not None:
+            return
+        config = self.config
+        start = now - config.breaker_window_us
+        recent = [at for at in state["rejects"] if at > start]
+        recent.append(now)
+        if len(recent) < config.breaker_trip_count:
+            state["rejects"] = recent
+            return
+        until = now + config.breaker_cool_down_us
+        state["rejects"] = []
+        state["breaker"] = {"cool_down_until_us": until, "trigger_count": len(recent), "tripped_at_us": now}
+        detail = (f"{len(recent)} denials or venue rejects within {config.breaker_window_us} us: "
+                  f"halted until {until} us")  # fmt: skip
+        emits.append(
+            self._breaker_event(
+                event,
+                len(emits),
+                account,
+                breaker_state="TRIPPED",
+                trading=HALTED,
+                count=len(recent),
+                until=until,
+                detail=detail,
+            )
+        )
+
+    def _reset_breaker_if_cooled(self, event: Event, state: AccountState, account: str, now: int,
+                                 emits: list[Emit]) -> None:  # fmt: skip
+        breaker = state["breaker"]
+        if breaker is None or now < breaker["cool_down_until_us"]:
+            return
+        state["breaker"] = None
+        state["rejects"] = []
+        detail = f"cool-down ended at {breaker['cool_down_until_us']} us (tripped at {breaker['tripped_at_us']} us)"
+        emits.append(
+            self._breaker_event(
+                event, len(emits), account, breaker_state="RESET", trading=ACTIVE, count=0, until=None, detail=detail
+            )
+        )
+
+    def _breaker_event(self, event: Event, index: int, account: str, *, breaker_state: str, trading: str,
+                       count: int, until: int | None, detail: str) -> Emit:  # fmt: skip
+        return Emit(CONTROL_EVENTS, f"ACCOUNT:{account}", CIRCUIT_BREAKER_SCHEMA, {
+            "meta": derived_meta(event, STAGE, index),
+            "scope": "ACCOUNT",
+            "target": account,
+            "state": breaker_state,
+            "trading_state": trading,
+            "trigger_count": count,
+            "window_us": self.config.breaker_window_us,
+            "cool_down_until_us": until,
+            "detail": detail,
+        })  # fmt: skip
+
+
+def _verdict(results: list[checks.CheckResult]) -> tuple[bool, str | None, str]:
+    """(approved, reason, detail): denied by the first failing check, naming any others that failed too."""
+    failing = [result for result in results if not result["passed"]]
+    if not failing:
+        return True, None, f"approved: all {len(results)} checks passed"
+    first = failing[0]
+    detail: str = first["detail"]
+    if len(failing) > 1:
+        detail += "; also failing: " + ", ".join(result["check"] for result in failing[1:])
+    return False, reason_for(first), detail

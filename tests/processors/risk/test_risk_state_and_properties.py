@@ -1,0 +1,270 @@
+"""Changelog state (state_changes / restore) and properties over random order streams."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from _risk_builders import (
+    ACCOUNT,
+    MS,
+    SYMBOL,
+    T0,
+    P,
+    Q,
+    S,
+    amend,
+    cancel,
+    decisions,
+    fill,
+    kill_switch,
+    limits,
+    new_order,
+    order_event,
+    run,
+    trade,
+    trading_state_set,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.core import Event
+from processors.risk import RiskConfig, RiskCore
+from processors.risk.checks import reason_for
+from topics.catalogue import CONTROL_EVENTS, MD_TRADES
+
+
+def _story() -> tuple[list[Event], list[Event]]:
+    """A day of one account in two halves: limits, trades, orders, fills, a loss, rejects, a tripped breaker."""
+    first = [
+        limits(max_open_orders=5, orders_per_second=5, order_burst=3, daily_loss_limit=500 * 10**8),
+        trade(100 * P),
+        new_order("o-1", quantity=10 * Q, price=100 * P),
+        new_order("o-2", side="SELL", quantity=2 * Q, price=101 * P, t=T0 + 1),
+        order_event(
+            "o-1",
+            "PARTIALLY_FILLED",
+            "PARTIALLY_FILLED",
+            quantity=10 * Q,
+            cum=4 * Q,
+            last_quantity=4 * Q,
+            last_price=100 * P,
+            fee=10**8,
+            t=T0 + 2,
+        ),
+        amend("o-2", quantity=3 * Q, t=T0 + 3),
+        new_order("o-3", quantity=5_000 * Q, t=T0 + 4),
+        new_order("o-4", quantity=5_000 * Q, t=T0 + 5),
+        trading_state_set("REDUCE_ONLY", account="acc-2"),
+        new_order("x-1", account="acc-2", t=T0 + 6),
+    ]
+    second = [
+        new_order("o-5", t=T0 + 100 * MS),
+        new_order("o-6", t=T0 + 100 * MS),
+        new_order("o-7", t=T0 + 100 * MS),
+        order_event(
+            "o-1",
+            "FILLED",
+            "FILLED",
+            quantity=10 * Q,
+            cum=10 * Q,
+            last_quantity=6 * Q,
+            last_price=100 * P,
+            t=T0 + 200 * MS,
+        ),
+        fill("f-9", side="SELL", quantity=10 * Q, price=40 * P, t=T0 + 300 * MS),
+        new_order("o-8", price=41 * P, t=T0 + 400 * MS),
+        new_order("o-9", side="SELL", quantity=4 * Q, price=40 * P, t=T0 + 400 * MS),
+        cancel("o-2", t=T0 + 500 * MS),
+        *[new_order(f"big-{i}", quantity=5_000 * Q, t=T0 + S + i) for i in range(4)],
+        new_order("o-10", t=T0 + 40 * S),
+        new_order("x-2", account="acc-2", t=T0 + 41 * S),
+    ]
+    return first, second
+
+
+def test_restore_from_state_changes_continues_identically() -> None:
+    config = RiskConfig(breaker_trip_count=5, breaker_cool_down_us=30 * S)
+    first, second = _story()
+    original = RiskCore(config)
+    run(original, *first)
+    changelog = json.loads(json.dumps(original.state_changes()))  # what the runtime writes and reads back
+    assert set(changelog) == {ACCOUNT, "acc-2"}
+
+    restored = RiskCore(config)
+    for key, state in changelog.items():
+        restored.restore(key, state)
+    # the runtime re-reads the broadcast topics from the beginning: the same broadcast events again
+    run(restored, *[event for event in first if event.topic in {CONTROL_EVENTS, MD_TRADES}])
+
+    expected, actual = run(original, *second), run(restored, *second)
+    assert actual == expected
+    assert any(not d["approved"] for d in decisions(expected))  # the story exercises denials ...
+    assert any(e.topic == CONTROL_EVENTS for e in expected)  # ... and the breaker
+    assert restored.state_changes() == original.state_changes()
+
+
+def test_state_changes_return_only_changed_account_keys_then_forget_them() -> None:
+    core = RiskCore()
+    run(core, new_order("o-1"), new_order("x-1", account="acc-2"), trade(100 * P), kill_switch("GLOBAL", None))
+    changes = core.state_changes()
+    assert set(changes) == {ACCOUNT, "acc-2"}
+    assert json.loads(json.dumps(changes)) == changes  # JSON-able as is
+    assert core.state_changes() == {}
+    run(core, cancel("o-1"))
+    assert set(core.state_changes()) == {ACCOUNT}
+
+
+def test_state_changes_are_copies_not_the_live_state() -> None:
+    core = RiskCore()
+    run(core, new_order("o-1"))
+    snapshot = core.state_changes()[ACCOUNT]
+    run(core, new_order("o-2"))
+    assert set(snapshot["orders"]) == {"o-1"}
+
+
+# -- properties -----------------------------------------------------------------------------------------
+
+SYMBOLS = (SYMBOL, "ETHUSDT")
+
+_action = st.one_of(
+    st.tuples(
+        st.just("new"),
+        st.sampled_from(("BUY", "SELL")),
+        st.integers(1, 40),
+        st.integers(90, 115),
+        st.sampled_from(SYMBOLS),
+        st.sampled_from(("LIMIT", "MARKET")),
+    ),
+    st.tuples(st.just("fill"), st.integers(0, 50), st.integers(1, 40)),
+    st.tuples(st.just("done"), st.integers(0, 50), st.sampled_from(("CANCELLED", "REJECTED", "EXPIRED"))),
+    st.tuples(st.just("cancel"), st.integers(0, 50)),
+    st.tuples(st.just("amend"), st.integers(0, 50), st.integers(1, 60), st.integers(85, 120)),
+    st.tuples(st.just("time"), st.integers(0, 2_000)),
+    st.tuples(st.just("trade"), st.sampled_from(SYMBOLS), st.integers(95, 105)),
+    st.tuples(st.just("kill"), st.sampled_from(("GLOBAL", "ACCOUNT", "SYMBOL")), st.booleans(), st.booleans()),
+    st.tuples(st.just("state"), st.sampled_from(("ACTIVE", "REDUCE_ONLY", "HALTED"))),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    actions=st.lists(_action, max_size=80),
+    max_open=st.integers(1, 6),
+    burst=st.integers(1, 8),
+    position_limit=st.integers(10, 120),
+)
+def test_random_streams_never_exceed_max_open_orders_and_denials_name_a_failing_check(
+    actions: list[tuple[Any, ...]], max_open: int, burst: int, position_limit: int
+) -> None:
+    core = RiskCore(RiskConfig(breaker_trip_count=6, breaker_window_us=S, breaker_cool_down_us=2 * S))
+    run(
+        core,
+        limits(
+            max_open_orders=max_open,
+            orders_per_second=3,
+            order_burst=burst,
+            max_position_quantity=position_limit * Q,
+            price_collar_bps=800,
+            daily_loss_limit=300 * 10**8,
+            reference_prices={SYMBOL: 100 * P},
+        ),
+    )
+    now = T0
+    working: dict[str, dict[str, Any]] = {}  # approved and not yet terminal, as the OMS would report them
+    ids: list[str] = []
+    for n, action in enumerate(actions):
+        kind = action[0]
+        events: list[Event] = []
+        if kind == "new":
+            _, side, quantity, price, symbol, order_type = action
+            order_id = f"o-{n}"
+            ids.append(order_id)
+            events.append(
+                new_order(
+                    order_id,
+                    t=now,
+                    side=side,
+                    quantity=quantity * Q,
+                    symbol=symbol,
+                    price=price * P if order_type == "LIMIT" else None,
+                    order_type=order_type,
+                )
+            )
+        elif kind in {"fill", "done", "cancel", "amend"} and ids:
+            order_id = ids[action[1] % len(ids)]
+            order = working.get(order_id)
+            if kind == "cancel":
+                events.append(cancel(order_id, t=now))
+            elif kind == "amend":
+                events.append(amend(order_id, t=now, quantity=action[2] * Q, price=action[3] * P))
+            elif order is not None and kind == "fill":
+                quantity = min(action[2] * Q, order["quantity"] - order["cum"])
+                order["cum"] += quantity
+                status = "FILLED" if order["cum"] == order["quantity"] else "PARTIALLY_FILLED"
+                events.append(
+                    order_event(
+                        order_id,
+                        status,
+                        status,
+                        t=now,
+                        side=order["side"],
+                        symbol=order["symbol"],
+                        quantity=order["quantity"],
+                        cum=order["cum"],
+                        last_quantity=quantity,
+                        last_price=order["price"] or 100 * P,
+                    )
+                )
+                if status == "FILLED":
+                    del working[order_id]
+            elif order is not None and kind == "done":
+                events.append(
+                    order_event(
+                        order_id,
+                        action[2],
+                        action[2],
+                        t=now,
+                        side=order["side"],
+                        symbol=order["symbol"],
+                        quantity=order["quantity"],
+                        cum=order["cum"],
+                    )
+                )
+                del working[order_id]
+        elif kind == "time":
+            now += action[1] * MS
+        elif kind == "trade":
+            events.append(trade(action[2] * P, symbol=action[1], t=now))
+        elif kind == "kill":
+            _, scope, active, cancel_all = action
+            target = {"GLOBAL": None, "ACCOUNT": ACCOUNT, "SYMBOL": SYMBOL}[scope]
+            events.append(kill_switch(scope, target, active=active, cancel_open_orders=cancel_all, t=now))
+        elif kind == "state":
+            events.append(trading_state_set(action[1], t=now))
+
+        for event in events:
+            for decision in decisions(run(core, event)):
+                failing = [result for result in decision["checks"] if not result["passed"]]
+                if decision["approved"]:
+                    assert failing == []
+                    assert decision["reason"] is None
+                else:
+                    assert failing, decision
+                    assert reason_for(failing[0]) == decision["reason"]
+                if (
+                    decision["approved"]
+                    and decision["command_type"] == "NEW"
+                    and event.record["order_id"] not in working
+                ):
+                    record = event.record
+                    working[record["order_id"]] = {
+                        "side": record["side"],
+                        "symbol": record["symbol"],
+                        "quantity": record["quantity"],
+                        "cum": 0,
+                        "price": record["price"],
+                    }
+            assert len(working) <= max_open
+            state = core.account_state(ACCOUNT)
+            assert state is None or set(state["orders"]) == set(working)
