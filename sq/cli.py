@@ -1,28 +1,35 @@
 """The single command-line entry point: ``sq <command> …``.
 
-Each command lives in ``sq/commands/<name>.py`` with ``register(subparsers)``; a command's handler returns
-an exit code. Expected failures raise ``CommandError`` or ``InfraError`` and print one line that says what
-to do next, never a traceback.
+Each command lives in ``sq/commands/<name>.py`` with ``register(subparsers)`` and is found there (a new
+command is a new module, no list to edit); a command's handler returns an exit code. Expected failures
+raise ``CommandError`` or ``InfraError`` and print one line that says what to do next, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from infra.process import InfraError
-from sq.commands import demo, flow, infra, run, topics, verify
+from sq import commands
 from sq.errors import CommandError
 
-COMMANDS = (infra, topics, run, flow, verify, demo)
+
+def command_modules() -> list[ModuleType]:
+    """Every ``sq/commands/<name>.py`` that defines ``register``, in name order."""
+    found = (importlib.import_module(f"{commands.__name__}.{m.name}") for m in pkgutil.iter_modules(commands.__path__))
+    return [module for module in found if hasattr(module, "register")]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sq", description="ShrivenQuant: an event-sourced trading backbone.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(subparsers)
+    for module in command_modules():
+        module.register(subparsers)
     return parser
 
 
