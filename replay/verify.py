@@ -119,12 +119,18 @@ def _check_outcomes(report: VerifyReport, commands: list[tuple[str, Record]], ev
     report.reject_reasons = dict(sorted(reasons.items()))
 
 
+def decided_command(decision: Record) -> Record:
+    """The command a RiskDecision carries: a union, decoded as (schema full name, record)."""
+    command = decision["command"]
+    return command[1] if isinstance(command, tuple) else command
+
+
 def _check_decisions(report: VerifyReport, command_ids: list[str], decisions: Iterable[Record]) -> set[str]:
     """Exactly one decision per upstream command (risk's own kill-switch cancels have no upstream command)."""
     approved: set[str] = set()
     per_command: Counter[str] = Counter()
     for decision in decisions:
-        per_command[decision["command"]["meta"]["event_id"]] += 1
+        per_command[decided_command(decision)["meta"]["event_id"]] += 1
         if decision["approved"]:
             approved.add(decision["meta"]["event_id"])
     for command_id in command_ids:

@@ -9,12 +9,13 @@ from typing import Any
 from processors.runtime.registry import ORDER_PATH, PROCESSORS
 from processors.runtime.supervisor import start_worker, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE, ENGINES, run_worker
+from sq.errors import CommandError
 from sq.output import progress
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="run processors (default: the whole order path) until Ctrl-C")
-    parser.add_argument("processors", nargs="*", choices=[[], *sorted(PROCESSORS)], metavar="PROCESSOR",
+    parser.add_argument("processors", nargs="*", metavar="PROCESSOR",
                         help=f"any of {', '.join(PROCESSORS)} (default: {' '.join(ORDER_PATH)})")  # fmt: skip
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
     parser.add_argument("--worker", type=int, default=0,
@@ -25,6 +26,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = args.processors or list(ORDER_PATH)
+    unknown = [name for name in names if name not in PROCESSORS]
+    if unknown:
+        raise CommandError(f"unknown processor {unknown[0]!r}; choose from {', '.join(PROCESSORS)}")
     if len(names) == 1:
         progress(f"running {names[0]} (worker {args.worker}) on the {args.engine} engine; Ctrl-C stops it")
         run_worker(names[0], args.engine, args.worker, args.max_seconds)
