@@ -76,6 +76,25 @@ class Settings:
     def with_topic_prefix(self, prefix: str) -> Settings:
         return replace(self, topic_prefix=prefix)
 
+    def with_database_url(self, url: str) -> Settings:
+        return replace(self, external_database_url=url)
+
+    def as_env(self) -> dict[str, str]:
+        """Environment variables that make ``from_env`` in a child process give back these settings."""
+        env = {
+            "SQ_HOME": str(self.home),
+            "SQ_KAFKA_PORT": str(self.kafka_port),
+            "SQ_POSTGRES_PORT": str(self.postgres_port),
+            "SQ_TOPIC_PREFIX": self.topic_prefix,
+        }
+        if self.external_kafka:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = self.external_kafka
+        if self.external_database_url:
+            env["DATABASE_URL"] = self.external_database_url
+        for name, value in self.kafka_properties.items():
+            env["KAFKA_" + name.upper().replace(".", "_")] = value
+        return env
+
 
 def load_settings() -> Settings:
     return Settings.from_env()
