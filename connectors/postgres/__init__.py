@@ -1,0 +1,1 @@
+"""PostgreSQL projections: migrations, the sink that maintains them from the topics, and read models."""

@@ -1,0 +1,323 @@
+"""Typed queries over the projections, for the API: orders, an order's history, fills and positions.
+
+Every function takes an open psycopg connection and returns plain frozen dataclasses (``as_json()`` gives
+a dict). Amounts are the wire's fixed-point ints (schemas/scales.py); times are event-time microseconds.
+Lists are newest first and keyset-paginated: a page carries ``next_cursor``, an opaque string to pass back
+as ``cursor`` for the next page (stable under concurrent inserts, unlike OFFSET).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+T = TypeVar("T")
+
+
+class InvalidCursor(ValueError):
+    """A cursor that this module did not produce (or produced for another listing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_id: str
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    time_in_force: str
+    status: str
+    version: int
+    quantity: int
+    price: int | None
+    stop_price: int | None
+    cum_quantity: int
+    leaves_quantity: int
+    avg_price: int | None
+    client_order_id: str
+    parent_order_id: str | None
+    venue: str | None
+    post_only: bool
+    reduce_only: bool
+    expire_time_us: int | None
+    last_event_type: str
+    last_reason: str | None
+    last_detail: str
+    created_time_us: int
+    updated_time_us: int
+    last_event_id: str
+    event_count: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEventRow:
+    event_id: str
+    order_id: str
+    account: str
+    sequence: int
+    event_type: str
+    status: str
+    version: int
+    event_time_us: int
+    event: dict[str, Any]  # the OrderEvent as decoded from the topic
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    order_id: str
+    fill_id: str
+    account: str
+    symbol: str
+    side: str | None
+    quantity: int
+    price: int
+    fee: int
+    liquidity: str | None
+    venue: str | None
+    event_time_us: int
+    order_event_id: str | None
+    execution_event_id: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    account: str
+    symbol: str
+    quantity: int
+    avg_price: int | None
+    realized_pnl: int
+    unrealized_pnl: int
+    fees: int
+    cash: int
+    mark_price: int | None
+    fill_count: int
+    last_fill_id: str | None
+    version: int
+    updated_time_us: int
+    last_event_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None  # None on the last page
+
+    def as_json(self) -> dict[str, Any]:
+        return {"items": [asdict(item) for item in self.items], "next_cursor": self.next_cursor}  # type: ignore[call-overload]
+
+
+_ORDER_COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in Order.__dataclass_fields__)
+_EVENT_COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in OrderEventRow.__dataclass_fields__)
+_FILL_COLUMNS = sql.SQL(", ").join(
+    sql.SQL("coalesce(f.side, o.side) AS side") if name == "side" else sql.SQL("f.{}").format(sql.Identifier(name))
+    for name in Fill.__dataclass_fields__
+)
+_POSITION_COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in Position.__dataclass_fields__)
+
+
+# -- orders -------------------------------------------------------------------------------------------------
+def list_orders(
+    conn: psycopg.Connection[Any],
+    *,
+    account: str | None = None,
+    accounts: Collection[str] | None = None,
+    symbol: str | None = None,
+    status: str | Collection[str] | None = None,
+    created_from_us: int | None = None,
+    created_to_us: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Order]:
+    """Orders newest first (by creation time), filtered; ``accounts`` restricts to the caller's accounts.
+
+    The time range is half-open: ``created_from_us <= created_time_us < created_to_us``.
+    """
+    where = _Where()
+    where.equal("account", account)
+    where.within("account", accounts)
+    where.equal("symbol", symbol)
+    where.within("status", [status] if isinstance(status, str) else status)
+    where.time_range("created_time_us", created_from_us, created_to_us)
+    where.before_cursor("created_time_us", "order_id", _decode_cursor(cursor, "orders", 2))
+    limit = _checked_limit(limit)
+    query = sql.SQL("SELECT {} FROM orders WHERE {} ORDER BY created_time_us DESC, order_id DESC LIMIT {}").format(
+        _ORDER_COLUMNS, where.clause(), sql.Literal(limit + 1)
+    )
+    with conn.cursor(row_factory=class_row(Order)) as cur:
+        rows = cur.execute(query, where.params).fetchall()
+    return _page(rows, limit, "orders", lambda o: [o.created_time_us, o.order_id])
+
+
+def get_order(conn: psycopg.Connection[Any], order_id: str) -> Order | None:
+    query = sql.SQL("SELECT {} FROM orders WHERE order_id = %s").format(_ORDER_COLUMNS)
+    with conn.cursor(row_factory=class_row(Order)) as cur:
+        return cur.execute(query, (order_id,)).fetchone()
+
+
+def order_events(
+    conn: psycopg.Connection[Any], order_id: str, *, after_sequence: int = 0, limit: int = MAX_LIMIT
+) -> list[OrderEventRow]:
+    """An order's events in its history's order (sequence 1, 2, …), from ``after_sequence`` on."""
+    query = sql.SQL(
+        "SELECT {} FROM order_events WHERE order_id = %s AND sequence > %s ORDER BY sequence LIMIT %s"
+    ).format(_EVENT_COLUMNS)
+    with conn.cursor(row_factory=class_row(OrderEventRow)) as cur:
+        return cur.execute(query, (order_id, after_sequence, _checked_limit(limit))).fetchall()
+
+
+# -- fills --------------------------------------------------------------------------------------------------
+def list_fills(
+    conn: psycopg.Connection[Any],
+    *,
+    account: str | None = None,
+    accounts: Collection[str] | None = None,
+    symbol: str | None = None,
+    order_id: str | None = None,
+    from_us: int | None = None,
+    to_us: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Fill]:
+    """Fills newest first (by event time), filtered; the side comes from the order when only the venue told."""
+    where = _Where(prefix="f.")
+    where.equal("account", account)
+    where.within("account", accounts)
+    where.equal("symbol", symbol)
+    where.equal("order_id", order_id)
+    where.time_range("event_time_us", from_us, to_us)
+    where.before_cursor("event_time_us", ("order_id", "fill_id"), _decode_cursor(cursor, "fills", 3))
+    limit = _checked_limit(limit)
+    query = sql.SQL(
+        "SELECT {} FROM fills f LEFT JOIN orders o ON o.order_id = f.order_id WHERE {} "
+        "ORDER BY f.event_time_us DESC, f.order_id DESC, f.fill_id DESC LIMIT {}"
+    ).format(_FILL_COLUMNS, where.clause(), sql.Literal(limit + 1))
+    with conn.cursor(row_factory=class_row(Fill)) as cur:
+        rows = cur.execute(query, where.params).fetchall()
+    return _page(rows, limit, "fills", lambda f: [f.event_time_us, f.order_id, f.fill_id])
+
+
+# -- positions ----------------------------------------------------------------------------------------------
+def positions(
+    conn: psycopg.Connection[Any], account: str | None = None, *, accounts: Collection[str] | None = None
+) -> list[Position]:
+    """Positions by account then symbol: every account's, one account's, or those of ``accounts``."""
+    where = _Where()
+    where.equal("account", account)
+    where.within("account", accounts)
+    query = sql.SQL("SELECT {} FROM positions WHERE {} ORDER BY account, symbol").format(
+        _POSITION_COLUMNS, where.clause()
+    )
+    with conn.cursor(row_factory=class_row(Position)) as cur:
+        return cur.execute(query, where.params).fetchall()
+
+
+def get_position(conn: psycopg.Connection[Any], account: str, symbol: str) -> Position | None:
+    query = sql.SQL("SELECT {} FROM positions WHERE account = %s AND symbol = %s").format(_POSITION_COLUMNS)
+    with conn.cursor(row_factory=class_row(Position)) as cur:
+        return cur.execute(query, (account, symbol)).fetchone()
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+class _Where:
+    """AND-ed conditions with their parameters; an absent filter adds nothing."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.parts: list[sql.Composable] = []
+        self.params: list[Any] = []
+
+    def _column(self, name: str) -> sql.Composable:
+        if self.prefix:
+            return sql.SQL("{}.{}").format(sql.Identifier(self.prefix.rstrip(".")), sql.Identifier(name))
+        return sql.Identifier(name)
+
+    def equal(self, column: str, value: object | None) -> None:
+        if value is not None:
+            self.parts.append(sql.SQL("{} = %s").format(self._column(column)))
+            self.params.append(value)
+
+    def within(self, column: str, values: Collection[str] | None) -> None:
+        if values is not None:  # an empty collection matches nothing, on purpose (a key with no accounts)
+            self.parts.append(sql.SQL("{} = ANY(%s)").format(self._column(column)))
+            self.params.append(list(values))
+
+    def time_range(self, column: str, start: int | None, end: int | None) -> None:
+        if start is not None:
+            self.parts.append(sql.SQL("{} >= %s").format(self._column(column)))
+            self.params.append(start)
+        if end is not None:
+            self.parts.append(sql.SQL("{} < %s").format(self._column(column)))
+            self.params.append(end)
+
+    def before_cursor(self, time_column: str, id_columns: str | tuple[str, ...], key: list[Any] | None) -> None:
+        """Rows after the cursor in (time DESC, ids DESC) order: a row-value comparison the indexes serve."""
+        if key is None:
+            return
+        names = (time_column, *((id_columns,) if isinstance(id_columns, str) else id_columns))
+        columns = sql.SQL(", ").join(self._column(n) for n in names)
+        marks = sql.SQL(", ").join(sql.Placeholder() for _ in names)
+        self.parts.append(sql.SQL("({}) < ({})").format(columns, marks))
+        self.params.extend(key)
+
+    def clause(self) -> sql.Composable:
+        return sql.SQL(" AND ").join(self.parts) if self.parts else sql.SQL("TRUE")
+
+
+def _checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    return limit
+
+
+def _page(rows: list[T], limit: int, listing: str, key_of: Any) -> Page[T]:
+    if len(rows) <= limit:
+        return Page(rows, None)
+    items = rows[:limit]
+    return Page(items, _encode_cursor(listing, key_of(items[-1])))
+
+
+def _encode_cursor(listing: str, key: Sequence[Any]) -> str:
+    raw = json.dumps([listing, *key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, listing: str, width: int) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = json.loads(raw)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidCursor(f"not a cursor of this API: {cursor!r}") from error
+    if not isinstance(decoded, list) or len(decoded) != width + 1 or decoded[0] != listing:
+        raise InvalidCursor(f"not a cursor of the {listing} listing: {cursor!r}")
+    key = decoded[1:]
+    if not isinstance(key[0], int) or isinstance(key[0], bool) or not all(isinstance(k, str) for k in key[1:]):
+        raise InvalidCursor(f"malformed {listing} cursor: {cursor!r}")
+    return key

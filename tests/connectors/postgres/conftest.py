@@ -1,0 +1,35 @@
+"""A database of its own for every test: created with a random name, dropped at the end."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from connectors.postgres.migrate import migrate
+from sq.settings import Settings
+
+
+@pytest.fixture
+def database(infra_settings: Settings) -> Iterator[str]:
+    """Connection string of a new, empty database; dropped (connections and all) after the test."""
+    name = f"sqtest_{uuid.uuid4().hex[:12]}"
+    admin_url = infra_settings.database_url
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(admin_url, dbname=name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def migrated(database: str) -> str:
+    """A new database with every migration applied."""
+    migrate(database)
+    return database
