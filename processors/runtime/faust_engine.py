@@ -12,6 +12,8 @@ State: the core's changed keys are written to a Table (faust keeps its changelog
 is recovered by faust and loaded into a fresh core before the first event.
 Broadcast inputs are consumed by an agent of their own; with several faust workers they are split between
 the workers like any topic (a known limit of this engine; the kafka engine reads them whole on every worker).
+Broadcast state (kill switches, marks) is not in the Table: a fresh core first reads the broadcast topics
+whole, so a restarted worker still knows a kill switch set before it started.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from schemas.codec import default_codec
 from sq.settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import DEAD_LETTERS, spec_for
+from topics.client import read_topic
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +84,13 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
             for key, state in table.items():
                 if state is not None:
                     fresh.restore(key, state)
+            for topic in prototype.broadcast_inputs:  # rebuild broadcast state; its outputs were sent before
+                for record in read_topic(settings, topic):
+                    source = SourceRecord(record.topic, record.partition, record.offset,
+                                          record.key.encode() if record.key is not None else None, record.value,
+                                          record.timestamp_ms * 1000)  # fmt: skip
+                    apply_record(fresh, codec, topic, source)
+            fresh.state_changes()  # the Table already holds the keyed state
             holder["core"] = fresh
         return holder["core"]
 
