@@ -1,0 +1,349 @@
+"""A price-time priority limit order book for one symbol at one venue, plus its resting stop orders.
+
+Structure: per side, a dict ``price -> Level`` and a ``SortedList`` of the level prices (bids stored negated,
+so the best price of either side is element 0: O(1) best price, O(log n) to add or drop a level). A level is
+a FIFO ``deque`` of orders. Cancelling marks the order dead and takes its quantity off the level at once
+(O(1)); the dead entry is dropped lazily when it reaches the front of the queue or its level empties.
+
+Priority is a per-book sequence number (``Order.seq``) given when an order joins a queue; the queue of a
+level is always in ``seq`` order, which is what lets ``to_state``/``from_state`` rebuild the exact queues.
+Untriggered stop orders wait in two sorted lists keyed by stop price (buy stops trigger on a trade at or
+above their stop, sell stops at or below). GTD orders sit in an expiry heap as well.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from sortedcontainers import SortedList
+
+BUY = "BUY"
+SELL = "SELL"
+
+
+class Order:
+    """An order the venue holds (resting, or an untriggered stop), with its running fill state."""
+
+    __slots__ = (
+        "account",
+        "correlation_id",
+        "cum",
+        "expire_time_us",
+        "leaves",
+        "live",
+        "order_id",
+        "order_type",
+        "parent_order_id",
+        "post_only",
+        "price",
+        "quantity",
+        "seq",
+        "side",
+        "stop_price",
+        "time_in_force",
+        "triggered",
+    )
+
+    def __init__(
+        self,
+        order_id: str,
+        account: str,
+        side: str,
+        order_type: str,
+        time_in_force: str,
+        *,
+        quantity: int,
+        price: int | None,
+        stop_price: int | None = None,
+        post_only: bool = False,
+        expire_time_us: int | None = None,
+        correlation_id: str = "",
+        parent_order_id: str | None = None,
+        cum: int = 0,
+        seq: int = 0,
+        triggered: bool = False,
+    ) -> None:
+        self.order_id = order_id
+        self.account = account
+        self.side = side
+        self.order_type = order_type
+        self.time_in_force = time_in_force
+        self.quantity = quantity
+        self.price = price
+        self.stop_price = stop_price
+        self.post_only = post_only
+        self.expire_time_us = expire_time_us
+        self.correlation_id = correlation_id
+        self.parent_order_id = parent_order_id
+        self.cum = cum
+        self.leaves = quantity - cum
+        self.seq = seq
+        self.triggered = triggered
+        self.live = True
+
+    @property
+    def is_stop(self) -> bool:
+        """An untriggered STOP or STOP_LIMIT order."""
+        return self.stop_price is not None and not self.triggered
+
+    def to_state(self) -> list[Any]:
+        return [
+            self.order_id,
+            self.account,
+            self.side,
+            self.order_type,
+            self.time_in_force,
+            self.quantity,
+            self.price,
+            self.stop_price,
+            self.post_only,
+            self.expire_time_us,
+            self.correlation_id,
+            self.parent_order_id,
+            self.cum,
+            self.seq,
+            self.triggered,
+        ]
+
+    @classmethod
+    def from_state(cls, row: list[Any]) -> Order:
+        (order_id, account, side, order_type, time_in_force, quantity, price, stop_price, post_only,
+         expire_time_us, correlation_id, parent_order_id, cum, seq, triggered) = row  # fmt: skip
+        return cls(
+            order_id, account, side, order_type, time_in_force, quantity=quantity, price=price,
+            stop_price=stop_price, post_only=post_only, expire_time_us=expire_time_us,
+            correlation_id=correlation_id, parent_order_id=parent_order_id, cum=cum, seq=seq, triggered=triggered,
+        )  # fmt: skip
+
+    def clone(self) -> Order:
+        """A fresh copy to re-queue: the old object stays behind, dead, in its level's queue."""
+        return Order.from_state(self.to_state())
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.order_id!r}, {self.side} {self.order_type} {self.leaves}/{self.quantity}"
+            f" @ {self.price}, stop={self.stop_price}, seq={self.seq})"
+        )
+
+
+class Level:
+    """The orders resting at one price, oldest first; ``quantity`` and ``count`` cover live orders only."""
+
+    __slots__ = ("count", "price", "quantity", "queue")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.queue: deque[Order] = deque()
+        self.quantity = 0
+        self.count = 0
+
+    def front(self) -> Order | None:
+        """The oldest live order, dropping dead entries on the way."""
+        queue = self.queue
+        while queue:
+            order = queue[0]
+            if order.live:
+                return order
+            queue.popleft()
+        return None
+
+    def orders(self) -> Iterator[Order]:
+        return (order for order in self.queue if order.live)
+
+
+class Book:
+    """One symbol's book at one venue."""
+
+    __slots__ = (
+        "_ask_prices",
+        "_bid_prices",
+        "_buy_stops",
+        "_expiries",
+        "_sell_stops",
+        "asks",
+        "bids",
+        "clock_us",
+        "next_seq",
+        "orders",
+    )
+
+    def __init__(self) -> None:
+        self.bids: dict[int, Level] = {}
+        self.asks: dict[int, Level] = {}
+        self._bid_prices: SortedList = SortedList()  # negated prices: element 0 is the best bid
+        self._ask_prices: SortedList = SortedList()
+        self._buy_stops: SortedList = SortedList()  # (stop_price, seq, order_id)
+        self._sell_stops: SortedList = SortedList()  # (-stop_price, seq, order_id)
+        self._expiries: list[tuple[int, int, str]] = []  # heap of (expire_time_us, seq, order_id)
+        self.orders: dict[str, Order] = {}  # every live order: resting and untriggered stops
+        self.next_seq = 1
+        self.clock_us = 0  # the latest event time seen: GTD orders expire against it
+
+    # -- reading -------------------------------------------------------------------------------------
+    def best_bid(self) -> int | None:
+        prices = self._bid_prices
+        return -prices[0] if prices else None
+
+    def best_ask(self) -> int | None:
+        prices = self._ask_prices
+        return prices[0] if prices else None
+
+    def best_level(self, side: str) -> Level | None:
+        """The best level of ``side``'s half of the book (BUY: the bids)."""
+        if side == BUY:
+            prices = self._bid_prices
+            return self.bids[-prices[0]] if prices else None
+        prices = self._ask_prices
+        return self.asks[prices[0]] if prices else None
+
+    def levels(self, side: str) -> Iterator[Level]:
+        """``side``'s levels from the best price outwards."""
+        if side == BUY:
+            bids = self.bids
+            return (bids[-p] for p in self._bid_prices)
+        asks = self.asks
+        return (asks[p] for p in self._ask_prices)
+
+    def depth(self, side: str) -> list[tuple[int, int, int]]:
+        """(price, quantity, order count) per level from the best price outwards."""
+        return [(level.price, level.quantity, level.count) for level in self.levels(side)]
+
+    def is_empty(self) -> bool:
+        return not self.orders
+
+    # -- changing ------------------------------------------------------------------------------------
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        return seq
+
+    def rest(self, order: Order) -> None:
+        """Put a limit order (with leaves > 0 and its seq set) at the back of its price level."""
+        price = order.price
+        assert price is not None
+        if order.side == BUY:
+            levels, prices, key = self.bids, self._bid_prices, -price
+        else:
+            levels, prices, key = self.asks, self._ask_prices, price
+        level = levels.get(price)
+        if level is None:
+            level = levels[price] = Level(price)
+            prices.add(key)
+        level.queue.append(order)
+        level.quantity += order.leaves
+        level.count += 1
+        order.live = True
+        self.orders[order.order_id] = order
+        if order.expire_time_us is not None:
+            heapq.heappush(self._expiries, (order.expire_time_us, order.seq, order.order_id))
+
+    def add_stop(self, order: Order) -> None:
+        """Hold an untriggered stop order (its seq set) until a trade prints at or through its stop price."""
+        stop = order.stop_price
+        assert stop is not None
+        if order.side == BUY:
+            self._buy_stops.add((stop, order.seq, order.order_id))
+        else:
+            self._sell_stops.add((-stop, order.seq, order.order_id))
+        order.live = True
+        self.orders[order.order_id] = order
+        if order.expire_time_us is not None:
+            heapq.heappush(self._expiries, (order.expire_time_us, order.seq, order.order_id))
+
+    def remove(self, order: Order) -> None:
+        """Take a live order out of the book (cancel, fully filled, expired, triggered or re-queued)."""
+        order.live = False
+        del self.orders[order.order_id]
+        if order.is_stop:
+            stop = order.stop_price
+            assert stop is not None
+            if order.side == BUY:
+                self._buy_stops.remove((stop, order.seq, order.order_id))
+            else:
+                self._sell_stops.remove((-stop, order.seq, order.order_id))
+            return
+        price = order.price
+        assert price is not None
+        levels = self.bids if order.side == BUY else self.asks
+        level = levels[price]
+        level.quantity -= order.leaves
+        level.count -= 1
+        if level.count == 0:
+            del levels[price]
+            if order.side == BUY:
+                self._bid_prices.remove(-price)
+            else:
+                self._ask_prices.remove(price)
+
+    def fill_resting(self, order: Order, quantity: int) -> None:
+        """Record a fill of a resting order (keeps its place; removes it once nothing is left)."""
+        order.cum += quantity
+        if order.leaves == quantity:
+            self.remove(order)  # takes the old leaves off the level
+            order.leaves = 0
+            return
+        order.leaves -= quantity
+        levels = self.bids if order.side == BUY else self.asks
+        levels[order.price].quantity -= quantity  # type: ignore[index]
+
+    def reduce_in_place(self, order: Order, new_quantity: int) -> None:
+        """Lower a resting order's quantity keeping its priority (new_quantity > cum)."""
+        new_leaves = new_quantity - order.cum
+        levels = self.bids if order.side == BUY else self.asks
+        levels[order.price].quantity += new_leaves - order.leaves  # type: ignore[index]
+        order.quantity = new_quantity
+        order.leaves = new_leaves
+
+    def pop_triggered_stop(self, trade_price: int) -> Order | None:
+        """The oldest-by-stop-order stop that a trade at ``trade_price`` triggers, taken out of the book."""
+        buy_stops, sell_stops = self._buy_stops, self._sell_stops
+        candidate: tuple[int, int, str] | None = None
+        if buy_stops and buy_stops[0][0] <= trade_price:
+            candidate = buy_stops[0]
+        if sell_stops and -sell_stops[0][0] >= trade_price and (candidate is None or sell_stops[0][1] < candidate[1]):
+            candidate = sell_stops[0]
+        if candidate is None:
+            return None
+        order = self.orders[candidate[2]]
+        self.remove(order)
+        return order
+
+    def pop_expired(self, now_us: int) -> Order | None:
+        """A live GTD order whose expire time is at or before ``now_us``, taken out of the book."""
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now_us:
+            expire, seq, order_id = heapq.heappop(expiries)
+            order = self.orders.get(order_id)
+            if order is not None and order.seq == seq and order.expire_time_us == expire:
+                self.remove(order)
+                return order
+        return None
+
+    # -- state ---------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able image of the book: every live order (priority is its seq), the sequence and clock."""
+        return {
+            "next_seq": self.next_seq,
+            "clock_us": self.clock_us,
+            "orders": [order.to_state() for order in sorted(self.orders.values(), key=_by_seq)],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Book:
+        book = cls()
+        for row in state["orders"]:  # in seq order: queues come back in the same order
+            order = Order.from_state(row)
+            if order.is_stop:
+                book.add_stop(order)
+            else:
+                book.rest(order)
+        book.next_seq = state["next_seq"]
+        book.clock_us = state["clock_us"]
+        return book
+
+
+def _by_seq(order: Order) -> int:
+    return order.seq
