@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The pure code mypy keeps strict: schemas, the catalogue, settings and the processors' cores.
-MYPY_PATHS := schemas topics sq/settings.py processors/venue
+MYPY_PATHS := schemas topics sq/settings.py processors/venue processors/oms
 
 .PHONY: install system-deps test lint typecheck pytest demo clean
 

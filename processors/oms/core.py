@@ -1,0 +1,378 @@
+"""The OMS core: the order state machine between risk and the venues (docs/ORDER_PATH.md, "oms").
+
+Inputs, co-partitioned by account: ``risk.decisions`` (each carrying its NewOrder / CancelOrder / AmendOrder
+as a ``(schema, record)`` union tuple) and ``venue.executions``. Outputs: ``orders.events`` (key account: every
+transition with the full order view), ``venue.orders`` (key symbol: NEW / CANCEL / AMEND, each naming the
+approving decision) and ``ops.deadletters`` (venue reports that cannot be applied: unknown order, invalid
+transition, overfill, a fill without id or quantity).
+
+Which status follows which is decided by ``processors.oms.transitions.TABLE`` alone; this module does the
+bookkeeping around it. ``command_id`` on an OrderEvent names the command it answers: the NewOrder for its
+creation outcome, the CancelOrder / AmendOrder for PENDING_CANCEL / PENDING_REPLACE and for the venue's
+answer (CANCELLED, REPLACED, CANCEL_REJECTED, REPLACE_REJECTED); null for the other venue-driven events
+(ACCEPTED, fills, TRIGGERED, venue REJECTED, EXPIRED), so ``replay/verify.py`` sees exactly one outcome per
+command. One request (cancel or replace) is open per order at a time; a second is rejected
+(INVALID_TRANSITION). When an order ends (filled, expired, rejected, cancelled by the venue) while a request
+is open, that request is answered at once with its reject, and the venue's later reply to it, having no
+transition left, goes to the dead letters.
+
+State
+-----
+One JSON-able dict per account: ``orders`` (order id -> ``processors.oms.orders`` order dict, terminal
+orders included: they answer duplicates and late reports) and ``client_ids`` (client order id -> order id).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from processors.core import Emit, Event, Record, StateChanges, derived_meta
+from processors.oms import transitions as t
+from processors.oms.orders import (
+    STOPS,
+    Order,
+    amend_invalid_reason,
+    new_order_invalid_reason,
+    new_order_state,
+    view,
+)
+from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
+
+STAGE: Final = "oms"
+
+RISK_DECISION: Final = "shrivenquant.risk.RiskDecision"
+EXECUTION_REPORT: Final = "shrivenquant.venue.ExecutionReport"
+NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
+CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
+AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
+ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
+VENUE_ORDER: Final = "shrivenquant.venue.VenueOrder"
+DEAD_LETTER: Final = "shrivenquant.ops.DeadLetter"
+
+CANCEL: Final = "CANCEL"
+REPLACE: Final = "REPLACE"
+
+AccountState = dict[str, Any]
+
+# The OrderEvent type of each venue trigger (fills and amends are named apart in the transition table).
+_EVENT_TYPE: Final = {
+    t.ACK: "ACCEPTED", t.FILL: "PARTIALLY_FILLED", t.FILL_COMPLETE: "FILLED", t.VENUE_CANCELLED: "CANCELLED",
+    t.AMENDED: "REPLACED", t.AMENDED_COMPLETE: "REPLACED", t.VENUE_REJECTED: "REJECTED",
+    t.VENUE_EXPIRED: "EXPIRED", t.TRIGGERED: "TRIGGERED", t.CANCEL_REJECTED: "CANCEL_REJECTED",
+    t.AMEND_REJECTED: "REPLACE_REJECTED",
+}  # fmt: skip
+# The request kind a venue report answers.
+_ANSWERS: Final = {
+    t.VENUE_CANCELLED: CANCEL, t.CANCEL_REJECTED: CANCEL, t.AMENDED: REPLACE, t.AMENDED_COMPLETE: REPLACE,
+    t.AMEND_REJECTED: REPLACE,
+}  # fmt: skip
+_NO_FILL: Final[Record] = {"last_quantity": 0, "last_price": None, "fee": 0, "fill_id": None, "liquidity": None}
+
+
+@dataclass(frozen=True, slots=True)
+class OmsConfig:
+    """default_venue: where an order that names no venue is routed (the simulated venue)."""
+
+    default_venue: str = "sim"
+
+
+DEFAULT_CONFIG: Final = OmsConfig()
+
+
+def new_account_state() -> AccountState:
+    return {"orders": {}, "client_ids": {}}
+
+
+class _Out:
+    """The emits of one input event, numbered for ``derived_meta`` in the order they are made."""
+
+    def __init__(self, cause: Event) -> None:
+        self.cause = cause
+        self.emits: list[Emit] = []
+
+    def meta(self) -> Record:
+        return derived_meta(self.cause, STAGE, len(self.emits))
+
+    def order_event(self, order: Mapping[str, Any], event_type: str, *, command_id: str | None,
+                    reason: str | None = None, detail: str = "", fill: Record | None = None) -> None:  # fmt: skip
+        record: Record = {"meta": self.meta(), **view(order), "event_type": event_type, **(fill or _NO_FILL),
+                          "reject_reason": reason, "detail": detail, "command_id": command_id}  # fmt: skip
+        self.emits.append(Emit(ORDERS_EVENTS, order["account"], ORDER_EVENT, record))
+
+    def venue_order(self, order: Mapping[str, Any], action: str, decision_id: str, **terms: Any) -> None:
+        record: Record = {
+            "meta": self.meta(), "venue": order["venue"], "symbol": order["symbol"], "account": order["account"],
+            "order_id": order["order_id"], "parent_order_id": order["parent_order_id"], "action": action,
+            "side": order["side"], "order_type": order["order_type"], "time_in_force": order["time_in_force"],
+            "quantity": order["quantity"], "price": order["price"], "stop_price": order["stop_price"],
+            "post_only": order["post_only"], "expire_time_us": order["expire_time_us"],
+            "risk_decision_id": decision_id,
+        }  # fmt: skip
+        record.update(terms)
+        self.emits.append(Emit(VENUE_ORDERS, order["symbol"], VENUE_ORDER, record))
+
+    def dead_letter(self, detail: str) -> None:
+        cause = self.cause
+        record: Record = {
+            "meta": self.meta(), "source_topic": cause.topic, "source_partition": None, "source_offset": None,
+            "key": cause.key.encode() if cause.key is not None else None, "value": None,
+            "reason": "INVALID_RECORD", "detail": detail, "stage": STAGE,
+        }  # fmt: skip
+        self.emits.append(Emit(DEAD_LETTERS, cause.topic, DEAD_LETTER, record))
+
+
+def _unknown_order(account: str, order_id: str, symbol: str | None) -> Order:
+    """The view of an order the OMS does not hold, for rejecting a cancel or amend of it (FIX: status REJECTED).
+
+    Its terms are unknown: version 0, quantity 0, and placeholder side / type / time in force.
+    """
+    return {
+        "account": account, "order_id": order_id, "client_order_id": "", "symbol": symbol or "", "side": "BUY",
+        "order_type": "LIMIT", "time_in_force": "GTC", "status": t.REJECTED, "version": 0, "quantity": 0,
+        "price": None, "stop_price": None, "cum": 0, "fill_value": 0, "post_only": False, "reduce_only": False,
+        "expire_time_us": None, "venue": None, "parent_order_id": None,
+    }  # fmt: skip
+
+
+class OmsCore:
+    """The order state machine for the accounts of the partitions a worker owns (see the module docstring)."""
+
+    name: ClassVar[str] = STAGE
+    inputs: ClassVar[tuple[str, ...]] = (RISK_DECISIONS, VENUE_EXECUTIONS)
+    broadcast_inputs: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[str, ...]] = (ORDERS_EVENTS, VENUE_ORDERS, DEAD_LETTERS)
+
+    def __init__(self, config: OmsConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+        self._accounts: dict[str, AccountState] = {}
+        self._dirty: set[str] = set()
+        self._commands: dict[str, Callable[[_Out, Mapping[str, Any], Mapping[str, Any]], None]] = {
+            NEW_ORDER: self._on_new_order,
+            CANCEL_ORDER: self._on_cancel,
+            AMEND_ORDER: self._on_amend,
+        }
+
+    # -- the Core protocol ------------------------------------------------------------------------------
+    def apply(self, event: Event) -> list[Emit]:
+        out = _Out(event)
+        if event.schema == RISK_DECISION:
+            decision = event.record
+            command_schema, command = decision["command"]
+            handler = self._commands.get(command_schema)
+            if handler is None:
+                raise ValueError(f"oms does not take a decision on {command_schema}")
+            handler(out, decision, command)
+        elif event.schema == EXECUTION_REPORT:
+            self._on_execution(out, event.record)
+        else:
+            raise ValueError(f"oms does not take {event.schema} (topic {event.topic})")
+        return out.emits
+
+    def state_changes(self) -> StateChanges:
+        changes: StateChanges = {account: copy.deepcopy(self._accounts[account]) for account in self._dirty}
+        self._dirty.clear()
+        return changes
+
+    def restore(self, key: str, state: Record) -> None:
+        restored = new_account_state()
+        restored.update(copy.deepcopy(state))
+        self._accounts[key] = restored
+
+    # -- read access for tools and tests -----------------------------------------------------------------
+    def order(self, account: str, order_id: str) -> Order | None:
+        """The live state of an order (do not modify), None when the OMS holds no such order."""
+        state = self._accounts.get(account)
+        return None if state is None else state["orders"].get(order_id)
+
+    # -- commands (as decided by risk) ------------------------------------------------------------------
+    def _on_new_order(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
+        account: str = command["account"]
+        command_id: str = command["meta"]["event_id"]
+        state = self._accounts.get(account) or new_account_state()
+        orders = state["orders"]
+        existing = orders.get(command["order_id"])
+        if existing is None:
+            known = state["client_ids"].get(command["client_order_id"])
+            existing = orders.get(known) if known is not None else None
+        if existing is not None:
+            if existing["command_id"] == command_id:
+                return  # the same command delivered again: it has had its outcome
+            detail = (f"client order id {command['client_order_id']!r} already names order {existing['order_id']} "
+                      f"({existing['status']}); never a second order")  # fmt: skip
+            out.order_event(existing, "DUPLICATE_REJECTED", command_id=command_id,
+                            reason="DUPLICATE_CLIENT_ORDER_ID", detail=detail)  # fmt: skip
+            return
+
+        self._accounts[account] = state
+        self._dirty.add(account)
+        if not decision["approved"]:
+            order = new_order_state(command, t.REJECTED, None, command_id)
+            out.order_event(order, "DENIED", command_id=command_id, reason=decision["reason"],
+                            detail=decision["detail"])  # fmt: skip
+        elif (invalid := new_order_invalid_reason(command)) is not None:
+            order = new_order_state(command, t.REJECTED, None, command_id)
+            out.order_event(order, "REJECTED", command_id=command_id, reason="INVALID_ORDER", detail=invalid)
+        else:
+            order = new_order_state(command, t.PENDING_NEW, command.get("venue") or self.config.default_venue,
+                                    command_id)  # fmt: skip
+            out.order_event(order, "PENDING_NEW", command_id=command_id, detail="sent to the venue")
+            out.venue_order(order, "NEW", decision["meta"]["event_id"])
+        orders[order["order_id"]] = order
+        state["client_ids"][order["client_order_id"]] = order["order_id"]
+
+    def _on_cancel(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
+        self._on_request(out, decision, command, CANCEL)
+
+    def _on_amend(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
+        self._on_request(out, decision, command, REPLACE)
+
+    def _on_request(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any], kind: str) -> None:
+        """A cancel or replace request: rejected at once, or opened (PENDING_*) and sent to the venue."""
+        account: str = command["account"]
+        command_id: str = command["meta"]["event_id"]
+        reject_type = "CANCEL_REJECTED" if kind == CANCEL else "REPLACE_REJECTED"
+        order = self.order(account, command["order_id"])
+        if order is None:
+            symbol = command.get("symbol") or decision.get("symbol")
+            unknown = _unknown_order(account, command["order_id"], symbol)
+            detail = "the OMS holds no such order"
+            out.order_event(unknown, reject_type, command_id=command_id, reason="UNKNOWN_ORDER", detail=detail)
+            return
+        pending = order["pending"]
+        if pending is not None and pending["command_id"] == command_id:
+            return  # the same command delivered again: its request is open
+        if not decision["approved"]:
+            out.order_event(order, reject_type, command_id=command_id, reason=decision["reason"],
+                            detail=decision["detail"])  # fmt: skip
+            return
+        trigger = t.CANCEL_REQUEST if kind == CANCEL else t.REPLACE_REQUEST
+        step = t.transition(order["status"], order["working"], trigger)
+        if step is None:
+            detail = f"cannot {kind.lower()} an order in status {order['status']}"
+            out.order_event(order, reject_type, command_id=command_id, reason="INVALID_TRANSITION", detail=detail)
+            return
+        request: Record = {"kind": kind, "command_id": command_id}
+        if kind == REPLACE:
+            invalid = amend_invalid_reason(order, command)
+            quantity: int = order["quantity"] if command.get("quantity") is None else command["quantity"]
+            if invalid is None and quantity < order["cum"]:
+                out.order_event(order, reject_type, command_id=command_id, reason="AMEND_BELOW_FILLED",
+                                detail=f"new quantity {quantity} is below the filled {order['cum']}")  # fmt: skip
+                return
+            if invalid is not None:
+                out.order_event(order, reject_type, command_id=command_id, reason="INVALID_ORDER", detail=invalid)
+                return
+            request["quantity"] = quantity
+            request["price"] = order["price"] if command.get("price") is None else command["price"]
+            request["stop_price"] = order["stop_price"] if command.get("stop_price") is None else command["stop_price"]
+
+        self._dirty.add(account)
+        order["status"], order["working"] = step
+        order["pending"] = request
+        decision_id: str = decision["meta"]["event_id"]
+        out.order_event(order, order["status"], command_id=command_id, detail=f"{kind.lower()} sent to the venue")
+        if kind == CANCEL:
+            out.venue_order(order, "CANCEL", decision_id)
+        else:
+            out.venue_order(order, "AMEND", decision_id, quantity=request["quantity"], price=request["price"],
+                            stop_price=request["stop_price"])  # fmt: skip
+
+    # -- venue reports ----------------------------------------------------------------------------------
+    def _on_execution(self, out: _Out, report: Mapping[str, Any]) -> None:
+        account: str = report["account"]
+        exec_type: str = report["exec_type"]
+        order = self.order(account, report["order_id"])
+        if order is None:
+            out.dead_letter(f"{exec_type} for order {report['order_id']} of {account}: the OMS holds no such order")
+            return
+        if exec_type == "FILL":
+            trigger = self._fill_trigger(out, order, report)
+            if trigger is None:
+                return
+        elif exec_type == "AMENDED":
+            pending = order["pending"]
+            done = pending is not None and pending["kind"] == REPLACE and pending["quantity"] == order["cum"]
+            trigger = t.AMENDED_COMPLETE if done else t.AMENDED
+        elif exec_type == "TRIGGERED" and (order["order_type"] not in STOPS or order["triggered"]):
+            out.dead_letter(f"TRIGGERED for order {order['order_id']}, a {order['order_type']} order that cannot "
+                            f"trigger (again)")  # fmt: skip
+            return
+        else:
+            trigger = exec_type  # the other exec types are triggers of the same name
+        if trigger not in _EVENT_TYPE:
+            out.dead_letter(f"unknown exec type {exec_type} for order {order['order_id']}")
+            return
+        step = t.transition(order["status"], order["working"], trigger)
+        if step is None:
+            out.dead_letter(f"{exec_type} for order {order['order_id']} in status {order['status']} (working "
+                            f"{order['working']}): no such transition, not applied")  # fmt: skip
+            return
+        self._dirty.add(account)
+        self._apply_report(out, order, report, trigger, step)
+
+    def _fill_trigger(self, out: _Out, order: Order, report: Mapping[str, Any]) -> str | None:
+        """FILL or FILL_COMPLETE for a fill that can be applied; None when it is a repeat or is dead-lettered."""
+        fill_id: str | None = report.get("fill_id")
+        quantity: int = report.get("last_quantity", 0)
+        price: int | None = report.get("last_price")
+        if fill_id is None or quantity <= 0 or price is None or price <= 0:
+            out.dead_letter(f"FILL for order {order['order_id']} needs a fill id, a positive quantity and price "
+                            f"(fill_id={fill_id}, last_quantity={quantity}, last_price={price})")  # fmt: skip
+            return None
+        if fill_id in order["fill_ids"]:
+            return None  # seen: counted once
+        if order["status"] in t.TERMINAL:
+            out.dead_letter(f"FILL {fill_id} for order {order['order_id']} in status {order['status']}: "
+                            "no such transition, not applied")  # fmt: skip
+            return None
+        remaining = order["quantity"] - order["cum"]
+        if quantity > remaining:
+            out.dead_letter(f"OVERFILL: fill {fill_id} of {quantity} for order {order['order_id']} exceeds its "
+                            f"leaves {remaining} (quantity {order['quantity']}, cum {order['cum']}); "
+                            "not applied")  # fmt: skip
+            return None
+        return t.FILL_COMPLETE if quantity == remaining else t.FILL
+
+    def _apply_report(self, out: _Out, order: Order, report: Mapping[str, Any], trigger: str,
+                      step: tuple[str, str]) -> None:  # fmt: skip
+        pending: Record | None = order["pending"]
+        # The venue's answer to the open request carries its command id; a venue cancel while a replace is
+        # open is unsolicited and answers nothing of ours.
+        answered = _ANSWERS.get(trigger)
+        answers = pending is not None and pending["kind"] == answered
+        command_id: str | None = pending["command_id"] if pending is not None and answers else None
+        fill: Record | None = None
+        if trigger in (t.FILL, t.FILL_COMPLETE):
+            quantity: int = report["last_quantity"]
+            price: int = report["last_price"]
+            order["cum"] += quantity
+            order["fill_value"] += price * quantity
+            order["fill_ids"].append(report["fill_id"])
+            fill = {"last_quantity": quantity, "last_price": price, "fee": report.get("fee", 0),
+                    "fill_id": report["fill_id"], "liquidity": report.get("liquidity")}  # fmt: skip
+        elif trigger in (t.AMENDED, t.AMENDED_COMPLETE) and pending is not None:
+            order["quantity"], order["price"], order["stop_price"] = (
+                pending["quantity"], pending["price"], pending["stop_price"])  # fmt: skip
+            order["version"] += 1
+        elif trigger == t.TRIGGERED:
+            order["triggered"] = True
+        if answers:
+            order["pending"] = None
+        order["status"], order["working"] = step
+        reason: str | None = report.get("reject_reason")
+        if trigger == t.VENUE_REJECTED and reason is None:
+            reason = "VENUE_ERROR"
+        out.order_event(order, _EVENT_TYPE[trigger], command_id=command_id, reason=reason,
+                        detail=report.get("detail", ""), fill=fill)  # fmt: skip
+
+        still_open = order["pending"]
+        if still_open is not None and order["status"] in t.TERMINAL:
+            # The order ended under an open request: answer it now; the venue's reply finds no transition.
+            order["pending"] = None
+            kind: str = still_open["kind"]
+            out.order_event(order, "CANCEL_REJECTED" if kind == CANCEL else "REPLACE_REJECTED",
+                            command_id=still_open["command_id"], reason="INVALID_TRANSITION",
+                            detail=f"the order is {order['status']}: the {kind.lower()} came too late")  # fmt: skip

@@ -1,0 +1,113 @@
+"""One order as the OMS keeps it (a JSON-able dict) and the full order view every OrderEvent carries.
+
+An order dict holds the order's terms (as last replaced), ``status`` and ``working`` (the status underneath
+a pending cancel or replace, see ``processors.oms.transitions``), ``version`` (1, +1 per replace), ``cum``,
+``fill_value`` (the exact sum of price x quantity of its fills, so the average price is rounded once, from
+the exact value), ``fill_ids`` (fills seen, for idempotency), ``triggered`` (a stop that has triggered),
+``command_id`` (the event id of the NewOrder) and ``pending``: the open cancel or replace request, or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from processors.oms.transitions import TERMINAL
+from processors.portfolio.position import div_half_even
+
+Order = dict[str, Any]
+
+MARKET: Final = "MARKET"
+LIMIT: Final = "LIMIT"
+STOP: Final = "STOP"
+STOP_LIMIT: Final = "STOP_LIMIT"
+PRICED: Final = frozenset({LIMIT, STOP_LIMIT})
+STOPS: Final = frozenset({STOP, STOP_LIMIT})
+GTD: Final = "GTD"
+
+# The terms of a NewOrder the OMS keeps and shows.
+TERMS: Final = ("account", "order_id", "client_order_id", "symbol", "side", "order_type", "time_in_force", "quantity",
+                "price", "stop_price", "expire_time_us", "post_only", "reduce_only", "parent_order_id")  # fmt: skip
+
+
+def new_order_invalid_reason(command: Mapping[str, Any]) -> str | None:
+    """Why an approved NewOrder cannot become an order (detail text), or None when it is valid."""
+    order_type = command["order_type"]
+    if command["quantity"] <= 0:
+        return f"quantity must be positive, not {command['quantity']}"
+    price, stop_price = command.get("price"), command.get("stop_price")
+    if order_type in PRICED and (price is None or price <= 0):
+        return f"{order_type} needs a positive price"
+    if order_type in STOPS and (stop_price is None or stop_price <= 0):
+        return f"{order_type} needs a positive stop price"
+    if command["time_in_force"] == GTD and command.get("expire_time_us") is None:
+        return "GTD needs an expire time"
+    if command.get("post_only") and order_type != LIMIT:
+        return "post-only is only for LIMIT orders"
+    return None
+
+
+def amend_invalid_reason(order: Mapping[str, Any], amend: Mapping[str, Any]) -> str | None:
+    """Why an approved AmendOrder cannot be sent (detail text), or None; below-filled is checked apart."""
+    quantity, price, stop_price = amend.get("quantity"), amend.get("price"), amend.get("stop_price")
+    if quantity is None and price is None and stop_price is None:
+        return "amend changes nothing"
+    if quantity is not None and quantity <= 0:
+        return f"quantity must be positive, not {quantity}"
+    if price is not None and (order["order_type"] not in PRICED or price <= 0):
+        return f"a {order['order_type']} order cannot take limit price {price}"
+    if stop_price is not None and (order["order_type"] not in STOPS or order["triggered"] or stop_price <= 0):
+        return f"stop price {stop_price} cannot be set on this {order['order_type']} order (or it has triggered)"
+    return None
+
+
+def new_order_state(command: Mapping[str, Any], status: str, venue: str | None, command_id: str) -> Order:
+    """The order a NewOrder creates, in ``status`` (PENDING_NEW, or REJECTED when denied or invalid)."""
+    order: Order = {term: command.get(term) for term in TERMS}
+    order["post_only"] = bool(command.get("post_only"))
+    order["reduce_only"] = bool(command.get("reduce_only"))
+    order.update(
+        venue=venue, status=status, working=status, version=1, cum=0, fill_value=0, fill_ids=[],
+        triggered=False, command_id=command_id, pending=None,
+    )  # fmt: skip
+    return order
+
+
+def leaves(order: Mapping[str, Any]) -> int:
+    """Quantity still working: 0 once the order is done."""
+    if order["status"] in TERMINAL:
+        return 0
+    remaining: int = order["quantity"] - order["cum"]
+    return remaining
+
+
+def avg_price(order: Mapping[str, Any]) -> int | None:
+    """Average fill price at the price scale, rounded half-even from the exact fill value; None before a fill."""
+    cum: int = order["cum"]
+    return div_half_even(order["fill_value"], cum) if cum else None
+
+
+def view(order: Mapping[str, Any]) -> dict[str, Any]:
+    """The order-describing fields of an OrderEvent (everything but meta, event type, fill and reason fields)."""
+    return {
+        "account": order["account"],
+        "order_id": order["order_id"],
+        "client_order_id": order["client_order_id"],
+        "symbol": order["symbol"],
+        "side": order["side"],
+        "order_type": order["order_type"],
+        "time_in_force": order["time_in_force"],
+        "status": order["status"],
+        "version": order["version"],
+        "quantity": order["quantity"],
+        "price": order["price"],
+        "stop_price": order["stop_price"],
+        "cum_quantity": order["cum"],
+        "leaves_quantity": leaves(order),
+        "avg_price": avg_price(order),
+        "post_only": order["post_only"],
+        "reduce_only": order["reduce_only"],
+        "expire_time_us": order["expire_time_us"],
+        "venue": order["venue"],
+        "parent_order_id": order["parent_order_id"],
+    }
