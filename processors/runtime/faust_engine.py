@@ -69,6 +69,9 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
         processing_guarantee="at_least_once",
         broker_commit_every=100,
         broker_commit_interval=0.5,
+        # A SIGKILLed worker's partitions are handed over after the session timeout (faust's default: 60 s).
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=3600,
         datadir=str(datadir),
