@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from sortedcontainers import SortedList
 
@@ -160,14 +160,14 @@ class Book:
     __slots__ = (
         "_ask_prices",
         "_bid_prices",
-        "_buy_stops",
-        "_expiries",
-        "_sell_stops",
         "asks",
         "bids",
+        "buy_stops",
         "clock_us",
+        "expiries",
         "next_seq",
         "orders",
+        "sell_stops",
     )
 
     def __init__(self) -> None:
@@ -175,9 +175,9 @@ class Book:
         self.asks: dict[int, Level] = {}
         self._bid_prices: SortedList = SortedList()  # negated prices: element 0 is the best bid
         self._ask_prices: SortedList = SortedList()
-        self._buy_stops: SortedList = SortedList()  # (stop_price, seq, order_id)
-        self._sell_stops: SortedList = SortedList()  # (-stop_price, seq, order_id)
-        self._expiries: list[tuple[int, int, str]] = []  # heap of (expire_time_us, seq, order_id)
+        self.buy_stops: SortedList = SortedList()  # (stop_price, seq, order_id)
+        self.sell_stops: SortedList = SortedList()  # (-stop_price, seq, order_id)
+        self.expiries: list[tuple[int, int, str]] = []  # heap of (expire_time_us, seq, order_id)
         self.orders: dict[str, Order] = {}  # every live order: resting and untriggered stops
         self.next_seq = 1
         self.clock_us = 0  # the latest event time seen: GTD orders expire against it
@@ -214,6 +214,14 @@ class Book:
     def is_empty(self) -> bool:
         return not self.orders
 
+    def has_stops(self) -> bool:
+        return bool(self.buy_stops or self.sell_stops)
+
+    def expiry_due(self, now_us: int) -> bool:
+        """Whether some GTD/DAY entry (possibly stale: popping drops those) is due at ``now_us``."""
+        expiries = self.expiries
+        return bool(expiries) and expiries[0][0] <= now_us
+
     # -- changing ------------------------------------------------------------------------------------
     def take_seq(self) -> int:
         seq = self.next_seq
@@ -238,20 +246,20 @@ class Book:
         order.live = True
         self.orders[order.order_id] = order
         if order.expire_time_us is not None:
-            heapq.heappush(self._expiries, (order.expire_time_us, order.seq, order.order_id))
+            heapq.heappush(self.expiries, (order.expire_time_us, order.seq, order.order_id))
 
     def add_stop(self, order: Order) -> None:
         """Hold an untriggered stop order (its seq set) until a trade prints at or through its stop price."""
         stop = order.stop_price
         assert stop is not None
         if order.side == BUY:
-            self._buy_stops.add((stop, order.seq, order.order_id))
+            self.buy_stops.add((stop, order.seq, order.order_id))
         else:
-            self._sell_stops.add((-stop, order.seq, order.order_id))
+            self.sell_stops.add((-stop, order.seq, order.order_id))
         order.live = True
         self.orders[order.order_id] = order
         if order.expire_time_us is not None:
-            heapq.heappush(self._expiries, (order.expire_time_us, order.seq, order.order_id))
+            heapq.heappush(self.expiries, (order.expire_time_us, order.seq, order.order_id))
 
     def remove(self, order: Order) -> None:
         """Take a live order out of the book (cancel, fully filled, expired, triggered or re-queued)."""
@@ -261,9 +269,9 @@ class Book:
             stop = order.stop_price
             assert stop is not None
             if order.side == BUY:
-                self._buy_stops.remove((stop, order.seq, order.order_id))
+                self.buy_stops.remove((stop, order.seq, order.order_id))
             else:
-                self._sell_stops.remove((-stop, order.seq, order.order_id))
+                self.sell_stops.remove((-stop, order.seq, order.order_id))
             return
         price = order.price
         assert price is not None
@@ -299,7 +307,7 @@ class Book:
 
     def pop_triggered_stop(self, trade_price: int) -> Order | None:
         """The oldest-by-stop-order stop that a trade at ``trade_price`` triggers, taken out of the book."""
-        buy_stops, sell_stops = self._buy_stops, self._sell_stops
+        buy_stops, sell_stops = self.buy_stops, self.sell_stops
         candidate: tuple[int, int, str] | None = None
         if buy_stops and buy_stops[0][0] <= trade_price:
             candidate = buy_stops[0]
@@ -313,7 +321,7 @@ class Book:
 
     def pop_expired(self, now_us: int) -> Order | None:
         """A live GTD order whose expire time is at or before ``now_us``, taken out of the book."""
-        expiries = self._expiries
+        expiries = self.expiries
         while expiries and expiries[0][0] <= now_us:
             expire, seq, order_id = heapq.heappop(expiries)
             order = self.orders.get(order_id)
@@ -328,13 +336,13 @@ class Book:
         return {
             "next_seq": self.next_seq,
             "clock_us": self.clock_us,
-            "orders": [order.to_state() for order in sorted(self.orders.values(), key=_by_seq)],
+            "orders": [order.to_state() for order in self.orders.values()],  # any order: from_state sorts
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Book:
         book = cls()
-        for row in state["orders"]:  # in seq order: queues come back in the same order
+        for row in sorted(state["orders"], key=_seq_of_row):  # in seq order: queues come back in the same order
             order = Order.from_state(row)
             if order.is_stop:
                 book.add_stop(order)
@@ -345,5 +353,9 @@ class Book:
         return book
 
 
-def _by_seq(order: Order) -> int:
-    return order.seq
+_SEQ_COLUMN: Final = 13  # where Order.to_state puts seq
+
+
+def _seq_of_row(row: list[Any]) -> int:
+    seq: int = row[_SEQ_COLUMN]
+    return seq

@@ -9,14 +9,15 @@ turns records into calls and what happened into records.
   side; their fees come from ``VenueConfig`` (``processors.venue.config``).
 - Time is the order's event time: each book keeps the latest it has seen, GTD orders expire against it before
   the message is handled, and a DAY order gets the end of its UTC day (event time) as expire time.
-- Ids: every report's event id is ``derived_event_id(cause, "venue", index)``; a FILL's ``fill_id`` is its
-  report's event id: deterministic (a replay or a redelivered order gives the same ids) and different for the
-  taker's and the maker's report, so an account trading with itself still gets two fills that dedupe apart.
+- Ids: every report's meta is what ``derived_meta(cause, "venue", index)`` gives (built inline, reading the
+  cause once per event), but for the correlation id (below). A FILL's ``fill_id`` is its report's event id:
+  deterministic (a replay or a redelivered order gives the same ids) and different for the taker's and the
+  maker's report, so an account trading with itself still gets two fills that dedupe apart.
 - A report about an order carries that order's correlation id (a maker's fill belongs to the maker's story);
   its causation id is the venue order that caused it.
 
 State: per partition key (the symbol), ``{"books": [{"venue", "symbol", "next_seq", "clock_us", "orders"}]}``
-with every working order as a row in priority (``seq``) order: ``Book.to_state`` / ``Book.from_state``.
+with every working order as a row carrying its priority (``seq``): ``Book.to_state`` / ``Book.from_state``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_meta
+from processors.core import Emit, Event, Record, StateChanges, derived_event_id
 from processors.venue.book import Book, Order
 from processors.venue.config import DEFAULT_CONFIG, VenueConfig
-from processors.venue.matching import Output, Report, amend, cancel, expire_due, new_order
+from processors.venue.matching import Fees, Output, Report, amend, cancel, expire_due, new_order
 from topics.catalogue import VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "venue"
@@ -81,6 +82,7 @@ class VenueCore:
         self.config = config
         self._books: dict[str, dict[BookKey, Book]] = {}  # partition key -> its books
         self._dirty: set[str] = set()
+        self._fees: dict[str, Fees] = {}  # venue -> its fees, looked up once
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -90,13 +92,18 @@ class VenueCore:
         venue: str = record["venue"]
         symbol: str = record["symbol"]
         key = symbol if event.key is None else event.key
-        book = self._book(key, venue, symbol)
+        books = self._books.get(key)
+        book = None if books is None else books.get((venue, symbol))
+        if book is None:
+            book = self._new_book(key, venue, symbol)
         now: int = record["meta"]["event_time_us"]
         book.clock_us = max(book.clock_us, now)
         out: Output = []
         expire_due(book, out)
         action: str = record["action"]
-        fees = self.config.fees_for(venue)
+        fees = self._fees.get(venue)
+        if fees is None:
+            fees = self._fees[venue] = self.config.fees_for(venue)
         if action == "NEW":
             new_order(book, fees, order_from(record), out)
         elif action == "CANCEL":
@@ -134,13 +141,8 @@ class VenueCore:
         return None if books is None else books.get((venue, symbol))
 
     # -- internals --------------------------------------------------------------------------------------
-    def _book(self, key: str, venue: str, symbol: str) -> Book:
-        books = self._books.get(key)
-        if books is None:
-            books = self._books[key] = {}
-        book = books.get((venue, symbol))
-        if book is None:
-            book = books[(venue, symbol)] = Book()
+    def _new_book(self, key: str, venue: str, symbol: str) -> Book:
+        book = self._books.setdefault(key, {})[(venue, symbol)] = Book()
         return book
 
     def _key_state(self, key: str) -> Record:
@@ -152,36 +154,42 @@ class VenueCore:
         }
 
     def _reports(self, event: Event, venue: str, symbol: str, out: Output) -> list[Emit]:
+        # derived_meta's fields, read once per event rather than once per report
+        meta = event.record["meta"]
+        cause_id: str = meta["event_id"]
+        cause_correlation: str = meta["correlation_id"]
+        event_time: int = meta["event_time_us"]
+        ingest_time = event.ingest_time_us
         emits: list[Emit] = []
         for item in out:
             if type(item) is not Report:
                 continue  # a TradePrint: it only drives stop triggers
-            meta = derived_meta(event, STAGE, len(emits))
-            if item.correlation_id:
-                meta["correlation_id"] = item.correlation_id
+            event_id = derived_event_id(cause_id, STAGE, len(emits))
+            exec_type = item.exec_type
             account = item.account
-            emits.append(
-                Emit(
-                    VENUE_EXECUTIONS,
-                    account,
-                    EXECUTION_REPORT,
-                    {
-                        "meta": meta,
-                        "venue": venue,
-                        "symbol": symbol,
-                        "account": account,
-                        "order_id": item.order_id,
-                        "exec_type": item.exec_type,
-                        "fill_id": meta["event_id"] if item.exec_type == "FILL" else None,
-                        "last_quantity": item.last_quantity,
-                        "last_price": item.last_price,
-                        "liquidity": item.liquidity,
-                        "fee": item.fee,
-                        "cum_quantity": item.cum,
-                        "leaves_quantity": item.leaves,
-                        "reject_reason": item.reject_reason,
-                        "detail": item.detail,
-                    },
-                )
-            )
+            record = {
+                "meta": {
+                    "event_id": event_id,
+                    "producer": STAGE,
+                    "event_time_us": event_time,
+                    "ingest_time_us": ingest_time,
+                    "causation_id": cause_id,
+                    "correlation_id": item.correlation_id or cause_correlation,
+                },
+                "venue": venue,
+                "symbol": symbol,
+                "account": account,
+                "order_id": item.order_id,
+                "exec_type": exec_type,
+                "fill_id": event_id if exec_type == "FILL" else None,
+                "last_quantity": item.last_quantity,
+                "last_price": item.last_price,
+                "liquidity": item.liquidity,
+                "fee": item.fee,
+                "cum_quantity": item.cum,
+                "leaves_quantity": item.leaves,
+                "reject_reason": item.reject_reason,
+                "detail": item.detail,
+            }
+            emits.append(Emit(VENUE_EXECUTIONS, account, EXECUTION_REPORT, record))
         return emits

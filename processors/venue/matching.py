@@ -275,7 +275,9 @@ def amend(
 
 
 def expire_due(book: Book, out: Output) -> None:
-    """EXPIRED for every GTD order whose expire time the book's clock has reached."""
+    """EXPIRED for every GTD/DAY order whose expire time the book's clock has reached."""
+    if not book.expiry_due(book.clock_us):
+        return
     while (order := book.pop_expired(book.clock_us)) is not None:
         out.append(Report("EXPIRED", order, detail="GTD expire time reached"))
         order.leaves = 0
@@ -283,6 +285,8 @@ def expire_due(book: Book, out: Output) -> None:
 
 def run_stops(book: Book, fees: Fees, out: Output, start: int) -> None:
     """Trigger and execute the stops that the trades in ``out[start:]`` (and their own trades) print through."""
+    if not book.has_stops():
+        return
     i = start
     while i < len(out):
         item = out[i]
