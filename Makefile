@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The pure code mypy keeps strict: schemas, the catalogue, settings and the processors' cores.
-MYPY_PATHS := schemas topics sq/settings.py processors/venue processors/oms
+MYPY_PATHS := schemas topics sq/settings.py processors/venue processors/oms processors/orderbook processors/portfolio
 
 .PHONY: install system-deps test lint typecheck pytest demo clean
 

@@ -11,6 +11,7 @@ PROCESSORS: dict[str, str] = {
     "oms": "processors.oms.core:OmsCore",
     "venue": "processors.venue.core:VenueCore",
     "portfolio": "processors.portfolio.core:PortfolioCore",
+    "orderbook": "processors.orderbook.core:OrderBookCore",
 }
 
 ORDER_PATH = ("risk", "oms", "venue", "portfolio")
