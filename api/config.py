@@ -1,0 +1,80 @@
+"""The API's settings: the project's ``Settings`` plus what only the HTTP edge needs, from the environment.
+
+Environment variables (all optional):
+
+- ``SQ_API_HOST`` / ``SQ_API_PORT``: where ``sq api`` listens (default 127.0.0.1:8000).
+- ``SQ_API_JWT_SECRET``: the HS256 signing key of JWT bearer tokens; unset, bearer JWTs are refused (API keys
+  still work). It never has a default: a key in the code would be a key anyone can read.
+- ``SQ_API_RATE_PER_SECOND`` / ``SQ_API_RATE_BURST``: each key's token bucket (default 50/s, burst 100).
+- ``SQ_API_DB_POOL_SIZE``: PostgreSQL connections the API keeps open (default 8).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from sq.settings import Settings
+
+Number = TypeVar("Number", int, float)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
+
+
+class ConfigError(ValueError):
+    """A setting has a value the API cannot run with; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    settings: Settings
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    jwt_secret: bytes | None = None
+    rate_per_second: float = 50.0
+    rate_burst: int = 100
+    db_pool_size: int = 8
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> ApiSettings:
+        env = os.environ if env is None else env
+        secret = env.get("SQ_API_JWT_SECRET") or None
+        if secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ConfigError(f"SQ_API_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long")
+        return cls(
+            settings=settings if settings is not None else Settings.from_env(env),
+            host=env.get("SQ_API_HOST", DEFAULT_HOST),
+            port=_number(env, "SQ_API_PORT", DEFAULT_PORT, int),
+            jwt_secret=secret.encode() if secret is not None else None,
+            rate_per_second=_number(env, "SQ_API_RATE_PER_SECOND", 50.0, float),
+            rate_burst=_number(env, "SQ_API_RATE_BURST", 100, int),
+            db_pool_size=_number(env, "SQ_API_DB_POOL_SIZE", 8, int),
+        )
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url
+
+    def with_overrides(self, **changes: object) -> ApiSettings:
+        return replace(self, **changes)  # type: ignore[arg-type]  # dataclasses.replace takes the fields
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _number(env: Mapping[str, str], name: str, default: Number, kind: type[Number]) -> Number:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {raw}")
+    return value

@@ -1,0 +1,50 @@
+"""Liveness, readiness and metrics: no credentials needed (they reveal no trading data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api.deps import Res
+from api.metrics import CONTENT_TYPE
+from api.models import Health
+
+router = APIRouter(tags=["health"])
+
+READY_TIMEOUT_S = 2.0
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": Health, "description": "The broker or the database does not answer."}
+}
+
+
+@router.get("/readyz", response_model=Health, summary="The broker and the database answer", responses=NOT_READY)
+def readyz(res: Res) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        metadata = res.producer.list_topics(READY_TIMEOUT_S)
+        checks["kafka"] = f"ok ({len(metadata.brokers)} brokers)"
+    except Exception as error:  # any failure means not ready; the message says which
+        checks["kafka"] = f"unavailable: {error}"
+    try:
+        with res.pool.connection(timeout_s=READY_TIMEOUT_S) as conn:
+            conn.execute("select 1").fetchone()
+        checks["postgres"] = "ok"
+    except Exception as error:
+        checks["postgres"] = f"unavailable: {error}"
+    ready = all(value.startswith("ok") for value in checks.values())
+    health = Health(status="ok" if ready else "unavailable", checks=checks)
+    return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text format)")
+def metrics(res: Res) -> PlainTextResponse:
+    return PlainTextResponse(res.metrics.render(), media_type=CONTENT_TYPE)
