@@ -1,0 +1,216 @@
+"""The portfolio core: positions and PnL per account and symbol (docs/ORDER_PATH.md, "portfolio").
+
+Input (key: account): ``orders.events``; the fills in it (``PARTIALLY_FILLED`` / ``FILLED`` with
+``last_quantity`` > 0) move positions, terminal events retire orders from the fill bookkeeping
+(``processors.portfolio.ledger``). Broadcast input, read whole by every worker: ``md.trades`` (the marks).
+Output: ``portfolio.positions``, key ``"<account>|<symbol>"``, one ``Position`` per changed position.
+
+Numbers (``processors.portfolio.position``): quantity, average price (half-even at the price scale),
+realized PnL (closing trades, fees excluded, half-even from the exact value), fees, cash (per fill
+``-signed notional - fee``, notional truncated toward zero) and fill count come from the account's fills.
+``unrealized_pnl`` is ``mark x quantity - cost basis`` rounded half-even at the cash scale, at the mark: the
+last trade of the symbol, else the position's last fill price. A flat position has no mark
+(``mark_price`` null, unrealized 0).
+
+The accounting identity and its rounding: exactly, at price x quantity precision (16 decimals),
+``realized_exact - open_cost == -sum(signed price x quantity)``, so at any mark
+``cash_exact + mark x quantity == realized_exact + unrealized_exact``. At the cash scale
+``cash + fees == -sum(signed notional)`` holds exactly, and ``cash + notional(mark, quantity)`` differs from
+``realized_pnl + unrealized_pnl - fees`` by at most ``fill_count + 1`` units of 1e-8: under one unit per
+fill's truncated notional, under one for the mark's, and half a unit for each half-even rounding.
+
+Marks are broadcast state, not account state
+--------------------------------------------
+As in ``processors.risk.core``, the last trade per symbol is rebuilt by re-reading ``md.trades`` whenever the
+runtime (re)builds the core, is never in the changelog, and a trade never changes account state: a worker
+must not write changelog records for accounts because of a broadcast record, and replaying the trades from
+the start must not move the state again. A trade may still *publish*: for every open position in its
+symbol held by this worker whose mark it changes, the core emits the position re-valued at the trade.
+So:
+
+- ``version`` numbers the states of the position itself (the fills; it equals ``fill_count``). A re-mark
+  republishes the same version with a new ``mark_price`` / ``unrealized_pnl``; one worker writes each key, so
+  a reader keeps the last record of a key in log order (the topic is compacted on that key).
+- Everything but the valuation is a function of the account's fills alone, hence the same in live, replay
+  and backtest. The valuation of a record depends on the trades read before it, which in a live run depends
+  on timing; but the last record of every position is the same for any interleaving of the trades with the
+  fills (its account state, valued at the symbol's last trade, else its last fill price): a re-mark is
+  skipped only when the price is the one the position is already valued at, and flat positions carry no
+  mark. The tests check this over random interleavings.
+- A re-mark's event id is derived from the trade's and the position key, so the records two workers
+  publish for one trade never share an id, and re-reading a trade republishes with the same id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+from processors.core import Emit, Event, Record, StateChanges, derived_event_id, derived_meta
+from processors.portfolio.ledger import (
+    DEFAULT_CONFIG,
+    TERMINAL,
+    AccountState,
+    PortfolioConfig,
+    already_applied,
+    apply_to_account,
+    copy_account_state,
+    fill_of,
+    finish_order,
+    is_fill,
+    new_account_state,
+)
+from processors.portfolio.position import Position, unrealized_pnl
+from topics.catalogue import MD_TRADES, ORDERS_EVENTS, PORTFOLIO_POSITIONS
+
+STAGE: Final = "portfolio"
+
+ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
+TRADE: Final = "shrivenquant.md.Trade"
+POSITION: Final = "shrivenquant.portfolio.Position"
+
+
+def position_key(account: str, symbol: str) -> str:
+    """The ``portfolio.positions`` key of a position."""
+    return f"{account}|{symbol}"
+
+
+class PortfolioCore:
+    """Positions and PnL of the accounts of the partitions a worker owns (see the module docstring)."""
+
+    name: ClassVar[str] = STAGE
+    inputs: ClassVar[tuple[str, ...]] = (ORDERS_EVENTS,)
+    broadcast_inputs: ClassVar[tuple[str, ...]] = (MD_TRADES,)
+    outputs: ClassVar[tuple[str, ...]] = (PORTFOLIO_POSITIONS,)
+
+    def __init__(self, config: PortfolioConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+        self._accounts: dict[str, AccountState] = {}
+        self._dirty: set[str] = set()
+        # Derived from account state (rebuilt on restore): symbol -> accounts with an open position in it.
+        self._holders: dict[str, set[str]] = {}
+        # Broadcast state: rebuilt from md.trades, never in the changelog.
+        self._marks: dict[str, int] = {}  # symbol -> last trade price
+
+    # -- the Core protocol ------------------------------------------------------------------------------
+    def apply(self, event: Event) -> list[Emit]:
+        if event.schema == ORDER_EVENT:
+            return self._on_order_event(event)
+        if event.schema == TRADE:
+            return self._on_trade(event)
+        raise ValueError(f"portfolio does not take {event.schema} (topic {event.topic})")
+
+    def state_changes(self) -> StateChanges:
+        changes: StateChanges = {account: copy_account_state(self._accounts[account]) for account in self._dirty}
+        self._dirty.clear()
+        return changes
+
+    def restore(self, key: str, state: Record) -> None:
+        previous = self._accounts.get(key)
+        if previous is not None:  # restored again (a new assignment): forget what it indexed
+            for symbol in previous["positions"]:
+                self._index(key, symbol, {"quantity": 0})
+        restored = copy_account_state({**new_account_state(), **state})
+        self._accounts[key] = restored
+        for symbol, position in restored["positions"].items():
+            self._index(key, symbol, position)
+
+    # -- read access for tools and tests -----------------------------------------------------------------
+    def account_state(self, account: str) -> AccountState | None:
+        """The live state of an account (do not modify), None when the portfolio has seen no fill of it."""
+        return self._accounts.get(account)
+
+    def position_view(self, account: str, symbol: str) -> Record | None:
+        """The position as it would be published now (without ``meta``), None before its first fill."""
+        state = self._accounts.get(account)
+        position = state["positions"].get(symbol) if state is not None else None
+        if position is None:
+            return None
+        return self._view(account, symbol, position, self._mark_of(symbol, position))
+
+    # -- orders.events ----------------------------------------------------------------------------------
+    def _on_order_event(self, event: Event) -> list[Emit]:
+        update = event.record
+        account: str = update["account"]
+        state = self._accounts.get(account)
+        if not is_fill(update):
+            # A terminal event of an order with fills retires it; any other event changes nothing here.
+            terminal = update["status"] in TERMINAL
+            if terminal and state is not None and finish_order(state, update["order_id"], self.config):
+                self._dirty.add(account)
+            return []
+        fill = fill_of(update)
+        if state is None:
+            state = self._accounts[account] = new_account_state()
+        elif already_applied(state, fill):
+            return []
+        position = apply_to_account(state, fill, self.config)
+        self._dirty.add(account)
+        self._index(account, fill.symbol, position)
+        mark = self._mark_of(fill.symbol, position)
+        return [self._emit(derived_meta(event, STAGE, 0), account, fill.symbol, position, mark)]
+
+    # -- md.trades (broadcast): never touches account state -----------------------------------------------
+    def _on_trade(self, event: Event) -> list[Emit]:
+        trade = event.record
+        symbol: str = trade["symbol"]
+        price: int = trade["price"]
+        if price <= 0:
+            raise ValueError(f"trade {trade['trade_id']} of {symbol} has a non-positive price ({price})")
+        previous = self._marks.get(symbol)
+        self._marks[symbol] = price
+        holders = self._holders.get(symbol)
+        if not holders:
+            return []
+        emits: list[Emit] = []
+        cause_id: str = trade["meta"]["event_id"]
+        for account in sorted(holders):
+            position: Position = self._accounts[account]["positions"][symbol]
+            valued_at = previous if previous is not None else position["last_fill_price"]
+            if price == valued_at:
+                continue
+            meta = derived_meta(event, STAGE, 0)
+            meta["event_id"] = derived_event_id(cause_id, f"{STAGE}|{position_key(account, symbol)}", 0)
+            emits.append(self._emit(meta, account, symbol, position, price))
+        return emits
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _index(self, account: str, symbol: str, position: Mapping[str, Any]) -> None:
+        """Keep ``_holders`` in step: only open positions are re-marked."""
+        if position["quantity"]:
+            self._holders.setdefault(symbol, set()).add(account)
+        else:
+            holders = self._holders.get(symbol)
+            if holders is not None:
+                holders.discard(account)
+                if not holders:
+                    del self._holders[symbol]
+
+    def _mark_of(self, symbol: str, position: Mapping[str, Any]) -> int | None:
+        """The price an open position is valued at: the symbol's last trade, else its last fill price."""
+        if not position["quantity"]:
+            return None
+        last_trade = self._marks.get(symbol)
+        mark: int = last_trade if last_trade is not None else position["last_fill_price"]
+        return mark
+
+    @staticmethod
+    def _view(account: str, symbol: str, position: Position, mark: int | None) -> Record:
+        return {
+            "account": account,
+            "symbol": symbol,
+            "quantity": position["quantity"],
+            "avg_price": position["avg_price"],
+            "realized_pnl": position["realized_pnl"],
+            "unrealized_pnl": unrealized_pnl(position, mark) if mark is not None else 0,
+            "fees": position["fees"],
+            "cash": position["cash"],
+            "mark_price": mark,
+            "fill_count": position["fill_count"],
+            "last_fill_id": position["last_fill_id"],
+            "version": position["fill_count"],
+        }
+
+    def _emit(self, meta: Record, account: str, symbol: str, position: Position, mark: int | None) -> Emit:
+        record: Record = {"meta": meta, **self._view(account, symbol, position, mark)}
+        return Emit(PORTFOLIO_POSITIONS, position_key(account, symbol), POSITION, record)
