@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -33,3 +34,9 @@ def migrated(database: str) -> str:
     """A new database with every migration applied."""
     migrate(database)
     return database
+
+
+@pytest.fixture
+def sink_settings(catalogue_topics: Settings, database: str) -> Settings:
+    """Topics of this test's own and a database of its own: what a sink under test reads and writes."""
+    return replace(catalogue_topics, external_database_url=database)

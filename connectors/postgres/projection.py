@@ -1,0 +1,297 @@
+"""What a batch of consumed records does to the projection tables: pure, no I/O.
+
+The sink decodes a batch, asks the database two questions (which order events it already holds, and how
+many events each touched order has), and hands everything to ``project``, which returns the rows to write
+and the dead letters to send. Every rule here is independent of where batch boundaries fall, so a live
+build and a rebuild from the topics end in the same rows:
+
+- order_events: one row per new event id, numbered 1, 2, … within its order in topic order (all of an
+  order's events share its account's partition, so topic order is the order's history);
+- orders: the state after the order's latest event; ``created_time_us`` from its first event;
+  ``last_reason`` the latest reject reason met. A DUPLICATE_REJECTED answers a second command naming the
+  order: it joins the history but does not change the order's state;
+- fills: one row per (order, fill id), merged from the OMS's fill event (side) and the venue's report
+  (venue); the earlier event time wins, fields known by either source are kept;
+- positions: the latest Position per account and symbol (in topic order: one key, one partition).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from processors.core import Emit
+from processors.runtime.dead_letters import SourceRecord, dead_letter
+from schemas.codec import Codec
+from schemas.errors import SerializationError
+from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS, spec_for
+
+STAGE = "sink.postgres"
+PROJECTION = "postgres"  # projection_offsets.projection of this sink
+INPUTS: tuple[str, ...] = (ORDERS_EVENTS, VENUE_EXECUTIONS, PORTFOLIO_POSITIONS)
+
+ORDER_EVENT = "shrivenquant.orders.OrderEvent"
+EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
+POSITION = "shrivenquant.portfolio.Position"
+FILL_EVENT_TYPES = frozenset({"PARTIALLY_FILLED", "FILLED"})
+DUPLICATE_REJECTED = "DUPLICATE_REJECTED"
+
+ORDER_COLUMNS: tuple[str, ...] = (
+    "order_id", "account", "symbol", "side", "order_type", "time_in_force", "status", "version", "quantity",
+    "price", "stop_price", "cum_quantity", "leaves_quantity", "avg_price", "client_order_id", "parent_order_id",
+    "venue", "post_only", "reduce_only", "expire_time_us", "last_event_type", "last_reason", "last_detail",
+    "created_time_us", "updated_time_us", "last_event_id", "event_count",
+)  # fmt: skip
+ORDER_EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id", "order_id", "account", "sequence", "event_type", "status", "version", "event_time_us", "event",
+    "source_topic", "source_partition", "source_offset",
+)  # fmt: skip
+FILL_COLUMNS: tuple[str, ...] = (
+    "order_id", "fill_id", "account", "symbol", "side", "quantity", "price", "fee", "liquidity", "venue",
+    "event_time_us", "order_event_id", "execution_event_id",
+)  # fmt: skip
+POSITION_COLUMNS: tuple[str, ...] = (
+    "account", "symbol", "quantity", "avg_price", "realized_pnl", "unrealized_pnl", "fees", "cash", "mark_price",
+    "fill_count", "last_fill_id", "version", "updated_time_us", "last_event_id",
+)  # fmt: skip
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One consumed record: where it came from (physical topic) and which catalogue topic that is."""
+
+    logical_topic: str
+    source: SourceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    consumed: Consumed
+    schema: str
+    record: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    order_id: str
+    fill_id: str
+    account: str
+    symbol: str
+    side: str | None
+    quantity: int
+    price: int
+    fee: int
+    liquidity: str | None
+    venue: str | None
+    event_time_us: int
+    order_event_id: str | None
+    execution_event_id: str | None
+
+    def merged(self, other: FillRow) -> FillRow:
+        """The same fill told by another source: keep what either knows, the earlier time."""
+        return replace(
+            self,
+            side=self.side or other.side,
+            liquidity=self.liquidity or other.liquidity,
+            venue=self.venue or other.venue,
+            event_time_us=min(self.event_time_us, other.event_time_us),
+            order_event_id=self.order_event_id or other.order_event_id,
+            execution_event_id=self.execution_event_id or other.execution_event_id,
+        )
+
+    def row(self) -> Row:
+        return tuple(getattr(self, name) for name in FILL_COLUMNS)
+
+
+@dataclass
+class BatchRows:
+    """Everything one batch writes, in one transaction."""
+
+    order_events: list[Row] = field(default_factory=list)
+    orders: dict[str, Row] = field(default_factory=dict)  # order id → full state row (upsert)
+    order_counts: dict[str, int] = field(default_factory=dict)  # order id → event_count, state unchanged
+    fills: dict[tuple[str, str], FillRow] = field(default_factory=dict)
+    positions: dict[tuple[str, str], Row] = field(default_factory=dict)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (physical topic, partition) → next
+    dead_letters: list[Emit] = field(default_factory=list)
+    duplicates: int = 0  # order events already projected (an upstream redelivery), skipped
+
+    @property
+    def row_count(self) -> int:
+        return (
+            len(self.order_events) + len(self.orders) + len(self.order_counts) + len(self.fills) + len(self.positions)
+        )
+
+
+class InvalidRecord(ValueError):
+    """A record that decodes but cannot be projected (a fill without its fill id, a NUL in a string, …)."""
+
+
+def decode_batch(codec: Codec, batch: Iterable[Consumed]) -> tuple[list[Decoded], BatchRows]:
+    """Decode each record; the undecodable and the out-of-place become dead letters. Offsets cover all."""
+    rows = BatchRows()
+    decoded: list[Decoded] = []
+    for consumed in batch:
+        source = consumed.source
+        assert source.partition is not None and source.offset is not None  # consumed from Kafka
+        rows.offsets[(source.topic, source.partition)] = source.offset + 1
+        if source.value is None:
+            rows.dead_letters.append(_dead(source, "INVALID_RECORD", "a record without a value (tombstone)"))
+            continue
+        try:
+            schema, record = codec.decode(source.value)
+        except SerializationError as error:
+            rows.dead_letters.append(_dead(source, "UNDECODABLE", str(error)))
+            continue
+        if schema not in spec_for(consumed.logical_topic).value_schemas:
+            rows.dead_letters.append(_dead(source, "INVALID_RECORD", f"a {schema} on {consumed.logical_topic}"))
+            continue
+        decoded.append(Decoded(consumed, schema, record))
+    return decoded, rows
+
+
+def order_event_ids(decoded: Iterable[Decoded]) -> list[str]:
+    return [d.record["meta"]["event_id"] for d in decoded if d.schema == ORDER_EVENT]
+
+
+def order_ids(decoded: Iterable[Decoded]) -> list[str]:
+    return sorted({d.record["order_id"] for d in decoded if d.schema == ORDER_EVENT})
+
+
+def project(
+    decoded: Iterable[Decoded], rows: BatchRows, known_event_ids: set[str], event_counts: Mapping[str, int]
+) -> BatchRows:
+    """Fill ``rows`` (from ``decode_batch``) with the batch's effect on the tables.
+
+    ``known_event_ids``: order event ids already in order_events; ``event_counts``: event_count of the
+    touched orders that exist (absent = a new order).
+    """
+    seen = set(known_event_ids)
+    counts = dict(event_counts)
+    for item in decoded:
+        try:
+            _check_strings(item.record)
+            if item.schema == ORDER_EVENT:
+                if item.record["meta"]["event_id"] in seen:
+                    rows.duplicates += 1
+                    continue
+                _project_order_event(item, rows, counts)
+                seen.add(item.record["meta"]["event_id"])
+            elif item.schema == EXECUTION_REPORT:
+                _project_execution(item.record, rows)
+            else:
+                _project_position(item.record, rows)
+        except InvalidRecord as error:
+            rows.dead_letters.append(_dead(item.consumed.source, "INVALID_RECORD", str(error)))
+    return rows
+
+
+def _project_order_event(item: Decoded, rows: BatchRows, counts: dict[str, int]) -> None:
+    event = item.record
+    meta = event["meta"]
+    order_id = event["order_id"]
+    fill = _fill_of_order_event(event) if event["event_type"] in FILL_EVENT_TYPES else None
+    sequence = counts.get(order_id, 0) + 1
+    counts[order_id] = sequence
+    source = item.consumed.source
+    rows.order_events.append((
+        meta["event_id"], order_id, event["account"], sequence, event["event_type"], event["status"],
+        event["version"], meta["event_time_us"], json.dumps(event, separators=(",", ":"), default=_json_default),
+        source.topic, source.partition, source.offset,
+    ))  # fmt: skip
+    previous = rows.orders.get(order_id)
+    if event["event_type"] == DUPLICATE_REJECTED and (previous is not None or sequence > 1):
+        # Not a transition of this order: only its event count moves.
+        if previous is not None:
+            rows.orders[order_id] = (*previous[:-1], sequence)
+        else:
+            rows.order_counts[order_id] = sequence
+    else:
+        rows.order_counts.pop(order_id, None)
+        rows.orders[order_id] = _order_row(event, previous, sequence)
+    if fill is not None:
+        _add_fill(rows, fill)
+
+
+def _order_row(event: Mapping[str, Any], previous: Row | None, sequence: int) -> Row:
+    meta = event["meta"]
+    created = previous[ORDER_COLUMNS.index("created_time_us")] if previous is not None else meta["event_time_us"]
+    reason = event["reject_reason"]
+    if reason is None and previous is not None:
+        reason = previous[ORDER_COLUMNS.index("last_reason")]
+    return (
+        event["order_id"], event["account"], event["symbol"], event["side"], event["order_type"],
+        event["time_in_force"], event["status"], event["version"], event["quantity"], event["price"],
+        event["stop_price"], event["cum_quantity"], event["leaves_quantity"], event["avg_price"],
+        event["client_order_id"], event["parent_order_id"], event["venue"], event["post_only"], event["reduce_only"],
+        event["expire_time_us"], event["event_type"], reason, event["detail"], created, meta["event_time_us"],
+        meta["event_id"], sequence,
+    )  # fmt: skip
+
+
+def _fill_of_order_event(event: Mapping[str, Any]) -> FillRow | None:
+    if event["last_quantity"] == 0:
+        return None  # a fill event type with nothing filled carries no fill
+    if event["fill_id"] is None or event["last_price"] is None:
+        raise InvalidRecord(f"{event['event_type']} of order {event['order_id']} fills {event['last_quantity']} "
+                            "without a fill_id and last_price")  # fmt: skip
+    return FillRow(
+        event["order_id"], event["fill_id"], event["account"], event["symbol"], event["side"], event["last_quantity"],
+        event["last_price"], event["fee"], event["liquidity"], event["venue"], event["meta"]["event_time_us"],
+        event["meta"]["event_id"], None,
+    )  # fmt: skip
+
+
+def _project_execution(report: Mapping[str, Any], rows: BatchRows) -> None:
+    if report["exec_type"] != "FILL":
+        return  # acknowledgements, cancels and rejects reach the tables through the OMS's order events
+    if report["fill_id"] is None or report["last_price"] is None or report["last_quantity"] <= 0:
+        raise InvalidRecord(f"FILL of order {report['order_id']} without a fill_id, last_price or quantity")
+    _add_fill(rows, FillRow(
+        report["order_id"], report["fill_id"], report["account"], report["symbol"], None, report["last_quantity"],
+        report["last_price"], report["fee"], report["liquidity"], report["venue"], report["meta"]["event_time_us"],
+        None, report["meta"]["event_id"],
+    ))  # fmt: skip
+
+
+def _add_fill(rows: BatchRows, fill: FillRow) -> None:
+    key = (fill.order_id, fill.fill_id)
+    known = rows.fills.get(key)
+    rows.fills[key] = fill if known is None else known.merged(fill)
+
+
+def _project_position(position: Mapping[str, Any], rows: BatchRows) -> None:
+    meta = position["meta"]
+    rows.positions[(position["account"], position["symbol"])] = (
+        position["account"], position["symbol"], position["quantity"], position["avg_price"],
+        position["realized_pnl"], position["unrealized_pnl"], position["fees"], position["cash"],
+        position["mark_price"], position["fill_count"], position["last_fill_id"], position["version"],
+        meta["event_time_us"], meta["event_id"],
+    )  # fmt: skip
+
+
+def _check_strings(value: Any) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL: such a record is refused here, not by a failed batch."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidRecord(f"a string holds a NUL character: {value[:80]!r}")
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _check_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_strings(item)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dead(source: SourceRecord, reason: str, detail: str) -> Emit:
+    return dead_letter(STAGE, source, reason, detail)

@@ -1,0 +1,252 @@
+"""The PostgreSQL sink: orders.events, venue.executions and portfolio.positions → the projection tables.
+
+Exactly once in effect: each batch's rows and the offsets it consumed are written in ONE database
+transaction, and on start the consumer seeks to the offsets stored there (Kafka's committed offsets are
+only written afterwards, for lag monitoring, and never read). A crash at any point either keeps a batch
+whole (rows and offsets) or drops it whole, and the restart resumes right after the last kept batch.
+Inputs are read ``read_committed``: an aborted processor transaction never reaches the tables.
+
+One sink per database at a time (a session advisory lock): a second one waits until the first is gone.
+A record that cannot be projected goes to ``ops.deadletters`` with the reason, flushed before the batch
+commits (so at least once; its event id is stable for its source position, so duplicates are
+recognisable), and the sink goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from connectors.postgres.migrate import migrate
+from connectors.postgres.projection import (
+    INPUTS,
+    PROJECTION,
+    BatchRows,
+    Consumed,
+    decode_batch,
+    order_event_ids,
+    order_ids,
+    project,
+)
+from connectors.postgres.writer import BatchWriter
+from processors.runtime.dead_letters import SourceRecord
+from schemas.codec import Codec, default_codec
+from sq.settings import Settings
+from topics.admin import physical_name
+from topics.client import AvroProducer
+
+log = logging.getLogger(__name__)
+
+SINK_LOCK = 0x5351_5349_4E4B_0001  # pg_advisory_lock key held by the running sink ("SQSINK")
+
+StopSignal = threading.Event | Callable[[], bool] | None
+
+
+class SinkBusy(RuntimeError):
+    """Another sink holds the database's sink lock."""
+
+
+@dataclass
+class SinkOptions:
+    batch_size: int = 5000
+    poll_timeout_s: float = 0.05
+    until_end: bool = False  # stop once every partition reached the end it had when the sink started
+    lock_wait_s: float | None = None  # how long to wait for another sink to go; None: as long as it runs
+    progress_every_s: float = 2.0
+    projection: str = PROJECTION
+    migrate: bool = True
+    start_empty: bool = False  # drop the projected rows and offsets first, under the lock (a rebuild)
+
+
+@dataclass
+class SinkStats:
+    consumed: int = 0
+    batches: int = 0
+    order_events: int = 0
+    orders: int = 0  # order rows upserted (one per touched order per batch)
+    fills: int = 0
+    positions: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0  # order events found already projected (an upstream redelivery), skipped
+    caught_up: bool = False
+    started_at: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return self.order_events + self.orders + self.fills + self.positions
+
+    def add(self, rows: BatchRows, consumed: int) -> None:
+        self.consumed += consumed
+        self.batches += 1
+        self.order_events += len(rows.order_events)
+        self.orders += len(rows.orders) + len(rows.order_counts)
+        self.fills += len(rows.fills)
+        self.positions += len(rows.positions)
+        self.dead_letters += len(rows.dead_letters)
+        self.duplicates += rows.duplicates
+        self.seconds = time.monotonic() - self.started_at
+
+    def as_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        del document["started_at"]
+        document["seconds"] = round(self.seconds, 3)
+        document["rows"] = self.rows
+        document["records_per_second"] = round(self.consumed / self.seconds, 1) if self.seconds else None
+        document["rows_per_second"] = round(self.rows / self.seconds, 1) if self.seconds else None
+        return document
+
+
+def run_sink(
+    settings: Settings,
+    max_seconds: float | None = None,
+    stop: StopSignal = None,
+    *,
+    options: SinkOptions | None = None,
+    on_progress: Callable[[SinkStats], None] | None = None,
+    codec: Codec | None = None,
+) -> SinkStats:
+    """Run the sink until ``stop`` is set, ``max_seconds`` pass, or (``until_end``) the inputs are drained."""
+    options = options or SinkOptions()
+    if options.migrate:
+        migrate(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        _take_lock(conn, options.lock_wait_s, _stopper(stop))
+        if options.start_empty:
+            BatchWriter(conn, options.projection).clear()
+        sink = _Sink(settings, conn, options, codec or default_codec())
+        try:
+            return sink.run(max_seconds, _stopper(stop), on_progress)
+        finally:
+            sink.close()
+
+
+def _stopper(stop: StopSignal) -> Callable[[], bool]:
+    if stop is None:
+        return lambda: False
+    if isinstance(stop, threading.Event):
+        return stop.is_set
+    return stop
+
+
+def _take_lock(conn: psycopg.Connection[Any], wait_s: float | None, stopped: Callable[[], bool]) -> None:
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    warned = False
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SINK_LOCK,)).fetchone()
+        if row is not None and row[0]:
+            return
+        if stopped() or (deadline is not None and time.monotonic() >= deadline):
+            raise SinkBusy("another sink is running on this database; stop it first (one sink per database)")
+        if not warned:
+            log.warning("another sink holds this database's sink lock; waiting for it to stop")
+            warned = True
+        time.sleep(0.2)
+
+
+class _Sink:
+    def __init__(self, settings: Settings, conn: psycopg.Connection[Any], options: SinkOptions, codec: Codec) -> None:
+        self.settings = settings
+        self.options = options
+        self.codec = codec
+        self.writer = BatchWriter(conn, options.projection)
+        self.stats = SinkStats()
+        self._logical = {physical_name(settings, topic): topic for topic in INPUTS}
+        self._dead_letters: AvroProducer | None = None
+        self.consumer = Consumer(settings.kafka_config(**{
+            "group.id": physical_name(settings, f"sq.sink.{options.projection}"),  # for lag monitoring only
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 20,
+        }))  # fmt: skip
+        self._ends: dict[tuple[str, int], int] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+        self._assign_from_stored_offsets()
+
+    def _assign_from_stored_offsets(self) -> None:
+        stored = self.writer.stored_offsets()
+        assignment: list[TopicPartition] = []
+        for name in self._logical:
+            metadata = self.consumer.list_topics(name, timeout=30).topics[name]
+            if metadata.error is not None:
+                raise RuntimeError(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
+            for partition in sorted(metadata.partitions):
+                offset = stored.get((name, partition), OFFSET_BEGINNING)
+                assignment.append(TopicPartition(name, partition, offset))
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=30)
+                self._positions[(name, partition)] = max(offset, low)
+                self._ends[(name, partition)] = high
+        self.consumer.assign(assignment)
+        log.info("sink %s: resuming %d partitions from stored offsets %s", self.options.projection,
+                 len(assignment), stored)  # fmt: skip
+
+    def run(
+        self, max_seconds: float | None, stopped: Callable[[], bool], on_progress: Callable[[SinkStats], None] | None
+    ) -> SinkStats:
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        last_progress = time.monotonic()
+        while not stopped() and (deadline is None or time.monotonic() < deadline):
+            if self.options.until_end and self._caught_up():
+                self.stats.caught_up = True
+                break
+            messages = self.consumer.consume(self.options.batch_size, self.options.poll_timeout_s)
+            records = [self._consumed(m) for m in messages if m.error() is None]
+            if records:
+                self._process(records)
+            if on_progress is not None and time.monotonic() - last_progress >= self.options.progress_every_s:
+                on_progress(self.stats)
+                last_progress = time.monotonic()
+        self.stats.seconds = time.monotonic() - self.stats.started_at
+        return self.stats
+
+    def _consumed(self, message: Message) -> Consumed:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None  # a record always has them
+        source = SourceRecord(topic, partition, offset, message.key(), message.value(), message.timestamp()[1] * 1000)
+        return Consumed(self._logical[topic], source)
+
+    def _process(self, records: list[Consumed]) -> None:
+        decoded, rows = decode_batch(self.codec, records)
+        known = self.writer.known_event_ids(order_event_ids(decoded))
+        counts = self.writer.event_counts(order_ids(decoded))
+        project(decoded, rows, known, counts)
+        if rows.dead_letters:
+            self._send_dead_letters(rows)
+        self.writer.write(rows)
+        self.stats.add(rows, len(records))
+        self._positions.update(rows.offsets)
+        committed = [TopicPartition(t, p, o) for (t, p), o in rows.offsets.items()]
+        self.consumer.commit(offsets=committed, asynchronous=True)  # for lag tools; the database is the truth
+
+    def _send_dead_letters(self, rows: BatchRows) -> None:
+        if self._dead_letters is None:
+            self._dead_letters = AvroProducer(self.settings, self.codec)
+        for emit in rows.dead_letters:
+            log.warning(
+                "sink: dead letter for %s: %s", emit.record["meta"]["correlation_id"], emit.record["detail"][:200]
+            )
+            self._dead_letters.produce(emit.topic, emit.key, emit.schema, emit.record)
+        self._dead_letters.flush()  # durable before the offsets that skip the records commit
+
+    def _caught_up(self) -> bool:
+        for key, end in self._ends.items():
+            if self._positions[key] >= end:
+                continue
+            position = self.consumer.position([TopicPartition(*key)])[0].offset
+            if position < end:  # a partition ending in transaction markers ends when the consumer passes them
+                return False
+            self._positions[key] = position
+        return True
+
+    def close(self) -> None:
+        self.consumer.close()
+        if self._dead_letters is not None:
+            self._dead_letters.flush()

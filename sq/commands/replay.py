@@ -1,0 +1,47 @@
+"""`sq replay rebuild-projections [--json]`: drop the PostgreSQL projections and rebuild them from the topics."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import psycopg
+
+from connectors.postgres.migrate import MigrationError
+from connectors.postgres.sink import SinkBusy
+from replay.projections import rebuild_projections
+from sq.commands.sink import report_progress
+from sq.errors import CommandError
+from sq.output import emit_json, progress, say
+from sq.settings import load_settings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("replay", help="rebuild state from the log")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = actions.add_parser("rebuild-projections",
+                                 help="drop the PostgreSQL projections and rebuild them from the topics")  # fmt: skip
+    rebuild.add_argument("--batch-size", type=int, default=5000)
+    rebuild.add_argument("--json", action="store_true")
+    rebuild.set_defaults(handler=run_rebuild)
+
+
+def run_rebuild(args: argparse.Namespace) -> int:
+    if args.batch_size <= 0:
+        raise CommandError("--batch-size must be positive")
+    progress("rebuilding the projections from the topics …")
+    try:
+        report = rebuild_projections(load_settings(), args.batch_size, on_progress=report_progress)
+    except SinkBusy:
+        raise CommandError("a sink is running on this database (sq sink / sq up); stop it, then rebuild") from None
+    except MigrationError as error:
+        raise CommandError(str(error)) from None
+    except psycopg.OperationalError as error:
+        raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
+    if args.json:
+        emit_json(report.as_json())
+        return 0
+    stats = report.stats
+    say(f"rebuilt from {stats.consumed} records in {stats.seconds:.2f} s "
+        f"({stats.dead_letters} dead letters): " + ", ".join(f"{n} {t}" for t, n in report.tables.items()))  # fmt: skip
+    return 0

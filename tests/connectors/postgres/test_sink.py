@@ -1,0 +1,193 @@
+"""The sink against the real broker and database: events produced to real topics become rows, once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import psycopg
+import pytest
+from postgres_sink_helpers import produce, table_rows
+
+from connectors.postgres import read_models as rm
+from connectors.postgres.sample_stream import ORDER_EVENT, Produced, SampleStream
+from connectors.postgres.sink import SINK_LOCK, SinkBusy, SinkOptions, run_sink
+from replay.projections import rebuild_projections
+from schemas.examples import example_event
+from sq.settings import Settings
+from topics.admin import physical_name
+from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
+from topics.client import AvroProducer, read_events, read_topic
+
+pytestmark = pytest.mark.integration
+
+DRAIN = SinkOptions(until_end=True, batch_size=97)  # small batches: many transactions, boundaries everywhere
+
+
+def _drain(settings: Settings, options: SinkOptions = DRAIN) -> dict[str, object]:
+    return run_sink(settings, max_seconds=60, options=options).as_json()
+
+
+def _expected(records: list[Produced]) -> dict[str, int]:
+    events = [p.record for p in records if p.schema == ORDER_EVENT]
+    return {
+        "order_events": len(events),
+        "orders": len({e["order_id"] for e in events}),
+        "fills": len({(e["order_id"], e["fill_id"]) for e in events if e["fill_id"]}),
+        "positions": len({p.key for p in records if p.topic == PORTFOLIO_POSITIONS}),
+    }
+
+
+def _counts(conninfo: str) -> dict[str, int]:
+    with psycopg.connect(conninfo) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+                for t in ("order_events", "orders", "fills", "positions")}  # fmt: skip
+
+
+def test_events_produced_to_real_topics_appear_in_the_tables(sink_settings: Settings) -> None:
+    records = SampleStream(35, run="live").records()
+    produce(sink_settings, records)
+    stats = _drain(sink_settings)
+    database = sink_settings.database_url
+    assert stats["caught_up"] and stats["consumed"] == len(records) and stats["dead_letters"] == 0
+    assert _counts(database) == _expected(records)
+    with psycopg.connect(database) as conn:
+        last = {p.record["order_id"]: p.record for p in records if p.schema == ORDER_EVENT
+                and p.record["event_type"] != "DUPLICATE_REJECTED"}  # fmt: skip
+        for order_id, event in last.items():
+            order = rm.get_order(conn, order_id)
+            assert order is not None
+            assert (order.status, order.version, order.cum_quantity, order.avg_price, order.quantity, order.price) == (
+                event["status"], event["version"], event["cum_quantity"], event["avg_price"], event["quantity"],
+                event["price"])  # fmt: skip
+        history = rm.order_events(conn, "live-ord-000002")  # the amended one
+        assert [e.event_type for e in history] == [
+            "PENDING_NEW", "ACCEPTED", "PENDING_REPLACE", "REPLACED", "PARTIALLY_FILLED", "FILLED"]  # fmt: skip
+        assert [e.sequence for e in history] == [1, 2, 3, 4, 5, 6]
+        assert history[3].event["quantity"] == rm.get_order(conn, "live-ord-000002").quantity  # type: ignore[union-attr]
+        denied = rm.get_order(conn, "live-ord-000003")
+        assert denied is not None and (denied.status, denied.last_reason) == ("REJECTED", "QUANTITY_LIMIT")
+        duplicate = rm.get_order(conn, "live-ord-000006")
+        assert duplicate is not None and duplicate.status == "FILLED" and duplicate.event_count == 5
+        fills = rm.list_fills(conn, limit=1000).items
+        assert all(f.side is not None and f.venue == "sim" and f.order_event_id and f.execution_event_id for f in fills)
+        final_positions = {p.key: p.record for p in records if p.topic == PORTFOLIO_POSITIONS}
+        for position in rm.positions(conn):
+            expected = final_positions[f"{position.account}|{position.symbol}"]
+            assert (position.quantity, position.cash, position.version) == (
+                expected["quantity"], expected["cash"], expected["version"])  # fmt: skip
+        stored = dict(((t, p), o) for t, p, o in conn.execute(
+            "SELECT topic, partition, next_offset FROM projection_offsets").fetchall())  # fmt: skip
+    ends: Counter[tuple[str, int]] = Counter()
+    for topic in (ORDERS_EVENTS, VENUE_EXECUTIONS, PORTFOLIO_POSITIONS):
+        for record in read_topic(sink_settings, topic):
+            ends[(record.topic, record.partition)] = max(ends[(record.topic, record.partition)], record.offset + 1)
+    assert stored == dict(ends)
+
+
+def test_a_second_run_resumes_from_the_stored_offsets_and_adds_only_new_events(sink_settings: Settings) -> None:
+    first, second = SampleStream(14, run="a").records(), SampleStream(14, run="b").records()
+    produce(sink_settings, first)
+    assert _drain(sink_settings)["consumed"] == len(first)
+    assert _drain(sink_settings)["consumed"] == 0
+    produce(sink_settings, second)
+    again = _drain(sink_settings)
+    assert again["consumed"] == len(second) and again["duplicates"] == 0
+    assert _counts(sink_settings.database_url) == {k: v + w for (k, v), w in
+                                                   zip(_expected(first).items(), _expected(second).values(),
+                                                       strict=True)}  # fmt: skip
+
+
+def test_an_order_event_delivered_twice_upstream_is_projected_once(sink_settings: Settings) -> None:
+    records = SampleStream(7, run="dup").records()
+    produce(sink_settings, records)
+    events = [p for p in records if p.schema == ORDER_EVENT]
+    produce(sink_settings, events[:5])  # an at-least-once producer repeating itself
+    stats = _drain(sink_settings)
+    assert stats["duplicates"] == 5
+    assert _counts(sink_settings.database_url) == _expected(records)
+
+
+def test_malformed_records_reach_the_dead_letters_and_the_sink_goes_on(sink_settings: Settings) -> None:
+    records = SampleStream(7, run="ok").records()
+    producer = AvroProducer(sink_settings)
+    producer.produce_raw(ORDERS_EVENTS, "acct", b"\xc3\x01not avro at all")
+    producer.produce(VENUE_EXECUTIONS, "acct", ORDER_EVENT, example_event(ORDER_EVENT, 90))  # wrong topic
+    producer.produce_raw(PORTFOLIO_POSITIONS, "acct|BTCUSDT", None)  # type: ignore[arg-type]  # a tombstone
+    fill = example_event(ORDER_EVENT, 91, fill_id=None)  # a fill without its id
+    producer.produce(ORDERS_EVENTS, fill["account"], ORDER_EVENT, fill)
+    nul = example_event(ORDER_EVENT, 92, detail="bad\x00byte")
+    producer.produce(ORDERS_EVENTS, nul["account"], ORDER_EVENT, nul)
+    producer.flush()
+    produce(sink_settings, records)
+    stats = _drain(sink_settings)
+    assert stats["dead_letters"] == 5 and stats["consumed"] == len(records) + 5
+    assert _counts(sink_settings.database_url) == _expected(records)
+    letters = read_events(sink_settings, DEAD_LETTERS)
+    reasons = Counter((d.record["source_topic"], d.record["reason"]) for d in letters)
+    orders_topic = physical_name(sink_settings, ORDERS_EVENTS)
+    assert reasons == {
+        (orders_topic, "UNDECODABLE"): 1, (orders_topic, "INVALID_RECORD"): 2,
+        (physical_name(sink_settings, VENUE_EXECUTIONS), "INVALID_RECORD"): 1,
+        (physical_name(sink_settings, PORTFOLIO_POSITIONS), "INVALID_RECORD"): 1,
+    }  # fmt: skip
+    assert all(d.record["stage"] == "sink.postgres" for d in letters)
+    assert any(d.record["value"] == b"\xc3\x01not avro at all" for d in letters)
+
+
+def test_rebuild_equals_the_live_build(sink_settings: Settings) -> None:
+    """Live: the sink runs while the stream arrives in parts; then the rebuild replays it all from empty."""
+    import threading
+
+    records = SampleStream(70, run="rb").records()
+    assert {"FILLED", "CANCELLED", "REPLACED", "REJECTED", "DENIED"} <= {
+        p.record.get("event_type") for p in records}  # fmt: skip
+    stop = threading.Event()
+    live = threading.Thread(target=run_sink, args=(sink_settings, 120, stop),
+                            kwargs={"options": SinkOptions(batch_size=13, poll_timeout_s=0.01)})  # fmt: skip
+    live.start()
+    try:
+        for start in range(0, len(records), 40):
+            produce(sink_settings, records[start : start + 40])
+        database = sink_settings.database_url
+        _wait_for(lambda: _counts(database) == _expected(records), 30)
+    finally:
+        stop.set()
+        live.join(30)
+    built_live = table_rows(database)
+    report = rebuild_projections(sink_settings, batch_size=1000)
+    assert report.stats.consumed == len(records) and report.tables == _expected(records)
+    assert table_rows(database) == built_live
+
+
+def test_rebuild_refuses_to_run_beside_a_live_sink(sink_settings: Settings) -> None:
+    import threading
+
+    stop = threading.Event()
+    live = threading.Thread(target=run_sink, args=(sink_settings, 60, stop))
+    live.start()
+    try:
+        _wait_for(lambda: _sink_holds_lock(sink_settings.database_url), 15)
+        with pytest.raises(SinkBusy):
+            rebuild_projections(sink_settings)
+    finally:
+        stop.set()
+        live.join(30)
+
+
+def _sink_holds_lock(conninfo: str) -> bool:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SINK_LOCK,)).fetchone()
+        free = row is not None and bool(row[0])
+        if free:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SINK_LOCK,))
+    return not free
+
+
+def _wait_for(condition: object, timeout_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout_s} s")
+        time.sleep(0.1)
