@@ -3,7 +3,8 @@
 Structure: per side, a dict ``price -> Level`` and a ``SortedList`` of the level prices (bids stored negated,
 so the best price of either side is element 0: O(1) best price, O(log n) to add or drop a level). A level is
 a FIFO ``deque`` of orders. Cancelling marks the order dead and takes its quantity off the level at once
-(O(1)); the dead entry is dropped lazily when it reaches the front of the queue or its level empties.
+(O(1)); the dead entry is dropped lazily when it reaches the front of the queue or its level empties, or
+swept once a level holds more dead entries than live ones.
 
 Priority is a per-book sequence number (``Order.seq``) given when an order joins a queue; the queue of a
 level is always in ``seq`` order, which is what lets ``to_state``/``from_state`` rebuild the exact queues.
@@ -22,6 +23,7 @@ from sortedcontainers import SortedList
 
 BUY = "BUY"
 SELL = "SELL"
+_SLACK: Final = 16  # dead entries a level's queue may hold beyond twice its live orders
 
 
 class Order:
@@ -285,6 +287,10 @@ class Book:
                 self._bid_prices.remove(-price)
             else:
                 self._ask_prices.remove(price)
+        elif len(level.queue) > (level.count << 1) + _SLACK:
+            # Quotes churning behind an order that never fills would leave dead entries forever: sweep them
+            # once they outnumber the live ones (amortised O(1) per cancel).
+            level.queue = deque([entry for entry in level.queue if entry.live])
 
     def fill_resting(self, order: Order, quantity: int) -> None:
         """Record a fill of a resting order (keeps its place; removes it once nothing is left)."""

@@ -379,3 +379,23 @@ def test_aggressive_order_sweeps_what_it_crosses_before_resting() -> None:
     sim.new("b1", "BUY", 5 * Q, 102 * P)
     assert sim.depth("BUY") == [(102 * P, 3 * Q, 1)]
     assert sim.depth("SELL") == [(103 * P, 1 * Q, 1)]
+
+
+def test_cancel_of_an_untriggered_stop_removes_it() -> None:
+    sim = Sim()
+    _asks(sim, (100, 2))
+    sim.new("st", "BUY", 1 * Q, None, order_type="STOP", stop_price=100 * P)
+    assert kinds(sim.cancel("st")) == [("st", "CANCELLED")]
+    assert ("st", "TRIGGERED") not in kinds(sim.new("b1", "BUY", 1 * Q, 100 * P))
+
+
+def test_quote_churn_behind_a_resting_order_keeps_the_queue_small() -> None:
+    sim = Sim()
+    sim.new("first", "BUY", 1 * Q, 99 * P)
+    for i in range(500):
+        sim.new(f"q{i}", "BUY", 1 * Q, 99 * P)
+        sim.cancel(f"q{i}")
+    book = sim.core.book("sim", "BTCUSDT")
+    assert book is not None
+    assert len(book.bids[99 * P].queue) < 40
+    assert sim.queue(99 * P) == ["first"]
