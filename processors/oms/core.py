@@ -294,7 +294,13 @@ class OmsCore:
                 return
         elif exec_type == "AMENDED":
             pending = order["pending"]
-            done = pending is not None and pending["kind"] == REPLACE and pending["quantity"] == order["cum"]
+            replacing = pending is not None and pending["kind"] == REPLACE
+            if replacing and pending is not None and pending["quantity"] < order["cum"]:
+                # Fills reported after the amend was sent: the venue cannot have amended below them.
+                out.dead_letter(f"AMENDED for order {order['order_id']} to quantity {pending['quantity']}, below "
+                                f"the filled {order['cum']}: not applied")  # fmt: skip
+                return
+            done = replacing and pending is not None and pending["quantity"] == order["cum"]
             trigger = t.AMENDED_COMPLETE if done else t.AMENDED
         elif exec_type == "TRIGGERED" and (order["order_type"] not in STOPS or order["triggered"]):
             out.dead_letter(f"TRIGGERED for order {order['order_id']}, a {order['order_type']} order that cannot "

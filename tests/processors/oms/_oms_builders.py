@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from processors.core import Emit, Event, order_id_for
+from processors.core import Core, Emit, Event, order_id_for
 from processors.oms import OmsCore
 from schemas.codec import default_codec
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
@@ -45,7 +45,8 @@ def meta(t: int = T0, producer: str = "test", correlation_id: str | None = None)
 
 def oid(client_order_id: str, account: str = ACCOUNT) -> str:
     """The order id of a client order id, as upstream derives it."""
-    return order_id_for(account, client_order_id)
+    order_id: str = order_id_for(account, client_order_id)
+    return order_id
 
 
 def new_order(client_order_id: str = "c-1", *, t: int = T0, account: str = ACCOUNT, **terms: Any) -> Command:
@@ -174,7 +175,7 @@ def fill(
     )
 
 
-def run(core: OmsCore, *events: Event) -> list[Emit]:
+def run(core: Core, *events: Event) -> list[Emit]:
     """Apply events in order; every emitted record must encode with its Avro schema."""
     emits: list[Emit] = []
     codec = default_codec()

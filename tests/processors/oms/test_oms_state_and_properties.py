@@ -1,0 +1,216 @@
+"""Properties over random streams of decisions and venue reports, and the changelog round trip."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from _oms_builders import (
+    ACCOUNT,
+    TERMINAL,
+    P,
+    Q,
+    accepted,
+    amend,
+    cancel,
+    decision,
+    fill,
+    new_order,
+    oid,
+    order_events,
+    report,
+    run,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.core import Emit, Event
+from processors.oms import OmsCore
+from replay.verify import OrderPathLog, verify
+from schemas.codec import default_codec
+
+CLIENT_IDS = ("c-0", "c-1", "c-2")
+ORDER_TYPES = ("LIMIT", "LIMIT", "MARKET", "STOP", "STOP_LIMIT")
+VENUE_REPORTS = ("ACK", "ACK", "ACK", "CANCELLED", "AMENDED", "REJECTED", "EXPIRED", "TRIGGERED",
+                 "CANCEL_REJECTED", "AMEND_REJECTED")  # fmt: skip
+
+_client = st.sampled_from(CLIENT_IDS)
+_lots = st.integers(min_value=1, max_value=6)
+_new = st.tuples(st.just("new"), _client, _lots, st.sampled_from(ORDER_TYPES), st.booleans())
+_fill = st.tuples(st.just("fill"), _client, st.integers(1, 3), st.integers(min_value=90, max_value=110),
+                  st.integers(0, 5))  # fmt: skip
+_report = st.tuples(st.just("report"), _client, st.sampled_from(VENUE_REPORTS))
+# Repeated branches weigh the mix toward what makes orders live and fill (one_of picks branches evenly).
+ACTIONS = st.one_of(
+    _new,
+    _new,
+    _fill,
+    _fill,
+    _fill,
+    _report,
+    _report,
+    _report,
+    st.tuples(st.just("cancel"), _client, st.booleans()),
+    st.tuples(st.just("amend"), _client, st.integers(min_value=0, max_value=7)),
+    # A request and the venue's answer right after it.
+    st.tuples(st.just("amend+answer"), _client, st.integers(min_value=0, max_value=7)),
+    st.tuples(st.just("cancel+answer"), _client, st.booleans()),
+)
+
+
+def _events(action: tuple[Any, ...], commands: list[tuple[str, dict[str, Any]]]) -> list[Event]:
+    """The inputs one action stands for; commands collect every command decided on (for replay.verify)."""
+    kind, client = action[0], action[1]
+    if kind == "amend+answer":
+        return [_event(("amend", client, action[2]), commands), report(oid(client), "AMENDED")]
+    if kind == "cancel+answer":
+        return [_event(("cancel", client, action[2]), commands), report(oid(client), "CANCELLED")]
+    return [_event(action, commands)]
+
+
+def _event(action: tuple[Any, ...], commands: list[tuple[str, dict[str, Any]]]) -> Event:
+    kind, client = action[0], action[1]
+    order_id = oid(client)
+    if kind == "new":
+        _, _, lots, order_type, approved = action
+        terms: dict[str, Any] = {"order_type": order_type, "quantity": lots * Q}
+        if order_type in ("MARKET", "STOP"):
+            terms["price"] = None
+        if order_type in ("STOP", "STOP_LIMIT"):
+            terms["stop_price"] = 105 * P
+        command = new_order(client, **terms)
+        commands.append(command)
+        return decision(command, approved=approved, reason=None if approved else "RATE_LIMIT")
+    if kind == "cancel":
+        command = cancel(order_id)
+        commands.append(command)
+        return decision(command, approved=action[2], reason=None if action[2] else "OTHER")
+    if kind == "amend":
+        command = amend(order_id, quantity=action[2] * Q)
+        commands.append(command)
+        return decision(command)
+    if kind == "fill":
+        _, _, lots, price, fill_number = action
+        return fill(order_id, lots * Q, price * P, fill_id=f"{client}-fill-{fill_number}")
+    return report(order_id, action[2])
+
+
+# Two orders sent before the random part, so that most reports and requests find an order to act on.
+OPENING: list[tuple[Any, ...]] = [("new", "c-0", 6, "LIMIT", True), ("new", "c-1", 4, "STOP_LIMIT", True)]
+
+
+def _drive(core: OmsCore, actions: list[tuple[Any, ...]]) -> tuple[list[Emit], list[tuple[str, dict[str, Any]]]]:
+    commands: list[tuple[str, dict[str, Any]]] = []
+    emits = run(core, *[event for action in OPENING + actions for event in _events(action, commands)])
+    return emits, commands
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ACTIONS, min_size=5, max_size=60))
+def test_order_view_invariants_hold_on_every_event(actions: list[tuple[Any, ...]]) -> None:
+    core = OmsCore()
+    emits, _ = _drive(core, actions)
+    last: dict[str, dict[str, Any]] = {}
+    fills: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    for event in order_events(emits):
+        if event["version"] == 0:  # a cancel / amend of an order the OMS never held
+            assert event["event_type"] in {"CANCEL_REJECTED", "REPLACE_REJECTED"}
+            continue
+        order_id = event["order_id"]
+        quantity, cum, leaves = event["quantity"], event["cum_quantity"], event["leaves_quantity"]
+        assert 0 <= cum <= quantity  # filled never exceeds the order
+        if event["status"] in TERMINAL:
+            assert leaves == 0
+        else:
+            assert cum + leaves == quantity
+        if event["last_quantity"]:
+            fills[order_id].append((event["fill_id"], event["last_quantity"], event["last_price"]))
+        done = fills[order_id]
+        assert cum == sum(quantity for _, quantity, _ in done)
+        assert len({fill_id for fill_id, _, _ in done}) == len(done)  # a fill id counts once
+        if done:
+            prices = [price for _, _, price in done]
+            assert min(prices) <= event["avg_price"] <= max(prices)
+        else:
+            assert event["avg_price"] is None
+        before = last.get(order_id)
+        if before is not None:
+            if before["status"] in TERMINAL:  # no transition out of a terminal status
+                assert event["status"] == before["status"]
+                assert event["last_quantity"] == 0 and event["event_type"] != "REPLACED"
+            step = 1 if event["event_type"] == "REPLACED" else 0
+            assert event["version"] == before["version"] + step  # +1 per replace, and only then
+        else:
+            assert event["version"] == 1
+        last[order_id] = event
+    for order_id, event in last.items():
+        order = core.order(ACCOUNT, order_id)
+        assert order is not None and order["status"] == event["status"] and order["cum"] == event["cum_quantity"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ACTIONS, min_size=5, max_size=60))
+def test_every_command_has_at_most_one_outcome_and_venue_orders_are_approved(actions: list[tuple[Any, ...]]) -> None:
+    core = OmsCore()
+    emits, commands = _drive(core, actions)
+    events = order_events(emits)
+    decisions = [decision(command).record for command in commands]  # stand-ins: one approved decision each
+    log = OrderPathLog(commands=commands, decisions=decisions, order_events=events, venue_orders=[],
+                       executions=[], positions=[])  # fmt: skip
+    checked = verify(log)
+    assert checked.duplicated == 0, checked.examples
+    assert checked.duplicate_fills == 0, checked.examples
+    # New orders always get their outcome at once; cancels and amends may wait for the venue's answer.
+    new_orders = {command[1]["meta"]["event_id"] for command in commands if command[0].endswith("NewOrder")}
+    answered = {event["command_id"] for event in events}
+    assert new_orders <= answered
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ACTIONS, min_size=5, max_size=60))
+def test_every_emitted_record_encodes_and_reads_back_unchanged(actions: list[tuple[Any, ...]]) -> None:
+    codec = default_codec()
+    emits, _ = _drive(OmsCore(), actions)
+    for emit in emits:
+        decoded = codec.decode(codec.encode(emit.schema, emit.record))
+        assert decoded.schema == emit.schema
+        assert decoded.record == emit.record
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ACTIONS, max_size=40), st.lists(ACTIONS, max_size=40))
+def test_restored_core_continues_identically(first: list[tuple[Any, ...]], then: list[tuple[Any, ...]]) -> None:
+    live = OmsCore()
+    _drive(live, first)
+    changelog = json.loads(json.dumps(live.state_changes()))  # what the runtime writes and reads back
+    restored = OmsCore()
+    for key, state in changelog.items():
+        assert state is not None
+        restored.restore(key, state)
+    events = [event for action in then for event in _events(action, [])]
+    assert run(restored, *events) == run(live, *events)
+    assert json.loads(json.dumps(restored.state_changes())) == json.loads(json.dumps(live.state_changes()))
+
+
+def test_state_changes_names_each_changed_account_once_then_forgets() -> None:
+    core = OmsCore()
+    order_id = accepted(core)
+    run(core, decision(new_order("x-1", account="acc-2")))
+    changes = core.state_changes()
+    assert set(changes) == {ACCOUNT, "acc-2"}
+    assert core.state_changes() == {}
+    run(core, report(order_id, "ACK"))  # dead-lettered: nothing changed
+    assert core.state_changes() == {}
+    run(core, fill(order_id, 1 * Q))
+    assert set(core.state_changes()) == {ACCOUNT}
+
+
+def test_state_is_a_copy_the_core_no_longer_touches() -> None:
+    core = OmsCore()
+    order_id = accepted(core, quantity=2 * Q)
+    snapshot = core.state_changes()[ACCOUNT]
+    frozen = json.dumps(snapshot, sort_keys=True)
+    run(core, fill(order_id, 1 * Q))
+    assert json.dumps(snapshot, sort_keys=True) == frozen
+    assert snapshot is not None and snapshot["orders"][order_id]["status"] == "NEW"
