@@ -6,7 +6,8 @@ Account state (one dict per account, the changelog key is the account):
   ``last_fill_id`` and ``last_fill_price`` (the mark until the symbol trades);
 - ``orders``: per order that has fills and is still working, the cumulative quantity already applied;
 - ``finished``: ids of the orders with fills that reached a terminal status, oldest first, at most
-  ``PortfolioConfig.finished_orders_kept`` of them.
+  ``PortfolioConfig.finished_orders_kept`` of them (a dict used as an ordered set: keys, values null, so
+  a lookup is one hash probe; JSON keeps the order).
 
 Why a fill is counted once
 --------------------------
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Final
 
 from processors.portfolio.position import Position, apply_fill, empty_position
@@ -61,7 +63,7 @@ class Fill:
 
 
 def new_account_state() -> AccountState:
-    return {"positions": {}, "orders": {}, "finished": []}
+    return {"positions": {}, "orders": {}, "finished": {}}
 
 
 def copy_account_state(state: AccountState) -> AccountState:
@@ -69,7 +71,7 @@ def copy_account_state(state: AccountState) -> AccountState:
     return {
         "positions": {symbol: dict(position) for symbol, position in state["positions"].items()},
         "orders": dict(state["orders"]),
-        "finished": list(state["finished"]),
+        "finished": dict(state["finished"]),
     }
 
 
@@ -126,9 +128,10 @@ def finish_order(state: AccountState, order_id: str, config: PortfolioConfig) ->
     """Move a working order with fills to the finished window; False when the account tracks no such order."""
     if state["orders"].pop(order_id, None) is None:
         return False
-    finished: list[str] = state["finished"]
-    finished.append(order_id)
+    finished: dict[str, None] = state["finished"]
+    finished[order_id] = None
     excess = len(finished) - config.finished_orders_kept
     if excess > 0:
-        del finished[:excess]
+        for oldest in list(islice(finished, excess)):
+            del finished[oldest]
     return True

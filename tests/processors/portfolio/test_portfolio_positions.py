@@ -166,7 +166,7 @@ def test_a_fill_of_a_finished_order_delivered_again_counts_once() -> None:
     assert run(core, final, partial) == []
     state = core.account_state(ACCOUNT)
     assert state is not None
-    assert (state["orders"], state["finished"]) == ({}, ["o-1"])
+    assert (state["orders"], list(state["finished"])) == ({}, ["o-1"])
     assert state["positions"][SYMBOL]["quantity"] == -10 * Q
 
 
@@ -176,7 +176,7 @@ def test_cancel_after_a_partial_fill_retires_the_order_so_a_late_copy_counts_onc
     run(core, partial)
     core.state_changes()
     run(core, order_event("o-1", "CANCELLED", "CANCELLED", quantity=10 * Q, cum=4 * Q))
-    assert core.state_changes()[ACCOUNT]["finished"] == ["o-1"]
+    assert list(core.state_changes()[ACCOUNT]["finished"]) == ["o-1"]
     assert run(core, partial) == []
 
 
@@ -204,7 +204,7 @@ def test_the_finished_order_window_keeps_the_latest_orders_only() -> None:
     run(core, *(fill(f"o-{n}", "BUY", 1 * Q, 100 * P) for n in range(1, 5)))
     state = core.account_state(ACCOUNT)
     assert state is not None
-    assert (state["orders"], state["finished"]) == ({}, ["o-3", "o-4"])
+    assert (state["orders"], list(state["finished"])) == ({}, ["o-3", "o-4"])
 
 
 # -- what the core refuses (the runtime turns the error into a dead letter) ------------------------------

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.core import Emit, Event
-from processors.portfolio import PortfolioCore
+from processors.portfolio import PortfolioConfig, PortfolioCore
 from schemas.scales import notional
 from topics.catalogue import MD_TRADES
 
@@ -49,7 +49,7 @@ def test_state_changes_are_copies_not_the_live_state() -> None:
     run(core, fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=2 * Q))
     assert snapshot["positions"][SYMBOL]["quantity"] == 1 * Q
     assert snapshot["orders"] == {"o-1": 1 * Q}
-    assert snapshot["finished"] == []
+    assert snapshot["finished"] == {}
 
 
 def test_a_restored_account_is_re_marked_and_still_counts_a_copied_fill_once() -> None:
@@ -238,3 +238,15 @@ def test_restore_from_state_changes_continues_identically(actions: list[tuple[An
         restored.restore(key, state)
     assert run(restored, *after) == run(original, *after)
     assert restored.state_changes() == original.state_changes()
+
+
+def test_the_finished_order_window_keeps_its_order_through_a_restore() -> None:
+    config = PortfolioConfig(finished_orders_kept=3)
+    original = PortfolioCore(config)
+    run(original, *(fill(f"o-{n}", "BUY", 1 * Q, 100 * P) for n in (5, 1, 3)))
+    restored = PortfolioCore(config)
+    restored.restore(ACCOUNT, json.loads(json.dumps(original.state_changes()[ACCOUNT])))
+    run(restored, fill("o-2", "BUY", 1 * Q, 100 * P))
+    state = restored.account_state(ACCOUNT)
+    assert state is not None
+    assert list(state["finished"]) == ["o-1", "o-3", "o-2"]  # the oldest (o-5) left first
