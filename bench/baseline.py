@@ -41,6 +41,8 @@ from bench.common import (
     PACER_LINGER_MS,
     BenchTopics,
     Reporter,
+    busy_warning,
+    load_average,
     machine_info,
     machine_lines,
     paced_latency,
@@ -421,6 +423,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     reporter = Reporter(json_output=args.json)
@@ -432,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     reporter.line(f"phases: {', '.join(args.phases)}; messages {args.messages:,}; latency at {args.rate:,.0f} msg/s")
     baseline = Baseline(args, settings, reporter)
     reporter.line(f"topics: {baseline.topics.prefix}* (deleted at the end)")
+    if busy := busy_warning(info):
+        reporter.line(busy)
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up the bench topics when stopped with `kill` as well
     steps: dict[str, Callable[[], None]] = {
         "produce": baseline.produce,
         "consume": baseline.consume,
@@ -459,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             benchmark="bench.baseline",
             command="python -m bench.baseline " + " ".join(argv if argv is not None else sys.argv[1:]),
             machine=info,
+            load_average_at_end=load_average(),
             topic_prefix=baseline.topics.prefix,
             parameters={k: v for k, v in vars(args).items() if k != "only"},
             loop_config=plain_loop.describe_config(),

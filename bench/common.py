@@ -73,10 +73,27 @@ def machine_info(settings: Settings | None = None) -> dict[str, Any]:
         "faust_streaming": _version("faust-streaming"),
         "aiokafka": _version("aiokafka"),
         "numpy": np.__version__,
+        "load_average_at_start": load_average(),
     }
     if settings is not None:
         info["broker"] = broker_description(settings)
     return info
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: other processes on the machine lower every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def busy_warning(info: Mapping[str, Any]) -> str | None:
+    """A warning when the machine was already busy before the run (1-minute load above half the CPUs)."""
+    one_minute = info["load_average_at_start"][0]
+    if one_minute <= info["nproc"] / 2:
+        return None
+    return (
+        f"WARNING: load average {one_minute} on {info['nproc']} CPUs before the run: other processes compete for "
+        "the CPUs, so these figures are lower than this machine's quiet ones"
+    )
 
 
 def broker_description(settings: Settings) -> str:
@@ -94,6 +111,7 @@ def machine_lines(info: Mapping[str, Any]) -> list[str]:
         f"python {info['python']}, confluent-kafka {info['confluent_kafka']} / librdkafka {info['librdkafka']}, "
         f"fastavro {info['fastavro']}, faust-streaming {info['faust_streaming']} / aiokafka {info['aiokafka']}",
         f"broker: {info.get('broker', 'not queried')}",
+        f"load average (1, 5, 15 min) before the run: {', '.join(map(str, info['load_average_at_start']))}",
     ]
 
 
