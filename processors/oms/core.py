@@ -12,9 +12,10 @@ creation outcome, the CancelOrder / AmendOrder for PENDING_CANCEL / PENDING_REPL
 answer (CANCELLED, REPLACED, CANCEL_REJECTED, REPLACE_REJECTED); null for the other venue-driven events
 (ACCEPTED, fills, TRIGGERED, venue REJECTED, EXPIRED), so ``replay/verify.py`` sees exactly one outcome per
 command. One request (cancel or replace) is open per order at a time; a second is rejected
-(INVALID_TRANSITION). When an order ends (filled, expired, rejected, cancelled by the venue) while a request
-is open, that request is answered at once with its reject, and the venue's later reply to it, having no
-transition left, goes to the dead letters.
+(INVALID_TRANSITION), except a cancel while a replace is open: it waits for the replace's answer, then goes
+to the venue (PENDING_CANCEL once when it waits, once when it is sent). When an order ends (filled,
+expired, rejected, cancelled by the venue) while a request is open, that request is answered at once with
+its reject, and the venue's later reply to it, having no transition left, goes to the dead letters.
 
 State
 -----
@@ -241,8 +242,8 @@ class OmsCore:
             detail = "the OMS holds no such order"
             out.order_event(unknown, reject_type, command_id=command_id, reason="UNKNOWN_ORDER", detail=detail)
             return
-        pending = order["pending"]
-        if pending is not None and pending["command_id"] == command_id:
+        waiting = [order["pending"], order.get("queued_cancel")]
+        if any(request is not None and request["command_id"] == command_id for request in waiting):
             return  # the same command delivered again: its request is open
         if not decision["approved"]:
             out.order_event(order, reject_type, command_id=command_id, reason=decision["reason"],
@@ -253,6 +254,10 @@ class OmsCore:
         if step is None:
             detail = f"cannot {kind.lower()} an order in status {order['status']}"
             out.order_event(order, reject_type, command_id=command_id, reason="INVALID_TRANSITION", detail=detail)
+            return
+        decision_id: str = decision["meta"]["event_id"]
+        if kind == CANCEL and step[0] == t.PENDING_REPLACE:
+            self._queue_cancel(out, order, command_id, decision_id)
             return
         request: Record = {"kind": kind, "command_id": command_id}
         if kind == REPLACE:
@@ -270,15 +275,32 @@ class OmsCore:
             request["stop_price"] = order["stop_price"] if command.get("stop_price") is None else command["stop_price"]
 
         self._dirty.add(account)
+        self._open_request(out, order, step, request, decision_id)
+
+    @staticmethod
+    def _open_request(out: _Out, order: Order, step: tuple[str, str], request: Record, decision_id: str) -> None:
+        """PENDING_CANCEL / PENDING_REPLACE, and the cancel or amend to the venue, naming its decision."""
         order["status"], order["working"] = step
         order["pending"] = request
-        decision_id: str = decision["meta"]["event_id"]
-        out.order_event(order, order["status"], command_id=command_id, detail=f"{kind.lower()} sent to the venue")
+        kind: str = request["kind"]
+        out.order_event(order, order["status"], command_id=request["command_id"],
+                        detail=f"{kind.lower()} sent to the venue")  # fmt: skip
         if kind == CANCEL:
             out.venue_order(order, "CANCEL", decision_id)
         else:
             out.venue_order(order, "AMEND", decision_id, quantity=request["quantity"], price=request["price"],
                             stop_price=request["stop_price"])  # fmt: skip
+
+    def _queue_cancel(self, out: _Out, order: Order, command_id: str, decision_id: str) -> None:
+        """A cancel while a replace is open: it waits for the replace's answer (one cancel waits at most)."""
+        if order.get("queued_cancel") is not None:
+            out.order_event(order, "CANCEL_REJECTED", command_id=command_id, reason="INVALID_TRANSITION",
+                            detail="a cancel already waits for the pending replace")  # fmt: skip
+            return
+        self._dirty.add(order["account"])
+        order["queued_cancel"] = {"command_id": command_id, "decision_id": decision_id}
+        out.order_event(order, "PENDING_CANCEL", command_id=command_id,
+                        detail="cancel waits for the pending replace's answer")  # fmt: skip
 
     # -- venue reports ----------------------------------------------------------------------------------
     def _on_execution(self, out: _Out, report: Mapping[str, Any]) -> None:
@@ -374,11 +396,26 @@ class OmsCore:
         out.order_event(order, _EVENT_TYPE[trigger], command_id=command_id, reason=reason,
                         detail=report.get("detail", ""), fill=fill)  # fmt: skip
 
-        still_open = order["pending"]
-        if still_open is not None and order["status"] in t.TERMINAL:
-            # The order ended under an open request: answer it now; the venue's reply finds no transition.
-            order["pending"] = None
-            kind: str = still_open["kind"]
-            out.order_event(order, "CANCEL_REJECTED" if kind == CANCEL else "REPLACE_REJECTED",
-                            command_id=still_open["command_id"], reason="INVALID_TRANSITION",
-                            detail=f"the order is {order['status']}: the {kind.lower()} came too late")  # fmt: skip
+        self._settle_requests(out, order)
+
+    def _settle_requests(self, out: _Out, order: Order) -> None:
+        """After a venue report: answer the requests of an order that ended; send a cancel that waited."""
+        queued: Record | None = order.get("queued_cancel")
+        if order["status"] in t.TERMINAL:
+            # The order ended under open requests: answer them now; the venue's replies find no transition.
+            for request in (order["pending"], queued):
+                if request is None:
+                    continue
+                kind = request.get("kind", CANCEL)
+                out.order_event(order, "CANCEL_REJECTED" if kind == CANCEL else "REPLACE_REJECTED",
+                                command_id=request["command_id"], reason="INVALID_TRANSITION",
+                                detail=f"the order is {order['status']}: the {kind.lower()} came too late")  # fmt: skip
+            order["pending"] = order["queued_cancel"] = None
+            return
+        if queued is None or order["pending"] is not None:
+            return
+        step = t.transition(order["status"], order["working"], t.CANCEL_REQUEST)
+        assert step is not None  # every working status can be cancelled (the table's own test checks it)
+        order["queued_cancel"] = None
+        self._open_request(out, order, step, {"kind": CANCEL, "command_id": queued["command_id"]},
+                           queued["decision_id"])  # fmt: skip

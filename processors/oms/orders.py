@@ -4,7 +4,8 @@ An order dict holds the order's terms (as last replaced), ``status`` and ``worki
 a pending cancel or replace, see ``processors.oms.transitions``), ``version`` (1, +1 per replace), ``cum``,
 ``fill_value`` (the exact sum of price x quantity of its fills, so the average price is rounded once, from
 the exact value), ``fill_ids`` (fills seen, for idempotency), ``triggered`` (a stop that has triggered),
-``command_id`` (the event id of the NewOrder) and ``pending``: the open cancel or replace request, or None.
+``command_id`` (the event id of the NewOrder), ``pending``: the open cancel or replace request, or None, and
+``queued_cancel``: a cancel that waits for the open replace's answer (its command and decision ids), or None.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def new_order_state(command: Mapping[str, Any], status: str, venue: str | None, 
     order["reduce_only"] = bool(command.get("reduce_only"))
     order.update(
         venue=venue, status=status, working=status, version=1, cum=0, fill_value=0, fill_ids=[],
-        triggered=False, command_id=command_id, pending=None,
+        triggered=False, command_id=command_id, pending=None, queued_cancel=None,
     )  # fmt: skip
     return order
 

@@ -6,7 +6,9 @@ a dead letter for a venue report) and never applies it. Terminal statuses have n
 A pending request (PENDING_CANCEL, PENDING_REPLACE) sits on top of the order's *working* status
 (PENDING_NEW, NEW or PARTIALLY_FILLED), which venue reports keep moving while the request is open: an ACK
 or a partial fill of a PENDING_CANCEL order leaves it PENDING_CANCEL but turns the working status underneath
-NEW or PARTIALLY_FILLED, and a cancel reject returns the order to that working status (``BACK``). So
+NEW or PARTIALLY_FILLED, and a cancel reject returns the order to that working status (``BACK``). A cancel
+of an order with a replace open waits for the replace's answer (FIX lets a cancel follow a replace; the
+venue answers them in turn), so the kill switch's cancels are never turned away by an amend in flight. So
 ``transition`` takes and returns the pair (status, working status); the table alone decides which triggers
 are allowed, and a lifecycle trigger on a pending order must also be allowed on its working status.
 """
@@ -81,6 +83,7 @@ TABLE: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType({
         ACK: PENDING_REPLACE, FILL: PENDING_REPLACE, TRIGGERED: PENDING_REPLACE, FILL_COMPLETE: FILLED,
         VENUE_REJECTED: REJECTED, VENUE_EXPIRED: EXPIRED, VENUE_CANCELLED: CANCELLED,
         AMENDED: BACK, AMENDED_COMPLETE: FILLED, AMEND_REJECTED: BACK,
+        CANCEL_REQUEST: PENDING_REPLACE,  # the cancel waits for the replace's answer (the core queues it)
     }),
     FILLED: MappingProxyType({}),
     CANCELLED: MappingProxyType({}),
@@ -110,4 +113,6 @@ def transition(status: str, working: str, trigger: str) -> tuple[str, str] | Non
         if target in TERMINAL:
             return target, target
         return status, underneath
+    if target == status:
+        return status, working  # a request waiting behind the open one
     return target, target

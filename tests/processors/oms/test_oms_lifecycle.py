@@ -353,12 +353,57 @@ def test_invalid_amend_terms_are_rejected_as_invalid_order() -> None:
         assert order is not None and order["status"] == "NEW"
 
 
-def test_cancel_while_replace_is_pending_is_rejected_and_the_replace_goes_on() -> None:
+def test_cancel_while_replace_is_pending_waits_for_the_replace_then_goes_to_the_venue() -> None:
     core = OmsCore()
     order_id = accepted(core)
     run(core, decision(amend(order_id, quantity=2 * Q)))
-    assert types(run(core, decision(cancel(order_id)))) == [("CANCEL_REJECTED", "PENDING_REPLACE")]
-    assert types(run(core, report(order_id, "AMENDED", leaves=2 * Q))) == [("REPLACED", "NEW")]
+    command = cancel(order_id)
+    decided = decision(command)
+    waiting = run(core, decided)
+    assert types(waiting) == [("PENDING_CANCEL", "PENDING_REPLACE")]
+    assert venue_orders(waiting) == []  # not yet: the venue answers the amend first
+    command_id = command[1]["meta"]["event_id"]
+    assert order_events(waiting)[0]["command_id"] == command_id
+    answered = run(core, report(order_id, "AMENDED", leaves=2 * Q))
+    assert types(answered) == [("REPLACED", "NEW"), ("PENDING_CANCEL", "PENDING_CANCEL")]
+    (sent,) = venue_orders(answered)
+    assert (sent["action"], sent["risk_decision_id"]) == ("CANCEL", decided.record["meta"]["event_id"])
+    assert order_events(answered)[1]["command_id"] == command_id
+    (cancelled,) = order_events(run(core, report(order_id, "CANCELLED")))
+    assert (cancelled["status"], cancelled["command_id"], cancelled["version"]) == ("CANCELLED", command_id, 2)
+
+
+def test_cancel_waiting_behind_a_replace_goes_out_after_a_replace_reject_too() -> None:
+    core = OmsCore()
+    order_id = accepted(core)
+    run(core, decision(amend(order_id, quantity=2 * Q)), decision(cancel(order_id)))
+    answered = run(core, report(order_id, "AMEND_REJECTED", reject_reason="VENUE_ERROR"))
+    assert types(answered) == [("REPLACE_REJECTED", "NEW"), ("PENDING_CANCEL", "PENDING_CANCEL")]
+    assert [order["action"] for order in venue_orders(answered)] == ["CANCEL"]
+
+
+def test_second_cancel_waiting_behind_a_replace_is_rejected() -> None:
+    core = OmsCore()
+    order_id = accepted(core)
+    run(core, decision(amend(order_id, quantity=2 * Q)), decision(cancel(order_id)))
+    emits = run(core, decision(cancel(order_id)))
+    assert [(e["event_type"], e["reject_reason"]) for e in order_events(emits)] == [
+        ("CANCEL_REJECTED", "INVALID_TRANSITION")
+    ]
+
+
+def test_order_filled_with_a_replace_open_and_a_cancel_waiting_answers_both() -> None:
+    core = OmsCore()
+    order_id = accepted(core)
+    replace, stop = amend(order_id, quantity=2 * Q), cancel(order_id)
+    run(core, decision(replace), decision(stop))
+    emits = run(core, fill(order_id, 1 * Q))
+    assert types(emits) == [("FILLED", "FILLED"), ("REPLACE_REJECTED", "FILLED"), ("CANCEL_REJECTED", "FILLED")]
+    assert [e["command_id"] for e in order_events(emits)[1:]] == [
+        replace[1]["meta"]["event_id"],
+        stop[1]["meta"]["event_id"],
+    ]
+    assert venue_orders(emits) == []
 
 
 def test_fills_during_a_pending_replace_count_against_the_old_quantity() -> None:

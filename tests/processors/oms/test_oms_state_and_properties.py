@@ -21,6 +21,7 @@ from _oms_builders import (
     order_events,
     report,
     run,
+    venue_orders,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ from processors.core import Emit, Event
 from processors.oms import OmsCore
 from replay.verify import OrderPathLog, verify
 from schemas.codec import default_codec
+from topics.catalogue import RISK_DECISIONS
 
 CLIENT_IDS = ("c-0", "c-1", "c-2")
 ORDER_TYPES = ("LIMIT", "LIMIT", "MARKET", "STOP", "STOP_LIMIT")
@@ -100,10 +102,11 @@ def _event(action: tuple[Any, ...], commands: list[tuple[str, dict[str, Any]]]) 
 OPENING: list[tuple[Any, ...]] = [("new", "c-0", 6, "LIMIT", True), ("new", "c-1", 4, "STOP_LIMIT", True)]
 
 
-def _drive(core: OmsCore, actions: list[tuple[Any, ...]]) -> tuple[list[Emit], list[tuple[str, dict[str, Any]]]]:
+def _drive(core: OmsCore, actions: list[tuple[Any, ...]]) -> tuple[list[Emit], list[Event]]:
+    """The core's outputs for the opening and ``actions``, and the inputs it was given."""
     commands: list[tuple[str, dict[str, Any]]] = []
-    emits = run(core, *[event for action in OPENING + actions for event in _events(action, commands)])
-    return emits, commands
+    events = [event for action in OPENING + actions for event in _events(action, commands)]
+    return run(core, *events), events
 
 
 @settings(max_examples=150, deadline=None)
@@ -153,14 +156,17 @@ def test_order_view_invariants_hold_on_every_event(actions: list[tuple[Any, ...]
 @given(st.lists(ACTIONS, min_size=5, max_size=60))
 def test_every_command_has_at_most_one_outcome_and_venue_orders_are_approved(actions: list[tuple[Any, ...]]) -> None:
     core = OmsCore()
-    emits, commands = _drive(core, actions)
+    emits, inputs = _drive(core, actions)
     events = order_events(emits)
-    decisions = [decision(command).record for command in commands]  # stand-ins: one approved decision each
-    log = OrderPathLog(commands=commands, decisions=decisions, order_events=events, venue_orders=[],
+    decisions = [event.record for event in inputs if event.topic == RISK_DECISIONS]
+    commands = [decided["command"] for decided in decisions]
+    log = OrderPathLog(commands=commands, decisions=decisions, order_events=events, venue_orders=venue_orders(emits),
                        executions=[], positions=[])  # fmt: skip
     checked = verify(log)
     assert checked.duplicated == 0, checked.examples
     assert checked.duplicate_fills == 0, checked.examples
+    assert checked.unapproved == 0, checked.examples  # no venue NEW / AMEND without an approving decision
+    assert checked.undecided == 0
     # New orders always get their outcome at once; cancels and amends may wait for the venue's answer.
     new_orders = {command[1]["meta"]["event_id"] for command in commands if command[0].endswith("NewOrder")}
     answered = {event["command_id"] for event in events}

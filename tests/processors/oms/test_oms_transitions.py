@@ -78,11 +78,12 @@ def test_lifecycle_trigger_on_a_pending_order_moves_the_working_status_underneat
     assert t.transition(t.PENDING_CANCEL, t.PENDING_NEW, t.VENUE_REJECTED) == (t.REJECTED, t.REJECTED)
 
 
-def test_one_request_at_a_time() -> None:
-    for pending in t.PENDING_REQUEST:
-        for working in t.WORKING:
-            assert t.transition(pending, working, t.CANCEL_REQUEST) is None
-            assert t.transition(pending, working, t.REPLACE_REQUEST) is None
+def test_one_request_at_a_time_but_a_cancel_may_wait_behind_a_replace() -> None:
+    for working in t.WORKING:
+        assert t.transition(t.PENDING_CANCEL, working, t.CANCEL_REQUEST) is None
+        assert t.transition(t.PENDING_CANCEL, working, t.REPLACE_REQUEST) is None
+        assert t.transition(t.PENDING_REPLACE, working, t.REPLACE_REQUEST) is None
+        assert t.transition(t.PENDING_REPLACE, working, t.CANCEL_REQUEST) == (t.PENDING_REPLACE, working)
 
 
 def test_answers_come_only_to_the_request_that_is_open() -> None:
