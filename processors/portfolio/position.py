@@ -21,7 +21,7 @@ A position dict holds:
   rest removes the remaining cost exactly, so a round trip that ends flat has exactly
   ``sum(sell price x qty) - sum(buy price x qty)`` as realized PnL.
 
-Other keys of the dict (e.g. ``last_fill_id``, ``mark_price`` kept by the portfolio) are carried along
+Other keys of the dict (e.g. ``last_fill_id``, ``last_fill_price`` kept by the portfolio) are carried along
 unchanged. A dict that lacks ``open_cost`` / ``realized_exact`` (e.g. built from a ``Position`` record) is
 accepted: they are then derived from ``avg_price x quantity`` and ``realized_pnl``.
 """
