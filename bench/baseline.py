@@ -448,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         "loop": baseline.loop,
         "faust": baseline.faust,
     }
+    interrupted = False
     try:
         for phase in PHASES:
             if phase not in args.phases:
@@ -458,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:
                 reporter.failed(phase, "run", f"{type(error).__name__}: {error}")
     except KeyboardInterrupt:
+        interrupted = True
         reporter.line("interrupted")
     finally:
         deleted = baseline.topics.cleanup()
@@ -473,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             parameters={k: v for k, v in vars(args).items() if k != "only"},
             loop_config=plain_loop.describe_config(),
         )
+    if interrupted:
+        return 130
     return 1 if any(f.error is not None for f in reporter.figures) else 0
 
 
