@@ -37,6 +37,6 @@ def migrated(database: str) -> str:
 
 
 @pytest.fixture
-def sink_settings(catalogue_topics: Settings, database: str) -> Settings:
-    """Topics of this test's own and a database of its own: what a sink under test reads and writes."""
-    return replace(catalogue_topics, external_database_url=database)
+def sink_settings(catalogue_topics: Settings, migrated: str) -> Settings:
+    """Topics of this test's own and a migrated database of its own: what a sink under test uses."""
+    return replace(catalogue_topics, external_database_url=migrated)
