@@ -125,10 +125,24 @@ class KafkaEngine:
     # -- assignment and state -----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = sorted({tp.partition for tp in partitions})
-        self._restore(self._assigned)
+        self._rebuild(self._assigned)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned = []
+        self._assigned = []  # the next assignment rebuilds the core: no state of keys owned elsewhere stays
+
+    def _rebuild(self, partitions: list[int]) -> None:
+        """A fresh core: broadcast state first, then the keyed state of ``partitions`` from the changelog.
+
+        In that order, re-reading the broadcast history (marks, kill switches) meets no keyed state, so it
+        emits nothing: the outputs it caused the first time are in the log already.
+        """
+        self.core = self.core_factory()
+        self._key_partition.clear()
+        if self.broadcast is not None:
+            self.broadcast.close()
+            self.broadcast = self._broadcast_consumer()
+            self._drain_broadcast()
+        self._restore(partitions)
 
     def _restore(self, partitions: list[int]) -> None:
         """Rebuild the core's state for these partitions from the changelog, before any event."""
@@ -144,12 +158,7 @@ class KafkaEngine:
 
     def _reset_after_abort(self) -> None:
         """An aborted batch left the core's memory ahead of the log: rebuild it and rewind to committed offsets."""
-        self.core = self.core_factory()
-        self._key_partition.clear()
-        if self.broadcast is not None:
-            self.broadcast.close()
-            self.broadcast = self._broadcast_consumer()
-        self._restore(self._assigned)
+        self._rebuild(self._assigned)
         committed = self.consumer.committed(self.consumer.assignment(), timeout=30)
         for tp in committed:
             self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
