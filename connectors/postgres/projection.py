@@ -8,8 +8,10 @@ build and a rebuild from the topics end in the same rows:
 - order_events: one row per new event id, numbered 1, 2, … within its order in topic order (all of an
   order's events share its account's partition, so topic order is the order's history);
 - orders: the state after the order's latest event; ``created_time_us`` from its first event;
-  ``last_reason`` the latest reject reason met. A DUPLICATE_REJECTED answers a second command naming the
-  order: it joins the history but does not change the order's state;
+  ``last_reason`` the latest reject reason met. Some events answer a command about an order rather than
+  move it: a DUPLICATE_REJECTED (a second NewOrder with its client order id) joins the history but leaves
+  the state alone; a CANCEL_REJECTED / REPLACE_REJECTED updates an order that exists but never creates
+  one (the OMS answers a cancel of an unknown order id with one: that id is no order);
 - fills: one row per (order, fill id), merged from the OMS's fill event (side) and the venue's report
   (venue); the earlier event time wins, fields known by either source are kept;
 - positions: the latest Position per account and symbol (in topic order: one key, one partition).
@@ -37,6 +39,8 @@ EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
 POSITION = "shrivenquant.portfolio.Position"
 FILL_EVENT_TYPES = frozenset({"PARTIALLY_FILLED", "FILLED"})
 DUPLICATE_REJECTED = "DUPLICATE_REJECTED"
+# Answers to a command about an order: they never create an order row (see the module docstring).
+NOT_CREATING = frozenset({DUPLICATE_REJECTED, "CANCEL_REJECTED", "REPLACE_REJECTED"})
 
 ORDER_COLUMNS: tuple[str, ...] = (
     "order_id", "account", "symbol", "side", "order_type", "time_in_force", "status", "version", "quantity",
@@ -107,24 +111,51 @@ class FillRow:
         return tuple(getattr(self, name) for name in FILL_COLUMNS)
 
 
+_CREATED = ORDER_COLUMNS.index("created_time_us")
+_LAST_REASON = ORDER_COLUMNS.index("last_reason")
+
+
+@dataclass
+class OrderChange:
+    """What one batch does to one order's row."""
+
+    event_count: int  # the order's last sequence number after the batch
+    state: Row | None = None  # row of the latest event that sets state (created_time_us, reason, count: below)
+    creates: bool = False  # an event that may create the row is in the batch
+    created_time_us: int | None = None  # event time of the batch's first such event
+    last_reason: str | None = None  # the batch's latest reject reason
+
+    def row(self) -> Row:
+        assert self.state is not None
+        created = self.created_time_us if self.created_time_us is not None else self.state[_CREATED]
+        row = list(self.state)
+        row[_CREATED], row[_LAST_REASON], row[-1] = created, self.last_reason, self.event_count
+        return tuple(row)
+
+
 @dataclass
 class BatchRows:
     """Everything one batch writes, in one transaction."""
 
     order_events: list[Row] = field(default_factory=list)
-    orders: dict[str, Row] = field(default_factory=dict)  # order id → full state row (upsert)
-    order_counts: dict[str, int] = field(default_factory=dict)  # order id → event_count, state unchanged
+    orders: dict[str, OrderChange] = field(default_factory=dict)
     fills: dict[tuple[str, str], FillRow] = field(default_factory=dict)
     positions: dict[tuple[str, str], Row] = field(default_factory=dict)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (physical topic, partition) → next
     dead_letters: list[Emit] = field(default_factory=list)
     duplicates: int = 0  # order events already projected (an upstream redelivery), skipped
 
-    @property
-    def row_count(self) -> int:
-        return (
-            len(self.order_events) + len(self.orders) + len(self.order_counts) + len(self.fills) + len(self.positions)
-        )
+    def order_upserts(self) -> list[Row]:
+        """Rows of orders that may be created: inserted, or merged into the existing row."""
+        return [change.row() for change in self.orders.values() if change.creates]
+
+    def order_updates(self) -> list[Row]:
+        """Rows of orders changed only by non-creating events: applied to an existing row, if any."""
+        return [change.row() for change in self.orders.values() if not change.creates and change.state is not None]
+
+    def order_counts(self) -> list[tuple[int, str]]:
+        """(event_count, order id) of orders whose state the batch leaves alone."""
+        return [(change.event_count, order_id) for order_id, change in self.orders.items() if change.state is None]
 
 
 class InvalidRecord(ValueError):
@@ -167,8 +198,8 @@ def project(
 ) -> BatchRows:
     """Fill ``rows`` (from ``decode_batch``) with the batch's effect on the tables.
 
-    ``known_event_ids``: order event ids already in order_events; ``event_counts``: event_count of the
-    touched orders that exist (absent = a new order).
+    ``known_event_ids``: order event ids already in order_events; ``event_counts``: the last sequence number
+    in order_events of the touched orders (absent: none yet).
     """
     seen = set(known_event_ids)
     counts = dict(event_counts)
@@ -203,33 +234,32 @@ def _project_order_event(item: Decoded, rows: BatchRows, counts: dict[str, int])
         event["version"], meta["event_time_us"], json.dumps(event, separators=(",", ":"), default=_json_default),
         source.topic, source.partition, source.offset,
     ))  # fmt: skip
-    previous = rows.orders.get(order_id)
-    if event["event_type"] == DUPLICATE_REJECTED and (previous is not None or sequence > 1):
-        # Not a transition of this order: only its event count moves.
-        if previous is not None:
-            rows.orders[order_id] = (*previous[:-1], sequence)
-        else:
-            rows.order_counts[order_id] = sequence
-    else:
-        rows.order_counts.pop(order_id, None)
-        rows.orders[order_id] = _order_row(event, previous, sequence)
+    change = rows.orders.get(order_id)
+    if change is None:
+        change = rows.orders[order_id] = OrderChange(sequence)
+    change.event_count = sequence
+    event_type = event["event_type"]
+    if event_type != DUPLICATE_REJECTED:
+        change.state = _order_row(event)
+        if event["reject_reason"] is not None:
+            change.last_reason = event["reject_reason"]
+        if event_type not in NOT_CREATING and not change.creates:
+            change.creates = True
+            change.created_time_us = meta["event_time_us"]
     if fill is not None:
         _add_fill(rows, fill)
 
 
-def _order_row(event: Mapping[str, Any], previous: Row | None, sequence: int) -> Row:
+def _order_row(event: Mapping[str, Any]) -> Row:
+    """The order's columns after ``event``; created time, last reason and event count are set by OrderChange."""
     meta = event["meta"]
-    created = previous[ORDER_COLUMNS.index("created_time_us")] if previous is not None else meta["event_time_us"]
-    reason = event["reject_reason"]
-    if reason is None and previous is not None:
-        reason = previous[ORDER_COLUMNS.index("last_reason")]
     return (
         event["order_id"], event["account"], event["symbol"], event["side"], event["order_type"],
         event["time_in_force"], event["status"], event["version"], event["quantity"], event["price"],
         event["stop_price"], event["cum_quantity"], event["leaves_quantity"], event["avg_price"],
         event["client_order_id"], event["parent_order_id"], event["venue"], event["post_only"], event["reduce_only"],
-        event["expire_time_us"], event["event_type"], reason, event["detail"], created, meta["event_time_us"],
-        meta["event_id"], sequence,
+        event["expire_time_us"], event["event_type"], None, event["detail"], meta["event_time_us"],
+        meta["event_time_us"], meta["event_id"], 0,
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTION
 ORDER_EVENT = "shrivenquant.orders.OrderEvent"
 EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
 POSITION = "shrivenquant.portfolio.Position"
-KINDS = ("filled", "cancelled", "amended", "denied", "rejected", "cancel_rejected", "duplicate")
+KINDS = ("filled", "cancelled", "amended", "denied", "rejected", "cancel_rejected", "duplicate", "cancel_unknown")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 
@@ -76,6 +76,11 @@ class SampleStream:
         side = "BUY" if n % 4 < 2 else "SELL"
         order = _Order(self, n, account=account, symbol=symbol, side=side, quantity=qty("0.01") * (1 + n % 5),
                        limit=price("100") + n * 100_000_000)  # fmt: skip
+        if kind == "cancel_unknown":  # a cancel naming no order: the OMS answers with the FIX "unknown order" view
+            order.quantity = 0
+            yield order.event("CANCEL_REJECTED", "REJECTED", reject_reason="UNKNOWN_ORDER", version=0, price=None,
+                              client_order_id="", detail="no such order")  # fmt: skip
+            return
         if kind == "denied":
             yield order.event("DENIED", "REJECTED", reject_reason="QUANTITY_LIMIT", detail="above max quantity")
             return

@@ -87,7 +87,7 @@ class SinkStats:
         self.consumed += consumed
         self.batches += 1
         self.order_events += len(rows.order_events)
-        self.orders += len(rows.orders) + len(rows.order_counts)
+        self.orders += len(rows.orders)
         self.fills += len(rows.fills)
         self.positions += len(rows.positions)
         self.dead_letters += len(rows.dead_letters)

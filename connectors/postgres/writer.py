@@ -43,6 +43,11 @@ _POSITIONS_ON_CONFLICT = "ON CONFLICT (account, symbol) DO UPDATE SET " + ", ".j
     f"{c} = EXCLUDED.{c}" for c in POSITION_COLUMNS if c not in ("account", "symbol")
 )
 _ORDER_EVENTS_ON_CONFLICT = "ON CONFLICT (event_id) DO NOTHING"
+_ORDERS_UPDATE = ", ".join(
+    f"{c} = coalesce(u.{c}, orders.{c})" if c == "last_reason" else f"{c} = u.{c}"
+    for c in ORDER_COLUMNS if c not in ("order_id", "created_time_us")
+)  # fmt: skip
+_ORDER_NAMES = sql.SQL(", ").join(sql.Identifier(c) for c in ORDER_COLUMNS)
 
 
 class BatchWriter:
@@ -51,9 +56,10 @@ class BatchWriter:
     def __init__(self, conn: psycopg.Connection[Any], projection: str = PROJECTION) -> None:
         self.conn = conn
         self.projection = projection
-        for table in PROJECTION_TABLES:
+        staging = [(f"incoming_{table}", table) for table in PROJECTION_TABLES] + [("incoming_order_updates", "orders")]
+        for staged, table in staging:
             conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-                sql.Identifier(f"incoming_{table}"), sql.Identifier(table)))  # fmt: skip
+                sql.Identifier(staged), sql.Identifier(table)))  # fmt: skip
 
     # -- what the batch needs to know first --------------------------------------------------------
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
@@ -80,11 +86,11 @@ class BatchWriter:
     def write(self, rows: BatchRows) -> None:
         with self.conn.transaction():
             self._merge("order_events", ORDER_EVENT_COLUMNS, rows.order_events, _ORDER_EVENTS_ON_CONFLICT)
-            self._merge("orders", ORDER_COLUMNS, rows.orders.values(), _ORDERS_ON_CONFLICT)
-            if rows.order_counts:
+            self._merge("orders", ORDER_COLUMNS, rows.order_upserts(), _ORDERS_ON_CONFLICT)
+            self._update_orders(rows.order_updates())
+            if counts := rows.order_counts():
                 with self.conn.cursor() as cur:
-                    cur.executemany("UPDATE orders SET event_count = %s WHERE order_id = %s",
-                                    [(count, order_id) for order_id, count in rows.order_counts.items()])  # fmt: skip
+                    cur.executemany("UPDATE orders SET event_count = %s WHERE order_id = %s", counts)
             self._merge("fills", FILL_COLUMNS, (fill.row() for fill in rows.fills.values()), _FILLS_ON_CONFLICT)
             self._merge("positions", POSITION_COLUMNS, rows.positions.values(), _POSITIONS_ON_CONFLICT)
             if rows.offsets:
@@ -108,6 +114,17 @@ class BatchWriter:
                     copy.write_row(row)
             cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} " + on_conflict).format(
                     sql.Identifier(table), names, names, staged))  # fmt: skip
+
+    def _update_orders(self, rows: list[Row]) -> None:
+        """Apply state rows to orders that exist; an order id no row holds is no order (nothing to update)."""
+        if not rows:
+            return
+        with self.conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY incoming_order_updates ({}) FROM STDIN").format(_ORDER_NAMES)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute("UPDATE orders SET " + _ORDERS_UPDATE + " FROM incoming_order_updates u "
+                        "WHERE orders.order_id = u.order_id")  # fmt: skip
 
     def clear(self) -> None:
         """Drop every projected row and this projection's offsets, in one transaction (for a rebuild)."""

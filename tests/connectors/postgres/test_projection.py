@@ -56,7 +56,7 @@ def test_numbering_continues_from_the_count_already_stored() -> None:
     events = [p for p in STREAM if p.schema == ORDER_EVENT and p.record["order_id"] == "u-ord-000000"]
     rows = _project(events[2:], counts={"u-ord-000000": 2})
     assert [row[3] for row in rows.order_events] == list(range(3, len(events) + 1))
-    assert _column(rows.orders["u-ord-000000"], "event_count") == len(events)
+    assert rows.orders["u-ord-000000"].event_count == len(events)
 
 
 def test_an_event_already_stored_is_skipped_and_counted_as_duplicate() -> None:
@@ -69,10 +69,30 @@ def test_a_duplicate_client_order_id_joins_the_history_without_changing_the_orde
     events = [p for p in STREAM if p.schema == ORDER_EVENT and p.record["order_id"] == "u-ord-000006"]
     upto = next(i for i, p in enumerate(events) if p.record["event_type"] == "DUPLICATE_REJECTED")
     rows = _project(events[: upto + 1])
-    state = rows.orders["u-ord-000006"]
+    state = rows.orders["u-ord-000006"].row()
     assert _column(state, "last_event_type") == "ACCEPTED" and _column(state, "event_count") == upto + 1
     alone = _project(events[upto : upto + 1], counts={"u-ord-000006": upto})
-    assert alone.orders == {} and alone.order_counts == {"u-ord-000006": upto + 1}
+    assert alone.order_upserts() == alone.order_updates() == []
+    assert alone.order_counts() == [(upto + 1, "u-ord-000006")]
+
+
+def test_a_cancel_rejected_updates_an_order_but_never_creates_one() -> None:
+    ghost = [p for p in STREAM if p.schema == ORDER_EVENT and p.record["order_id"] == "u-ord-000007"]
+    assert [p.record["event_type"] for p in ghost] == ["CANCEL_REJECTED"]
+    rows = _project(ghost)
+    assert rows.order_upserts() == [] and len(rows.order_updates()) == 1 and len(rows.order_events) == 1
+    events = [p for p in STREAM if p.schema == ORDER_EVENT and p.record["order_id"] == "u-ord-000005"]
+    later = _project(events[2:], counts={"u-ord-000005": 2})  # PENDING_CANCEL, CANCEL_REJECTED, fills …
+    assert len(later.order_upserts()) == 1  # a creating event in the batch: the row may be (re)created
+    rejected = _project(events[3:4], counts={"u-ord-000005": 3})
+    assert [_column(r, "last_reason") for r in rejected.order_updates()] == ["UNKNOWN_ORDER"]
+
+
+def test_the_created_time_is_the_first_creating_events_and_the_reason_the_latest() -> None:
+    events = [p for p in STREAM if p.schema == ORDER_EVENT and p.record["order_id"] == "u-ord-000005"]
+    row = _project(events).orders["u-ord-000005"].row()
+    assert _column(row, "created_time_us") == events[0].record["meta"]["event_time_us"]
+    assert _column(row, "last_reason") == "UNKNOWN_ORDER" and _column(row, "status") == "FILLED"
 
 
 def test_a_fill_told_by_the_oms_and_the_venue_is_one_row_with_both_sources() -> None:
@@ -127,6 +147,5 @@ def test_batch_boundaries_do_not_change_the_numbering(cuts: list[int]) -> None:
         rows = _project(STREAM[start:end], known, counts)
         pieces += [row[:4] for row in rows.order_events]
         known |= {row[0] for row in rows.order_events}
-        counts |= {order_id: _column(row, "event_count") for order_id, row in rows.orders.items()}
-        counts |= rows.order_counts
+        counts |= {order_id: change.event_count for order_id, change in rows.orders.items()}
     assert pieces == whole

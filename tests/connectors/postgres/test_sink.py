@@ -9,6 +9,7 @@ import pytest
 from postgres_sink_helpers import produce, table_rows
 
 from connectors.postgres import read_models as rm
+from connectors.postgres.projection import NOT_CREATING
 from connectors.postgres.sample_stream import ORDER_EVENT, Produced, SampleStream
 from connectors.postgres.sink import SINK_LOCK, SinkBusy, SinkOptions, run_sink
 from replay.projections import rebuild_projections
@@ -31,7 +32,7 @@ def _expected(records: list[Produced]) -> dict[str, int]:
     events = [p.record for p in records if p.schema == ORDER_EVENT]
     return {
         "order_events": len(events),
-        "orders": len({e["order_id"] for e in events}),
+        "orders": len({e["order_id"] for e in events if e["event_type"] not in NOT_CREATING}),
         "fills": len({(e["order_id"], e["fill_id"]) for e in events if e["fill_id"]}),
         "positions": len({p.key for p in records if p.topic == PORTFOLIO_POSITIONS}),
     }
@@ -51,8 +52,9 @@ def test_events_produced_to_real_topics_appear_in_the_tables(sink_settings: Sett
     assert stats["caught_up"] and stats["consumed"] == len(records) and stats["dead_letters"] == 0
     assert _counts(database) == _expected(records)
     with psycopg.connect(database) as conn:
-        last = {p.record["order_id"]: p.record for p in records if p.schema == ORDER_EVENT
-                and p.record["event_type"] != "DUPLICATE_REJECTED"}  # fmt: skip
+        events = [p.record for p in records if p.schema == ORDER_EVENT]
+        real = {e["order_id"] for e in events if e["event_type"] not in NOT_CREATING}
+        last = {e["order_id"]: e for e in events if e["event_type"] != "DUPLICATE_REJECTED" and e["order_id"] in real}
         for order_id, event in last.items():
             order = rm.get_order(conn, order_id)
             assert order is not None
@@ -66,6 +68,8 @@ def test_events_produced_to_real_topics_appear_in_the_tables(sink_settings: Sett
         assert history[3].event["quantity"] == rm.get_order(conn, "live-ord-000002").quantity  # type: ignore[union-attr]
         denied = rm.get_order(conn, "live-ord-000003")
         assert denied is not None and (denied.status, denied.last_reason) == ("REJECTED", "QUANTITY_LIMIT")
+        assert rm.get_order(conn, "live-ord-000007") is None  # a cancel of an unknown order id is no order …
+        assert [e.event_type for e in rm.order_events(conn, "live-ord-000007")] == ["CANCEL_REJECTED"]  # … but told
         duplicate = rm.get_order(conn, "live-ord-000006")
         assert duplicate is not None and duplicate.status == "FILLED" and duplicate.event_count == 5
         fills = rm.list_fills(conn, limit=1000).items
