@@ -1,0 +1,172 @@
+"""A local stand-in for Binance: a venue book per symbol served as diff-depth/trade WebSocket frames (a
+websockets server) and REST depth snapshots (a stdlib http.server thread), each connection following a script."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from websockets.asyncio.server import ServerConnection
+
+from schemas.scales import to_fixed
+
+TICK = Decimal("0.01")
+BASES = {"BTCUSDT": Decimal("100.00"), "ETHUSDT": Decimal("50.00")}
+T0_MS = 1_767_225_600_000
+
+Script = Callable[["FakeBinance", ServerConnection], Awaitable[None]]
+
+
+async def until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout_s} s for {what}")
+        await asyncio.sleep(0.005)
+
+
+class FakeBinance:
+    def __init__(self, market: str, symbols: tuple[str, ...], scripts: list[Script], seed: int = 5) -> None:
+        self.market = market
+        self.symbols = symbols
+        self.scripts = scripts
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()  # the HTTP thread reads books the WebSocket side changes
+        self.books: dict[str, tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
+        self.last_id = {s: 1000 * (i + 1) for i, s in enumerate(symbols)}
+        self.trades_sent: list[tuple[str, str, int, int, str]] = []  # symbol, id, price, quantity, aggressor
+        self.raw_sent: list[str] = []
+        self.snapshots_served = 0
+        self.connections = 0
+        self.paths: list[str] = []
+        self.script_done = False
+        self.clock_ms = T0_MS
+        self.trade_id = 0
+        for symbol in symbols:
+            base = BASES[symbol]
+            bids = {base - k * TICK: Decimal(self.rng.randint(1, 50)) / 10 for k in range(5)}
+            asks = {base + (k + 1) * TICK: Decimal(self.rng.randint(1, 50)) / 10 for k in range(5)}
+            self.books[symbol] = (bids, asks)
+
+    # -- the venue ---------------------------------------------------------------------------------------------
+    def next_diff(self, symbol: str) -> dict[str, Any]:
+        """Change 1-3 levels of the book and describe it as Binance's depthUpdate payload."""
+        with self.lock:
+            bids, asks = self.books[symbol]
+            changes: dict[str, list[list[str]]] = {"b": [], "a": []}
+            for _ in range(self.rng.randint(1, 3)):
+                side = self.rng.choice("ba")
+                k = self.rng.randint(0, 7)
+                book = bids if side == "b" else asks
+                price = BASES[symbol] - k * TICK if side == "b" else BASES[symbol] + (k + 1) * TICK
+                quantity = Decimal(0) if self.rng.random() < 0.3 else Decimal(self.rng.randint(1, 90000)) / 1000
+                if quantity:
+                    book[price] = quantity
+                else:
+                    book.pop(price, None)  # removing an absent level happens on Binance and is normal
+                changes[side].append([str(price), str(quantity)])
+            previous = self.last_id[symbol]
+            self.last_id[symbol] = previous + len(changes["b"]) + len(changes["a"])
+            self.clock_ms += 100
+            payload: dict[str, Any] = {"e": "depthUpdate", "E": self.clock_ms, "s": symbol, "U": previous + 1,
+                                       "u": self.last_id[symbol], **changes}  # fmt: skip
+            if self.market == "futures":
+                payload |= {"T": self.clock_ms - 1, "pu": previous}
+            return payload
+
+    def next_trade(self, symbol: str) -> dict[str, Any]:
+        self.trade_id += 1
+        self.clock_ms += 1
+        price = BASES[symbol] + self.rng.choice([0, 1]) * TICK
+        quantity = Decimal(self.rng.randint(1, 5000)) / 1000
+        buyer_is_maker = self.rng.random() < 0.5
+        self.trades_sent.append((symbol, str(self.trade_id), to_fixed(price, 8), to_fixed(quantity, 8),
+                                 "SELL" if buyer_is_maker else "BUY"))  # fmt: skip
+        kind, key = ("trade", "t") if self.market == "spot" else ("aggTrade", "a")
+        return {"e": kind, "E": self.clock_ms, "s": symbol, key: self.trade_id, "p": str(price), "q": str(quantity),
+                "T": self.clock_ms, "m": buyer_is_maker}  # fmt: skip
+
+    def snapshot_body(self, symbol: str) -> bytes:
+        with self.lock:
+            bids, asks = self.books[symbol]
+            body: dict[str, Any] = {
+                "lastUpdateId": self.last_id[symbol],
+                "bids": [[str(p), str(bids[p])] for p in sorted(bids, reverse=True)],
+                "asks": [[str(p), str(asks[p])] for p in sorted(asks)],
+            }
+            if self.market == "futures":
+                body |= {"E": self.clock_ms, "T": self.clock_ms}
+            self.snapshots_served += 1
+            return json.dumps(body).encode()
+
+    def book_fixed(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
+        bids, asks = self.books[symbol]
+        return ({to_fixed(p, 8): to_fixed(q, 8) for p, q in bids.items()},
+                {to_fixed(p, 8): to_fixed(q, 8) for p, q in asks.items()})  # fmt: skip
+
+    # -- the WebSocket side ------------------------------------------------------------------------------------
+    async def send(self, ws: ServerConnection, payload: dict[str, Any] | str) -> None:
+        if isinstance(payload, str):
+            frame = payload
+        else:
+            stream = f"{payload['s'].lower()}@{'depth@100ms' if payload['e'] == 'depthUpdate' else payload['e']}"
+            frame = json.dumps({"stream": stream, "data": payload})
+        self.raw_sent.append(frame)
+        await ws.send(frame)
+
+    async def send_rounds(self, ws: ServerConnection, rounds: int) -> None:
+        for _ in range(rounds):
+            for symbol in self.symbols:
+                await self.send(ws, self.next_diff(symbol))
+                await self.send(ws, self.next_trade(symbol))
+
+    async def start_books(self, ws: ServerConnection, snapshots_before: int) -> None:
+        """One event per symbol (the client asks for snapshots), then wait until both were served."""
+        for symbol in self.symbols:
+            await self.send(ws, self.next_diff(symbol))
+        await until(lambda: self.snapshots_served >= snapshots_before + len(self.symbols), 10, "snapshot requests")
+
+    async def handler(self, ws: ServerConnection) -> None:
+        index = self.connections
+        self.connections += 1
+        assert ws.request is not None
+        self.paths.append(ws.request.path)
+        if index < len(self.scripts):
+            await self.scripts[index](self, ws)
+        else:
+            await ws.wait_closed()
+
+
+def serve_snapshots(venue: FakeBinance, path: str) -> ThreadingHTTPServer:
+    """The REST snapshot endpoint on a free port, served from a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            symbol = parse_qs(url.query).get("symbol", [""])[0]
+            if url.path != path or symbol not in venue.books:
+                self.send_response(400)
+                self.end_headers()
+                self.wfile.write(b'{"code": -1121, "msg": "Invalid symbol."}')
+                return
+            body = venue.snapshot_body(symbol)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: the stdlib's signature
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
