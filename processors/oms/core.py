@@ -19,23 +19,28 @@ its reject, and the venue's later reply to it, having no transition left, goes t
 
 State
 -----
-One JSON-able dict per account: ``orders`` (order id -> ``processors.oms.orders`` order dict, terminal
-orders included: they answer duplicates and late reports) and ``client_ids`` (client order id -> order id).
+One JSON-able dict per account: ``orders`` (order id -> ``processors.oms.orders`` order dict) holds the
+orders still working; ``done`` (order id -> ``orders.archived`` list) the terminal ones, kept to answer
+duplicates, late reports and cancels of finished orders with the order's real view; ``client_ids`` (client
+order id -> order id) only for orders whose id is not ``order_id_for(account, client order id)`` (a derived
+id needs no index: a resubmitted client order id derives the same one).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_meta
+from processors.core import Emit, Event, Record, StateChanges, derived_meta, order_id_for
 from processors.oms import transitions as t
 from processors.oms.orders import (
     STOPS,
     Order,
     amend_invalid_reason,
+    archived,
+    copy_order,
+    from_archive,
     new_order_invalid_reason,
     new_order_state,
     view,
@@ -84,7 +89,16 @@ DEFAULT_CONFIG: Final = OmsConfig()
 
 
 def new_account_state() -> AccountState:
-    return {"orders": {}, "client_ids": {}}
+    return {"orders": {}, "done": {}, "client_ids": {}}
+
+
+def _copy_state(state: AccountState) -> AccountState:
+    """A copy of an account's state sharing nothing mutable (archived rows are never modified: shared)."""
+    return {
+        "orders": {order_id: copy_order(order) for order_id, order in state["orders"].items()},
+        "done": dict(state["done"]),
+        "client_ids": dict(state["client_ids"]),
+    }
 
 
 class _Out:
@@ -173,41 +187,46 @@ class OmsCore:
         return out.emits
 
     def state_changes(self) -> StateChanges:
-        changes: StateChanges = {account: copy.deepcopy(self._accounts[account]) for account in self._dirty}
+        changes: StateChanges = {account: _copy_state(self._accounts[account]) for account in self._dirty}
         self._dirty.clear()
         return changes
 
     def restore(self, key: str, state: Record) -> None:
         restored = new_account_state()
-        restored.update(copy.deepcopy(state))
+        restored.update(_copy_state({**restored, **state}))
         self._accounts[key] = restored
 
     # -- read access for tools and tests -----------------------------------------------------------------
     def order(self, account: str, order_id: str) -> Order | None:
-        """The live state of an order (do not modify), None when the OMS holds no such order."""
+        """The state of an order, None when the OMS holds no such order.
+
+        A working order is the live dict (do not modify); a terminal one a fresh dict from its archived row.
+        """
         state = self._accounts.get(account)
-        return None if state is None else state["orders"].get(order_id)
+        if state is None:
+            return None
+        order: Order | None = state["orders"].get(order_id)
+        if order is None:
+            row = state["done"].get(order_id)
+            order = None if row is None else from_archive(row)
+        return order
 
     # -- commands (as decided by risk) ------------------------------------------------------------------
     def _on_new_order(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
         account: str = command["account"]
         command_id: str = command["meta"]["event_id"]
-        state = self._accounts.get(account) or new_account_state()
-        orders = state["orders"]
-        existing = orders.get(command["order_id"])
-        if existing is None:
-            known = state["client_ids"].get(command["client_order_id"])
-            existing = orders.get(known) if known is not None else None
+        client_order_id: str = command["client_order_id"]
+        existing = self._existing(account, command["order_id"], client_order_id)
         if existing is not None:
             if existing["command_id"] == command_id:
                 return  # the same command delivered again: it has had its outcome
-            detail = (f"client order id {command['client_order_id']!r} already names order {existing['order_id']} "
+            detail = (f"client order id {client_order_id!r} already names order {existing['order_id']} "
                       f"({existing['status']}); never a second order")  # fmt: skip
             out.order_event(existing, "DUPLICATE_REJECTED", command_id=command_id,
                             reason="DUPLICATE_CLIENT_ORDER_ID", detail=detail)  # fmt: skip
             return
 
-        self._accounts[account] = state
+        state = self._accounts.setdefault(account, new_account_state())
         self._dirty.add(account)
         if not decision["approved"]:
             order = new_order_state(command, t.REJECTED, None, command_id)
@@ -221,8 +240,27 @@ class OmsCore:
                                     command_id)  # fmt: skip
             out.order_event(order, "PENDING_NEW", command_id=command_id, detail="sent to the venue")
             out.venue_order(order, "NEW", decision["meta"]["event_id"])
-        orders[order["order_id"]] = order
-        state["client_ids"][order["client_order_id"]] = order["order_id"]
+        if order["order_id"] != order_id_for(account, client_order_id):
+            state["client_ids"][client_order_id] = order["order_id"]
+        state["orders"][order["order_id"]] = order
+        self._archive_if_done(order)
+
+    def _existing(self, account: str, order_id: str, client_order_id: str) -> Order | None:
+        """The order a NewOrder would duplicate: same order id, or same client order id (derived or indexed)."""
+        state = self._accounts.get(account)
+        if state is None:
+            return None
+        for candidate in (order_id, order_id_for(account, client_order_id), state["client_ids"].get(client_order_id)):
+            if candidate is not None and (found := self.order(account, candidate)) is not None:
+                return found
+        return None
+
+    def _archive_if_done(self, order: Order) -> None:
+        """A terminal order with no request left open moves from ``orders`` to ``done``, in its compact form."""
+        if order["status"] in t.TERMINAL and order["pending"] is None and order["queued_cancel"] is None:
+            state = self._accounts[order["account"]]
+            del state["orders"][order["order_id"]]
+            state["done"][order["order_id"]] = archived(order)
 
     def _on_cancel(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
         self._on_request(out, decision, command, CANCEL)
@@ -340,6 +378,7 @@ class OmsCore:
             return
         self._dirty.add(account)
         self._apply_report(out, order, report, trigger, step)
+        self._archive_if_done(order)
 
     def _fill_trigger(self, out: _Out, order: Order, report: Mapping[str, Any]) -> str | None:
         """FILL or FILL_COMPLETE for a fill that can be applied; None when it is a repeat or is dead-lettered."""

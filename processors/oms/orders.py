@@ -74,6 +74,34 @@ def new_order_state(command: Mapping[str, Any], status: str, venue: str | None, 
     return order
 
 
+# A finished order is kept as a list of these fields, in this order: it is never modified again, and without
+# the repeated key names it takes half the room in the changelog record of its account.
+ARCHIVED: Final = (*TERMS, "venue", "status", "version", "cum", "fill_value", "fill_ids", "triggered", "command_id")
+
+
+def archived(order: Mapping[str, Any]) -> list[Any]:
+    """The compact form of a terminal order (no request is open on it)."""
+    return [order[field] for field in ARCHIVED]
+
+
+def from_archive(row: list[Any]) -> Order:
+    """The order dict of an archived terminal order (a fresh copy)."""
+    order: Order = dict(zip(ARCHIVED, row, strict=True))
+    order["fill_ids"] = list(order["fill_ids"])
+    order.update(working=order["status"], pending=None, queued_cancel=None)
+    return order
+
+
+def copy_order(order: Mapping[str, Any]) -> Order:
+    """A copy sharing nothing mutable with ``order`` (much faster than copy.deepcopy for this flat shape)."""
+    copied = dict(order)
+    copied["fill_ids"] = list(order["fill_ids"])
+    for request in ("pending", "queued_cancel"):
+        if copied.get(request) is not None:
+            copied[request] = dict(copied[request])
+    return copied
+
+
 def leaves(order: Mapping[str, Any]) -> int:
     """Quantity still working: 0 once the order is done."""
     if order["status"] in TERMINAL:

@@ -220,3 +220,31 @@ def test_state_is_a_copy_the_core_no_longer_touches() -> None:
     run(core, fill(order_id, 1 * Q))
     assert json.dumps(snapshot, sort_keys=True) == frozen
     assert snapshot is not None and snapshot["orders"][order_id]["status"] == "NEW"
+
+
+def test_terminal_orders_are_archived_compactly_and_still_answer_with_their_real_view() -> None:
+    core = OmsCore()
+    order_id = accepted(core, quantity=2 * Q)
+    run(core, fill(order_id, 2 * Q, 101 * P, fill_id="f-1"))
+    state = core.state_changes()[ACCOUNT]
+    assert state is not None and state["orders"] == {} and set(state["done"]) == {order_id}
+    assert state["client_ids"] == {}  # a derived order id needs no index
+    duplicate = order_events(run(core, decision(new_order("c-1", quantity=9 * Q))))
+    late_cancel = order_events(run(core, decision(cancel(order_id))))
+    for answer in (*duplicate, *late_cancel):
+        assert (answer["status"], answer["quantity"], answer["cum_quantity"], answer["avg_price"]) == (
+            "FILLED",
+            2 * Q,
+            2 * Q,
+            101 * P,
+        )
+    assert run(core, fill(order_id, 2 * Q, 101 * P, fill_id="f-1")) == []  # a repeated fill: still ignored
+
+
+def test_order_ids_not_derived_from_the_client_order_id_are_indexed_for_duplicates() -> None:
+    core = OmsCore()
+    run(core, decision(new_order("c-1", order_id="upstream-id-1")))
+    state = core.state_changes()[ACCOUNT]
+    assert state is not None and state["client_ids"] == {"c-1": "upstream-id-1"}
+    emits = run(core, decision(new_order("c-1", order_id="upstream-id-2")))
+    assert [(e["event_type"], e["order_id"]) for e in order_events(emits)] == [("DUPLICATE_REJECTED", "upstream-id-1")]
