@@ -46,7 +46,7 @@ def _accounts(role: Role, given: str | None) -> frozenset[str]:
     from api.auth import ALL_ACCOUNTS, parse_accounts
 
     if given is None:
-        if role in (Role.TRADER, Role.READ_ONLY):
+        if role in ("trader", "read-only"):
             raise CommandError(f"a {role} key needs --accounts (comma-separated, or * for all)")
         given = ALL_ACCOUNTS
     try:

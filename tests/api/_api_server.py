@@ -1,0 +1,57 @@
+"""Run the real API over real HTTP in this process: uvicorn on a free loopback port, in a background thread.
+
+``serve_api(settings)`` is what any test that needs the API uses (the access matrix here, the full-pipeline
+tests later): give it the Settings (topic prefix and database URL) and it yields the base URL once the app
+has started (migrations applied, producer and pool open), and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from api.app import create_app
+from api.config import ApiSettings
+from sq.settings import Settings
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class RunningApi:
+    base_url: str
+    config: ApiSettings
+
+
+@contextmanager
+def serve_api(settings: Settings, *, migrate_on_start: bool = True, **overrides: object) -> Iterator[RunningApi]:
+    """The API on ``settings`` (topics and database); ``overrides`` set ApiSettings fields (rate limits, secret)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = ApiSettings(settings=settings, host="127.0.0.1", port=port).with_overrides(**overrides)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config, migrate_on_start=migrate_on_start), log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"api-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the API server stopped during startup (see the log above)")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the API did not start within {START_TIMEOUT_S} s")
+        time.sleep(0.01)
+    try:
+        yield RunningApi(f"http://127.0.0.1:{port}", config)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()

@@ -1,0 +1,96 @@
+"""Fixtures of the API tests: a database and topics of each module's own, the API serving them, keys by role.
+
+Each test module gets a new database (a random name, every migration applied) and its own topic prefix,
+and one API server on them; keys for every role are created in that database. ``api_env`` bundles it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+from _api_server import RunningApi, serve_api
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from api import key_store
+from api.auth import Role
+from connectors.postgres.migrate import migrate
+from sq.settings import Settings
+from topics.admin import create_topics
+from topics.catalogue import CATALOGUE
+
+OWN = "ACC-OWN"  # the account the scoped keys may act on
+OTHER = "ACC-OTHER"  # an account they may not
+
+
+@pytest.fixture(scope="module")
+def api_database(infra_settings: Settings) -> Iterator[str]:
+    """A new database for the module, migrated; dropped (connections and all) afterwards."""
+    name = f"sqapi_{uuid.uuid4().hex[:12]}"
+    admin_url = infra_settings.database_url
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo(admin_url, dbname=name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def api_settings(infra_settings: Settings, api_database: str) -> Settings:
+    """The module's own topics (every catalogue topic, under a fresh prefix) and database."""
+    settings = infra_settings.with_topic_prefix(f"t{uuid.uuid4().hex[:10]}.").with_database_url(api_database)
+    create_topics(settings, CATALOGUE)
+    return settings
+
+
+@dataclass(frozen=True)
+class Keys:
+    trader: str  # OWN only
+    other_trader: str  # OTHER only
+    risk: str  # every account
+    admin: str  # every account
+    read_only: str  # OWN only
+    risk_own: str  # a risk key for OWN only
+
+    def by_role(self, role: str) -> str:
+        return {"trader": self.trader, "risk": self.risk, "admin": self.admin, "read-only": self.read_only}[role]
+
+
+@pytest.fixture(scope="module")
+def keys(api_database: str) -> Keys:
+    with psycopg.connect(api_database, autocommit=True) as conn:
+
+        def new(role: Role, *accounts: str) -> str:
+            return key_store.create_key(conn, role, accounts, label="test").key
+
+        return Keys(
+            trader=new(Role.TRADER, OWN), other_trader=new(Role.TRADER, OTHER), risk=new(Role.RISK, "*"),
+            admin=new(Role.ADMIN, "*"), read_only=new(Role.READ_ONLY, OWN), risk_own=new(Role.RISK, OWN),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ApiEnv:
+    api: RunningApi
+    settings: Settings
+    keys: Keys
+
+    def client(self, key: str | None = None, timeout_s: float = 15.0) -> httpx.Client:
+        headers = {"X-API-Key": key} if key is not None else {}
+        return httpx.Client(base_url=self.api.base_url, headers=headers, timeout=timeout_s)
+
+
+@pytest.fixture(scope="module")
+def api_env(api_settings: Settings, keys: Keys) -> Iterator[ApiEnv]:
+    """The API serving the module's topics and database, with a rate limit no functional test reaches."""
+    with serve_api(api_settings, rate_per_second=100_000.0, rate_burst=100_000) as api:
+        yield ApiEnv(api, api_settings, keys)
