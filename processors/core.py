@@ -17,6 +17,11 @@ from typing import Any, ClassVar, Protocol
 Record = dict[str, Any]
 StateChanges = dict[str, Record | None]  # key → its new state, None when the key's state is gone
 
+# A state key is the record key it belongs to (an account, a symbol) or "<record key>|<sub key>": a core
+# whose state per record key grows (an account's orders) writes one changelog record per sub key, so a
+# change rewrites one order, not the whole account. The runtime routes a sub key to its record key's partition.
+STATE_SUBKEY_SEPARATOR = "|"
+
 _ID_NAMESPACE = uuid.UUID("5b0c8a47-7d0e-4f5e-9a51-3f4e1c9d2a10")
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.core import Core, Emit
+from processors.core import STATE_SUBKEY_SEPARATOR, Core, Emit
 from processors.runtime.changelog import encode_state, ensure_changelog, read_partitions
 from processors.runtime.dead_letters import SourceRecord
 from processors.runtime.step import apply_record
@@ -150,7 +150,7 @@ class KafkaEngine:
         for partition, key, state in read_partitions(self.settings, self.changelog, partitions):
             latest[key] = (partition, state)
         for key, (partition, state) in latest.items():
-            self._key_partition[key] = partition
+            self._key_partition[key.split(STATE_SUBKEY_SEPARATOR, 1)[0]] = partition
             if state is not None:
                 self.core.restore(key, state)
         self.stats.restored_keys += len(latest)
@@ -200,7 +200,7 @@ class KafkaEngine:
                 for emit in self._apply(message):
                     self._produce(emit)
             for key, state in self.core.state_changes().items():
-                partition = self._key_partition.get(key)
+                partition = self._key_partition.get(key.split(STATE_SUBKEY_SEPARATOR, 1)[0])
                 if partition is None:
                     raise RuntimeError(f"{self.name}: state key {key!r} changed without a known partition")
                 self.producer.produce(self.changelog, encode_state(state), key.encode(), partition=partition)
