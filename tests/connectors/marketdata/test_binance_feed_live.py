@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from connectors.marketdata.binance_client import SNAPSHOT_PATHS, BinanceClient, 
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.tape_io import TapeRecorder
+from sq.cli import main
 from sq.settings import Settings
 from topics.admin import create_topics
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_FEED_STATUS, MD_TRADES, spec_for
@@ -207,3 +210,49 @@ def test_connection_is_replaced_before_its_planned_lifetime_ends(settings: Setti
     statuses = by_symbol([e.record for e in read_events(settings, MD_FEED_STATUS)], "BTCUSDT")
     planned = [s for s in statuses if s["status"] == "DISCONNECTED" and "24-hour" in s["detail"]]
     assert len(planned) == 3
+
+
+def test_sq_feed_binance_records_a_session_that_sq_feed_file_replays(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def talk_briefly(venue_: FakeBinance, ws: ServerConnection) -> None:
+        await venue_.start_books(ws, 0)
+        await venue_.send_rounds(ws, 10)
+        venue_.script_done = True
+        await ws.wait_closed()
+
+    venue = FakeBinance("spot", SYMBOLS, [talk_briefly])
+    http = serve_snapshots(venue, SNAPSHOT_PATHS["spot"])
+    loop = asyncio.new_event_loop()
+    ready: asyncio.Future[int] = loop.create_future()
+    done: asyncio.Future[None] = loop.create_future()
+
+    async def serve_ws() -> None:  # the venue runs on its own loop and thread: the CLI runs asyncio.run itself
+        async with serve(venue.handler, "127.0.0.1", 0) as server:
+            ready.set_result(server.sockets[0].getsockname()[1])
+            await done
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve_ws(),), daemon=True)
+    thread.start()
+    port = asyncio.run_coroutine_threadsafe(asyncio.wait_for(asyncio.shield(ready), 10), loop).result(10)
+    monkeypatch.setenv("SQ_TOPIC_PREFIX", settings.topic_prefix)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.bootstrap_servers)
+    try:
+        code = main(["feed", "binance", "--market", "spot", "--symbols", "btcusdt,ETHUSDT",
+                     "--ws-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{http.server_port}",
+                     "--record", str(tmp_path / "rec"), "--max-seconds", "2.5", "--json"])  # fmt: skip
+    finally:
+        http.shutdown()
+        loop.call_soon_threadsafe(done.set_result, None)
+        thread.join(10)
+        loop.close()
+    assert code == 0 and venue.script_done
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["trades"] == len(venue.trades_sent) == 20 and summary["snapshots"] == 2
+    assert summary["venue"] == "binance-spot" and summary["dead_letters"] == 0
+    recorded = summary["recorded"]
+    assert recorded["rows"] == summary["trades"] + summary["updates"] + summary["snapshots"] and recorded["files"]
+
+    assert main(["feed", "file", str(tmp_path / "rec"), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert (replayed["messages"], replayed["trades"], replayed["dead_letters"]) == (recorded["rows"], 20, 0)
