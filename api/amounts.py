@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field
 from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, SCALES, format_fixed, to_fixed
 
 _PLAIN_DECIMAL = r"^[0-9]+(\.[0-9]+)?$"  # no sign, exponent, spaces or "NaN": plain positional notation
+_SIGNED_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 def _checked(scale: str, positive: bool) -> AfterValidator:
@@ -27,10 +28,10 @@ def _checked(scale: str, positive: bool) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _amount(scale: str, positive: bool, example: str) -> object:
+def _amount(scale: str, positive: bool, example: str, signed: bool = False) -> object:
     decimals = SCALES[scale]
     return Field(
-        pattern=_PLAIN_DECIMAL,
+        pattern=_SIGNED_DECIMAL if signed else _PLAIN_DECIMAL,
         max_length=40,
         description=f"Decimal string, at most {decimals} decimal places ({scale} scale); never a JSON number.",
         examples=[example],
@@ -41,6 +42,7 @@ Quantity = Annotated[str, _amount("quantity", True, "0.5"), _checked("quantity",
 Price = Annotated[str, _amount("price", True, "60000.25"), _checked("price", positive=True)]
 Cash = Annotated[str, _amount("cash", True, "1000000"), _checked("cash", positive=True)]
 CashOrZero = Annotated[str, _amount("cash", False, "0"), _checked("cash", positive=False)]
+PriceOffset = Annotated[str, _amount("price", False, "-0.5", signed=True), _checked("price", positive=False)]
 
 
 def quantity_fp(text: str) -> int:

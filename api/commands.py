@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from api.amounts import fp, price_fp, quantity_fp
-from api.models import KillSwitchCreate, OrderCreate, OrderUpdate, RiskLimitsUpdate
+from api.models import ExecutionCreate, KillSwitchCreate, OrderCreate, OrderUpdate, RiskLimitsUpdate
 from processors.core import Record, order_id_for
 from processors.risk.limits import DEFAULT_LIMITS
 
@@ -68,7 +68,19 @@ def new_order(body: OrderCreate, client_order_id: str, origin: Origin) -> Record
         "reduce_only": body.reduce_only,
         "venue": body.venue,
         "parent_order_id": None,
-        "execution": None,
+        "execution": None if body.execution is None else execution(body.execution),
+    }
+
+
+def execution(body: ExecutionCreate) -> Record:
+    return {
+        "algo": body.algo.upper(),
+        "start_time_us": None if body.start_time is None else micros(body.start_time),
+        "end_time_us": None if body.end_time is None else micros(body.end_time),
+        "participation_bps": body.participation_bps,
+        "display_quantity": None if body.display_quantity is None else quantity_fp(body.display_quantity),
+        "peg_offset": None if body.peg_offset is None else price_fp(body.peg_offset),
+        "params": dict(body.params),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from api.amounts import Cash, CashOrZero, Price, Quantity
+from api.amounts import Cash, CashOrZero, Price, PriceOffset, Quantity
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9._\-]*$", examples=["BTCUSDT"])]
@@ -27,6 +27,25 @@ class _Body(BaseModel):
 
 
 # -- commands -----------------------------------------------------------------------------------------------
+class ExecutionCreate(_Body):
+    """Work the order with an algorithm instead of sending it as is."""
+
+    algo: Literal["twap", "vwap", "pov", "iceberg", "peg", "smart"]
+    start_time: AwareDatetime | None = Field(None, description="Earliest start; absent = now.")
+    end_time: AwareDatetime | None = Field(None, description="Complete by then; absent = no deadline.")
+    participation_bps: Annotated[int, Field(ge=1, le=10_000)] | None = Field(None, description="POV target share.")
+    display_quantity: Quantity | None = Field(None, description="Visible slice (iceberg).")
+    peg_offset: PriceOffset | None = Field(None, description="Signed offset from the pegged price (peg).")
+    params: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=32, description="Further algorithm parameters.")  # fmt: skip
+
+    @model_validator(mode="after")
+    def _window(self) -> ExecutionCreate:
+        if self.start_time is not None and self.end_time is not None and self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+
 class OrderCreate(_Body):
     """A new order. ``price`` is required for limit and stop_limit, ``stop_price`` for stop and stop_limit."""
 
@@ -53,6 +72,7 @@ class OrderCreate(_Body):
     reduce_only: bool = False
     expire_time: AwareDatetime | None = Field(None, description="Expiry of a gtd order (ISO 8601 with zone).")
     venue: Identifier | None = None
+    execution: ExecutionCreate | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderCreate:

@@ -83,7 +83,8 @@ def _correlation_id(conn: Db, order_id: str) -> str | None:
 def cancel_order(
     order_id: OrderId, conn: Db, res: Res, principal: Annotated[Principal, Depends(allowed(Action.CANCEL_ORDER))]
 ) -> OrderCommandAccepted:
-    """Writes a CancelOrder command for a live order; 409 when the order is already terminal."""
+    """Writes a CancelOrder command for a live order; 409 when the order is already terminal. An order is known
+    once the projection has its first event (milliseconds after POST): until then it is a 404."""
     order = visible_order(conn, principal, order_id)
     _live(order, "cancel")
     origin = res.origin()

@@ -36,7 +36,7 @@ def _meta(run: str, t: int, correlation_id: str) -> dict[str, Any]:
             "causation_id": None, "correlation_id": correlation_id}  # fmt: skip
 
 
-def _order_events(run: str, account: str, client_order_id: str, t: int, filled: bool) -> list[dict[str, Any]]:
+def _order_events(run: str, account: str, client_order_id: str, t: int, filled: str) -> list[dict[str, Any]]:
     order_id = order_id_for(account, client_order_id)
     quantity, price = 2 * QUANTITY_SCALE, 100 * PRICE_SCALE
     base = example_event(ORDER_EVENT, account=account, order_id=order_id, client_order_id=client_order_id,
@@ -48,10 +48,12 @@ def _order_events(run: str, account: str, client_order_id: str, t: int, filled: 
         dict(base, event_type="PENDING_NEW", status="PENDING_NEW", version=1),
         dict(base, event_type="ACCEPTED", status="NEW", version=1),
     ]
-    if filled:
-        steps.append(dict(base, event_type="FILLED", status="FILLED", version=1, cum_quantity=quantity,
-                          leaves_quantity=0, avg_price=price, last_quantity=quantity, last_price=price, fee=1000,
-                          fill_id=f"{run}-fill-{client_order_id}", liquidity="TAKER"))  # fmt: skip
+    if filled:  # "all" or "half" of the quantity
+        done = quantity if filled == "all" else quantity // 2
+        status = "FILLED" if filled == "all" else "PARTIALLY_FILLED"
+        steps.append(dict(base, event_type=status, status=status, version=1, cum_quantity=done,
+                          leaves_quantity=quantity - done, avg_price=price, last_quantity=done, last_price=price,
+                          fee=1000, fill_id=f"{run}-fill-{client_order_id}", liquidity="TAKER"))  # fmt: skip
     for index, step in enumerate(steps):
         step["meta"] = _meta(run, t + index * 1_000, correlation)
     return steps
@@ -64,14 +66,18 @@ def _position(run: str, account: str, t: int) -> dict[str, Any]:
                          last_fill_id=f"{run}-fill", version=1)  # fmt: skip
 
 
-def seed_orders(settings: Settings, run: str, accounts: tuple[str, ...]) -> dict[str, dict[str, SeededOrder]]:
-    """Per account, a live order ("live") and a filled one ("filled"), plus a position; projected."""
+def seed_orders(
+    settings: Settings, run: str, accounts: tuple[str, ...], partial: bool = False
+) -> dict[str, dict[str, SeededOrder]]:
+    """Per account, a live order ("live"), a filled one ("filled") and with ``partial`` a half-filled one
+    ("partial"), plus a position; projected by the sink."""
     producer = AvroProducer(settings)
     seeded: dict[str, dict[str, SeededOrder]] = {}
     t = T0
     for account in accounts:
         seeded[account] = {}
-        for name, filled in (("live", False), ("filled", True)):
+        kinds = (("live", ""), ("filled", "all"), *((("partial", "half"),) if partial else ()))
+        for name, filled in kinds:
             client_order_id = f"{run}-{account}-{name}"
             events = _order_events(run, account, client_order_id, t, filled)
             for event in events:

@@ -37,7 +37,7 @@ ORDER = {
 
 @pytest.fixture(scope="module")
 def seeded(api_env: ApiEnv) -> dict[str, dict[str, SeededOrder]]:
-    return seed_orders(api_env.settings, "commands", (OWN,))
+    return seed_orders(api_env.settings, "commands", (OWN,), partial=True)
 
 
 def _record_at(env: ApiEnv, topic: str, answer: dict[str, Any]) -> tuple[str | None, Decoded]:
@@ -151,6 +151,18 @@ def test_cancel_or_amend_of_a_filled_order_is_409_with_the_reason(
     assert problem["reason"] == "INVALID_TRANSITION" and problem["extra"]["status"] == "FILLED"
     assert "FILLED" in problem["detail"]
     assert _count(api_env, ORDERS_COMMANDS) == before
+
+
+def test_amend_below_the_filled_quantity_is_409_with_the_oms_reason(
+    api_env: ApiEnv, seeded: dict[str, dict[str, SeededOrder]]
+) -> None:
+    partial = seeded[OWN]["partial"]  # 1 of 2 filled
+    with api_env.client(api_env.keys.trader) as client:
+        below = client.patch(f"/v1/orders/{partial.order_id}", json={"quantity": "0.5"})
+        at_filled = client.patch(f"/v1/orders/{partial.order_id}", json={"quantity": "1"})
+    assert below.status_code == 409
+    assert below.json()["reason"] == "AMEND_BELOW_FILLED" and below.json()["extra"] == {"cum_quantity": "1"}
+    assert at_filled.status_code == 202
 
 
 def test_kill_switch_engage_and_release_produce_control_events(api_env: ApiEnv) -> None:
