@@ -49,7 +49,11 @@ SINK_LOCK = 0x5351_5349_4E4B_0001  # pg_advisory_lock key held by the running si
 StopSignal = threading.Event | Callable[[], bool] | None
 
 
-class SinkBusy(RuntimeError):
+class SinkError(RuntimeError):
+    """The sink cannot run; the message says what to do."""
+
+
+class SinkBusy(SinkError):
     """Another sink holds the database's sink lock."""
 
 
@@ -113,19 +117,40 @@ def run_sink(
     on_progress: Callable[[SinkStats], None] | None = None,
     codec: Codec | None = None,
 ) -> SinkStats:
-    """Run the sink until ``stop`` is set, ``max_seconds`` pass, or (``until_end``) the inputs are drained."""
+    """Run the sink until ``stop`` is set, ``max_seconds`` pass, or (``until_end``) the inputs are drained.
+
+    Losing the database after a successful start is survived: the sink reconnects with backoff and resumes
+    from the offsets stored with the last committed batch (the batch in flight was rolled back whole).
+    """
     options = options or SinkOptions()
+    stopped = _stopper(stop)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     if options.migrate:
         migrate(settings.database_url)
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        _take_lock(conn, options.lock_wait_s, _stopper(stop))
-        if options.start_empty:
-            BatchWriter(conn, options.projection).clear()
-        sink = _Sink(settings, conn, options, codec or default_codec())
+    stats = SinkStats()
+    start_empty = options.start_empty
+    backoff_s = 0.5
+    while True:
+        connected = False
         try:
-            return sink.run(max_seconds, _stopper(stop), on_progress)
-        finally:
-            sink.close()
+            with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+                connected = True
+                if not _take_lock(conn, options.lock_wait_s, stopped):
+                    return stats  # stopped while another sink held the lock
+                if start_empty:
+                    BatchWriter(conn, options.projection).clear()
+                    start_empty = False
+                sink = _Sink(settings, conn, options, codec or default_codec(), stats)
+                try:
+                    return sink.run(deadline, stopped, on_progress)
+                finally:
+                    sink.close()
+        except psycopg.OperationalError as error:
+            if not (connected or stats.batches) or stopped() or (deadline is not None and time.monotonic() >= deadline):
+                raise
+            log.warning("sink: lost the database (%s); resuming from the stored offsets in %.1f s", error, backoff_s)
+            time.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, 5.0)
 
 
 def _stopper(stop: StopSignal) -> Callable[[], bool]:
@@ -136,14 +161,17 @@ def _stopper(stop: StopSignal) -> Callable[[], bool]:
     return stop
 
 
-def _take_lock(conn: psycopg.Connection[Any], wait_s: float | None, stopped: Callable[[], bool]) -> None:
+def _take_lock(conn: psycopg.Connection[Any], wait_s: float | None, stopped: Callable[[], bool]) -> bool:
+    """Take the sink lock: True once held, False when stopped first; SinkBusy after ``wait_s``."""
     deadline = None if wait_s is None else time.monotonic() + wait_s
     warned = False
     while True:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SINK_LOCK,)).fetchone()
         if row is not None and row[0]:
-            return
-        if stopped() or (deadline is not None and time.monotonic() >= deadline):
+            return True
+        if stopped():
+            return False
+        if deadline is not None and time.monotonic() >= deadline:
             raise SinkBusy("another sink is running on this database; stop it first (one sink per database)")
         if not warned:
             log.warning("another sink holds this database's sink lock; waiting for it to stop")
@@ -152,12 +180,14 @@ def _take_lock(conn: psycopg.Connection[Any], wait_s: float | None, stopped: Cal
 
 
 class _Sink:
-    def __init__(self, settings: Settings, conn: psycopg.Connection[Any], options: SinkOptions, codec: Codec) -> None:
+    def __init__(
+        self, settings: Settings, conn: psycopg.Connection[Any], options: SinkOptions, codec: Codec, stats: SinkStats
+    ) -> None:
         self.settings = settings
         self.options = options
         self.codec = codec
         self.writer = BatchWriter(conn, options.projection)
-        self.stats = SinkStats()
+        self.stats = stats
         self._logical = {physical_name(settings, topic): topic for topic in INPUTS}
         self._dead_letters: AvroProducer | None = None
         self.consumer = Consumer(settings.kafka_config(**{
@@ -169,7 +199,11 @@ class _Sink:
         }))  # fmt: skip
         self._ends: dict[tuple[str, int], int] = {}
         self._positions: dict[tuple[str, int], int] = {}
-        self._assign_from_stored_offsets()
+        try:
+            self._assign_from_stored_offsets()
+        except BaseException:
+            self.consumer.close()
+            raise
 
     def _assign_from_stored_offsets(self) -> None:
         stored = self.writer.stored_offsets()
@@ -177,7 +211,7 @@ class _Sink:
         for name in self._logical:
             metadata = self.consumer.list_topics(name, timeout=30).topics[name]
             if metadata.error is not None:
-                raise RuntimeError(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
+                raise SinkError(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
             for partition in sorted(metadata.partitions):
                 offset = stored.get((name, partition), OFFSET_BEGINNING)
                 assignment.append(TopicPartition(name, partition, offset))
@@ -189,9 +223,8 @@ class _Sink:
                  len(assignment), stored)  # fmt: skip
 
     def run(
-        self, max_seconds: float | None, stopped: Callable[[], bool], on_progress: Callable[[SinkStats], None] | None
+        self, deadline: float | None, stopped: Callable[[], bool], on_progress: Callable[[SinkStats], None] | None
     ) -> SinkStats:
-        deadline = None if max_seconds is None else time.monotonic() + max_seconds
         last_progress = time.monotonic()
         while not stopped() and (deadline is None or time.monotonic() < deadline):
             if self.options.until_end and self._caught_up():

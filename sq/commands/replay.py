@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from connectors.postgres.migrate import MigrationError
-from connectors.postgres.sink import SinkBusy
+from connectors.postgres.sink import SinkBusy, SinkError
 from replay.projections import rebuild_projections
 from sq.commands.sink import report_progress
 from sq.errors import CommandError
@@ -34,7 +34,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
         report = rebuild_projections(load_settings(), args.batch_size, on_progress=report_progress)
     except SinkBusy:
         raise CommandError("a sink is running on this database (sq sink / sq up); stop it, then rebuild") from None
-    except MigrationError as error:
+    except (SinkError, MigrationError) as error:
         raise CommandError(str(error)) from None
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from connectors.postgres.migrate import MigrationError
-from connectors.postgres.sink import SinkBusy, SinkOptions, SinkStats, run_sink
+from connectors.postgres.sink import SinkError, SinkOptions, SinkStats, run_sink
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
 from sq.settings import load_settings
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     progress("sink running" + (" until the topics are drained" if args.until_end else "; Ctrl-C stops it"))
     try:
         stats = run_sink(load_settings(), args.max_seconds, stop, options=options, on_progress=report_progress)
-    except (SinkBusy, MigrationError) as error:
+    except (SinkError, MigrationError) as error:
         raise CommandError(str(error)) from None
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None

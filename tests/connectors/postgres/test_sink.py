@@ -195,3 +195,30 @@ def _wait_for(condition: object, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout_s} s")
         time.sleep(0.1)
+
+
+def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
+    sink_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    records = SampleStream(140, run="cut").records()
+    produce(sink_settings, records)
+    database = sink_settings.database_url
+    stop = threading.Event()
+    result: list[dict[str, object]] = []
+    options = SinkOptions(batch_size=20, poll_timeout_s=0.01)
+    live = threading.Thread(target=lambda: result.append(run_sink(sink_settings, 60, stop, options=options).as_json()))
+    live.start()
+    try:
+        _wait_for(lambda: _counts(database)["order_events"] > 0, 15)
+        with psycopg.connect(database, autocommit=True) as conn:  # the database drops the sink's session
+            cut = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()  # fmt: skip
+        assert cut is not None and cut[0] >= 1
+        _wait_for(lambda: _counts(database) == _expected(records), 30)
+    finally:
+        stop.set()
+        live.join(30)
+    assert result and result[0]["duplicates"] == 0 and result[0]["consumed"] == len(records)
+    assert "lost the database" in caplog.text  # it did reconnect, not merely finish before the cut

@@ -1,0 +1,54 @@
+"""The commands as a user runs them: `sq db migrate`, `sq sink`, `sq replay rebuild-projections`, with --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from postgres_sink_helpers import produce
+from settings_env import sink_environment
+
+from connectors.postgres.sample_stream import SampleStream
+from sq.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _sq(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sq.cli", *args], env=sink_environment(settings, os.environ),
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_db_migrate_applies_then_finds_nothing_to_do(settings: Settings, database: str) -> None:
+    fresh = replace(settings, external_database_url=database)
+    first, second = _json(_sq(fresh, "db", "migrate", "--json")), _json(_sq(fresh, "db", "migrate", "--json"))
+    assert first["applied"][0] == 1 and second["applied"] == [] and second["already_applied"] == first["applied"]
+    assert "nothing to apply" in _sq(fresh, "db", "migrate").stdout
+
+
+def test_sink_then_rebuild_report_the_same_tables(sink_settings: Settings) -> None:
+    records = SampleStream(21, run="cli").records()
+    produce(sink_settings, records)
+    sunk = _json(_sq(sink_settings, "sink", "--until-end", "--json"))
+    assert sunk["consumed"] == len(records) and sunk["caught_up"] and sunk["rows_per_second"] > 0
+    rebuilt = _json(_sq(sink_settings, "replay", "rebuild-projections", "--json"))
+    assert rebuilt["sink"]["consumed"] == len(records)
+    assert rebuilt["tables"]["order_events"] == sunk["order_events"]
+    human = _sq(sink_settings, "replay", "rebuild-projections")
+    assert human.returncode == 0 and f"rebuilt from {len(records)} records" in human.stdout
+
+
+def test_sink_without_topics_says_what_to_do(sink_settings: Settings) -> None:
+    missing = sink_settings.with_topic_prefix("never-created.")
+    done = _sq(missing, "sink", "--until-end")
+    assert done.returncode == 2 and "sq topics create" in done.stderr and "Traceback" not in done.stderr
