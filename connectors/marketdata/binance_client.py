@@ -37,6 +37,7 @@ DEFAULT_WS_URLS: Final[dict[str, str]] = {
 DEFAULT_REST_URLS: Final[dict[str, str]] = {"spot": "https://api.binance.com", "futures": "https://fapi.binance.com"}
 SNAPSHOT_PATHS: Final[dict[str, str]] = {"spot": "/api/v3/depth", "futures": "/fapi/v1/depth"}
 DAY_CUT_MARGIN_S: Final = 30 * 60
+MAX_FRAME_BYTES: Final = 16 * 1024 * 1024  # a full-depth update of a busy symbol fits; a runaway frame does not
 
 
 @dataclass
@@ -136,7 +137,9 @@ class BinanceClient:
     async def _session(self, http: httpx.AsyncClient) -> tuple[str, str]:
         """One connection, from opening to its end: (how it ended, why)."""
         try:
-            ws = await connect(self.config.stream_url, open_timeout=self.config.open_timeout_s, max_size=None)
+            ws = await connect(
+                self.config.stream_url, open_timeout=self.config.open_timeout_s, max_size=MAX_FRAME_BYTES
+            )
         except (OSError, TimeoutError, WebSocketException) as error:
             return "CONNECT_FAILED", f"{type(error).__name__}: {error}"
         self._ws = ws

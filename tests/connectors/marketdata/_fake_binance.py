@@ -10,11 +10,13 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
 
 from schemas.scales import to_fixed
 
@@ -48,6 +50,9 @@ class FakeBinance:
         self.connections = 0
         self.paths: list[str] = []
         self.script_done = False
+        self.refuse_connections = 0  # answer this many handshakes 503, as an overloaded venue does
+        self.fail_snapshots = 0  # answer this many snapshot requests 500
+        self.refused = 0
         self.clock_ms = T0_MS
         self.trade_id = 0
         for symbol in symbols:
@@ -134,6 +139,12 @@ class FakeBinance:
             await self.send(ws, self.next_diff(symbol))
         await until(lambda: self.snapshots_served >= snapshots_before + len(self.symbols), 10, "snapshot requests")
 
+    def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if self.refused < self.refuse_connections:
+            self.refused += 1
+            return ws.respond(HTTPStatus.SERVICE_UNAVAILABLE, "busy\n")
+        return None
+
     async def handler(self, ws: ServerConnection) -> None:
         index = self.connections
         self.connections += 1
@@ -152,6 +163,11 @@ def serve_snapshots(venue: FakeBinance, path: str) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             url = urlparse(self.path)
             symbol = parse_qs(url.query).get("symbol", [""])[0]
+            if venue.fail_snapshots > 0:
+                venue.fail_snapshots -= 1
+                self.send_response(500)
+                self.end_headers()
+                return
             if url.path != path or symbol not in venue.books:
                 self.send_response(400)
                 self.end_headers()

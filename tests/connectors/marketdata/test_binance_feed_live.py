@@ -71,7 +71,7 @@ def run_feed(market: str, settings: Settings, venue: FakeBinance, record: Path |
     sink = KafkaSink(AvroProducer(settings), recorder)
 
     async def main() -> BinanceClient:
-        async with serve(venue.handler, "127.0.0.1", 0) as server:
+        async with serve(venue.handler, "127.0.0.1", 0, process_request=venue.process_request) as server:
             port = server.sockets[0].getsockname()[1]
             settings_ = BinanceConfig(
                 market, SYMBOLS, ws_url=f"ws://127.0.0.1:{port}", rest_url=f"http://127.0.0.1:{http.server_port}",
@@ -256,3 +256,20 @@ def test_sq_feed_binance_records_a_session_that_sq_feed_file_replays(
     assert main(["feed", "file", str(tmp_path / "rec"), "--json"]) == 0
     replayed = json.loads(capsys.readouterr().out)
     assert (replayed["messages"], replayed["trades"], replayed["dead_letters"]) == (recorded["rows"], 20, 0)
+
+
+def test_refused_connections_and_failed_snapshots_are_retried_with_backoff(settings: Settings) -> None:
+    create_topics(settings, FEED_TOPICS)
+    venue = FakeBinance("futures", SYMBOLS, [finish])
+    venue.refuse_connections, venue.fail_snapshots = 2, 1
+    venue.snapshots_served = 5  # `finish` waits for snapshots 6 and 7
+    client = run_feed("futures", settings, venue, None)
+    assert venue.refused == 2 and venue.connections == 1
+    # Failed attempts are not connections: one CONNECTED, no outage reported before it, no resync.
+    assert (client.stats.reconnects, client.stats.snapshots, client.stats.resyncs) == (0, 2, 0)
+    statuses = [e.record["status"] for e in read_events(settings, MD_FEED_STATUS) if e.record["symbol"] == "BTCUSDT"]
+    assert statuses == ["CONNECTED", "DISCONNECTED"]
+    depth = [e.record for e in read_events(settings, MD_DEPTH)]
+    for symbol in SYMBOLS:
+        bids, asks, _ = replay_book("futures", by_symbol(depth, symbol))
+        assert (bids, asks) == venue.book_fixed(symbol)
