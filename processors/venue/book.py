@@ -9,7 +9,7 @@ swept once a level holds more dead entries than live ones.
 Priority is a per-book sequence number (``Order.seq``) given when an order joins a queue; the queue of a
 level is always in ``seq`` order, which is what lets ``to_state``/``from_state`` rebuild the exact queues.
 Untriggered stop orders wait in two sorted lists keyed by stop price (buy stops trigger on a trade at or
-above their stop, sell stops at or below). GTD orders sit in an expiry heap as well.
+above their stop, sell stops at or below). GTD and DAY orders sit in an expiry heap as well.
 """
 
 from __future__ import annotations
@@ -312,7 +312,11 @@ class Book:
         order.leaves = new_leaves
 
     def pop_triggered_stop(self, trade_price: int) -> Order | None:
-        """The oldest-by-stop-order stop that a trade at ``trade_price`` triggers, taken out of the book."""
+        """The next stop a trade at ``trade_price`` triggers, taken out of the book (None: no more).
+
+        Per side, the stop the price passed first (buy: lowest stop, sell: highest; ties: oldest); between a
+        buy and a sell stop both triggered, the older.
+        """
         buy_stops, sell_stops = self.buy_stops, self.sell_stops
         candidate: tuple[int, int, str] | None = None
         if buy_stops and buy_stops[0][0] <= trade_price:
@@ -326,7 +330,7 @@ class Book:
         return order
 
     def pop_expired(self, now_us: int) -> Order | None:
-        """A live GTD order whose expire time is at or before ``now_us``, taken out of the book."""
+        """A live GTD/DAY order whose expire time is at or before ``now_us``, taken out of the book."""
         expiries = self.expiries
         while expiries and expiries[0][0] <= now_us:
             expire, seq, order_id = heapq.heappop(expiries)

@@ -279,7 +279,7 @@ def expire_due(book: Book, out: Output) -> None:
     if not book.expiry_due(book.clock_us):
         return
     while (order := book.pop_expired(book.clock_us)) is not None:
-        out.append(Report("EXPIRED", order, detail="GTD expire time reached"))
+        out.append(Report("EXPIRED", order, detail=f"{order.time_in_force} expire time reached"))
         order.leaves = 0
 
 

@@ -124,3 +124,29 @@ def test_other_schemas_are_refused() -> None:
 
 def test_core_declares_its_topics() -> None:
     assert (VenueCore.name, VenueCore.inputs, VenueCore.outputs) == ("venue", ("venue.orders",), ("venue.executions",))
+
+
+def test_runtime_registry_builds_the_venue_core() -> None:
+    from processors.runtime.registry import new_core
+
+    assert isinstance(new_core("venue"), VenueCore)
+
+
+def test_every_exec_type_encodes_and_decodes_unchanged() -> None:
+    from schemas.codec import default_codec
+
+    sim = Sim()
+    reports = sim.new("a1", "SELL", 1 * Q, 100 * P, account="mm")  # ACK
+    reports += sim.new("st", "BUY", 1 * Q, None, order_type="STOP", stop_price=100 * P)
+    reports += sim.new("b1", "BUY", 2 * Q, 100 * P)  # FILL x2, TRIGGERED, EXPIRED (stop as market, no liquidity)
+    reports += sim.amend("b1", 3 * Q, 99 * P)  # AMENDED
+    reports += sim.amend("nope", 1 * Q)  # AMEND_REJECTED
+    reports += sim.cancel("b1") + sim.cancel("b1")  # CANCELLED, CANCEL_REJECTED
+    reports += sim.new("bad", "BUY", 1 * Q, None)  # REJECTED
+    assert {r["exec_type"] for r in reports} == {
+        "ACK", "FILL", "TRIGGERED", "EXPIRED", "AMENDED", "AMEND_REJECTED", "CANCELLED", "CANCEL_REJECTED", "REJECTED",
+    }  # fmt: skip
+    codec = default_codec()
+    for report in reports:
+        decoded = codec.decode(codec.encode("shrivenquant.venue.ExecutionReport", report))
+        assert (decoded.schema, decoded.record) == ("shrivenquant.venue.ExecutionReport", report)
