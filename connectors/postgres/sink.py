@@ -80,6 +80,7 @@ class SinkStats:
     dead_letters: int = 0
     duplicates: int = 0  # order events found already projected (an upstream redelivery), skipped
     caught_up: bool = False
+    write_seconds: float = 0.0  # inside the database transactions (COPY, merges, offsets, commit)
     started_at: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -102,6 +103,7 @@ class SinkStats:
         document = asdict(self)
         del document["started_at"]
         document["seconds"] = round(self.seconds, 3)
+        document["write_seconds"] = round(self.write_seconds, 3)
         document["rows"] = self.rows
         document["records_per_second"] = round(self.consumed / self.seconds, 1) if self.seconds else None
         document["rows_per_second"] = round(self.rows / self.seconds, 1) if self.seconds else None
@@ -253,7 +255,9 @@ class _Sink:
         project(decoded, rows, known, counts)
         if rows.dead_letters:
             self._send_dead_letters(rows)
+        began = time.monotonic()
         self.writer.write(rows)
+        self.stats.write_seconds += time.monotonic() - began
         self.stats.add(rows, len(records))
         self._positions.update(rows.offsets)
         committed = [TopicPartition(t, p, o) for (t, p), o in rows.offsets.items()]
