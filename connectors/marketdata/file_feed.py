@@ -23,9 +23,11 @@ def play_files(
     progress_every_s: float = 5.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    stats: FeedStats | None = None,
 ) -> FeedStats:
-    """Publish every row of ``paths`` (merged by event time); a malformed row becomes a dead letter."""
-    stats = FeedStats()
+    """Publish every row of ``paths`` (merged by event time); a malformed row becomes a dead letter.
+    ``stats`` is filled as rows go (pass one to keep the counts of a run that is interrupted)."""
+    stats = stats if stats is not None else FeedStats()
     players: dict[str, TapePlayer] = {}
     began = last_report = clock()
     first_time_us: int | None = None

@@ -12,7 +12,8 @@ Columns (``TAPE_COLUMNS``; a file may leave out the ones its kinds do not use):
 - optional ``event_id`` and ``correlation_id``: kept from a recording, so a replay republishes a live session
   with the ids it had; derived from the row when absent.
 
-Prices and quantities are decimal strings so they stay exact; a float column is refused, never rounded.
+Prices and quantities are decimal strings so they stay exact (Parquet decimal and integer columns are read
+exactly too, integers as whole units); a float column is refused, never rounded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, Final
 
@@ -28,7 +30,7 @@ from connectors.marketdata.messages import BookSnapshot, DepthDiff, Level, Marke
 from connectors.marketdata.records import event_id_for, meta, to_emit
 from processors.core import Emit, Record
 from processors.runtime.dead_letters import SourceRecord, dead_letter
-from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, format_fixed
+from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, format_fixed, to_fixed
 from topics.catalogue import MD_DEPTH, MD_TRADES
 
 PRODUCER: Final = "connector.file"
@@ -128,15 +130,22 @@ def _int(row: Mapping[str, Any], column: str, required: bool = True) -> int | No
         raise MalformedRow(f"{column} must be an integer, got {value!r}") from None
 
 
-def _amount(text: Any, decimals: int, column: str, allow_zero: bool) -> int:
-    if not isinstance(text, str):
-        raise MalformedRow(f"{column} must be a decimal string (exact), got {type(text).__name__} {text!r}")
+def _amount(value: Any, decimals: int, column: str, allow_zero: bool) -> int:
+    """A decimal string (CSV, Parquet string columns), or an exact Decimal or int (Parquet decimal/integer
+    columns, in units); a float is refused: it may already have lost the price."""
     try:
-        fixed = parse_amount(text.strip(), decimals)
+        if isinstance(value, str):
+            fixed = parse_amount(value.strip(), decimals)
+        elif isinstance(value, Decimal | int) and not isinstance(value, bool):
+            fixed = to_fixed(value, decimals)
+        else:
+            raise MalformedRow(f"{column} must be a decimal string (exact), got {type(value).__name__} {value!r}")
     except ValueError as error:
+        if isinstance(error, MalformedRow):
+            raise
         raise MalformedRow(f"{column}: {error}") from None
     if fixed < 0 or (fixed == 0 and not allow_zero):
-        raise MalformedRow(f"{column} must be {'non-negative' if allow_zero else 'positive'}, got {text}")
+        raise MalformedRow(f"{column} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
     return fixed
 
 

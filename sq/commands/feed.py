@@ -107,12 +107,18 @@ def run_file(args: argparse.Namespace) -> int:
     _ensure_topics(settings)
     sink = KafkaSink(AvroProducer(settings))
     began = time.monotonic()
+    stats = FeedStats()
+    interrupted = False
     try:
-        stats = play_files(paths, sink, speed=speed, on_progress=lambda s: progress(f"  {s.line()}"))
+        play_files(paths, sink, speed=speed, on_progress=lambda s: progress(f"  {s.line()}"), stats=stats)
     except (FileNotFoundError, ValueError) as error:
         raise CommandError(str(error)) from None
-    summary = _summary(stats, time.monotonic() - began, files=[str(p) for p in paths])
-    return _finish(args, summary, "played")
+    except KeyboardInterrupt:  # a long paced replay stopped by hand: deliver what was sent, then the summary
+        interrupted = True
+        sink.flush()
+    summary = _summary(stats, time.monotonic() - began, files=[str(p) for p in paths], interrupted=interrupted)
+    _finish(args, summary, "interrupted after playing" if interrupted else "played")
+    return 130 if interrupted else 0
 
 
 def run_binance(args: argparse.Namespace) -> int:

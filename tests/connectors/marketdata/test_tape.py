@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -77,6 +78,13 @@ def test_rows_without_ids_get_stable_ids_and_updates_join_their_snapshot_epoch()
     codec = default_codec()
     for emit in first:
         assert emit.topic == MD_DEPTH and codec.decode(codec.encode(emit.schema, emit.record)).record == emit.record
+
+
+def test_exact_parquet_decimal_and_integer_columns_are_accepted() -> None:
+    row = row_from_message("sim", TradePrint("BTCUSDT", "1", P, Q, "BUY", 5))
+    parsed = parse_row(row | {"price": Decimal("60000.25"), "quantity": 2})
+    assert isinstance(parsed.message, TradePrint)
+    assert (parsed.message.price, parsed.message.quantity) == (6_000_025_000_000, 2 * Q)
 
 
 @pytest.mark.parametrize(
