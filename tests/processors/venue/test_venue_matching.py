@@ -151,7 +151,8 @@ def test_stop_rests_untriggered_until_a_trade() -> None:
     reports = sim.new("st", "BUY", 1 * Q, None, order_type="STOP", stop_price=99 * P)
     assert kinds(reports) == [("st", "ACK")]  # the ask at 100 is no trade: nothing triggers it
     assert sim.depth("BUY") == []
-    assert "st" in sim.core.book("sim", "BTCUSDT").orders  # type: ignore[union-attr]
+    book = sim.core.book("sim", "BTCUSDT")
+    assert book is not None and "st" in book.orders and book.orders["st"].is_stop
 
 
 def test_stop_triggers_when_trade_prints_through() -> None:
