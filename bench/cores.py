@@ -1,0 +1,292 @@
+"""Order path cores in process, no Kafka: microseconds of one core's work per order.
+
+    .venv/bin/python -m bench.cores [--orders 2000] [--accounts 50] [--fills 2] [--batch 500] [--repeat 3]
+                                    [--seed 7] [--json]
+
+Every input is generated before timing from the seeded ``connectors.order_flow.OrderFlow``.
+
+- oms lifecycle, many accounts / one account: the flow's NewOrders (spread over ``--accounts`` accounts, then all
+  in one account) as approved risk decisions, each followed by the venue's ACK and ``--fills`` fills, the last
+  one filling the order (FILLED); orders go in windows of 100 (100 decisions, their ACKs, then their fills
+  round by round) so a hundred orders are in flight. "apply" times ``OmsCore.apply`` alone; "with changelog"
+  adds what the runtime asks of the core: ``state_changes()`` after every ``--batch`` events, JSON-encoded as
+  the Kafka engine writes it. The changelog's bytes per order and largest record are in the detail.
+- order path: the flow (with its cancels, amends and invalid commands, over ``--flow-accounts`` accounts) sent
+  through risk -> oms -> venue -> oms -> portfolio in process, each core's outputs delivered as the next
+  core's inputs by the topics it declares (as tests/processors/portfolio/test_portfolio_on_the_order_path.py
+  wires them); timed whole, then each core alone on the inputs it received in that run (a fresh core each
+  time, with ``state_changes()`` every ``--batch`` of its inputs).
+
+Figures are per NewOrder of the flow (µs per order), the median of ``--repeat`` runs. Figures are measured,
+never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import Reporter, machine_info, machine_lines
+from connectors.order_flow import NEW_ORDER, REFERENCE_MIDS, FlowConfig, OrderFlow
+from processors.core import Core, Emit, Event, Record
+from processors.risk.limits import AccountLimits
+from processors.runtime.registry import ORDER_PATH, new_core
+from schemas.scales import CASH_SCALE, QUANTITY_SCALE
+from topics.catalogue import ORDERS_COMMANDS, RISK_DECISIONS, RISK_LIMITS, VENUE_EXECUTIONS
+
+RISK_DECISION = "shrivenquant.risk.RiskDecision"
+EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
+RISK_LIMITS_SCHEMA = "shrivenquant.risk.RiskLimits"
+WINDOW = 100  # orders in flight at once in the oms lifecycle
+PHASE_OMS = "oms in-process"
+PHASE_PATH = "order path in-process"
+
+
+def _encode_state(state: Record | None) -> bytes | None:
+    """The changelog value, as ``processors.runtime.changelog.encode_state`` writes it (without its Kafka imports)."""
+    return None if state is None else json.dumps(state, separators=(",", ":")).encode()
+
+
+# -- the oms lifecycle ------------------------------------------------------------------------------------
+
+
+def _meta(event_id: str, t: int, producer: str, correlation_id: str) -> Record:
+    return {"event_id": event_id, "producer": producer, "event_time_us": t, "ingest_time_us": t,
+            "causation_id": None, "correlation_id": correlation_id}  # fmt: skip
+
+
+def _decision(command: Record) -> Event:
+    """Risk's approval of a NewOrder, shaped as ``RiskCore`` shapes it."""
+    meta = command["meta"]
+    t = meta["event_time_us"]
+    body = {
+        "meta": _meta(f"{meta['event_id']}-decision", t, "risk", meta["correlation_id"]),
+        "account": command["account"], "order_id": command["order_id"], "symbol": command["symbol"],
+        "command_type": "NEW", "approved": True, "reason": None, "detail": "approved: all checks passed",
+        "checks": [], "command": (NEW_ORDER, command),
+    }  # fmt: skip
+    return Event(RISK_DECISIONS, command["account"], RISK_DECISION, body, t)
+
+
+def _report(command: Record, exec_type: str, n: int, **fields: Any) -> Event:
+    t = command["meta"]["event_time_us"] + n
+    record = {
+        "meta": _meta(f"{command['meta']['event_id']}-venue-{n}", t, "venue", command["meta"]["correlation_id"]),
+        "venue": "sim", "symbol": command["symbol"], "account": command["account"], "order_id": command["order_id"],
+        "exec_type": exec_type, "fill_id": None, "last_quantity": 0, "last_price": None, "liquidity": None,
+        "fee": 0, "cum_quantity": 0, "leaves_quantity": command["quantity"], "reject_reason": None, "detail": "",
+    }  # fmt: skip
+    record.update(fields)
+    return Event(VENUE_EXECUTIONS, command["account"], EXECUTION_REPORT, record, t)
+
+
+def _fills(command: Record, count: int) -> list[Event]:
+    """``count`` fills (fewer when the quantity has fewer units) adding up to the order's quantity."""
+    quantity = command["quantity"]
+    price = command["price"] or 1
+    parts = [quantity // count] * (count - 1)
+    parts.append(quantity - sum(parts))
+    parts = [part for part in parts if part > 0]
+    events, cum = [], 0
+    for n, part in enumerate(parts, start=1):
+        cum += part
+        events.append(_report(command, "FILL", n + 1, fill_id=f"{command['order_id']}-fill-{n}", last_quantity=part,
+                              last_price=price, liquidity="MAKER", fee=1, cum_quantity=cum,
+                              leaves_quantity=quantity - cum))  # fmt: skip
+    return events
+
+
+def lifecycle_events(orders: int, accounts: int, fills: int, seed: int) -> list[Event]:
+    """The flow's NewOrders, each approved, acknowledged and filled in ``fills`` parts, in windows of WINDOW."""
+    flow = OrderFlow(FlowConfig(orders=orders, seed=seed, accounts=accounts, run_id=f"oms-{accounts}",
+                                invalid_share=0.0, cancel_share=0.0, amend_share=0.0))  # fmt: skip
+    commands = [dict(c.record) for c in flow.commands() if c.schema == NEW_ORDER]
+    for command in commands:  # a market order has no price: give it one so its fills have one
+        if command["price"] is None:
+            command["order_type"], command["time_in_force"] = "LIMIT", "GTC"
+            command["price"] = 60_000 * 10**8
+    events: list[Event] = []
+    for start in range(0, len(commands), WINDOW):
+        window = commands[start : start + WINDOW]
+        events += [_decision(command) for command in window]
+        events += [_report(command, "ACK", 1) for command in window]
+        rounds = [_fills(command, fills) for command in window]
+        for n in range(max(map(len, rounds))):
+            events += [own[n] for own in rounds if n < len(own)]
+    return events
+
+
+@dataclass
+class Timed:
+    seconds: float
+    changelog_bytes: int = 0
+    changelog_records: int = 0
+    largest_record: int = 0
+    outputs: int = 0
+
+
+def time_core(factory: Callable[[], Core], events: Sequence[Event], batch: int | None) -> Timed:
+    """Feed ``events`` to a fresh core; with ``batch``, encode its state changes every ``batch`` events."""
+    core = factory()
+    timed = Timed(0.0)
+    gc.collect()
+    began = time.perf_counter()
+    outputs = 0
+    for n, event in enumerate(events, start=1):
+        outputs += len(core.apply(event))
+        if batch is not None and n % batch == 0:
+            _changelog(core, timed)
+    if batch is not None:
+        _changelog(core, timed)
+    timed.seconds = time.perf_counter() - began
+    timed.outputs = outputs
+    return timed
+
+
+def _changelog(core: Core, timed: Timed) -> None:
+    for key, state in core.state_changes().items():
+        value = _encode_state(state)
+        size = len(key) + (len(value) if value is not None else 0)
+        timed.changelog_bytes += size
+        timed.changelog_records += 1
+        timed.largest_record = max(timed.largest_record, size)
+
+
+# -- the order path ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderPath:
+    """The order path cores wired by their declared inputs; every output is delivered (and recorded per core)."""
+
+    cores: list[Core] = field(default_factory=lambda: [new_core(name) for name in ORDER_PATH])
+    inputs: dict[str, list[Event]] = field(default_factory=dict)
+    record: bool = False
+
+    def send(self, event: Event) -> None:
+        pending = deque([event])
+        while pending:
+            current = pending.popleft()
+            for core in self.cores:
+                if current.topic in core.inputs or current.topic in core.broadcast_inputs:
+                    if self.record:
+                        self.inputs.setdefault(core.name, []).append(current)
+                    for emit in core.apply(current):
+                        pending.append(_as_event(emit))
+
+
+def _as_event(emit: Emit) -> Event:
+    return Event(emit.topic, emit.key, emit.schema, emit.record, emit.record["meta"]["ingest_time_us"])
+
+
+def flow_commands(orders: int, accounts: int, seed: int) -> list[Event]:
+    """Each account's RiskLimits (room for the whole flow, reference prices), then the flow's commands."""
+    config = FlowConfig(orders=orders, seed=seed, accounts=accounts)
+    limits = AccountLimits(max_open_orders=orders, max_order_notional=10**9 * CASH_SCALE,
+                           max_position_quantity=10**6 * QUANTITY_SCALE, daily_loss_limit=10**9 * CASH_SCALE,
+                           reference_prices=REFERENCE_MIDS).as_record()  # fmt: skip
+    events = []
+    for n in range(accounts):
+        account = f"ACC-{n + 1:03d}"
+        t = config.start_time_us - accounts + n
+        record = {"meta": _meta(f"limits-{account}", t, "bench", f"limits-{account}"), "account": account, **limits}
+        events.append(Event(RISK_LIMITS, account, RISK_LIMITS_SCHEMA, record, t))
+    flow = OrderFlow(config)
+    events += [Event(ORDERS_COMMANDS, c.key, c.schema, c.record, c.record["meta"]["ingest_time_us"])
+               for c in flow.commands()]  # fmt: skip
+    return events
+
+
+def time_path(commands: Sequence[Event], batch: int) -> float:
+    path = OrderPath()
+    gc.collect()
+    began = time.perf_counter()
+    for n, command in enumerate(commands, start=1):
+        path.send(command)
+        if n % batch == 0:
+            for core in path.cores:
+                for state in core.state_changes().values():
+                    _encode_state(state)
+    return time.perf_counter() - began
+
+
+# -- main -------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.cores", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--orders", type=int, default=2000, help="NewOrders of the flow")
+    parser.add_argument("--accounts", type=int, default=50, help="accounts of the oms many-accounts lifecycle")
+    parser.add_argument("--flow-accounts", type=int, default=4, help="accounts of the order path flow")
+    parser.add_argument("--fills", type=int, default=2, help="fills per order in the oms lifecycle")
+    parser.add_argument("--batch", type=int, default=500, help="events per runtime batch (state_changes)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-path", action="store_true", help="the oms lifecycle only")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    reporter = Reporter(args.json)
+    info = machine_info()
+    for line in machine_lines(info):
+        reporter.line(line)
+    reporter.notes.update(orders=args.orders, accounts=args.accounts, flow_accounts=args.flow_accounts,
+                          fills=args.fills, batch=args.batch, seed=args.seed, repeat=args.repeat)  # fmt: skip
+
+    def median_of(factory: Callable[[], Core], events: Sequence[Event], batch: int | None) -> tuple[Timed, str]:
+        runs = sorted((time_core(factory, events, batch) for _ in range(args.repeat)), key=lambda run: run.seconds)
+        return runs[len(runs) // 2], f"median of {len(runs)} runs, {runs[0].seconds:.3f}..{runs[-1].seconds:.3f} s"
+
+    def oms() -> Core:
+        return new_core("oms")
+
+    for accounts in (args.accounts, 1):
+        label = f"{accounts} accounts" if accounts > 1 else "one account"
+        reporter.progress(f"oms lifecycle: {args.orders} orders in {label}")
+        events = lifecycle_events(args.orders, accounts, args.fills, args.seed)
+        per_order = len(events) / args.orders
+        applied, spread = median_of(oms, events, None)
+        reporter.add(PHASE_OMS, f"{label}: apply", applied.seconds / args.orders * 1e6, "µs/order",
+                     f"{per_order:.1f} events/order, {applied.seconds / len(events) * 1e6:.2f} µs/event; "
+                     f"{spread}")  # fmt: skip
+        logged, spread = median_of(oms, events, args.batch)
+        reporter.add(PHASE_OMS, f"{label}: apply + changelog", logged.seconds / args.orders * 1e6, "µs/order",
+                     f"state_changes() every {args.batch} events, JSON-encoded: {logged.changelog_records} records, "
+                     f"{logged.changelog_bytes / args.orders:,.0f} bytes/order, largest "
+                     f"{logged.largest_record:,} bytes; {spread}",
+                     changelog_bytes=logged.changelog_bytes, largest_record=logged.largest_record)  # fmt: skip
+
+    if not args.skip_path:
+        reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
+        commands = flow_commands(args.orders, args.flow_accounts, args.seed)
+        recorded = OrderPath(record=True)
+        for command in commands:
+            recorded.send(command)
+        runs = sorted(time_path(commands, args.batch) for _ in range(args.repeat))
+        path_seconds = statistics.median(runs)
+        reporter.add(PHASE_PATH, "risk -> oms -> venue -> oms -> portfolio", path_seconds / args.orders * 1e6,
+                     "µs/order", f"{len(commands)} commands; median of {len(runs)} runs, "
+                     f"{runs[0]:.3f}..{runs[-1]:.3f} s")  # fmt: skip
+        for name in ORDER_PATH:
+            inputs = recorded.inputs.get(name, [])
+            timed, spread = median_of(functools.partial(new_core, name), inputs, args.batch)
+            reporter.add(PHASE_PATH, name, timed.seconds / args.orders * 1e6, "µs/order",
+                         f"{len(inputs)} inputs, {timed.outputs} outputs, "
+                         f"{timed.seconds / max(len(inputs), 1) * 1e6:.2f} µs/input; {spread}")  # fmt: skip
+
+    if args.json:
+        reporter.print_json(machine=info)
+    else:
+        reporter.summary()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
