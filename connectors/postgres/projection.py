@@ -20,6 +20,8 @@ build and a rebuild from the topics end in the same rows:
 from __future__ import annotations
 
 import json
+import logging
+import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +31,8 @@ from processors.runtime.dead_letters import SourceRecord, dead_letter
 from schemas.codec import Codec
 from schemas.errors import SerializationError
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS, spec_for
+
+log = logging.getLogger(__name__)
 
 STAGE = "sink.postgres"
 PROJECTION = "postgres"  # projection_offsets.projection of this sink
@@ -218,6 +222,10 @@ def project(
                 _project_position(item.record, rows)
         except InvalidRecord as error:
             rows.dead_letters.append(_dead(item.consumed.source, "INVALID_RECORD", str(error)))
+        except Exception as error:  # a bug here must neither stop the sink nor lose the record (like step.py)
+            log.exception("sink: projecting %s failed", item.consumed.source)
+            detail = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
+            rows.dead_letters.append(_dead(item.consumed.source, "PROCESSING_ERROR", detail))
     return rows
 
 
@@ -225,22 +233,25 @@ def _project_order_event(item: Decoded, rows: BatchRows, counts: dict[str, int])
     event = item.record
     meta = event["meta"]
     order_id = event["order_id"]
+    # Everything that can fail comes before the first change to rows or counts: a record counts whole or not.
     fill = _fill_of_order_event(event) if event["event_type"] in FILL_EVENT_TYPES else None
+    state = _order_row(event) if event["event_type"] != DUPLICATE_REJECTED else None
     sequence = counts.get(order_id, 0) + 1
-    counts[order_id] = sequence
     source = item.consumed.source
-    rows.order_events.append((
+    history_row = (
         meta["event_id"], order_id, event["account"], sequence, event["event_type"], event["status"],
         event["version"], meta["event_time_us"], json.dumps(event, separators=(",", ":"), default=_json_default),
         source.topic, source.partition, source.offset,
-    ))  # fmt: skip
+    )  # fmt: skip
+    counts[order_id] = sequence
+    rows.order_events.append(history_row)
     change = rows.orders.get(order_id)
     if change is None:
         change = rows.orders[order_id] = OrderChange(sequence)
     change.event_count = sequence
     event_type = event["event_type"]
-    if event_type != DUPLICATE_REJECTED:
-        change.state = _order_row(event)
+    if state is not None:
+        change.state = state
         if event["reject_reason"] is not None:
             change.last_reason = event["reject_reason"]
         if event_type not in NOT_CREATING and not change.creates:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from connectors.postgres.migrate import migrate
 from connectors.postgres.projection import (
@@ -233,7 +233,7 @@ class _Sink:
                 self.stats.caught_up = True
                 break
             messages = self.consumer.consume(self.options.batch_size, self.options.poll_timeout_s)
-            records = [self._consumed(m) for m in messages if m.error() is None]
+            records = [self._consumed(m) for m in messages if self._is_record(m)]
             if records:
                 self._process(records)
             if on_progress is not None and time.monotonic() - last_progress >= self.options.progress_every_s:
@@ -241,6 +241,13 @@ class _Sink:
                 last_progress = time.monotonic()
         self.stats.seconds = time.monotonic() - self.stats.started_at
         return self.stats
+
+    @staticmethod
+    def _is_record(message: Message) -> bool:
+        error = message.error()
+        if error is not None and error.code() != KafkaError._PARTITION_EOF:
+            log.warning("sink: consume error %s", error)
+        return error is None
 
     def _consumed(self, message: Message) -> Consumed:
         topic, partition, offset = message.topic(), message.partition(), message.offset()

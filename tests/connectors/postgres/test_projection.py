@@ -149,3 +149,17 @@ def test_batch_boundaries_do_not_change_the_numbering(cuts: list[int]) -> None:
         known |= {row[0] for row in rows.order_events}
         counts |= {order_id: change.event_count for order_id, change in rows.orders.items()}
     assert pieces == whole
+
+
+def test_a_failure_projecting_one_record_dead_letters_it_and_the_batch_goes_on(monkeypatch: Any) -> None:
+    import connectors.postgres.projection as projection
+
+    def broken(position: Any, rows: BatchRows) -> None:
+        raise KeyError("a field this code did not expect")
+
+    monkeypatch.setattr(projection, "_project_position", broken)
+    rows = _project(STREAM)
+    positions = [p for p in STREAM if p.schema == POSITION]
+    assert [d.record["reason"] for d in rows.dead_letters] == ["PROCESSING_ERROR"] * len(positions)
+    assert "KeyError" in rows.dead_letters[0].record["detail"]
+    assert len(rows.order_events) == sum(p.schema == ORDER_EVENT for p in STREAM) and rows.positions == {}
