@@ -117,6 +117,7 @@ class RiskCore:
     name: ClassVar[str] = STAGE
     inputs: ClassVar[tuple[str, ...]] = (ORDERS_COMMANDS, RISK_LIMITS, ORDERS_EVENTS)
     broadcast_inputs: ClassVar[tuple[str, ...]] = (CONTROL_EVENTS, MD_TRADES)
+    barrier_inputs: ClassVar[tuple[str, ...]] = (CONTROL_EVENTS,)  # a kill switch acts on the next command
     outputs: ClassVar[tuple[str, ...]] = (RISK_DECISIONS, CONTROL_EVENTS)
 
     def __init__(self, config: RiskConfig = DEFAULT_CONFIG) -> None:

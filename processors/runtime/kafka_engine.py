@@ -47,6 +47,7 @@ class EngineOptions:
     fetch_wait_ms: int = 5  # low: latency matters more than fetch efficiency on the order path
     transaction_timeout_ms: int = 10_000
     session_timeout_ms: int = 10_000
+    barrier_wait_s: float = 1.0  # longest wait for a barrier topic's open transaction (see _catch_up_barrier)
 
 
 @dataclass
@@ -73,6 +74,7 @@ class KafkaEngine:
         self._logical = {physical_name(settings, t): t for t in (*self.core.inputs, *self.core.broadcast_inputs)}
         self._key_partition: dict[str, int] = {}
         self._assigned: list[int] = []
+        self._barrier: list[TopicPartition] = []
         self.changelog = ensure_changelog(settings, self.core)
         group = physical_name(settings, f"sq.{self.name}")
         self.consumer = Consumer(settings.kafka_config(**{
@@ -110,6 +112,7 @@ class KafkaEngine:
                 self._drain_broadcast()
                 messages = self.consumer.consume(self.options.batch_size, self.options.poll_timeout_s)
                 if messages:
+                    self._catch_up_barrier()
                     self._process(messages)
                     if on_batch is not None:
                         on_batch(self.stats)
@@ -175,6 +178,8 @@ class KafkaEngine:
             metadata = consumer.list_topics(name, timeout=30).topics[name]
             assignment += [TopicPartition(name, p, 0) for p in metadata.partitions]
         consumer.assign(assignment)
+        barrier = {physical_name(self.settings, t) for t in getattr(self.core, "barrier_inputs", ())}
+        self._barrier = [TopicPartition(tp.topic, tp.partition) for tp in assignment if tp.topic in barrier]
         return consumer
 
     def _drain_broadcast(self) -> None:
@@ -186,6 +191,29 @@ class KafkaEngine:
             if not messages:
                 return
             self._process(messages, commit_offsets=False)
+
+    def _catch_up_barrier(self) -> None:
+        """Apply the barrier topics' records up to the broker's end before a batch of commands.
+
+        Kafka orders nothing across topics: without this, a kill switch acknowledged a moment before a
+        command could still be fetched after it. One watermark round trip per batch buys "the next command
+        after a control event sees it". An open transaction on the topic holds the readable end back; we
+        wait for it at most ``barrier_wait_s`` rather than stall the order path.
+        """
+        if self.broadcast is None or not self._barrier:
+            return
+        ends = {}
+        for tp in self._barrier:
+            _, high = self.broadcast.get_watermark_offsets(tp, timeout=5, cached=False)
+            ends[tp.partition, tp.topic] = high
+        deadline = time.monotonic() + self.options.barrier_wait_s
+        while True:
+            positions = self.broadcast.position(self._barrier)
+            if all(p.offset >= ends[p.partition, p.topic] for p in positions) or time.monotonic() > deadline:
+                return
+            messages = self.broadcast.consume(self.options.batch_size, 0.005)
+            if messages:
+                self._process(messages, commit_offsets=False)
 
     # -- the transactional step ---------------------------------------------------------------------
     def _process(self, messages: list[Message], commit_offsets: bool = True) -> None:

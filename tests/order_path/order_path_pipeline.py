@@ -1,0 +1,105 @@
+"""Driving the whole order path running as real worker processes on one engine, against the real broker.
+
+One pipeline per engine and module (starting workers costs seconds, faust more): tests use their own
+accounts so they never see each other's orders.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.core import derived_event_id, order_id_for
+from processors.runtime.registry import ORDER_PATH
+from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
+from schemas.codec import default_codec
+from sq.settings import Settings
+from topics.catalogue import CONTROL_EVENTS, ORDERS_COMMANDS, RISK_LIMITS
+from topics.client import AvroProducer, read_events
+
+ENGINES = ("kafka", "faust")
+NEW_ORDER = "shrivenquant.orders.NewOrder"
+CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
+AMEND_ORDER = "shrivenquant.orders.AmendOrder"
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    engine: str
+    workers: list[WorkerProcess] = field(default_factory=list)
+    producer: AvroProducer | None = None
+    sequence: int = 0
+
+    def start(self, names: tuple[str, ...] = ORDER_PATH) -> None:
+        self.workers += [start_worker(name, 0, self.engine, env=self.settings.as_env()) for name in names]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the named processor's worker: no clean shutdown, a transaction may be open."""
+        worker = next(w for w in self.workers if w.processor == name and w.process.poll() is None)
+        worker.process.kill()
+        worker.process.wait(10)
+        self.workers.remove(worker)
+
+    def stop(self) -> None:
+        stop_workers(self.workers)
+        self.workers.clear()
+
+    def meta(self, time_us: int | None = None) -> dict[str, Any]:
+        self.sequence += 1
+        event_id = derived_event_id(self.settings.topic_prefix, "test", self.sequence)
+        now = time_us or time.time_ns() // 1000
+        return {"event_id": event_id, "producer": "test", "event_time_us": now, "ingest_time_us": now,
+                "causation_id": None, "correlation_id": event_id}  # fmt: skip
+
+    def send(self, topic: str, key: str, schema: str, record: dict[str, Any]) -> dict[str, Any]:
+        if self.producer is None:
+            self.producer = AvroProducer(self.settings)
+        self.producer.produce(topic, key, schema, record)
+        self.producer.flush()
+        return record
+
+    def new_order(self, account: str, symbol: str, side: str, quantity: int, price: int | None, **extra: Any) -> dict:  # type: ignore[type-arg]
+        client_order_id = extra.pop("client_order_id", f"c-{uuid.uuid4().hex[:10]}")
+        record = {
+            "meta": self.meta(), "account": account, "order_id": order_id_for(account, client_order_id),
+            "client_order_id": client_order_id, "symbol": symbol, "side": side,
+            "order_type": "LIMIT" if price is not None else "MARKET", "quantity": quantity, "price": price,
+            "stop_price": None, "time_in_force": "GTC" if price is not None else "IOC", "expire_time_us": None,
+            "post_only": False, "reduce_only": False, "venue": None, "parent_order_id": None, "execution": None,
+        }  # fmt: skip
+        record.update(extra)
+        return self.send(ORDERS_COMMANDS, account, NEW_ORDER, record)
+
+    def cancel(self, account: str, order_id: str, symbol: str | None = None) -> dict:  # type: ignore[type-arg]
+        record = {"meta": self.meta(), "account": account, "order_id": order_id, "symbol": symbol}
+        return self.send(ORDERS_COMMANDS, account, CANCEL_ORDER, record)
+
+    def amend(self, account: str, order_id: str, quantity: int, price: int | None = None) -> dict:  # type: ignore[type-arg]
+        record = {"meta": self.meta(), "account": account, "order_id": order_id, "quantity": quantity,
+                  "price": price, "stop_price": None}  # fmt: skip
+        return self.send(ORDERS_COMMANDS, account, AMEND_ORDER, record)
+
+    def control(self, schema: str, key: str, **fields: Any) -> dict:  # type: ignore[type-arg]
+        return self.send(CONTROL_EVENTS, key, schema, {"meta": self.meta(), **fields})
+
+    def limits(self, account: str, **fields: Any) -> dict:  # type: ignore[type-arg]
+        return self.send(RISK_LIMITS, account, "shrivenquant.risk.RiskLimits", {"meta": self.meta(), **fields})
+
+    def records(self, topic: str, where: Callable[[dict[str, Any]], bool] = lambda r: True) -> list[dict[str, Any]]:
+        return [d.record for d in read_events(self.settings, topic, default_codec()) if where(d.record)]
