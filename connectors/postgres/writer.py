@@ -71,8 +71,10 @@ class BatchWriter:
     def event_counts(self, order_ids: Sequence[str]) -> dict[str, int]:
         if not order_ids:
             return {}
+        # From the history, not the orders table: events of an order id that is no order have no orders row.
         found = self.conn.execute(
-            "SELECT order_id, event_count FROM orders WHERE order_id = ANY(%s)", (list(order_ids),)
+            "SELECT order_id, max(sequence) FROM order_events WHERE order_id = ANY(%s) GROUP BY order_id",
+            (list(order_ids),),
         )
         return dict(found.fetchall())
 

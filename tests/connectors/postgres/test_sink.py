@@ -222,3 +222,15 @@ def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
         live.join(30)
     assert result and result[0]["duplicates"] == 0 and result[0]["consumed"] == len(records)
     assert "lost the database" in caplog.text  # it did reconnect, not merely finish before the cut
+
+
+def test_answers_about_an_unknown_order_id_number_on_across_batches_without_a_row(sink_settings: Settings) -> None:
+    ghost = {"order_id": "ghost-1", "account": "acct-g", "event_type": "CANCEL_REJECTED", "status": "REJECTED",
+             "reject_reason": "UNKNOWN_ORDER", "version": 0, "quantity": 0, "last_quantity": 0}  # fmt: skip
+    for n in (1, 2):  # two cancels of the same unknown id, one batch each
+        event = example_event(ORDER_EVENT, 200 + n, **ghost)
+        produce(sink_settings, [Produced(ORDERS_EVENTS, "acct-g", ORDER_EVENT, event)])
+        assert _drain(sink_settings)["dead_letters"] == 0
+    with psycopg.connect(sink_settings.database_url) as conn:
+        assert [e.sequence for e in rm.order_events(conn, "ghost-1")] == [1, 2]
+        assert rm.get_order(conn, "ghost-1") is None
