@@ -7,6 +7,8 @@ Environment variables (all optional):
   still work). It never has a default: a key in the code would be a key anyone can read.
 - ``SQ_API_RATE_PER_SECOND`` / ``SQ_API_RATE_BURST``: each key's token bucket (default 50/s, burst 100).
 - ``SQ_API_DB_POOL_SIZE``: PostgreSQL connections the API keeps open (default 8).
+- ``SQ_API_KEY_CACHE_SECONDS``: how long a verified API key is trusted before the database is asked again,
+  so a revoked key stops working within this time (default 5).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ApiSettings:
     rate_per_second: float = 50.0
     rate_burst: int = 100
     db_pool_size: int = 8
+    key_cache_ttl_s: float = 5.0  # how long a key's role and accounts are trusted between database look-ups
 
     @classmethod
     def from_env(cls, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -53,6 +56,7 @@ class ApiSettings:
             rate_per_second=_number(env, "SQ_API_RATE_PER_SECOND", 50.0, float),
             rate_burst=_number(env, "SQ_API_RATE_BURST", 100, int),
             db_pool_size=_number(env, "SQ_API_DB_POOL_SIZE", 8, int),
+            key_cache_ttl_s=_number(env, "SQ_API_KEY_CACHE_SECONDS", 5.0, float),
         )
 
     @property

@@ -24,8 +24,6 @@ from api.metrics import ApiMetrics
 from api.producer import CommandProducer
 from api.rate_limit import RateLimiter
 
-KEY_CACHE_TTL_S = 5.0  # how long a key's role and accounts are trusted without asking the database again
-
 
 @dataclass
 class Resources:
@@ -71,7 +69,7 @@ class Resources:
         if principal is None:
             raise AuthError("unknown or revoked API key")
         with self._key_cache_lock:
-            self._key_cache[key_hash] = (principal, now + KEY_CACHE_TTL_S)
+            self._key_cache[key_hash] = (principal, now + self.config.key_cache_ttl_s)
         return principal
 
     def principal_for_token(self, token: str) -> Principal:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from api.commands import micros
 from api.deps import Db, Reader, require_account
@@ -17,8 +18,11 @@ from api.routes.orders import OrderId, visible_order
 from api.views import fill_public, order_event_public, order_public, position_public
 from connectors.postgres import read_models
 from connectors.postgres.read_models import DEFAULT_LIMIT, MAX_LIMIT
+from schemas.codec import default_codec
 
 router = APIRouter(prefix="/v1", tags=["queries"])
+
+ORDER_STATUSES = frozenset(default_codec().registry.get("shrivenquant.orders.OrderStatus").parsed["symbols"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
@@ -42,9 +46,13 @@ def list_orders(
     """Orders created in ``[from, to)``, filtered; page on with ``cursor``."""
     if account is not None:
         require_account(principal, account)
+    statuses = [s.upper() for s in status] if status else None
+    if unknown := sorted(set(statuses or ()) - ORDER_STATUSES):
+        message = f"unknown status {unknown[0]}; one of {', '.join(sorted(ORDER_STATUSES))}"
+        raise RequestValidationError([{"loc": ("query", "status"), "msg": message, "type": "value_error"}])
     page = read_models.list_orders(
         conn, account=account, accounts=principal.visible_accounts(), symbol=symbol,
-        status=[s.upper() for s in status] if status else None, created_from_us=_us(from_time),
+        status=statuses, created_from_us=_us(from_time),
         created_to_us=_us(to_time), limit=limit, cursor=cursor,
     )  # fmt: skip
     return Page[OrderPublic](items=[order_public(o) for o in page.items], next_cursor=page.next_cursor)

@@ -66,11 +66,13 @@ def test_orders_filter_by_status_symbol_and_time_and_page_with_a_cursor(
         first_two = client.get("/v1/orders", params={"from": at(T0).isoformat(),
                                                      "to": at(T0 + 20_000).isoformat()}).json()["items"]  # fmt: skip
         bad_cursor = client.get("/v1/orders", params={"cursor": "not-a-cursor"})
+        bad_status = client.get("/v1/orders", params={"status": ["new", "DONE"]})
     assert len(seen) == len(set(seen)) == len(every) and set(seen) == every
     assert {o["order_id"] for o in filled} == {orders["filled"].order_id for orders in seeded.values()}
     assert none == []
     assert {o["order_id"] for o in first_two} == {seeded[OWN]["live"].order_id, seeded[OWN]["filled"].order_id}
     assert bad_cursor.status_code == 422 and bad_cursor.json()["detail"][0]["loc"] == ["query", "cursor"]
+    assert bad_status.status_code == 422 and "unknown status DONE" in bad_status.json()["detail"][0]["msg"]
 
 
 def test_fills_and_positions_of_an_account(api_env: ApiEnv, seeded: dict[str, dict[str, SeededOrder]]) -> None:
