@@ -23,11 +23,14 @@ class OrderBookConfig:
       publish_depth: levels per side in each published ``BookTop`` (the depth-N view). 10.
 
     Schedule: analytics are computed at every multiple of ``interval_us`` of event time (the boundaries
-    ``B = k * interval_us``), for the events seen before the first event at or after ``B``. A replay of the
-    same input order therefore gives the same numbers.
+    ``B = k * interval_us``) from the book as the depth stream crosses ``B`` and the trades whose event time
+    falls in the interval (``processors.orderbook.analytics.engine``): a replay gives the same numbers.
       interval_us: analytics interval, also the time bar of VPIN and the observation of Kyle's lambda. 1 s.
-      max_gap_intervals: when event time jumps by more boundaries than this (a quiet market, a replay over a
-        weekend), the rolling windows restart at the new time instead of filling with empty intervals. 3600.
+      analytics_lateness_us: a boundary is closed when both inputs (depth, trades) have passed it, or when
+        one of them has gone this far past it while the other is silent (a symbol without trades). 10 s.
+      max_gap_intervals: after more quiet intervals in a row than this (no trades, book unchanged: a halted
+        market, a replay across a weekend) the rolling windows restart and the quiet run is not published
+        interval by interval. 3600.
 
     Analytics (each module documents its formula)
       imbalance_levels: N of the depth imbalance over the top N levels per side. 10.
@@ -48,6 +51,7 @@ class OrderBookConfig:
 
     publish_depth: int = 10
     interval_us: int = SECOND_US
+    analytics_lateness_us: int = 10 * SECOND_US
     max_gap_intervals: int = 3600
     imbalance_levels: int = 10
     vol_window: int = 60
@@ -71,6 +75,8 @@ class OrderBookConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.analytics_lateness_us < 0:
+            raise ValueError(f"analytics_lateness_us must not be negative, not {self.analytics_lateness_us}")
         if self.pin_period_us % self.interval_us:
             raise ValueError(f"pin_period_us ({self.pin_period_us}) must be a multiple of interval_us")
         if self.kyle_min_observations < 3:

@@ -18,6 +18,11 @@ Book life cycle per symbol
 - A ``BookTop`` goes out only when the published view (best ``publish_depth`` levels per side, stale flag)
   changes.
 
+Analytics (``processors.orderbook.analytics.engine``): one ``MarketAnalytics`` per ``interval_us`` of event
+time, from the book as the depth input crosses the boundary and the trades of the interval by their own event
+time, so live and replay give the same records however the two inputs interleave; a record's id derives from
+symbol and boundary. ``end_of_input`` closes the last boundaries of a finite input.
+
 State (the changelog value per symbol, JSON-able): venue, the book's levels and update id, the sync flags,
 the last published view, and the analytics' rolling windows (``processors.orderbook.analytics.engine``).
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_meta
+from processors.core import Emit, Event, Record, StateChanges, derived_event_id, derived_meta
 from processors.orderbook.analytics.engine import BookSample, SymbolAnalytics
 from processors.orderbook.book import L2Book, Level
 from processors.orderbook.config import DEFAULT_CONFIG, OrderBookConfig
@@ -123,9 +128,16 @@ class OrderBookCore:
             state = self._symbols[symbol] = SymbolBook(record["venue"], self._new_analytics(symbol))
         self._dirty.add(symbol)
         emits: list[Emit] = []
-        if record["meta"]["event_time_us"] >= state.analytics.next_boundary_us:
-            self._close_intervals(event, state, emits)
-        handler(event, state, emits)
+        analytics = state.analytics
+        if event.schema == TRADE:
+            handler(event, state, emits)
+        else:
+            time_us: int = record["meta"]["event_time_us"]
+            analytics.before_depth(time_us, lambda: self._sample(state))
+            handler(event, state, emits)
+            analytics.after_depth(time_us)
+        if analytics.due():
+            self._publish_analytics(event.record["symbol"], state, event.ingest_time_us, emits)
         return emits
 
     def state_changes(self) -> StateChanges:
@@ -154,6 +166,18 @@ class OrderBookCore:
             "asks": book.asks.top(depth),
             "stale": not state.synced,
         }
+
+    def end_of_input(self, symbol: str) -> list[Emit]:
+        """For a finite input read to its end (a replay, `sq analytics`): the analytics of every boundary an
+        input has passed, without waiting for the other input or the lateness. Not for a live stream."""
+        state = self._symbols.get(symbol)
+        if state is None:
+            return []
+        emits: list[Emit] = []
+        latest = max(time for time in (state.analytics.depth_time_us, state.analytics.trade_time_us, 0)
+                     if time is not None)  # fmt: skip
+        self._publish_analytics(symbol, state, latest, emits, end_of_input=True)
+        return emits
 
     # -- depth ----------------------------------------------------------------------------------------------
     def _on_snapshot(self, event: Event, state: SymbolBook, emits: list[Emit]) -> None:
@@ -237,19 +261,25 @@ class OrderBookCore:
     # -- trades -----------------------------------------------------------------------------------------
     def _on_trade(self, event: Event, state: SymbolBook, emits: list[Emit]) -> None:
         record = event.record
-        state.analytics.add_trade(record["price"], record["quantity"], record["aggressor"])
+        state.analytics.add_trade(record["meta"]["event_time_us"], record["price"], record["quantity"],
+                                  record["aggressor"])  # fmt: skip
 
     # -- analytics --------------------------------------------------------------------------------------
     def _new_analytics(self, symbol: str) -> SymbolAnalytics:
         return SymbolAnalytics(self.config, symbol)
 
-    def _close_intervals(self, event: Event, state: SymbolBook, emits: list[Emit]) -> None:
-        """Analytics for every boundary this event's time passed, from the state before the event."""
-        sample = self._sample(state)
-        for values in state.analytics.close_intervals(event.record["meta"]["event_time_us"], sample):
-            meta = derived_meta(event, STAGE, len(emits))
-            meta["event_time_us"] = values["window_end_us"]
-            symbol: str = event.record["symbol"]
+    def _publish_analytics(self, symbol: str, state: SymbolBook, ingest_time_us: int, emits: list[Emit], *,
+                           end_of_input: bool = False) -> None:  # fmt: skip
+        """A MarketAnalytics record for every boundary that can be closed now.
+
+        Its id derives from the symbol and the boundary, not from the event that happened to close it, so a
+        replay that interleaves the inputs differently names the same records the same."""
+        for values in state.analytics.close_due(lambda: self._sample(state), end_of_input=end_of_input):
+            boundary: int = values["window_end_us"]
+            event_id = derived_event_id(f"analytics|{state.venue}|{symbol}|{boundary}", STAGE, 0)
+            meta = {"event_id": event_id, "producer": STAGE, "event_time_us": boundary,
+                    "ingest_time_us": ingest_time_us, "causation_id": None,
+                    "correlation_id": event_id}  # fmt: skip
             record = {"meta": meta, "venue": state.venue, "symbol": symbol, **values}
             emits.append(Emit(MD_ANALYTICS, symbol, MARKET_ANALYTICS, record))
 

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"no market data for {args.symbol}; start a feed (`sq feed …`) first")
     progress(f"computing {args.symbol} analytics from {len(events)} events")
     core = OrderBookCore()
-    published = [emit.record for emit in replay(core, events) if emit.schema == MARKET_ANALYTICS]
+    emits = replay(core, events) + core.end_of_input(args.symbol)  # the topics were read to their end
+    published = [emit.record for emit in emits if emit.schema == MARKET_ANALYTICS]
     if not published:
         raise CommandError(f"the market data of {args.symbol} spans less than one analytics interval "
                            f"({core.config.interval_us} us of event time)")  # fmt: skip

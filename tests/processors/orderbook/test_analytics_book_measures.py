@@ -30,7 +30,7 @@ def test_depth_imbalance_is_the_normalised_difference() -> None:
 
 
 def test_core_publishes_the_book_measures_of_the_book_at_the_boundary() -> None:
-    core = OrderBookCore(OrderBookConfig(interval_us=100 * MS, imbalance_levels=2))
+    core = OrderBookCore(OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, imbalance_levels=2))
     bids = [(100 * P, 1 * Q), (99 * P, 2 * Q), (98 * P, 50 * Q)]  # the third level is beyond N = 2
     asks = [(101 * P, 3 * Q), (102 * P, 1 * Q)]
     events = [
@@ -48,7 +48,7 @@ def test_core_publishes_the_book_measures_of_the_book_at_the_boundary() -> None:
 
 
 def test_stale_book_gives_no_book_measures() -> None:
-    core = OrderBookCore(OrderBookConfig(interval_us=100 * MS))
+    core = OrderBookCore(OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS))
     events = [snapshot(10, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(15, t=T0 + 20 * MS),
               update(16, t=T0 + 150 * MS)]  # fmt: skip
     [record] = analytics(run(core, events))

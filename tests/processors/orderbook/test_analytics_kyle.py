@@ -45,7 +45,7 @@ def test_exact_fit_has_no_t_statistic() -> None:
 
 
 def test_core_regresses_mid_changes_on_the_signed_flow_of_each_interval() -> None:
-    core = OrderBookCore(OrderBookConfig(interval_us=100 * MS, kyle_min_observations=3))
+    core = OrderBookCore(OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, kyle_min_observations=3))
     events = [snapshot(1, [(100 * P, Q)], [(102 * P, Q)], t=T0 + 1 * MS)]  # mid 101 at the first boundary
     # per interval: signed flow, then the new touch (bid, ask) before the next boundary
     steps = [(2, (101, 103)), (-1, (100, 102)), (3, (102, 104)), (0, (101, 103))]

@@ -112,7 +112,12 @@ def test_no_fit_without_trades() -> None:
 
 def test_core_refits_pin_when_a_period_closes() -> None:
     config = OrderBookConfig(
-        interval_us=100 * MS, pin_period_us=100 * MS, pin_min_periods=3, pin_periods=3, pin_max_iterations=200
+        analytics_lateness_us=0,
+        interval_us=100 * MS,
+        pin_period_us=100 * MS,
+        pin_min_periods=3,
+        pin_periods=3,
+        pin_max_iterations=200,
     )
     core = OrderBookCore(config)
     events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 1 * MS)]

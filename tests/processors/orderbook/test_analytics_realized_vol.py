@@ -24,7 +24,7 @@ def test_unknown_mids_break_the_returns_around_them() -> None:
 
 
 def test_core_uses_the_mid_at_each_boundary_over_the_window() -> None:
-    core = OrderBookCore(OrderBookConfig(interval_us=100 * MS, vol_window=2))
+    core = OrderBookCore(OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, vol_window=2))
     # mids at the boundaries 100, 200, 300, 400 ms: 100.5, 101.5, 100.5, 102.5
     events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 50 * MS)]
     moves = [(101, 102), (100, 101), (102, 103)]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
-from _book_builders import MS, SYMBOL, T0, P, Q, analytics, run, snapshot, trade, update
+import pytest
+from _book_builders import MS, SYMBOL, T0, P, Q, S, analytics, run, snapshot, trade, update
 
 from processors.core import Event
 from processors.orderbook.config import OrderBookConfig
 from processors.orderbook.core import OrderBookCore
+from topics.catalogue import MD_DEPTH, MD_TRADES
 
-CONFIG = OrderBookConfig(interval_us=100 * MS, max_gap_intervals=5, vpin_bucket_volume=Q, vpin_buckets=3,
-                         kyle_min_observations=3, pin_period_us=200 * MS, pin_min_periods=2,
+CONFIG = OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, max_gap_intervals=5, vpin_bucket_volume=Q,
+                         vpin_buckets=3, kyle_min_observations=3, pin_period_us=200 * MS, pin_min_periods=2,
                          pin_periods=10, pin_max_iterations=100)  # fmt: skip
 
 
@@ -53,11 +57,13 @@ def test_nothing_is_published_within_an_interval() -> None:
 def test_a_long_quiet_spell_restarts_the_windows_instead_of_filling_them() -> None:
     core = OrderBookCore(CONFIG)
     far = T0 + 10_000 * MS  # 100 intervals later, more than max_gap_intervals = 5
-    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=far + 10 * MS),
-              update(3, t=far + 120 * MS)]  # fmt: skip
+    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
+              update(2, bids=[(100 * P, 2 * Q)], t=far + 10 * MS), update(3, t=far + 120 * MS)]  # fmt: skip
     records = analytics(run(core, events))
-    assert [r["window_end_us"] for r in records] == [T0 + 100 * MS, far + 100 * MS]
-    assert records[1]["realized_volatility"] is None  # no return spans the quiet spell
+    # the first interval, five quiet ones, then nothing until the book changes again
+    assert [r["window_end_us"] for r in records] == [T0 + k * 100 * MS for k in range(1, 7)] + [far + 100 * MS]
+    assert records[-1]["microprice"] == pytest.approx((100 * 1 + 101 * 2) / 3)
+    assert records[-1]["realized_volatility"] is None  # no return spans the quiet spell
 
 
 def test_replay_gives_the_same_numbers() -> None:
@@ -82,3 +88,62 @@ def test_restored_core_continues_with_the_same_numbers() -> None:
     tail = run(after, events[150:])
     assert [e.record for e in head + tail] == [e.record for e in whole]
     assert set(state) == {SYMBOL}
+
+
+def _without_ingest_time(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as a projection keeps them: ingest time is when the closing event happened to arrive."""
+    return [{**r, "meta": {k: v for k, v in r["meta"].items() if k != "ingest_time_us"}} for r in records]
+
+
+def interleave(events: list[Event], seed: int, max_run: int) -> list[Event]:
+    """Depth and trades in a random interleaving that keeps each topic's own order (runs of up to max_run)."""
+    rng = np.random.default_rng(seed)
+    depth = [e for e in events if e.topic == MD_DEPTH]
+    trades = [e for e in events if e.topic == MD_TRADES]
+    merged: list[Event] = []
+    while depth or trades:
+        source = depth if (depth and (not trades or rng.random() < 0.5)) else trades
+        take = int(rng.integers(1, max_run + 1))
+        merged += source[:take]
+        del source[:take]
+    return merged
+
+
+def test_numbers_do_not_depend_on_how_the_inputs_interleave() -> None:
+    """Live and replay read md.depth and md.trades in different interleavings: same records either way."""
+    config = replace(CONFIG, analytics_lateness_us=10 * S)
+    events = session(21, 400)
+    in_time_order = _without_ingest_time(analytics(run(OrderBookCore(config), events)))
+    assert len(in_time_order) > 50
+    for seed in range(4):
+        shuffled = interleave(events, seed, max_run=60)  # runs of 60 events: seconds of event time apart
+        assert shuffled != events
+        assert _without_ingest_time(analytics(run(OrderBookCore(config), shuffled))) == in_time_order
+
+
+def test_a_silent_input_lets_the_other_close_boundaries_after_the_lateness() -> None:
+    core = OrderBookCore(replace(CONFIG, analytics_lateness_us=300 * MS))
+    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=T0 + 150 * MS),
+              update(3, t=T0 + 390 * MS)]  # fmt: skip
+    assert analytics(run(core, events)) == []  # 390 - 300 ms: the boundary at 100 ms is not closable yet
+    [record] = analytics(run(core, [update(4, t=T0 + 420 * MS)]))
+    assert record["window_end_us"] == T0 + 100 * MS and record["mid"] == pytest.approx(100.5)
+
+
+def test_a_trade_after_its_interval_closed_counts_in_the_open_interval() -> None:
+    core = OrderBookCore(replace(CONFIG, analytics_lateness_us=0, flow_intervals=1))
+    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
+              trade(101 * P, Q, "BUY", t=T0 + 150 * MS),  # closes the interval ending at 100 ms
+              trade(100 * P, Q, "SELL", t=T0 + 90 * MS),  # late: joins the interval ending at 200 ms
+              update(2, t=T0 + 210 * MS)]  # fmt: skip
+    records = analytics(run(core, events))
+    assert [r["trade_flow_imbalance"] for r in records] == [None, pytest.approx(0.0)]
+
+
+def test_end_of_input_closes_what_either_input_has_passed() -> None:
+    core = OrderBookCore(replace(CONFIG, analytics_lateness_us=10 * S))
+    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=T0 + 250 * MS)]
+    assert analytics(run(core, events)) == []  # live, the silent trade input holds the boundaries back
+    records = analytics(core.end_of_input(SYMBOL))
+    assert [r["window_end_us"] for r in records] == [T0 + 100 * MS, T0 + 200 * MS]
+    assert core.end_of_input(SYMBOL) == [] and core.end_of_input("ETHUSDT") == []

@@ -28,7 +28,7 @@ def test_imbalance_is_signed_volume_over_volume() -> None:
 
 
 def test_core_counts_the_trades_of_the_window() -> None:
-    core = OrderBookCore(OrderBookConfig(interval_us=100 * MS, flow_intervals=2))
+    core = OrderBookCore(OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, flow_intervals=2))
     events = [
         snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 1 * MS),
         trade(101 * P, 4 * Q, "BUY", t=T0 + 10 * MS),  # interval 1: buy 4

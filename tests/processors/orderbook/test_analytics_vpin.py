@@ -43,7 +43,7 @@ def test_bars_without_volume_change_nothing() -> None:
 
 
 def test_core_pours_each_interval_into_buckets() -> None:
-    config = OrderBookConfig(interval_us=100 * MS, vpin_bucket_volume=2 * Q, vpin_buckets=1,
+    config = OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, vpin_bucket_volume=2 * Q, vpin_buckets=1,
                              vpin_bucket_volume_by_symbol={"ETHUSDT": 100 * Q})  # fmt: skip
     core = OrderBookCore(config)
     events = [
