@@ -69,6 +69,8 @@ class OrderEventTail:
                 _, high = self._consumer.get_watermark_offsets(
                     TopicPartition(self.topic, partition), timeout=METADATA_TIMEOUT_S
                 )
+                if high < 0:  # no leader answered yet: starting "somewhere" could skip events, so refuse
+                    raise RuntimeError(f"{self.topic} partition {partition} has no end offset yet; retry")
                 self.positions[partition] = high
         self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in self.positions.items()])
 
