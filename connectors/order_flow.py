@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from processors.core import Record, derived_event_id, order_id_for
+from processors.risk.limits import DEFAULT_LIMITS
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 
 NEW_ORDER = "shrivenquant.orders.NewOrder"
 CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
 AMEND_ORDER = "shrivenquant.orders.AmendOrder"
+RISK_LIMITS_SCHEMA = "shrivenquant.risk.RiskLimits"
 
 # Reference mid prices and typical order sizes of the symbols the flow knows (fixed-point).
 REFERENCE_MIDS = {"BTCUSDT": 60_000 * PRICE_SCALE, "ETHUSDT": 3_000 * PRICE_SCALE, "SOLUSDT": 150 * PRICE_SCALE}
 LOT_SIZES = {"BTCUSDT": QUANTITY_SCALE // 1000, "ETHUSDT": QUANTITY_SCALE // 100, "SOLUSDT": QUANTITY_SCALE // 10}
+FLOW_MAX_OPEN_ORDERS = 10_000
 TICK_BPS = 1  # price steps of one basis point of the reference mid
 
 
@@ -40,7 +43,7 @@ class FlowConfig:
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
     run_id: str = "flow"
     start_time_us: int = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
-    interval_us: int = 1_000
+    interval_us: int = 10_000  # event time between commands: about 100 commands/s over all accounts
     invalid_share: float = 0.03
     cancel_share: float = 0.12
     amend_share: float = 0.08
@@ -70,6 +73,23 @@ class OrderFlow:
             raise ValueError(f"unknown symbols {unknown}; the flow knows {', '.join(REFERENCE_MIDS)}")
         self.rng = random.Random(self.config.seed)
         self.mids = {s: REFERENCE_MIDS[s] for s in self.config.symbols}
+
+    def accounts(self) -> list[str]:
+        return [f"ACC-{n:03d}" for n in range(1, self.config.accounts + 1)]
+
+    def limits(self) -> list[FlowCommand]:
+        """Each account's risk limits, sent before the flow: the defaults, with the symbols' reference prices
+        (without market data a market order has no price to value it at, and risk denies it) and room for
+        the flow's resting orders (it cancels only some of them)."""
+        records = []
+        for account in self.accounts():
+            limits = DEFAULT_LIMITS.as_record()
+            limits["max_open_orders"] = FLOW_MAX_OPEN_ORDERS
+            limits["reference_prices"] = {s: REFERENCE_MIDS[s] for s in self.config.symbols}
+            records.append(
+                FlowCommand(account, RISK_LIMITS_SCHEMA, {"meta": self._meta(), "account": account, **limits})
+            )
+        return records
 
     def commands(self) -> Iterator[FlowCommand]:
         """``config.orders`` new orders, with cancels, amends and invalid commands among them."""

@@ -11,7 +11,7 @@ from connectors.order_flow import REFERENCE_MIDS, FlowConfig, OrderFlow
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
 from sq.settings import load_settings
-from topics.catalogue import ORDERS_COMMANDS
+from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
 from topics.client import AvroProducer
 
 
@@ -23,6 +23,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help=f"comma-separated, of {', '.join(REFERENCE_MIDS)}")
     parser.add_argument("--run-id", default=None, help="prefix of client order ids (default: a new one per run)")
+    parser.add_argument("--no-limits", action="store_true",
+                        help="skip sending each account's risk limits with reference prices first")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -41,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     producer = AvroProducer(load_settings())
     began = time.monotonic()
     counts: dict[str, int] = {}
+    if not args.no_limits:
+        for limits in flow.limits():
+            producer.produce(RISK_LIMITS, limits.key, limits.schema, limits.record)
     for sent, command in enumerate(flow.commands(), start=1):
         if args.rate:
             delay = began + sent / args.rate - time.monotonic()
