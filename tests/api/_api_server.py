@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 
 from api.app import create_app
@@ -27,6 +28,13 @@ START_TIMEOUT_S = 30.0
 class RunningApi:
     base_url: str
     config: ApiSettings
+
+
+def _wait_ready(base_url: str, deadline: float) -> None:
+    while httpx.get(f"{base_url}/readyz", timeout=10).status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the API was not ready within {START_TIMEOUT_S} s")
+        time.sleep(0.05)
 
 
 @contextmanager
@@ -51,8 +59,11 @@ def serve_api(settings: Settings, *, migrate_on_start: bool = True, **overrides:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the API did not start within {START_TIMEOUT_S} s")
         time.sleep(0.01)
+    base_url = f"http://127.0.0.1:{port}"
+    if migrate_on_start:  # a server meant to work: wait until its broker and database answer (warms both)
+        _wait_ready(base_url, deadline)
     try:
-        yield RunningApi(f"http://127.0.0.1:{port}", config)
+        yield RunningApi(base_url, config)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
