@@ -19,11 +19,14 @@ its reject, and the venue's later reply to it, having no transition left, goes t
 
 State
 -----
-One JSON-able dict per account: ``orders`` (order id -> ``processors.oms.orders`` order dict) holds the
-orders still working; ``done`` (order id -> ``orders.archived`` list) the terminal ones, kept to answer
-duplicates, late reports and cancels of finished orders with the order's real view; ``client_ids`` (client
-order id -> order id) only for orders whose id is not ``order_id_for(account, client order id)`` (a derived
-id needs no index: a resubmitted client order id derives the same one).
+Per account, a ``processors.oms.accounts.AccountOrders``: the working orders, the finished ones (kept to
+answer duplicates, late reports and cancels of finished orders with the order's real view) and the client
+order id index. The changelog holds one small record per order, key ``"<account>|<order id>"``, written
+when that order changed, never the whole account (layout, restore and the retention window in
+``processors.oms.accounts``). Retention: each account keeps its ``OmsConfig.finished_orders_kept`` (10,000)
+most recently finished orders; the duplicate client order id guarantee (never a second order for one
+client order id) holds while the earlier order is working or among those; an order dropped from the window
+is forgotten (its key gets a tombstone), so its client order id could make a new order again.
 """
 
 from __future__ import annotations
@@ -32,19 +35,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_meta, order_id_for
+from processors.core import Emit, Event, Record, StateChanges, derived_event_id, order_id_for
 from processors.oms import transitions as t
+from processors.oms.accounts import AccountOrders, split_state_key, state_key
 from processors.oms.orders import (
     STOPS,
     Order,
     amend_invalid_reason,
     archived,
-    copy_order,
-    from_archive,
     new_order_invalid_reason,
     new_order_state,
-    view,
 )
+from processors.portfolio.position import div_half_even
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "oms"
@@ -61,8 +63,6 @@ DEAD_LETTER: Final = "shrivenquant.ops.DeadLetter"
 CANCEL: Final = "CANCEL"
 REPLACE: Final = "REPLACE"
 
-AccountState = dict[str, Any]
-
 # The OrderEvent type of each venue trigger (fills and amends are named apart in the transition table).
 _EVENT_TYPE: Final = {
     t.ACK: "ACCEPTED", t.FILL: "PARTIALLY_FILLED", t.FILL_COMPLETE: "FILLED", t.VENUE_CANCELLED: "CANCELLED",
@@ -75,46 +75,78 @@ _ANSWERS: Final = {
     t.VENUE_CANCELLED: CANCEL, t.CANCEL_REJECTED: CANCEL, t.AMENDED: REPLACE, t.AMENDED_COMPLETE: REPLACE,
     t.AMEND_REJECTED: REPLACE,
 }  # fmt: skip
-_NO_FILL: Final[Record] = {"last_quantity": 0, "last_price": None, "fee": 0, "fill_id": None, "liquidity": None}
+# The fill fields of an OrderEvent: last_quantity, last_price, fee, fill_id, liquidity.
+Fill = tuple[int, int | None, int, str | None, str | None]
+_NO_FILL: Final[Fill] = (0, None, 0, None, None)
+_FILLS: Final = frozenset({t.FILL, t.FILL_COMPLETE})
+_AMENDS: Final = frozenset({t.AMENDED, t.AMENDED_COMPLETE})
+_TERMINAL: Final = t.TERMINAL
+_STEPS: Final = t.STEPS
 
 
 @dataclass(frozen=True, slots=True)
 class OmsConfig:
-    """default_venue: where an order that names no venue is routed (the simulated venue)."""
+    """default_venue: where an order that names no venue is routed (the simulated venue).
+
+    finished_orders_kept: finished orders each account keeps (memory and changelog) to answer duplicates,
+    late reports and requests with their real view; the oldest beyond it is dropped (module docstring).
+    """
 
     default_venue: str = "sim"
+    finished_orders_kept: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.finished_orders_kept < 1:
+            raise ValueError(f"finished_orders_kept must be at least 1, not {self.finished_orders_kept}")
 
 
 DEFAULT_CONFIG: Final = OmsConfig()
 
 
-def new_account_state() -> AccountState:
-    return {"orders": {}, "done": {}, "client_ids": {}}
-
-
-def _copy_state(state: AccountState) -> AccountState:
-    """A copy of an account's state sharing nothing mutable (archived rows are never modified: shared)."""
-    return {
-        "orders": {order_id: copy_order(order) for order_id, order in state["orders"].items()},
-        "done": dict(state["done"]),
-        "client_ids": dict(state["client_ids"]),
-    }
-
-
 class _Out:
-    """The emits of one input event, numbered for ``derived_meta`` in the order they are made."""
+    """The emits of one input event, numbered for the derived meta in the order they are made.
+
+    The meta is ``processors.core.derived_meta(cause, STAGE, index)``, with the cause's fields read once.
+    """
+
+    __slots__ = ("cause", "cause_id", "correlation_id", "emits", "event_time_us", "ingest_time_us")
 
     def __init__(self, cause: Event) -> None:
+        meta = cause.record["meta"]
         self.cause = cause
+        self.cause_id: str = meta["event_id"]
+        self.event_time_us: int = meta["event_time_us"]
+        self.ingest_time_us = cause.ingest_time_us
+        self.correlation_id: str | None = meta["correlation_id"]
         self.emits: list[Emit] = []
 
     def meta(self) -> Record:
-        return derived_meta(self.cause, STAGE, len(self.emits))
+        return {
+            "event_id": derived_event_id(self.cause_id, STAGE, len(self.emits)), "producer": STAGE,
+            "event_time_us": self.event_time_us, "ingest_time_us": self.ingest_time_us,
+            "causation_id": self.cause_id, "correlation_id": self.correlation_id,
+        }  # fmt: skip
 
     def order_event(self, order: Mapping[str, Any], event_type: str, *, command_id: str | None,
-                    reason: str | None = None, detail: str = "", fill: Record | None = None) -> None:  # fmt: skip
-        record: Record = {"meta": self.meta(), **view(order), "event_type": event_type, **(fill or _NO_FILL),
-                          "reject_reason": reason, "detail": detail, "command_id": command_id}  # fmt: skip
+                    reason: str | None = None, detail: str = "", fill: Fill | None = None) -> None:  # fmt: skip
+        """An OrderEvent with the full order view (``processors.oms.orders.view``), built in one literal."""
+        status: str = order["status"]
+        cum: int = order["cum"]
+        last_quantity, last_price, fee, fill_id, liquidity = _NO_FILL if fill is None else fill
+        record: Record = {
+            "meta": self.meta(), "account": order["account"], "order_id": order["order_id"],
+            "client_order_id": order["client_order_id"], "symbol": order["symbol"], "side": order["side"],
+            "order_type": order["order_type"], "time_in_force": order["time_in_force"], "status": status,
+            "version": order["version"], "quantity": order["quantity"], "price": order["price"],
+            "stop_price": order["stop_price"], "cum_quantity": cum,
+            "leaves_quantity": 0 if status in _TERMINAL else order["quantity"] - cum,
+            "avg_price": div_half_even(order["fill_value"], cum) if cum else None,
+            "post_only": order["post_only"], "reduce_only": order["reduce_only"],
+            "expire_time_us": order["expire_time_us"], "venue": order["venue"],
+            "parent_order_id": order["parent_order_id"], "event_type": event_type, "last_quantity": last_quantity,
+            "last_price": last_price, "fee": fee, "fill_id": fill_id, "liquidity": liquidity,
+            "reject_reason": reason, "detail": detail, "command_id": command_id,
+        }  # fmt: skip
         self.emits.append(Emit(ORDERS_EVENTS, order["account"], ORDER_EVENT, record))
 
     def venue_order(self, order: Mapping[str, Any], action: str, decision_id: str, **terms: Any) -> None:
@@ -162,8 +194,10 @@ class OmsCore:
 
     def __init__(self, config: OmsConfig = DEFAULT_CONFIG) -> None:
         self.config = config
-        self._accounts: dict[str, AccountState] = {}
-        self._dirty: set[str] = set()
+        self._accounts: dict[str, AccountOrders] = {}
+        self._dirty: set[tuple[str, str]] = set()  # (account, order id) changed since the last state_changes()
+        self._gone: set[str] = set()  # account records of the earlier layout, to delete
+        self._restored: set[str] = set()  # accounts taken back and not settled yet
         self._commands: dict[str, Callable[[_Out, Mapping[str, Any], Mapping[str, Any]], None]] = {
             NEW_ORDER: self._on_new_order,
             CANCEL_ORDER: self._on_cancel,
@@ -172,29 +206,53 @@ class OmsCore:
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
+        if self._restored:
+            self._settle_restored()
         out = _Out(event)
-        if event.schema == RISK_DECISION:
+        schema = event.schema
+        if schema == EXECUTION_REPORT:
+            self._on_execution(out, event.record)
+        elif schema == RISK_DECISION:
             decision = event.record
             command_schema, command = decision["command"]
             handler = self._commands.get(command_schema)
             if handler is None:
                 raise ValueError(f"oms does not take a decision on {command_schema}")
             handler(out, decision, command)
-        elif event.schema == EXECUTION_REPORT:
-            self._on_execution(out, event.record)
         else:
             raise ValueError(f"oms does not take {event.schema} (topic {event.topic})")
         return out.emits
 
     def state_changes(self) -> StateChanges:
-        changes: StateChanges = {account: _copy_state(self._accounts[account]) for account in self._dirty}
+        """One record per order changed since the last call, None for a dropped one (module docstring)."""
+        if self._restored:
+            self._settle_restored()
+        accounts = self._accounts
+        changes: StateChanges = {state_key(account, order_id): accounts[account].record(order_id)
+                                 for account, order_id in self._dirty}  # fmt: skip
+        for account in self._gone:
+            changes[account] = None
         self._dirty.clear()
+        self._gone.clear()
         return changes
 
     def restore(self, key: str, state: Record) -> None:
-        restored = new_account_state()
-        restored.update(_copy_state({**restored, **state}))
-        self._accounts[key] = restored
+        account, order_id = split_state_key(key)
+        orders = self._accounts.get(account)
+        if orders is None:
+            orders = self._accounts[account] = AccountOrders(account)
+        if order_id is not None:
+            orders.take_back(order_id, state)
+        else:  # the earlier layout: one record for the whole account
+            self._dirty.update((account, taken) for taken in orders.take_back_account_record(state))
+            self._gone.add(account)
+        self._restored.add(account)
+
+    def _settle_restored(self) -> None:
+        retention = self.config.finished_orders_kept
+        for account in self._restored:
+            self._dirty.update((account, dropped) for dropped in self._accounts[account].settle(retention))
+        self._restored.clear()
 
     # -- read access for tools and tests -----------------------------------------------------------------
     def order(self, account: str, order_id: str) -> Order | None:
@@ -202,21 +260,21 @@ class OmsCore:
 
         A working order is the live dict (do not modify); a terminal one a fresh dict from its archived row.
         """
-        state = self._accounts.get(account)
-        if state is None:
-            return None
-        order: Order | None = state["orders"].get(order_id)
-        if order is None:
-            row = state["done"].get(order_id)
-            order = None if row is None else from_archive(row)
-        return order
+        if self._restored:
+            self._settle_restored()
+        orders = self._accounts.get(account)
+        return None if orders is None else orders.get(order_id)
 
     # -- commands (as decided by risk) ------------------------------------------------------------------
     def _on_new_order(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
         account: str = command["account"]
         command_id: str = command["meta"]["event_id"]
         client_order_id: str = command["client_order_id"]
-        existing = self._existing(account, command["order_id"], client_order_id)
+        derived_id = order_id_for(account, client_order_id)
+        orders = self._accounts.get(account)
+        if orders is None:
+            orders = self._accounts[account] = AccountOrders(account)
+        existing = self._existing(orders, command["order_id"], derived_id, client_order_id)
         if existing is not None:
             if existing["command_id"] == command_id:
                 return  # the same command delivered again: it has had its outcome
@@ -226,8 +284,6 @@ class OmsCore:
                             reason="DUPLICATE_CLIENT_ORDER_ID", detail=detail)  # fmt: skip
             return
 
-        state = self._accounts.setdefault(account, new_account_state())
-        self._dirty.add(account)
         if not decision["approved"]:
             order = new_order_state(command, t.REJECTED, None, command_id)
             out.order_event(order, "DENIED", command_id=command_id, reason=decision["reason"],
@@ -240,27 +296,29 @@ class OmsCore:
                                     command_id)  # fmt: skip
             out.order_event(order, "PENDING_NEW", command_id=command_id, detail="sent to the venue")
             out.venue_order(order, "NEW", decision["meta"]["event_id"])
-        if order["order_id"] != order_id_for(account, client_order_id):
-            state["client_ids"][client_order_id] = order["order_id"]
-        state["orders"][order["order_id"]] = order
-        self._archive_if_done(order)
+        order_id: str = order["order_id"]
+        if order_id != derived_id:
+            orders.client_ids[client_order_id] = order_id
+        orders.working[order_id] = order
+        self._dirty.add((account, order_id))
+        self._archive_if_done(orders, order)
 
-    def _existing(self, account: str, order_id: str, client_order_id: str) -> Order | None:
+    @staticmethod
+    def _existing(orders: AccountOrders, order_id: str, derived_id: str, client_order_id: str) -> Order | None:
         """The order a NewOrder would duplicate: same order id, or same client order id (derived or indexed)."""
-        state = self._accounts.get(account)
-        if state is None:
-            return None
-        for candidate in (order_id, order_id_for(account, client_order_id), state["client_ids"].get(client_order_id)):
-            if candidate is not None and (found := self.order(account, candidate)) is not None:
-                return found
-        return None
+        found = orders.get(order_id)
+        if found is None and derived_id != order_id:
+            found = orders.get(derived_id)
+        if found is None and (indexed := orders.client_ids.get(client_order_id)) is not None:
+            found = orders.get(indexed)
+        return found
 
-    def _archive_if_done(self, order: Order) -> None:
-        """A terminal order with no request left open moves from ``orders`` to ``done``, in its compact form."""
-        if order["status"] in t.TERMINAL and order["pending"] is None and order["queued_cancel"] is None:
-            state = self._accounts[order["account"]]
-            del state["orders"][order["order_id"]]
-            state["done"][order["order_id"]] = archived(order)
+    def _archive_if_done(self, orders: AccountOrders, order: Order) -> None:
+        """A terminal order with no request left open moves to ``done`` in its compact form (retention applies)."""
+        if order["status"] in _TERMINAL and order["pending"] is None and order.get("queued_cancel") is None:
+            dropped = orders.finish(order["order_id"], archived(order), self.config.finished_orders_kept)
+            for order_id in dropped:
+                self._dirty.add((orders.account, order_id))
 
     def _on_cancel(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
         self._on_request(out, decision, command, CANCEL)
@@ -288,7 +346,7 @@ class OmsCore:
                             detail=decision["detail"])  # fmt: skip
             return
         trigger = t.CANCEL_REQUEST if kind == CANCEL else t.REPLACE_REQUEST
-        step = t.transition(order["status"], order["working"], trigger)
+        step = _STEPS.get((order["status"], order["working"], trigger))
         if step is None:
             detail = f"cannot {kind.lower()} an order in status {order['status']}"
             out.order_event(order, reject_type, command_id=command_id, reason="INVALID_TRANSITION", detail=detail)
@@ -312,7 +370,7 @@ class OmsCore:
             request["price"] = order["price"] if command.get("price") is None else command["price"]
             request["stop_price"] = order["stop_price"] if command.get("stop_price") is None else command["stop_price"]
 
-        self._dirty.add(account)
+        self._dirty.add((account, order["order_id"]))
         self._open_request(out, order, step, request, decision_id)
 
     @staticmethod
@@ -335,7 +393,7 @@ class OmsCore:
             out.order_event(order, "CANCEL_REJECTED", command_id=command_id, reason="INVALID_TRANSITION",
                             detail="a cancel already waits for the pending replace")  # fmt: skip
             return
-        self._dirty.add(order["account"])
+        self._dirty.add((order["account"], order["order_id"]))
         order["queued_cancel"] = {"command_id": command_id, "decision_id": decision_id}
         out.order_event(order, "PENDING_CANCEL", command_id=command_id,
                         detail="cancel waits for the pending replace's answer")  # fmt: skip
@@ -344,8 +402,9 @@ class OmsCore:
     def _on_execution(self, out: _Out, report: Mapping[str, Any]) -> None:
         account: str = report["account"]
         exec_type: str = report["exec_type"]
-        order = self.order(account, report["order_id"])
-        if order is None:
+        orders = self._accounts.get(account)
+        order = None if orders is None else orders.get(report["order_id"])
+        if orders is None or order is None:
             out.dead_letter(f"{exec_type} for order {report['order_id']} of {account}: the OMS holds no such order")
             return
         if exec_type == "FILL":
@@ -371,14 +430,14 @@ class OmsCore:
         if trigger not in _EVENT_TYPE:
             out.dead_letter(f"unknown exec type {exec_type} for order {order['order_id']}")
             return
-        step = t.transition(order["status"], order["working"], trigger)
+        step = _STEPS.get((order["status"], order["working"], trigger))
         if step is None:
             out.dead_letter(f"{exec_type} for order {order['order_id']} in status {order['status']} (working "
                             f"{order['working']}): no such transition, not applied")  # fmt: skip
             return
-        self._dirty.add(account)
+        self._dirty.add((account, order["order_id"]))
         self._apply_report(out, order, report, trigger, step)
-        self._archive_if_done(order)
+        self._archive_if_done(orders, order)
 
     def _fill_trigger(self, out: _Out, order: Order, report: Mapping[str, Any]) -> str | None:
         """FILL or FILL_COMPLETE for a fill that can be applied; None when it is a repeat or is dead-lettered."""
@@ -391,7 +450,7 @@ class OmsCore:
             return None
         if fill_id in order["fill_ids"]:
             return None  # seen: counted once
-        if order["status"] in t.TERMINAL:
+        if order["status"] in _TERMINAL:
             out.dead_letter(f"FILL {fill_id} for order {order['order_id']} in status {order['status']}: "
                             "no such transition, not applied")  # fmt: skip
             return None
@@ -411,16 +470,15 @@ class OmsCore:
         answered = _ANSWERS.get(trigger)
         answers = pending is not None and pending["kind"] == answered
         command_id: str | None = pending["command_id"] if pending is not None and answers else None
-        fill: Record | None = None
-        if trigger in (t.FILL, t.FILL_COMPLETE):
+        fill: Fill | None = None
+        if trigger in _FILLS:
             quantity: int = report["last_quantity"]
             price: int = report["last_price"]
             order["cum"] += quantity
             order["fill_value"] += price * quantity
             order["fill_ids"].append(report["fill_id"])
-            fill = {"last_quantity": quantity, "last_price": price, "fee": report.get("fee", 0),
-                    "fill_id": report["fill_id"], "liquidity": report.get("liquidity")}  # fmt: skip
-        elif trigger in (t.AMENDED, t.AMENDED_COMPLETE) and pending is not None:
+            fill = (quantity, price, report.get("fee", 0), report["fill_id"], report.get("liquidity"))
+        elif trigger in _AMENDS and pending is not None:
             order["quantity"], order["price"], order["stop_price"] = (
                 pending["quantity"], pending["price"], pending["stop_price"])  # fmt: skip
             order["version"] += 1
@@ -440,7 +498,7 @@ class OmsCore:
     def _settle_requests(self, out: _Out, order: Order) -> None:
         """After a venue report: answer the requests of an order that ended; send a cancel that waited."""
         queued: Record | None = order.get("queued_cancel")
-        if order["status"] in t.TERMINAL:
+        if order["status"] in _TERMINAL:
             # The order ended under open requests: answer them now; the venue's replies find no transition.
             for request in (order["pending"], queued):
                 if request is None:
@@ -453,7 +511,7 @@ class OmsCore:
             return
         if queued is None or order["pending"] is not None:
             return
-        step = t.transition(order["status"], order["working"], t.CANCEL_REQUEST)
+        step = _STEPS.get((order["status"], order["working"], t.CANCEL_REQUEST))
         assert step is not None  # every working status can be cancelled (the table's own test checks it)
         order["queued_cancel"] = None
         self._open_request(out, order, step, {"kind": CANCEL, "command_id": queued["command_id"]},

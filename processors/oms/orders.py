@@ -63,15 +63,20 @@ def amend_invalid_reason(order: Mapping[str, Any], amend: Mapping[str, Any]) -> 
 
 
 def new_order_state(command: Mapping[str, Any], status: str, venue: str | None, command_id: str) -> Order:
-    """The order a NewOrder creates, in ``status`` (PENDING_NEW, or REJECTED when denied or invalid)."""
-    order: Order = {term: command.get(term) for term in TERMS}
-    order["post_only"] = bool(command.get("post_only"))
-    order["reduce_only"] = bool(command.get("reduce_only"))
-    order.update(
-        venue=venue, status=status, working=status, version=1, cum=0, fill_value=0, fill_ids=[],
-        triggered=False, command_id=command_id, pending=None, queued_cancel=None,
-    )  # fmt: skip
-    return order
+    """The order a NewOrder creates, in ``status`` (PENDING_NEW, or REJECTED when denied or invalid).
+
+    Its keys: ``TERMS`` (absent optional terms are None, flags are booleans), then the bookkeeping fields.
+    """
+    get = command.get
+    return {
+        "account": get("account"), "order_id": get("order_id"), "client_order_id": get("client_order_id"),
+        "symbol": get("symbol"), "side": get("side"), "order_type": get("order_type"),
+        "time_in_force": get("time_in_force"), "quantity": get("quantity"), "price": get("price"),
+        "stop_price": get("stop_price"), "expire_time_us": get("expire_time_us"), "post_only": bool(get("post_only")),
+        "reduce_only": bool(get("reduce_only")), "parent_order_id": get("parent_order_id"), "venue": venue,
+        "status": status, "working": status, "version": 1, "cum": 0, "fill_value": 0, "fill_ids": [],
+        "triggered": False, "command_id": command_id, "pending": None, "queued_cancel": None,
+    }  # fmt: skip
 
 
 # A finished order is kept as a list of these fields, in this order: it is never modified again, and without

@@ -116,3 +116,20 @@ def transition(status: str, working: str, trigger: str) -> tuple[str, str] | Non
     if target == status:
         return status, working  # a request waiting behind the open one
     return target, target
+
+
+def _every_step() -> dict[tuple[str, str, str], tuple[str, str]]:
+    """``transition`` for every (status, working status, trigger) an order can be in: one dict probe per event."""
+    pairs = [(status, status) for status in STATUSES if status not in PENDING_REQUEST]
+    pairs += [(pending, working) for pending in PENDING_REQUEST for working in WORKING]
+    steps: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for status, working in pairs:
+        for trigger in TRIGGERS:
+            step = transition(status, working, trigger)
+            if step is not None:
+                steps[status, working, trigger] = step
+    return steps
+
+
+# (status, working status, trigger) -> (new status, new working status); a missing key is not allowed.
+STEPS: Final[Mapping[tuple[str, str, str], tuple[str, str]]] = _every_step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from typing import Any
@@ -26,8 +27,9 @@ from _oms_builders import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processors.core import STATE_SUBKEY_SEPARATOR as SEPARATOR
 from processors.core import Emit, Event
-from processors.oms import OmsCore
+from processors.oms import OmsConfig, OmsCore
 from replay.verify import OrderPathLog, verify
 from schemas.codec import default_codec
 from topics.catalogue import RISK_DECISIONS
@@ -44,9 +46,13 @@ _fill = st.tuples(st.just("fill"), _client, st.integers(1, 3), st.integers(min_v
                   st.integers(0, 5))  # fmt: skip
 _report = st.tuples(st.just("report"), _client, st.sampled_from(VENUE_REPORTS))
 # Repeated branches weigh the mix toward what makes orders live and fill (one_of picks branches evenly).
+# A NewOrder whose order id is not its client order id's derived one (an upstream that names its own ids):
+# another client order id's derived id, or an id of its own.
+_new_named = st.tuples(st.just("new-named"), _client, st.sampled_from((*CLIENT_IDS, "up-1", "up-2")))
 ACTIONS = st.one_of(
     _new,
     _new,
+    _new_named,
     _fill,
     _fill,
     _fill,
@@ -84,6 +90,11 @@ def _event(action: tuple[Any, ...], commands: list[tuple[str, dict[str, Any]]]) 
         command = new_order(client, **terms)
         commands.append(command)
         return decision(command, approved=approved, reason=None if approved else "RATE_LIMIT")
+    if kind == "new-named":
+        name = action[2]
+        command = new_order(client, order_id=name if name.startswith("up-") else oid(name))
+        commands.append(command)
+        return decision(command)
     if kind == "cancel":
         command = cancel(order_id)
         commands.append(command)
@@ -184,51 +195,82 @@ def test_every_emitted_record_encodes_and_reads_back_unchanged(actions: list[tup
         assert decoded.record == emit.record
 
 
+def _changelog_after(core: OmsCore, batches: list[list[Event]], changelog: dict[str, Any]) -> None:
+    """Apply ``batches``, writing the state changes after each into ``changelog`` as a compacted topic keeps them
+    (JSON round trip as the runtime encodes; None deletes the key)."""
+    for batch in batches:
+        run(core, *batch)
+        for key, state in json.loads(json.dumps(core.state_changes())).items():
+            if state is None:
+                changelog.pop(key, None)
+            else:
+                changelog[key] = state
+
+
+def _batched(events: list[Event], cuts: list[int]) -> list[list[Event]]:
+    bounds = sorted({0, len(events), *(cut % (len(events) + 1) for cut in cuts)})
+    return [events[a:b] for a, b in itertools.pairwise(bounds)]
+
+
 @settings(max_examples=100, deadline=None)
-@given(st.lists(ACTIONS, max_size=40), st.lists(ACTIONS, max_size=40))
-def test_restored_core_continues_identically(first: list[tuple[Any, ...]], then: list[tuple[Any, ...]]) -> None:
-    live = OmsCore()
-    _drive(live, first)
-    changelog = json.loads(json.dumps(live.state_changes()))  # what the runtime writes and reads back
-    restored = OmsCore()
-    for key, state in changelog.items():
-        assert state is not None
+@given(
+    st.lists(ACTIONS, max_size=40),
+    st.lists(ACTIONS, max_size=40),
+    st.lists(st.integers(min_value=0, max_value=200), max_size=4),
+    st.sampled_from([1, 2, 10_000]),
+    st.randoms(use_true_random=False),
+)
+def test_restored_core_continues_identically(
+    first: list[tuple[Any, ...]], then: list[tuple[Any, ...]], cuts: list[int], kept: int, shuffle: Any
+) -> None:
+    config = OmsConfig(finished_orders_kept=kept)
+    live = OmsCore(config)
+    changelog: dict[str, Any] = {}
+    _changelog_after(live, _batched([e for action in OPENING + first for e in _events(action, [])], cuts), changelog)
+    assert all(SEPARATOR in key for key in changelog)  # one record per order, never one per account
+    restored = OmsCore(config)
+    records = list(changelog.items())
+    shuffle.shuffle(records)  # the runtime hands records back in no particular order
+    for key, state in records:
         restored.restore(key, state)
     events = [event for action in then for event in _events(action, [])]
     assert run(restored, *events) == run(live, *events)
     assert json.loads(json.dumps(restored.state_changes())) == json.loads(json.dumps(live.state_changes()))
+    for order_id in {oid(client) for client in CLIENT_IDS}:
+        assert restored.order(ACCOUNT, order_id) == live.order(ACCOUNT, order_id)
 
 
-def test_state_changes_names_each_changed_account_once_then_forgets() -> None:
+def test_state_changes_names_each_changed_order_once_then_forgets() -> None:
     core = OmsCore()
     order_id = accepted(core)
+    other = oid("x-1", "acc-2")
     run(core, decision(new_order("x-1", account="acc-2")))
     changes = core.state_changes()
-    assert set(changes) == {ACCOUNT, "acc-2"}
+    assert set(changes) == {f"{ACCOUNT}|{order_id}", f"acc-2|{other}"}
     assert core.state_changes() == {}
     run(core, report(order_id, "ACK"))  # dead-lettered: nothing changed
     assert core.state_changes() == {}
     run(core, fill(order_id, 1 * Q))
-    assert set(core.state_changes()) == {ACCOUNT}
+    assert set(core.state_changes()) == {f"{ACCOUNT}|{order_id}"}
 
 
 def test_state_is_a_copy_the_core_no_longer_touches() -> None:
     core = OmsCore()
     order_id = accepted(core, quantity=2 * Q)
-    snapshot = core.state_changes()[ACCOUNT]
+    snapshot = core.state_changes()[f"{ACCOUNT}|{order_id}"]
     frozen = json.dumps(snapshot, sort_keys=True)
     run(core, fill(order_id, 1 * Q))
+    run(core, fill(order_id, 1 * Q))  # and once it is finished and archived
     assert json.dumps(snapshot, sort_keys=True) == frozen
-    assert snapshot is not None and snapshot["orders"][order_id]["status"] == "NEW"
+    assert snapshot is not None and snapshot["order"]["status"] == "NEW"
 
 
 def test_terminal_orders_are_archived_compactly_and_still_answer_with_their_real_view() -> None:
     core = OmsCore()
     order_id = accepted(core, quantity=2 * Q)
     run(core, fill(order_id, 2 * Q, 101 * P, fill_id="f-1"))
-    state = core.state_changes()[ACCOUNT]
-    assert state is not None and state["orders"] == {} and set(state["done"]) == {order_id}
-    assert state["client_ids"] == {}  # a derived order id needs no index
+    state = core.state_changes()[f"{ACCOUNT}|{order_id}"]
+    assert state is not None and set(state) == {"done", "seq"}  # a derived order id needs no index entry
     duplicate = order_events(run(core, decision(new_order("c-1", quantity=9 * Q))))
     late_cancel = order_events(run(core, decision(cancel(order_id))))
     for answer in (*duplicate, *late_cancel):
@@ -244,7 +286,7 @@ def test_terminal_orders_are_archived_compactly_and_still_answer_with_their_real
 def test_order_ids_not_derived_from_the_client_order_id_are_indexed_for_duplicates() -> None:
     core = OmsCore()
     run(core, decision(new_order("c-1", order_id="upstream-id-1")))
-    state = core.state_changes()[ACCOUNT]
-    assert state is not None and state["client_ids"] == {"c-1": "upstream-id-1"}
+    state = core.state_changes()[f"{ACCOUNT}|upstream-id-1"]
+    assert state is not None and state["indexed"] is True
     emits = run(core, decision(new_order("c-1", order_id="upstream-id-2")))
     assert [(e["event_type"], e["order_id"]) for e in order_events(emits)] == [("DUPLICATE_REJECTED", "upstream-id-1")]

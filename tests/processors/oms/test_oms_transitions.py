@@ -107,3 +107,14 @@ def test_walks_through_the_table_never_leave_a_terminal_status(triggers: list[st
         # The working status is a working (or terminal) status, and equals the status unless a request is open.
         assert working in t.WORKING | t.TERMINAL
         assert (status == working) == (status not in t.PENDING_REQUEST)
+
+
+def test_precomputed_steps_agree_with_the_table_for_every_reachable_pair() -> None:
+    reachable = [(s, s) for s in t.STATUSES if s not in t.PENDING_REQUEST]
+    reachable += [(p, w) for p in t.PENDING_REQUEST for w in t.WORKING]
+    for status, working in reachable:
+        for trigger in t.TRIGGERS:
+            assert t.STEPS.get((status, working, trigger)) == t.transition(status, working, trigger)
+    assert all(key[:2] in reachable for key in t.STEPS)
+    # and every step leads to a pair the precomputed steps cover again
+    assert all(step in reachable for step in t.STEPS.values())
