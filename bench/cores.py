@@ -17,8 +17,11 @@ Every input is generated before timing from the seeded ``connectors.order_flow.O
   wires them); timed whole, then each core alone on the inputs it received in that run (a fresh core each
   time, with ``state_changes()`` every ``--batch`` of its inputs).
 
-Figures are per NewOrder of the flow (µs per order), the median of ``--repeat`` runs. Figures are measured,
-never asserted.
+Figures are per NewOrder of the flow (µs per order), the median of ``--repeat`` runs, in the process's CPU
+time (``time.process_time``: single-threaded pure Python, so it equals wall time on a quiet machine and is
+far steadier than wall time on a busy one). Figures are measured, never asserted.
+
+Profile a figure's work with ``.venv/bin/python -m cProfile -s tottime -m bench.cores --skip-path``.
 """
 
 from __future__ import annotations
