@@ -7,8 +7,8 @@ not ``order_id_for(account, client order id)``: a derived id needs no index, a r
 derives the same one).
 
 Changelog: the state key of an order is ``"<account>|<order id>"`` (``processors.core.STATE_SUBKEY_SEPARATOR``;
-an account name must not contain it), its value ``{"order": <order dict>}`` while it works or
-``{"done": <archived row>, "seq": <finish sequence>}`` once terminal, plus ``"indexed": true`` when its
+an account name must not contain it), its value ``{"order": <orders.working_row>}`` while it works or
+``{"done": <orders.archived row>, "seq": <finish sequence>}`` once terminal, plus ``"indexed": true`` when its
 client order id is in ``client_ids``. So a change rewrites one order (a few hundred bytes), never the
 account, and ``client_ids`` and the finishing order are rebuilt from the records on restore, in whatever
 order they come back.
@@ -31,7 +31,7 @@ from collections import deque
 from typing import Any, Final
 
 from processors.core import STATE_SUBKEY_SEPARATOR, Record
-from processors.oms.orders import Order, copy_order, from_archive
+from processors.oms.orders import Order, copy_order, from_archive, from_working_row, working_row
 
 WORKING_FIELD: Final = "order"
 DONE_FIELD: Final = "done"
@@ -90,7 +90,7 @@ class AccountOrders:
         value: Record
         order = self.working.get(order_id)
         if order is not None:
-            value = {WORKING_FIELD: copy_order(order)}
+            value = {WORKING_FIELD: working_row(order)}
             client_order_id = order["client_order_id"]
         else:
             finished = self.done.get(order_id)
@@ -108,7 +108,7 @@ class AccountOrders:
         self.working.pop(order_id, None)
         self.done.pop(order_id, None)
         if WORKING_FIELD in value:
-            order = copy_order(value[WORKING_FIELD])
+            order = from_working_row(value[WORKING_FIELD])
             self.working[order_id] = order
             client_order_id = order["client_order_id"]
         else:

@@ -11,6 +11,7 @@ from _oms_builders import (
     P,
     Q,
     accepted,
+    amend,
     dead_letters,
     decision,
     fill,
@@ -24,7 +25,7 @@ from _oms_builders import (
 
 from processors.core import derived_meta
 from processors.oms import OmsConfig, OmsCore
-from processors.oms.orders import TERMS, archived, new_order_state
+from processors.oms.orders import TERMS, WORKING_ROW, archived, from_working_row, new_order_state, working_row
 
 
 def _key(order_id: str, account: str = ACCOUNT) -> str:
@@ -53,7 +54,7 @@ def test_an_account_with_thousands_of_orders_writes_one_small_record_per_changed
     run(core, fill(working, 1 * Q))
     changes = _round_trip(core.state_changes())
     assert list(changes) == [_key(working)]
-    assert changes[_key(working)]["order"]["cum"] == 1 * Q
+    assert from_working_row(changes[_key(working)]["order"])["cum"] == 1 * Q
 
 
 def test_a_finished_order_beyond_the_window_is_dropped_and_its_key_deleted() -> None:
@@ -131,7 +132,7 @@ def test_a_newer_per_order_record_wins_over_the_earlier_account_record() -> None
     order_id = accepted(live, "c-1", quantity=2 * Q)
     run(live, fill(order_id, 1 * Q))
     newer = _round_trip(live.state_changes())[_key(order_id)]
-    stale = dict(newer["order"], cum=0, fill_value=0, fill_ids=[])
+    stale = dict(from_working_row(newer["order"]), cum=0, fill_value=0, fill_ids=[])
     for order_first in (True, False):
         restored = OmsCore()
         records = [(_key(order_id), newer), (ACCOUNT, {"orders": {order_id: stale}, "done": {}, "client_ids": {}})]
@@ -164,3 +165,16 @@ def test_a_new_order_keeps_every_term_of_its_command() -> None:
 def test_the_window_must_hold_at_least_one_finished_order() -> None:
     with pytest.raises(ValueError, match="finished_orders_kept"):
         OmsConfig(finished_orders_kept=0)
+
+
+def test_a_working_row_reads_back_as_the_same_order_and_shares_nothing_mutable() -> None:
+    core = OmsCore()
+    order_id = accepted(core, quantity=3 * Q)
+    run(core, fill(order_id, 1 * Q), decision(amend(order_id, quantity=2 * Q)))
+    order = core.order(ACCOUNT, order_id)
+    assert order is not None and order["pending"] is not None and order["fill_ids"]
+    row = working_row(order)
+    assert from_working_row(json.loads(json.dumps(row))) == order
+    row[WORKING_ROW.index("fill_ids")].append("another")
+    row[WORKING_ROW.index("pending")]["quantity"] = 0
+    assert "another" not in order["fill_ids"] and order["pending"]["quantity"] == 2 * Q
