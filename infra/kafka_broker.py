@@ -28,8 +28,9 @@ from infra.process import (
 )
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
-HEAP = "-Xmx512m"
-READY_TIMEOUT_S = 90.0
+# A test suite leaves thousands of partitions behind between cleanups; 512 MiB ran out of heap near 18,000.
+HEAP = "-Xmx1536m"
+READY_TIMEOUT_S = 180.0  # a broker with many partitions loads them all before it answers
 
 SERVER_PROPERTIES = """\
 # Written by `sq infra up`; edits are overwritten.

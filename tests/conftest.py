@@ -20,7 +20,7 @@ import pytest
 
 from infra import stack
 from sq.settings import Settings
-from topics.admin import create_topics
+from topics.admin import create_topics, delete_prefixed_topics
 from topics.catalogue import CATALOGUE
 
 
@@ -62,9 +62,12 @@ def infra_settings() -> Iterator[Settings]:
 
 
 @pytest.fixture
-def settings(infra_settings: Settings) -> Settings:
-    """The session's broker and database, with a topic prefix of this test's own."""
-    return infra_settings.with_topic_prefix(f"t{uuid.uuid4().hex[:10]}.")
+def settings(infra_settings: Settings) -> Iterator[Settings]:
+    """The session's broker and database, with a topic prefix of this test's own; its topics go afterwards
+    (thousands of leftover partitions slow a small broker down and fill its heap)."""
+    scoped = infra_settings.with_topic_prefix(f"t{uuid.uuid4().hex[:10]}.")
+    yield scoped
+    delete_prefixed_topics(scoped)
 
 
 @pytest.fixture

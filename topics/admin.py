@@ -111,3 +111,19 @@ def list_topics(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete every topic under the settings' prefix (a test's or a benchmark's own); never without a prefix."""
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without a topic prefix: that would be the live catalogue")
+    admin = admin_client(settings)
+    names = [t for t in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics if t.startswith(settings.topic_prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=ADMIN_TIMEOUT_S).values():
+            try:
+                future.result()
+            except KafkaException as error:
+                if error.args[0].code() != error.args[0].UNKNOWN_TOPIC_OR_PART:  # already gone
+                    raise
+    return names
