@@ -26,8 +26,12 @@ class OrderBookConfig:
     ``B = k * interval_us``) from the book as the depth stream crosses ``B`` and the trades whose event time
     falls in the interval (``processors.orderbook.analytics.engine``): a replay gives the same numbers.
       interval_us: analytics interval, also the time bar of VPIN and the observation of Kyle's lambda. 1 s.
-      analytics_lateness_us: a boundary is closed when both inputs (depth, trades) have passed it, or when
-        one of them has gone this far past it while the other is silent (a symbol without trades). 10 s.
+      analytics_lateness_us: a boundary is closed when both inputs (depth, trades) have passed it; with a
+        lateness set, also when one input has gone this far past it while the other lags or is silent. None
+        (the default): wait for both, so the records do not depend on how the runtime interleaves the two
+        topics (a replay at full speed may read one topic minutes of event time ahead of the other); a
+        symbol's analytics then advance only while it trades. A number suits feeds where one input may be
+        absent (depth without trades); the records are then exact while the inputs stay within it.
       max_gap_intervals: after more quiet intervals in a row than this (no trades, book unchanged: a halted
         market, a replay across a weekend) the rolling windows restart and the quiet run is not published
         interval by interval. 3600.
@@ -51,7 +55,7 @@ class OrderBookConfig:
 
     publish_depth: int = 10
     interval_us: int = SECOND_US
-    analytics_lateness_us: int = 10 * SECOND_US
+    analytics_lateness_us: int | None = None
     max_gap_intervals: int = 3600
     imbalance_levels: int = 10
     vol_window: int = 60
@@ -75,7 +79,7 @@ class OrderBookConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
-        if self.analytics_lateness_us < 0:
+        if self.analytics_lateness_us is not None and self.analytics_lateness_us < 0:
             raise ValueError(f"analytics_lateness_us must not be negative, not {self.analytics_lateness_us}")
         if self.pin_period_us % self.interval_us:
             raise ValueError(f"pin_period_us ({self.pin_period_us}) must be a multiple of interval_us")

@@ -10,9 +10,10 @@ them differently):
 - the trades of the interval ``[B - interval, B)`` are those whose event time falls in it, accumulated
   (volume, signed volume, buy and sell counts, close) as they arrive.
 
-``B`` is closed once both streams have passed it (an event at or after ``B`` in each), or, when one stream is
-silent (a symbol without trades), once the other is ``analytics_lateness_us`` past it. A trade arriving after
-its interval was closed counts in the next open interval; with both streams flowing this cannot happen.
+``B`` is closed once both streams have passed it (an event at or after ``B`` in each); with
+``analytics_lateness_us`` set, also once one stream is that far past it (for feeds where one input may be
+silent). A trade arriving after its interval was closed counts in the next open interval; without a lateness
+this cannot happen while each topic keeps its own order.
 
 A run of quiet intervals (no trades, book unchanged) longer than ``max_gap_intervals`` (a halted market, a
 replay across a weekend) is not published interval by interval: the windows restart and publishing resumes
@@ -84,6 +85,7 @@ class SymbolAnalytics:
         self.config = config
         self.interval = config.interval_us
         self.next_close_us = NOT_STARTED  # the next boundary to close
+        self.closed_any = False
         self.depth_time_us: int | None = None  # latest event time of each stream
         self.trade_time_us: int | None = None
         self.depth_next_boundary_us = NOT_STARTED  # first boundary after depth_time_us
@@ -110,8 +112,11 @@ class SymbolAnalytics:
         return (time_us // self.interval + 1) * self.interval
 
     def _start(self, time_us: int) -> None:
-        if self.next_close_us == NOT_STARTED:
-            self.next_close_us = self._boundary_after(time_us)
+        """The schedule starts at the first boundary after the earliest event of either input, whichever the
+        runtime happens to deliver first (nothing is closed before both inputs were seen)."""
+        boundary = self._boundary_after(time_us)
+        if self.next_close_us == NOT_STARTED or (not self.closed_any and boundary < self.next_close_us):
+            self.next_close_us = boundary
 
     # -- inputs -----------------------------------------------------------------------------------------
     def before_depth(self, time_us: int, sample_now: SampleNow) -> None:
@@ -157,10 +162,12 @@ class SymbolAnalytics:
     def closable_until(self) -> int | None:
         """The latest boundary that may be closed now (see the module docstring), None before any event."""
         depth, trade = self.depth_time_us, self.trade_time_us
+        lateness = self.config.analytics_lateness_us
         if depth is None or trade is None:
             known = depth if trade is None else trade
-            return None if known is None else known - self.config.analytics_lateness_us
-        return max(min(depth, trade), max(depth, trade) - self.config.analytics_lateness_us)
+            return None if known is None or lateness is None else known - lateness
+        both = min(depth, trade)
+        return both if lateness is None else max(both, max(depth, trade) - lateness)
 
     def due(self) -> bool:
         limit = self.closable_until()
@@ -179,6 +186,7 @@ class SymbolAnalytics:
         if limit is None or self.next_close_us == NOT_STARTED:
             return closed
         while self.next_close_us <= limit:
+            self.closed_any = True
             boundary = self.next_close_us
             sample = self._sample_at(boundary, sample_now)
             trades = self.trades.pop(boundary, None)
@@ -271,6 +279,7 @@ class SymbolAnalytics:
     def to_record(self) -> dict[str, Any]:
         return {
             "next_close_us": self.next_close_us,
+            "closed_any": self.closed_any,
             "stream_times": [self.depth_time_us, self.trade_time_us, self.depth_next_boundary_us],
             "segments": [[first, last, _sample_record(sample)] for first, last, sample in self.segments],
             "trades": [[end, *astuple(trades)] for end, trades in sorted(self.trades.items())],
@@ -291,6 +300,7 @@ class SymbolAnalytics:
     def from_record(cls, record: Mapping[str, Any], config: OrderBookConfig, symbol: str) -> SymbolAnalytics:
         analytics = cls(config, symbol)
         analytics.next_close_us = record["next_close_us"]
+        analytics.closed_any = record["closed_any"]
         analytics.depth_time_us, analytics.trade_time_us, analytics.depth_next_boundary_us = record["stream_times"]
         analytics.segments = [(first, last, _sample_from(sample)) for first, last, sample in record["segments"]]
         analytics.trades = {end: IntervalTrades(*fields) for end, *fields in record["trades"]}

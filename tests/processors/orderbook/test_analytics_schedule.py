@@ -5,15 +5,27 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from typing import Any
 
-import numpy as np
 import pytest
-from _book_builders import MS, SYMBOL, T0, P, Q, S, analytics, run, snapshot, trade, update
+from _book_builders import (
+    MS,
+    SYMBOL,
+    T0,
+    P,
+    Q,
+    S,
+    analytics,
+    interleave,
+    run,
+    session,
+    snapshot,
+    trade,
+    update,
+    without_ingest_time,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.core import Event
 from processors.orderbook.config import OrderBookConfig
 from processors.orderbook.core import OrderBookCore
 from topics.catalogue import MD_DEPTH, MD_TRADES
@@ -21,26 +33,6 @@ from topics.catalogue import MD_DEPTH, MD_TRADES
 CONFIG = OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, max_gap_intervals=5, vpin_bucket_volume=Q,
                          vpin_buckets=3, kyle_min_observations=3, pin_period_us=200 * MS, pin_min_periods=2,
                          pin_periods=10, pin_max_iterations=100)  # fmt: skip
-
-
-def session(seed: int, steps: int) -> list[Event]:
-    """A seeded random session: a snapshot, then updates and trades a few ms apart."""
-    rng = np.random.default_rng(seed)
-    events = [snapshot(1, [(100 * P, Q), (99 * P, Q)], [(101 * P, Q), (102 * P, Q)], t=T0 + 1 * MS)]
-    t = T0 + 1 * MS
-    update_id = 1
-    for _ in range(steps):
-        t += int(rng.integers(1, 40)) * MS
-        if rng.random() < 0.5:
-            update_id += 1
-            side = "bids" if rng.random() < 0.5 else "asks"
-            price = (int(rng.integers(95, 101)) if side == "bids" else int(rng.integers(101, 107))) * P
-            quantity = int(rng.integers(0, 4)) * Q
-            events.append(update(update_id, t=t, **{side: [(price, quantity)]}))
-        else:
-            aggressor = [None, "BUY", "SELL"][int(rng.integers(0, 3))]
-            events.append(trade(int(rng.integers(99, 103)) * P, int(rng.integers(1, 5)) * Q // 2, aggressor, t=t))
-    return events
 
 
 def test_one_record_per_boundary_passed_with_the_boundary_as_its_time() -> None:
@@ -79,8 +71,8 @@ def test_replay_gives_the_same_numbers() -> None:
         assert any(r[name] is not None for r in first), name
 
 
-@pytest.mark.parametrize("lateness_us", [0, 10 * S])
-def test_restored_core_continues_with_the_same_numbers(lateness_us: int) -> None:
+@pytest.mark.parametrize("lateness_us", [0, None])
+def test_restored_core_continues_with_the_same_numbers(lateness_us: int | None) -> None:
     config = replace(CONFIG, analytics_lateness_us=lateness_us)
     events = interleave(session(9, 300), 3, max_run=40)  # open intervals and book samples wait at the split
     whole = run(OrderBookCore(config), events)
@@ -95,35 +87,46 @@ def test_restored_core_continues_with_the_same_numbers(lateness_us: int) -> None
     assert set(state) == {SYMBOL}
 
 
-def _without_ingest_time(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records as a projection keeps them: ingest time is when the closing event happened to arrive."""
-    return [{**r, "meta": {k: v for k, v in r["meta"].items() if k != "ingest_time_us"}} for r in records]
-
-
-def interleave(events: list[Event], seed: int, max_run: int) -> list[Event]:
-    """Depth and trades in a random interleaving that keeps each topic's own order (runs of up to max_run)."""
-    rng = np.random.default_rng(seed)
+def test_numbers_do_not_depend_on_how_the_inputs_interleave() -> None:
+    """Live and replay read md.depth and md.trades in different interleavings: same records either way, even
+    when one topic is read to its end before the other."""
+    config = replace(CONFIG, analytics_lateness_us=None)
+    events = session(21, 250)
+    in_time_order = without_ingest_time(analytics(run(OrderBookCore(config), events)))
+    assert len(in_time_order) > 40
     depth = [e for e in events if e.topic == MD_DEPTH]
     trades = [e for e in events if e.topic == MD_TRADES]
-    merged: list[Event] = []
-    while depth or trades:
-        source = depth if (depth and (not trades or rng.random() < 0.5)) else trades
-        take = int(rng.integers(1, max_run + 1))
-        merged += source[:take]
-        del source[:take]
-    return merged
+    for order in (depth + trades, trades + depth, interleave(events, 1, max_run=60)):
+        assert without_ingest_time(analytics(run(OrderBookCore(config), order))) == in_time_order
 
 
-def test_numbers_do_not_depend_on_how_the_inputs_interleave() -> None:
-    """Live and replay read md.depth and md.trades in different interleavings: same records either way."""
+def test_the_schedule_starts_at_the_earliest_input_whichever_arrives_first() -> None:
+    config = replace(CONFIG, analytics_lateness_us=None)
+    depth = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=T0 + 450 * MS)]
+    trades = [trade(101 * P, Q, "BUY", t=T0 + 320 * MS), trade(100 * P, Q, "SELL", t=T0 + 480 * MS)]
+    depth_first = analytics(run(OrderBookCore(config), depth + trades))
+    trades_first = analytics(run(OrderBookCore(config), trades + depth))
+    assert [r["window_end_us"] for r in depth_first] == [T0 + k * 100 * MS for k in (1, 2, 3, 4)]
+    assert without_ingest_time(trades_first) == without_ingest_time(depth_first)
+
+
+def test_with_a_lateness_numbers_hold_while_the_inputs_stay_within_it() -> None:
     config = replace(CONFIG, analytics_lateness_us=10 * S)
     events = session(21, 250)
-    in_time_order = _without_ingest_time(analytics(run(OrderBookCore(config), events)))
-    assert len(in_time_order) > 40
-    for seed in range(3):
-        shuffled = interleave(events, seed, max_run=60)  # runs of 60 events: seconds of event time apart
+    in_time_order = without_ingest_time(analytics(run(OrderBookCore(config), events)))
+    for seed in range(2):
+        shuffled = interleave(events, seed, max_run=60)  # runs of 60 events: about a second of event time
         assert shuffled != events
-        assert _without_ingest_time(analytics(run(OrderBookCore(config), shuffled))) == in_time_order
+        assert without_ingest_time(analytics(run(OrderBookCore(config), shuffled))) == in_time_order
+
+
+def test_without_a_lateness_a_silent_input_holds_the_analytics_until_it_speaks() -> None:
+    core = OrderBookCore(replace(CONFIG, analytics_lateness_us=None))
+    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=T0 + 250 * MS)]
+    assert analytics(run(core, events)) == []
+    records = analytics(run(core, [trade(101 * P, Q, "BUY", t=T0 + 330 * MS)]))
+    assert [r["window_end_us"] for r in records] == [T0 + 100 * MS, T0 + 200 * MS]
+    assert records[0]["mid"] == pytest.approx(100.5)
 
 
 def test_a_silent_input_lets_the_other_close_boundaries_after_the_lateness() -> None:
@@ -146,7 +149,7 @@ def test_a_trade_after_its_interval_closed_counts_in_the_open_interval() -> None
 
 
 def test_end_of_input_closes_what_either_input_has_passed() -> None:
-    core = OrderBookCore(replace(CONFIG, analytics_lateness_us=10 * S))
+    core = OrderBookCore(replace(CONFIG, analytics_lateness_us=None))
     events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=T0 + 250 * MS)]
     assert analytics(run(core, events)) == []  # live, the silent trade input holds the boundaries back
     records = analytics(core.end_of_input(SYMBOL))
