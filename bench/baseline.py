@@ -62,7 +62,7 @@ PHASES = ("produce", "consume", "codec", "loop", "faust")
 POOL = 1000  # distinct records cycled through by the throughput phases (built before the clock starts)
 WARMUP = 1000  # records produced, or encoded and decoded, before a clock starts
 ACCOUNTS = 64
-FAUST_LOW_FETCH_WAIT_MS = 5
+FAUST_LOW_FETCH_WAIT_MS = 5  # the runtime's faust_engine.FETCH_WAIT_MS; not imported: it loads faust here
 
 Record = dict[str, Any]
 
