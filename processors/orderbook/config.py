@@ -26,12 +26,12 @@ class OrderBookConfig:
     ``B = k * interval_us``) from the book as the depth stream crosses ``B`` and the trades whose event time
     falls in the interval (``processors.orderbook.analytics.engine``): a replay gives the same numbers.
       interval_us: analytics interval, also the time bar of VPIN and the observation of Kyle's lambda. 1 s.
-      analytics_lateness_us: a boundary is closed when both inputs (depth, trades) have passed it; with a
-        lateness set, also when one input has gone this far past it while the other lags or is silent. None
-        (the default): wait for both, so the records do not depend on how the runtime interleaves the two
-        topics (a replay at full speed may read one topic minutes of event time ahead of the other); a
-        symbol's analytics then advance only while it trades. A number suits feeds where one input may be
-        absent (depth without trades); the records are then exact while the inputs stay within it.
+      analytics_lateness_us: a boundary is closed when both inputs (depth, trades) have passed it, or when
+        one input is this far past it while the other lags or is silent. Records are exact (independent of
+        how the runtime interleaves the two topics) while the inputs stay within it of each other; a
+        full-speed replay may read one topic minutes of event time ahead of the other, hence the generous
+        default. A symbol without trades gets its analytics this late; what waits is bounded by it. None:
+        wait for both inputs however long. 3600 s.
       max_gap_intervals: after more quiet intervals in a row than this (no trades, book unchanged: a halted
         market, a replay across a weekend) the rolling windows restart and the quiet run is not published
         interval by interval. 3600.
@@ -55,7 +55,7 @@ class OrderBookConfig:
 
     publish_depth: int = 10
     interval_us: int = SECOND_US
-    analytics_lateness_us: int | None = None
+    analytics_lateness_us: int | None = 3600 * SECOND_US
     max_gap_intervals: int = 3600
     imbalance_levels: int = 10
     vol_window: int = 60

@@ -10,10 +10,10 @@ them differently):
 - the trades of the interval ``[B - interval, B)`` are those whose event time falls in it, accumulated
   (volume, signed volume, buy and sell counts, close) as they arrive.
 
-``B`` is closed once both streams have passed it (an event at or after ``B`` in each); with
-``analytics_lateness_us`` set, also once one stream is that far past it (for feeds where one input may be
-silent). A trade arriving after its interval was closed counts in the next open interval; without a lateness
-this cannot happen while each topic keeps its own order.
+``B`` is closed once both streams have passed it (an event at or after ``B`` in each), or once one stream is
+``analytics_lateness_us`` past it (the other lags or is silent: a symbol without trades). A trade arriving
+after its interval was closed counts in the next open interval; that happens only when the inputs drift
+further apart than the lateness.
 
 A run of quiet intervals (no trades, book unchanged) longer than ``max_gap_intervals`` (a halted market, a
 replay across a weekend) is not published interval by interval: the windows restart and publishing resumes
@@ -113,7 +113,8 @@ class SymbolAnalytics:
 
     def _start(self, time_us: int) -> None:
         """The schedule starts at the first boundary after the earliest event of either input, whichever the
-        runtime happens to deliver first (nothing is closed before both inputs were seen)."""
+        runtime happens to deliver first (nothing is closed before both inputs were seen, unless one is the
+        lateness ahead)."""
         boundary = self._boundary_after(time_us)
         if self.next_close_us == NOT_STARTED or (not self.closed_any and boundary < self.next_close_us):
             self.next_close_us = boundary
