@@ -1,8 +1,10 @@
 """Rebuild the PostgreSQL projections from the topics: drop their rows and offsets, replay from offset 0.
 
 The rebuild IS the sink (same decoding, same projection rules, same batched writes), run from empty until
-the topics are drained, so its result equals what the live sink built from the same log. It holds the sink
-lock, so it refuses to run beside a live sink (which would write into the half-rebuilt tables).
+the topics are drained, so its result equals what the live sink built from the same log. It runs in one
+database transaction: readers (the API) see the old projection until the new one is complete, and a rebuild
+that fails or is interrupted changes nothing. It holds the sink lock, so it refuses to run beside a live
+sink.
 """
 
 from __future__ import annotations
@@ -24,8 +26,13 @@ class RebuildReport:
     stats: SinkStats
     tables: dict[str, int]  # rows per projection table after the rebuild
 
+    @property
+    def complete(self) -> bool:
+        """The rebuild reached the end of the topics and committed (else it rolled back: nothing changed)."""
+        return self.stats.caught_up
+
     def as_json(self) -> dict[str, Any]:
-        return {"tables": self.tables, "sink": self.stats.as_json()}
+        return {"complete": self.complete, "tables": self.tables, "sink": self.stats.as_json()}
 
 
 def table_counts(conninfo: str) -> dict[str, int]:

@@ -66,7 +66,7 @@ class SinkOptions:
     progress_every_s: float = 2.0
     projection: str = PROJECTION
     migrate: bool = True
-    start_empty: bool = False  # drop the projected rows and offsets first, under the lock (a rebuild)
+    start_empty: bool = False  # a rebuild: drop the rows and offsets, rebuild, all in one transaction
 
 
 @dataclass
@@ -130,7 +130,6 @@ def run_sink(
     if options.migrate:
         migrate(settings.database_url)
     stats = SinkStats()
-    start_empty = options.start_empty
     backoff_s = 0.5
     while True:
         connected = False
@@ -139,20 +138,34 @@ def run_sink(
                 connected = True
                 if not _take_lock(conn, options.lock_wait_s, stopped):
                     return stats  # stopped while another sink held the lock
-                if start_empty:
-                    BatchWriter(conn, options.projection).clear()
-                    start_empty = False
-                sink = _Sink(settings, conn, options, codec or default_codec(), stats)
-                try:
-                    return sink.run(deadline, stopped, on_progress)
-                finally:
-                    sink.close()
+                if options.start_empty:
+                    # A rebuild empties the projection and builds it again in ONE transaction: readers see the
+                    # old tables until the new ones are complete; one that does not reach the end changes nothing.
+                    stats = SinkStats()
+                    with conn.transaction():
+                        BatchWriter(conn, options.projection).clear()
+                        _run(_Sink(settings, conn, options, codec or default_codec(), stats), deadline, stopped,
+                             on_progress)  # fmt: skip
+                        if not stats.caught_up:
+                            raise psycopg.Rollback()
+                    return stats
+                return _run(_Sink(settings, conn, options, codec or default_codec(), stats), deadline, stopped,
+                            on_progress)  # fmt: skip
         except psycopg.OperationalError as error:
             if not (connected or stats.batches) or stopped() or (deadline is not None and time.monotonic() >= deadline):
                 raise
             log.warning("sink: lost the database (%s); resuming from the stored offsets in %.1f s", error, backoff_s)
             time.sleep(backoff_s)
             backoff_s = min(backoff_s * 2, 5.0)
+
+
+def _run(
+    sink: _Sink, deadline: float | None, stopped: Callable[[], bool], on_progress: Callable[[SinkStats], None] | None
+) -> SinkStats:
+    try:
+        return sink.run(deadline, stopped, on_progress)
+    finally:
+        sink.close()
 
 
 def _stopper(stop: StopSignal) -> Callable[[], bool]:

@@ -1,6 +1,6 @@
 """Writes one batch's rows and consumed offsets in one PostgreSQL transaction.
 
-Rows go by COPY into session temp tables (emptied at each commit), then one INSERT … ON CONFLICT per table
+Rows go by COPY into session temp tables (emptied after each use), then one INSERT … ON CONFLICT per table
 merges them: one round trip per table whatever the batch size. The offsets are upserted in the same
 transaction, so after a crash the tables and the resume points agree.
 """
@@ -116,6 +116,7 @@ class BatchWriter:
                     copy.write_row(row)
             cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} " + on_conflict).format(
                     sql.Identifier(table), names, names, staged))  # fmt: skip
+            cur.execute(sql.SQL("TRUNCATE {}").format(staged))  # a rebuild commits once, at its end
 
     def _update_orders(self, rows: list[Row]) -> None:
         """Apply state rows to orders that exist; an order id no row holds is no order (nothing to update)."""
@@ -127,9 +128,15 @@ class BatchWriter:
                     copy.write_row(row)
             cur.execute("UPDATE orders SET " + _ORDERS_UPDATE + " FROM incoming_order_updates u "
                         "WHERE orders.order_id = u.order_id")  # fmt: skip
+            cur.execute("TRUNCATE incoming_order_updates")
 
     def clear(self) -> None:
-        """Drop every projected row and this projection's offsets, in one transaction (for a rebuild)."""
+        """Delete every projected row and this projection's offsets (for a rebuild, inside its transaction).
+
+        DELETE rather than TRUNCATE: readers keep seeing the old rows until the rebuild commits, where
+        TRUNCATE would lock them out for the whole rebuild.
+        """
         with self.conn.transaction():
-            self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, PROJECTION_TABLES))))
+            for table in PROJECTION_TABLES:
+                self.conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
             self.conn.execute("DELETE FROM projection_offsets WHERE projection = %s", (self.projection,))

@@ -40,7 +40,10 @@ def run_rebuild(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
     if args.json:
         emit_json(report.as_json())
-        return 0
+        return 0 if report.complete else 1
+    if not report.complete:
+        say("the rebuild did not reach the end of the topics; it was rolled back, the projections are unchanged")
+        return 1
     stats = report.stats
     say(f"rebuilt from {stats.consumed} records in {stats.seconds:.2f} s "
         f"({stats.dead_letters} dead letters): " + ", ".join(f"{n} {t}" for t, n in report.tables.items()))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,8 +26,22 @@ def database(infra_settings: Settings) -> Iterator[str]:
     try:
         yield make_conninfo(admin_url, dbname=name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        _drop(admin_url, name)
+
+
+def _drop(admin_url: str, name: str) -> None:
+    """DROP … WITH (FORCE) ends the sessions in it; a session connecting at that moment can still be in the
+    way (a sink reconnecting), hence a few attempts."""
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(5):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(drop)
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture

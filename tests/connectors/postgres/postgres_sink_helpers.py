@@ -29,3 +29,11 @@ def table_rows(conninfo: str) -> dict[str, list[tuple[object, ...]]]:
             table: sorted(conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))).fetchall(), key=repr)
             for table in ("orders", "order_events", "fills", "positions")
         }
+
+
+def consumed_records(conninfo: str) -> int:
+    """Records the sink has committed as consumed: the sum of its next offsets (topics written without
+    transactions, from offset 0, hold no control records)."""
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets").fetchone()
+    return int(row[0]) if row is not None else 0

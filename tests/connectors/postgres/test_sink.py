@@ -6,7 +6,7 @@ from collections import Counter
 
 import psycopg
 import pytest
-from postgres_sink_helpers import produce, table_rows
+from postgres_sink_helpers import consumed_records, produce, table_rows
 
 from connectors.postgres import read_models as rm
 from connectors.postgres.projection import NOT_CREATING
@@ -153,7 +153,7 @@ def test_rebuild_equals_the_live_build(sink_settings: Settings) -> None:
         for start in range(0, len(records), 40):
             produce(sink_settings, records[start : start + 40])
         database = sink_settings.database_url
-        _wait_for(lambda: _counts(database) == _expected(records), 30)
+        _wait_for(lambda: consumed_records(database) == len(records), 30)
     finally:
         stop.set()
         live.join(30)
@@ -216,7 +216,7 @@ def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
             cut = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()  # fmt: skip
         assert cut is not None and cut[0] >= 1
-        _wait_for(lambda: _counts(database) == _expected(records), 30)
+        _wait_for(lambda: consumed_records(database) == len(records), 30)
     finally:
         stop.set()
         live.join(30)
@@ -234,3 +234,34 @@ def test_answers_about_an_unknown_order_id_number_on_across_batches_without_a_ro
     with psycopg.connect(sink_settings.database_url) as conn:
         assert [e.sequence for e in rm.order_events(conn, "ghost-1")] == [1, 2]
         assert rm.get_order(conn, "ghost-1") is None
+
+
+def test_readers_see_the_old_projection_until_a_rebuild_commits(sink_settings: Settings) -> None:
+    records = SampleStream(35, run="mvcc").records()
+    produce(sink_settings, records)
+    _drain(sink_settings)
+    database = sink_settings.database_url
+    before = table_rows(database)
+    seen: list[dict[str, int]] = []
+    rebuild = SinkOptions(start_empty=True, until_end=True, batch_size=50, progress_every_s=0)
+    run_sink(sink_settings, 60, options=rebuild, on_progress=lambda s: seen.append(_counts(database)))
+    assert len(seen) > 3 and all(counts == _expected(records) for counts in seen)  # mid-rebuild: the old rows
+    assert table_rows(database) == before
+
+
+def test_a_rebuild_cut_short_changes_nothing(sink_settings: Settings) -> None:
+    records = SampleStream(35, run="cut").records()
+    produce(sink_settings, records)
+    _drain(sink_settings)
+    database = sink_settings.database_url
+    before = table_rows(database)
+    with psycopg.connect(database) as conn:
+        offsets = conn.execute("SELECT * FROM projection_offsets ORDER BY 1, 2, 3").fetchall()
+    batches: list[int] = []
+    rebuild = SinkOptions(start_empty=True, until_end=True, batch_size=50, progress_every_s=0)
+    stats = run_sink(sink_settings, 60, lambda: len(batches) >= 3, options=rebuild,
+                     on_progress=lambda s: batches.append(s.batches))  # fmt: skip
+    assert not stats.caught_up and 0 < stats.consumed < len(records)
+    assert table_rows(database) == before
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT * FROM projection_offsets ORDER BY 1, 2, 3").fetchall() == offsets
