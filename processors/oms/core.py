@@ -196,8 +196,10 @@ class OmsCore:
         self.config = config
         self._accounts: dict[str, AccountOrders] = {}
         self._dirty: set[tuple[str, str]] = set()  # (account, order id) changed since the last state_changes()
-        self._gone: set[str] = set()  # account records of the earlier layout, to delete
+        self._gone: set[str] = set()  # account records of the earlier layout, to delete now
         self._restored: set[str] = set()  # accounts taken back and not settled yet
+        self._migrated: set[tuple[str, str]] = set()  # orders read from account records of the earlier layout
+        self._earlier_layout: set[str] = set()  # those account records
         self._commands: dict[str, Callable[[_Out, Mapping[str, Any], Mapping[str, Any]], None]] = {
             NEW_ORDER: self._on_new_order,
             CANCEL_ORDER: self._on_cancel,
@@ -224,9 +226,11 @@ class OmsCore:
         return out.emits
 
     def state_changes(self) -> StateChanges:
-        """One record per order changed since the last call, None for a dropped one (module docstring)."""
-        if self._restored:
-            self._settle_restored()
+        """One record per order changed since the last call, None for a dropped one (module docstring).
+
+        What restore alone changes (retention, the earlier layout rewritten) comes with the first call after
+        an event: an engine may call this right after restoring and drop the answer (the faust engine does).
+        """
         accounts = self._accounts
         changes: StateChanges = {state_key(account, order_id): accounts[account].record(order_id)
                                  for account, order_id in self._dirty}  # fmt: skip
@@ -244,15 +248,20 @@ class OmsCore:
         if order_id is not None:
             orders.take_back(order_id, state)
         else:  # the earlier layout: one record for the whole account
-            self._dirty.update((account, taken) for taken in orders.take_back_account_record(state))
-            self._gone.add(account)
+            self._migrated.update((account, taken) for taken in orders.take_back_account_record(state))
+            self._earlier_layout.add(account)
         self._restored.add(account)
 
     def _settle_restored(self) -> None:
+        """Before the first event after restore: finishing order and retention; what to write again."""
         retention = self.config.finished_orders_kept
         for account in self._restored:
             self._dirty.update((account, dropped) for dropped in self._accounts[account].settle(retention))
+        self._dirty |= self._migrated
+        self._gone |= self._earlier_layout
         self._restored.clear()
+        self._migrated.clear()
+        self._earlier_layout.clear()
 
     # -- read access for tools and tests -----------------------------------------------------------------
     def order(self, account: str, order_id: str) -> Order | None:
