@@ -6,6 +6,8 @@ import pytest
 from _oms_builders import ACCOUNT, SYMBOL, Q, decision, fill, new_order, report
 
 from processors.oms import OmsCore
+from processors.oms.orders import ARCHIVED
+from processors.runtime.changelog import changelog_name, changelog_partitions, read_partitions
 from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
 from sq.settings import Settings
 from topics.catalogue import ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
@@ -50,6 +52,14 @@ def test_oms_worker_restarted_takes_its_orders_back_from_the_changelog(catalogue
         ("ACCEPTED", "NEW", 0),
         ("FILLED", "FILLED", 2 * Q),  # once: the repeated fill id is ignored
     ]
+    # The changelog holds the order under its own sub key, never the account as one record.
+    changelog = changelog_name(settings, OmsCore.name)
+    partitions = list(range(changelog_partitions(OmsCore())))
+    written = [(key, state) for _, key, state in read_partitions(settings, changelog, partitions)]
+    assert {key for key, _ in written} == {f"{ACCOUNT}|{order_id}"}
+    assert written[0][1] is not None and "order" in written[0][1]  # working after the first run
+    assert written[-1][1] is not None and written[-1][1]["done"][ARCHIVED.index("status")] == "FILLED"
+
     (sent,) = [decoded.record for decoded in read_events(settings, VENUE_ORDERS)]
     assert (sent["action"], sent["symbol"], sent["risk_decision_id"]) == (
         "NEW",
