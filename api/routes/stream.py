@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import Reader, Res, require_account
-from api.errors import responses
+from api.errors import ApiProblem, responses
 from api.kafka_reads import OrderEventTail, decode_positions
 from api.views import order_event_public
 
@@ -75,14 +76,29 @@ def stream_request(
     return StreamRequest(frozenset({account}) if account is not None else principal.visible_accounts(), resume)
 
 
+def opened_tail(request: Annotated[StreamRequest, Depends(stream_request)], res: Res) -> Iterator[_SafeTail]:
+    """The tail, positioned before the response starts (a broker that does not answer is a 503, not an empty
+    stream); closed once the response is over, whichever way it ends."""
+    tail = _SafeTail(OrderEventTail(res.config.settings, request.accounts, res.producer.codec))
+    try:
+        tail.open(request.resume)
+    except (KafkaException, RuntimeError, KeyError) as error:
+        tail.close()
+        raise ApiProblem(503, f"cannot follow the order events: {error}", "BROKER_UNAVAILABLE",
+                         headers={"Retry-After": "1"}) from None  # fmt: skip
+    try:
+        yield tail
+    finally:
+        # A poll may still run in its worker thread: close once it returns, off the event loop.
+        threading.Thread(target=tail.close, name="api-stream-close", daemon=True).start()
+
+
 @router.get("/orders", response_class=EventSourceResponse, summary="Stream order events (server-sent events)",
-            responses=responses(401, 403, 429))  # fmt: skip
+            responses=responses(401, 403, 429, 503))  # fmt: skip
 async def stream_order_events(
-    request: Annotated[StreamRequest, Depends(stream_request)], res: Res
+    tail: Annotated[_SafeTail, Depends(opened_tail)], res: Res
 ) -> AsyncIterator[ServerSentEvent]:
     """Each message is ``event: order`` with an OrderEventPublic as JSON ``data``."""
-    tail = _SafeTail(OrderEventTail(res.config.settings, request.accounts, res.producer.codec))
-    await asyncio.to_thread(tail.open, request.resume)
     res.metrics.stream_clients.inc()
     try:
         yield ServerSentEvent(comment="ready")
