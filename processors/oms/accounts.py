@@ -13,8 +13,10 @@ client order id is in ``client_ids``. So a change rewrites one order (a few hund
 account, and ``client_ids`` and the finishing order are rebuilt from the records on restore, in whatever
 order they come back.
 
-Retention: an account keeps its ``retention`` most recently finished orders; finishing one more drops the
-oldest from memory, and its key gets a tombstone (None) so compaction removes it from the changelog. Within
+Retention: an account keeps its ``retention`` most recently finished orders (working orders are never
+dropped); finishing one more drops the oldest from memory, and its key gets a tombstone (None) so compaction
+removes it from the changelog. The window is counted in orders, not time: at 10,000, an account finishing
+100 orders a second keeps the last 100 seconds of them, one finishing one a minute about a week. Within
 that window a finished order still answers a resubmitted client order id (DUPLICATE_REJECTED with its real
 view), late venue reports (dead letters naming its status) and cancels or amends (rejected with its real
 view). A dropped order is unknown: a NewOrder with its client order id makes a new order, a cancel of it is
@@ -31,13 +33,13 @@ from collections import deque
 from typing import Any, Final
 
 from processors.core import STATE_SUBKEY_SEPARATOR, Record
-from processors.oms.orders import Order, copy_order, from_archive, from_working_row, working_row
+from processors.oms.orders import ARCHIVED, Order, copy_order, from_archive, from_working_row, working_row
 
 WORKING_FIELD: Final = "order"
 DONE_FIELD: Final = "done"
 SEQUENCE_FIELD: Final = "seq"
 INDEXED_FIELD: Final = "indexed"
-CLIENT_ORDER_ID_AT: Final = 2  # position of client_order_id in an archived row (orders.ARCHIVED)
+CLIENT_ORDER_ID_AT: Final = ARCHIVED.index("client_order_id")  # the same in a working row (orders.WORKING_ROW)
 
 ArchivedRow = list[Any]
 
