@@ -15,7 +15,8 @@ Numerics: counts of hundreds overflow e^-l l^k, so each branch is evaluated as a
 ln k!) and the three are combined with log-sum-exp: the largest log term is factored out before
 exponentiating, which is the factorization of Lin and Ke (2011). The parameters are optimised unbounded
 through alpha = sigmoid(a), delta = sigmoid(d), mu = e^m, eps_b = e^b, eps_s = e^s (so every step is a valid
-model), by Nelder-Mead written in numpy. Starts (deterministic): the grid of Yan and Zhang (2012),
+model), by Nelder-Mead written in numpy, within a wide box (alpha, delta in [6e-6, 1 - 6e-6]; rates in
+[1e-6, 1e9]). Starts (deterministic): the grid of Yan and Zhang (2012),
 alpha, delta, gamma in {0.1, 0.3, 0.5, 0.7, 0.9}, eps_b = gamma * mean(B), mu = (mean(B) - eps_b) /
 (alpha (1 - delta)), eps_s = mean(S) - alpha delta mu (points with eps_s <= 0 dropped); the ``starts`` points of
 highest likelihood are refined and the best optimum wins.
@@ -33,6 +34,10 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 _TINY = 1e-6  # floor of rates in the starts: a side without trades still has a finite log rate
+# Box of the transformed parameters: alpha and delta within (6e-6, 1 - 6e-6), rates within (1e-6, 1e9). Without
+# informed trading the likelihood is flat as alpha -> 0 or 1; the box stops the simplex wandering off there.
+LOWER = np.array([-12.0, -12.0, math.log(1e-6), math.log(1e-6), math.log(1e-6)])
+UPPER = np.array([12.0, 12.0, math.log(1e9), math.log(1e9), math.log(1e9)])
 
 
 @dataclass(frozen=True)
@@ -196,7 +201,9 @@ def fit_pin(
                     key=lambda scored_point: -scored_point[0])  # stable: ties keep grid order  # fmt: skip
     best: tuple[FloatArray, float] | None = None
     for _, index in scored[:starts]:
-        theta, value = nelder_mead(lambda x: -likelihood.transformed(x), transform(*candidates[index]), max_iterations)
+        theta, value = nelder_mead(lambda x: -likelihood.transformed(np.clip(x, LOWER, UPPER)),
+                                   transform(*candidates[index]), max_iterations)  # fmt: skip
+        theta = np.clip(theta, LOWER, UPPER)
         if best is None or value < best[1]:
             best = theta, value
     if best is None:
