@@ -13,7 +13,8 @@ Book life cycle per symbol
   ignored, the next one applied (quantity 0 removes a level).
 - A gap, or a book that ends crossed (best bid >= best ask, which only missed updates can cause), makes the
   book stale: one ``FeedStatus(GAP_DETECTED)`` naming the cause and asking for a resync, one ``BookTop`` with
-  ``stale=true`` and no prices or levels, and no more publishing until a new snapshot. Wrong prices are never
+  ``stale=true`` and no prices or levels (withdrawing what was published, if anything was), and no more
+  publishing until a new snapshot. Wrong prices are never
   published.
 - A ``BookTop`` goes out only when the published view (best ``publish_depth`` levels per side, stale flag)
   changes.
@@ -133,7 +134,8 @@ class OrderBookCore:
             handler(event, state, emits)
         else:
             time_us: int = record["meta"]["event_time_us"]
-            analytics.before_depth(time_us, lambda: self._sample(state))
+            if time_us >= analytics.depth_next_boundary_us:  # the depth input crosses a boundary
+                analytics.before_depth(time_us, lambda: self._sample(state))
             handler(event, state, emits)
             analytics.after_depth(time_us)
         if analytics.due():

@@ -67,6 +67,7 @@ def test_replay_gives_the_same_numbers() -> None:
     second = analytics(run(OrderBookCore(CONFIG), events))
     assert len(first) > 50
     assert first == second
+    assert len({r["meta"]["event_id"] for r in first}) == len(first)
     for name in ("mid", "realized_volatility", "trade_flow_imbalance", "vpin", "kyle_lambda", "pin"):
         assert any(r[name] is not None for r in first), name
 
