@@ -201,7 +201,7 @@ class _Sink:
         self.settings = settings
         self.options = options
         self.codec = codec
-        self.writer = BatchWriter(conn, options.projection)
+        self.writer = BatchWriter(conn, options.projection, one_transaction=options.start_empty)
         self.stats = stats
         self._logical = {physical_name(settings, topic): topic for topic in INPUTS}
         self._dead_letters: AvroProducer | None = None

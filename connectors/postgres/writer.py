@@ -1,8 +1,8 @@
 """Writes one batch's rows and consumed offsets in one PostgreSQL transaction.
 
-Rows go by COPY into session temp tables (emptied after each use), then one INSERT … ON CONFLICT per table
-merges them: one round trip per table whatever the batch size. The offsets are upserted in the same
-transaction, so after a crash the tables and the resume points agree.
+Rows go by COPY into session temp tables (emptied at each commit, or after each use in a rebuild), then one
+INSERT … ON CONFLICT per table merges them: one round trip per table whatever the batch size. The offsets
+are upserted in the same transaction, so after a crash the tables and the resume points agree.
 """
 
 from __future__ import annotations
@@ -53,9 +53,13 @@ _ORDER_NAMES = sql.SQL(", ").join(sql.Identifier(c) for c in ORDER_COLUMNS)
 class BatchWriter:
     """Owns one connection (autocommit, explicit transactions) and its temp tables."""
 
-    def __init__(self, conn: psycopg.Connection[Any], projection: str = PROJECTION) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], projection: str = PROJECTION, one_transaction: bool = False
+    ) -> None:
+        """``one_transaction``: every batch is a savepoint of one outer transaction (a rebuild)."""
         self.conn = conn
         self.projection = projection
+        self.one_transaction = one_transaction
         staging = [(f"incoming_{table}", table) for table in PROJECTION_TABLES] + [("incoming_order_updates", "orders")]
         for staged, table in staging:
             conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
@@ -116,7 +120,8 @@ class BatchWriter:
                     copy.write_row(row)
             cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} " + on_conflict).format(
                     sql.Identifier(table), names, names, staged))  # fmt: skip
-            cur.execute(sql.SQL("TRUNCATE {}").format(staged))  # a rebuild commits once, at its end
+            if self.one_transaction:  # no commit between batches to empty the staging table
+                cur.execute(sql.SQL("TRUNCATE {}").format(staged))
 
     def _update_orders(self, rows: list[Row]) -> None:
         """Apply state rows to orders that exist; an order id no row holds is no order (nothing to update)."""
@@ -128,7 +133,8 @@ class BatchWriter:
                     copy.write_row(row)
             cur.execute("UPDATE orders SET " + _ORDERS_UPDATE + " FROM incoming_order_updates u "
                         "WHERE orders.order_id = u.order_id")  # fmt: skip
-            cur.execute("TRUNCATE incoming_order_updates")
+            if self.one_transaction:
+                cur.execute("TRUNCATE incoming_order_updates")
 
     def clear(self) -> None:
         """Delete every projected row and this projection's offsets (for a rebuild, inside its transaction).
