@@ -265,3 +265,30 @@ def test_a_rebuild_cut_short_changes_nothing(sink_settings: Settings) -> None:
     assert table_rows(database) == before
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT * FROM projection_offsets ORDER BY 1, 2, 3").fetchall() == offsets
+
+
+def test_aborted_transactions_never_reach_the_tables_and_markers_do_not_stall_a_drain(
+    sink_settings: Settings,
+) -> None:
+    """Processors write in Kafka transactions: read_committed skips aborted records, and a partition ending in
+    commit/abort markers still counts as drained."""
+    from confluent_kafka import Producer
+
+    from schemas.codec import default_codec
+
+    codec = default_codec()
+    kept, aborted = SampleStream(14, run="kept").records(), SampleStream(14, run="gone").records()
+    producer = Producer(sink_settings.kafka_config(**{"transactional.id": f"{sink_settings.topic_prefix}tx"}))
+    producer.init_transactions(30)
+    for records, commit in ((kept[:60], True), (aborted, False), (kept[60:], True)):
+        producer.begin_transaction()
+        for p in records:
+            producer.produce(physical_name(sink_settings, p.topic), codec.encode(p.schema, p.record), p.key.encode())
+        producer.flush(30)
+        if commit:
+            producer.commit_transaction(30)
+        else:
+            producer.abort_transaction(30)
+    stats = _drain(sink_settings)
+    assert stats["caught_up"] and stats["consumed"] == len(kept)
+    assert _counts(sink_settings.database_url) == _expected(kept)
