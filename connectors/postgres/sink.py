@@ -74,9 +74,9 @@ class SinkStats:
     consumed: int = 0
     batches: int = 0
     order_events: int = 0
-    orders: int = 0  # order rows upserted (one per touched order per batch)
-    fills: int = 0
-    positions: int = 0
+    orders: int = 0  # order row writes: one per touched order per batch
+    fills: int = 0  # fill row writes: one per fill per batch that told of it (OMS and venue may be two)
+    positions: int = 0  # position row writes: one per touched position per batch
     dead_letters: int = 0
     duplicates: int = 0  # order events found already projected (an upstream redelivery), skipped
     caught_up: bool = False

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         summary = stats.as_json()
         say(f"consumed {stats.consumed} records in {summary['seconds']} s: {stats.order_events} order events, "
-            f"{stats.orders} order updates, {stats.fills} fills, {stats.positions} positions, "
+            f"{stats.orders} order upserts, {stats.fills} fill upserts, {stats.positions} position upserts, "
             f"{stats.dead_letters} dead letters, {stats.duplicates} duplicates skipped "
             f"({summary['rows_per_second'] or 0} rows/s)")  # fmt: skip
     return 0
