@@ -6,8 +6,9 @@ and one API server on them; keys for every role are created in that database. ``
 
 from __future__ import annotations
 
-import concurrent.futures
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 from _api_server import RunningApi, serve_api
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -22,7 +24,7 @@ from api import key_store
 from api.auth import Role
 from connectors.postgres.migrate import migrate
 from sq.settings import Settings
-from topics.admin import admin_client, create_topics
+from topics.admin import create_topics, delete_prefixed_topics, physical_name
 from topics.catalogue import CATALOGUE
 
 OWN = "ACC-OWN"  # the account the scoped keys may act on
@@ -50,10 +52,34 @@ def api_settings(infra_settings: Settings, api_database: str) -> Iterator[Settin
     """The module's own topics (every catalogue topic, under a fresh prefix) and database; the topics are
     deleted afterwards (thousands of leftover test partitions slow every broker restart)."""
     settings = infra_settings.with_topic_prefix(f"t{uuid.uuid4().hex[:10]}.").with_database_url(api_database)
-    reports = create_topics(settings, CATALOGUE)
+    create_topics(settings, CATALOGUE)
+    _wait_until_partitions_have_leaders(settings)
     yield settings
-    deletions = admin_client(settings).delete_topics([r.topic for r in reports], operation_timeout=30)
-    concurrent.futures.wait(list(deletions.values()), timeout=30)  # best effort: a failure leaves only clutter
+    try:
+        delete_prefixed_topics(settings)  # the catalogue's and any a processor created (changelogs)
+    except KafkaException as error:  # best effort: a failure leaves only clutter
+        warnings.warn(f"could not delete the test topics of {settings.topic_prefix}: {error}", stacklevel=1)
+
+
+def _wait_until_partitions_have_leaders(settings: Settings, timeout_s: float = 60.0) -> None:
+    """New topics answer "not leader for partition" for a moment (longer on a busy broker): wait it out, so
+    the tests see a steady broker rather than a topic being born."""
+    consumer = Consumer(settings.kafka_config(**{"group.id": "sq-test-ready"}))
+    deadline = time.monotonic() + timeout_s
+    try:
+        for spec in CATALOGUE:
+            name = physical_name(settings, spec.name)
+            for partition in range(spec.partitions):
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=5)
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+    finally:
+        consumer.close()
 
 
 @dataclass(frozen=True)
