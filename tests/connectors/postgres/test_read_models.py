@@ -7,6 +7,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psycopg.types.json import Jsonb
 
 from connectors.postgres import read_models as rm
@@ -137,3 +139,40 @@ def test_positions_of_everyone_or_one_account(conn: psycopg.Connection[Any]) -> 
     assert rm.positions(conn, accounts=["A9"]) == []
     position = rm.get_position(conn, "A2", "BTCUSDT")
     assert position is not None and position.unrealized_pnl == -7 and position.as_json()["cash"] == -64250003
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    orders=st.lists(
+        st.tuples(st.sampled_from(["A0", "A1", "A2"]), st.sampled_from(["NEW", "FILLED"]), st.integers(0, 5)),
+        max_size=25,
+    ),
+    account=st.sampled_from([None, "A0", "A1"]),
+    status=st.sampled_from([None, "NEW"]),
+    start=st.sampled_from([None, 1, 3]),
+    limit=st.integers(1, 6),
+)
+def test_pages_concatenate_to_the_filtered_list_newest_first(
+    conn: psycopg.Connection[Any],
+    orders: list[tuple[str, str, int]],
+    account: str | None,
+    status: str | None,
+    start: int | None,
+    limit: int,
+) -> None:
+    conn.execute("TRUNCATE orders")
+    for n, (acct, state, created) in enumerate(orders):
+        conn.execute(
+            "INSERT INTO orders VALUES (%s, %s, 'BTCUSDT', 'BUY', 'LIMIT', 'GTC', %s, 1, 1, 1, NULL, 0, 1, NULL, "
+            "%s, NULL, NULL, false, false, NULL, 'ACCEPTED', NULL, '', %s, %s, %s, 1)",
+            (f"o{n:02d}", acct, state, f"c{n}", created, created, f"e{n}"),
+        )
+    expected = sorted(
+        ((created, f"o{n:02d}") for n, (acct, state, created) in enumerate(orders)
+         if account in (None, acct) and status in (None, state) and (start is None or created >= start)),
+        reverse=True,
+    )  # fmt: skip
+    paged = _all_pages(
+        lambda c: rm.list_orders(conn, account=account, status=status, created_from_us=start, limit=limit, cursor=c)
+    )
+    assert [(o.created_time_us, o.order_id) for o in paged] == expected
