@@ -210,6 +210,7 @@ class _Sink:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",  # only when a stored offset fell before the log start (retention)
             "fetch.wait.max.ms": 20,
         }))  # fmt: skip
         self._ends: dict[tuple[str, int], int] = {}
@@ -228,9 +229,17 @@ class _Sink:
             if metadata.error is not None:
                 raise SinkError(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
             for partition in sorted(metadata.partitions):
-                offset = stored.get((name, partition), OFFSET_BEGINNING)
-                assignment.append(TopicPartition(name, partition, offset))
                 low, high = self.consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=30)
+                offset = stored.get((name, partition), OFFSET_BEGINNING)
+                if offset > high:
+                    raise SinkError(
+                        f"the projection has consumed {name} [{partition}] up to offset {offset}, past its end {high}: "
+                        "the topic was recreated; rebuild with `sq replay rebuild-projections`"
+                    )
+                if 0 <= offset < low:
+                    log.warning("sink: %s [%d] starts at %d, after the stored offset %d (retention deleted records)",
+                                name, partition, low, offset)  # fmt: skip
+                assignment.append(TopicPartition(name, partition, offset))
                 self._positions[(name, partition)] = max(offset, low)
                 self._ends[(name, partition)] = high
         self.consumer.assign(assignment)

@@ -203,7 +203,8 @@ def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
     import threading
 
     records = SampleStream(140, run="cut").records()
-    produce(sink_settings, records)
+    half = len(records) // 2
+    produce(sink_settings, records[:half])
     database = sink_settings.database_url
     stop = threading.Event()
     result: list[dict[str, object]] = []
@@ -216,6 +217,7 @@ def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
             cut = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()  # fmt: skip
         assert cut is not None and cut[0] >= 1
+        produce(sink_settings, records[half:])  # the sink needs its database again, whether it was idle or busy
         _wait_for(lambda: consumed_records(database) == len(records), 30)
     finally:
         stop.set()
@@ -292,3 +294,14 @@ def test_aborted_transactions_never_reach_the_tables_and_markers_do_not_stall_a_
     stats = _drain(sink_settings)
     assert stats["caught_up"] and stats["consumed"] == len(kept)
     assert _counts(sink_settings.database_url) == _expected(kept)
+
+
+def test_offsets_stored_past_the_end_of_a_topic_stop_the_sink_with_what_to_do(sink_settings: Settings) -> None:
+    """A recreated topic: resuming from the old offsets would silently skip its records."""
+    from connectors.postgres.sink import SinkError
+
+    with psycopg.connect(sink_settings.database_url) as conn:
+        conn.execute("INSERT INTO projection_offsets VALUES ('postgres', %s, 0, 1000)",
+                     (physical_name(sink_settings, ORDERS_EVENTS),))  # fmt: skip
+    with pytest.raises(SinkError, match="rebuild-projections"):
+        _drain(sink_settings)
