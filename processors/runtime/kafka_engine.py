@@ -204,11 +204,15 @@ class KafkaEngine:
             return
         ends = {}
         for tp in self._barrier:
-            _, high = self.broadcast.get_watermark_offsets(tp, timeout=5, cached=False)
-            ends[tp.partition, tp.topic] = high
+            low, high = self.broadcast.get_watermark_offsets(tp, timeout=5, cached=False)
+            if high > low:  # an empty partition has nothing to wait for (and its position stays unset)
+                ends[tp.partition, tp.topic] = high
+        if not ends:
+            return
+        waiting = [tp for tp in self._barrier if (tp.partition, tp.topic) in ends]
         deadline = time.monotonic() + self.options.barrier_wait_s
         while True:
-            positions = self.broadcast.position(self._barrier)
+            positions = self.broadcast.position(waiting)
             if all(p.offset >= ends[p.partition, p.topic] for p in positions) or time.monotonic() > deadline:
                 return
             messages = self.broadcast.consume(self.options.batch_size, 0.005)

@@ -9,7 +9,7 @@ import pytest
 from order_path_pipeline import ENGINES, Pipeline
 
 from sq.settings import Settings
-from topics.admin import create_topics
+from topics.admin import create_topics, delete_prefixed_topics
 from topics.catalogue import CATALOGUE
 
 
@@ -23,6 +23,7 @@ def pipeline(request: pytest.FixtureRequest, infra_settings: Settings) -> Iterat
         yield running
     finally:
         running.stop()
+        delete_prefixed_topics(settings)
 
 
 @pytest.fixture

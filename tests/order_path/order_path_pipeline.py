@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
+
 from processors.core import derived_event_id, order_id_for
 from processors.runtime.registry import ORDER_PATH
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from schemas.codec import default_codec
 from sq.settings import Settings
+from topics.admin import physical_name
 from topics.catalogue import CONTROL_EVENTS, ORDERS_COMMANDS, RISK_LIMITS
 from topics.client import AvroProducer, read_events
 
@@ -99,7 +102,36 @@ class Pipeline:
         return self.send(CONTROL_EVENTS, key, schema, {"meta": self.meta(), **fields})
 
     def limits(self, account: str, **fields: Any) -> dict:  # type: ignore[type-arg]
-        return self.send(RISK_LIMITS, account, "shrivenquant.risk.RiskLimits", {"meta": self.meta(), **fields})
+        record = {"meta": self.meta(), "account": account, **fields}
+        return self.send(RISK_LIMITS, account, "shrivenquant.risk.RiskLimits", record)
+
+    def log_size(self, topic: str) -> int:
+        """How many offsets the topic holds (records and transaction markers): a cheap progress gauge."""
+        name = physical_name(self.settings, topic)
+        consumer = Consumer(self.settings.kafka_config(**{"group.id": "sq-test-gauge"}))
+        try:
+            partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+            return sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions)
+        finally:
+            consumer.close()
+
+    def consumed(self, processor: str, topic: str) -> bool:
+        """Whether the processor's consumer group has committed every record the topic holds now."""
+        group = physical_name(self.settings, f"sq.{processor}" if self.engine == "kafka" else f"sq.faust.{processor}")
+        name = physical_name(self.settings, topic)
+        consumer = Consumer(self.settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+        try:
+            partitions = [
+                TopicPartition(name, p) for p in consumer.list_topics(name, timeout=10).topics[name].partitions
+            ]
+            committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+            for tp in partitions:
+                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                if high > 0 and committed[tp.partition] < high:
+                    return False
+            return True
+        finally:
+            consumer.close()
 
     def records(self, topic: str, where: Callable[[dict[str, Any]], bool] = lambda r: True) -> list[dict[str, Any]]:
         return [d.record for d in read_events(self.settings, topic, default_codec()) if where(d.record)]

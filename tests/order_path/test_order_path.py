@@ -73,8 +73,9 @@ def test_flow_with_each_processor_killed_and_restarted_loses_and_duplicates_noth
     command = [sys.executable, "-m", "sq.cli"]
     flow = subprocess.Popen([*command, "flow", "--orders", "5000", "--seed", "11", "--accounts", "6", "--json"],
                             env=env, stdout=subprocess.PIPE)  # fmt: skip
-    for name in ("risk", "oms", "venue", "portfolio"):
-        wait_for(lambda: pipeline.records(ORDERS_EVENTS)[-1:] and True, STARTUP_S, "the flow's first outcomes")
+    # Kill each stage at a different point of the run, mid-stream (about 3 order events per order).
+    for name, events in (("risk", 1_500), ("oms", 4_000), ("venue", 7_000), ("portfolio", 10_000)):
+        wait_for(lambda n=events: pipeline.log_size(ORDERS_EVENTS) >= n, STARTUP_S, f"{events} order events")
         pipeline.kill(name)
         pipeline.start((name,))
     out, _ = flow.communicate(timeout=300)
