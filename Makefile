@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The pure code mypy keeps strict: schemas, the catalogue, settings and the processors' cores.
-MYPY_PATHS := schemas topics sq/settings.py processors/venue processors/oms processors/orderbook processors/portfolio
+# mypy keeps these strict: the pure cores, schemas, the catalogue, settings, replay, connectors and the API.
+MYPY_PATHS := schemas topics sq/settings.py processors/core.py processors/risk processors/venue processors/oms processors/orderbook processors/portfolio replay connectors/marketdata connectors/postgres api
 
 .PHONY: install system-deps test lint typecheck pytest demo clean
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from replay.verify import OrderPathLog
+from replay.verify import OrderPathLog, Record
 from schemas.codec import Codec, default_codec
 from sq.settings import Settings
 from topics.catalogue import (
@@ -19,7 +19,7 @@ from topics.client import read_events
 def read_order_path_log(settings: Settings, codec: Codec | None = None) -> OrderPathLog:
     codec = codec or default_codec()
 
-    def records(topic: str) -> list[dict]:  # type: ignore[type-arg]
+    def records(topic: str) -> list[Record]:
         return [d.record for d in read_events(settings, topic, codec)]
 
     return OrderPathLog(

@@ -122,7 +122,8 @@ def _check_outcomes(report: VerifyReport, commands: list[tuple[str, Record]], ev
 def decided_command(decision: Record) -> Record:
     """The command a RiskDecision carries: a union, decoded as (schema full name, record)."""
     command = decision["command"]
-    return command[1] if isinstance(command, tuple) else command
+    record: Record = command[1] if isinstance(command, tuple) else command
+    return record
 
 
 def _check_decisions(report: VerifyReport, command_ids: list[str], decisions: Iterable[Record]) -> set[str]:
