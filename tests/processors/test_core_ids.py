@@ -15,5 +15,12 @@ def test_derived_event_id_is_the_uuid5_of_cause_stage_and_index(cause: str, stag
     assert derived_event_id(cause, stage, index) == str(uuid.uuid5(_ID_NAMESPACE, f"{cause}|{stage}|{index}"))
 
 
+@given(st.text(), st.text())
+def test_order_id_is_the_uuid5_of_account_and_client_order_id(account: str, client_order_id: str) -> None:
+    assert order_id_for(account, client_order_id) == str(
+        uuid.uuid5(_ID_NAMESPACE, f"order|{account}|{client_order_id}")
+    )
+
+
 def test_order_id_is_deterministic_per_account_and_client_order_id() -> None:
     assert order_id_for("A", "c1") == order_id_for("A", "c1") != order_id_for("B", "c1")
