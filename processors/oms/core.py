@@ -15,7 +15,10 @@ command. One request (cancel or replace) is open per order at a time; a second i
 (INVALID_TRANSITION), except a cancel while a replace is open: it waits for the replace's answer, then goes
 to the venue (PENDING_CANCEL once when it waits, once when it is sent). When an order ends (filled,
 expired, rejected, cancelled by the venue) while a request is open, that request is answered at once with
-its reject, and the venue's later reply to it, having no transition left, goes to the dead letters.
+its reject. The venue's later reply to it is an expected race, not bad input: a CANCEL_REJECTED or
+AMEND_REJECTED for a finished order that went to a venue is absorbed (nothing emitted: the request has its
+answer and a reject changes nothing). Every other report on a finished order (a fill, an ACK, a second
+ending) has no transition and goes to the dead letters.
 
 State
 -----
@@ -81,6 +84,8 @@ _NO_FILL: Final[Fill] = (0, None, 0, None, None)
 _FILLS: Final = frozenset({t.FILL, t.FILL_COMPLETE})
 _AMENDS: Final = frozenset({t.AMENDED, t.AMENDED_COMPLETE})
 _TERMINAL: Final = t.TERMINAL
+# The venue's rejects of a cancel or amend request: on a finished order they change nothing (module docstring).
+_REQUEST_REJECTS: Final = frozenset({t.CANCEL_REJECTED, t.AMEND_REJECTED})
 _STEPS: Final = t.STEPS
 
 
@@ -416,6 +421,8 @@ class OmsCore:
         if orders is None or order is None:
             out.dead_letter(f"{exec_type} for order {report['order_id']} of {account}: the OMS holds no such order")
             return
+        if exec_type in _REQUEST_REJECTS and order["status"] in _TERMINAL and order["venue"] is not None:
+            return  # a late reply to a request the OMS answered when the order ended (module docstring)
         if exec_type == "FILL":
             trigger = self._fill_trigger(out, order, report)
             if trigger is None:
