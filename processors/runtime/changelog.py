@@ -16,7 +16,7 @@ from confluent_kafka.admin import NewTopic
 
 from processors.core import Core, Record
 from sq.settings import Settings
-from topics.admin import ADMIN_TIMEOUT_S, admin_client, physical_name
+from topics.admin import ADMIN_TIMEOUT_S, admin_client, physical_name, wait_for_leaders
 from topics.catalogue import spec_for
 
 
@@ -39,6 +39,7 @@ def ensure_changelog(settings: Settings, core: Core) -> str:
         except Exception as error:  # another worker created it first
             if "TOPIC_ALREADY_EXISTS" not in str(error):
                 raise
+        wait_for_leaders(admin, [name])
     return name
 
 
