@@ -21,6 +21,8 @@ from typing import Any, Final
 
 from sortedcontainers import SortedList
 
+from processors.venue.market import MarketBook
+
 BUY = "BUY"
 SELL = "SELL"
 _SLACK: Final = 16  # dead entries a level's queue may hold beyond twice its live orders
@@ -42,6 +44,7 @@ class Order:
         "post_only",
         "price",
         "quantity",
+        "queue_ahead",
         "seq",
         "side",
         "stop_price",
@@ -67,6 +70,7 @@ class Order:
         cum: int = 0,
         seq: int = 0,
         triggered: bool = False,
+        queue_ahead: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.account = account
@@ -84,6 +88,9 @@ class Order:
         self.leaves = quantity - cum
         self.seq = seq
         self.triggered = triggered
+        # Market quantity estimated ahead of a resting order at its price (market liquidity only; None
+        # without): the displayed quantity when it came to rest, less the trades printed at its price since.
+        self.queue_ahead = queue_ahead
         self.live = True
 
     @property
@@ -108,16 +115,19 @@ class Order:
             self.cum,
             self.seq,
             self.triggered,
+            self.queue_ahead,
         ]
 
     @classmethod
     def from_state(cls, row: list[Any]) -> Order:
         (order_id, account, side, order_type, time_in_force, quantity, price, stop_price, post_only,
-         expire_time_us, correlation_id, parent_order_id, cum, seq, triggered) = row  # fmt: skip
+         expire_time_us, correlation_id, parent_order_id, cum, seq, triggered) = row[:15]  # fmt: skip
+        queue_ahead = row[15] if len(row) > 15 else None  # rows written before market liquidity have 15 columns
         return cls(
             order_id, account, side, order_type, time_in_force, quantity=quantity, price=price,
             stop_price=stop_price, post_only=post_only, expire_time_us=expire_time_us,
             correlation_id=correlation_id, parent_order_id=parent_order_id, cum=cum, seq=seq, triggered=triggered,
+            queue_ahead=queue_ahead,
         )  # fmt: skip
 
     def clone(self) -> Order:
@@ -167,6 +177,7 @@ class Book:
         "buy_stops",
         "clock_us",
         "expiries",
+        "market",
         "next_seq",
         "orders",
         "sell_stops",
@@ -183,6 +194,8 @@ class Book:
         self.orders: dict[str, Order] = {}  # every live order: resting and untriggered stops
         self.next_seq = 1
         self.clock_us = 0  # the latest event time seen: GTD orders expire against it
+        # The symbol's market book when the venue fills against the market (broadcast state, never saved)
+        self.market: MarketBook | None = None
 
     # -- reading -------------------------------------------------------------------------------------
     def best_bid(self) -> int | None:

@@ -1,10 +1,20 @@
-"""What a simulated venue is configured with: the fees of each named venue.
+"""What a simulated venue is configured with: the fees of each named venue, market liquidity and latency.
 
 Fees are integer basis points of a fill's notional, maker and taker apart (negative = a rebate). A venue name
 that ``fees_by_venue`` does not list trades at ``default_fees``: any name a ``VenueOrder`` carries gets its own
 books, so several named venues run side by side in one core.
 
 The defaults (maker 2 bps, taker 5 bps) are typical of a crypto exchange's base tier.
+
+``market_liquidity`` (default True): the venue also fills against the market's book from ``md.depth`` and the
+trades of ``md.trades`` (``processors.venue.market``, ``processors.venue.market_fills``). With no market data
+for a symbol nothing changes: its orders match only each other, exactly as with the switch off. Off, market
+data is ignored (the venue is a plain matching engine over the orders sent to it).
+
+``latency_us`` (default 0): the delay, in event time, between an order message (NEW, CANCEL, AMEND) arriving
+and the venue handling it: it is handled at arrival + latency, against the books as they are then. It waits
+until an event of its symbol (an order or market data) with a later event time arrives, because the venue has
+no clock but its events; 0 handles every message on arrival.
 """
 
 from __future__ import annotations
@@ -25,6 +35,12 @@ class VenueConfig:
 
     default_fees: Fees = DEFAULT_FEES
     fees_by_venue: Mapping[str, Fees] = field(default_factory=lambda: MappingProxyType({}))
+    market_liquidity: bool = True
+    latency_us: int = 0
+
+    def __post_init__(self) -> None:
+        if self.latency_us < 0:
+            raise ValueError(f"latency_us must not be negative, not {self.latency_us}")
 
     def fees_for(self, venue: str) -> Fees:
         return self.fees_by_venue.get(venue, self.default_fees)

@@ -16,27 +16,64 @@ turns records into calls and what happened into records.
 - A report about an order carries that order's correlation id (a maker's fill belongs to the maker's story);
   its causation id is the venue order that caused it.
 
-State: per partition key (the symbol), ``{"books": [{"venue", "symbol", "next_seq", "clock_us", "orders"}]}``
-with every working order as a row carrying its priority (``seq``): ``Book.to_state`` / ``Book.from_state``.
+State: per partition key (the symbol), ``{"books": [{"venue", "symbol", "next_seq", "clock_us", "orders"}],
+"pending": [...], "market_taken": [...]}`` with every working order as a row carrying its priority (``seq``)
+and its market queue estimate: ``Book.to_state`` / ``Book.from_state``; ``pending``: order messages waiting
+out the latency; ``market_taken``: the market liquidity our orders took (``MarketBook.taken_state``).
+
+Fills from the market (``VenueConfig.market_liquidity``, docs/ORDER_PATH.md "venue")
+----------------------------------------------------------------------------------
+Broadcast inputs ``md.depth`` and ``md.trades``, read whole by every worker, keep one ``MarketBook`` per symbol
+(``processors.venue.market``). Matching merges the two books: a marketable order takes the better price of
+our resting orders and the market's displayed levels, level by level; at one price our resting orders go
+first. A fill against the market is a TAKER fill at the level's price (no maker report: the maker is not
+ours) and the quantity it took stays taken until an update sets that level again. A public trade fills our
+resting orders it prints through, as MAKER (``processors.venue.market_fills``); an update lowers their queue
+estimates. The internal book is never crossed: resting orders only ever meet each other through matching.
+
+Broadcast state (the market books) is never in the changelog, and applying a market event to a symbol whose
+orders this worker does not hold changes nothing and emits nothing (no ``Book`` is created for it). What a
+market event does to orders this worker holds (fills, expiries, released latency, queue estimates) is keyed
+state and goes to the changelog with the reports, in the same transaction. Exactly once: the kafka engine
+rebuilds a core by replaying the broadcast topics *before* restoring keyed state, so a replayed trade meets
+no orders and emits nothing: its fills went out the first time, with the state that says so. (A trade read
+by no worker holding the symbol, between a worker's last commit and its successor's rebuild, fills nothing;
+the faust engine restores keyed state first and is at-least-once: it may repeat such fills, with the same ids.)
+Report ids derive from the event that caused them: a trade's fills from the trade, a delayed order's
+reports from the order message itself (whichever event released it), so ids are stable.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple
 
 from processors.core import Emit, Event, Record, StateChanges, derived_event_id
 from processors.venue.book import Book, Order
 from processors.venue.config import DEFAULT_CONFIG, VenueConfig
+from processors.venue.market import MarketBook
+from processors.venue.market_fills import cap_queues, fill_on_trade
 from processors.venue.matching import Fees, Output, Report, amend, cancel, expire_due, new_order
-from topics.catalogue import VENUE_EXECUTIONS, VENUE_ORDERS
+from topics.catalogue import MD_DEPTH, MD_TRADES, VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "venue"
 VENUE_ORDER: Final = "shrivenquant.venue.VenueOrder"
 EXECUTION_REPORT: Final = "shrivenquant.venue.ExecutionReport"
+DEPTH_SNAPSHOT: Final = "shrivenquant.md.DepthSnapshot"
+DEPTH_UPDATE: Final = "shrivenquant.md.DepthUpdate"
+TRADE: Final = "shrivenquant.md.Trade"
+MARKET_SCHEMAS: Final = frozenset((DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE))
 DAY_US: Final = 86_400 * 1_000_000
 
 BookKey = tuple[str, str]  # (venue, symbol)
+
+
+class Pending(NamedTuple):
+    """An order message waiting out the venue's latency."""
+
+    ready_us: int  # arrival event time + latency: when the venue handles it
+    event: Event
 
 
 def day_end_us(event_time_us: int) -> int:
@@ -75,23 +112,76 @@ class VenueCore:
 
     name: ClassVar[str] = STAGE
     inputs: ClassVar[tuple[str, ...]] = (VENUE_ORDERS,)
-    broadcast_inputs: ClassVar[tuple[str, ...]] = ()
+    broadcast_inputs: ClassVar[tuple[str, ...]] = (MD_DEPTH, MD_TRADES)  # ignored when market_liquidity is off
     outputs: ClassVar[tuple[str, ...]] = (VENUE_EXECUTIONS,)
 
     def __init__(self, config: VenueConfig = DEFAULT_CONFIG) -> None:
         self.config = config
         self._books: dict[str, dict[BookKey, Book]] = {}  # partition key -> its books
+        self._pending: dict[str, list[Pending]] = {}  # partition key -> messages waiting, by ready time
         self._dirty: set[str] = set()
         self._fees: dict[str, Fees] = {}  # venue -> its fees, looked up once
+        self._markets: dict[str, MarketBook] = {}  # symbol -> the market's book: broadcast state, never saved
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
-        if event.schema != VENUE_ORDER:
-            raise ValueError(f"venue does not take {event.schema} (topic {event.topic})")
+        schema = event.schema
+        if schema == VENUE_ORDER:
+            return self._on_order(event)
+        if schema in MARKET_SCHEMAS:
+            return self._on_market(event) if self.config.market_liquidity else []
+        raise ValueError(f"venue does not take {schema} (topic {event.topic})")
+
+    def state_changes(self) -> StateChanges:
+        changes: StateChanges = {key: self._key_state(key) for key in self._dirty}
+        self._dirty.clear()
+        return changes
+
+    def restore(self, key: str, state: Record) -> None:
+        books = self._books[key] = {
+            (entry["venue"], entry["symbol"]): Book.from_state(entry) for entry in state.get("books", ())
+        }
+        for (_, symbol), book in books.items():
+            book.market = self._markets.get(symbol)
+        self._pending[key] = [
+            Pending(row["ready_us"], Event(VENUE_ORDERS, key, VENUE_ORDER, row["record"], row["ingest_time_us"]))
+            for row in state.get("pending", ())
+        ]
+        market = self._markets.get(key)
+        if market is not None:
+            market.restore_taken(state.get("market_taken", []))
+
+    # -- order messages ---------------------------------------------------------------------------------
+    def _on_order(self, event: Event) -> list[Emit]:
+        record = event.record
+        key: str = record["symbol"] if event.key is None else event.key
+        now: int = record["meta"]["event_time_us"]
+        emits = self._release(key, now)
+        latency = self.config.latency_us
+        if latency:
+            bisect.insort(self._pending.setdefault(key, []), Pending(now + latency, event), key=_ready_us)
+            self._dirty.add(key)
+            return emits
+        emits += self._handle_order(key, event)
+        return emits
+
+    def _release(self, key: str, now: int) -> list[Emit]:
+        """Handle the waiting messages of ``key`` that became ready before ``now``, oldest ready first."""
+        pending = self._pending.get(key)
+        if not pending or pending[0].ready_us >= now:
+            return []
+        emits: list[Emit] = []
+        while pending and pending[0].ready_us < now:
+            ready_us, event = pending.pop(0)
+            record = {**event.record, "meta": {**event.record["meta"], "event_time_us": ready_us}}
+            emits += self._handle_order(key, Event(event.topic, event.key, event.schema, record, event.ingest_time_us))
+        self._dirty.add(key)
+        return emits
+
+    def _handle_order(self, key: str, event: Event) -> list[Emit]:
         record = event.record
         venue: str = record["venue"]
         symbol: str = record["symbol"]
-        key = symbol if event.key is None else event.key
         books = self._books.get(key)
         book = None if books is None else books.get((venue, symbol))
         if book is None:
@@ -101,9 +191,7 @@ class VenueCore:
         out: Output = []
         expire_due(book, out)
         action: str = record["action"]
-        fees = self._fees.get(venue)
-        if fees is None:
-            fees = self._fees[venue] = self.config.fees_for(venue)
+        fees = self._fees_for(venue)
         if action == "NEW":
             new_order(book, fees, order_from(record), out)
         elif action == "CANCEL":
@@ -124,15 +212,47 @@ class VenueCore:
         self._dirty.add(key)
         return self._reports(event, venue, symbol, out)
 
-    def state_changes(self) -> StateChanges:
-        changes: StateChanges = {key: self._key_state(key) for key in self._dirty}
-        self._dirty.clear()
-        return changes
-
-    def restore(self, key: str, state: Record) -> None:
-        self._books[key] = {
-            (entry["venue"], entry["symbol"]): Book.from_state(entry) for entry in state.get("books", ())
-        }
+    # -- market data ------------------------------------------------------------------------------------
+    def _on_market(self, event: Event) -> list[Emit]:
+        record = event.record
+        symbol: str = record["symbol"]
+        market = self._markets.get(symbol)
+        if market is None:
+            market = self._markets[symbol] = MarketBook()
+            for book_key, book in self._books.get(symbol, {}).items():
+                if book_key[1] == symbol:
+                    book.market = market
+        now: int = record["meta"]["event_time_us"]
+        emits = self._release(symbol, now)  # orders ready before this event see the book as it was
+        schema = event.schema
+        levels: list[Any] | None = []  # the market levels an update set (None: all, after a snapshot)
+        if schema == DEPTH_UPDATE:
+            levels = market.apply_update(record)
+        elif schema == DEPTH_SNAPSHOT:
+            market.load_snapshot(record)
+            levels = None  # every level
+        books = self._books.get(symbol)
+        if not books:
+            return emits  # no orders of this symbol here: nothing keyed to change
+        touched = False
+        for (venue, book_symbol), book in books.items():
+            if book_symbol != symbol or book.is_empty():
+                continue
+            book.clock_us = max(book.clock_us, now)
+            out: Output = []
+            expire_due(book, out)
+            if schema == TRADE:
+                fill_on_trade(book, self._fees_for(venue), record["price"], record["quantity"], record["aggressor"],
+                              out=out)  # fmt: skip
+                touched = True  # queue estimates at the trade's price may have moved
+            elif levels is None or levels:
+                touched = cap_queues(book, levels) or touched
+            if out:
+                touched = True
+                emits += self._reports(event, venue, symbol, out, first_index=len(emits))
+        if touched:
+            self._dirty.add(symbol)
+        return emits
 
     # -- read access for tools and tests -----------------------------------------------------------------
     def book(self, venue: str, symbol: str, key: str | None = None) -> Book | None:
@@ -143,17 +263,30 @@ class VenueCore:
     # -- internals --------------------------------------------------------------------------------------
     def _new_book(self, key: str, venue: str, symbol: str) -> Book:
         book = self._books.setdefault(key, {})[(venue, symbol)] = Book()
+        book.market = self._markets.get(symbol)
         return book
 
+    def _fees_for(self, venue: str) -> Fees:
+        fees = self._fees.get(venue)
+        if fees is None:
+            fees = self._fees[venue] = self.config.fees_for(venue)
+        return fees
+
     def _key_state(self, key: str) -> Record:
+        market = self._markets.get(key)
         return {
             "books": [
                 {"venue": venue, "symbol": symbol, **book.to_state()}
-                for (venue, symbol), book in self._books[key].items()
-            ]
+                for (venue, symbol), book in self._books.get(key, {}).items()
+            ],
+            "pending": [
+                {"ready_us": item.ready_us, "ingest_time_us": item.event.ingest_time_us, "record": item.event.record}
+                for item in self._pending.get(key, ())
+            ],
+            "market_taken": [] if market is None else market.taken_state(),
         }
 
-    def _reports(self, event: Event, venue: str, symbol: str, out: Output) -> list[Emit]:
+    def _reports(self, event: Event, venue: str, symbol: str, out: Output, first_index: int = 0) -> list[Emit]:
         # derived_meta's fields, read once per event rather than once per report
         meta = event.record["meta"]
         cause_id: str = meta["event_id"]
@@ -164,7 +297,7 @@ class VenueCore:
         for item in out:
             if type(item) is not Report:
                 continue  # a TradePrint: it only drives stop triggers
-            event_id = derived_event_id(cause_id, STAGE, len(emits))
+            event_id = derived_event_id(cause_id, STAGE, first_index + len(emits))
             exec_type = item.exec_type
             account = item.account
             record = {
@@ -193,3 +326,7 @@ class VenueCore:
             }
             emits.append(Emit(VENUE_EXECUTIONS, account, EXECUTION_REPORT, record))
         return emits
+
+
+def _ready_us(item: Pending) -> int:
+    return item.ready_us

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from processors.portfolio.position import div_half_even
 from processors.venue.book import BUY, SELL, Book, Order
+from processors.venue.market import MarketBook
 from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS
 
 MARKET = "MARKET"
@@ -323,6 +324,10 @@ def _execute(book: Book, fees: Fees, order: Order, out: Output) -> None:
     else:
         order.seq = book.take_seq()
         book.rest(order)
+        market = book.market
+        if market is not None:
+            assert order.price is not None  # only limit orders rest
+            order.queue_ahead = market.displayed(order.side, order.price)
 
 
 def _match(book: Book, fees: Fees, taker: Order, takes_any_price: bool, out: Output) -> None:
@@ -331,8 +336,17 @@ def _match(book: Book, fees: Fees, taker: Order, takes_any_price: bool, out: Out
     limit = taker.price
     maker_bps, taker_bps = fees.maker_fee_bps, fees.taker_fee_bps
     append = out.append
+    market = book.market
     while taker.leaves:
         level = book.best_level(maker_side)
+        if market is not None:
+            outside = market.best_available(maker_side)
+            # The market's level when it is strictly better than ours: at one price our makers go first
+            if outside is not None and (level is None or (outside[0] < level.price if side == BUY
+                                                           else outside[0] > level.price)):  # fmt: skip
+                if not _take_market(market, fees, taker, outside, takes_any_price, out=out):
+                    return
+                continue
         if level is None:
             return
         price = level.price
@@ -371,24 +385,60 @@ def _crosses(book: Book, order: Order, price: int | None = None) -> bool:
     """Whether a limit order at ``price`` (default: its own) would take liquidity now."""
     price = order.price if price is None else price
     assert price is not None
+    market = book.market
     if order.side == BUY:
         best_ask = book.best_ask()
-        return best_ask is not None and price >= best_ask
+        outside = None if market is None else market.best_available(SELL)
+        return (best_ask is not None and price >= best_ask) or (outside is not None and price >= outside[0])
     best_bid = book.best_bid()
-    return best_bid is not None and price <= best_bid
+    outside = None if market is None else market.best_available(BUY)
+    return (best_bid is not None and price <= best_bid) or (outside is not None and price <= outside[0])
 
 
 def _available(book: Book, order: Order, takes_any_price: bool) -> int:
     """Quantity the order could take right now (stops counting once it covers the order)."""
     total = 0
     limit = order.price
-    for level in book.levels(SELL if order.side == BUY else BUY):
-        if not takes_any_price and (level.price > limit if order.side == BUY else level.price < limit):  # type: ignore[operator]
+    maker_side = SELL if order.side == BUY else BUY
+    levels = [(level.price, level.quantity) for level in book.levels(maker_side)]
+    if book.market is not None:  # the two books' levels merged: walked in price order, as _match does
+        levels = sorted((*levels, *book.market.available_levels(maker_side)), key=lambda pq: pq[0],
+                        reverse=maker_side == BUY)  # fmt: skip
+    for price, quantity in levels:
+        if not takes_any_price and (price > limit if order.side == BUY else price < limit):  # type: ignore[operator]
             break
-        total += level.quantity
+        total += quantity
         if total >= order.leaves:
             break
     return total
+
+
+def _take_market(
+    market: MarketBook, fees: Fees, taker: Order, level: tuple[int, int], takes_any_price: bool, *, out: Output
+) -> bool:
+    """Fill the taker against one market level (it takes what is displayed and not yet taken); False when
+    the level is beyond the taker's limit."""
+    price, available = level
+    side = taker.side
+    if not takes_any_price and (price > taker.price if side == BUY else price < taker.price):  # type: ignore[operator]
+        return False
+    quantity = taker.leaves if taker.leaves < available else available
+    market.take(SELL if side == BUY else BUY, price, quantity)
+    taker.cum += quantity
+    taker.leaves -= quantity
+    out.append(TradePrint(price, quantity, side))
+    out.append(
+        Report(
+            "FILL",
+            taker,
+            last_quantity=quantity,
+            last_price=price,
+            liquidity=TAKER,
+            fee=fee_for(price, quantity, fees.taker_fee_bps),
+            detail="against the market book",
+        )
+    )
+    return True
 
 
 def _unknown(exec_type: str, order_id: str, account: str) -> Report:

@@ -1,0 +1,86 @@
+"""What the market's own events do to the orders resting at a venue that fills against the market.
+
+A public trade (``md.trades``) fills our resting limit orders it prints through, as makers at their own price:
+
+- strictly through (a buy resting above the trade price, a sell below): the order fills;
+- at the order's price: the order fills only once the market queue estimated ahead of it is gone. The estimate
+  (``Order.queue_ahead``) starts as the displayed quantity at that price when the order came to rest, drops
+  by the quantity of every trade at that price, and never exceeds what the level still displays (an update
+  that shrinks the level says that some of the queue was cancelled, ahead of us or not: we assume ahead).
+- One trade fills at most its own quantity across our orders, best price first, then time priority; at the
+  trade's price, the part of the trade that reaches past an order's queue estimate is what it can take.
+- The trade also counts as a print for stop orders (they trigger at or through their stop price).
+
+Nothing here changes the market book: taking displayed liquidity is the taker's business (``matching``).
+"""
+
+from __future__ import annotations
+
+from processors.venue.book import BUY, SELL, Book, Order
+from processors.venue.market import LevelKey
+from processors.venue.matching import MAKER, Fees, Output, Report, TradePrint, fee_for, run_stops
+
+
+def fill_on_trade(book: Book, fees: Fees, price: int, quantity: int, aggressor: str | None, *, out: Output) -> None:
+    """Our resting orders a public trade of ``quantity`` at ``price`` fills (see the module docstring)."""
+    start = len(out)
+    out.append(TradePrint(price, quantity, aggressor or ""))
+    budget = quantity
+    for side in (BUY, SELL):
+        for order in _reached(book, side, price):
+            if order.price == price:
+                ahead = order.queue_ahead or 0
+                order.queue_ahead = ahead - quantity if ahead > quantity else 0
+                past_queue = budget - ahead
+                fill = order.leaves if order.leaves < past_queue else past_queue
+            else:
+                fill = order.leaves if order.leaves < budget else budget
+            if fill <= 0:
+                continue
+            budget -= fill
+            book.fill_resting(order, fill)
+            assert order.price is not None  # a resting order has a price
+            out.append(
+                Report(
+                    "FILL",
+                    order,
+                    last_quantity=fill,
+                    last_price=order.price,
+                    liquidity=MAKER,
+                    fee=fee_for(order.price, fill, fees.maker_fee_bps),
+                    detail=f"market trade at {price}",
+                )
+            )
+    run_stops(book, fees, out, start)
+
+
+def _reached(book: Book, side: str, price: int) -> list[Order]:
+    """``side``'s resting orders at or through ``price``, best price first, then time priority (a list: fills
+    take orders out of their levels while we go)."""
+    reached: list[Order] = []
+    for level in book.levels(side):
+        if level.price < price if side == BUY else level.price > price:
+            break
+        reached.extend(level.orders())
+    return reached
+
+
+def cap_queues(book: Book, levels: list[LevelKey] | None) -> bool:
+    """Lower the queue estimates of our orders at market levels an update shrank (``None``: every level, after
+    a snapshot); True when any changed."""
+    market = book.market
+    if market is None or not book.orders:
+        return False
+    if levels is None:
+        levels = [(side, level.price) for side in (BUY, SELL) for level in book.levels(side)]
+    changed = False
+    for side, price in levels:
+        level = (book.bids if side == BUY else book.asks).get(price)
+        if level is None:
+            continue
+        displayed = market.displayed(side, price)
+        for order in list(level.orders()):
+            if order.queue_ahead is not None and order.queue_ahead > displayed:
+                order.queue_ahead = displayed
+                changed = True
+    return changed
