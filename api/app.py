@@ -14,7 +14,7 @@ from api.config import ApiSettings
 from api.deps import Resources
 from api.errors import install_handlers
 from api.metrics import ApiMetrics
-from api.routes import health, orders, queries, risk, stream
+from api.routes import health, market, orders, queries, risk, stream
 from connectors.postgres.migrate import migrate
 
 DESCRIPTION = """\
@@ -81,11 +81,12 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
             {"name": "queries", "description": "Reads of the PostgreSQL projections."},
             {"name": "risk", "description": "Kill switches and limits (risk and admin keys)."},
             {"name": "stream", "description": "Live order events (server-sent events)."},
+            {"name": "market", "description": "Order books and analytics rebuilt from market data."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
         ],
     )  # fmt: skip
     install_handlers(app)
-    for module in (orders, queries, risk, stream, health):
+    for module in (orders, queries, risk, stream, market, health):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
