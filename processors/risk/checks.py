@@ -64,31 +64,35 @@ def reason_for(result: CheckResult) -> str:
 
 # -- formatting -------------------------------------------------------------------------------------
 
+assert CASH_DECIMALS == QUANTITY_DECIMALS  # one 8-decimal format is shared by every amount below
+_SCALE: Final = 10**CASH_DECIMALS
+_FRACTION: Final = f"0{CASH_DECIMALS}d"
+# Formatted amounts by value: a detail formats up to ten per order and most repeat (limits, quantities,
+# prices near the mids), so a lookup replaces the arithmetic. Bounded: emptied when full.
+_FORMATTED: Final[dict[int, str]] = {}
+_FORMATTED_KEPT: Final = 4096
 
-def _fmt(n: int, decimals: int) -> str:
+
+def _format(n: int) -> str:
     """A fixed-point amount in decimal units: 150000000 at 8 decimals -> "1.5" (no float involved)."""
-    scale = 10**decimals
-    whole, fraction = divmod(abs(n), scale)
+    whole, fraction = divmod(abs(n), _SCALE)
     sign = "-" if n < 0 else ""
     if not fraction:
         return f"{sign}{whole}"
-    return f"{sign}{whole}.{str(fraction).rjust(decimals, '0').rstrip('0')}"
+    return f"{sign}{whole}.{fraction:{_FRACTION}}".rstrip("0")  # a non-zero fraction keeps a digit after "."
 
 
-def qty(n: int) -> str:
-    return _fmt(n, QUANTITY_DECIMALS)
+def amount(n: int) -> str:
+    """``_format(n)``, remembered."""
+    text = _FORMATTED.get(n)
+    if text is None:
+        if len(_FORMATTED) >= _FORMATTED_KEPT:
+            _FORMATTED.clear()
+        text = _FORMATTED[n] = _format(n)
+    return text
 
 
-def cash(n: int) -> str:
-    return _fmt(n, CASH_DECIMALS)
-
-
-price = cash  # PRICE_DECIMALS == CASH_DECIMALS; spelled separately where it reads better
-assert CASH_DECIMALS == QUANTITY_DECIMALS  # _fmt at 8 decimals is shared by every amount below
-
-
-def _result(check: str, passed: bool, observed: int | None, limit: int | None, detail: str) -> CheckResult:
-    return {"check": check, "passed": passed, "observed": observed, "limit": limit, "detail": detail}
+qty = cash = price = amount  # quantity, cash and price share the 8-decimal scale (asserted above)
 
 
 # -- the order's effect on the position -------------------------------------------------------------
@@ -107,24 +111,34 @@ def reduces_position(position: int, same_side_open: int, signed_quantity: int) -
 
 
 # -- the checks, in the order they run --------------------------------------------------------------
+# Each builds its CheckResult as one dict literal (they run ten times per order); the detail formats each
+# amount once.
+
+_NO_KILL_SWITCH: Final = "no kill switch active"
+_NO_BREAKER: Final = "no circuit breaker tripped"
 
 
 def kill_switch(active: list[str]) -> CheckResult:
     """Denied while a kill switch covers the order; ``active`` names the switches in force ("GLOBAL", ...)."""
     if active:
-        return _result(KILL_SWITCH, False, None, None, f"kill switch active: {', '.join(active)}")
-    return _result(KILL_SWITCH, True, None, None, "no kill switch active")
+        detail = f"kill switch active: {', '.join(active)}"
+        return {"check": KILL_SWITCH, "passed": False, "observed": None, "limit": None, "detail": detail}
+    return {"check": KILL_SWITCH, "passed": True, "observed": None, "limit": None, "detail": _NO_KILL_SWITCH}
 
 
 def trading_state(state: str, reduces: bool) -> CheckResult:
     """HALTED denies every order; REDUCE_ONLY denies orders that do not reduce the position."""
+    passed = True
     if state == HALTED:
-        return _result(TRADING_STATE, False, None, None, "HALTED: the account is halted")
-    if state == REDUCE_ONLY:
+        passed, detail = False, "HALTED: the account is halted"
+    elif state == REDUCE_ONLY:
         if reduces:
-            return _result(TRADING_STATE, True, None, None, "REDUCE_ONLY and the order reduces the position")
-        return _result(TRADING_STATE, False, None, None, f"{_REDUCE_ONLY_PREFIX} the order would increase |position|")
-    return _result(TRADING_STATE, True, None, None, f"trading state {state}")
+            detail = "REDUCE_ONLY and the order reduces the position"
+        else:
+            passed, detail = False, f"{_REDUCE_ONLY_PREFIX} the order would increase |position|"
+    else:
+        detail = f"trading state {state}"
+    return {"check": TRADING_STATE, "passed": passed, "observed": None, "limit": None, "detail": detail}
 
 
 def circuit_breaker(tripped: list[tuple[str, str, int | None]], now_us: int, reduces: bool) -> CheckResult:
@@ -141,24 +155,28 @@ def circuit_breaker(tripped: list[tuple[str, str, int | None]], now_us: int, red
             continue
         blocking.append(f"{name} ({state}, " + ("manual reset)" if until is None else f"until {until} us)"))
     if blocking:
-        return _result(CIRCUIT_BREAKER, False, None, None, f"circuit breaker tripped: {', '.join(blocking)}")
-    return _result(CIRCUIT_BREAKER, True, None, None, "no circuit breaker tripped")
+        detail = f"circuit breaker tripped: {', '.join(blocking)}"
+        return {"check": CIRCUIT_BREAKER, "passed": False, "observed": None, "limit": None, "detail": detail}
+    return {"check": CIRCUIT_BREAKER, "passed": True, "observed": None, "limit": None, "detail": _NO_BREAKER}
 
 
 def symbol_allowed(symbol: str, allowed: list[str]) -> CheckResult:
     """The symbol must be in ``allowed``; an empty list allows every symbol."""
+    passed = True
     if not allowed:
-        return _result(SYMBOL_ALLOWED, True, None, None, "every symbol allowed")
-    if symbol in allowed:
-        return _result(SYMBOL_ALLOWED, True, None, None, f"{symbol} allowed")
-    return _result(SYMBOL_ALLOWED, False, None, None, f"{symbol} not in allowed symbols {', '.join(allowed)}")
+        detail = "every symbol allowed"
+    elif symbol in allowed:
+        detail = f"{symbol} allowed"
+    else:
+        passed, detail = False, f"{symbol} not in allowed symbols {', '.join(allowed)}"
+    return {"check": SYMBOL_ALLOWED, "passed": passed, "observed": None, "limit": None, "detail": detail}
 
 
 def order_quantity(quantity: int, limit: int) -> CheckResult:
     """The order's quantity must not exceed the limit (quantity scale)."""
-    if quantity <= limit:
-        return _result(ORDER_QUANTITY, True, quantity, limit, f"quantity {qty(quantity)} <= limit {qty(limit)}")
-    return _result(ORDER_QUANTITY, False, quantity, limit, f"quantity {qty(quantity)} > limit {qty(limit)}")
+    passed = quantity <= limit
+    detail = f"quantity {qty(quantity)} {'<=' if passed else '>'} limit {qty(limit)}"
+    return {"check": ORDER_QUANTITY, "passed": passed, "observed": quantity, "limit": limit, "detail": detail}
 
 
 def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
@@ -168,27 +186,26 @@ def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
     notional is unknown, hence unbounded: denied.
     """
     if value is None:
-        return _result(ORDER_NOTIONAL, False, None, limit, f"notional unknown: no price and {basis}")
-    if value <= limit:
-        return _result(ORDER_NOTIONAL, True, value, limit, f"notional {cash(value)} <= limit {cash(limit)} ({basis})")
-    return _result(ORDER_NOTIONAL, False, value, limit, f"notional {cash(value)} > limit {cash(limit)} ({basis})")
+        detail = f"notional unknown: no price and {basis}"
+        return {"check": ORDER_NOTIONAL, "passed": False, "observed": None, "limit": limit, "detail": detail}
+    passed = value <= limit
+    detail = f"notional {cash(value)} {'<=' if passed else '>'} limit {cash(limit)} ({basis})"
+    return {"check": ORDER_NOTIONAL, "passed": passed, "observed": value, "limit": limit, "detail": detail}
 
 
 def position(projected: int, limit: int) -> CheckResult:
     """|position + working orders of the order's side + this order| must not exceed the limit (quantity scale)."""
-    observed = abs(projected)
-    if observed <= limit:
-        return _result(
-            POSITION, True, observed, limit, f"position if all fill {qty(projected)}, |.| <= limit {qty(limit)}"
-        )
-    return _result(POSITION, False, observed, limit, f"position if all fill {qty(projected)}, |.| > limit {qty(limit)}")
+    observed = projected if projected >= 0 else -projected
+    passed = observed <= limit
+    detail = f"position if all fill {qty(projected)}, |.| {'<=' if passed else '>'} limit {qty(limit)}"
+    return {"check": POSITION, "passed": passed, "observed": observed, "limit": limit, "detail": detail}
 
 
 def open_orders(count_with_this: int, limit: int) -> CheckResult:
     """Working orders, this one included, must not exceed the limit."""
-    if count_with_this <= limit:
-        return _result(OPEN_ORDERS, True, count_with_this, limit, f"open orders {count_with_this} <= limit {limit}")
-    return _result(OPEN_ORDERS, False, count_with_this, limit, f"open orders {count_with_this} > limit {limit}")
+    passed = count_with_this <= limit
+    detail = f"open orders {count_with_this} {'<=' if passed else '>'} limit {limit}"
+    return {"check": OPEN_ORDERS, "passed": passed, "observed": count_with_this, "limit": limit, "detail": detail}
 
 
 def price_collar(order_price: int | None, reference: int | None, reference_name: str, limit_bps: int) -> CheckResult:
@@ -198,15 +215,15 @@ def price_collar(order_price: int | None, reference: int | None, reference_name:
     unrounded distance is within the collar.
     """
     if order_price is None:
-        return _result(PRICE_COLLAR, True, None, limit_bps, "no limit price")
+        return {"check": PRICE_COLLAR, "passed": True, "observed": None, "limit": limit_bps, "detail": "no limit price"}
     if reference is None or reference <= 0:
-        return _result(PRICE_COLLAR, True, None, limit_bps, "no reference")
+        return {"check": PRICE_COLLAR, "passed": True, "observed": None, "limit": limit_bps, "detail": "no reference"}
     distance = abs(order_price - reference) * 10_000
     bps = -(-distance // reference)  # ceiling
-    text = f"price {price(order_price)} is {bps} bps from {reference_name} {price(reference)}"
-    if distance <= limit_bps * reference:
-        return _result(PRICE_COLLAR, True, bps, limit_bps, f"{text}, collar {limit_bps} bps")
-    return _result(PRICE_COLLAR, False, bps, limit_bps, f"{text} > collar {limit_bps} bps")
+    passed = distance <= limit_bps * reference
+    detail = (f"price {price(order_price)} is {bps} bps from {reference_name} {price(reference)}"
+              f"{', collar' if passed else ' > collar'} {limit_bps} bps")  # fmt: skip
+    return {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
 
 
 def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
@@ -215,12 +232,14 @@ def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
     ``observed`` is the PnL and ``limit`` is ``-loss_limit`` (cash scale).
     """
     floor = -loss_limit
+    passed = True
     if pnl_today >= floor:
-        return _result(DAILY_LOSS, True, pnl_today, floor, f"realized PnL today {cash(pnl_today)} >= {cash(floor)}")
-    text = f"realized PnL today {cash(pnl_today)} < {cash(floor)}"
-    if reduces:
-        return _result(DAILY_LOSS, True, pnl_today, floor, f"{text}, but the order reduces the position")
-    return _result(DAILY_LOSS, False, pnl_today, floor, text)
+        detail = f"realized PnL today {cash(pnl_today)} >= {cash(floor)}"
+    elif reduces:
+        detail = f"realized PnL today {cash(pnl_today)} < {cash(floor)}, but the order reduces the position"
+    else:
+        passed, detail = False, f"realized PnL today {cash(pnl_today)} < {cash(floor)}"
+    return {"check": DAILY_LOSS, "passed": passed, "observed": pnl_today, "limit": floor, "detail": detail}
 
 
 # -- ORDER_RATE: a token bucket on event time -------------------------------------------------------
@@ -245,10 +264,6 @@ def order_rate(tokens: int, per_second: int, burst: int) -> CheckResult:
     """An order needs one whole token. ``observed`` = orders in the bucket with this one, ``limit`` = burst."""
     used = -(-(burst * TOKEN - tokens) // TOKEN)  # whole tokens taken, rounded up
     observed = used + 1
-    if tokens >= TOKEN:
-        return _result(
-            ORDER_RATE, True, observed, burst, f"{observed} orders in the bucket <= burst {burst} ({per_second}/s)"
-        )
-    return _result(
-        ORDER_RATE, False, observed, burst, f"{observed} orders in the bucket > burst {burst} ({per_second}/s)"
-    )
+    passed = tokens >= TOKEN
+    detail = f"{observed} orders in the bucket {'<=' if passed else '>'} burst {burst} ({per_second}/s)"
+    return {"check": ORDER_RATE, "passed": passed, "observed": observed, "limit": burst, "detail": detail}

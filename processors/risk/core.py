@@ -22,6 +22,12 @@ Account state (one JSON-able dict per account, the changelog key is the account)
 - ``rejects``: event times of recent denials / venue rejects (circuit breaker window);
 - ``breaker``: the account's own circuit breaker while tripped (``cool_down_until_us``, ``trigger_count``).
 
+``state_changes()`` hands out a copy that shares what the core never modifies in place: ``limits``,
+``bucket``, ``rejects``, ``breaker`` and each position dict are replaced whole when they change, so only the
+containers the core edits in place (``orders`` and each working order, ``exposure`` and its pairs,
+``positions``) are copied (``copy_account_state``). An account is marked changed only by an event that changes
+it (an order event repeating what risk already holds, e.g. PENDING_NEW or ACCEPTED, does not).
+
 Broadcast state (kill switches in force, breakers tripped by other producers, trading states set by
 ``TradingStateSet``, last trade price per symbol) is *not* in the changelog: the runtime re-reads the
 broadcast topics from the beginning whenever it (re)builds a core, which rebuilds it exactly, and a worker
@@ -33,7 +39,6 @@ input and are ignored there (idempotent no-ops), whichever worker reads them.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final
 
@@ -100,6 +105,19 @@ def new_account_state() -> AccountState:
     }
 
 
+def copy_account_state(state: AccountState) -> AccountState:
+    """A copy the core never modifies: the containers it edits in place are copied, the rest is shared.
+
+    Shared: ``limits``, ``bucket``, ``rejects``, ``breaker`` and the position dicts, which the core only ever
+    replaces (module docstring); ``restore`` copies them as well, so no caller's dict is ever aliased.
+    """
+    copied = dict(state)
+    copied["orders"] = {order_id: dict(order) for order_id, order in state["orders"].items()}
+    copied["exposure"] = {symbol: list(sides) for symbol, sides in state["exposure"].items()}
+    copied["positions"] = dict(state["positions"])
+    return copied
+
+
 def _key(scope: str, target: str | None) -> str:
     return "GLOBAL" if scope == "GLOBAL" else f"{scope}:{target}"
 
@@ -150,13 +168,22 @@ class RiskCore:
         return handler(event)
 
     def state_changes(self) -> StateChanges:
-        changes: StateChanges = {account: copy.deepcopy(self._accounts[account]) for account in self._dirty}
+        accounts = self._accounts
+        changes: StateChanges = {account: copy_account_state(accounts[account]) for account in self._dirty}
         self._dirty.clear()
         return changes
 
     def restore(self, key: str, state: Record) -> None:
-        restored = new_account_state()
-        restored.update(copy.deepcopy(state))
+        restored = copy_account_state({**new_account_state(), **state})
+        limits = restored["limits"]
+        if limits is not None:  # the changelog's dict: the core shares limits, so it takes its own
+            restored["limits"] = limits_from_record(limits)
+        for name in ("bucket", "rejects"):
+            if restored[name] is not None:
+                restored[name] = list(restored[name])
+        if restored["breaker"] is not None:
+            restored["breaker"] = dict(restored["breaker"])
+        restored["positions"] = {symbol: dict(held) for symbol, held in restored["positions"].items()}
         self._accounts[key] = restored
 
     # -- read access for tools and tests -----------------------------------------------------------------
@@ -301,12 +328,15 @@ class RiskCore:
 
     def _on_order_event(self, event: Event) -> list[Emit]:
         update = event.record
-        now: int = update["meta"]["event_time_us"]
         account: str = update["account"]
-        state = self._state(account)
         event_type: str = update["event_type"]
+        state = self._accounts.get(account)
+        changed = state is None
+        if state is None:
+            state = self._accounts[account] = new_account_state()
         if event_type in FILL_EVENTS and update.get("last_quantity", 0) > 0:
-            self._apply_fill(state, update, now)
+            self._apply_fill(state, update, update["meta"]["event_time_us"])
+            changed = True
 
         order_id: str = update["order_id"]
         orders = state["orders"]
@@ -315,24 +345,44 @@ class RiskCore:
             if working is not None:
                 del orders[order_id]
                 self._expose(state, working["symbol"], working["side"] == "BUY", -_order_exposure(working))
+                changed = True
         else:
+            quantity: int = update["quantity"]
+            cum: int = update["cum_quantity"]
+            leaves: int = update["leaves_quantity"]
+            price: int | None = update["price"]
+            answers_amend = event_type in AMEND_ANSWERS
             if working is None:  # working at the OMS but not here (e.g. approved before risk kept state)
                 working = orders[order_id] = {
                     "symbol": update["symbol"], "side": update["side"], "quantity": 0, "cum": 0, "leaves": 0,
                     "price": None, "amend_leaves": None, "correlation_id": update["meta"]["correlation_id"],
                 }  # fmt: skip
-            before = _order_exposure(working)
-            working["quantity"] = update["quantity"]
-            working["cum"] = update["cum_quantity"]
-            working["leaves"] = update["leaves_quantity"]
-            working["price"] = update["price"]
-            if event_type in AMEND_ANSWERS:
-                working["amend_leaves"] = None
-            self._expose(state, working["symbol"], working["side"] == "BUY", _order_exposure(working) - before)
+                changed = True
+            elif (
+                working["leaves"] == leaves
+                and working["cum"] == cum
+                and working["quantity"] == quantity
+                and working["price"] == price
+                and (not answers_amend or working["amend_leaves"] is None)
+            ):
+                working = None  # what risk holds already (PENDING_NEW, ACCEPTED, ...)
+            if working is not None:
+                before = _order_exposure(working)
+                working["quantity"] = quantity
+                working["cum"] = cum
+                working["leaves"] = leaves
+                working["price"] = price
+                if answers_amend:
+                    working["amend_leaves"] = None
+                self._expose(state, working["symbol"], working["side"] == "BUY", _order_exposure(working) - before)
+                changed = True
 
         emits: list[Emit] = []
         if event_type == "REJECTED":
-            self._count_trigger(event, state, account, now, emits)
+            self._count_trigger(event, state, account, update["meta"]["event_time_us"], emits)
+            changed = True
+        if changed:
+            self._dirty.add(account)
         return emits
 
     def _apply_fill(self, state: AccountState, fill: Mapping[str, Any], now: int) -> None:

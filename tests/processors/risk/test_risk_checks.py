@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,3 +61,10 @@ def test_price_collar_observed_is_within_limit_exactly_when_it_passes(price: int
     result = checks.price_collar(price, reference, "last trade", bps)
     assert result["passed"] == (result["observed"] <= result["limit"])
     assert result["passed"] == (abs(price - reference) * 10_000 <= bps * reference)
+
+
+@given(st.integers(-(10**20), 10**20))
+def test_amounts_in_details_are_the_exact_decimal_value_without_trailing_zeros(n: int) -> None:
+    expected = format(Decimal(n).scaleb(-8).normalize(), "f")
+    assert checks.amount(n) == expected
+    assert checks.amount(n) == expected  # the remembered text is the same

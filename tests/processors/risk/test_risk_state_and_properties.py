@@ -117,10 +117,19 @@ def test_state_changes_return_only_changed_account_keys_then_forget_them() -> No
 
 def test_state_changes_are_copies_not_the_live_state() -> None:
     core = RiskCore()
-    run(core, new_order("o-1"))
+    run(core, new_order("o-1", quantity=4 * Q), new_order("o-3", side="SELL"))
     snapshot = core.state_changes()[ACCOUNT]
-    run(core, new_order("o-2"))
-    assert set(snapshot["orders"]) == {"o-1"}
+    as_written = json.dumps(snapshot, sort_keys=True)
+    run(
+        core,
+        new_order("o-2"),
+        order_event("o-1", "PARTIALLY_FILLED", "PARTIALLY_FILLED", quantity=4 * Q, cum=1 * Q,
+                    last_quantity=1 * Q, last_price=100 * P),
+        amend("o-1", quantity=6 * Q),
+        order_event("o-3", "CANCELLED", "CANCELLED", side="SELL"),
+    )  # fmt: skip
+    assert json.dumps(snapshot, sort_keys=True) == as_written
+    assert set(snapshot["orders"]) == {"o-1", "o-3"}
 
 
 # -- properties -----------------------------------------------------------------------------------------
@@ -172,6 +181,8 @@ def test_random_streams_never_exceed_max_open_orders_and_denials_name_a_failing_
     )
     now = T0
     working: dict[str, dict[str, Any]] = {}  # approved and not yet terminal, as the OMS would report them
+    snapshots: list[tuple[dict[str, Any], str]] = []  # every state_changes() answer, with its JSON at the time
+    latest: dict[str, Any] = {}  # the changelog as the runtime would have it: the last state of each key
     ids: list[str] = []
     for n, action in enumerate(actions):
         kind = action[0]
@@ -268,3 +279,14 @@ def test_random_streams_never_exceed_max_open_orders_and_denials_name_a_failing_
             assert len(working) <= max_open
             state = core.account_state(ACCOUNT)
             assert state is None or set(state["orders"]) == set(working)
+        if n % 3 == 0:
+            changes = core.state_changes()
+            snapshots.append((changes, json.dumps(changes, sort_keys=True)))
+            latest.update(changes)
+
+    # What state_changes() handed out is never modified by later events (the core shares only what it
+    # replaces), and every change was reported: the last state of each key is the live state.
+    for changes, as_written in snapshots:
+        assert json.dumps(changes, sort_keys=True) == as_written
+    latest.update(core.state_changes())
+    assert latest == {account: core.account_state(account) for account in latest}
