@@ -14,12 +14,13 @@ turns records into calls and what happened into records.
   deterministic (a replay or a redelivered order gives the same ids) and different for the taker's and the
   maker's report, so an account trading with itself still gets two fills that dedupe apart.
 - A report about an order carries that order's correlation id (a maker's fill belongs to the maker's story);
-  its causation id is the venue order that caused it.
+  its causation id is the event that caused it: the venue order, or the market event (a trade's fills).
 
 State: per partition key (the symbol), ``{"books": [{"venue", "symbol", "next_seq", "clock_us", "orders"}],
-"pending": [...], "market_taken": [...]}`` with every working order as a row carrying its priority (``seq``)
-and its market queue estimate: ``Book.to_state`` / ``Book.from_state``; ``pending``: order messages waiting
-out the latency; ``market_taken``: the market liquidity our orders took (``MarketBook.taken_state``).
+"pending": [...], "market_taken": [...], "market_seen": {...}}`` with every working order as a row carrying
+its priority (``seq``) and its market queue estimate: ``Book.to_state`` / ``Book.from_state``; ``pending``:
+order messages waiting out the latency; ``market_taken``: the market liquidity our orders took
+(``MarketBook.taken_state``); ``market_seen``: the market position this state had met (below).
 
 Fills from the market (``VenueConfig.market_liquidity``, docs/ORDER_PATH.md "venue")
 ----------------------------------------------------------------------------------
@@ -34,11 +35,16 @@ estimates. The internal book is never crossed: resting orders only ever meet eac
 Broadcast state (the market books) is never in the changelog, and applying a market event to a symbol whose
 orders this worker does not hold changes nothing and emits nothing (no ``Book`` is created for it). What a
 market event does to orders this worker holds (fills, expiries, released latency, queue estimates) is keyed
-state and goes to the changelog with the reports, in the same transaction. Exactly once: the kafka engine
-rebuilds a core by replaying the broadcast topics *before* restoring keyed state, so a replayed trade meets
-no orders and emits nothing: its fills went out the first time, with the state that says so. (A trade read
-by no worker holding the symbol, between a worker's last commit and its successor's rebuild, fills nothing;
-the faust engine restores keyed state first and is at-least-once: it may repeat such fills, with the same ids.)
+state and goes to the changelog with the reports, in the same transaction.
+
+Exactly once. Market events are replayed whenever a core is rebuilt. The kafka engine means to replay them
+*before* restoring keyed state (``_rebuild``), so that they meet no orders; but its drain stops at what the
+fresh consumer has fetched, so part of the history can arrive after the restore, and the faust engine
+restores first anyway. So the core does not rely on the order: each symbol's keyed state saves the market
+position it had met (``MarketBook.position``), and a market event at or before that position only rebuilds
+the market's book (``market.already_applied``). A fill caused by a trade is thus emitted once, with the state
+that records it. (A trade after the saved position that a successor happens to read before its restore
+meets no orders there: such a fill is missed, never doubled.)
 Report ids derive from the event that caused them: a trade's fills from the trade, a delayed order's
 reports from the order message itself (whichever event released it), so ids are stable.
 """
@@ -52,7 +58,7 @@ from typing import Any, ClassVar, Final, NamedTuple
 from processors.core import Emit, Event, Record, StateChanges, derived_event_id
 from processors.venue.book import Book, Order
 from processors.venue.config import DEFAULT_CONFIG, VenueConfig
-from processors.venue.market import MarketBook
+from processors.venue.market import MarketBook, already_applied
 from processors.venue.market_fills import cap_queues, fill_on_trade
 from processors.venue.matching import Fees, Output, Report, amend, cancel, expire_due, new_order
 from topics.catalogue import MD_DEPTH, MD_TRADES, VENUE_EXECUTIONS, VENUE_ORDERS
@@ -122,6 +128,7 @@ class VenueCore:
         self._dirty: set[str] = set()
         self._fees: dict[str, Fees] = {}  # venue -> its fees, looked up once
         self._markets: dict[str, MarketBook] = {}  # symbol -> the market's book: broadcast state, never saved
+        self._seen: dict[str, Record] = {}  # key -> the market position its restored state had met
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -150,6 +157,9 @@ class VenueCore:
         market = self._markets.get(key)
         if market is not None:
             market.restore_taken(state.get("market_taken", []))
+        seen = state.get("market_seen")
+        if seen is not None:
+            self._seen[key] = seen
 
     # -- order messages ---------------------------------------------------------------------------------
     def _on_order(self, event: Event) -> list[Emit]:
@@ -222,9 +232,19 @@ class VenueCore:
             for book_key, book in self._books.get(symbol, {}).items():
                 if book_key[1] == symbol:
                     book.market = market
+        schema = event.schema
+        is_trade = schema == TRADE
+        seen = self._seen.get(symbol)
+        replayed = seen is not None and already_applied(seen, is_trade, record)
+        market.note(is_trade, record)
+        if replayed:  # the restored orders met it before: rebuild the market's book only
+            if schema == DEPTH_UPDATE:
+                market.apply_update(record)
+            elif schema == DEPTH_SNAPSHOT:
+                market.load_snapshot(record)
+            return []
         now: int = record["meta"]["event_time_us"]
         emits = self._release(symbol, now)  # orders ready before this event see the book as it was
-        schema = event.schema
         levels: list[Any] | None = []  # the market levels an update set (None: all, after a snapshot)
         if schema == DEPTH_UPDATE:
             levels = market.apply_update(record)
@@ -241,10 +261,9 @@ class VenueCore:
             book.clock_us = max(book.clock_us, now)
             out: Output = []
             expire_due(book, out)
-            if schema == TRADE:
-                fill_on_trade(book, self._fees_for(venue), record["price"], record["quantity"], record["aggressor"],
-                              out=out)  # fmt: skip
-                touched = True  # queue estimates at the trade's price may have moved
+            if is_trade:
+                touched = fill_on_trade(book, self._fees_for(venue), record["price"], record["quantity"],
+                                        record["aggressor"], out=out) or touched  # fmt: skip
             elif levels is None or levels:
                 touched = cap_queues(book, levels) or touched
             if out:
@@ -284,6 +303,7 @@ class VenueCore:
                 for item in self._pending.get(key, ())
             ],
             "market_taken": [] if market is None else market.taken_state(),
+            "market_seen": None if market is None else market.position(),
         }
 
     def _reports(self, event: Event, venue: str, symbol: str, out: Output, first_index: int = 0) -> list[Emit]:

@@ -6,10 +6,16 @@ next updates continue it, and a gap or a crossed book makes it *stale* until the
 book offers no liquidity (the venue never fills against prices it cannot trust).
 
 Taken liquidity: an order that walks the book takes part of a level's displayed quantity; that part stays
-taken until an update names the level again (its new total replaces the old one) or a snapshot reloads the
-book, so two orders cannot take the same displayed quantity. Each taken entry remembers the venue update id
-the book was at when it was taken, and each level the update id that last set it: a taken entry restored
-from the changelog counts only if no update set its level since (``restore_taken``).
+taken until a later update names the level again (its new total replaces the old one) or a later snapshot
+reloads the book, so two orders cannot take the same displayed quantity. Each taken entry remembers the venue
+update id the book was at when it was taken, so only market data *after* it clears it: the entries survive a
+changelog restore whether the market data is replayed before or after it (``restore_taken``).
+
+Position: the latest market data the book has seen (the last trade's event time and the ids of the trades at
+that time; the highest depth update id). The venue saves it with each symbol's keyed state, so a restored
+core can tell market data its orders have already met (``already_applied``) from new market data: a trade
+replayed after a restore must not fill the same order twice. It assumes what the connectors guarantee: a
+symbol's trades in event-time order, its depth update ids increasing.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ LevelKey = tuple[str, int]  # (book side "BUY" = bids / "SELL" = asks, price)
 class MarketBook:
     """One symbol's market book, its sync state and the liquidity our orders took from it."""
 
-    __slots__ = ("book", "fresh", "set_at", "synced", "taken")
+    __slots__ = ("book", "depth_id", "fresh", "set_at", "synced", "taken", "trade_ids", "trade_time_us")
 
     def __init__(self) -> None:
         self.book = L2Book()
@@ -37,6 +43,9 @@ class MarketBook:
         self.fresh = False  # no update applied since the snapshot (the first one may overlap it)
         self.taken: dict[LevelKey, tuple[int, int]] = {}  # level -> (quantity taken, update id when taken)
         self.set_at: dict[LevelKey, int] = {}  # level -> update id that last set it (levels in the book only)
+        self.trade_time_us: int | None = None  # event time of the latest trade seen
+        self.trade_ids: set[str] = set()  # event ids of the trades seen at trade_time_us
+        self.depth_id: int | None = None  # highest depth update id seen
 
     # -- md.depth ------------------------------------------------------------------------------------
     def load_snapshot(self, record: Mapping[str, Any]) -> list[LevelKey]:
@@ -48,7 +57,7 @@ class MarketBook:
             ((level["price"], level["quantity"]) for level in record["asks"]),
             update_id,
         )
-        self.taken.clear()
+        self.taken = {key: took for key, took in self.taken.items() if took[1] >= update_id}
         self.set_at = {(BUY, price): update_id for price, _ in book.bids.top(len(book.bids))}
         self.set_at.update({(SELL, price): update_id for price, _ in book.asks.top(len(book.asks))})
         self.synced = not book.crossed()
@@ -74,7 +83,9 @@ class MarketBook:
                 price: int = level["price"]
                 key = (side_name, price)
                 side.set(price, level["quantity"])
-                self.taken.pop(key, None)
+                took = self.taken.get(key)
+                if took is not None and took[1] < last:
+                    del self.taken[key]
                 if level["quantity"]:
                     self.set_at[key] = last
                 else:
@@ -124,8 +135,39 @@ class MarketBook:
         return [[side, price, quantity, update_id] for (side, price), (quantity, update_id) in self.taken.items()]
 
     def restore_taken(self, rows: list[list[Any]]) -> None:
-        """Take back entries from the changelog that still hold: their level was not set again since."""
+        """Take back entries from the changelog, but those whose level a later update has set already."""
         for side, price, quantity, update_id in rows:
             set_at = self.set_at.get((side, price))
-            if set_at is not None and set_at <= update_id:
+            if set_at is None or set_at <= update_id:
                 self.taken[(side, price)] = (quantity, update_id)
+
+    # -- position --------------------------------------------------------------------------------------
+    def note(self, schema_is_trade: bool, record: Mapping[str, Any]) -> None:
+        """Advance the position past one market event."""
+        if schema_is_trade:
+            meta = record["meta"]
+            time_us: int = meta["event_time_us"]
+            if self.trade_time_us is None or time_us > self.trade_time_us:
+                self.trade_time_us, self.trade_ids = time_us, {meta["event_id"]}
+            elif time_us == self.trade_time_us:
+                self.trade_ids.add(meta["event_id"])
+        else:
+            update_id: int = record["last_update_id"]
+            if self.depth_id is None or update_id > self.depth_id:
+                self.depth_id = update_id
+
+    def position(self) -> dict[str, Any]:
+        """What market data the book has seen, JSON-able (see the module docstring)."""
+        return {"trade_time_us": self.trade_time_us, "trade_ids": sorted(self.trade_ids), "depth_id": self.depth_id}
+
+
+def already_applied(position: Mapping[str, Any], schema_is_trade: bool, record: Mapping[str, Any]) -> bool:
+    """Whether a market event is at or before a saved ``position``: state saved there has met it already."""
+    if schema_is_trade:
+        seen_time: int | None = position["trade_time_us"]
+        time_us: int = record["meta"]["event_time_us"]
+        return seen_time is not None and (
+            time_us < seen_time or (time_us == seen_time and record["meta"]["event_id"] in position["trade_ids"])
+        )
+    seen_id: int | None = position["depth_id"]
+    return seen_id is not None and record["last_update_id"] <= seen_id

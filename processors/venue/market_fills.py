@@ -21,13 +21,16 @@ from processors.venue.market import LevelKey
 from processors.venue.matching import MAKER, Fees, Output, Report, TradePrint, fee_for, run_stops
 
 
-def fill_on_trade(book: Book, fees: Fees, price: int, quantity: int, aggressor: str | None, *, out: Output) -> None:
-    """Our resting orders a public trade of ``quantity`` at ``price`` fills (see the module docstring)."""
+def fill_on_trade(book: Book, fees: Fees, price: int, quantity: int, aggressor: str | None, *, out: Output) -> bool:
+    """Our resting orders a public trade of ``quantity`` at ``price`` fills (see the module docstring); True
+    when it reached any order or stop (fills, queue estimates or triggers changed)."""
     start = len(out)
     out.append(TradePrint(price, quantity, aggressor or ""))
     budget = quantity
+    reached_any = False
     for side in (BUY, SELL):
         for order in _reached(book, side, price):
+            reached_any = True
             if order.price == price:
                 ahead = order.queue_ahead or 0
                 order.queue_ahead = ahead - quantity if ahead > quantity else 0
@@ -52,6 +55,7 @@ def fill_on_trade(book: Book, fees: Fees, price: int, quantity: int, aggressor: 
                 )
             )
     run_stops(book, fees, out, start)
+    return reached_any or len(out) > start + 1
 
 
 def _reached(book: Book, side: str, price: int) -> list[Order]:
