@@ -49,6 +49,7 @@ from typing import Any, ClassVar, Final
 from processors.core import Emit, Event, Record, StateChanges, derived_event_id, derived_meta
 from processors.portfolio.ledger import (
     DEFAULT_CONFIG,
+    FILL_EVENTS,
     TERMINAL,
     AccountState,
     PortfolioConfig,
@@ -57,8 +58,8 @@ from processors.portfolio.ledger import (
     copy_account_state,
     fill_of,
     finish_order,
-    is_fill,
     new_account_state,
+    own_account_state,
 )
 from processors.portfolio.position import Position, unrealized_pnl
 from topics.catalogue import MD_TRADES, ORDERS_EVENTS, PORTFOLIO_POSITIONS
@@ -110,7 +111,7 @@ class PortfolioCore:
         if previous is not None:  # restored again (a new assignment): forget what it indexed
             for symbol in previous["positions"]:
                 self._index(key, symbol, {"quantity": 0})
-        restored = copy_account_state({**new_account_state(), **state})
+        restored = own_account_state({**new_account_state(), **state})
         self._accounts[key] = restored
         for symbol, position in restored["positions"].items():
             self._index(key, symbol, position)
@@ -126,14 +127,16 @@ class PortfolioCore:
         position = state["positions"].get(symbol) if state is not None else None
         if position is None:
             return None
-        return self._view(account, symbol, position, self._mark_of(symbol, position))
+        view = self._record(None, account, symbol, position, self._mark_of(symbol, position))
+        del view["meta"]
+        return view
 
     # -- orders.events ----------------------------------------------------------------------------------
     def _on_order_event(self, event: Event) -> list[Emit]:
         update = event.record
         account: str = update["account"]
         state = self._accounts.get(account)
-        if not is_fill(update):
+        if update["event_type"] not in FILL_EVENTS or update.get("last_quantity", 0) <= 0:  # not a fill (is_fill)
             # A terminal event of an order with fills retires it; any other event changes nothing here.
             terminal = update["status"] in TERMINAL
             if terminal and state is not None and finish_order(state, update["order_id"], self.config):
@@ -146,9 +149,11 @@ class PortfolioCore:
             return []
         position = apply_to_account(state, fill, self.config)
         self._dirty.add(account)
-        self._index(account, fill.symbol, position)
-        mark = self._mark_of(fill.symbol, position)
-        return [self._emit(derived_meta(event, STAGE, 0), account, fill.symbol, position, mark)]
+        symbol = fill.symbol
+        self._index(account, symbol, position)
+        mark = self._mark_of(symbol, position)
+        return [Emit(PORTFOLIO_POSITIONS, f"{account}|{symbol}", POSITION,
+                     self._record(derived_meta(event, STAGE, 0), account, symbol, position, mark))]  # fmt: skip
 
     # -- md.trades (broadcast): never touches account state -----------------------------------------------
     def _on_trade(self, event: Event) -> list[Emit]:
@@ -171,7 +176,8 @@ class PortfolioCore:
                 continue
             meta = derived_meta(event, STAGE, 0)
             meta["event_id"] = derived_event_id(cause_id, f"{STAGE}|{position_key(account, symbol)}", 0)
-            emits.append(self._emit(meta, account, symbol, position, price))
+            record = self._record(meta, account, symbol, position, price)
+            emits.append(Emit(PORTFOLIO_POSITIONS, position_key(account, symbol), POSITION, record))
         return emits
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -195,8 +201,10 @@ class PortfolioCore:
         return mark
 
     @staticmethod
-    def _view(account: str, symbol: str, position: Position, mark: int | None) -> Record:
+    def _record(meta: Record | None, account: str, symbol: str, position: Position, mark: int | None) -> Record:
+        """The ``Position`` record of a position valued at ``mark``, built in one literal."""
         return {
+            "meta": meta,
             "account": account,
             "symbol": symbol,
             "quantity": position["quantity"],
@@ -210,7 +218,3 @@ class PortfolioCore:
             "last_fill_id": position["last_fill_id"],
             "version": position["fill_count"],
         }
-
-    def _emit(self, meta: Record, account: str, symbol: str, position: Position, mark: int | None) -> Emit:
-        record: Record = {"meta": meta, **self._view(account, symbol, position, mark)}
-        return Emit(PORTFOLIO_POSITIONS, position_key(account, symbol), POSITION, record)

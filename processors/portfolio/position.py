@@ -86,16 +86,18 @@ def apply_fill(position: Position, side: str, quantity: int, price: int, fee: in
         raise ValueError(f"fill quantity must be positive, not {quantity}")
 
     old_qty: int = position["quantity"]
-    open_cost, realized_exact = _exact_parts(position)
-    traded = price * quantity  # exact, EXACT_DECIMALS
+    open_cost = position.get("open_cost")
+    realized_exact = position.get("realized_exact")
+    if open_cost is None or realized_exact is None:
+        open_cost, realized_exact = _exact_parts(position)
 
     if old_qty == 0 or (old_qty > 0) == (signed > 0):
-        # Opening or adding: the cost basis grows by the exact traded amount.
+        # Opening or adding: the cost basis grows by the exact traded amount (price x quantity, EXACT_DECIMALS).
         new_qty = old_qty + signed
-        open_cost += traded if signed > 0 else -traded
+        open_cost += price * signed
     else:
-        held = abs(old_qty)
-        closed = min(quantity, held)
+        held = old_qty if old_qty > 0 else -old_qty
+        closed = quantity if quantity < held else held
         removed = open_cost if closed == held else div_half_even(open_cost * closed, held)
         closed_value = price * closed
         # Long closed by a sale: proceeds - cost. Short closed by a purchase: |cost| - outlay.
@@ -107,16 +109,19 @@ def apply_fill(position: Position, side: str, quantity: int, price: int, fee: in
             open_cost = price * opened if signed > 0 else -price * opened
 
     cash_flow = notional(price, quantity)
-    new = dict(position)
-    new["quantity"] = new_qty
-    new["avg_price"] = div_half_even(abs(open_cost), abs(new_qty)) if new_qty else None
-    new["open_cost"] = open_cost if new_qty else 0
-    new["realized_exact"] = realized_exact
-    new["realized_pnl"] = to_cash(realized_exact)
-    new["fees"] = position["fees"] + fee
-    new["cash"] = position["cash"] + (-cash_flow if signed > 0 else cash_flow) - fee
-    new["fill_count"] = position["fill_count"] + 1
-    return new
+    if not new_qty:
+        open_cost = 0
+    return {
+        **position,
+        "quantity": new_qty,
+        "avg_price": div_half_even(abs(open_cost), abs(new_qty)) if new_qty else None,
+        "open_cost": open_cost,
+        "realized_exact": realized_exact,
+        "realized_pnl": div_half_even(realized_exact, _TO_CASH),
+        "fees": position["fees"] + fee,
+        "cash": position["cash"] + (-cash_flow if signed > 0 else cash_flow) - fee,
+        "fill_count": position["fill_count"] + 1,
+    }
 
 
 def unrealized_pnl(position: Position, mark_price: int) -> int:
@@ -127,8 +132,10 @@ def unrealized_pnl(position: Position, mark_price: int) -> int:
     qty: int = position["quantity"]
     if qty == 0:
         return 0
-    open_cost, _ = _exact_parts(position)
-    return to_cash(mark_price * qty - open_cost)
+    open_cost = position.get("open_cost")
+    if open_cost is None:
+        open_cost, _ = _exact_parts(position)
+    return div_half_even(mark_price * qty - open_cost, _TO_CASH)
 
 
 def _exact_parts(position: Position) -> tuple[int, int]:

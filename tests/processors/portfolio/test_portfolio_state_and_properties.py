@@ -52,6 +52,21 @@ def test_state_changes_are_copies_not_the_live_state() -> None:
     assert snapshot["finished"] == {}
 
 
+def test_restore_takes_its_own_copy_of_the_changelog_state() -> None:
+    original = PortfolioCore()
+    run(original, fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=1 * Q))
+    changelog = original.state_changes()[ACCOUNT]
+    as_read = json.dumps(changelog, sort_keys=True)
+    restored = PortfolioCore()
+    restored.restore(ACCOUNT, changelog)
+    run(
+        restored,
+        fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=2 * Q),
+        fill("o-2", "SELL", 1 * Q, 99 * P),
+    )
+    assert json.dumps(changelog, sort_keys=True) == as_read
+
+
 def test_a_restored_account_is_re_marked_and_still_counts_a_copied_fill_once() -> None:
     original = PortfolioCore()
     partial = fill("o-1", "BUY", 2 * Q, 100 * P, order_quantity=5 * Q, cum=2 * Q)
