@@ -339,3 +339,15 @@ def test_a_replayed_trade_through_a_restored_order_fills_nothing_but_a_new_one_d
     assert rebuilt.send(book_event) == [] and rebuilt.send(first_trade) == []
     reports = rebuilt.send(trade(99 * P + 50, 1 * Q, t=T0 + S))  # same time, another trade: new
     assert [(r["order_id"], r["cum_quantity"]) for r in reports] == [("b1", 2 * Q)]
+
+
+def test_market_data_moves_the_clock_so_a_gtd_order_expires_before_a_later_trade_can_fill_it() -> None:
+    sim = market_sim()
+    sim.send(snapshot(BOOK_BIDS, BOOK_ASKS))
+    sim.new("g1", "BUY", 1 * Q, 99 * P + 50, time_in_force="GTD", expire_time_us=T0 + S)
+    late_trade = trade(98 * P, 1 * Q, t=T0 + S)
+    reports = sim.send(late_trade)
+    assert kinds(reports) == [("g1", "EXPIRED")]
+    meta = reports[0]["meta"]
+    assert (meta["causation_id"], meta["correlation_id"]) == (late_trade.record["meta"]["event_id"], "story-g1")
+    assert sim.depth("BUY") == []
