@@ -11,6 +11,7 @@ the exact value), ``fill_ids`` (fills seen, for idempotency), ``triggered`` (a s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, Final
 
 from processors.oms.transitions import TERMINAL
@@ -84,9 +85,12 @@ def new_order_state(command: Mapping[str, Any], status: str, venue: str | None, 
 ARCHIVED: Final = (*TERMS, "venue", "status", "version", "cum", "fill_value", "fill_ids", "triggered", "command_id")
 
 
+_ARCHIVED_FIELDS: Final = itemgetter(*ARCHIVED)  # one C call for the row's fields
+
+
 def archived(order: Mapping[str, Any]) -> list[Any]:
     """The compact form of a terminal order (no request is open on it)."""
-    return [order[field] for field in ARCHIVED]
+    return list(_ARCHIVED_FIELDS(order))
 
 
 def from_archive(row: list[Any]) -> Order:
@@ -102,11 +106,15 @@ def from_archive(row: list[Any]) -> Order:
 WORKING_ROW: Final = (*ARCHIVED, "working", "pending", "queued_cancel")
 _FILL_IDS_AT: Final = WORKING_ROW.index("fill_ids")
 _REQUESTS_AT: Final = (WORKING_ROW.index("pending"), WORKING_ROW.index("queued_cancel"))
+_WORKING_FIELDS: Final = itemgetter(*WORKING_ROW)
 
 
 def working_row(order: Mapping[str, Any]) -> list[Any]:
     """The changelog form of a working order, sharing nothing mutable with it."""
-    row: list[Any] = [order.get(field) for field in WORKING_ROW]
+    try:
+        row: list[Any] = list(_WORKING_FIELDS(order))
+    except KeyError:  # an order of the earlier layout may lack a request field: None
+        row = [order.get(field) for field in WORKING_ROW]
     row[_FILL_IDS_AT] = list(row[_FILL_IDS_AT])
     for at in _REQUESTS_AT:
         if row[at] is not None:
