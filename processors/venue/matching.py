@@ -31,6 +31,11 @@ Semantics (docs/ORDER_PATH.md, "venue"):
 - An amend that loses priority re-queues a fresh ``Order`` object: the old one stays dead in its level's
   queue, where the lazy clean-up drops it (re-queuing the same object would leave it live twice).
 - No self-trade prevention: an account's orders can trade with each other (each side gets its report).
+- With a market book attached (``Book.market``, ``VenueConfig.market_liquidity``): matching walks our levels
+  and the market's displayed, not yet taken, levels merged in price order, ours first at one price; a fill
+  against the market is one TAKER report at the market level's price, and marks that quantity taken.
+  Post-only and FOK look at both books. A limit order that comes to rest records the market quantity
+  displayed at its price as its queue estimate (``processors.venue.market_fills`` uses it).
 
 Fees: ``price x quantity x bps / 10,000`` computed from the exact product and rounded once, half-even, to
 the cash scale. A negative bps is a rebate (negative fee).
@@ -38,6 +43,7 @@ the cash scale. A negative bps is a rebate (negative fee).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from processors.portfolio.position import div_half_even
@@ -400,7 +406,7 @@ def _available(book: Book, order: Order, takes_any_price: bool) -> int:
     total = 0
     limit = order.price
     maker_side = SELL if order.side == BUY else BUY
-    levels = [(level.price, level.quantity) for level in book.levels(maker_side)]
+    levels: Iterable[tuple[int, int]] = ((level.price, level.quantity) for level in book.levels(maker_side))
     if book.market is not None:  # the two books' levels merged: walked in price order, as _match does
         levels = sorted((*levels, *book.market.available_levels(maker_side)), key=lambda pq: pq[0],
                         reverse=maker_side == BUY)  # fmt: skip
