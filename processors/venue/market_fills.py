@@ -10,6 +10,9 @@ A public trade (``md.trades``) fills our resting limit orders it prints through,
 - One trade fills at most its own quantity across our orders, best price first, then time priority; at the
   trade's price, the part of the trade that reaches past an order's queue estimate is what it can take.
 - The trade also counts as a print for stop orders (they trigger at or through their stop price).
+- An order that came to rest before the venue had a market book for its symbol has no estimate (None): no
+  queue is assumed ahead of it. Trades fill resting orders whether the market book is in sync or not: a
+  trade is a fact, a stale book only stops orders from *taking* displayed liquidity.
 
 Nothing here changes the market book: taking displayed liquidity is the taker's business (``matching``).
 """
