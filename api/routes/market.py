@@ -87,7 +87,7 @@ def _decimal_levels(levels: list[Level]) -> list[list[str]]:
 
 
 @router.get("/books/{symbol}", response_model=BookView, summary="A symbol's order book, best levels first",
-            responses={**responses(401, 429, 503), **NO_DATA})  # fmt: skip
+            responses={**responses(401, 403, 429, 503), **NO_DATA})  # fmt: skip
 def get_book(
     symbol: Symbol, _principal: Reader, res: Res,
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="Levels per side.")] = 10,
@@ -106,7 +106,7 @@ def get_book(
 
 
 @router.get("/analytics/{symbol}", response_model=AnalyticsView, summary="A symbol's latest analytics",
-            responses={**responses(401, 429, 503), **NO_DATA})  # fmt: skip
+            responses={**responses(401, 403, 429, 503), **NO_DATA})  # fmt: skip
 def get_analytics(symbol: Symbol, _principal: Reader, res: Res) -> AnalyticsView:
     """Every microstructure measure of the last whole analytics interval, by name; null where its window had
     too little data."""
