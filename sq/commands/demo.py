@@ -1,37 +1,183 @@
-"""`sq demo`: the main job. Starts the broker and database, then shows every event type crossing Kafka.
+"""`sq demo [--orders N] [--exit] [--json]`: the main job (`make demo`).
 
-Until the order path runs it proves the foundation end to end: each event schema's example record is
-encoded, produced to its catalogue topic (under a throw-away prefix, so the real audit topics stay clean),
-consumed back, decoded and compared.
+Starts the whole stack as `sq up` does (sq/stack_runner.py), creates a demo API key (admin for this run's
+accounts, stored hashed), drives a trading session through the API over HTTP (sq/demo_session.py: several
+accounts placing, amending and cancelling orders that cross, a kill switch episode), waits until the log
+is settled (`sq verify`'s invariants hold) and the projections show it, then prints a summary: orders,
+fills, positions, rejects by reason, the API docs URL and the demo key. Without ``--exit`` the stack keeps
+running for you to explore until Ctrl-C; with it, everything it started is stopped.
+
+Each run has a fresh run id (``demo-xxxxxx``) prefixed to its accounts and client order ids, so the demo
+runs again on the same topics and tables and its summary counts only its own run.
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 import uuid
 from typing import Any
 
 import psycopg
 
-from infra import stack
 from schemas.codec import default_codec
 from schemas.examples import example_events
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import Settings, load_settings
-from topics.admin import admin_client, create_topics
+from sq.settings import Settings
 from topics.catalogue import CATALOGUE, TopicSpec
 from topics.client import AvroProducer, read_topic
 
+SETTLE_TIMEOUT_S = 90.0  # after the last command: until the log is settled and the projections show it
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="run the whole pipeline on the local broker and database")
+    from processors.runtime.worker import DEFAULT_ENGINE, ENGINES
+
+    parser = subparsers.add_parser("demo", help="run the whole stack and drive a trading session through the API")
+    parser.add_argument("--orders", type=int, default=400, help="new orders to place (cancels and amends on top)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the order flow")
+    parser.add_argument("--rate", type=float, default=None, help="commands per second (default: as fast as taken)")
+    parser.add_argument("--exit", action="store_true", help="stop everything after the summary")
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
+    parser.add_argument("--keep-infra", action="store_true",
+                        help="leave a broker and database that the demo started running when it stops")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
-    parser.add_argument("--keep-infra", action="store_true", help="leave the broker and database running")
     parser.set_defaults(handler=run)
 
 
+def run(args: argparse.Namespace) -> int:
+    from sq.commands.up import start_stack
+    from sq.stack_runner import stop_on_signals
+
+    if args.orders <= 0:
+        raise CommandError("--orders must be positive")
+    began = time.monotonic()
+    with stop_on_signals(threading.Event()) as stop:
+        stack = start_stack(args.engine, args.keep_infra, stop)
+        try:
+            failures: list[str] = []
+            watcher = threading.Thread(target=_watch, args=(stack, stop, failures), name="sq-watch", daemon=True)
+            watcher.start()
+            document, ok = _demo(args, stack, stop, began)
+            if failures:
+                raise CommandError(f"{failures[0]}; the demo stopped")
+            _print(document, args.json)
+            if not args.exit:
+                say("\nThe stack keeps running: explore the API at the docs URL with the key. Ctrl-C stops it.")
+                watcher.join()
+                if failures:
+                    progress(f"{failures[0]}; stopping the rest")
+                    return 1
+        finally:
+            stop.set()  # the watcher ends rather than report the parts being stopped as failures
+            stack.stop()
+    progress("stopped")
+    return 0 if ok else 1
+
+
+def _watch(stack: Any, stop: threading.Event, failures: list[str]) -> None:
+    """Stop everything when a part of the stack stops on its own."""
+    failure = stack.run_until_stopped()
+    if failure:
+        failures.append(failure)
+        stop.set()
+
+
+def _demo(args: argparse.Namespace, stack: Any, stop: threading.Event, began: float) -> tuple[dict[str, Any], bool]:
+    import httpx
+
+    from sq.demo_session import Session, SessionStopped, read_projection, summary
+
+    run_id = f"demo-{uuid.uuid4().hex[:6]}"
+    session = Session(httpx.Client(base_url=stack.base_url, timeout=30), run_id, args.orders, stop, seed=args.seed,
+                      rate=args.rate)  # fmt: skip
+    accounts = session.run_accounts()
+    key = _create_demo_key(stack.settings, accounts, run_id)
+    session.client.headers["X-API-Key"] = key
+    progress(f"demo {run_id}: {args.orders} orders from {len(accounts)} accounts through {stack.base_url} …")
+    with session.client:
+        try:
+            stats = session.drive()
+        except SessionStopped:
+            raise KeyboardInterrupt from None
+        progress(f"  {stats.placed} orders accepted, {stats.cancels} cancels, {stats.amends} amends sent "
+                 f"in {time.monotonic() - began:.1f} s; waiting for the pipeline and the projections …")  # fmt: skip
+        report, caught_up = _settle(stack.settings, session, set(accounts), stop)
+        projection = read_projection(session.client)
+    document = {
+        "run_id": run_id, "accounts": accounts, **summary(projection, stats),
+        "caught_up": caught_up, "verify": report.as_json(), "api": stack.base_url, "docs": stack.docs_url,
+        "key": key, "seconds": round(time.monotonic() - began, 1),
+    }  # fmt: skip
+    return document, caught_up and report.ok
+
+
+def _create_demo_key(settings: Settings, accounts: list[str], run_id: str) -> str:
+    from api import key_store
+    from api.auth import Role
+
+    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=5) as conn:
+        return key_store.create_key(conn, Role.ADMIN, accounts, label=f"sq demo {run_id}").key
+
+
+def _settle(settings: Settings, session: Any, accounts: set[str], stop: threading.Event) -> tuple[Any, bool]:
+    """Wait until the log is settled (every invariant of `sq verify` holds) and the projections, read over
+    the API, show exactly what the log says of the run's accounts. (report, caught up)."""
+    from replay.order_path_log import read_order_path_log
+    from replay.verify import verify
+    from sq.demo_session import expected_from_log, read_projection
+
+    codec = default_codec()
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        log = read_order_path_log(settings, codec)
+        report = verify(log)
+        if report.ok and read_projection(session.client).shows(
+            expected_from_log(log.order_events, log.positions, accounts)
+        ):
+            return report, True
+        if time.monotonic() > deadline:
+            progress(f"  not caught up within {SETTLE_TIMEOUT_S:.0f} s: reporting what is there")
+            return report, False
+        if stop.wait(0.5):
+            raise KeyboardInterrupt
+
+
+def _print(document: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(document)
+        return
+    statuses = ", ".join(f"{k} {v}" for k, v in document["orders_by_status"].items())
+    session = document["session"]
+    kill = document["kill_switch"]
+    verify = document["verify"]
+    say(f"\ndemo {document['run_id']}: accounts {', '.join(document['accounts'])}")
+    say(f"  orders     {document['orders']:6}  ({statuses})")
+    say(f"  fills      {document['fills']:6}")
+    say(f"  positions  {document['positions']:6}")
+    say(f"  rejects    {sum(document['rejects'].values()):6}  "
+        f"({', '.join(f'{k} {v}' for k, v in document['rejects'].items()) or 'none'})")  # fmt: skip
+    say(f"  via HTTP   {session['placed']} orders accepted, {session['cancels']} cancels, {session['amends']} amends; "
+        f"refused: {_refusals(session['http_refusals'])}")  # fmt: skip
+    say(f"  kill switch on {kill['account']}: {kill['orders_sent']} orders sent while on, "
+        f"{kill['denied']} denied KILL_SWITCH; then released, its orders flow again")  # fmt: skip
+    say(f"  verify     {'OK' if verify['ok'] else 'VIOLATED'}: {verify['commands']} commands, {verify['lost']} lost, "
+        f"{verify['duplicated']} duplicated, {verify['position_mismatches']} position mismatches")  # fmt: skip
+    if not document["caught_up"]:
+        say("  the projections had not caught up with the log when the summary was taken")
+    say(f"\nAPI docs: {document['docs']}")
+    say(f"demo key (admin for the demo accounts): {document['key']}")
+    say(f"  curl -H 'X-API-Key: {document['key']}' {document['api']}/v1/positions")
+
+
+def _refusals(counts: dict[str, int]) -> str:
+    meaning = {"422": "invalid", "404": "unknown order", "409": "order already finished"}
+    return ", ".join(f"{n} x {status} {meaning.get(status, '')}".rstrip() for status, n in counts.items()) or "none"
+
+
+# -- every event type through Kafka (the foundation check; tests/topics uses it) ----------------------------
 def topic_for_schema(schema: str) -> TopicSpec:
     for spec in CATALOGUE:
         if schema in spec.value_schemas:
@@ -63,47 +209,3 @@ def round_trip_every_event(settings: Settings) -> list[dict[str, Any]]:
                 "equal": decoded is not None and decoded.schema == schema and decoded.record == examples[schema],
             })  # fmt: skip
     return rows
-
-
-def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    began = time.monotonic()
-    progress("starting the broker and the database …")
-    reports = stack.up(settings)
-    for r in reports:
-        progress(f"  {r.name:9} {r.address}  ready ({'started' if r.started else 'already running'})")
-    with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
-        row = conn.execute("select current_setting('server_version')").fetchone()
-        server_version = str(row[0]) if row else "?"
-    created = create_topics(settings)
-    progress(f"topics: {sum(r.outcome == 'created' for r in created)} created, {len(created)} in the catalogue")
-
-    scratch = settings.with_topic_prefix(f"sq-demo-{uuid.uuid4().hex[:8]}.")
-    scratch_topics = create_topics(scratch)
-    progress(f"round trip of every event type through {len(scratch_topics)} scratch topics …")
-    try:
-        rows = round_trip_every_event(scratch)
-    finally:
-        admin_client(settings).delete_topics([r.topic for r in scratch_topics], operation_timeout=30)
-    failures = [r for r in rows if not r["equal"]]
-    summary = {
-        "kafka": settings.bootstrap_servers,
-        "postgres": {"url": settings.database_url, "server_version": server_version},
-        "topics": len(created),
-        "event_types": len(rows),
-        "round_trip_equal": len(rows) - len(failures),
-        "round_trip_failed": [r["schema"] for r in failures],
-        "seconds": round(time.monotonic() - began, 2),
-        "events": rows,
-    }
-    if args.json:
-        emit_json(summary)
-    else:
-        for r in rows:
-            say(f"  {'ok  ' if r['equal'] else 'FAIL'} {r['schema']:42} → {r['topic']:22} {r['bytes']:5} bytes")
-        say(f"\nKafka {settings.bootstrap_servers} and PostgreSQL {server_version} are up; "
-            f"{len(created)} catalogue topics exist.")  # fmt: skip
-        say(f"{len(rows) - len(failures)} of {len(rows)} event types crossed Kafka as Avro and came back equal "
-            f"in {summary['seconds']} s.")  # fmt: skip
-        say("Stop the broker and database with `sq infra down`.")
-    return 1 if failures else 0

@@ -1,0 +1,267 @@
+"""The whole stack in one foreground process, for `sq up` and `sq demo`.
+
+Starts, in order: the local broker and database (only what is local and not yet running; nothing when
+KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere), the catalogue's topics, the migrations, the
+processors as worker subprocesses, the projection sink in a thread, and the API (uvicorn) in a thread.
+Stops in a safe order: the API first (no new commands), then the processors (each finishes its
+transaction), then the sink (it projects what they wrote last), then the infra it started.
+
+The workers run in sessions of their own, so a Ctrl-C at the terminal reaches only this process, which
+then stops them in that order instead of all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+import httpx
+import uvicorn
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from api.app import create_app
+from api.config import ApiSettings
+from connectors.postgres.migrate import migrate
+from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
+from infra import stack as infra
+from processors.runtime.registry import ORDER_PATH
+from processors.runtime.supervisor import WorkerProcess, stop_workers
+from processors.runtime.worker import DEFAULT_ENGINE
+from sq.settings import Settings
+from topics.admin import create_topics
+
+DEFAULT_PROCESSORS: tuple[str, ...] = (*ORDER_PATH, "orderbook")
+READY_TIMEOUT_S = 60.0
+SINK_LOCK_WAIT_S = 15.0  # another sink on the same database: give up (and say so) rather than wait forever
+
+
+class StackError(RuntimeError):
+    """The stack could not start or a part of it stopped; the message names the part."""
+
+
+class Interrupted(StackError):
+    """Ctrl-C or SIGTERM arrived while the stack was starting."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    engine: str = DEFAULT_ENGINE
+    processors: tuple[str, ...] = DEFAULT_PROCESSORS
+    keep_infra: bool = False  # leave a broker and database this stack started running when it stops
+    api_log_level: str = "warning"
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set ``stop`` instead of raising, so the stack stops in its own order."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def start_worker_in_own_session(processor: str, engine: str, env: dict[str, str]) -> WorkerProcess:
+    """Like supervisor.start_worker, in a session of its own: the terminal's Ctrl-C does not reach it."""
+    argv = [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", "0"]
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    return WorkerProcess(processor, 0, engine, process)
+
+
+def wait_for_partition_leaders(settings: Settings, topics: list[str], stop: threading.Event,
+                               timeout_s: float = READY_TIMEOUT_S) -> None:  # fmt: skip
+    """New topics answer "not leader for partition" for a moment: wait until every partition answers, so
+    the sink and the processors start on settled topics instead of failing on their first request."""
+    consumer = Consumer(settings.kafka_config(**{"group.id": "sq-up-ready"}))
+    deadline = time.monotonic() + timeout_s
+    try:
+        for topic in topics:
+            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+                        break
+                    except KafkaException:
+                        if time.monotonic() > deadline:
+                            raise StackError(f"topic {topic} has no partition leader after {timeout_s:.0f} s") from None
+                        if stop.wait(0.1):
+                            raise Interrupted("interrupted while starting") from None
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    api: ApiSettings
+    options: StackOptions = field(default_factory=StackOptions)
+    say: Callable[[str], None] = print
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    workers: list[WorkerProcess] = field(default_factory=list)
+    started_infra: list[str] = field(default_factory=list)
+    sink_stats: SinkStats | None = None
+    _sink_stop: threading.Event = field(default_factory=threading.Event)
+    _sink_thread: threading.Thread | None = None
+    _sink_error: BaseException | None = None
+    _server: uvicorn.Server | None = None
+    _api_thread: threading.Thread | None = None
+    _socket: socket.socket | None = None
+    _stopped: bool = False
+
+    @property
+    def base_url(self) -> str:
+        return self.api.base_url
+
+    @property
+    def docs_url(self) -> str:
+        return f"{self.api.base_url}/docs"
+
+    # -- starting ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every part; StackError (and everything already started stopped) when one cannot start."""
+        try:
+            self._start_infra()
+            self._check_interrupt()
+            created = create_topics(self.settings)
+            fresh = sum(r.outcome == "created" for r in created)
+            self.say(f"topics: {fresh} created, {len(created)} in the catalogue")
+            if fresh:
+                wait_for_partition_leaders(self.settings, [r.topic for r in created if r.outcome == "created"],
+                                           self.stop_requested)  # fmt: skip
+            report = migrate(self.settings.database_url)
+            self.say(f"database: schema version {report.current} ({len(report.applied)} migrations applied now)")
+            self._check_interrupt()
+            env = {**os.environ, **self.settings.as_env()}
+            self.workers = [start_worker_in_own_session(p, self.options.engine, env) for p in self.options.processors]
+            self.say(f"processors: {', '.join(w.label for w in self.workers)} on the {self.options.engine} engine")
+            self._start_sink()
+            self._start_api()
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _check_interrupt(self) -> None:
+        if self.stop_requested.is_set():
+            raise Interrupted("interrupted while starting")
+
+    def _start_infra(self) -> None:
+        for r in infra.up(self.settings):
+            state = "started" if r.started else ("already running" if r.managed else "external")
+            self.say(f"{r.name}: {r.address} ({state})")
+            if r.started:
+                self.started_infra.append(r.name)
+            if not r.running:
+                raise StackError(f"{r.name} at {r.address} does not answer")
+
+    def _start_sink(self) -> None:
+        def target() -> None:
+            try:
+                options = SinkOptions(lock_wait_s=SINK_LOCK_WAIT_S)
+                self.sink_stats = run_sink(self.settings, stop=self._sink_stop, options=options)
+            except BaseException as error:  # reported by failure(): the stack stops with it
+                self._sink_error = error
+
+        self._sink_thread = threading.Thread(target=target, name="sq-sink", daemon=True)
+        self._sink_thread.start()
+        self.say("sink: projecting orders, fills and positions into PostgreSQL")
+
+    def _start_api(self) -> None:
+        # Bound here, not by uvicorn, so a port in use is a clear error at once. IPPROTO_TCP: asyncio sets
+        # TCP_NODELAY only on sockets that say they are TCP (else Nagle adds ~40 ms to each answer).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.api.host, self.api.port))
+        except OSError as error:
+            sock.close()
+            raise StackError(f"the API cannot listen on {self.api.host}:{self.api.port} ({error.strerror}); "
+                             "set SQ_API_PORT to a free port") from None  # fmt: skip
+        self._socket = sock
+        config = uvicorn.Config(create_app(self.api), log_level=self.options.api_log_level, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._api_thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="sq-api", daemon=True
+        )
+        self._api_thread.start()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            while True:
+                self._check_interrupt()
+                if failure := self.failure():
+                    raise StackError(failure)
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass  # not listening yet
+                if time.monotonic() > deadline:
+                    raise StackError(f"the API was not ready within {READY_TIMEOUT_S:.0f} s ({self.base_url}/readyz)")
+                time.sleep(0.1)
+
+    # -- watching ---------------------------------------------------------------------------------------
+    def failure(self) -> str | None:
+        """What stopped on its own, or None while every part runs."""
+        for w in self.workers:
+            if w.process.poll() is not None:
+                return f"processor {w.label} exited with code {w.process.returncode}"
+        if self._sink_thread is not None and not self._sink_thread.is_alive():
+            return f"the sink stopped: {self._sink_error or 'without an error'}"
+        if self._api_thread is not None and not self._api_thread.is_alive():
+            return "the API server stopped (see its log above)"
+        return None
+
+    def run_until_stopped(self, poll_s: float = 0.2) -> str | None:
+        """Block until a stop is requested (None) or a part stops on its own (what stopped)."""
+        while not self.stop_requested.wait(poll_s):
+            if failure := self.failure():
+                return failure
+        return None
+
+    # -- stopping ---------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop what this stack started: API, processors, sink, then the infra it started. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None and self._api_thread is not None:
+            self.say("stopping the API …")
+            self._server.should_exit = True
+            self._api_thread.join(timeout=15)
+        if self._socket is not None:
+            self._socket.close()
+        if self.workers:
+            self.say(f"stopping {', '.join(w.label for w in self.workers)} …")
+            stop_workers(self.workers)
+        if self._sink_thread is not None:
+            self.say("stopping the sink …")
+            self._sink_stop.set()
+            self._sink_thread.join(timeout=30)
+        if self.started_infra and not self.options.keep_infra:
+            self.say(f"stopping {' and '.join(self.started_infra)} (started by this stack) …")
+            if "kafka" in self.started_infra:
+                infra.local_broker(self.settings).stop()
+            if "postgres" in self.started_infra:
+                infra.local_postgres(self.settings).stop()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,82 @@
+"""`sq demo --orders N --exit --json` and `sq up` as a user runs them: subprocesses on a database and topic
+prefix of their own, against the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+from conftest import SQ, StackEnv
+
+pytestmark = pytest.mark.integration
+
+DEMO_TIMEOUT_S = 90
+UP_READY_TIMEOUT_S = 60
+UP_STOP_TIMEOUT_S = 40
+
+
+def _worker_pids_of(stack: StackEnv) -> set[int]:
+    """The worker processes running on this stack's topic prefix (their environment names it)."""
+    found = set()
+    listing = subprocess.run(["pgrep", "-f", "processors.runtime.worker"], capture_output=True, text=True, check=False)
+    for pid in map(int, listing.stdout.split()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if f"SQ_TOPIC_PREFIX={stack.settings.topic_prefix}".encode() in environ.read().split(b"\0"):
+                    found.add(pid)
+        except OSError:  # it ended meanwhile
+            continue
+    return found
+
+
+def test_demo_drives_orders_through_the_api_and_its_counts_agree(stack_env: StackEnv) -> None:
+    began = time.monotonic()
+    done = subprocess.run([*SQ, "demo", "--orders", "300", "--exit", "--json"], env=stack_env.env,
+                          capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    session = summary["session"]
+    assert summary["verify"]["ok"] and summary["caught_up"]
+    assert summary["orders"] > 0 and summary["fills"] > 0 and summary["positions"] > 0
+    assert summary["orders"] == sum(summary["orders_by_status"].values())
+    assert summary["orders"] <= session["placed"]  # a resent client order id names the same order
+    assert summary["rejects"]["KILL_SWITCH"] >= summary["kill_switch"]["denied"] == 3
+    assert sum(summary["rejects"].values()) == summary["orders_by_status"].get("REJECTED", 0)
+    assert summary["verify"]["orders"] == summary["orders"]  # a fresh log: the run is all of it
+    assert summary["verify"]["fills"] == summary["fills"]
+    assert summary["key"].startswith("sqk_") and summary["docs"] == f"{stack_env.base_url}/docs"
+    assert _worker_pids_of(stack_env) == set()
+    assert time.monotonic() - began < DEMO_TIMEOUT_S
+
+
+def test_up_serves_the_api_until_sigint_then_leaves_nothing_running(stack_env: StackEnv) -> None:
+    up = subprocess.Popen([*SQ, "up"], env=stack_env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + UP_READY_TIMEOUT_S
+        while not _ready(stack_env.base_url):
+            assert up.poll() is None, up.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "sq up was not ready in time"
+            time.sleep(0.2)
+        workers = _worker_pids_of(stack_env)
+        assert len(workers) == 5  # risk, oms, venue, portfolio, orderbook
+        up.send_signal(signal.SIGINT)
+        out, err = up.communicate(timeout=UP_STOP_TIMEOUT_S)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0, err[-3000:]
+    assert out.startswith(f"ready: API {stack_env.base_url}")
+    assert err.index("stopping the API") < err.index("stopping risk#0") < err.index("stopping the sink")
+    assert _worker_pids_of(stack_env) == set()
+    assert not _ready(stack_env.base_url)
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
