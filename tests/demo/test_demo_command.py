@@ -4,6 +4,7 @@ prefix of their own, against the real broker and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -56,11 +57,7 @@ def test_demo_drives_orders_through_the_api_and_its_counts_agree(stack_env: Stac
 def test_up_serves_the_api_until_sigint_then_leaves_nothing_running(stack_env: StackEnv) -> None:
     up = subprocess.Popen([*SQ, "up"], env=stack_env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + UP_READY_TIMEOUT_S
-        while not _ready(stack_env.base_url):
-            assert up.poll() is None, up.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "sq up was not ready in time"
-            time.sleep(0.2)
+        _wait_ready(up, stack_env)
         workers = _worker_pids_of(stack_env)
         assert len(workers) == 5  # risk, oms, venue, portfolio, orderbook
         up.send_signal(signal.SIGINT)
@@ -73,6 +70,31 @@ def test_up_serves_the_api_until_sigint_then_leaves_nothing_running(stack_env: S
     assert err.index("stopping the API") < err.index("stopping risk#0") < err.index("stopping the sink")
     assert _worker_pids_of(stack_env) == set()
     assert not _ready(stack_env.base_url)
+
+
+def test_up_stops_everything_with_an_error_when_a_processor_dies(stack_env: StackEnv) -> None:
+    up = subprocess.Popen([*SQ, "up"], env=stack_env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(up, stack_env)
+        victim = min(_worker_pids_of(stack_env))
+        os.kill(victim, signal.SIGKILL)
+        out, err = up.communicate(timeout=UP_STOP_TIMEOUT_S)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 1, err[-3000:]
+    assert out.startswith("ready:")
+    assert "exited with code -9; stopping the rest" in err
+    assert _worker_pids_of(stack_env) == set()
+    assert not _ready(stack_env.base_url)
+
+
+def _wait_ready(up: subprocess.Popen[str], stack: StackEnv) -> None:
+    deadline = time.monotonic() + UP_READY_TIMEOUT_S
+    while not _ready(stack.base_url):
+        assert up.poll() is None, up.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "sq up was not ready in time"
+        time.sleep(0.2)
 
 
 def _ready(base_url: str) -> bool:
