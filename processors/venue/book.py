@@ -45,6 +45,7 @@ class Order:
         "price",
         "quantity",
         "queue_ahead",
+        "rested_us",
         "seq",
         "side",
         "stop_price",
@@ -71,6 +72,7 @@ class Order:
         seq: int = 0,
         triggered: bool = False,
         queue_ahead: int | None = None,
+        rested_us: int | None = None,
     ) -> None:
         self.order_id = order_id
         self.account = account
@@ -91,6 +93,7 @@ class Order:
         # Market quantity estimated ahead of a resting order at its price (market liquidity only; None
         # without): the displayed quantity when it came to rest, less the trades printed at its price since.
         self.queue_ahead = queue_ahead
+        self.rested_us = rested_us  # the book's clock when it came to rest (market liquidity only)
         self.live = True
 
     @property
@@ -116,18 +119,20 @@ class Order:
             self.seq,
             self.triggered,
             self.queue_ahead,
+            self.rested_us,
         ]
 
     @classmethod
     def from_state(cls, row: list[Any]) -> Order:
         (order_id, account, side, order_type, time_in_force, quantity, price, stop_price, post_only,
          expire_time_us, correlation_id, parent_order_id, cum, seq, triggered) = row[:15]  # fmt: skip
-        queue_ahead = row[15] if len(row) > 15 else None  # rows written before market liquidity have 15 columns
+        # rows written before market liquidity have 15 columns
+        queue_ahead, rested_us = (row[15], row[16]) if len(row) > 15 else (None, None)
         return cls(
             order_id, account, side, order_type, time_in_force, quantity=quantity, price=price,
             stop_price=stop_price, post_only=post_only, expire_time_us=expire_time_us,
             correlation_id=correlation_id, parent_order_id=parent_order_id, cum=cum, seq=seq, triggered=triggered,
-            queue_ahead=queue_ahead,
+            queue_ahead=queue_ahead, rested_us=rested_us,
         )  # fmt: skip
 
     def clone(self) -> Order:

@@ -263,7 +263,7 @@ class VenueCore:
             expire_due(book, out)
             if is_trade:
                 touched = fill_on_trade(book, self._fees_for(venue), record["price"], record["quantity"],
-                                        record["aggressor"], out=out) or touched  # fmt: skip
+                                        aggressor=record["aggressor"], time_us=now, out=out) or touched  # fmt: skip
             elif levels is None or levels:
                 touched = cap_queues(book, levels) or touched
             if out:

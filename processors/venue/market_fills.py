@@ -9,6 +9,8 @@ A public trade (``md.trades``) fills our resting limit orders it prints through,
   that shrinks the level says that some of the queue was cancelled, ahead of us or not: we assume ahead).
 - One trade fills at most its own quantity across our orders, best price first, then time priority; at the
   trade's price, the part of the trade that reaches past an order's queue estimate is what it can take.
+- Only orders resting at the trade's event time: an order that came to rest later (by the venue's clock, the
+  latest event time it has seen) is not filled by a trade printed before it, however late the trade arrives.
 - The trade also counts as a print for stop orders (they trigger at or through their stop price).
 - An order that came to rest before the venue had a market book for its symbol has no estimate (None): no
   queue is assumed ahead of it. Trades fill resting orders whether the market book is in sync or not: a
@@ -24,15 +26,19 @@ from processors.venue.market import LevelKey
 from processors.venue.matching import MAKER, Fees, Output, Report, TradePrint, fee_for, run_stops
 
 
-def fill_on_trade(book: Book, fees: Fees, price: int, quantity: int, aggressor: str | None, *, out: Output) -> bool:
-    """Our resting orders a public trade of ``quantity`` at ``price`` fills (see the module docstring); True
-    when it reached any order or stop (fills, queue estimates or triggers changed)."""
+def fill_on_trade(
+    book: Book, fees: Fees, price: int, quantity: int, *, aggressor: str | None, time_us: int, out: Output
+) -> bool:
+    """Our resting orders a public trade of ``quantity`` at ``price`` and event time ``time_us`` fills (see the
+    module docstring); True when it reached any order or stop (fills, queue estimates or triggers changed)."""
     start = len(out)
     out.append(TradePrint(price, quantity, aggressor or ""))
     budget = quantity
     reached_any = False
     for side in (BUY, SELL):
         for order in _reached(book, side, price):
+            if order.rested_us is not None and order.rested_us > time_us:
+                continue  # it came to rest after the trade printed (the trades topic lagging the orders)
             reached_any = True
             if order.price == price:
                 ahead = order.queue_ahead or 0

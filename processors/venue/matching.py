@@ -334,6 +334,7 @@ def _execute(book: Book, fees: Fees, order: Order, out: Output) -> None:
         if market is not None:
             assert order.price is not None  # only limit orders rest
             order.queue_ahead = market.displayed(order.side, order.price)
+            order.rested_us = book.clock_us
 
 
 def _match(book: Book, fees: Fees, taker: Order, takes_any_price: bool, out: Output) -> None:

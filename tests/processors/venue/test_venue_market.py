@@ -351,3 +351,11 @@ def test_market_data_moves_the_clock_so_a_gtd_order_expires_before_a_later_trade
     meta = reports[0]["meta"]
     assert (meta["causation_id"], meta["correlation_id"]) == (late_trade.record["meta"]["event_id"], "story-g1")
     assert sim.depth("BUY") == []
+
+
+def test_a_trade_printed_before_the_order_came_to_rest_does_not_fill_it_however_late_it_arrives() -> None:
+    sim = market_sim()
+    sim.send(snapshot(BOOK_BIDS, BOOK_ASKS))
+    sim.new("b1", "BUY", 1 * Q, 99 * P + 50, t=T0 + 2 * S)
+    assert sim.send(trade(99 * P, 1 * Q, t=T0 + S)) == []  # the trades topic lagging: printed before b1 rested
+    assert fills(sim.send(trade(99 * P, 1 * Q, t=T0 + 2 * S))) == [("b1", "MAKER", 1 * Q, 99 * P + 50)]
