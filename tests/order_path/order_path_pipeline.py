@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.core import derived_event_id, order_id_for
 from processors.runtime.registry import ORDER_PATH
@@ -112,6 +112,8 @@ class Pipeline:
         try:
             partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
             return sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions)
+        except KafkaException:  # a partition the broker is still taking leadership of: no progress to report
+            return 0
         finally:
             consumer.close()
 

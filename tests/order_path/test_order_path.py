@@ -68,21 +68,29 @@ def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(pi
     assert [(d["approved"], d["reason"]) for d in decisions] == [(False, "KILL_SWITCH"), (True, None)]
 
 
+# The 5,000 orders on the kafka engine. faust processes about 80 commands/s here (docs/BENCHMARKS.md),
+# so the suite gives it fewer; SQ_FAUST_FLOW_ORDERS=5000 runs the full size (docs/ARCHITECTURE.md has that run).
+FLOW_ORDERS = {"kafka": 5_000, "faust": int(os.environ.get("SQ_FAUST_FLOW_ORDERS", "1000"))}
+
+
+@pytest.mark.timeout(900)
 def test_flow_with_each_processor_killed_and_restarted_loses_and_duplicates_nothing(pipeline: Pipeline) -> None:
     env = {**os.environ, **pipeline.settings.as_env()}
     command = [sys.executable, "-m", "sq.cli"]
-    flow = subprocess.Popen([*command, "flow", "--orders", "5000", "--seed", "11", "--accounts", "6", "--json"],
+    orders = FLOW_ORDERS[pipeline.engine]
+    flow = subprocess.Popen([*command, "flow", "--orders", str(orders), "--seed", "11", "--accounts", "6", "--json"],
                             env=env, stdout=subprocess.PIPE)  # fmt: skip
-    # Kill each stage at a different point of the run, mid-stream (about 3 order events per order).
-    for name, events in (("risk", 1_500), ("oms", 4_000), ("venue", 7_000), ("portfolio", 10_000)):
-        wait_for(lambda n=events: pipeline.log_size(ORDERS_EVENTS) >= n, STARTUP_S, f"{events} order events")
+    # Kill each stage at a different point of the run, mid-stream (about 4 order events per order).
+    for name, share in (("risk", 0.3), ("oms", 0.8), ("venue", 1.4), ("portfolio", 2.0)):
+        events = int(orders * share)
+        wait_for(lambda n=events: pipeline.log_size(ORDERS_EVENTS) >= n, 600, f"{events} order events")
         pipeline.kill(name)
         pipeline.start((name,))
     out, _ = flow.communicate(timeout=300)
     assert flow.returncode == 0
     sent = json.loads(out)["commands"]
-    verify = subprocess.run([*command, "verify", "--json", "--settle", "240"], env=env,
-                            capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    verify = subprocess.run([*command, "verify", "--json", "--settle", "600"], env=env,
+                            capture_output=True, text=True, timeout=700, check=False)  # fmt: skip
     report = json.loads(verify.stdout)
     assert report["commands"] >= sent
     assert report["lost"] == 0, report["examples"]
