@@ -15,6 +15,9 @@ data is ignored (the venue is a plain matching engine over the orders sent to it
 and the venue handling it: it is handled at arrival + latency, against the books as they are then. It waits
 until an event of its symbol (an order or market data) with a later event time arrives, because the venue has
 no clock but its events; 0 handles every message on arrival.
+
+``catch_up_trades`` (default 10,000): the latest trades kept per symbol (broadcast state) so that orders
+restored from the changelog meet the trades a rebuilt core read before their restore (``processors.venue.core``).
 """
 
 from __future__ import annotations
@@ -37,10 +40,13 @@ class VenueConfig:
     fees_by_venue: Mapping[str, Fees] = field(default_factory=lambda: MappingProxyType({}))
     market_liquidity: bool = True
     latency_us: int = 0
+    catch_up_trades: int = 10_000
 
     def __post_init__(self) -> None:
         if self.latency_us < 0:
             raise ValueError(f"latency_us must not be negative, not {self.latency_us}")
+        if self.catch_up_trades < 0:
+            raise ValueError(f"catch_up_trades must not be negative, not {self.catch_up_trades}")
 
     def fees_for(self, venue: str) -> Fees:
         return self.fees_by_venue.get(venue, self.default_fees)

@@ -43,8 +43,11 @@ fresh consumer has fetched, so part of the history can arrive after the restore,
 restores first anyway. So the core does not rely on the order: each symbol's keyed state saves the market
 position it had met (``MarketBook.position``), and a market event at or before that position only rebuilds
 the market's book (``market.already_applied``). A fill caused by a trade is thus emitted once, with the state
-that records it. (A trade after the saved position that a successor happens to read before its restore
-meets no orders there: such a fill is missed, never doubled.)
+that records it.
+Trades read before the restore (the engine's broadcast history, or trades printed while the symbol had no
+worker) are met after it: the last ``VenueConfig.catch_up_trades`` trades of each symbol are kept, and those
+after the restored position fill the restored orders at the next event of their symbol, with the ids and
+state they would have had live (older ones than that buffer are missed, never doubled).
 Report ids derive from the event that caused them: a trade's fills from the trade, a delayed order's
 reports from the order message itself (whichever event released it), so ids are stable.
 """
@@ -52,6 +55,7 @@ reports from the order message itself (whichever event released it), so ids are 
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, NamedTuple
 
@@ -129,6 +133,8 @@ class VenueCore:
         self._fees: dict[str, Fees] = {}  # venue -> its fees, looked up once
         self._markets: dict[str, MarketBook] = {}  # symbol -> the market's book: broadcast state, never saved
         self._seen: dict[str, Record] = {}  # key -> the market position its restored state had met
+        self._recent_trades: dict[str, deque[Event]] = {}  # symbol -> its latest trades (broadcast state)
+        self._catch_up: dict[str, list[Event]] = {}  # key -> trades read before its restore, not yet met
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -160,13 +166,17 @@ class VenueCore:
         seen = state.get("market_seen")
         if seen is not None:
             self._seen[key] = seen
+            missed = [e for e in self._recent_trades.get(key, ()) if not already_applied(seen, True, e.record)]
+            if missed:  # read before this restore (rebuilt broadcast state): the orders meet them next
+                self._catch_up[key] = missed
 
     # -- order messages ---------------------------------------------------------------------------------
     def _on_order(self, event: Event) -> list[Emit]:
         record = event.record
         key: str = record["symbol"] if event.key is None else event.key
         now: int = record["meta"]["event_time_us"]
-        emits = self._release(key, now)
+        emits = self._caught_up(key)
+        emits += self._release(key, now)
         latency = self.config.latency_us
         if latency:
             bisect.insort(self._pending.setdefault(key, []), Pending(now + latency, event), key=_ready_us)
@@ -234,6 +244,11 @@ class VenueCore:
                     book.market = market
         schema = event.schema
         is_trade = schema == TRADE
+        if is_trade:
+            recent = self._recent_trades.get(symbol)
+            if recent is None:
+                recent = self._recent_trades[symbol] = deque(maxlen=self.config.catch_up_trades)
+            recent.append(event)
         seen = self._seen.get(symbol)
         replayed = seen is not None and already_applied(seen, is_trade, record)
         market.note(is_trade, record)
@@ -243,17 +258,27 @@ class VenueCore:
             elif schema == DEPTH_SNAPSHOT:
                 market.load_snapshot(record)
             return []
-        now: int = record["meta"]["event_time_us"]
-        emits = self._release(symbol, now)  # orders ready before this event see the book as it was
+        emits = self._caught_up(symbol)
+        emits += self._release(symbol, record["meta"]["event_time_us"])  # ready orders see the book as it was
         levels: list[Any] | None = []  # the market levels an update set (None: all, after a snapshot)
         if schema == DEPTH_UPDATE:
             levels = market.apply_update(record)
         elif schema == DEPTH_SNAPSHOT:
             market.load_snapshot(record)
             levels = None  # every level
+        emits += self._market_to_orders(event, symbol, levels)
+        return emits
+
+    def _market_to_orders(self, event: Event, symbol: str, levels: list[Any] | None) -> list[Emit]:
+        """What one market event does to the orders of ``symbol`` held here: expiries by its time, fills and
+        triggers by a trade, queue estimates by the levels an update or snapshot set."""
         books = self._books.get(symbol)
         if not books:
-            return emits  # no orders of this symbol here: nothing keyed to change
+            return []  # no orders of this symbol here: nothing keyed to change
+        record = event.record
+        now: int = record["meta"]["event_time_us"]
+        is_trade = event.schema == TRADE
+        emits: list[Emit] = []
         touched = False
         for (venue, book_symbol), book in books.items():
             if book_symbol != symbol or book.is_empty():
@@ -272,6 +297,13 @@ class VenueCore:
         if touched:
             self._dirty.add(symbol)
         return emits
+
+    def _caught_up(self, key: str) -> list[Emit]:
+        """The fills of trades read before ``key``'s restore that its orders had not met (usually none)."""
+        missed = self._catch_up.pop(key, None)
+        if not missed:
+            return []
+        return [emit for trade in missed for emit in self._market_to_orders(trade, key, [])]
 
     # -- read access for tools and tests -----------------------------------------------------------------
     def book(self, venue: str, symbol: str, key: str | None = None) -> Book | None:

@@ -359,3 +359,25 @@ def test_a_trade_printed_before_the_order_came_to_rest_does_not_fill_it_however_
     sim.new("b1", "BUY", 1 * Q, 99 * P + 50, t=T0 + 2 * S)
     assert sim.send(trade(99 * P, 1 * Q, t=T0 + S)) == []  # the trades topic lagging: printed before b1 rested
     assert fills(sim.send(trade(99 * P, 1 * Q, t=T0 + 2 * S))) == [("b1", "MAKER", 1 * Q, 99 * P + 50)]
+
+
+def test_trades_read_before_a_restore_fill_the_restored_orders_at_the_next_event_with_the_live_ids() -> None:
+    live = market_sim()
+    book_event, first, second = (
+        snapshot(BOOK_BIDS, BOOK_ASKS),
+        trade(99 * P, 1 * Q, t=T0 + S),
+        trade(99 * P, 1 * Q, t=T0 + 2 * S),
+    )
+    live.send(book_event)
+    live.new("b1", "BUY", 2 * Q, 99 * P + 50)
+    live.send(first)
+    saved = json.loads(json.dumps(live.core.state_changes()))
+    live_second = live.send(second)  # what the worker would have emitted, had it lived on
+    assert fills(live_second) == [("b1", "MAKER", 1 * Q, 99 * P + 50)]
+
+    rebuilt = market_sim()
+    assert [rebuilt.send(event) for event in (book_event, first, second)] == [[], [], []]  # no orders yet
+    rebuilt.core.restore(SYMBOL, saved[SYMBOL])
+    later = update(101, bids=[(98 * P, 6 * Q)], t=T0 + 3 * S)
+    assert rebuilt.send(later) == live_second  # the second trade's fill, first trade not again
+    assert rebuilt.send(trade(99 * P, 1 * Q, t=T0 + 4 * S)) == []  # b1 is done

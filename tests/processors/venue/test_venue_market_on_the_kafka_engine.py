@@ -1,6 +1,6 @@
 """The venue on the transactional kafka engine with market data: a fill caused by a public trade (a broadcast
 event) is emitted once, and a restarted worker (market data read again, its orders from the changelog)
-neither repeats it nor forgets the order's fill."""
+neither repeats it, nor forgets the order's fill, nor misses a trade printed while it was down."""
 
 from __future__ import annotations
 
@@ -71,14 +71,15 @@ def test_a_trade_fill_is_emitted_once_across_a_worker_restart(catalogue_topics: 
     finally:
         _stop(first)
 
-    # The restarted worker reads the first trade again, before or after it restores b1 (the engine's drain ends
-    # where the fresh consumer's fetch does): either way it fills nothing again. Then a new trade fills the rest.
-    second = _worker(settings)
+    # While no worker runs, a second trade prints. The restarted worker reads both trades, before or after it
+    # restores b1 (its broadcast drain ends where the fresh consumer's fetch does): the first fills nothing
+    # again, the second fills the rest of b1, at once or at the next event of the symbol (the probe).
     second_trade = trade(99 * P, 3 * Q, t=T0 + 2 * S)
+    _produce(settings, second_trade,
+             venue_order("NEW", "probe", side="SELL", quantity=1 * Q, price=120 * P, t=T0 + 3 * S))  # fmt: skip
+    second = _worker(settings)
     try:
-        _produce(settings, venue_order("NEW", "probe", side="SELL", quantity=1 * Q, price=120 * P, t=T0 + 2 * S))
         _wait_for(settings, lambda reports: ("probe", "ACK") in _kinds(reports), "the restarted worker's answer")
-        _produce(settings, second_trade)
         _wait_for(settings, lambda reports: _kinds(reports).count(("b1", "FILL")) >= 2, "b1's second fill")
     finally:
         _stop(second)
