@@ -37,17 +37,18 @@ orders this worker does not hold changes nothing and emits nothing (no ``Book`` 
 market event does to orders this worker holds (fills, expiries, released latency, queue estimates) is keyed
 state and goes to the changelog with the reports, in the same transaction.
 
-Exactly once. Market events are replayed whenever a core is rebuilt. The kafka engine means to replay them
+Exactly once. Market events are read again whenever a core is rebuilt. The kafka engine means to replay them
 *before* restoring keyed state (``_rebuild``), so that they meet no orders; but its drain stops at what the
 fresh consumer has fetched, so part of the history can arrive after the restore, and the faust engine
-restores first anyway. So the core does not rely on the order: each symbol's keyed state saves the market
-position it had met (``MarketBook.position``), and a market event at or before that position only rebuilds
-the market's book (``market.already_applied``). A fill caused by a trade is thus emitted once, with the state
-that records it.
-Trades read before the restore (the engine's broadcast history, or trades printed while the symbol had no
-worker) are met after it: the last ``VenueConfig.catch_up_trades`` trades of each symbol are kept, and those
-after the restored position fill the restored orders at the next event of their symbol, with the ids and
-state they would have had live (older ones than that buffer are missed, never doubled).
+restores first anyway. So the core relies on neither order:
+
+- each symbol's keyed state saves the market position it had met (``MarketBook.position``); a market event
+  at or before the restored position only rebuilds the market's book (``market.already_applied``), so a
+  trade's fill, already emitted with the state that records it, is not emitted again;
+- trades read *before* the restore (the history, including trades printed while the symbol had no worker)
+  are not lost: the last ``VenueConfig.catch_up_trades`` trades of each symbol are kept, and those after the
+  restored position fill the restored orders at the symbol's next event, with the ids they would have had
+  live. Only trades older than that buffer can be missed; none is applied twice.
 Report ids derive from the event that caused them: a trade's fills from the trade, a delayed order's
 reports from the order message itself (whichever event released it), so ids are stable.
 """
