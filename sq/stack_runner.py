@@ -76,9 +76,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
 
 
 def start_worker_in_own_session(processor: str, engine: str, env: dict[str, str]) -> WorkerProcess:
-    """Like supervisor.start_worker, in a session of its own: the terminal's Ctrl-C does not reach it."""
+    """Like supervisor.start_worker, in a session of its own: the terminal's Ctrl-C does not reach it. Its
+    stdout goes to our stderr, so stdout stays ours (a ``--json`` document; faust draws a spinner there)."""
     argv = [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", "0"]
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(),
+                               start_new_session=True)  # fmt: skip
     return WorkerProcess(processor, 0, engine, process)
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -34,12 +35,17 @@ def _worker_pids_of(stack: StackEnv) -> set[int]:
     return found
 
 
-def test_demo_drives_orders_through_the_api_and_its_counts_agree(stack_env: StackEnv) -> None:
-    began = time.monotonic()
-    done = subprocess.run([*SQ, "demo", "--orders", "300", "--exit", "--json"], env=stack_env.env,
+def _demo(stack: StackEnv, orders: int) -> dict[str, Any]:
+    done = subprocess.run([*SQ, "demo", "--orders", str(orders), "--exit", "--json"], env=stack.env,
                           capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout)
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
+def test_demo_drives_orders_through_the_api_and_its_counts_agree(stack_env: StackEnv) -> None:
+    began = time.monotonic()
+    summary = _demo(stack_env, 300)
     session = summary["session"]
     assert summary["verify"]["ok"] and summary["caught_up"]
     assert summary["orders"] > 0 and summary["fills"] > 0 and summary["positions"] > 0
@@ -52,6 +58,15 @@ def test_demo_drives_orders_through_the_api_and_its_counts_agree(stack_env: Stac
     assert summary["key"].startswith("sqk_") and summary["docs"] == f"{stack_env.base_url}/docs"
     assert _worker_pids_of(stack_env) == set()
     assert time.monotonic() - began < DEMO_TIMEOUT_S
+
+
+def test_demo_runs_again_on_the_same_topics_and_tables_and_counts_only_its_run(stack_env: StackEnv) -> None:
+    first = _demo(stack_env, 40)
+    again = _demo(stack_env, 40)
+    assert again["run_id"] != first["run_id"] and not set(again["accounts"]) & set(first["accounts"])
+    assert again["verify"]["ok"] and again["caught_up"]
+    assert again["kill_switch"]["denied"] == 3  # its accounts start without the first run's switch or positions
+    assert again["verify"]["orders"] == first["orders"] + again["orders"]  # the log holds both runs
 
 
 def test_up_serves_the_api_until_sigint_then_leaves_nothing_running(stack_env: StackEnv) -> None:
