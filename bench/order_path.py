@@ -161,7 +161,8 @@ class Gauge:
     def all_ends(self) -> dict[str, list[int]]:
         return {topic: self.ends(topic) for topic in self.partitions}
 
-    def consumed(self, processor: str, ends: dict[str, list[int]]) -> bool:
+    def consumed(self, processor: str, ends: dict[str, list[int]], topics: Iterable[str] | None = None) -> bool:
+        """Whether the processor's group has committed `ends` of its inputs (or of `topics` among them)."""
         group = Consumer(
             self.settings.kafka_config(
                 **{
@@ -171,7 +172,7 @@ class Gauge:
             )
         )
         try:
-            for logical in INPUTS[processor]:
+            for logical in INPUTS[processor] if topics is None else topics:
                 committed = group.committed(self.partitions[logical], timeout=10)
                 for tp, high in zip(committed, ends[logical], strict=True):
                     if high > 0 and tp.offset < high:
@@ -185,7 +186,7 @@ class Gauge:
 
 
 def wait_idle(gauge: Gauge, workers: list[WorkerProcess], timeout_s: float, progress: Callable[[str], None]) -> str:
-    """Until every group consumed every input (or nothing moved for QUIET_S); how it ended."""
+    """Until every group consumed every input (or, once risk has every command, nothing moved for QUIET_S)."""
     deadline = time.monotonic() + timeout_s
     last: dict[str, list[int]] | None = None
     moved_at = time.monotonic()
@@ -199,8 +200,9 @@ def wait_idle(gauge: Gauge, workers: list[WorkerProcess], timeout_s: float, prog
             last, moved_at = ends, time.monotonic()
         if all(gauge.consumed(p, ends) for p in ORDER_PATH):
             return "every group consumed its inputs"
-        if time.monotonic() - moved_at > QUIET_S:
-            return f"no topic moved for {QUIET_S:g} s"
+        # Quiet counts only once risk has every command: a faust worker can pause for seconds while starting.
+        if time.monotonic() - moved_at > QUIET_S and gauge.consumed("risk", ends, [ORDERS_COMMANDS]):
+            return f"risk consumed every command and no topic moved for {QUIET_S:g} s"
         if time.monotonic() > deadline:
             raise TimeoutError(f"the order path did not finish within {timeout_s:.0f} s")
         if time.monotonic() >= next_progress:
