@@ -176,15 +176,19 @@ class VenueCore:
         record = event.record
         key: str = record["symbol"] if event.key is None else event.key
         now: int = record["meta"]["event_time_us"]
-        emits = self._caught_up(key)
-        emits += self._release(key, now)
+        emits = self._caught_up(key) if self._catch_up else []
+        pending = self._pending.get(key)
+        if pending and pending[0].ready_us < now:
+            emits += self._release(key, now)
         latency = self.config.latency_us
         if latency:
             bisect.insort(self._pending.setdefault(key, []), Pending(now + latency, event), key=_ready_us)
             self._dirty.add(key)
             return emits
-        emits += self._handle_order(key, event)
-        return emits
+        if emits:
+            emits += self._handle_order(key, event)
+            return emits
+        return self._handle_order(key, event)
 
     def _release(self, key: str, now: int) -> list[Emit]:
         """Handle the waiting messages of ``key`` that became ready before ``now``, oldest ready first."""
@@ -212,7 +216,7 @@ class VenueCore:
         out: Output = []
         expire_due(book, out)
         action: str = record["action"]
-        fees = self._fees_for(venue)
+        fees = self._fees.get(venue) or self._fees_for(venue)
         if action == "NEW":
             new_order(book, fees, order_from(record), out)
         elif action == "CANCEL":
