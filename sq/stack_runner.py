@@ -136,6 +136,7 @@ class Stack:
     def start(self) -> None:
         """Start every part; StackError (and everything already started stopped) when one cannot start."""
         try:
+            self._bind_api_socket()  # first: a port in use is refused before anything else starts
             self._start_infra()
             self._check_interrupt()
             created = create_topics(self.settings)
@@ -182,22 +183,26 @@ class Stack:
         self._sink_thread.start()
         self.say("sink: projecting orders, fills and positions into PostgreSQL")
 
-    def _start_api(self) -> None:
+    def _bind_api_socket(self) -> None:
         # Bound here, not by uvicorn, so a port in use is a clear error at once. IPPROTO_TCP: asyncio sets
         # TCP_NODELAY only on sockets that say they are TCP (else Nagle adds ~40 ms to each answer).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.api.host, self.api.port))
+            sock.listen()  # held from now on: a second stack cannot bind it too (SO_REUSEADDR binds share)
         except OSError as error:
             sock.close()
             raise StackError(f"the API cannot listen on {self.api.host}:{self.api.port} ({error.strerror}); "
                              "set SQ_API_PORT to a free port") from None  # fmt: skip
         self._socket = sock
+
+    def _start_api(self) -> None:
+        assert self._socket is not None, "bound first"
         config = uvicorn.Config(create_app(self.api), log_level=self.options.api_log_level, lifespan="on")
         self._server = uvicorn.Server(config)
         self._api_thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="sq-api", daemon=True
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="sq-api", daemon=True
         )
         self._api_thread.start()
 

@@ -50,10 +50,10 @@ def test_sigterm_sets_the_stop_event_instead_of_killing() -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
-def test_an_api_port_in_use_is_refused_with_what_to_do() -> None:
+def test_an_api_port_in_use_is_refused_before_anything_starts() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         stack = _stack(port=taken.getsockname()[1])
         with pytest.raises(StackError, match="set SQ_API_PORT to a free port"):
-            stack._start_api()
+            stack.start()  # refused before the infra, topics or workers start
