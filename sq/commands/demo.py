@@ -17,7 +17,7 @@ import argparse
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -28,6 +28,9 @@ from sq.output import emit_json, progress, say
 from sq.settings import Settings
 from topics.catalogue import CATALOGUE, TopicSpec
 from topics.client import AvroProducer, read_topic
+
+if TYPE_CHECKING:
+    from sq.stack_runner import Stack  # imported lazily: registering a command must stay light
 
 SETTLE_TIMEOUT_S = 90.0  # after the last command: until the log is settled and the projections show it
 
@@ -60,7 +63,12 @@ def run(args: argparse.Namespace) -> int:
             failures: list[str] = []
             watcher = threading.Thread(target=_watch, args=(stack, stop, failures), name="sq-watch", daemon=True)
             watcher.start()
-            document, ok = _demo(args, stack, stop, began)
+            try:
+                document, ok = _demo(args, stack, stop, began)
+            except KeyboardInterrupt:
+                if failures:  # the watcher stopped the session: say why, not "interrupted"
+                    raise CommandError(f"{failures[0]}; the demo stopped") from None
+                raise
             if failures:
                 raise CommandError(f"{failures[0]}; the demo stopped")
             _print(document, args.json)
@@ -77,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _watch(stack: Any, stop: threading.Event, failures: list[str]) -> None:
+def _watch(stack: Stack, stop: threading.Event, failures: list[str]) -> None:
     """Stop everything when a part of the stack stops on its own."""
     failure = stack.run_until_stopped()
     if failure:
@@ -85,7 +93,7 @@ def _watch(stack: Any, stop: threading.Event, failures: list[str]) -> None:
         stop.set()
 
 
-def _demo(args: argparse.Namespace, stack: Any, stop: threading.Event, began: float) -> tuple[dict[str, Any], bool]:
+def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: float) -> tuple[dict[str, Any], bool]:
     import httpx
 
     from sq.demo_session import Session, SessionStopped, read_projection, summary

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processors.runtime.worker import DEFAULT_ENGINE, ENGINES
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
+
+if TYPE_CHECKING:
+    from sq.stack_runner import Stack  # imported lazily: registering a command must stay light
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +28,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def start_stack(engine: str, keep_infra: bool, stop: threading.Event) -> Any:
+def start_stack(engine: str, keep_infra: bool, stop: threading.Event) -> Stack:
     """A started Stack on the environment's settings; CommandError when it cannot start."""
     import psycopg
 
@@ -49,7 +52,7 @@ def start_stack(engine: str, keep_infra: bool, stop: threading.Event) -> Any:
     return stack
 
 
-def ready_document(stack: Any) -> dict[str, Any]:
+def ready_document(stack: Stack) -> dict[str, Any]:
     return {
         "ready": True, "api": stack.base_url, "docs": stack.docs_url, "engine": stack.options.engine,
         "processors": [w.label for w in stack.workers], "kafka": stack.settings.bootstrap_servers,
