@@ -136,6 +136,7 @@ class VenueCore:
         self._seen: dict[str, Record] = {}  # key -> the market position its restored state had met
         self._recent_trades: dict[str, deque[Event]] = {}  # symbol -> its latest trades (broadcast state)
         self._catch_up: dict[str, list[Event]] = {}  # key -> trades read before its restore, not yet met
+        self._taken_rows: dict[str, list[Any]] = {}  # symbol -> taken liquidity restored before its market book
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -164,6 +165,8 @@ class VenueCore:
         market = self._markets.get(key)
         if market is not None:
             market.restore_taken(state.get("market_taken", []))
+        elif state.get("market_taken"):  # restored before any market data: for the market book to come
+            self._taken_rows[key] = state["market_taken"]
         seen = state.get("market_seen")
         if seen is not None:
             self._seen[key] = seen
@@ -244,6 +247,7 @@ class VenueCore:
         market = self._markets.get(symbol)
         if market is None:
             market = self._markets[symbol] = MarketBook()
+            market.restore_taken(self._taken_rows.pop(symbol, []))
             for book_key, book in self._books.get(symbol, {}).items():
                 if book_key[1] == symbol:
                     book.market = market
@@ -340,7 +344,7 @@ class VenueCore:
                 for item in self._pending.get(key, ())
             ],
             "market_taken": [] if market is None else market.taken_state(),
-            "market_seen": None if market is None else market.position(),
+            "market_seen": None if market is None or not market.seen_any() else market.position(),
         }
 
     def _reports(self, event: Event, venue: str, symbol: str, out: Output, first_index: int = 0) -> list[Emit]:

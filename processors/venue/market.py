@@ -156,6 +156,9 @@ class MarketBook:
             if self.depth_id is None or update_id > self.depth_id:
                 self.depth_id = update_id
 
+    def seen_any(self) -> bool:
+        return self.trade_time_us is not None or self.depth_id is not None
+
     def position(self) -> dict[str, Any]:
         """What market data the book has seen, JSON-able (see the module docstring)."""
         return {"trade_time_us": self.trade_time_us, "trade_ids": sorted(self.trade_ids), "depth_id": self.depth_id}
