@@ -28,6 +28,7 @@ KILL_SWITCH_ORDERS = 3  # orders sent for the switched-off account while its swi
 VISIBLE_TIMEOUT_S = 60.0  # a cancel or amend waits until the order is in the projection (workers may be starting)
 LIMIT_AMOUNTS = {"max_order_quantity": "quantity", "max_order_notional": "cash", "max_position_quantity": "quantity",
                  "daily_loss_limit": "cash"}  # fmt: skip
+DENIED = ("REJECTED", "KILL_SWITCH")  # an order the kill switch stopped
 LIMIT_COUNTS = ("max_open_orders", "orders_per_second", "order_burst", "price_collar_bps")
 
 
@@ -294,7 +295,10 @@ def summary(projection: Projection, stats: SessionStats) -> dict[str, Any]:
     rejects = Counter(o["last_reason"] or "UNKNOWN" for o in projection.orders if o["status"] == "REJECTED")
     by_status = Counter(o["status"] for o in projection.orders)
     kill_switch = stats.kill_switch_account
-    denied = sum(1 for o in projection.orders if o["account"] == kill_switch and o["last_reason"] == "KILL_SWITCH")
+    under_switch = set(stats.kill_switch_orders)
+    denied = sum(  # orders, not amends: an amend refused under the switch leaves its order live
+        1 for o in projection.orders if o["order_id"] in under_switch and (o["status"], o["last_reason"]) == DENIED
+    )
     return {
         "orders": len(projection.orders),
         "orders_by_status": dict(sorted(by_status.items())),

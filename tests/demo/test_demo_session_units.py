@@ -96,16 +96,21 @@ def test_projection_shows_the_log_only_when_orders_fills_and_positions_all_caugh
     assert not _projection(3, 1, 1).shows(expected)  # the position one version behind
 
 
-def _order(account: str, status: str, reason: str | None = None) -> dict[str, Any]:
-    return {"account": account, "status": status, "last_reason": reason}
+def _order(order_id: str, account: str, status: str, reason: str | None = None) -> dict[str, Any]:
+    return {"order_id": order_id, "account": account, "status": status, "last_reason": reason}
 
 
 def test_summary_counts_rejected_orders_by_reason_and_the_kill_switch_denials() -> None:
-    orders = [_order("A", "FILLED"), _order("A", "REJECTED", "KILL_SWITCH"), _order("B", "REJECTED", "KILL_SWITCH"),
-              _order("B", "REJECTED", "PRICE_COLLAR"), _order("A", "NEW", "INVALID_TRANSITION")]  # fmt: skip
-    stats = SessionStats(placed=5, kill_switch_account="A", kill_switch_orders=["o2"])
+    orders = [
+        _order("o1", "A", "FILLED"),
+        _order("o2", "A", "REJECTED", "KILL_SWITCH"),  # sent under the switch
+        _order("o3", "A", "NEW", "KILL_SWITCH"),  # an amend refused under the switch: the order lives on
+        _order("o4", "B", "REJECTED", "KILL_SWITCH"),  # another account's switch (not this session's episode)
+        _order("o5", "B", "REJECTED", "PRICE_COLLAR"),
+    ]
+    stats = SessionStats(placed=5, kill_switch_account="A", kill_switch_orders=["o2", "o3"])
     document = summary(Projection(orders, [{"order_id": "o1", "fill_id": "f"}], []), stats)
     assert document["orders"] == 5 and document["fills"] == 1 and document["positions"] == 0
-    assert document["rejects"] == {"KILL_SWITCH": 2, "PRICE_COLLAR": 1}  # a refused amend leaves the order live
+    assert document["rejects"] == {"KILL_SWITCH": 2, "PRICE_COLLAR": 1}  # rejected orders only
     assert document["orders_by_status"] == {"FILLED": 1, "NEW": 1, "REJECTED": 3}
-    assert document["kill_switch"] == {"account": "A", "orders_sent": 1, "denied": 1}
+    assert document["kill_switch"] == {"account": "A", "orders_sent": 2, "denied": 1}
