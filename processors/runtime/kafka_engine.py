@@ -47,6 +47,7 @@ class EngineOptions:
     fetch_wait_ms: int = 5  # low: latency matters more than fetch efficiency on the order path
     transaction_timeout_ms: int = 10_000
     session_timeout_ms: int = 10_000
+    rebuild_wait_s: float = 60.0  # longest read of the broadcast history when the core is rebuilt
     barrier_wait_s: float = 1.0  # longest wait for a barrier topic's open transaction (see _catch_up_barrier)
 
 
@@ -75,6 +76,7 @@ class KafkaEngine:
         self._key_partition: dict[str, int] = {}
         self._assigned: list[int] = []
         self._barrier: list[TopicPartition] = []
+        self._all_broadcast: list[TopicPartition] = []
         self.changelog = ensure_changelog(settings, self.core)
         group = physical_name(settings, f"sq.{self.name}")
         self.consumer = Consumer(settings.kafka_config(**{
@@ -110,8 +112,11 @@ class KafkaEngine:
         try:
             while not self._stopping and (deadline is None or time.monotonic() < deadline):
                 self._drain_broadcast()
-                messages = self.consumer.consume(self.options.batch_size, self.options.poll_timeout_s)
+                # Wait for the first record only, then take what has already arrived: consume(n, timeout)
+                # would hold a partial batch for the whole timeout, adding up to that much to every hop.
+                messages = self.consumer.consume(1, self.options.poll_timeout_s)
                 if messages:
+                    messages += self.consumer.consume(self.options.batch_size - 1, 0)
                     self._catch_up_barrier()
                     self._process(messages)
                     if on_batch is not None:
@@ -144,7 +149,7 @@ class KafkaEngine:
         if self.broadcast is not None:
             self.broadcast.close()
             self.broadcast = self._broadcast_consumer()
-            self._drain_broadcast()
+            self._read_to_end(self._all_broadcast, self.options.rebuild_wait_s)
         self._restore(partitions)
 
     def _restore(self, partitions: list[int]) -> None:
@@ -180,6 +185,7 @@ class KafkaEngine:
         consumer.assign(assignment)
         barrier = {physical_name(self.settings, t) for t in getattr(self.core, "barrier_inputs", ())}
         self._barrier = [TopicPartition(tp.topic, tp.partition) for tp in assignment if tp.topic in barrier]
+        self._all_broadcast = [TopicPartition(tp.topic, tp.partition) for tp in assignment]
         return consumer
 
     def _drain_broadcast(self) -> None:
@@ -200,20 +206,26 @@ class KafkaEngine:
         after a control event sees it". An open transaction on the topic holds the readable end back; we
         wait for it at most ``barrier_wait_s`` rather than stall the order path.
         """
-        if self.broadcast is None or not self._barrier:
+        if self._barrier:
+            self._read_to_end(self._barrier, self.options.barrier_wait_s)
+
+    def _read_to_end(self, partitions: list[TopicPartition], wait_s: float) -> None:
+        """Apply broadcast records of ``partitions`` up to their end offsets as of now (at most ``wait_s``)."""
+        if self.broadcast is None or not partitions:
             return
         ends = {}
-        for tp in self._barrier:
+        for tp in partitions:
             low, high = self.broadcast.get_watermark_offsets(tp, timeout=5, cached=False)
             if high > low:  # an empty partition has nothing to wait for (and its position stays unset)
                 ends[tp.partition, tp.topic] = high
-        if not ends:
-            return
-        waiting = [tp for tp in self._barrier if (tp.partition, tp.topic) in ends]
-        deadline = time.monotonic() + self.options.barrier_wait_s
-        while True:
+        waiting = [tp for tp in partitions if (tp.partition, tp.topic) in ends]
+        deadline = time.monotonic() + wait_s
+        while waiting:
             positions = self.broadcast.position(waiting)
-            if all(p.offset >= ends[p.partition, p.topic] for p in positions) or time.monotonic() > deadline:
+            if all(p.offset >= ends[p.partition, p.topic] for p in positions):
+                return
+            if time.monotonic() > deadline:
+                log.warning("%s: broadcast input not read to its end within %.1f s", self.name, wait_s)
                 return
             messages = self.broadcast.consume(self.options.batch_size, 0.005)
             if messages:
