@@ -108,11 +108,21 @@ class Session:
     def run_accounts(self) -> list[str]:
         return [demo_account(self.run_id, a) for a in self.flow().accounts()]
 
-    def drive(self) -> SessionStats:
-        flow = self.flow()
-        for limits in flow.limits():
+    def set_limits(self) -> dict[int, int]:
+        """Each account's limits (with the reference prices a market order is valued at) through the API;
+        the last offset written to each partition of risk.limits."""
+        written: dict[int, int] = {}
+        for limits in self.flow().limits():
             account = demo_account(self.run_id, limits.key)
-            self._expect(self._call("PUT", f"/v1/risk/limits/{account}", json=limits_body(limits.record)), 202)
+            response = self._call("PUT", f"/v1/risk/limits/{account}", json=limits_body(limits.record))
+            self._expect(response, 202)
+            accepted = response.json()
+            written[accepted["partition"]] = max(written.get(accepted["partition"], -1), accepted["offset"])
+        return written
+
+    def drive(self) -> SessionStats:
+        """The flow's commands (after ``set_limits`` has been applied by risk)."""
+        flow = self.flow()
         began = time.monotonic()
         episode_at = max(1, self.orders // 2)
         for sent, command in enumerate(self._with_kill_switch_episode(flow, episode_at), start=1):

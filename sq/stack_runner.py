@@ -37,7 +37,7 @@ from processors.runtime.registry import ORDER_PATH
 from processors.runtime.supervisor import WorkerProcess, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
 from sq.settings import Settings
-from topics.admin import create_topics
+from topics.admin import create_topics, physical_name
 
 DEFAULT_PROCESSORS: tuple[str, ...] = (*ORDER_PATH, "orderbook")
 READY_TIMEOUT_S = 60.0
@@ -102,6 +102,35 @@ def wait_for_partition_leaders(settings: Settings, topics: list[str], stop: thre
                             raise StackError(f"topic {topic} has no partition leader after {timeout_s:.0f} s") from None
                         if stop.wait(0.1):
                             raise Interrupted("interrupted while starting") from None
+    finally:
+        consumer.close()
+
+
+def consumer_group(settings: Settings, engine: str, processor: str) -> str:
+    """The consumer group a processor's workers commit their input offsets in (as the engines name it)."""
+    return physical_name(settings, f"sq.{processor}" if engine == "kafka" else f"sq.faust.{processor}")
+
+
+def wait_until_consumed(settings: Settings, group: str, topic: str, offsets: dict[int, int], *,
+                        stop: threading.Event, timeout_s: float = READY_TIMEOUT_S) -> None:  # fmt: skip
+    """Wait until ``group`` has committed past each (partition → offset) of the logical ``topic``: the processor
+    has applied those records (its offsets commit in the transaction of what they caused)."""
+    name = physical_name(settings, topic)
+    consumer = Consumer(settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+    deadline = time.monotonic() + timeout_s
+    try:
+        wanted = [TopicPartition(name, p) for p in sorted(offsets)]
+        while True:
+            try:
+                committed = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=10)}
+            except KafkaException:  # the group coordinator is still being elected
+                committed = {}
+            if all(committed.get(p, -1) > offset for p, offset in offsets.items()):
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"{group} did not consume {name} within {timeout_s:.0f} s; is it running?")
+            if stop.wait(0.1):
+                raise Interrupted("interrupted")
     finally:
         consumer.close()
 

@@ -97,6 +97,8 @@ def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: 
     import httpx
 
     from sq.demo_session import Session, SessionStopped, read_projection, summary
+    from sq.stack_runner import Interrupted, StackError, consumer_group, wait_until_consumed
+    from topics.catalogue import RISK_LIMITS
 
     run_id = f"demo-{uuid.uuid4().hex[:6]}"
     session = Session(httpx.Client(base_url=stack.base_url, timeout=30), run_id, args.orders, stop, seed=args.seed,
@@ -107,9 +109,16 @@ def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: 
     progress(f"demo {run_id}: {args.orders} orders from {len(accounts)} accounts through {stack.base_url} …")
     with session.client:
         try:
+            # Risk reads limits and commands as two topics, in no order between them: orders sent before it
+            # applied the limits would be judged without reference prices (a market order: NOTIONAL_LIMIT).
+            limits = session.set_limits()
+            risk = consumer_group(stack.settings, stack.options.engine, "risk")
+            wait_until_consumed(stack.settings, risk, RISK_LIMITS, limits, stop=stop)
             stats = session.drive()
-        except SessionStopped:
+        except (SessionStopped, Interrupted):
             raise KeyboardInterrupt from None
+        except StackError as error:
+            raise CommandError(str(error)) from None
         progress(f"  {stats.placed} orders accepted, {stats.cancels} cancels, {stats.amends} amends sent "
                  f"in {time.monotonic() - began:.1f} s; waiting for the pipeline and the projections …")  # fmt: skip
         report, caught_up = _settle(stack.settings, session, set(accounts), stop)
