@@ -8,39 +8,61 @@ cum / leaves of the order after it.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-from processors.core import Core, Emit, Event, order_id_for
+from processors.core import Emit, Event, order_id_for
 from processors.oms import OmsCore
-from schemas.codec import default_codec
-from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
+from tests.processors.event_builders import (
+    ACCOUNT,
+    AMEND_ORDER,
+    CANCEL_ORDER,
+    NEW_ORDER,
+    SYMBOL,
+    T0,
+    TERMINAL,
+    P,
+    Q,
+    amend_record,
+    cancel_record,
+    meta,
+    new_order_record,
+    next_id,
+    records_to,
+    run,
+)
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
 
-Q = QUANTITY_SCALE
-P = PRICE_SCALE
-T0 = 1_735_689_600_000_000 + 12 * 3_600_000_000  # 2025-01-01T12:00:00Z
-ACCOUNT = "acc-1"
-SYMBOL = "BTCUSDT"
-NEW_ORDER = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER = "shrivenquant.orders.AmendOrder"
-TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
-
-_ids = itertools.count(1)
 Command = tuple[str, dict[str, Any]]
 
 
-def meta(t: int = T0, producer: str = "test", correlation_id: str | None = None) -> dict[str, Any]:
-    event_id = f"evt-{next(_ids)}"
-    return {
-        "event_id": event_id,
-        "producer": producer,
-        "event_time_us": t,
-        "ingest_time_us": t,
-        "causation_id": None,
-        "correlation_id": correlation_id or event_id,
-    }
+# The OMS tests import the shared builders through this module too.
+__all__ = [
+    "ACCOUNT",
+    "AMEND_ORDER",
+    "CANCEL_ORDER",
+    "NEW_ORDER",
+    "SYMBOL",
+    "T0",
+    "TERMINAL",
+    "Command",
+    "P",
+    "Q",
+    "accepted",
+    "amend",
+    "cancel",
+    "dead_letters",
+    "decision",
+    "fill",
+    "meta",
+    "new_order",
+    "oid",
+    "order_events",
+    "placed",
+    "report",
+    "run",
+    "types",
+    "venue_orders",
+]
 
 
 def oid(client_order_id: str, account: str = ACCOUNT) -> str:
@@ -51,31 +73,11 @@ def oid(client_order_id: str, account: str = ACCOUNT) -> str:
 
 def new_order(client_order_id: str = "c-1", *, t: int = T0, account: str = ACCOUNT, **terms: Any) -> Command:
     """A NewOrder command (a 1-lot GTC limit buy at 100 unless ``terms`` say otherwise)."""
-    record: dict[str, Any] = {
-        "meta": meta(t, "api"),
-        "account": account,
-        "order_id": oid(client_order_id, account),
-        "client_order_id": client_order_id,
-        "symbol": SYMBOL,
-        "side": "BUY",
-        "order_type": "LIMIT",
-        "quantity": 1 * Q,
-        "price": 100 * P,
-        "stop_price": None,
-        "time_in_force": "GTC",
-        "expire_time_us": None,
-        "post_only": False,
-        "reduce_only": False,
-        "venue": None,
-        "parent_order_id": None,
-        "execution": None,
-    }
-    record.update(terms)
-    return NEW_ORDER, record
+    return NEW_ORDER, new_order_record(oid(client_order_id, account), client_order_id, t=t, account=account, **terms)
 
 
 def cancel(order_id: str, *, t: int = T0, account: str = ACCOUNT, symbol: str | None = SYMBOL) -> Command:
-    return CANCEL_ORDER, {"meta": meta(t, "api"), "account": account, "order_id": order_id, "symbol": symbol}
+    return CANCEL_ORDER, cancel_record(order_id, t=t, account=account, symbol=symbol)
 
 
 def amend(
@@ -87,15 +89,9 @@ def amend(
     t: int = T0,
     account: str = ACCOUNT,
 ) -> Command:
-    record = {
-        "meta": meta(t, "api"),
-        "account": account,
-        "order_id": order_id,
-        "quantity": quantity,
-        "price": price,
-        "stop_price": stop_price,
-    }
-    return AMEND_ORDER, record
+    return AMEND_ORDER, amend_record(
+        order_id, quantity=quantity, price=price, stop_price=stop_price, t=t, account=account
+    )
 
 
 _COMMAND_TYPES = {NEW_ORDER: "NEW", CANCEL_ORDER: "CANCEL", AMEND_ORDER: "AMEND"}
@@ -167,7 +163,7 @@ def fill(
         "FILL",
         cum=cum,
         leaves=leaves,
-        fill_id=fill_id or f"f-{next(_ids)}",
+        fill_id=fill_id or next_id("f"),
         last_quantity=quantity,
         last_price=price,
         liquidity="MAKER",
@@ -175,27 +171,16 @@ def fill(
     )
 
 
-def run(core: Core, *events: Event) -> list[Emit]:
-    """Apply events in order; every emitted record must encode with its Avro schema."""
-    emits: list[Emit] = []
-    codec = default_codec()
-    for event in events:
-        for emit in core.apply(event):
-            codec.encode(emit.schema, emit.record)
-            emits.append(emit)
-    return emits
-
-
 def order_events(emits: list[Emit]) -> list[dict[str, Any]]:
-    return [emit.record for emit in emits if emit.topic == ORDERS_EVENTS]
+    return records_to(emits, ORDERS_EVENTS)
 
 
 def venue_orders(emits: list[Emit]) -> list[dict[str, Any]]:
-    return [emit.record for emit in emits if emit.topic == VENUE_ORDERS]
+    return records_to(emits, VENUE_ORDERS)
 
 
 def dead_letters(emits: list[Emit]) -> list[dict[str, Any]]:
-    return [emit.record for emit in emits if emit.topic == DEAD_LETTERS]
+    return records_to(emits, DEAD_LETTERS)
 
 
 def types(emits: list[Emit]) -> list[tuple[str, str]]:

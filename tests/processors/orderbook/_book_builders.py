@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,36 +9,43 @@ import numpy as np
 
 from processors.core import Emit, Event
 from processors.orderbook.core import BOOK_TOP, FEED_STATUS, MARKET_ANALYTICS, OrderBookCore
-from schemas.codec import default_codec
-from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
+from tests.processors import event_builders
+from tests.processors.event_builders import MS, SYMBOL, T0, P, Q, S, depth_levels, records_of
 from topics.catalogue import MD_DEPTH, MD_TRADES
 
-P = PRICE_SCALE
-Q = QUANTITY_SCALE
-T0 = 1_735_689_600_000_000 + 12 * 3_600_000_000  # 2025-01-01T12:00:00Z, a whole second
-MS = 1_000
-S = 1_000_000
-SYMBOL = "BTCUSDT"
-VENUE = "binance-spot"
+# The order book tests import the shared builders through this module too.
+__all__ = [
+    "ASKS",
+    "BIDS",
+    "MS",
+    "SYMBOL",
+    "T0",
+    "VENUE",
+    "P",
+    "Q",
+    "S",
+    "analytics",
+    "interleave",
+    "levels_of",
+    "run",
+    "session",
+    "snapshot",
+    "statuses",
+    "tops",
+    "trade",
+    "update",
+    "without_ingest_time",
+]
 
-_ids = itertools.count(1)
+VENUE = "binance-spot"
+PRODUCER = "connector.test"
 
 Levels = Sequence[tuple[int, int]]
 
 
-def meta(t: int, producer: str = "connector.test") -> dict[str, Any]:
-    event_id = f"md-{next(_ids)}"
-    return {"event_id": event_id, "producer": producer, "event_time_us": t, "ingest_time_us": t,
-            "causation_id": None, "correlation_id": event_id}  # fmt: skip
-
-
-def _levels(levels: Levels) -> list[dict[str, int]]:
-    return [{"price": price, "quantity": quantity} for price, quantity in levels]
-
-
 def snapshot(last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    record = {"meta": meta(t), "venue": VENUE, "symbol": symbol, "last_update_id": last_update_id,
-              "bids": _levels(bids), "asks": _levels(asks)}  # fmt: skip
+    record = {"meta": event_builders.meta(t, PRODUCER), "venue": VENUE, "symbol": symbol,
+              "last_update_id": last_update_id, "bids": depth_levels(bids), "asks": depth_levels(asks)}  # fmt: skip
     return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthSnapshot", record, t)
 
 
@@ -53,39 +59,31 @@ def update(
     t: int = T0,
     symbol: str = SYMBOL,
 ) -> Event:
-    record = {"meta": meta(t), "venue": VENUE, "symbol": symbol, "first_update_id": first,
+    record = {"meta": event_builders.meta(t, PRODUCER), "venue": VENUE, "symbol": symbol, "first_update_id": first,
               "last_update_id": first if last is None else last, "previous_last_update_id": previous,
-              "bids": _levels(bids), "asks": _levels(asks)}  # fmt: skip
+              "bids": depth_levels(bids), "asks": depth_levels(asks)}  # fmt: skip
     return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthUpdate", record, t)
 
 
 def trade(price: int, quantity: int, aggressor: str | None, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    record = {"meta": meta(t), "venue": VENUE, "symbol": symbol, "trade_id": f"tr-{next(_ids)}", "price": price,
-              "quantity": quantity, "aggressor": aggressor}  # fmt: skip
-    return Event(MD_TRADES, symbol, "shrivenquant.md.Trade", record, t)
+    return event_builders.trade(price, quantity, aggressor, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
 
 
 def run(core: OrderBookCore, events: Sequence[Event]) -> list[Emit]:
     """Apply the events in order; every emitted record must encode with the project codec."""
-    codec = default_codec()
-    emits: list[Emit] = []
-    for event in events:
-        for emit in core.apply(event):
-            codec.encode(emit.schema, emit.record)
-            emits.append(emit)
-    return emits
+    return event_builders.run(core, *events)
 
 
 def tops(emits: Sequence[Emit]) -> list[dict[str, Any]]:
-    return [emit.record for emit in emits if emit.schema == BOOK_TOP]
+    return records_of(emits, BOOK_TOP)
 
 
 def statuses(emits: Sequence[Emit]) -> list[dict[str, Any]]:
-    return [emit.record for emit in emits if emit.schema == FEED_STATUS]
+    return records_of(emits, FEED_STATUS)
 
 
 def analytics(emits: Sequence[Emit]) -> list[dict[str, Any]]:
-    return [emit.record for emit in emits if emit.schema == MARKET_ANALYTICS]
+    return records_of(emits, MARKET_ANALYTICS)
 
 
 def levels_of(side: list[dict[str, int]]) -> list[tuple[int, int]]:

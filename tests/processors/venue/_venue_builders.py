@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from processors.core import Emit, Event
 from processors.venue import Fees, VenueConfig, VenueCore
 from schemas.codec import default_codec
-from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
+from tests.processors.event_builders import SYMBOL, T0, C, P, Q, S, meta, next_id
 from topics.catalogue import VENUE_EXECUTIONS, VENUE_ORDERS
 
-Q = QUANTITY_SCALE
-P = PRICE_SCALE
-C = CASH_SCALE
-T0 = 1_735_689_600_000_000 + 12 * 3_600_000_000  # 2025-01-01T12:00:00Z
-S = 1_000_000
+# The venue tests import the shared builders through this module too.
+__all__ = [
+    "DAY_END",
+    "MAKER_BPS",
+    "SYMBOL",
+    "T0",
+    "TAKER_BPS",
+    "VENUE",
+    "C",
+    "P",
+    "Q",
+    "S",
+    "Sim",
+    "checked",
+    "fills",
+    "kinds",
+    "venue_order",
+]
+
 VENUE = "sim"
-SYMBOL = "BTCUSDT"
 MAKER_BPS = 2
 TAKER_BPS = 5
 
-_ids = itertools.count(1)
 _codec = default_codec()
 
 
@@ -43,16 +54,9 @@ def venue_order(
     symbol: str = SYMBOL,
     event_id: str | None = None,
 ) -> Event:
-    event_id = event_id or f"vo-{next(_ids)}"
+    event_id = event_id or next_id("vo")
     record: dict[str, Any] = {
-        "meta": {
-            "event_id": event_id,
-            "producer": "oms",
-            "event_time_us": t,
-            "ingest_time_us": t,
-            "causation_id": None,
-            "correlation_id": f"story-{order_id}",
-        },
+        "meta": meta(t, "oms", f"story-{order_id}", event_id=event_id),
         "venue": venue,
         "symbol": symbol,
         "account": account,
