@@ -19,6 +19,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
+from connectors.postgres.projection import FillRow
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -83,20 +85,8 @@ class OrderEventRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
-    order_id: str
-    fill_id: str
-    account: str
-    symbol: str
-    side: str | None
-    quantity: int
-    price: int
-    fee: int
-    liquidity: str | None
-    venue: str | None
-    event_time_us: int
-    order_event_id: str | None
-    execution_event_id: str | None
+class Fill(FillRow):
+    """A row of the fills table: the fields are the projection's own (connectors/postgres/projection.py)."""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
