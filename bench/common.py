@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -150,6 +151,17 @@ def fmt_value(value: float | None, unit: str) -> str:
     return f"{value:,.2f} {unit}"
 
 
+def runs_spread(seconds: Sequence[float]) -> str:
+    """How many timed runs a median is of and their range, for a figure's detail."""
+    return f"median of {len(seconds)} runs, {min(seconds):.3f}..{max(seconds):.3f} s"
+
+
+def median_of_runs(measure: Callable[[], float], repeat: int) -> tuple[float, str]:
+    """The median of ``repeat`` runs of ``measure`` (seconds), and their spread (``runs_spread``)."""
+    runs = [measure() for _ in range(repeat)]
+    return statistics.median(runs), runs_spread(runs)
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 
@@ -218,6 +230,18 @@ class Reporter:
         self.add(phase, "latency p50", stats["p50"], "µs", f"n={int(stats['count'])}; {summary}; {detail}".rstrip("; "),
                  stats=dict(stats), **extra)  # fmt: skip
         self.add(phase, "latency p99", stats["p99"], "µs")
+
+    def machine(self, info: Mapping[str, Any]) -> None:
+        """The lines describing the machine (``machine_lines``), before any figure."""
+        for text in machine_lines(info):
+            self.line(text)
+
+    def finish(self, **top: Any) -> None:
+        """The JSON document (``top`` and the figures) when asked for one, else the summary table."""
+        if self.json_output:
+            self.print_json(**top)
+        else:
+            self.summary()
 
     def summary(self) -> None:
         rows = [

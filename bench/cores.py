@@ -30,14 +30,13 @@ import argparse
 import functools
 import gc
 import json
-import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import Reporter, machine_info, machine_lines
+from bench.common import Reporter, machine_info, median_of_runs, runs_spread
 from connectors.order_flow import NEW_ORDER, REFERENCE_MIDS, FlowConfig, OrderFlow
 from processors.core import Core, Emit, Event, Record
 from processors.risk.limits import AccountLimits
@@ -238,14 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reporter = Reporter(args.json)
     info = machine_info()
-    for line in machine_lines(info):
-        reporter.line(line)
+    reporter.machine(info)
     reporter.notes.update(orders=args.orders, accounts=args.accounts, flow_accounts=args.flow_accounts,
                           fills=args.fills, batch=args.batch, seed=args.seed, repeat=args.repeat)  # fmt: skip
 
     def median_of(factory: Callable[[], Core], events: Sequence[Event], batch: int | None) -> tuple[Timed, str]:
         runs = sorted((time_core(factory, events, batch) for _ in range(args.repeat)), key=lambda run: run.seconds)
-        return runs[len(runs) // 2], f"median of {len(runs)} runs, {runs[0].seconds:.3f}..{runs[-1].seconds:.3f} s"
+        return runs[len(runs) // 2], runs_spread([run.seconds for run in runs])
 
     def oms() -> Core:
         return new_core("oms")
@@ -272,11 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         recorded = OrderPath(record=True)
         for command in commands:
             recorded.send(command)
-        runs = sorted(time_path(commands, args.batch) for _ in range(args.repeat))
-        path_seconds = statistics.median(runs)
+        path_seconds, spread = median_of_runs(lambda: time_path(commands, args.batch), args.repeat)
         reporter.add(PHASE_PATH, "risk -> oms -> venue -> oms -> portfolio", path_seconds / args.orders * 1e6,
-                     "µs/order", f"{len(commands)} commands; median of {len(runs)} runs, "
-                     f"{runs[0]:.3f}..{runs[-1]:.3f} s")  # fmt: skip
+                     "µs/order", f"{len(commands)} commands; {spread}")  # fmt: skip
         for name in ORDER_PATH:
             inputs = recorded.inputs.get(name, [])
             timed, spread = median_of(functools.partial(new_core, name), inputs, args.batch)
@@ -284,10 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{len(inputs)} inputs, {timed.outputs} outputs, "
                          f"{timed.seconds / max(len(inputs), 1) * 1e6:.2f} µs/input; {spread}")  # fmt: skip
 
-    if args.json:
-        reporter.print_json(machine=info)
-    else:
-        reporter.summary()
+    reporter.finish(machine=info)
     return 0
 
 

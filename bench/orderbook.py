@@ -30,13 +30,13 @@ import gc
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from bench.common import Reporter, machine_info, machine_lines
+from bench.common import Reporter, machine_info, median_of_runs
 from processors.core import Event
 from processors.orderbook.analytics.pin import fit_pin
 from processors.orderbook.book import L2Book
@@ -214,17 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reporter = Reporter(args.json)
     info = machine_info()
-    for line in machine_lines(info):
-        reporter.line(line)
+    reporter.machine(info)
     reporter.progress(f"generating {args.events} updates of ~{args.levels} levels on a {args.book_levels}-level book")
     snapshot, updates, mixed = generate(args.seed, args.events, args.book_levels, args.levels)
     levels = level_count(updates)
     reporter.notes.update(events=args.events, level_updates=levels, levels_per_update=levels / len(updates),
                           book_levels=args.book_levels, seed=args.seed)  # fmt: skip
 
-    def median_of(measure: Any) -> tuple[float, str]:
-        runs = sorted(measure() for _ in range(args.repeat))
-        return statistics.median(runs), f"median of {len(runs)} runs, {runs[0]:.3f}..{runs[-1]:.3f} s"
+    def median_of(measure: Callable[[], float]) -> tuple[float, str]:
+        return median_of_runs(measure, args.repeat)
 
     seconds, spread = median_of(lambda: time_book_alone(snapshot, updates))
     reporter.add(PHASE, "book structure alone", levels / seconds, "level updates/s",
@@ -278,10 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reporter.add(PHASE, "changelog state per symbol", state_seconds * 1e6, "µs",
                  f"{len(encoded):,} bytes of JSON for one symbol (once per runtime batch)")  # fmt: skip
-    if args.json:
-        reporter.print_json(machine=info)
-    else:
-        reporter.summary()
+    reporter.finish(machine=info)
     return 0
 
 
