@@ -13,7 +13,9 @@ is recovered by faust and loaded into a fresh core before the first event.
 Broadcast inputs are consumed by an agent of their own; with several faust workers they are split between
 the workers like any topic (a known limit of this engine; the kafka engine reads them whole on every worker).
 Broadcast state (kill switches, marks) is not in the Table: a fresh core first reads the broadcast topics
-whole, so a restarted worker still knows a kill switch set before it started.
+whole, so a restarted worker still knows a kill switch set before it started. Barrier inputs (risk's
+control.events) are read by a plain consumer up to the broker's end before each input event, so a kill
+switch acts on the next command, as on the kafka engine.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from typing import Any
 import aiokafka
 import faust
 import faust.transport.drivers.aiokafka as faust_aiokafka
+from confluent_kafka import Consumer, Message
 
-from processors.core import Core
+from processors.core import Core, Emit
+from processors.runtime.broadcast import assign_from_start, read_to_end
 from processors.runtime.dead_letters import SourceRecord
 from processors.runtime.step import apply_record
-from schemas.codec import default_codec
+from schemas.codec import Codec, default_codec
 from sq.settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import DEAD_LETTERS, spec_for
@@ -79,44 +83,83 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
     )
     table = app.Table("state", default=None, partitions=max(_partitions(t) for t in prototype.inputs))
     holder: dict[str, Core] = {}
+    # Barrier inputs (risk: control.events) are read by a plain consumer of this worker, up to the broker's
+    # end before every input event, as the kafka engine does: a kill switch acts on the next command.
+    barrier_topics = [physical_name(settings, t) for t in getattr(prototype, "barrier_inputs", ())]
+    barrier = BarrierReader(settings, barrier_topics) if barrier_topics else None
+    logical = {physical_name(settings, t): t for t in (*prototype.inputs, *prototype.broadcast_inputs)}
 
     def core() -> Core:
         """The worker's core, loaded from the recovered table the first time an event arrives."""
         if "core" not in holder:
             fresh = core_factory()
-            for key, state in table.items():
-                if state is not None:
-                    fresh.restore(key, state)
-            for topic in prototype.broadcast_inputs:  # rebuild broadcast state; its outputs were sent before
+            # Broadcast state first, while no keyed state is there to react: its outputs were sent before.
+            for topic in prototype.broadcast_inputs:
+                if physical_name(settings, topic) in barrier_topics:
+                    continue
                 for record in read_topic(settings, topic):
                     source = SourceRecord(record.topic, record.partition, record.offset,
                                           record.key.encode() if record.key is not None else None, record.value,
                                           record.timestamp_ms * 1000)  # fmt: skip
                     apply_record(fresh, codec, topic, source)
+            if barrier is not None:
+                barrier.catch_up(fresh, codec, logical, wait_s=60.0)
+            for key, state in table.items():
+                if state is not None:
+                    fresh.restore(key, state)
             fresh.state_changes()  # the Table already holds the keyed state
             holder["core"] = fresh
         return holder["core"]
 
     topics = {name: app.topic(physical_name(settings, name)) for name in (*prototype.outputs, DEAD_LETTERS)}
-    logical = {physical_name(settings, t): t for t in (*prototype.inputs, *prototype.broadcast_inputs)}
 
-    async def handle(stream: faust.StreamT) -> None:
+    async def send(current: Core, emits: list[Emit]) -> None:
+        for emit in emits:
+            await topics[emit.topic].send(key=emit.key.encode(), value=codec.encode(emit.schema, emit.record))
+        for changed_key, state in current.state_changes().items():
+            table[changed_key] = state
+
+    async def handle(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
         async for event in stream.events():
             message = event.message
             source = SourceRecord(message.topic, message.partition, message.offset, message.key, message.value,
                                   int(message.timestamp * 1_000_000))  # fmt: skip
             current = core()
-            for emit in apply_record(current, codec, logical[message.topic], source):
-                await topics[emit.topic].send(key=emit.key.encode(), value=codec.encode(emit.schema, emit.record))
-            for changed_key, state in current.state_changes().items():
-                table[changed_key] = state
+            if barrier is not None and logical[message.topic] in prototype.inputs:
+                await send(current, barrier.catch_up(current, codec, logical, wait_s=1.0))
+            await send(current, apply_record(current, codec, logical[message.topic], source))
 
     inputs = app.topic(*(physical_name(settings, t) for t in prototype.inputs))
     app.agent(inputs, name=f"{prototype.name}-inputs", concurrency=1)(handle)
-    if prototype.broadcast_inputs:
-        broadcast = app.topic(*(physical_name(settings, t) for t in prototype.broadcast_inputs))
-        app.agent(broadcast, name=f"{prototype.name}-broadcast", concurrency=1)(handle)
+    others = [physical_name(settings, t) for t in prototype.broadcast_inputs]
+    others = [t for t in others if t not in barrier_topics]
+    if others:
+        app.agent(app.topic(*others), name=f"{prototype.name}-broadcast", concurrency=1)(handle)
     return app
+
+
+class BarrierReader:
+    """A plain consumer of the barrier topics, read whole from the start and then kept up to date."""
+
+    def __init__(self, settings: Settings, topics: list[str]) -> None:
+        self.consumer = Consumer(settings.kafka_config(**{
+            "group.id": "sq-barrier", "enable.auto.commit": False, "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 5,
+        }))  # fmt: skip
+        self.partitions = assign_from_start(self.consumer, topics)
+
+    def catch_up(self, core: Core, codec: Codec, logical: dict[str, str], wait_s: float) -> list[Emit]:
+        emits: list[Emit] = []
+
+        def apply(messages: list[Message]) -> None:
+            for m in messages:
+                if m.error() is None:
+                    source = SourceRecord(m.topic(), m.partition(), m.offset(), m.key(), m.value(),  # type: ignore[arg-type]
+                                          m.timestamp()[1] * 1000)  # fmt: skip
+                    emits.extend(apply_record(core, codec, logical[m.topic()], source))  # type: ignore[index]
+
+        read_to_end(self.consumer, self.partitions, wait_s, apply)
+        return emits
 
 
 def _partitions(topic: str) -> int:
@@ -133,4 +176,6 @@ def run_faust_worker(core_factory: Callable[[], Core], settings: Settings, worke
             raise SystemExit(0)
 
     worker_ = faust.Worker(app, loglevel="WARNING", quiet=True)
+    for noisy in ("aiokafka", "faust", "mode"):  # left at DEBUG they cost seconds per thousand records
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     worker_.execute_from_commandline()

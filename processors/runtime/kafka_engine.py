@@ -26,6 +26,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.core import STATE_SUBKEY_SEPARATOR, Core, Emit
+from processors.runtime.broadcast import assign_from_start, read_to_end
 from processors.runtime.changelog import encode_state, ensure_changelog, read_partitions
 from processors.runtime.dead_letters import SourceRecord
 from processors.runtime.step import apply_record
@@ -177,15 +178,10 @@ class KafkaEngine:
             "group.id": f"sq-broadcast-{self.name}", "enable.auto.commit": False,
             "isolation.level": "read_committed", "fetch.wait.max.ms": self.options.fetch_wait_ms,
         }))  # fmt: skip
-        assignment = []
-        for topic in self.core.broadcast_inputs:
-            name = physical_name(self.settings, topic)
-            metadata = consumer.list_topics(name, timeout=30).topics[name]
-            assignment += [TopicPartition(name, p, 0) for p in metadata.partitions]
-        consumer.assign(assignment)
+        assigned = assign_from_start(consumer, [physical_name(self.settings, t) for t in self.core.broadcast_inputs])
         barrier = {physical_name(self.settings, t) for t in getattr(self.core, "barrier_inputs", ())}
-        self._barrier = [TopicPartition(tp.topic, tp.partition) for tp in assignment if tp.topic in barrier]
-        self._all_broadcast = [TopicPartition(tp.topic, tp.partition) for tp in assignment]
+        self._barrier = [tp for tp in assigned if tp.topic in barrier]
+        self._all_broadcast = assigned
         return consumer
 
     def _drain_broadcast(self) -> None:
@@ -211,25 +207,9 @@ class KafkaEngine:
 
     def _read_to_end(self, partitions: list[TopicPartition], wait_s: float) -> None:
         """Apply broadcast records of ``partitions`` up to their end offsets as of now (at most ``wait_s``)."""
-        if self.broadcast is None or not partitions:
-            return
-        ends = {}
-        for tp in partitions:
-            low, high = self.broadcast.get_watermark_offsets(tp, timeout=5, cached=False)
-            if high > low:  # an empty partition has nothing to wait for (and its position stays unset)
-                ends[tp.partition, tp.topic] = high
-        waiting = [tp for tp in partitions if (tp.partition, tp.topic) in ends]
-        deadline = time.monotonic() + wait_s
-        while waiting:
-            positions = self.broadcast.position(waiting)
-            if all(p.offset >= ends[p.partition, p.topic] for p in positions):
-                return
-            if time.monotonic() > deadline:
-                log.warning("%s: broadcast input not read to its end within %.1f s", self.name, wait_s)
-                return
-            messages = self.broadcast.consume(self.options.batch_size, 0.005)
-            if messages:
-                self._process(messages, commit_offsets=False)
+        if self.broadcast is not None and partitions:
+            read_to_end(self.broadcast, partitions, wait_s, lambda m: self._process(m, commit_offsets=False),
+                        self.options.batch_size)  # fmt: skip
 
     # -- the transactional step ---------------------------------------------------------------------
     def _process(self, messages: list[Message], commit_offsets: bool = True) -> None:
