@@ -3,15 +3,10 @@ not judged (figures are measured, never asserted)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from _bench_run import assert_no_topics_left, measured_figures, run_bench
 
-from sq.settings import PROJECT_ROOT, Settings
-from topics.admin import admin_client
+from sq.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -39,26 +34,11 @@ TINY = ["--engine", "kafka", "--orders", "300", "--accounts", "4", "--rate", "20
 
 @pytest.mark.timeout(60)
 def test_order_path_reports_every_figure_positive_and_leaves_no_topics(infra_settings: Settings) -> None:
-    env = dict(os.environ)
-    if infra_settings.external_kafka:
-        env["KAFKA_BOOTSTRAP_SERVERS"] = infra_settings.external_kafka
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.order_path", *TINY, "--json"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=55, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    document = json.loads(result.stdout)  # stdout holds the JSON document only; progress went to stderr
+    document = run_bench("bench.order_path", TINY, infra_settings, timeout_s=55)
 
-    figures = {(f["phase"], f["name"]): f for f in document["figures"]}
+    figures = measured_figures(document)
     assert EXPECTED_FIGURES <= set(figures) <= EXPECTED_FIGURES | OPTIONAL_FIGURES
-    for key, figure in figures.items():
-        assert figure["error"] is None, key
-        assert figure["unit"], key
-        assert isinstance(figure["value"], float | int) and figure["value"] > 0, (key, figure["value"])
     assert document["baseline"]["source"].startswith("measured in this run")
     assert len(document["machine"]["load_average_at_start"]) == 3 and len(document["load_average_at_end"]) == 3
 
-    prefix = document["topic_prefix"]
-    assert prefix.startswith("bench-")
-    live = admin_client(infra_settings).list_topics(timeout=10).topics
-    assert not [name for name in live if name.startswith(prefix)]
+    assert_no_topics_left(document, infra_settings)
