@@ -1,0 +1,333 @@
+"""The HTTP API on the whole stack: POST /v1/orders throughput, and submit → visible in GET /v1/orders/{id}.
+
+    python -m bench.api [--clients K] [--orders N] [--rate R] [--seconds S] [--poll-ms P] [--json]
+
+The stack runs as `sq up` runs it (sq/stack_runner.py: processors as workers; sink and API in the `sq up`
+process, the clients in this one) on a throwaway topic prefix (``bench-<id>.api.``) and a throwaway database,
+both deleted at the end. One admin key for four accounts with the flow's risk limits (connectors/order_flow.py:
+crossing and resting limit, market, IOC and FOK orders, so some fill); the API's per-key rate limit is lifted (it
+would otherwise be what is measured).
+
+(a) throughput: K clients (one thread and one keep-alive connection each) POST N orders as fast as the API
+answers; orders/s counts 202 answers only. Then every order is polled until GET shows it: N over first POST →
+last one visible is the end-to-end rate (API → orders.commands → risk → OMS → venue → sink → PostgreSQL → API).
+(b) latency: R orders/s for S seconds on a schedule; each is polled with GET every P ms from its POST until it
+is visible; the latency is POST sent → the first GET that answers 200. The pipeline is idle before (b) starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from api import key_store
+from api.auth import Role
+from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, load_average, machine_info, rate
+from connectors.order_flow import NEW_ORDER, FlowConfig, OrderFlow
+from connectors.postgres.sink import SinkOptions
+from processors.runtime.worker import DEFAULT_ENGINE
+from sq.demo_session import Session, demo_account, order_body
+from sq.settings import Settings, load_settings
+from sq.stack_runner import DEFAULT_PROCESSORS, READY_TIMEOUT_S, consumer_group, wait_until_consumed
+from topics.admin import physical_name
+from topics.catalogue import RISK_LIMITS
+
+PART = "api"
+WARMUP_ORDERS = 20  # sent one by one and waited for: the workers' first transactions are slow
+VISIBLE_TIMEOUT_S = 60.0
+UNLIMITED_RATE = 1e9  # the API's per-key token bucket, lifted
+STOP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Posted:
+    order_id: str | None  # None: not a 202
+    status: int
+    sent: float  # perf_counter
+    answered: float
+
+
+@dataclass
+class Visible:
+    latency_s: float
+    polls: int
+    late_s: float  # how far behind its schedule the POST went out
+
+
+@dataclass
+class Bench:
+    client_factory: Any  # () -> httpx.Client with the key and base URL
+    reporter: Reporter
+    poll_s: float
+    bodies: Iterator[dict[str, Any]]
+    errors: list[str] = field(default_factory=list)
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        return [next(self.bodies) for _ in range(n)]
+
+
+@contextmanager
+def stack_process(settings: Settings, reporter: Reporter) -> Iterator[str]:
+    """`sq up` in a process of its own (the clients do not share its interpreter) with the per-key rate limit
+    lifted; its base URL once /readyz answers. SIGINT stops it in its own order (API, processors, sink)."""
+    port = _free_port()
+    env = {**os.environ, **settings.as_env(), "SQ_API_HOST": "127.0.0.1", "SQ_API_PORT": str(port),
+           "SQ_API_RATE_PER_SECOND": str(UNLIMITED_RATE), "SQ_API_RATE_BURST": str(int(UNLIMITED_RATE))}  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    reporter.progress(f"starting `sq up` on {settings.topic_prefix} …")
+    up = subprocess.Popen([sys.executable, "-m", "sq.cli", "up"], env=env, stdin=subprocess.DEVNULL,
+                          stdout=sys.stderr.fileno(), start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not _ready(base_url):
+            if up.poll() is not None:
+                raise RuntimeError(f"`sq up` exited with code {up.returncode} before it was ready")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"`sq up` was not ready within {READY_TIMEOUT_S:.0f} s")
+            time.sleep(0.2)
+        yield base_url
+        if up.poll() is not None:
+            raise RuntimeError(f"`sq up` stopped during the run (exit code {up.returncode})")
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(up.pid, signal.SIGKILL)
+                up.wait()
+
+
+def _ready(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def throwaway_database(base: Settings) -> Iterator[str]:
+    """A fresh database on the base server; its connection URL. Dropped afterwards (with its connections)."""
+    name = f"bench_api_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base.database_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(base.database_url, dbname=name)
+    finally:
+        with psycopg.connect(base.database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def order_bodies(run_id: str, count: int) -> Iterator[dict[str, Any]]:
+    """New orders only (no cancels, amends or invalid commands), as POST /v1/orders bodies."""
+    flow = OrderFlow(FlowConfig(orders=count, run_id=run_id, start_time_us=0, invalid_share=0.0, cancel_share=0.0,
+                                amend_share=0.0))  # fmt: skip
+    for command in flow.commands():
+        if command.schema == NEW_ORDER:
+            yield order_body(command.record, demo_account(run_id, command.key))
+
+
+def post(client: httpx.Client, body: dict[str, Any]) -> Posted:
+    sent = time.perf_counter()
+    response = client.post("/v1/orders", json=body)
+    answered = time.perf_counter()
+    order_id = response.json()["order_id"] if response.status_code == 202 else None
+    return Posted(order_id, response.status_code, sent, answered)
+
+
+def wait_visible(client: httpx.Client, order_id: str, poll_s: float) -> tuple[float, int]:
+    """Poll GET /v1/orders/{id} until it answers 200: (perf_counter of that answer, GETs sent)."""
+    deadline = time.monotonic() + VISIBLE_TIMEOUT_S
+    polls = 0
+    while True:
+        polls += 1
+        status = client.get(f"/v1/orders/{order_id}").status_code
+        if status == 200:
+            return time.perf_counter(), polls
+        if status not in (404, 503):  # 503: no database connection free in time; polled again
+            raise RuntimeError(f"GET /v1/orders/{order_id} answered {status}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"order {order_id} was not visible within {VISIBLE_TIMEOUT_S:.0f} s")
+        time.sleep(poll_s)
+
+
+def warm_up(bench: Bench) -> None:
+    with bench.client_factory() as client:
+        for body in bench.take(WARMUP_ORDERS):
+            posted = post(client, body)
+            if posted.order_id is None:
+                raise RuntimeError(f"warm-up order refused with {posted.status}")
+            wait_visible(client, posted.order_id, bench.poll_s)
+
+
+def throughput(bench: Bench, clients: int, orders: int) -> None:
+    """(a): K clients POST `orders` as fast as answered; then the time until all are visible."""
+    reporter = bench.reporter
+    bodies = bench.take(orders)
+    slices = [bodies[i::clients] for i in range(clients)]
+    results: list[list[Posted]] = [[] for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+
+    def client_loop(index: int) -> None:
+        with bench.client_factory() as client:
+            start.wait()
+            results[index] = [post(client, body) for body in slices[index]]
+
+    threads = [threading.Thread(target=client_loop, args=(i,), name=f"bench-client-{i}") for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    reporter.progress(f"(a) {orders} orders from {clients} clients …")
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    posted = [p for per_client in results for p in per_client]
+    if len(posted) != orders:
+        raise RuntimeError(f"the clients posted {len(posted)} of {orders} orders (a client thread failed)")
+    accepted = [p for p in posted if p.order_id is not None]
+    last_answer = max(p.answered for p in posted)
+    phase = f"POST /v1/orders, {clients} clients"
+    refused = len(posted) - len(accepted)
+    reporter.add(phase, "throughput (202 answers)", rate(len(accepted), last_answer - began), "orders/s",
+                 f"{len(accepted)} of {orders} accepted in {last_answer - began:.2f} s"
+                 + (f"; {refused} refused" if refused else ""))  # fmt: skip
+    stats = latency_stats([(p.answered - p.sent) * 1e6 for p in accepted])
+    reporter.add_latency(phase, stats, "POST sent → 202 answer, under full load")
+
+    reporter.progress(f"(a) polling until all {len(accepted)} orders are visible …")
+    with bench.client_factory() as client:
+        last_visible = max(wait_visible(client, p.order_id, bench.poll_s)[0] for p in accepted if p.order_id)
+    reporter.add("submit → visible, burst", "end to end", rate(len(accepted), last_visible - began), "orders/s",
+                 f"{len(accepted)} orders, first POST → last visible in GET {last_visible - began:.2f} s "
+                 f"(orders.commands → risk → OMS → venue → sink → PostgreSQL)")  # fmt: skip
+
+
+def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
+    """(b): orders on a schedule, each polled until visible; POST sent → first 200 from GET."""
+    reporter = bench.reporter
+    count = max(1, int(per_second * seconds))
+    bodies = bench.take(count)
+    local = threading.local()
+    clients: list[httpx.Client] = []
+    lock = threading.Lock()
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "client"):
+            local.client = bench.client_factory()
+            with lock:
+                clients.append(local.client)
+        made: httpx.Client = local.client
+        return made
+
+    def one(body: dict[str, Any], due: float) -> Visible:
+        posted = post(client(), body)
+        if posted.order_id is None:
+            raise RuntimeError(f"POST /v1/orders answered {posted.status}")
+        seen, polls = wait_visible(client(), posted.order_id, bench.poll_s)
+        return Visible(seen - posted.sent, polls, max(0.0, posted.sent - due))
+
+    reporter.progress(f"(b) {count} orders at {per_second:g}/s, each polled every {bench.poll_s * 1000:g} ms …")
+    futures: list[Future[Visible]] = []
+    with ThreadPoolExecutor(max_workers=64, thread_name_prefix="bench-paced") as pool:
+        began = time.perf_counter()
+        for i, body in enumerate(bodies):
+            due = began + i / per_second
+            if (delay := due - time.perf_counter()) > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(one, body, due))
+        visible = [f.result() for f in futures]
+    for made in clients:
+        made.close()
+    late = sum(v.late_s > 0.001 for v in visible)
+    polls = sum(v.polls for v in visible) / len(visible)
+    stats = latency_stats([v.latency_s * 1e6 for v in visible])
+    reporter.add_latency(f"submit → visible, {per_second:g}/s", stats,
+                         f"POST sent → first GET /v1/orders/{{id}} answering 200, polled every "
+                         f"{bench.poll_s * 1000:g} ms ({polls:.1f} GETs each); {late} POSTs > 1 ms behind schedule, "
+                         f"at most {max(v.late_s for v in visible) * 1000:.1f} ms")  # fmt: skip
+
+
+def run(reporter: Reporter, clients: int, orders: int, per_second: float, seconds: float, poll_s: float) -> None:
+    base = load_settings()
+    info = machine_info(base)
+    reporter.machine(info)
+    if warning := busy_warning(info):
+        reporter.line(warning)
+    topics = BenchTopics(base)
+    run_id = f"bench-{topics.run_id}"
+    reporter.notes.update(clients=clients, orders=orders, rate_per_s=per_second, seconds=seconds,
+                          poll_ms=poll_s * 1000, machine=info, topic_prefix=f"{topics.prefix}{PART}.")  # fmt: skip
+    with throwaway_database(base) as database_url:
+        settings = base.with_topic_prefix(f"{topics.prefix}{PART}.").with_database_url(database_url)
+        topics.groups.extend(consumer_group(settings, DEFAULT_ENGINE, p) for p in DEFAULT_PROCESSORS)
+        topics.groups.append(physical_name(settings, f"sq.sink.{SinkOptions().projection}"))
+        try:
+            with stack_process(settings, reporter) as base_url:
+                session = Session(httpx.Client(base_url=base_url, timeout=30), run_id, orders, threading.Event())
+                accounts = session.run_accounts()
+                with psycopg.connect(database_url, autocommit=True) as conn:
+                    key = key_store.create_key(conn, Role.ADMIN, accounts, label=f"bench {run_id}").key
+                with session.client:
+                    session.client.headers["X-API-Key"] = key
+                    limits = session.set_limits()
+                risk_group = consumer_group(settings, DEFAULT_ENGINE, "risk")
+                wait_until_consumed(settings, risk_group, RISK_LIMITS, limits, stop=threading.Event())
+
+                def client_factory() -> httpx.Client:
+                    return httpx.Client(base_url=base_url, timeout=30, headers={"X-API-Key": key})
+
+                total = WARMUP_ORDERS + orders + max(1, int(per_second * seconds))
+                bench = Bench(client_factory, reporter, poll_s, order_bodies(run_id, total))
+                reporter.progress(f"warm-up: {WARMUP_ORDERS} orders, each waited for …")
+                warm_up(bench)
+                throughput(bench, clients, orders)
+                paced_latency(bench, per_second, seconds)
+        finally:
+            reporter.progress(f"deleted {len(topics.cleanup())} topics; dropping the database …")
+    reporter.notes["load_average_at_end"] = load_average()
+    reporter.line(f"load average (1, 5, 15 min) after the run: {', '.join(map(str, load_average()))}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.api", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the throughput phase")
+    parser.add_argument("--orders", type=int, default=2_000, help="orders of the throughput phase")
+    parser.add_argument("--rate", type=float, default=50.0, help="orders per second of the latency phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency phase")
+    parser.add_argument("--poll-ms", type=float, default=5.0, help="GET /v1/orders/{id} interval while waiting")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if min(args.clients, args.orders, args.rate, args.seconds, args.poll_ms) <= 0:
+        parser.error("--clients, --orders, --rate, --seconds and --poll-ms must be positive")
+    reporter = Reporter(args.json)
+    run(reporter, args.clients, args.orders, args.rate, args.seconds, args.poll_ms / 1000)
+    reporter.finish(benchmark="api")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
