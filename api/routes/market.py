@@ -9,10 +9,8 @@ once the topics are read to their end (``OrderBookCore.end_of_input``), every me
 
 from __future__ import annotations
 
-import heapq
 from typing import Annotated, Any
 
-from confluent_kafka import KafkaException
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
@@ -24,10 +22,9 @@ from processors.orderbook.book import Level
 from processors.orderbook.core import MARKET_ANALYTICS, OrderBookCore
 from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, format_fixed
 from sq.commands.analytics import MEASURES
-from sq.commands.book import replay
+from sq.commands.book import MarketDataUnreadable, replay, symbol_events
 from sq.settings import Settings
-from topics.catalogue import MD_DEPTH, MD_TRADES
-from topics.client import read_events
+from topics.catalogue import MD_DEPTH
 
 router = APIRouter(prefix="/v1", tags=["market"])
 
@@ -68,17 +65,11 @@ class AnalyticsView(BaseModel):
 
 
 def market_events(settings: Settings, symbol: str) -> list[Event]:
-    """The symbol's depth and trade events from the beginning, merged in event time (each topic's order kept)."""
-    streams: list[list[Event]] = []
-    for topic in (MD_DEPTH, MD_TRADES):
-        try:
-            decoded = read_events(settings, topic, timeout_s=READ_TIMEOUT_S)
-        except (RuntimeError, TimeoutError, KafkaException) as error:
-            raise ApiProblem(503, f"cannot read {topic}: {error}", "BROKER_UNAVAILABLE",
-                             headers={"Retry-After": "1"}) from None  # fmt: skip
-        streams.append([Event(topic, symbol, d.schema, d.record, d.record["meta"]["ingest_time_us"])
-                        for d in decoded if d.record.get("symbol") == symbol])  # fmt: skip
-    return list(heapq.merge(*streams, key=lambda event: event.record["meta"]["event_time_us"]))
+    """The symbol's market data (``sq.commands.book.symbol_events``); a 503 while the broker cannot be read."""
+    try:
+        return symbol_events(settings, symbol, READ_TIMEOUT_S)
+    except MarketDataUnreadable as error:
+        raise ApiProblem(503, str(error), "BROKER_UNAVAILABLE", headers={"Retry-After": "1"}) from None
 
 
 def _decimal_levels(levels: list[Level]) -> list[list[str]]:

@@ -14,6 +14,7 @@ from processors.orderbook.core import MARKET_ANALYTICS, OrderBookCore
 from sq.commands.book import iso_time, replay, symbol_events
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
+from sq.settings import load_settings
 
 MEASURES = ("spread", "mid", "microprice", "depth_imbalance", "realized_volatility", "trade_flow_imbalance", "vpin",
             "kyle_lambda", "kyle_lambda_t", "pin")  # fmt: skip
@@ -27,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    events = symbol_events(args.symbol)
+    events = symbol_events(load_settings(), args.symbol)
     if not events:
         raise CommandError(f"no market data for {args.symbol}; start a feed (`sq feed …`) first")
     progress(f"computing {args.symbol} analytics from {len(events)} events")

@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from processors.core import Emit, Event
 from processors.orderbook.core import OrderBookCore
 from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, format_fixed
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import load_settings
+from sq.settings import Settings, load_settings
 from topics.catalogue import MD_DEPTH, MD_TRADES
 from topics.client import read_events
 
@@ -31,15 +33,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def symbol_events(symbol: str, timeout_s: float = 30.0) -> list[Event]:
-    """The symbol's depth and trade events from the beginning, merged in event time (each topic's order kept)."""
-    settings = load_settings()
+class MarketDataUnreadable(CommandError):
+    """md.depth or md.trades could not be read to its end (the broker is down or did not answer in time)."""
+
+
+def symbol_events(settings: Settings, symbol: str, timeout_s: float = 30.0) -> list[Event]:
+    """The symbol's depth and trade events from the beginning, merged in event time (each topic's order kept).
+
+    Shared by `sq book`, `sq analytics` and the API's market routes."""
     streams: list[list[Event]] = []
     for topic in (MD_DEPTH, MD_TRADES):
         try:
             decoded = read_events(settings, topic, timeout_s=timeout_s)
-        except (RuntimeError, TimeoutError) as error:
-            raise CommandError(f"cannot read {topic}: {error}") from None
+        except (RuntimeError, TimeoutError, KafkaException) as error:
+            raise MarketDataUnreadable(f"cannot read {topic}: {error}") from None
         streams.append([Event(topic, symbol, d.schema, d.record, d.record["meta"]["ingest_time_us"])
                         for d in decoded if d.record.get("symbol") == symbol])  # fmt: skip
     return list(heapq.merge(*streams, key=lambda event: event.record["meta"]["event_time_us"]))
@@ -64,7 +71,7 @@ def _decimal_levels(levels: list[tuple[int, int]]) -> list[list[str]]:
 def run(args: argparse.Namespace) -> int:
     if args.depth <= 0:
         raise CommandError("--depth must be positive")
-    events = symbol_events(args.symbol)
+    events = symbol_events(load_settings(), args.symbol)
     if not any(event.topic == MD_DEPTH for event in events):
         raise CommandError(f"no depth for {args.symbol} in {MD_DEPTH}; start a feed (`sq feed …`) first")
     progress(f"rebuilding {args.symbol} from {len(events)} events")
