@@ -80,18 +80,9 @@ def cancel(order_id: str, *, t: int = T0, account: str = ACCOUNT, symbol: str | 
     return CANCEL_ORDER, cancel_record(order_id, t=t, account=account, symbol=symbol)
 
 
-def amend(
-    order_id: str,
-    *,
-    quantity: int | None = None,
-    price: int | None = None,
-    stop_price: int | None = None,
-    t: int = T0,
-    account: str = ACCOUNT,
-) -> Command:
-    return AMEND_ORDER, amend_record(
-        order_id, quantity=quantity, price=price, stop_price=stop_price, t=t, account=account
-    )
+def amend(order_id: str, **changes: Any) -> Command:
+    """An AmendOrder command; ``changes`` as ``event_builders.amend_record`` takes them."""
+    return AMEND_ORDER, amend_record(order_id, **changes)
 
 
 _COMMAND_TYPES = {NEW_ORDER: "NEW", CANCEL_ORDER: "CANCEL", AMEND_ORDER: "AMEND"}
