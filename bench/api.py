@@ -26,14 +26,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psycopg
+from confluent_kafka import KafkaError, KafkaException
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -46,7 +47,7 @@ from processors.runtime.worker import DEFAULT_ENGINE
 from sq.demo_session import Session, demo_account, order_body
 from sq.settings import Settings, load_settings
 from sq.stack_runner import DEFAULT_PROCESSORS, READY_TIMEOUT_S, consumer_group, wait_until_consumed
-from topics.admin import physical_name
+from topics.admin import admin_client, physical_name
 from topics.catalogue import RISK_LIMITS
 
 PART = "api"
@@ -54,6 +55,7 @@ WARMUP_ORDERS = 20  # sent one by one and waited for: the workers' first transac
 VISIBLE_TIMEOUT_S = 60.0
 UNLIMITED_RATE = 1e9  # the API's per-key token bucket, lifted
 STOP_TIMEOUT_S = 60.0
+GROUPS_TIMEOUT_S = 30.0  # the workers' session timeout (10 s) and some
 
 
 @dataclass
@@ -73,11 +75,10 @@ class Visible:
 
 @dataclass
 class Bench:
-    client_factory: Any  # () -> httpx.Client with the key and base URL
+    client_factory: Callable[[], httpx.Client]  # a client with the key and the base URL
     reporter: Reporter
     poll_s: float
     bodies: Iterator[dict[str, Any]]
-    errors: list[str] = field(default_factory=list)
 
     def take(self, n: int) -> list[dict[str, Any]]:
         return [next(self.bodies) for _ in range(n)]
@@ -113,6 +114,30 @@ def stack_process(settings: Settings, reporter: Reporter) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(up.pid, signal.SIGKILL)
                 up.wait()
+
+
+def delete_groups(settings: Settings, groups: list[str], timeout_s: float = GROUPS_TIMEOUT_S) -> list[str]:
+    """Delete the run's consumer groups. The workers are static members (``group.instance.id``): their group is
+    not empty until the session timeout after they stopped, so a group that is not empty yet is tried again.
+    The groups still in use at the timeout."""
+    admin = admin_client(settings)
+    left = list(groups)
+    deadline = time.monotonic() + timeout_s
+    while left:
+        futures = admin.delete_consumer_groups(left, request_timeout=10)
+        waiting = []
+        for group, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as error:
+                if error.args[0].code() == KafkaError.NON_EMPTY_GROUP:
+                    waiting.append(group)
+        left = waiting
+        if left and time.monotonic() > deadline:
+            break
+        if left:
+            time.sleep(1.0)
+    return left
 
 
 def _ready(base_url: str) -> bool:
@@ -307,9 +332,16 @@ def run(reporter: Reporter, clients: int, orders: int, per_second: float, second
                 throughput(bench, clients, orders)
                 paced_latency(bench, per_second, seconds)
         finally:
-            reporter.progress(f"deleted {len(topics.cleanup())} topics; dropping the database …")
+            reporter.progress(f"deleted {len(topics.cleanup())} topics; deleting the consumer groups …")
+            if left := delete_groups(base, topics.groups):
+                reporter.progress(f"WARNING: consumer groups still in use, not deleted: {', '.join(left)}")
+            reporter.progress("dropping the database …")
     reporter.notes["load_average_at_end"] = load_average()
     reporter.line(f"load average (1, 5, 15 min) after the run: {', '.join(map(str, load_average()))}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -323,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.clients, args.orders, args.rate, args.seconds, args.poll_ms) <= 0:
         parser.error("--clients, --orders, --rate, --seconds and --poll-ms must be positive")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up too: the stack, the topics, the database
     reporter = Reporter(args.json)
     run(reporter, args.clients, args.orders, args.rate, args.seconds, args.poll_ms / 1000)
     reporter.finish(benchmark="api")
