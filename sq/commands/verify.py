@@ -16,16 +16,25 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("verify", help="check that nothing was lost, duplicated or unapproved")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--settle", type=float, default=0.0,
-                        help="re-check for up to this many seconds while commands are still in flight")  # fmt: skip
+                        help="re-check for up to this many seconds while commands are still in flight "
+                        "(stops early once the log has not changed for 30 s)")  # fmt: skip
     parser.set_defaults(handler=run)
 
 
+QUIET_S = 30.0  # a log that has not changed for this long is settled, even if an invariant is violated
+
+
 def verify_settled(settle_s: float) -> VerifyReport:
+    """Verify; while an invariant fails, re-check for up to ``settle_s`` as long as the log still changes."""
     settings = load_settings()
     deadline = time.monotonic() + settle_s
+    last, changed_at = None, time.monotonic()
     while True:
         report = verify(read_order_path_log(settings))
-        if report.ok or time.monotonic() >= deadline:
+        now = time.monotonic()
+        if report.as_json() != last:
+            last, changed_at = report.as_json(), now
+        if report.ok or now >= deadline or now - changed_at >= QUIET_S:
             return report
         progress(f"  not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind …")
         time.sleep(1.0)
