@@ -84,28 +84,6 @@ def start_worker_in_own_session(processor: str, engine: str, env: dict[str, str]
     return WorkerProcess(processor, 0, engine, process)
 
 
-def wait_for_partition_leaders(settings: Settings, topics: list[str], stop: threading.Event,
-                               timeout_s: float = READY_TIMEOUT_S) -> None:  # fmt: skip
-    """New topics answer "not leader for partition" for a moment: wait until every partition answers, so
-    the sink and the processors start on settled topics instead of failing on their first request."""
-    consumer = Consumer(settings.kafka_config(**{"group.id": "sq-up-ready"}))
-    deadline = time.monotonic() + timeout_s
-    try:
-        for topic in topics:
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                while True:
-                    try:
-                        consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
-                        break
-                    except KafkaException:
-                        if time.monotonic() > deadline:
-                            raise StackError(f"topic {topic} has no partition leader after {timeout_s:.0f} s") from None
-                        if stop.wait(0.1):
-                            raise Interrupted("interrupted while starting") from None
-    finally:
-        consumer.close()
-
-
 def consumer_group(settings: Settings, engine: str, processor: str) -> str:
     """The consumer group a processor's workers commit their input offsets in (as the engines name it)."""
     return physical_name(settings, f"sq.{processor}" if engine == "kafka" else f"sq.faust.{processor}")
@@ -171,9 +149,6 @@ class Stack:
             created = create_topics(self.settings)
             fresh = sum(r.outcome == "created" for r in created)
             self.say(f"topics: {fresh} created, {len(created)} in the catalogue")
-            if fresh:
-                wait_for_partition_leaders(self.settings, [r.topic for r in created if r.outcome == "created"],
-                                           self.stop_requested)  # fmt: skip
             report = migrate(self.settings.database_url)
             self.say(f"database: schema version {report.current} ({len(report.applied)} migrations applied now)")
             self._check_interrupt()

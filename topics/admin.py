@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, not listed in __all__
     AdminClient,
     ConfigResource,
@@ -64,7 +64,7 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
             except KafkaException as error:
                 if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # a concurrent creator won
                     raise
-        wait_for_leaders(admin, [physical_name(settings, s.name) for s in missing])
+        wait_for_leaders(settings, [physical_name(settings, s.name) for s in missing])
     existing = [spec for spec in specs if spec.name not in reports]
     for spec, differences in zip(existing, _differences(settings, admin, existing), strict=True):
         name = physical_name(settings, spec.name)
@@ -72,25 +72,28 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
     return [reports[spec.name] for spec in specs]
 
 
-def wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
-    """Return once every partition of the named topics has a leader: a topic the controller has just created
-    answers "unknown topic" or "not leader" for a moment, and a client that uses it then fails."""
+def wait_for_leaders(settings: Settings, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
+    """Return once every partition of the named topics answers a watermark request: a topic the controller
+    has just created answers "unknown topic" or "not leader" for a moment (even after metadata names a
+    leader), and a client that uses it then fails."""
+    consumer = Consumer(settings.kafka_config(**{"group.id": "sq-topics-ready"}))
     deadline = time.monotonic() + timeout_s
-    while True:
-        topics = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
-        waiting = [
-            name
-            for name in names
-            if name not in topics
-            or topics[name].error is not None
-            or not topics[name].partitions
-            or any(p.leader < 0 or p.error is not None for p in topics[name].partitions.values())
-        ]
-        if not waiting:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics without a partition leader after {timeout_s} s: {', '.join(waiting[:5])}")
-        time.sleep(0.05)
+    try:
+        for name in names:
+            while True:
+                try:
+                    metadata = consumer.list_topics(name, timeout=ADMIN_TIMEOUT_S).topics[name]
+                    if metadata.error is None and metadata.partitions:
+                        for partition in metadata.partitions:
+                            consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=5)
+                        break
+                except KafkaException:
+                    pass  # not served yet
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topic {name} has a partition without a leader after {timeout_s} s")
+                time.sleep(0.05)
+    finally:
+        consumer.close()
 
 
 def _differences(settings: Settings, admin: AdminClient, specs: list[TopicSpec]) -> list[list[str]]:

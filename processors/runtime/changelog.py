@@ -39,7 +39,7 @@ def ensure_changelog(settings: Settings, core: Core) -> str:
         except Exception as error:  # another worker created it first
             if "TOPIC_ALREADY_EXISTS" not in str(error):
                 raise
-        wait_for_leaders(admin, [name])
+        wait_for_leaders(settings, [name])
     return name
 
 
