@@ -62,7 +62,7 @@ from bench.common import (
 )
 from connectors.order_flow import NEW_ORDER, FlowCommand, FlowConfig, OrderFlow
 from processors.runtime.registry import ORDER_PATH
-from processors.runtime.supervisor import WorkerProcess, stop_workers
+from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from schemas.codec import default_codec
 from sq.settings import PROJECT_ROOT, Settings, load_settings
 from topics.admin import admin_client, create_topics, physical_name
@@ -109,7 +109,7 @@ def start_worker(
     if options:  # the kafka engine with other EngineOptions defaults, for measuring them (see run_shim)
         argv += ["-m", "bench.order_path", "--run-worker", processor, *(f"--engine-option={o}" for o in options)]
     else:
-        argv += ["-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", "0"]
+        argv += worker_argv(processor, 0, engine)[1:]  # after the interpreter (and cProfile, if any)
     log = (log_dir / f"{engine}-{processor}.log").open("wb")
     env = {**os.environ, **settings.as_env()}
     process = subprocess.Popen(

@@ -12,10 +12,8 @@ then stops them in that order instead of all at once.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -34,7 +32,7 @@ from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
 from infra import stack as infra
 from processors.runtime.registry import ORDER_PATH
-from processors.runtime.supervisor import WorkerProcess, stop_workers
+from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
 from sq.settings import Settings
 from topics.admin import create_topics, physical_name
@@ -73,15 +71,6 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-
-
-def start_worker_in_own_session(processor: str, engine: str, env: dict[str, str]) -> WorkerProcess:
-    """Like supervisor.start_worker, in a session of its own: the terminal's Ctrl-C does not reach it. Its
-    stdout goes to our stderr, so stdout stays ours (a ``--json`` document; faust draws a spinner there)."""
-    argv = [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", "0"]
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(),
-                               start_new_session=True)  # fmt: skip
-    return WorkerProcess(processor, 0, engine, process)
 
 
 def consumer_group(settings: Settings, engine: str, processor: str) -> str:
@@ -152,8 +141,13 @@ class Stack:
             report = migrate(self.settings.database_url)
             self.say(f"database: schema version {report.current} ({len(report.applied)} migrations applied now)")
             self._check_interrupt()
-            env = {**os.environ, **self.settings.as_env()}
-            self.workers = [start_worker_in_own_session(p, self.options.engine, env) for p in self.options.processors]
+            # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
+            # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).
+            self.workers = [
+                start_worker(p, 0, self.options.engine, self.settings.as_env(), stdout=sys.stderr.fileno(),
+                             own_session=True)
+                for p in self.options.processors
+            ]  # fmt: skip
             self.say(f"processors: {', '.join(w.label for w in self.workers)} on the {self.options.engine} engine")
             self._start_sink()
             self._start_api()

@@ -24,10 +24,16 @@ class WorkerProcess:
         return f"{self.processor}#{self.worker}"
 
 
-def start_worker(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE,
-                 env: dict[str, str] | None = None) -> WorkerProcess:  # fmt: skip
-    argv = [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", str(worker)]
-    process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+def worker_argv(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> list[str]:
+    """The command line of one worker process (``processors.runtime.worker``)."""
+    return [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", str(worker)]
+
+
+def start_worker(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE, env: dict[str, str] | None = None,
+                 *, stdout: int | None = None, own_session: bool = False) -> WorkerProcess:  # fmt: skip
+    """Start a worker; ``own_session`` keeps a terminal's Ctrl-C from reaching it (its parent stops it)."""
+    process = subprocess.Popen(worker_argv(processor, worker, engine), env={**os.environ, **(env or {})},
+                               stdin=subprocess.DEVNULL, stdout=stdout, start_new_session=own_session)  # fmt: skip
     return WorkerProcess(processor, worker, engine, process)
 
 
