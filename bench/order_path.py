@@ -61,7 +61,7 @@ from bench.common import (
     rate,
 )
 from connectors.order_flow import NEW_ORDER, FlowCommand, FlowConfig, OrderFlow
-from processors.runtime.registry import ORDER_PATH
+from processors.runtime.registry import ORDER_PATH, consumer_group
 from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from schemas.codec import default_codec
 from sq.settings import PROJECT_ROOT, Settings, load_settings
@@ -92,10 +92,6 @@ DOCS = PROJECT_ROOT / "docs" / "BENCHMARKS.md"
 
 
 # -- workers ----------------------------------------------------------------------------------------------
-
-
-def group_of(settings: Settings, engine: str, processor: str) -> str:
-    return physical_name(settings, f"sq.{processor}" if engine == "kafka" else f"sq.faust.{processor}")
 
 
 def start_worker(
@@ -168,7 +164,7 @@ class Gauge:
         group = Consumer(
             self.settings.kafka_config(
                 **{
-                    "group.id": group_of(self.settings, self.engine, processor),
+                    "group.id": consumer_group(self.settings, self.engine, processor),
                     "enable.auto.commit": False,
                 }
             )
@@ -530,7 +526,7 @@ class EngineRun:
 
     def run(self) -> None:
         create_topics(self.scoped, CATALOGUE)
-        self.topics.groups += [group_of(self.scoped, self.engine, p) for p in ORDER_PATH]
+        self.topics.groups += [consumer_group(self.scoped, self.engine, p) for p in ORDER_PATH]
         try:
             self.throughput()
             self.latency()
@@ -579,7 +575,7 @@ class EngineRun:
         downstream = [p for p in ORDER_PATH if p != "risk"]
         started = time.monotonic()
         self._start(downstream)
-        wait_stable(self.scoped, [group_of(self.scoped, self.engine, p) for p in downstream], self.workers, 120)
+        wait_stable(self.scoped, [consumer_group(self.scoped, self.engine, p) for p in downstream], self.workers, 120)
         self.report.progress(
             f"{self.engine}: {', '.join(downstream)} ready after {time.monotonic() - started:.1f} s; starting risk"
         )

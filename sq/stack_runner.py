@@ -73,11 +73,6 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
             signal.signal(signum, old)
 
 
-def consumer_group(settings: Settings, engine: str, processor: str) -> str:
-    """The consumer group a processor's workers commit their input offsets in (as the engines name it)."""
-    return physical_name(settings, f"sq.{processor}" if engine == "kafka" else f"sq.faust.{processor}")
-
-
 def wait_until_consumed(settings: Settings, group: str, topic: str, offsets: dict[int, int], *,
                         stop: threading.Event, timeout_s: float = READY_TIMEOUT_S) -> None:  # fmt: skip
     """Wait until ``group`` has committed past each (partition → offset) of the logical ``topic``: the processor

@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, Message
 from processors.core import Core, Emit
 from processors.runtime.broadcast import assign_from_start, read_to_end
 from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.registry import consumer_group
 from processors.runtime.step import apply_record
 from schemas.codec import Codec, default_codec
 from sq.settings import Settings
@@ -63,7 +64,7 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
     datadir = settings.home / "faust" / f"{settings.topic_prefix}{prototype.name}-{worker}"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        physical_name(settings, f"sq.faust.{prototype.name}"),
+        consumer_group(settings, "faust", prototype.name),  # the app id is its group id
         broker=f"kafka://{settings.bootstrap_servers}",
         value_serializer="raw",
         key_serializer="raw",

@@ -29,6 +29,7 @@ from processors.core import STATE_SUBKEY_SEPARATOR, Core, Emit
 from processors.runtime.broadcast import assign_from_start, read_to_end
 from processors.runtime.changelog import encode_state, ensure_changelog, read_partitions
 from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.registry import consumer_group
 from processors.runtime.step import apply_record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
@@ -79,7 +80,7 @@ class KafkaEngine:
         self._barrier: list[TopicPartition] = []
         self._all_broadcast: list[TopicPartition] = []
         self.changelog = ensure_changelog(settings, self.core)
-        group = physical_name(settings, f"sq.{self.name}")
+        group = consumer_group(settings, "kafka", self.name)
         self.consumer = Consumer(settings.kafka_config(**{
             "group.id": group,
             "enable.auto.commit": False,

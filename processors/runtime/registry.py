@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 
 from processors.core import Core
+from sq.settings import Settings
+from topics.admin import physical_name
 
 PROCESSORS: dict[str, str] = {
     "risk": "processors.risk.core:RiskCore",
@@ -28,3 +30,8 @@ def core_class(name: str) -> type[Core]:
 
 def new_core(name: str) -> Core:
     return core_class(name)()
+
+
+def consumer_group(settings: Settings, engine: str, processor: str) -> str:
+    """The consumer group a processor's workers commit their input offsets in, on each engine."""
+    return physical_name(settings, f"sq.{processor}" if engine == "kafka" else f"sq.faust.{processor}")

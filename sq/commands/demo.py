@@ -96,8 +96,9 @@ def _watch(stack: Stack, stop: threading.Event, failures: list[str]) -> None:
 def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: float) -> tuple[dict[str, Any], bool]:
     import httpx
 
+    from processors.runtime.registry import consumer_group
     from sq.demo_session import Session, SessionStopped, read_projection, summary
-    from sq.stack_runner import Interrupted, StackError, consumer_group, wait_until_consumed
+    from sq.stack_runner import Interrupted, StackError, wait_until_consumed
     from topics.catalogue import RISK_LIMITS
 
     run_id = f"demo-{uuid.uuid4().hex[:6]}"

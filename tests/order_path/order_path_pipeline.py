@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.core import derived_event_id, order_id_for
-from processors.runtime.registry import ORDER_PATH
+from processors.runtime.registry import ORDER_PATH, consumer_group
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from schemas.codec import default_codec
 from sq.settings import Settings
@@ -119,7 +119,7 @@ class Pipeline:
 
     def consumed(self, processor: str, topic: str) -> bool:
         """Whether the processor's consumer group has committed every record the topic holds now."""
-        group = physical_name(self.settings, f"sq.{processor}" if self.engine == "kafka" else f"sq.faust.{processor}")
+        group = consumer_group(self.settings, self.engine, processor)
         name = physical_name(self.settings, topic)
         consumer = Consumer(self.settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
         try:
