@@ -272,10 +272,9 @@ class _Sink:
         return error is None
 
     def _consumed(self, message: Message) -> Consumed:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        assert topic is not None and partition is not None and offset is not None  # a record always has them
-        source = SourceRecord(topic, partition, offset, message.key(), message.value(), message.timestamp()[1] * 1000)
-        return Consumed(self._logical[topic], source)
+        source = SourceRecord.of(message)
+        assert source.partition is not None and source.offset is not None  # a record always has them
+        return Consumed(self._logical[source.topic], source)
 
     def _process(self, records: list[Consumed]) -> None:
         decoded, rows = decode_batch(self.codec, records)

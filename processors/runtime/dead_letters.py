@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from confluent_kafka import Message
+
 from processors.core import Emit, Record, derived_event_id
 from topics.catalogue import DEAD_LETTERS
 
@@ -21,6 +23,14 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     time_us: int
+
+    @classmethod
+    def of(cls, message: Message) -> SourceRecord:
+        """A consumed confluent-kafka record (its timestamp, in ms, as the time)."""
+        topic = message.topic()
+        assert topic is not None  # a consumed record always has its topic
+        return cls(topic, message.partition(), message.offset(), message.key(), message.value(),
+                   message.timestamp()[1] * 1000)  # fmt: skip
 
 
 def dead_letter(stage: str, source: SourceRecord, reason: str, detail: str) -> Emit:

@@ -155,9 +155,8 @@ class BarrierReader:
         def apply(messages: list[Message]) -> None:
             for m in messages:
                 if m.error() is None:
-                    source = SourceRecord(m.topic(), m.partition(), m.offset(), m.key(), m.value(),  # type: ignore[arg-type]
-                                          m.timestamp()[1] * 1000)  # fmt: skip
-                    emits.extend(apply_record(core, codec, logical[m.topic()], source))  # type: ignore[index]
+                    source = SourceRecord.of(m)
+                    emits.extend(apply_record(core, codec, logical[source.topic], source))
 
         read_to_end(self.consumer, self.partitions, wait_s, apply)
         return emits

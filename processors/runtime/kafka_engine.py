@@ -244,8 +244,7 @@ class KafkaEngine:
             raise  # fatal (e.g. fenced by a newer worker of the same slot): stop this worker
 
     def _apply(self, message: Message) -> list[Emit]:
-        source = SourceRecord(message.topic(), message.partition(), message.offset(), message.key(), message.value(),
-                              message.timestamp()[1] * 1000)  # fmt: skip
+        source = SourceRecord.of(message)
         if source.key is not None:
             self._key_partition[source.key.decode()] = message.partition()
         return apply_record(self.core, self.codec, self._logical[message.topic()], source)
