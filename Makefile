@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # mypy keeps these strict: the pure cores, schemas, the catalogue, settings, replay, connectors and the API.
-MYPY_PATHS := schemas topics sq/settings.py processors/core.py processors/risk processors/venue processors/oms processors/orderbook processors/portfolio replay connectors/marketdata connectors/postgres api
+MYPY_PATHS := schemas topics settings processors/core.py processors/risk processors/venue processors/oms processors/orderbook processors/portfolio replay connectors/marketdata connectors/postgres api
 
 .PHONY: install system-deps test lint typecheck pytest demo clean
 

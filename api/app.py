@@ -75,7 +75,10 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
                 opened.close()
 
     app = FastAPI(
-        title="ShrivenQuant API", version="1", description=DESCRIPTION, lifespan=lifespan,
+        title="ShrivenQuant API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
         openapi_tags=[
             {"name": "orders", "description": "Order commands, produced to orders.commands."},
             {"name": "queries", "description": "Reads of the PostgreSQL projections."},
@@ -84,7 +87,7 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
             {"name": "market", "description": "Order books and analytics rebuilt from market data."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
         ],
-    )  # fmt: skip
+    )
     install_handlers(app)
     for module in (orders, queries, risk, stream, market, health):
         app.include_router(module.router)

@@ -202,5 +202,6 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
 
 def token_for(principal_subject: str, role: Role, accounts: Iterable[str], secret: bytes, expires_at_s: int) -> str:
     """A signed token for a subject (what ``sq auth create-token`` prints)."""
-    return encode_jwt({"sub": principal_subject, "role": str(role), "accounts": sorted(accounts),
-                       "exp": expires_at_s}, secret)  # fmt: skip
+    return encode_jwt(
+        {"sub": principal_subject, "role": str(role), "accounts": sorted(accounts), "exp": expires_at_s}, secret
+    )

@@ -84,13 +84,15 @@ def execution(body: ExecutionCreate) -> Record:
     }
 
 
-def cancel_order(account: str, order_id: str, symbol: str | None, origin: Origin,
-                 correlation_id: str | None = None) -> Record:  # fmt: skip
+def cancel_order(
+    account: str, order_id: str, symbol: str | None, origin: Origin, correlation_id: str | None = None
+) -> Record:
     return {"meta": meta(origin, correlation_id), "account": account, "order_id": order_id, "symbol": symbol}
 
 
-def amend_order(account: str, order_id: str, body: OrderUpdate, origin: Origin,
-                correlation_id: str | None = None) -> Record:  # fmt: skip
+def amend_order(
+    account: str, order_id: str, body: OrderUpdate, origin: Origin, correlation_id: str | None = None
+) -> Record:
     return {
         "meta": meta(origin, correlation_id),
         "account": account,
@@ -101,8 +103,9 @@ def amend_order(account: str, order_id: str, body: OrderUpdate, origin: Origin,
     }
 
 
-def kill_switch(scope: str, target: str | None, *, active: bool, cancel_open_orders: bool, actor: str, detail: str,
-                origin: Origin) -> Record:  # fmt: skip
+def kill_switch(
+    scope: str, target: str | None, *, active: bool, cancel_open_orders: bool, actor: str, detail: str, origin: Origin
+) -> Record:
     return {
         "meta": meta(origin),
         "scope": scope.upper(),
@@ -115,8 +118,15 @@ def kill_switch(scope: str, target: str | None, *, active: bool, cancel_open_ord
 
 
 def engage_kill_switch(body: KillSwitchCreate, actor: str, origin: Origin) -> Record:
-    return kill_switch(body.scope, body.target, active=True, cancel_open_orders=body.cancel_open_orders, actor=actor,
-                       detail=body.reason, origin=origin)  # fmt: skip
+    return kill_switch(
+        body.scope,
+        body.target,
+        active=True,
+        cancel_open_orders=body.cancel_open_orders,
+        actor=actor,
+        detail=body.reason,
+        origin=origin,
+    )
 
 
 def control_key(scope: str, target: str | None) -> str:
@@ -149,6 +159,7 @@ def risk_limits(account: str, body: RiskLimitsUpdate, origin: Origin) -> Record:
         "order_burst": count("order_burst"),
         "price_collar_bps": count("price_collar_bps"),
         "daily_loss_limit": amount("daily_loss_limit", "cash"),
-        "reference_prices": dict(defaults["reference_prices"]) if body.reference_prices is None
+        "reference_prices": dict(defaults["reference_prices"])
+        if body.reference_prices is None
         else {symbol: price_fp(price) for symbol, price in body.reference_prices.items()},
-    }  # fmt: skip
+    }

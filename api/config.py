@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from sq.settings import Settings
+from settings import Settings
 
 Number = TypeVar("Number", int, float)
 

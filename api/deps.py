@@ -84,8 +84,9 @@ def resources(request: Request) -> Resources:
 
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from `sq auth create-key`.")
-_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT",
-                     description="An HS256 JWT (claims sub, role, accounts, exp), or an API key.")  # fmt: skip
+_bearer = HTTPBearer(
+    auto_error=False, bearerFormat="JWT", description="An HS256 JWT (claims sub, role, accounts, exp), or an API key."
+)
 
 
 def authenticated(
@@ -110,8 +111,12 @@ def authenticated(
     wait_s = res.limiter.take(principal.subject, res.monotonic())
     if wait_s > 0:
         res.metrics.rate_limited.inc()
-        raise ApiProblem(429, f"rate limit of {res.limiter.rate:g} requests/s (burst {res.limiter.burst}) exceeded",
-                         "RATE_LIMITED", headers={"Retry-After": str(max(1, math.ceil(wait_s)))})  # fmt: skip
+        raise ApiProblem(
+            429,
+            f"rate limit of {res.limiter.rate:g} requests/s (burst {res.limiter.burst}) exceeded",
+            "RATE_LIMITED",
+            headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+        )
     request.state.principal = principal
     return principal
 

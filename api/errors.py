@@ -24,8 +24,14 @@ _DESCRIPTIONS = {
 
 
 class ApiProblem(Exception):
-    def __init__(self, status: int, detail: str, reason: str | None = None, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.problem = Problem(detail=detail, reason=reason, extra=extra)
@@ -59,6 +65,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProduceError)
     async def _broker(_request: Request, error: ProduceError) -> JSONResponse:
-        detail = f"broker unavailable: {error}; the command may or may not be in the log (resend with the same " \
-                 "client_order_id: it names the same order)"  # fmt: skip
+        detail = (
+            f"broker unavailable: {error}; the command may or may not be in the log (resend with the same "
+            "client_order_id: it names the same order)"
+        )
         return _json(503, Problem(detail=detail, reason="BROKER_UNAVAILABLE"), {"Retry-After": "1"})

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from schemas.codec import Codec, default_codec
 from schemas.errors import DecodeError
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import ORDERS_EVENTS, RISK_LIMITS
 from topics.client import read_topic
@@ -52,10 +52,16 @@ class OrderEventTail:
         self.accounts = None if accounts is None else frozenset(accounts)  # None: every account
         self.codec = codec or default_codec()
         self.topic = physical_name(settings, ORDERS_EVENTS)
-        self._consumer = Consumer(settings.kafka_config(**{
-            "group.id": f"sq-api-stream-{uuid.uuid4().hex}", "enable.auto.commit": False,
-            "isolation.level": "read_committed", "enable.partition.eof": False,
-        }))  # fmt: skip
+        self._consumer = Consumer(
+            settings.kafka_config(
+                **{
+                    "group.id": f"sq-api-stream-{uuid.uuid4().hex}",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    "enable.partition.eof": False,
+                }
+            )
+        )
         self.positions: dict[int, int] = {}
 
     def open(self, resume_from: dict[int, int] | None = None) -> None:

@@ -34,6 +34,5 @@ def principal_for_key(conn: psycopg.Connection, key_id: str, key_hash: str) -> P
 
 
 def revoke_key(conn: psycopg.Connection, key_id: str) -> bool:
-    cursor = conn.execute("update api_keys set revoked_at = now() where key_id = %s and revoked_at is null",
-                          (key_id,))  # fmt: skip
+    cursor = conn.execute("update api_keys set revoked_at = now() where key_id = %s and revoked_at is null", (key_id,))
     return cursor.rowcount == 1

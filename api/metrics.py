@@ -57,8 +57,13 @@ class Counter:
 
 
 class Histogram:
-    def __init__(self, name: str, help_text: str, label_names: tuple[str, ...] = (),
-                 buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        label_names: tuple[str, ...] = (),
+        buckets: tuple[float, ...] = LATENCY_BUCKETS_S,
+    ) -> None:
         self.name, self.help, self.label_names = name, help_text, label_names
         self.buckets = (*sorted(buckets), math.inf)
         self._series: dict[Labels, list[float]] = {}  # per bucket counts (not cumulative), then sum, then count
@@ -96,19 +101,30 @@ class ApiMetrics:
     """The API's metrics; one instance per app."""
 
     def __init__(self) -> None:
-        self.requests = Counter("sq_api_requests_total", "HTTP requests by method, route and status.",
-                                ("method", "route", "status"))  # fmt: skip
-        self.latency = Histogram("sq_api_request_duration_seconds", "HTTP request latency by method and route.",
-                                 ("method", "route"))  # fmt: skip
-        self.commands = Counter("sq_api_commands_produced_total", "Commands and control events produced, by schema.",
-                                ("schema",))  # fmt: skip
-        self.produce_latency = Histogram("sq_api_produce_duration_seconds",
-                                         "Time from produce to the broker's acknowledgement.")  # fmt: skip
+        self.requests = Counter(
+            "sq_api_requests_total", "HTTP requests by method, route and status.", ("method", "route", "status")
+        )
+        self.latency = Histogram(
+            "sq_api_request_duration_seconds", "HTTP request latency by method and route.", ("method", "route")
+        )
+        self.commands = Counter(
+            "sq_api_commands_produced_total", "Commands and control events produced, by schema.", ("schema",)
+        )
+        self.produce_latency = Histogram(
+            "sq_api_produce_duration_seconds", "Time from produce to the broker's acknowledgement."
+        )
         self.auth_failures = Counter("sq_api_auth_failures_total", "Requests refused with 401, by cause.", ("cause",))
         self.rate_limited = Counter("sq_api_rate_limited_total", "Requests refused with 429.")
         self.stream_clients = Counter("sq_api_stream_connections_total", "Order event stream connections opened.")
 
     def render(self) -> str:
-        metrics = (self.requests, self.latency, self.commands, self.produce_latency, self.auth_failures,
-                   self.rate_limited, self.stream_clients)  # fmt: skip
+        metrics = (
+            self.requests,
+            self.latency,
+            self.commands,
+            self.produce_latency,
+            self.auth_failures,
+            self.rate_limited,
+            self.stream_clients,
+        )
         return "\n".join(line for metric in metrics for line in metric.render()) + "\n"

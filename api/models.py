@@ -37,7 +37,8 @@ class ExecutionCreate(_Body):
     display_quantity: Quantity | None = Field(None, description="Visible slice (iceberg).")
     peg_offset: PriceOffset | None = Field(None, description="Signed offset from the pegged price (peg).")
     params: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
-        default_factory=dict, max_length=32, description="Further algorithm parameters.")  # fmt: skip
+        default_factory=dict, max_length=32, description="Further algorithm parameters."
+    )
 
     @model_validator(mode="after")
     def _window(self) -> ExecutionCreate:
@@ -51,11 +52,21 @@ class OrderCreate(_Body):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{
-            "account": "ACC-001", "symbol": "BTCUSDT", "side": "buy", "type": "limit", "quantity": "0.015",
-            "price": "60000.5", "time_in_force": "gtc", "client_order_id": "strategy-7-000123",
-        }]},
-    )  # fmt: skip
+        json_schema_extra={
+            "examples": [
+                {
+                    "account": "ACC-001",
+                    "symbol": "BTCUSDT",
+                    "side": "buy",
+                    "type": "limit",
+                    "quantity": "0.015",
+                    "price": "60000.5",
+                    "time_in_force": "gtc",
+                    "client_order_id": "strategy-7-000123",
+                }
+            ]
+        },
+    )
 
     account: Identifier
     symbol: Symbol
@@ -66,8 +77,10 @@ class OrderCreate(_Body):
     stop_price: Price | None = None
     time_in_force: Literal["gtc", "ioc", "fok", "day", "gtd"] = "gtc"
     client_order_id: Identifier | None = Field(
-        None, description="Your id, unique per account: resubmitting it names the same order (never a second "
-        "one). Generated when absent.")  # fmt: skip
+        None,
+        description="Your id, unique per account: resubmitting it names the same order (never a second "
+        "one). Generated when absent.",
+    )
     post_only: bool = False
     reduce_only: bool = False
     expire_time: AwareDatetime | None = Field(None, description="Expiry of a gtd order (ISO 8601 with zone).")
@@ -146,12 +159,25 @@ class RiskLimitsUpdate(_Body):
     """An account's limits, replacing the current ones; a field left out takes the documented default
     (processors/risk/limits.py)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "max_order_quantity": "5", "max_order_notional": "250000", "max_position_quantity": "20",
-        "max_open_orders": 50, "orders_per_second": 20, "order_burst": 40, "price_collar_bps": 500,
-        "daily_loss_limit": "50000", "allowed_symbols": ["BTCUSDT", "ETHUSDT"],
-        "reference_prices": {"BTCUSDT": "60000"},
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "max_order_quantity": "5",
+                    "max_order_notional": "250000",
+                    "max_position_quantity": "20",
+                    "max_open_orders": 50,
+                    "orders_per_second": 20,
+                    "order_burst": 40,
+                    "price_collar_bps": 500,
+                    "daily_loss_limit": "50000",
+                    "allowed_symbols": ["BTCUSDT", "ETHUSDT"],
+                    "reference_prices": {"BTCUSDT": "60000"},
+                }
+            ]
+        },
+    )
 
     allowed_symbols: list[Symbol] | None = Field(None, description="Symbols the account may trade; [] = all.")
     max_order_quantity: Quantity | None = None
@@ -176,11 +202,20 @@ class CommandAccepted(BaseModel):
 
 
 class OrderAccepted(CommandAccepted):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "order_id": "0b9f3c56-8d0e-5b43-9f0e-4a6f1d2b7c11", "client_order_id": "strategy-7-000123",
-        "event_id": "7d1f3a0e-2c4b-4f7e-9d11-0c2a3b4c5d6e", "topic": "orders.commands", "partition": 2,
-        "offset": 41873,
-    }]})  # fmt: skip
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "0b9f3c56-8d0e-5b43-9f0e-4a6f1d2b7c11",
+                    "client_order_id": "strategy-7-000123",
+                    "event_id": "7d1f3a0e-2c4b-4f7e-9d11-0c2a3b4c5d6e",
+                    "topic": "orders.commands",
+                    "partition": 2,
+                    "offset": 41873,
+                }
+            ]
+        }
+    )
 
     order_id: str
     client_order_id: str

@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]  # not in its __all__
 
 from schemas.codec import Codec, default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.client import PRODUCER_DEFAULTS
 

@@ -44,8 +44,8 @@ from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, loa
 from connectors.order_flow import NEW_ORDER, FlowConfig, OrderFlow
 from connectors.postgres.sink import SinkOptions
 from processors.runtime.worker import DEFAULT_ENGINE
+from settings import Settings, load_settings
 from sq.demo_session import Session, demo_account, order_body
-from sq.settings import Settings, load_settings
 from sq.stack_runner import DEFAULT_PROCESSORS, READY_TIMEOUT_S, consumer_group, wait_until_consumed
 from topics.admin import admin_client, physical_name
 from topics.catalogue import RISK_LIMITS
@@ -89,12 +89,23 @@ def stack_process(settings: Settings, reporter: Reporter) -> Iterator[str]:
     """`sq up` in a process of its own (the clients do not share its interpreter) with the per-key rate limit
     lifted; its base URL once /readyz answers. SIGINT stops it in its own order (API, processors, sink)."""
     port = _free_port()
-    env = {**os.environ, **settings.as_env(), "SQ_API_HOST": "127.0.0.1", "SQ_API_PORT": str(port),
-           "SQ_API_RATE_PER_SECOND": str(UNLIMITED_RATE), "SQ_API_RATE_BURST": str(int(UNLIMITED_RATE))}  # fmt: skip
+    env = {
+        **os.environ,
+        **settings.as_env(),
+        "SQ_API_HOST": "127.0.0.1",
+        "SQ_API_PORT": str(port),
+        "SQ_API_RATE_PER_SECOND": str(UNLIMITED_RATE),
+        "SQ_API_RATE_BURST": str(int(UNLIMITED_RATE)),
+    }
     base_url = f"http://127.0.0.1:{port}"
     reporter.progress(f"starting `sq up` on {settings.topic_prefix} …")
-    up = subprocess.Popen([sys.executable, "-m", "sq.cli", "up"], env=env, stdin=subprocess.DEVNULL,
-                          stdout=sys.stderr.fileno(), start_new_session=True)  # fmt: skip
+    up = subprocess.Popen(
+        [sys.executable, "-m", "sq.cli", "up"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr.fileno(),
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not _ready(base_url):
@@ -169,8 +180,9 @@ def throwaway_database(base: Settings) -> Iterator[str]:
 
 def order_bodies(run_id: str, count: int) -> Iterator[dict[str, Any]]:
     """New orders only (no cancels, amends or invalid commands), as POST /v1/orders bodies."""
-    flow = OrderFlow(FlowConfig(orders=count, run_id=run_id, start_time_us=0, invalid_share=0.0, cancel_share=0.0,
-                                amend_share=0.0))  # fmt: skip
+    flow = OrderFlow(
+        FlowConfig(orders=count, run_id=run_id, start_time_us=0, invalid_share=0.0, cancel_share=0.0, amend_share=0.0)
+    )
     for command in flow.commands():
         if command.schema == NEW_ORDER:
             yield order_body(command.record, demo_account(run_id, command.key))
@@ -237,18 +249,28 @@ def throughput(bench: Bench, clients: int, orders: int) -> None:
     last_answer = max(p.answered for p in posted)
     phase = f"POST /v1/orders, {clients} clients"
     refused = len(posted) - len(accepted)
-    reporter.add(phase, "throughput (202 answers)", rate(len(accepted), last_answer - began), "orders/s",
-                 f"{len(accepted)} of {orders} accepted in {last_answer - began:.2f} s"
-                 + (f"; {refused} refused" if refused else ""))  # fmt: skip
+    reporter.add(
+        phase,
+        "throughput (202 answers)",
+        rate(len(accepted), last_answer - began),
+        "orders/s",
+        f"{len(accepted)} of {orders} accepted in {last_answer - began:.2f} s"
+        + (f"; {refused} refused" if refused else ""),
+    )
     stats = latency_stats([(p.answered - p.sent) * 1e6 for p in accepted])
     reporter.add_latency(phase, stats, "POST sent → 202 answer, under full load")
 
     reporter.progress(f"(a) polling until all {len(accepted)} orders are visible …")
     with bench.client_factory() as client:
         last_visible = max(wait_visible(client, p.order_id, bench.poll_s)[0] for p in accepted if p.order_id)
-    reporter.add("submit → visible, burst", "end to end", rate(len(accepted), last_visible - began), "orders/s",
-                 f"{len(accepted)} orders, first POST → last visible in GET {last_visible - began:.2f} s "
-                 f"(orders.commands → risk → OMS → venue → sink → PostgreSQL)")  # fmt: skip
+    reporter.add(
+        "submit → visible, burst",
+        "end to end",
+        rate(len(accepted), last_visible - began),
+        "orders/s",
+        f"{len(accepted)} orders, first POST → last visible in GET {last_visible - began:.2f} s "
+        f"(orders.commands → risk → OMS → venue → sink → PostgreSQL)",
+    )
 
 
 def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
@@ -290,10 +312,13 @@ def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
     late = sum(v.late_s > 0.001 for v in visible)
     polls = sum(v.polls for v in visible) / len(visible)
     stats = latency_stats([v.latency_s * 1e6 for v in visible])
-    reporter.add_latency(f"submit → visible, {per_second:g}/s", stats,
-                         f"POST sent → first GET /v1/orders/{{id}} answering 200, polled every "
-                         f"{bench.poll_s * 1000:g} ms ({polls:.1f} GETs each); {late} POSTs > 1 ms behind schedule, "
-                         f"at most {max(v.late_s for v in visible) * 1000:.1f} ms")  # fmt: skip
+    reporter.add_latency(
+        f"submit → visible, {per_second:g}/s",
+        stats,
+        f"POST sent → first GET /v1/orders/{{id}} answering 200, polled every "
+        f"{bench.poll_s * 1000:g} ms ({polls:.1f} GETs each); {late} POSTs > 1 ms behind schedule, "
+        f"at most {max(v.late_s for v in visible) * 1000:.1f} ms",
+    )
 
 
 def run(reporter: Reporter, clients: int, orders: int, per_second: float, seconds: float, poll_s: float) -> None:
@@ -304,8 +329,15 @@ def run(reporter: Reporter, clients: int, orders: int, per_second: float, second
         reporter.line(warning)
     topics = BenchTopics(base)
     run_id = f"bench-{topics.run_id}"
-    reporter.notes.update(clients=clients, orders=orders, rate_per_s=per_second, seconds=seconds,
-                          poll_ms=poll_s * 1000, machine=info, topic_prefix=f"{topics.prefix}{PART}.")  # fmt: skip
+    reporter.notes.update(
+        clients=clients,
+        orders=orders,
+        rate_per_s=per_second,
+        seconds=seconds,
+        poll_ms=poll_s * 1000,
+        machine=info,
+        topic_prefix=f"{topics.prefix}{PART}.",
+    )
     with throwaway_database(base) as database_url:
         settings = base.with_topic_prefix(f"{topics.prefix}{PART}.").with_database_url(database_url)
         topics.groups.extend(consumer_group(settings, DEFAULT_ENGINE, p) for p in DEFAULT_PROCESSORS)

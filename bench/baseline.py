@@ -14,7 +14,7 @@
 5. faust: the same pass-through as a faust-streaming agent in a worker subprocess, with faust's defaults and
    with its consumer's fetch wait lowered; throughput on a (smaller) backlog and latency at the same rate.
 
-Everything runs against the configured cluster (`sq.settings`), on topics named ``bench-<run id>.…`` that are
+Everything runs against the configured cluster (`settings`), on topics named ``bench-<run id>.…`` that are
 deleted at the end. Progress goes to stderr; figures and the summary to stdout (with --json: to stderr, and
 stdout gets one JSON document).
 """
@@ -52,7 +52,7 @@ from bench.common import (
 from bench.faust_passthrough import FAUST_DEFAULT_FETCH_WAIT_MS
 from schemas.codec import Codec, default_codec
 from schemas.examples import example_event
-from sq.settings import PROJECT_ROOT, Settings, load_settings
+from settings import PROJECT_ROOT, Settings, load_settings
 from topics.catalogue import ORDERS_COMMANDS
 from topics.client import PRODUCER_DEFAULTS, AvroProducer, read_topic
 
@@ -75,8 +75,9 @@ def order_records(count: int, tag: str = "bench") -> list[tuple[str, Record]]:
     records = []
     for i in range(count):
         account = f"acct-{i % ACCOUNTS:03d}"
-        record = example_event(NEW_ORDER, seq=i + 1, account=account, client_order_id=f"{tag}-{i}",
-                               order_id=f"ord-{account}-{tag}-{i}")  # fmt: skip
+        record = example_event(
+            NEW_ORDER, seq=i + 1, account=account, client_order_id=f"{tag}-{i}", order_id=f"ord-{account}-{tag}-{i}"
+        )
         record["meta"]["event_id"] = f"{tag}-evt-{i}"
         record["meta"]["correlation_id"] = tag
         records.append((account, record))
@@ -131,9 +132,15 @@ class Baseline:
         sent, seconds = fill_topic(scoped, ORDERS_COMMANDS, n, warmup=WARMUP)
         self.produced = (scoped, name, WARMUP + sent)
         settings = ", ".join(f"{k}={v}" for k, v in PRODUCER_DEFAULTS.items())
-        self.report.add("produce", "throughput", rate(sent, seconds), "msg/s",
-                        f"{sent:,} NewOrders in {seconds:.2f} s, encode + produce + flush; AvroProducer {settings}",
-                        count=sent, seconds=seconds)  # fmt: skip
+        self.report.add(
+            "produce",
+            "throughput",
+            rate(sent, seconds),
+            "msg/s",
+            f"{sent:,} NewOrders in {seconds:.2f} s, encode + produce + flush; AvroProducer {settings}",
+            count=sent,
+            seconds=seconds,
+        )
 
     # 2 -------------------------------------------------------------------------------------------------
     def consume(self) -> None:
@@ -153,10 +160,16 @@ class Baseline:
         seconds = time.perf_counter() - started
         if count < expected:
             raise RuntimeError(f"read {count:,} of the {expected:,} records in {name}")
-        self.report.add("consume", "throughput", rate(count, seconds), "msg/s",
-                        f"{count:,} records read + decoded in {seconds:.2f} s by topics.client.read_topic "
-                        "(one consumer, assigned from the start, no group)",
-                        count=count, seconds=seconds)  # fmt: skip
+        self.report.add(
+            "consume",
+            "throughput",
+            rate(count, seconds),
+            "msg/s",
+            f"{count:,} records read + decoded in {seconds:.2f} s by topics.client.read_topic "
+            "(one consumer, assigned from the start, no group)",
+            count=count,
+            seconds=seconds,
+        )
 
     # 3 -------------------------------------------------------------------------------------------------
     def codec_phase(self) -> None:
@@ -178,9 +191,15 @@ class Baseline:
             decode_s = time.perf_counter() - started
             size = sum(len(e) for e in encoded[:POOL]) / min(n, POOL)
             for what, seconds in (("encode", encode_s), ("decode", decode_s)):
-                self.report.add("codec", f"{short} {what}", rate(n, seconds), "records/s",
-                                f"{n:,} records, {seconds / n * 1e6:.2f} µs each, {size:.0f} bytes average",
-                                count=n, seconds=seconds)  # fmt: skip
+                self.report.add(
+                    "codec",
+                    f"{short} {what}",
+                    rate(n, seconds),
+                    "records/s",
+                    f"{n:,} records, {seconds / n * 1e6:.2f} µs each, {size:.0f} bytes average",
+                    count=n,
+                    seconds=seconds,
+                )
 
     # 4 -------------------------------------------------------------------------------------------------
     def loop(self) -> None:
@@ -212,11 +231,16 @@ class Baseline:
             self.report.progress(f"loop ready after {time.perf_counter() - started:.1f} s ({ready})")
             backlog = self._expect(results, "backlog", 30.0 + sent / 2_000, process)
             self.report.add(
-                "loop", "throughput (backlog)", rate(backlog["count"], backlog["seconds"]), "msg/s",
+                "loop",
+                "throughput (backlog)",
+                rate(backlog["count"], backlog["seconds"]),
+                "msg/s",
                 f"{backlog['count']:,} records A → B in {backlog['seconds']:.2f} s, first consumed → all delivered; "
                 "consume → decode → set meta.producer → encode → produce, one process",
-                count=backlog["count"], seconds=backlog["seconds"], config=plain_loop.describe_config(),
-            )  # fmt: skip
+                count=backlog["count"],
+                seconds=backlog["seconds"],
+                config=plain_loop.describe_config(),
+            )
             self._latency("loop", source, sink, "loop")
         finally:
             stop.set()
@@ -268,9 +292,18 @@ class Baseline:
         keyed = [(key.encode(), record) for key, record in records]
         producer_config = {**PRODUCER_DEFAULTS, "linger.ms": PACER_LINGER_MS}
         run = paced_latency(
-            self.config, producer_config, source, sink, keyed, encode, decode_stamp, tag, rate_per_s,
-            self.args.warmup_seconds, progress=self.report.progress,
-        )  # fmt: skip
+            self.config,
+            producer_config,
+            source,
+            sink,
+            keyed,
+            encode,
+            decode_stamp,
+            tag,
+            rate_per_s,
+            self.args.warmup_seconds,
+            progress=self.report.progress,
+        )
         lost = run.sent - run.received
         note = (
             f"{run.sent:,} sent at {run.send_rate:,.0f} msg/s, {run.received:,} received"
@@ -308,17 +341,40 @@ class Baseline:
             log_file = Path(tmp) / "worker.log"
             lifetime = 60.0 + self.args.latency_seconds + self.args.warmup_seconds + n / 500
             command = [
-                sys.executable, "-m", "bench.faust_passthrough", "worker", "--broker", broker, "--app-id", app_id,
-                "--source", source, "--sink", sink, "--backlog", str(sent), "--result-file", str(result_file),
-                "--lifetime", f"{lifetime:.0f}", "--datadir", str(Path(tmp) / "data"),
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "bench.faust_passthrough",
+                "worker",
+                "--broker",
+                broker,
+                "--app-id",
+                app_id,
+                "--source",
+                source,
+                "--sink",
+                sink,
+                "--backlog",
+                str(sent),
+                "--result-file",
+                str(result_file),
+                "--lifetime",
+                f"{lifetime:.0f}",
+                "--datadir",
+                str(Path(tmp) / "data"),
+            ]
             if fetch_wait_ms is not None:
                 command += ["--fetch-wait-ms", str(fetch_wait_ms)]
             self.report.progress(f"{phase}: faust worker subprocess, consumer fetch_max_wait_ms {wait}, concurrency 1")
             started = time.perf_counter()
             with log_file.open("wb") as log:
-                worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          cwd=PROJECT_ROOT, start_new_session=True)  # fmt: skip
+                worker = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=PROJECT_ROOT,
+                    start_new_session=True,
+                )
             try:
                 events = _FaustEvents(result_file, worker, log_file)
                 first = events.wait("started", 90.0)
@@ -328,18 +384,27 @@ class Baseline:
                 )
                 try:
                     backlog = events.wait("backlog", 60.0)
-                    self.report.add(phase, "throughput (backlog)", rate(backlog["count"], backlog["seconds"]), "msg/s",
-                                    f"{backlog['count']:,} records A → B in {backlog['seconds']:.2f} s, first record "
-                                    f"→ all flushed; fetch_max_wait_ms={first.get('fetch_max_wait_ms')}",
-                                    count=backlog["count"], seconds=backlog["seconds"],
-                                    fetch_max_wait_ms=first.get("fetch_max_wait_ms"))  # fmt: skip
+                    self.report.add(
+                        phase,
+                        "throughput (backlog)",
+                        rate(backlog["count"], backlog["seconds"]),
+                        "msg/s",
+                        f"{backlog['count']:,} records A → B in {backlog['seconds']:.2f} s, first record "
+                        f"→ all flushed; fetch_max_wait_ms={first.get('fetch_max_wait_ms')}",
+                        count=backlog["count"],
+                        seconds=backlog["seconds"],
+                        fetch_max_wait_ms=first.get("fetch_max_wait_ms"),
+                    )
                 except TimeoutError:
                     forwarded = topic_count(self.config, sink)
                     seconds = time.perf_counter() - started
-                    self.report.failed(phase, "throughput (backlog)",
-                                       f"backlog of {sent:,} not done within 60 s of the first record: "
-                                       f"{forwarded:,} forwarded in {seconds:.0f} s since the worker started",
-                                       "msg/s")  # fmt: skip
+                    self.report.failed(
+                        phase,
+                        "throughput (backlog)",
+                        f"backlog of {sent:,} not done within 60 s of the first record: "
+                        f"{forwarded:,} forwarded in {seconds:.0f} s since the worker started",
+                        "msg/s",
+                    )
                     return
                 capacity = rate(backlog["count"], backlog["seconds"])
                 detail = f"faust fetch_max_wait_ms={first.get('fetch_max_wait_ms')}"
@@ -409,8 +474,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout (progress on stderr)")
     parser.add_argument("--codec-messages", type=int, default=100_000, help="records per codec figure (100,000)")
-    parser.add_argument("--faust-messages", type=int, default=20_000,
-                        help="faust backlog (20,000; capped by --messages): faust is far slower")  # fmt: skip
+    parser.add_argument(
+        "--faust-messages",
+        type=int,
+        default=20_000,
+        help="faust backlog (20,000; capped by --messages): faust is far slower",
+    )
     parser.add_argument("--rate", type=float, default=1000.0, help="paced rate for latency, msg/s (1,000)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="counted latency window (10 s)")
     parser.add_argument("--warmup-seconds", type=float, default=1.0, help="paced warm-up not counted (1 s)")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import spec_for
 
@@ -227,8 +227,15 @@ class Reporter:
             self.failed(phase, "latency p50", "no latency samples were received", "µs")
             return
         summary = ", ".join(f"{k} {fmt_us(stats[k])}" for k in ("min", "mean", "p90", "max"))
-        self.add(phase, "latency p50", stats["p50"], "µs", f"n={int(stats['count'])}; {summary}; {detail}".rstrip("; "),
-                 stats=dict(stats), **extra)  # fmt: skip
+        self.add(
+            phase,
+            "latency p50",
+            stats["p50"],
+            "µs",
+            f"n={int(stats['count'])}; {summary}; {detail}".rstrip("; "),
+            stats=dict(stats),
+            **extra,
+        )
         self.add(phase, "latency p99", stats["p99"], "µs")
 
     def machine(self, info: Mapping[str, Any]) -> None:

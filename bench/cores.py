@@ -61,8 +61,14 @@ def _encode_state(state: Record | None) -> bytes | None:
 
 
 def _meta(event_id: str, t: int, producer: str, correlation_id: str) -> Record:
-    return {"event_id": event_id, "producer": producer, "event_time_us": t, "ingest_time_us": t,
-            "causation_id": None, "correlation_id": correlation_id}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "producer": producer,
+        "event_time_us": t,
+        "ingest_time_us": t,
+        "causation_id": None,
+        "correlation_id": correlation_id,
+    }
 
 
 def _decision(command: Record) -> Event:
@@ -71,10 +77,16 @@ def _decision(command: Record) -> Event:
     t = meta["event_time_us"]
     body = {
         "meta": _meta(f"{meta['event_id']}-decision", t, "risk", meta["correlation_id"]),
-        "account": command["account"], "order_id": command["order_id"], "symbol": command["symbol"],
-        "command_type": "NEW", "approved": True, "reason": None, "detail": "approved: all checks passed",
-        "checks": [], "command": (NEW_ORDER, command),
-    }  # fmt: skip
+        "account": command["account"],
+        "order_id": command["order_id"],
+        "symbol": command["symbol"],
+        "command_type": "NEW",
+        "approved": True,
+        "reason": None,
+        "detail": "approved: all checks passed",
+        "checks": [],
+        "command": (NEW_ORDER, command),
+    }
     return Event(RISK_DECISIONS, command["account"], RISK_DECISION, body, t)
 
 
@@ -82,10 +94,21 @@ def _report(command: Record, exec_type: str, n: int, **fields: Any) -> Event:
     t = command["meta"]["event_time_us"] + n
     record = {
         "meta": _meta(f"{command['meta']['event_id']}-venue-{n}", t, "venue", command["meta"]["correlation_id"]),
-        "venue": "sim", "symbol": command["symbol"], "account": command["account"], "order_id": command["order_id"],
-        "exec_type": exec_type, "fill_id": None, "last_quantity": 0, "last_price": None, "liquidity": None,
-        "fee": 0, "cum_quantity": 0, "leaves_quantity": command["quantity"], "reject_reason": None, "detail": "",
-    }  # fmt: skip
+        "venue": "sim",
+        "symbol": command["symbol"],
+        "account": command["account"],
+        "order_id": command["order_id"],
+        "exec_type": exec_type,
+        "fill_id": None,
+        "last_quantity": 0,
+        "last_price": None,
+        "liquidity": None,
+        "fee": 0,
+        "cum_quantity": 0,
+        "leaves_quantity": command["quantity"],
+        "reject_reason": None,
+        "detail": "",
+    }
     record.update(fields)
     return Event(VENUE_EXECUTIONS, command["account"], EXECUTION_REPORT, record, t)
 
@@ -100,16 +123,36 @@ def _fills(command: Record, count: int) -> list[Event]:
     events, cum = [], 0
     for n, part in enumerate(parts, start=1):
         cum += part
-        events.append(_report(command, "FILL", n + 1, fill_id=f"{command['order_id']}-fill-{n}", last_quantity=part,
-                              last_price=price, liquidity="MAKER", fee=1, cum_quantity=cum,
-                              leaves_quantity=quantity - cum))  # fmt: skip
+        events.append(
+            _report(
+                command,
+                "FILL",
+                n + 1,
+                fill_id=f"{command['order_id']}-fill-{n}",
+                last_quantity=part,
+                last_price=price,
+                liquidity="MAKER",
+                fee=1,
+                cum_quantity=cum,
+                leaves_quantity=quantity - cum,
+            )
+        )
     return events
 
 
 def lifecycle_events(orders: int, accounts: int, fills: int, seed: int) -> list[Event]:
     """The flow's NewOrders, each approved, acknowledged and filled in ``fills`` parts, in windows of WINDOW."""
-    flow = OrderFlow(FlowConfig(orders=orders, seed=seed, accounts=accounts, run_id=f"oms-{accounts}",
-                                invalid_share=0.0, cancel_share=0.0, amend_share=0.0))  # fmt: skip
+    flow = OrderFlow(
+        FlowConfig(
+            orders=orders,
+            seed=seed,
+            accounts=accounts,
+            run_id=f"oms-{accounts}",
+            invalid_share=0.0,
+            cancel_share=0.0,
+            amend_share=0.0,
+        )
+    )
     commands = [dict(c.record) for c in flow.commands() if c.schema == NEW_ORDER]
     for command in commands:  # a market order has no price: give it one so its fills have one
         if command["price"] is None:
@@ -192,9 +235,13 @@ def _as_event(emit: Emit) -> Event:
 def flow_commands(orders: int, accounts: int, seed: int) -> list[Event]:
     """Each account's RiskLimits (room for the whole flow, reference prices), then the flow's commands."""
     config = FlowConfig(orders=orders, seed=seed, accounts=accounts)
-    limits = AccountLimits(max_open_orders=orders, max_order_notional=10**9 * CASH_SCALE,
-                           max_position_quantity=10**6 * QUANTITY_SCALE, daily_loss_limit=10**9 * CASH_SCALE,
-                           reference_prices=REFERENCE_MIDS).as_record()  # fmt: skip
+    limits = AccountLimits(
+        max_open_orders=orders,
+        max_order_notional=10**9 * CASH_SCALE,
+        max_position_quantity=10**6 * QUANTITY_SCALE,
+        daily_loss_limit=10**9 * CASH_SCALE,
+        reference_prices=REFERENCE_MIDS,
+    ).as_record()
     events = []
     for n in range(accounts):
         account = f"ACC-{n + 1:03d}"
@@ -202,8 +249,9 @@ def flow_commands(orders: int, accounts: int, seed: int) -> list[Event]:
         record = {"meta": _meta(f"limits-{account}", t, "bench", f"limits-{account}"), "account": account, **limits}
         events.append(Event(RISK_LIMITS, account, RISK_LIMITS_SCHEMA, record, t))
     flow = OrderFlow(config)
-    events += [Event(ORDERS_COMMANDS, c.key, c.schema, c.record, c.record["meta"]["ingest_time_us"])
-               for c in flow.commands()]  # fmt: skip
+    events += [
+        Event(ORDERS_COMMANDS, c.key, c.schema, c.record, c.record["meta"]["ingest_time_us"]) for c in flow.commands()
+    ]
     return events
 
 
@@ -238,8 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     reporter = Reporter(args.json)
     info = machine_info()
     reporter.machine(info)
-    reporter.notes.update(orders=args.orders, accounts=args.accounts, flow_accounts=args.flow_accounts,
-                          fills=args.fills, batch=args.batch, seed=args.seed, repeat=args.repeat)  # fmt: skip
+    reporter.notes.update(
+        orders=args.orders,
+        accounts=args.accounts,
+        flow_accounts=args.flow_accounts,
+        fills=args.fills,
+        batch=args.batch,
+        seed=args.seed,
+        repeat=args.repeat,
+    )
 
     def median_of(factory: Callable[[], Core], events: Sequence[Event], batch: int | None) -> tuple[Timed, str]:
         runs = sorted((time_core(factory, events, batch) for _ in range(args.repeat)), key=lambda run: run.seconds)
@@ -254,15 +309,25 @@ def main(argv: list[str] | None = None) -> int:
         events = lifecycle_events(args.orders, accounts, args.fills, args.seed)
         per_order = len(events) / args.orders
         applied, spread = median_of(oms, events, None)
-        reporter.add(PHASE_OMS, f"{label}: apply", applied.seconds / args.orders * 1e6, "µs/order",
-                     f"{per_order:.1f} events/order, {applied.seconds / len(events) * 1e6:.2f} µs/event; "
-                     f"{spread}")  # fmt: skip
+        reporter.add(
+            PHASE_OMS,
+            f"{label}: apply",
+            applied.seconds / args.orders * 1e6,
+            "µs/order",
+            f"{per_order:.1f} events/order, {applied.seconds / len(events) * 1e6:.2f} µs/event; {spread}",
+        )
         logged, spread = median_of(oms, events, args.batch)
-        reporter.add(PHASE_OMS, f"{label}: apply + changelog", logged.seconds / args.orders * 1e6, "µs/order",
-                     f"state_changes() every {args.batch} events, JSON-encoded: {logged.changelog_records} records, "
-                     f"{logged.changelog_bytes / args.orders:,.0f} bytes/order, largest "
-                     f"{logged.largest_record:,} bytes; {spread}",
-                     changelog_bytes=logged.changelog_bytes, largest_record=logged.largest_record)  # fmt: skip
+        reporter.add(
+            PHASE_OMS,
+            f"{label}: apply + changelog",
+            logged.seconds / args.orders * 1e6,
+            "µs/order",
+            f"state_changes() every {args.batch} events, JSON-encoded: {logged.changelog_records} records, "
+            f"{logged.changelog_bytes / args.orders:,.0f} bytes/order, largest "
+            f"{logged.largest_record:,} bytes; {spread}",
+            changelog_bytes=logged.changelog_bytes,
+            largest_record=logged.largest_record,
+        )
 
     if not args.skip_path:
         reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
@@ -271,14 +336,24 @@ def main(argv: list[str] | None = None) -> int:
         for command in commands:
             recorded.send(command)
         path_seconds, spread = median_of_runs(lambda: time_path(commands, args.batch), args.repeat)
-        reporter.add(PHASE_PATH, "risk -> oms -> venue -> oms -> portfolio", path_seconds / args.orders * 1e6,
-                     "µs/order", f"{len(commands)} commands; {spread}")  # fmt: skip
+        reporter.add(
+            PHASE_PATH,
+            "risk -> oms -> venue -> oms -> portfolio",
+            path_seconds / args.orders * 1e6,
+            "µs/order",
+            f"{len(commands)} commands; {spread}",
+        )
         for name in ORDER_PATH:
             inputs = recorded.inputs.get(name, [])
             timed, spread = median_of(functools.partial(new_core, name), inputs, args.batch)
-            reporter.add(PHASE_PATH, name, timed.seconds / args.orders * 1e6, "µs/order",
-                         f"{len(inputs)} inputs, {timed.outputs} outputs, "
-                         f"{timed.seconds / max(len(inputs), 1) * 1e6:.2f} µs/input; {spread}")  # fmt: skip
+            reporter.add(
+                PHASE_PATH,
+                name,
+                timed.seconds / args.orders * 1e6,
+                "µs/order",
+                f"{len(inputs)} inputs, {timed.outputs} outputs, "
+                f"{timed.seconds / max(len(inputs), 1) * 1e6:.2f} µs/input; {spread}",
+            )
 
     reporter.finish(machine=info)
     return 0

@@ -24,8 +24,8 @@ from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
 from processors.core import Emit
 from schemas.codec import default_codec
+from settings import Settings, load_settings
 from sq.output import emit_json
-from sq.settings import Settings, load_settings
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer
 
@@ -71,13 +71,16 @@ def run(paths: list[Path]) -> dict[str, Any]:
     finally:
         topics.cleanup()
     return {
-        "files": [str(p) for p in paths], "messages": kafka.messages, "trades": kafka.trades,
-        "depth": kafka.updates + kafka.snapshots, "dead_letters": kafka.dead_letters,
+        "files": [str(p) for p in paths],
+        "messages": kafka.messages,
+        "trades": kafka.trades,
+        "depth": kafka.updates + kafka.snapshots,
+        "dead_letters": kafka.dead_letters,
         "mean_record_bytes": round(encoder.bytes / max(local.messages, 1), 1),
         "in_process": {"seconds": round(local_s, 3), "messages_per_second": round(local.messages / local_s, 1)},
         "kafka": {"seconds": round(kafka_s, 3), "messages_per_second": round(kafka.messages / kafka_s, 1)},
         "machine": machine_info(base),
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for line in machine_lines(result["machine"]):
         print(line)
-    print(f"file feed: {result['messages']} rows ({result['trades']} trades, {result['depth']} depth, "
-          f"{result['dead_letters']} dead letters), {result['mean_record_bytes']} bytes per record")  # fmt: skip
+    print(
+        f"file feed: {result['messages']} rows ({result['trades']} trades, {result['depth']} depth, "
+        f"{result['dead_letters']} dead letters), {result['mean_record_bytes']} bytes per record"
+    )
     for name in ("in_process", "kafka"):
         figure = result[name]
         print(f"  {name.replace('_', ' ')}: {figure['messages_per_second']:.0f} messages/s ({figure['seconds']} s)")

@@ -64,7 +64,7 @@ from connectors.order_flow import NEW_ORDER, FlowCommand, FlowConfig, OrderFlow
 from processors.runtime.registry import ORDER_PATH, consumer_group
 from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from schemas.codec import default_codec
-from sq.settings import PROJECT_ROOT, Settings, load_settings
+from settings import PROJECT_ROOT, Settings, load_settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import (
     CATALOGUE,
@@ -255,8 +255,13 @@ class CpuSnapshot:
     @classmethod
     def take(cls, workers: list[WorkerProcess], broker: int | None) -> CpuSnapshot:
         busy, total = machine_cpu_s()
-        return cls({w.processor: process_cpu_s(w.process.pid) for w in workers},
-                   process_cpu_s(broker) if broker else 0.0, time.process_time(), busy, total)  # fmt: skip
+        return cls(
+            {w.processor: process_cpu_s(w.process.pid) for w in workers},
+            process_cpu_s(broker) if broker else 0.0,
+            time.process_time(),
+            busy,
+            total,
+        )
 
 
 # -- reading back ---------------------------------------------------------------------------------------
@@ -636,21 +641,32 @@ class EngineRun:
         others = busy - sum(workers.values()) - broker - bench
         per_order = {name: cpu / new_orders * 1e6 for name, cpu in workers.items()}
         detail = ", ".join(f"{name} {us:,.0f}" for name, us in per_order.items())
-        self.add("CPU per new order, 4 workers", sum(per_order.values()), "µs/order",
-                 f"user + system CPU from risk's start until idle ({how}), per NewOrder: {detail} µs "
-                 "(risk's includes its own start, about 0.5 s of imports and connecting)",
-                 workers_cpu_s=workers, per_order_us=per_order)  # fmt: skip
+        self.add(
+            "CPU per new order, 4 workers",
+            sum(per_order.values()),
+            "µs/order",
+            f"user + system CPU from risk's start until idle ({how}), per NewOrder: {detail} µs "
+            "(risk's includes its own start, about 0.5 s of imports and connecting)",
+            workers_cpu_s=workers,
+            per_order_us=per_order,
+        )
         window = total / max(1, os.cpu_count() or 1)
         share = busy / total if total else 0.0
         if not after.broker:  # an external cluster: no local broker process to account for
             self.report.notes[f"{self.engine} machine CPU"] = {"busy_share": share, "window_s": window}
             return
-        self.add("CPU per new order, broker", broker / new_orders * 1e6, "µs/order",
-                 f"the local broker's JVM over the same window; machine busy {share:.0%} of "
-                 f"{os.cpu_count()} CPUs over {window:.1f} s (workers {sum(workers.values()):.1f} s, broker "
-                 f"{broker:.1f} s, this process {bench:.1f} s, other processes {others:.1f} s)",
-                 broker_cpu_s=broker, machine_busy_share=share, other_processes_cpu_s=others,
-                 window_s=window)  # fmt: skip
+        self.add(
+            "CPU per new order, broker",
+            broker / new_orders * 1e6,
+            "µs/order",
+            f"the local broker's JVM over the same window; machine busy {share:.0%} of "
+            f"{os.cpu_count()} CPUs over {window:.1f} s (workers {sum(workers.values()):.1f} s, broker "
+            f"{broker:.1f} s, this process {bench:.1f} s, other processes {others:.1f} s)",
+            broker_cpu_s=broker,
+            machine_busy_share=share,
+            other_processes_cpu_s=others,
+            window_s=window,
+        )
 
     def latency(self) -> None:
         args = self.args
@@ -704,8 +720,10 @@ class EngineRun:
         """A warning when the path could not keep up with the paced rate (its latency then measures a queue)."""
         notes = []
         if result.decided < result.sent:
-            notes.append(f"{result.sent - result.decided:,} of {result.sent:,} commands had no decision within "
-                         "the drain time (not counted: the figures understate)")  # fmt: skip
+            notes.append(
+                f"{result.sent - result.decided:,} of {result.sent:,} commands had no decision within "
+                "the drain time (not counted: the figures understate)"
+            )
         capacity = self.figures.get("throughput, commands")
         if capacity is not None and capacity < 1.1 * self.args.rate:
             notes.append(f"the backlog rate ({capacity:,.0f} commands/s) is not above the paced rate")
@@ -765,8 +783,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.order_path", description=__doc__.split("\n")[0])
     parser.add_argument("--engine", choices=(*ENGINES, "both"), default="both")
     parser.add_argument("--orders", type=int, default=20_000, help="new orders in the backlog (20,000)")
-    parser.add_argument("--faust-orders", type=int, default=2_000,
-                        help="faust's backlog (2,000; capped by --orders): faust is about 10x slower")  # fmt: skip
+    parser.add_argument(
+        "--faust-orders",
+        type=int,
+        default=2_000,
+        help="faust's backlog (2,000; capped by --orders): faust is about 10x slower",
+    )
     parser.add_argument("--accounts", type=int, default=16, help="accounts of the flow (16)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rate", type=float, default=1000.0, help="paced commands/s for latency (1,000)")

@@ -55,8 +55,14 @@ PHASE = "orderbook in-process"
 
 def _meta(index: int, t: int) -> dict[str, Any]:
     event_id = f"bench-{index}"
-    return {"event_id": event_id, "producer": "bench", "event_time_us": t, "ingest_time_us": t,
-            "causation_id": None, "correlation_id": event_id}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "producer": "bench",
+        "event_time_us": t,
+        "ingest_time_us": t,
+        "causation_id": None,
+        "correlation_id": event_id,
+    }
 
 
 def _levels(levels: Sequence[tuple[int, int]]) -> list[dict[str, int]]:
@@ -83,9 +89,14 @@ class SyntheticSession:
         self.bids = {(self.mid_ticks - k) * TICK: self._quantity() for k in range(1, self.book_levels + 1)}
         self.asks = {(self.mid_ticks + k) * TICK: self._quantity() for k in range(1, self.book_levels + 1)}
         self.count += 1
-        record = {"meta": _meta(self.count, t), "venue": VENUE, "symbol": SYMBOL, "last_update_id": self.update_id,
-                  "bids": _levels(sorted(self.bids.items(), reverse=True)),
-                  "asks": _levels(sorted(self.asks.items()))}  # fmt: skip
+        record = {
+            "meta": _meta(self.count, t),
+            "venue": VENUE,
+            "symbol": SYMBOL,
+            "last_update_id": self.update_id,
+            "bids": _levels(sorted(self.bids.items(), reverse=True)),
+            "asks": _levels(sorted(self.asks.items())),
+        }
         return Event(MD_DEPTH, SYMBOL, DEPTH_SNAPSHOT, record, t)
 
     def update(self, t: int) -> Event:
@@ -115,18 +126,31 @@ class SyntheticSession:
             changes[name][price] = quantity
         self.update_id += 1
         self.count += 1
-        record = {"meta": _meta(self.count, t), "venue": VENUE, "symbol": SYMBOL,
-                  "first_update_id": self.update_id, "last_update_id": self.update_id,
-                  "previous_last_update_id": None, "bids": _levels(list(changes["bids"].items())),
-                  "asks": _levels(list(changes["asks"].items()))}  # fmt: skip
+        record = {
+            "meta": _meta(self.count, t),
+            "venue": VENUE,
+            "symbol": SYMBOL,
+            "first_update_id": self.update_id,
+            "last_update_id": self.update_id,
+            "previous_last_update_id": None,
+            "bids": _levels(list(changes["bids"].items())),
+            "asks": _levels(list(changes["asks"].items())),
+        }
         return Event(MD_DEPTH, SYMBOL, DEPTH_UPDATE, record, t)
 
     def trade(self, t: int) -> Event:
         self.count += 1
         buy = bool(self.rng.random() < 0.5)
         price = (self.mid_ticks + (1 if buy else -1)) * TICK
-        record = {"meta": _meta(self.count, t), "venue": VENUE, "symbol": SYMBOL, "trade_id": str(self.count),
-                  "price": price, "quantity": self._quantity(), "aggressor": "BUY" if buy else "SELL"}  # fmt: skip
+        record = {
+            "meta": _meta(self.count, t),
+            "venue": VENUE,
+            "symbol": SYMBOL,
+            "trade_id": str(self.count),
+            "price": price,
+            "quantity": self._quantity(),
+            "aggressor": "BUY" if buy else "SELL",
+        }
         return Event(MD_TRADES, SYMBOL, TRADE, record, t)
 
 
@@ -165,8 +189,11 @@ def time_core(config: OrderBookConfig, snapshot: Event, events: Sequence[Event])
 def time_book_alone(snapshot: Event, updates: Sequence[Event]) -> float:
     book = L2Book()
     record = snapshot.record
-    book.load_snapshot(((x["price"], x["quantity"]) for x in record["bids"]),
-                       ((x["price"], x["quantity"]) for x in record["asks"]), record["last_update_id"])  # fmt: skip
+    book.load_snapshot(
+        ((x["price"], x["quantity"]) for x in record["bids"]),
+        ((x["price"], x["quantity"]) for x in record["asks"]),
+        record["last_update_id"],
+    )
     changes = [(u.record["bids"], u.record["asks"]) for u in updates]
     bids, asks = book.bids, book.asks
     gc.collect()
@@ -186,13 +213,28 @@ def time_resync(snapshot: Event, repetitions: int) -> list[float]:
         core = OrderBookCore(replace(DEFAULT_CONFIG, interval_us=10**15, pin_period_us=10**15))
         core.apply(snapshot)
         last = snapshot.record["last_update_id"]
-        gap_record = {"meta": _meta(10**9 + repetition, START_US + STEP_US), "venue": VENUE, "symbol": SYMBOL,
-                      "first_update_id": last + 5, "last_update_id": last + 5, "previous_last_update_id": None,
-                      "bids": [], "asks": []}  # fmt: skip
+        gap_record = {
+            "meta": _meta(10**9 + repetition, START_US + STEP_US),
+            "venue": VENUE,
+            "symbol": SYMBOL,
+            "first_update_id": last + 5,
+            "last_update_id": last + 5,
+            "previous_last_update_id": None,
+            "bids": [],
+            "asks": [],
+        }
         gap = Event(MD_DEPTH, SYMBOL, DEPTH_UPDATE, gap_record, START_US + STEP_US)
-        fresh = Event(MD_DEPTH, SYMBOL, DEPTH_SNAPSHOT,
-                      {**snapshot.record, "meta": _meta(2 * 10**9 + repetition, START_US + 2 * STEP_US),
-                       "last_update_id": last + 100}, START_US + 2 * STEP_US)  # fmt: skip
+        fresh = Event(
+            MD_DEPTH,
+            SYMBOL,
+            DEPTH_SNAPSHOT,
+            {
+                **snapshot.record,
+                "meta": _meta(2 * 10**9 + repetition, START_US + 2 * STEP_US),
+                "last_update_id": last + 100,
+            },
+            START_US + 2 * STEP_US,
+        )
         began = time.perf_counter()
         stale = core.apply(gap)
         recovered = core.apply(fresh)
@@ -218,40 +260,67 @@ def main(argv: list[str] | None = None) -> int:
     reporter.progress(f"generating {args.events} updates of ~{args.levels} levels on a {args.book_levels}-level book")
     snapshot, updates, mixed = generate(args.seed, args.events, args.book_levels, args.levels)
     levels = level_count(updates)
-    reporter.notes.update(events=args.events, level_updates=levels, levels_per_update=levels / len(updates),
-                          book_levels=args.book_levels, seed=args.seed)  # fmt: skip
+    reporter.notes.update(
+        events=args.events,
+        level_updates=levels,
+        levels_per_update=levels / len(updates),
+        book_levels=args.book_levels,
+        seed=args.seed,
+    )
 
     def median_of(measure: Callable[[], float]) -> tuple[float, str]:
         return median_of_runs(measure, args.repeat)
 
     seconds, spread = median_of(lambda: time_book_alone(snapshot, updates))
-    reporter.add(PHASE, "book structure alone", levels / seconds, "level updates/s",
-                 f"{levels} level updates, L2Book side.set only; {spread}")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "book structure alone",
+        levels / seconds,
+        "level updates/s",
+        f"{levels} level updates, L2Book side.set only; {spread}",
+    )
 
     off = replace(DEFAULT_CONFIG, interval_us=10**15, pin_period_us=10**15)  # the first boundary lies beyond the run
     seconds_off, spread = median_of(lambda: time_core(off, snapshot, updates)[0])
     emitted_off = time_core(off, snapshot, updates)[1]
-    reporter.add(PHASE, "core, analytics off", levels / seconds_off, "level updates/s",
-                 f"{len(updates) / seconds_off:,.0f} depth updates/s; {emitted_off} BookTop records; "
-                 f"{spread}")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "core, analytics off",
+        levels / seconds_off,
+        "level updates/s",
+        f"{len(updates) / seconds_off:,.0f} depth updates/s; {emitted_off} BookTop records; {spread}",
+    )
 
     trades = len(mixed) - len(updates)
     seconds_trades, _ = median_of(lambda: time_core(off, snapshot, mixed)[0])
     seconds_on, spread = median_of(lambda: time_core(DEFAULT_CONFIG, snapshot, mixed)[0])
     core = time_core(DEFAULT_CONFIG, snapshot, mixed)[2]
     records = (len(updates) * STEP_US) // DEFAULT_CONFIG.interval_us
-    reporter.add(PHASE, "core, analytics on", levels / seconds_on, "level updates/s",
-                 f"with {trades} trades; ~{records} MarketAnalytics records (1 s of event time each); "
-                 f"{spread}")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "core, analytics on",
+        levels / seconds_on,
+        "level updates/s",
+        f"with {trades} trades; ~{records} MarketAnalytics records (1 s of event time each); {spread}",
+    )
     analytics_seconds = seconds_on - seconds_trades
-    reporter.add(PHASE, "analytics cost per level update", analytics_seconds / levels * 1e6, "µs",
-                 f"{analytics_seconds / max(records, 1) * 1e3:.3f} ms per analytics record, "
-                 "PIN refits included")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "analytics cost per level update",
+        analytics_seconds / levels * 1e6,
+        "µs",
+        f"{analytics_seconds / max(records, 1) * 1e3:.3f} ms per analytics record, PIN refits included",
+    )
     no_pin = replace(DEFAULT_CONFIG, pin_min_periods=10**9)
     seconds_no_pin, _ = median_of(lambda: time_core(no_pin, snapshot, mixed)[0])
     no_pin_seconds = seconds_no_pin - seconds_trades
-    reporter.add(PHASE, "analytics cost per level update, PIN aside", no_pin_seconds / levels * 1e6, "µs",
-                 f"{no_pin_seconds / max(records, 1) * 1e3:.3f} ms per analytics record")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "analytics cost per level update, PIN aside",
+        no_pin_seconds / levels * 1e6,
+        "µs",
+        f"{no_pin_seconds / max(records, 1) * 1e3:.3f} ms per analytics record",
+    )
     began = time.perf_counter()
     state = core.state_changes()
     encoded = json.dumps(state).encode()
@@ -265,17 +334,30 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         fit_pin(buys, sells, DEFAULT_CONFIG.pin_starts, DEFAULT_CONFIG.pin_max_iterations)
         fits.append(time.perf_counter() - began)
-    reporter.add(PHASE, "PIN refit", statistics.median(fits) * 1e3, "ms",
-                 f"{len(periods)} periods, once per {DEFAULT_CONFIG.pin_period_us // 1_000_000} s "
-                 "of event time")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "PIN refit",
+        statistics.median(fits) * 1e3,
+        "ms",
+        f"{len(periods)} periods, once per {DEFAULT_CONFIG.pin_period_us // 1_000_000} s of event time",
+    )
 
     samples = time_resync(snapshot, args.resyncs)
-    reporter.add(PHASE, "resync after a gap", statistics.median(samples) * 1e6, "µs",
-                 f"median of {len(samples)}: gap update + {args.book_levels}x2-level snapshot; "
-                 f"max {max(samples) * 1e6:.0f} µs")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "resync after a gap",
+        statistics.median(samples) * 1e6,
+        "µs",
+        f"median of {len(samples)}: gap update + {args.book_levels}x2-level snapshot; max {max(samples) * 1e6:.0f} µs",
+    )
 
-    reporter.add(PHASE, "changelog state per symbol", state_seconds * 1e6, "µs",
-                 f"{len(encoded):,} bytes of JSON for one symbol (once per runtime batch)")  # fmt: skip
+    reporter.add(
+        PHASE,
+        "changelog state per symbol",
+        state_seconds * 1e6,
+        "µs",
+        f"{len(encoded):,} bytes of JSON for one symbol (once per runtime batch)",
+    )
     reporter.finish(machine=info)
     return 0
 

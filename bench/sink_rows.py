@@ -28,8 +28,8 @@ from bench.common import BenchTopics, machine_info, machine_lines
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sample_stream import SampleStream
 from connectors.postgres.sink import SinkOptions, run_sink
+from settings import Settings, load_settings
 from sq.output import emit_json
-from sq.settings import Settings, load_settings
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 from topics.client import AvroProducer
 
@@ -60,21 +60,31 @@ def run(orders: int, batch_size: int) -> dict[str, Any]:
         producer.flush()
         _progress(f"sinking them (batch size {batch_size}) …")
         began = time.monotonic()
-        stats = run_sink(settings, max_seconds=600, options=SinkOptions(batch_size=batch_size, until_end=True,
-                                                                        migrate=False))  # fmt: skip
+        stats = run_sink(
+            settings, max_seconds=600, options=SinkOptions(batch_size=batch_size, until_end=True, migrate=False)
+        )
         seconds = time.monotonic() - began
         if stats.consumed != len(records):
             raise RuntimeError(f"the sink consumed {stats.consumed} of {len(records)} records")
         return {
-            "orders": orders, "records": stats.consumed, "rows": stats.rows, "batch_size": batch_size,
-            "batches": stats.batches, "seconds": round(seconds, 3),
-            "records_per_second": round(stats.consumed / seconds, 1), "rows_per_second": round(stats.rows / seconds, 1),
+            "orders": orders,
+            "records": stats.consumed,
+            "rows": stats.rows,
+            "batch_size": batch_size,
+            "batches": stats.batches,
+            "seconds": round(seconds, 3),
+            "records_per_second": round(stats.consumed / seconds, 1),
+            "rows_per_second": round(stats.rows / seconds, 1),
             "write_seconds": round(stats.write_seconds, 3),
             "write_rows_per_second": round(stats.rows / stats.write_seconds, 1) if stats.write_seconds else None,
-            "rows_by_table": {"order_events": stats.order_events, "orders": stats.orders, "fills": stats.fills,
-                              "positions": stats.positions},
+            "rows_by_table": {
+                "order_events": stats.order_events,
+                "orders": stats.orders,
+                "fills": stats.fills,
+                "positions": stats.positions,
+            },
             "machine": machine_info(base),
-        }  # fmt: skip
+        }
     finally:
         topics.cleanup()
         with psycopg.connect(base.database_url, autocommit=True) as admin:
@@ -93,11 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for line in machine_lines(result["machine"]):
         print(line)
-    print(f"sink: {result['records']} records → {result['rows']} rows in {result['seconds']} s "
-          f"({result['batches']} batches of ≤ {result['batch_size']})")  # fmt: skip
+    print(
+        f"sink: {result['records']} records → {result['rows']} rows in {result['seconds']} s "
+        f"({result['batches']} batches of ≤ {result['batch_size']})"
+    )
     print(f"  {result['records_per_second']:.0f} records/s, {result['rows_per_second']:.0f} rows/s end to end")
-    print(f"  database transactions alone: {result['write_seconds']} s, {result['write_rows_per_second']:.0f} rows/s "
-          "(COPY into temp tables + INSERT … ON CONFLICT + offsets + commit)")  # fmt: skip
+    print(
+        f"  database transactions alone: {result['write_seconds']} s, {result['write_rows_per_second']:.0f} rows/s "
+        "(COPY into temp tables + INSERT … ON CONFLICT + offsets + commit)"
+    )
     print(f"  rows: {', '.join(f'{n} {t}' for t, n in result['rows_by_table'].items())}")
     return 0
 

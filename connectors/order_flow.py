@@ -111,8 +111,14 @@ class OrderFlow:
         self.sequence += 1
         event_id = derived_event_id(f"{self.config.run_id}|{self.config.seed}", "flow", self.sequence)
         time_us = self.config.start_time_us + self.sequence * self.config.interval_us
-        return {"event_id": event_id, "producer": "flow", "event_time_us": time_us, "ingest_time_us": time_us,
-                "causation_id": None, "correlation_id": event_id}  # fmt: skip
+        return {
+            "event_id": event_id,
+            "producer": "flow",
+            "event_time_us": time_us,
+            "ingest_time_us": time_us,
+            "causation_id": None,
+            "correlation_id": event_id,
+        }
 
     def _account(self) -> str:
         return f"ACC-{self.rng.randrange(self.config.accounts) + 1:03d}"
@@ -141,11 +147,24 @@ class OrderFlow:
         quantity = LOT_SIZES[symbol] * self.rng.randint(1, 20)
         price = None if order_type == "MARKET" else self._price(symbol, side, crossing=self.rng.random() < 0.45)
         record: Record = {
-            "meta": self._meta(), "account": account, "order_id": order_id_for(account, client_order_id),
-            "client_order_id": client_order_id, "symbol": symbol, "side": side, "order_type": order_type,
-            "quantity": quantity, "price": price, "stop_price": None, "time_in_force": tif, "expire_time_us": None,
-            "post_only": False, "reduce_only": False, "venue": None, "parent_order_id": None, "execution": None,
-        }  # fmt: skip
+            "meta": self._meta(),
+            "account": account,
+            "order_id": order_id_for(account, client_order_id),
+            "client_order_id": client_order_id,
+            "symbol": symbol,
+            "side": side,
+            "order_type": order_type,
+            "quantity": quantity,
+            "price": price,
+            "stop_price": None,
+            "time_in_force": tif,
+            "expire_time_us": None,
+            "post_only": False,
+            "reduce_only": False,
+            "venue": None,
+            "parent_order_id": None,
+            "execution": None,
+        }
         record.update(overrides)
         if record["order_type"] == "LIMIT" and record["time_in_force"] == "GTC" and record["price"] is not None:
             self.open_orders.append(
@@ -166,8 +185,14 @@ class OrderFlow:
         quantity = max(
             LOT_SIZES[order.symbol], order.quantity + self.rng.choice((-2, -1, 1, 2)) * LOT_SIZES[order.symbol]
         )
-        record = {"meta": self._meta(), "account": order.account, "order_id": order.order_id, "quantity": quantity,
-                  "price": None, "stop_price": None}  # fmt: skip
+        record = {
+            "meta": self._meta(),
+            "account": order.account,
+            "order_id": order.order_id,
+            "quantity": quantity,
+            "price": None,
+            "stop_price": None,
+        }
         self.open_orders.append(_Open(order.account, order.order_id, order.symbol, order.side, quantity, order.price))
         return FlowCommand(order.account, AMEND_ORDER, record)
 
@@ -179,8 +204,12 @@ class OrderFlow:
             return [self._new_order(quantity=0)]
         if kind == 2:  # a cancel of an order that does not exist
             account = self._account()
-            record = {"meta": self._meta(), "account": account, "order_id": f"no-such-order-{self.sequence}",
-                      "symbol": None}  # fmt: skip
+            record = {
+                "meta": self._meta(),
+                "account": account,
+                "order_id": f"no-such-order-{self.sequence}",
+                "symbol": None,
+            }
             return [FlowCommand(account, CANCEL_ORDER, record)]
         # a resubmitted client order id: the same order id, so never a second order
         command = self._new_order()

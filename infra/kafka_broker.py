@@ -117,10 +117,20 @@ class LocalBroker:
         for old in self.libs.glob("*.jar"):
             old.unlink()
         result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.libs}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             raise InfraError(
                 "Maven could not resolve the Kafka broker's jars (infra/kafka/pom.xml); check that Maven "
@@ -152,11 +162,23 @@ class LocalBroker:
         self._format_storage(java, properties)
         log = self.log_file.open("ab")
         process = subprocess.Popen(
-            [java, HEAP, "-Xms256m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
-             "-cp", f"{self.libs}/*", "kafka.Kafka", str(properties)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [
+                java,
+                HEAP,
+                "-Xms256m",
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
+                "-cp",
+                f"{self.libs}/*",
+                "kafka.Kafka",
+                str(properties),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -198,9 +220,21 @@ class LocalBroker:
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            [java, "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                java,
+                "-cp",
+                f"{self.libs}/*",
+                f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             raise InfraError(f"formatting the broker's storage failed:\n{(result.stdout + result.stderr)[-2000:]}")

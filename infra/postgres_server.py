@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from infra.process import InfraError, log_tail, port_is_open, require_free_disk
-from sq.settings import LOCAL_DB_NAME, LOCAL_DB_PASSWORD, LOCAL_DB_USER
+from settings import LOCAL_DB_NAME, LOCAL_DB_PASSWORD, LOCAL_DB_USER
 
 READY_TIMEOUT_S = 60
 
@@ -130,10 +130,20 @@ class LocalPostgres:
             shutil.chown(self.data_dir, "postgres", "postgres")
         self.data_dir.chmod(0o700)
         self._run(
-            [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions"],
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-instructions",
+            ],
             "initdb",
-        )  # fmt: skip
+        )
 
     def _pg_ctl(self, bin_dir: Path, action: str) -> None:
         options = (

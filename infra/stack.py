@@ -11,7 +11,7 @@ import psycopg
 from infra.kafka_broker import LocalBroker
 from infra.postgres_server import LocalPostgres
 from infra.process import metadata_answers
-from sq.settings import Settings
+from settings import Settings
 
 
 @dataclass(frozen=True)

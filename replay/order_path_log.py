@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from replay.verify import OrderPathLog, Record
 from schemas.codec import Codec, default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import (
     ORDERS_COMMANDS,
     ORDERS_EVENTS,

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
 from connectors.postgres.writer import PROJECTION_TABLES
-from sq.settings import Settings
+from settings import Settings
 
 
 @dataclass(frozen=True)

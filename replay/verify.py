@@ -53,8 +53,15 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.undecided or self.unapproved or self.duplicate_fills
-                    or self.position_mismatches or self.fills != self.venue_fills)  # fmt: skip
+        return not (
+            self.lost
+            or self.duplicated
+            or self.undecided
+            or self.unapproved
+            or self.duplicate_fills
+            or self.position_mismatches
+            or self.fills != self.venue_fills
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}

@@ -26,8 +26,12 @@ from processors.core import Record
 
 KILL_SWITCH_ORDERS = 3  # orders sent for the switched-off account while its switch is on
 VISIBLE_TIMEOUT_S = 60.0  # a cancel or amend waits until the order is in the projection (workers may be starting)
-LIMIT_AMOUNTS = {"max_order_quantity": "quantity", "max_order_notional": "cash", "max_position_quantity": "quantity",
-                 "daily_loss_limit": "cash"}  # fmt: skip
+LIMIT_AMOUNTS = {
+    "max_order_quantity": "quantity",
+    "max_order_notional": "cash",
+    "max_position_quantity": "quantity",
+    "daily_loss_limit": "cash",
+}
 DENIED = ("REJECTED", "KILL_SWITCH")  # an order the kill switch stopped
 LIMIT_COUNTS = ("max_open_orders", "orders_per_second", "order_burst", "price_collar_bps")
 
@@ -44,10 +48,14 @@ def demo_account(run_id: str, flow_account: str) -> str:
 def order_body(record: Record, account: str) -> dict[str, Any]:
     """A NewOrder record as the body of POST /v1/orders; the API turns the decimal strings back exactly."""
     body: dict[str, Any] = {
-        "account": account, "symbol": record["symbol"], "side": record["side"].lower(),
-        "type": record["order_type"].lower(), "quantity": text(record["quantity"], "quantity"),
-        "time_in_force": record["time_in_force"].lower(), "client_order_id": record["client_order_id"],
-    }  # fmt: skip
+        "account": account,
+        "symbol": record["symbol"],
+        "side": record["side"].lower(),
+        "type": record["order_type"].lower(),
+        "quantity": text(record["quantity"], "quantity"),
+        "time_in_force": record["time_in_force"].lower(),
+        "client_order_id": record["client_order_id"],
+    }
     if record["price"] is not None:
         body["price"] = text(record["price"], "price")
     if record["stop_price"] is not None:
@@ -56,8 +64,11 @@ def order_body(record: Record, account: str) -> dict[str, Any]:
 
 
 def amend_body(record: Record) -> dict[str, Any]:
-    fields = {"quantity": maybe_text(record["quantity"], "quantity"), "price": maybe_text(record["price"], "price"),
-              "stop_price": maybe_text(record["stop_price"], "price")}  # fmt: skip
+    fields = {
+        "quantity": maybe_text(record["quantity"], "quantity"),
+        "price": maybe_text(record["price"], "price"),
+        "stop_price": maybe_text(record["stop_price"], "price"),
+    }
     return {name: value for name, value in fields.items() if value is not None}
 
 
@@ -82,8 +93,12 @@ class SessionStats:
     order_ids: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"placed": self.placed, "cancels": self.cancels, "amends": self.amends,
-                "http_refusals": dict(sorted(self.http_refusals.items()))}  # fmt: skip
+        return {
+            "placed": self.placed,
+            "cancels": self.cancels,
+            "amends": self.amends,
+            "http_refusals": dict(sorted(self.http_refusals.items())),
+        }
 
 
 @dataclass
@@ -102,8 +117,9 @@ class Session:
     _last_order: dict[str, str] = field(default_factory=dict)  # account → the last order placed for it
 
     def flow(self) -> OrderFlow:
-        return OrderFlow(FlowConfig(orders=self.orders, seed=self.seed, accounts=self.accounts, run_id=self.run_id,
-                                    start_time_us=0))  # fmt: skip
+        return OrderFlow(
+            FlowConfig(orders=self.orders, seed=self.seed, accounts=self.accounts, run_id=self.run_id, start_time_us=0)
+        )
 
     def run_accounts(self) -> list[str]:
         return [demo_account(self.run_id, a) for a in self.flow().accounts()]
@@ -229,8 +245,9 @@ class Session:
     @staticmethod
     def _expect(response: httpx.Response, status: int) -> None:
         if response.status_code != status:
-            raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} "
-                               f"{response.text[:300]}")  # fmt: skip
+            raise RuntimeError(
+                f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text[:300]}"
+            )
 
 
 # -- waiting for the projections, and the summary ----------------------------------------------------------
@@ -277,8 +294,9 @@ class Projection:
 
 def read_projection(client: httpx.Client) -> Projection:
     """Every order, fill and position the key may see (the run's accounts), through the API."""
-    return Projection(_all_pages(client, "/v1/orders"), _all_pages(client, "/v1/fills"),
-                      _json_list(client.get("/v1/positions")))  # fmt: skip
+    return Projection(
+        _all_pages(client, "/v1/orders"), _all_pages(client, "/v1/fills"), _json_list(client.get("/v1/positions"))
+    )
 
 
 def _all_pages(client: httpx.Client, path: str) -> list[dict[str, Any]]:

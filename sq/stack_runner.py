@@ -34,7 +34,7 @@ from infra import stack as infra
 from processors.runtime.registry import ORDER_PATH
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import create_topics, physical_name
 
 DEFAULT_PROCESSORS: tuple[str, ...] = (*ORDER_PATH, "orderbook")
@@ -73,8 +73,15 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
             signal.signal(signum, old)
 
 
-def wait_until_consumed(settings: Settings, group: str, topic: str, offsets: dict[int, int], *,
-                        stop: threading.Event, timeout_s: float = READY_TIMEOUT_S) -> None:  # fmt: skip
+def wait_until_consumed(
+    settings: Settings,
+    group: str,
+    topic: str,
+    offsets: dict[int, int],
+    *,
+    stop: threading.Event,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> None:
     """Wait until ``group`` has committed past each (partition → offset) of the logical ``topic``: the processor
     has applied those records (its offsets commit in the transaction of what they caused)."""
     name = physical_name(settings, topic)
@@ -139,10 +146,11 @@ class Stack:
             # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
             # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).
             self.workers = [
-                start_worker(p, 0, self.options.engine, self.settings.as_env(), stdout=sys.stderr.fileno(),
-                             own_session=True)
+                start_worker(
+                    p, 0, self.options.engine, self.settings.as_env(), stdout=sys.stderr.fileno(), own_session=True
+                )
                 for p in self.options.processors
-            ]  # fmt: skip
+            ]
             self.say(f"processors: {', '.join(w.label for w in self.workers)} on the {self.options.engine} engine")
             self._start_sink()
             self._start_api()
@@ -186,8 +194,10 @@ class Stack:
             sock.listen()  # held from now on: a second stack cannot bind it too (SO_REUSEADDR binds share)
         except OSError as error:
             sock.close()
-            raise StackError(f"the API cannot listen on {self.api.host}:{self.api.port} ({error.strerror}); "
-                             "set SQ_API_PORT to a free port") from None  # fmt: skip
+            raise StackError(
+                f"the API cannot listen on {self.api.host}:{self.api.port} ({error.strerror}); "
+                "set SQ_API_PORT to a free port"
+            ) from None
         self._socket = sock
 
     def _start_api(self) -> None:

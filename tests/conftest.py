@@ -19,7 +19,7 @@ from dataclasses import replace
 import pytest
 
 from infra import stack
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import create_topics, delete_prefixed_topics
 from topics.catalogue import CATALOGUE
 

@@ -15,7 +15,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
     ResourceType,
 )
 
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import CATALOGUE, TopicSpec
 
 ADMIN_TIMEOUT_S = 30.0

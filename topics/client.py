@@ -14,7 +14,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from schemas.codec import Codec, Decoded, default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 
 # Every producer of ours hashes keys as the Java client and aiokafka do, so a key lands on the same partition
@@ -50,8 +50,9 @@ class AvroProducer:
         name = physical_name(self.settings, topic)
         while True:
             try:
-                self._producer.produce(name, value, key.encode() if key is not None else None,
-                                       on_delivery=self._on_delivery)  # fmt: skip
+                self._producer.produce(
+                    name, value, key.encode() if key is not None else None, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self._producer.poll(0.05)
@@ -86,11 +87,15 @@ def read_topic(
     """Every record of a topic from the start up to its end as of the call (no consumer group)."""
     name = physical_name(settings, topic)
     consumer = Consumer(
-        settings.kafka_config(**{
-            "group.id": "sq-reader", "enable.auto.commit": False, "isolation.level": isolation,
-            "enable.partition.eof": False,
-        })
-    )  # fmt: skip
+        settings.kafka_config(
+            **{
+                "group.id": "sq-reader",
+                "enable.auto.commit": False,
+                "isolation.level": isolation,
+                "enable.partition.eof": False,
+            }
+        )
+    )
     try:
         metadata = consumer.list_topics(name, timeout=timeout_s).topics[name]
         if metadata.error is not None:
@@ -115,8 +120,14 @@ def read_topic(
                 partition, offset = message.partition(), message.offset()
                 assert partition is not None and offset is not None  # a record always has both
                 key = message.key()
-                yield ConsumedRecord(name, partition, offset, key.decode() if key is not None else None,
-                                     message.value(), message.timestamp()[1])  # fmt: skip
+                yield ConsumedRecord(
+                    name,
+                    partition,
+                    offset,
+                    key.decode() if key is not None else None,
+                    message.value(),
+                    message.timestamp()[1],
+                )
                 if partition in ends and offset + 1 >= ends[partition]:
                     del ends[partition]
             # A partition whose remaining offsets are only aborted records or control markers ends early.

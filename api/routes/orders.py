@@ -36,9 +36,12 @@ def produce_command(res: Res, schema: str, key: str, record: Record) -> Delivere
 
 
 @router.post(
-    "", status_code=202, response_model=OrderAccepted, summary="Place an order",
+    "",
+    status_code=202,
+    response_model=OrderAccepted,
+    summary="Place an order",
     responses=responses(401, 403, 429, 503),
-)  # fmt: skip
+)
 def place_order(
     body: OrderCreate, res: Res, principal: Annotated[Principal, Depends(allowed(Action.PLACE_ORDER))]
 ) -> OrderAccepted:
@@ -50,9 +53,13 @@ def place_order(
     record = commands.new_order(body, client_order_id, origin)
     delivered = produce_command(res, commands.NEW_ORDER, body.account, record)
     return OrderAccepted(
-        order_id=order_id_for(body.account, client_order_id), client_order_id=client_order_id,
-        event_id=origin.event_id, topic=delivered.topic, partition=delivered.partition, offset=delivered.offset,
-    )  # fmt: skip
+        order_id=order_id_for(body.account, client_order_id),
+        client_order_id=client_order_id,
+        event_id=origin.event_id,
+        topic=delivered.topic,
+        partition=delivered.partition,
+        offset=delivered.offset,
+    )
 
 
 def visible_order(conn: Db, principal: Principal, order_id: str) -> Order:
@@ -66,8 +73,12 @@ def visible_order(conn: Db, principal: Principal, order_id: str) -> Order:
 
 def _live(order: Order, action: str) -> None:
     if order.status in TERMINAL:
-        raise ApiProblem(409, f"cannot {action} order {order.order_id}: it is {order.status}", "INVALID_TRANSITION",
-                         {"status": order.status, "version": order.version})  # fmt: skip
+        raise ApiProblem(
+            409,
+            f"cannot {action} order {order.order_id}: it is {order.status}",
+            "INVALID_TRANSITION",
+            {"status": order.status, "version": order.version},
+        )
 
 
 def _correlation_id(conn: Db, order_id: str) -> str | None:
@@ -77,9 +88,12 @@ def _correlation_id(conn: Db, order_id: str) -> str | None:
 
 
 @router.delete(
-    "/{order_id}", status_code=202, response_model=OrderCommandAccepted, summary="Cancel an order",
+    "/{order_id}",
+    status_code=202,
+    response_model=OrderCommandAccepted,
+    summary="Cancel an order",
     responses=responses(401, 403, 404, 409, 429, 503),
-)  # fmt: skip
+)
 def cancel_order(
     order_id: OrderId, conn: Db, res: Res, principal: Annotated[Principal, Depends(allowed(Action.CANCEL_ORDER))]
 ) -> OrderCommandAccepted:
@@ -90,27 +104,47 @@ def cancel_order(
     origin = res.origin()
     record = commands.cancel_order(order.account, order_id, order.symbol, origin, _correlation_id(conn, order_id))
     delivered = produce_command(res, commands.CANCEL_ORDER, order.account, record)
-    return OrderCommandAccepted(order_id=order_id, event_id=origin.event_id, topic=delivered.topic,
-                                partition=delivered.partition, offset=delivered.offset)  # fmt: skip
+    return OrderCommandAccepted(
+        order_id=order_id,
+        event_id=origin.event_id,
+        topic=delivered.topic,
+        partition=delivered.partition,
+        offset=delivered.offset,
+    )
 
 
 @router.patch(
-    "/{order_id}", status_code=202, response_model=OrderCommandAccepted, summary="Amend an order",
+    "/{order_id}",
+    status_code=202,
+    response_model=OrderCommandAccepted,
+    summary="Amend an order",
     responses=responses(401, 403, 404, 409, 429, 503),
-)  # fmt: skip
+)
 def amend_order(
-    order_id: OrderId, body: OrderUpdate, conn: Db, res: Res,
+    order_id: OrderId,
+    body: OrderUpdate,
+    conn: Db,
+    res: Res,
     principal: Annotated[Principal, Depends(allowed(Action.AMEND_ORDER))],
-) -> OrderCommandAccepted:  # fmt: skip
+) -> OrderCommandAccepted:
     """Writes an AmendOrder command; 409 when the order is terminal or the new quantity is below what is
     already filled (the OMS would refuse it with the same reason)."""
     order = visible_order(conn, principal, order_id)
     _live(order, "amend")
     if body.quantity is not None and quantity_fp(body.quantity) < order.cum_quantity:
-        raise ApiProblem(409, f"quantity {body.quantity} is below the filled quantity", "AMEND_BELOW_FILLED",
-                         {"cum_quantity": text(order.cum_quantity, "quantity")})  # fmt: skip
+        raise ApiProblem(
+            409,
+            f"quantity {body.quantity} is below the filled quantity",
+            "AMEND_BELOW_FILLED",
+            {"cum_quantity": text(order.cum_quantity, "quantity")},
+        )
     origin = res.origin()
     record = commands.amend_order(order.account, order_id, body, origin, _correlation_id(conn, order_id))
     delivered = produce_command(res, commands.AMEND_ORDER, order.account, record)
-    return OrderCommandAccepted(order_id=order_id, event_id=origin.event_id, topic=delivered.topic,
-                                partition=delivered.partition, offset=delivered.offset)  # fmt: skip
+    return OrderCommandAccepted(
+        order_id=order_id,
+        event_id=origin.event_id,
+        topic=delivered.topic,
+        partition=delivered.partition,
+        offset=delivered.offset,
+    )

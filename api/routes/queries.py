@@ -34,15 +34,24 @@ def _us(moment: datetime | None) -> int | None:
     return None if moment is None else micros(moment)
 
 
-@router.get("/orders", response_model=Page[OrderPublic], summary="List orders, newest first",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.get(
+    "/orders",
+    response_model=Page[OrderPublic],
+    summary="List orders, newest first",
+    responses=responses(401, 403, 429, 503),
+)
 def list_orders(
-    *, principal: Reader, conn: Db,
+    *,
+    principal: Reader,
+    conn: Db,
     account: Annotated[str | None, Query(max_length=64)] = None,
     symbol: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[list[str] | None, Query(description="One or more statuses, e.g. NEW, PARTIALLY_FILLED.")] = None,
-    from_time: From = None, to_time: To = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
-) -> Page[OrderPublic]:  # fmt: skip
+    from_time: From = None,
+    to_time: To = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[OrderPublic]:
     """Orders created in ``[from, to)``, filtered; page on with ``cursor``."""
     if account is not None:
         require_account(principal, account)
@@ -51,59 +60,99 @@ def list_orders(
         message = f"unknown status {unknown[0]}; one of {', '.join(sorted(ORDER_STATUSES))}"
         raise RequestValidationError([{"loc": ("query", "status"), "msg": message, "type": "value_error"}])
     page = read_models.list_orders(
-        conn, account=account, accounts=principal.visible_accounts(), symbol=symbol,
-        status=statuses, created_from_us=_us(from_time),
-        created_to_us=_us(to_time), limit=limit, cursor=cursor,
-    )  # fmt: skip
+        conn,
+        account=account,
+        accounts=principal.visible_accounts(),
+        symbol=symbol,
+        status=statuses,
+        created_from_us=_us(from_time),
+        created_to_us=_us(to_time),
+        limit=limit,
+        cursor=cursor,
+    )
     return Page[OrderPublic](items=[order_public(o) for o in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/orders/{order_id}", response_model=OrderPublic, summary="One order's current state",
-            responses=responses(401, 403, 404, 429, 503))  # fmt: skip
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderPublic,
+    summary="One order's current state",
+    responses=responses(401, 403, 404, 429, 503),
+)
 def get_order(order_id: OrderId, principal: Reader, conn: Db) -> OrderPublic:
     return order_public(visible_order(conn, principal, order_id))
 
 
-@router.get("/orders/{order_id}/events", response_model=list[OrderEventPublic], summary="One order's history",
-            responses=responses(401, 403, 404, 429, 503))  # fmt: skip
+@router.get(
+    "/orders/{order_id}/events",
+    response_model=list[OrderEventPublic],
+    summary="One order's history",
+    responses=responses(401, 403, 404, 429, 503),
+)
 def get_order_events(
-    order_id: OrderId, principal: Reader, conn: Db,
+    order_id: OrderId,
+    principal: Reader,
+    conn: Db,
     after_sequence: Annotated[int, Query(ge=0, description="Only events after this sequence number.")] = 0,
     limit: Limit = MAX_LIMIT,
-) -> list[OrderEventPublic]:  # fmt: skip
+) -> list[OrderEventPublic]:
     """Every event of the order in the order it happened (sequence 1, 2, …)."""
     visible_order(conn, principal, order_id)
     rows = read_models.order_events(conn, order_id, after_sequence=after_sequence, limit=limit)
     return [order_event_public(row.event, row.sequence) for row in rows]
 
 
-@router.get("/fills", response_model=Page[FillPublic], summary="List fills, newest first",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.get(
+    "/fills",
+    response_model=Page[FillPublic],
+    summary="List fills, newest first",
+    responses=responses(401, 403, 429, 503),
+)
 def list_fills(
-    *, principal: Reader, conn: Db,
+    *,
+    principal: Reader,
+    conn: Db,
     account: Annotated[str | None, Query(max_length=64)] = None,
     symbol: Annotated[str | None, Query(max_length=32)] = None,
     order_id: Annotated[str | None, Query(max_length=128)] = None,
-    from_time: From = None, to_time: To = None, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
-) -> Page[FillPublic]:  # fmt: skip
+    from_time: From = None,
+    to_time: To = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[FillPublic]:
     if account is not None:
         require_account(principal, account)
     page = read_models.list_fills(
-        conn, account=account, accounts=principal.visible_accounts(), symbol=symbol, order_id=order_id,
-        from_us=_us(from_time), to_us=_us(to_time), limit=limit, cursor=cursor,
-    )  # fmt: skip
+        conn,
+        account=account,
+        accounts=principal.visible_accounts(),
+        symbol=symbol,
+        order_id=order_id,
+        from_us=_us(from_time),
+        to_us=_us(to_time),
+        limit=limit,
+        cursor=cursor,
+    )
     return Page[FillPublic](items=[fill_public(f) for f in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/positions", response_model=list[PositionPublic], summary="Positions of every visible account",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.get(
+    "/positions",
+    response_model=list[PositionPublic],
+    summary="Positions of every visible account",
+    responses=responses(401, 403, 429, 503),
+)
 def list_positions(principal: Reader, conn: Db) -> list[PositionPublic]:
     rows = read_models.positions(conn, accounts=principal.visible_accounts())
     return [position_public(p) for p in rows]
 
 
-@router.get("/positions/{account}", response_model=list[PositionPublic], summary="One account's positions",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.get(
+    "/positions/{account}",
+    response_model=list[PositionPublic],
+    summary="One account's positions",
+    responses=responses(401, 403, 429, 503),
+)
 def account_positions(account: str, principal: Reader, conn: Db) -> list[PositionPublic]:
     require_account(principal, account)
     return [position_public(p) for p in read_models.positions(conn, account)]

@@ -49,37 +49,62 @@ def _check_scope(principal: Principal, scope: str, target: str | None) -> None:
     if scope == "account" and target is not None:
         require_account(principal, target)
     elif scope != "account" and not principal.all_accounts:
-        raise ApiProblem(403, f"a {scope} kill switch affects every account: it needs a key for every account",
-                         "ACCOUNT_NOT_PERMITTED")  # fmt: skip
+        raise ApiProblem(
+            403,
+            f"a {scope} kill switch affects every account: it needs a key for every account",
+            "ACCOUNT_NOT_PERMITTED",
+        )
 
 
-def _switch(res: Res, principal: Principal, scope: str, target: str | None, *, active: bool, cancel: bool,
-            reason: str) -> KillSwitchAccepted:  # fmt: skip
+def _switch(
+    res: Res, principal: Principal, scope: str, target: str | None, *, active: bool, cancel: bool, reason: str
+) -> KillSwitchAccepted:
     _check_scope(principal, scope, target)
     origin = res.origin()
-    record = commands.kill_switch(scope, target, active=active, cancel_open_orders=cancel, actor=principal.subject,
-                                  detail=reason, origin=origin)  # fmt: skip
+    record = commands.kill_switch(
+        scope, target, active=active, cancel_open_orders=cancel, actor=principal.subject, detail=reason, origin=origin
+    )
     delivered = _produce(res, CONTROL_EVENTS, commands.control_key(scope, target), commands.KILL_SWITCH, record)
-    return KillSwitchAccepted(event_id=origin.event_id, topic=delivered.topic, partition=delivered.partition,
-                              offset=delivered.offset, scope=scope, target=target, active=active)  # type: ignore[arg-type]  # fmt: skip
+    return KillSwitchAccepted(
+        event_id=origin.event_id,
+        topic=delivered.topic,
+        partition=delivered.partition,
+        offset=delivered.offset,
+        scope=scope,  # type: ignore[arg-type]  # one of the Literal's values: the route's path or body chose it
+        target=target,
+        active=active,
+    )
 
 
-@router.post("/kill-switch", status_code=202, response_model=KillSwitchAccepted, summary="Engage a kill switch",
-             responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.post(
+    "/kill-switch",
+    status_code=202,
+    response_model=KillSwitchAccepted,
+    summary="Engage a kill switch",
+    responses=responses(401, 403, 429, 503),
+)
 def engage_kill_switch(body: KillSwitchCreate, res: Res, principal: KillSwitcher) -> KillSwitchAccepted:
     """New orders in scope are denied from the next command on; with ``cancel_open_orders`` risk also
     cancels the working orders in scope."""
-    return _switch(res, principal, body.scope, body.target, active=True, cancel=body.cancel_open_orders,
-                   reason=body.reason)  # fmt: skip
+    return _switch(
+        res, principal, body.scope, body.target, active=True, cancel=body.cancel_open_orders, reason=body.reason
+    )
 
 
-@router.delete("/kill-switch", status_code=202, response_model=KillSwitchAccepted, summary="Release a kill switch",
-               responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.delete(
+    "/kill-switch",
+    status_code=202,
+    response_model=KillSwitchAccepted,
+    summary="Release a kill switch",
+    responses=responses(401, 403, 429, 503),
+)
 def release_kill_switch(
-    res: Res, principal: KillSwitcher, scope: Annotated[KillSwitchScope, Query()],
+    res: Res,
+    principal: KillSwitcher,
+    scope: Annotated[KillSwitchScope, Query()],
     target: Annotated[Identifier | None, Query(description="The account or symbol; absent for global.")] = None,
     reason: Annotated[str, Query(max_length=500)] = "",
-) -> KillSwitchAccepted:  # fmt: skip
+) -> KillSwitchAccepted:
     try:
         check_scope_target(scope, target)
     except ValueError as error:
@@ -87,8 +112,13 @@ def release_kill_switch(
     return _switch(res, principal, scope, target, active=False, cancel=False, reason=reason)
 
 
-@router.put("/limits/{account}", status_code=202, response_model=CommandAccepted, summary="Set an account's limits",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.put(
+    "/limits/{account}",
+    status_code=202,
+    response_model=CommandAccepted,
+    summary="Set an account's limits",
+    responses=responses(401, 403, 429, 503),
+)
 def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal: LimitSetter) -> CommandAccepted:
     """Writes a RiskLimits record to the compacted risk.limits topic; risk applies it to the account's next
     command. Fields left out take the documented defaults."""
@@ -96,12 +126,17 @@ def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal:
     origin = res.origin()
     record = commands.risk_limits(account, body, origin)
     delivered = _produce(res, RISK_LIMITS, account, commands.RISK_LIMITS, record)
-    return CommandAccepted(event_id=origin.event_id, topic=delivered.topic, partition=delivered.partition,
-                           offset=delivered.offset)  # fmt: skip
+    return CommandAccepted(
+        event_id=origin.event_id, topic=delivered.topic, partition=delivered.partition, offset=delivered.offset
+    )
 
 
-@router.get("/limits/{account}", response_model=RiskLimitsPublic, summary="An account's limits",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.get(
+    "/limits/{account}",
+    response_model=RiskLimitsPublic,
+    summary="An account's limits",
+    responses=responses(401, 403, 429, 503),
+)
 def get_limits(account: Identifier, res: Res, principal: Reader) -> RiskLimitsPublic:
     """The latest limits set for the account, or the defaults risk applies when none were set."""
     require_account(principal, account)

@@ -71,8 +71,9 @@ def stream_request(
     try:
         resume = decode_positions(last_event_id) if last_event_id else None
     except ValueError as error:
-        raise RequestValidationError([{"loc": ("header", "last-event-id"), "msg": str(error),
-                                       "type": "value_error"}]) from None  # fmt: skip
+        raise RequestValidationError(
+            [{"loc": ("header", "last-event-id"), "msg": str(error), "type": "value_error"}]
+        ) from None
     return StreamRequest(frozenset({account}) if account is not None else principal.visible_accounts(), resume)
 
 
@@ -84,8 +85,9 @@ def opened_tail(request: Annotated[StreamRequest, Depends(stream_request)], res:
         tail.open(request.resume)
     except (KafkaException, RuntimeError, KeyError) as error:
         tail.close()
-        raise ApiProblem(503, f"cannot follow the order events: {error}", "BROKER_UNAVAILABLE",
-                         headers={"Retry-After": "1"}) from None  # fmt: skip
+        raise ApiProblem(
+            503, f"cannot follow the order events: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"}
+        ) from None
     try:
         yield tail
     finally:
@@ -93,8 +95,12 @@ def opened_tail(request: Annotated[StreamRequest, Depends(stream_request)], res:
         threading.Thread(target=tail.close, name="api-stream-close", daemon=True).start()
 
 
-@router.get("/orders", response_class=EventSourceResponse, summary="Stream order events (server-sent events)",
-            responses=responses(401, 403, 429, 503))  # fmt: skip
+@router.get(
+    "/orders",
+    response_class=EventSourceResponse,
+    summary="Stream order events (server-sent events)",
+    responses=responses(401, 403, 429, 503),
+)
 async def stream_order_events(
     tail: Annotated[_SafeTail, Depends(opened_tail)], res: Res
 ) -> AsyncIterator[ServerSentEvent]:

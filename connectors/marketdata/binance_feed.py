@@ -91,8 +91,13 @@ class BinanceFeed:
         if isinstance(parsed, ServerShutdown):
             out.reconnect = "the server announced a shutdown"
         elif isinstance(parsed, TradePrint):
-            envelope = meta(event_id_for(f"{self.venue}|{parsed.symbol}|trade|{parsed.trade_id}"), PRODUCER,
-                            parsed.time_us, received_us, f"{self.venue}|{parsed.symbol}")  # fmt: skip
+            envelope = meta(
+                event_id_for(f"{self.venue}|{parsed.symbol}|trade|{parsed.trade_id}"),
+                PRODUCER,
+                parsed.time_us,
+                received_us,
+                f"{self.venue}|{parsed.symbol}",
+            )
             out.emits.append(to_emit(parsed, self.venue, envelope))
             self.stats.trades += 1
         elif isinstance(parsed, DepthDiff):
@@ -125,17 +130,20 @@ class BinanceFeed:
         for message in step.publish:
             if isinstance(message, BookSnapshot):
                 accepted = self.syncs[symbol].snapshots_accepted
-                epoch = event_id_for(f"{self.venue}|{symbol}|snapshot|{message.last_update_id}|"
-                                     f"{self.session_id}|{accepted}")  # fmt: skip
+                epoch = event_id_for(
+                    f"{self.venue}|{symbol}|snapshot|{message.last_update_id}|{self.session_id}|{accepted}"
+                )
                 self.epochs[symbol] = epoch
-                out.emits.append(to_emit(message, self.venue, meta(epoch, PRODUCER, message.time_us, received_us,
-                                                                   epoch)))  # fmt: skip
+                out.emits.append(
+                    to_emit(message, self.venue, meta(epoch, PRODUCER, message.time_us, received_us, epoch))
+                )
                 self.stats.snapshots += 1
             else:
                 epoch = self.epochs[symbol]
                 event_id = event_id_for(f"{self.venue}|{symbol}|update|{message.first_id}-{message.last_id}|{epoch}")
-                out.emits.append(to_emit(message, self.venue, meta(event_id, PRODUCER, message.time_us, received_us,
-                                                                   epoch)))  # fmt: skip
+                out.emits.append(
+                    to_emit(message, self.venue, meta(event_id, PRODUCER, message.time_us, received_us, epoch))
+                )
                 self.stats.updates += 1
         if step.resynced is not None:
             self.stats.resyncs += 1
@@ -152,6 +160,12 @@ class BinanceFeed:
     def _dead_letter(self, raw: str | bytes, time_us: int, channel: str, offset: int | None, detail: str) -> Emit:
         self.stats.dead_letters += 1
         value = raw.encode() if isinstance(raw, str) else raw
-        source = SourceRecord(f"{self.venue}/{channel}/{self.session_id}", None, offset if offset is not None
-                              else self.stats.dead_letters, None, value, time_us)  # fmt: skip
+        source = SourceRecord(
+            f"{self.venue}/{channel}/{self.session_id}",
+            None,
+            offset if offset is not None else self.stats.dead_letters,
+            None,
+            value,
+            time_us,
+        )
         return dead_letter(PRODUCER, source, "MALFORMED_FRAME", detail)

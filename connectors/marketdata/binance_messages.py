@@ -112,9 +112,14 @@ def _depth(data: dict[str, Any], market: Market) -> DepthDiff:
     previous = _int(data, "pu") if market == "futures" else None
     time_ms = _int(data, "T") if "T" in data else _int(data, "E")
     return DepthDiff(
-        symbol=_str(data, "s"), first_id=first, last_id=last, previous_last_id=previous, time_us=time_ms * MS,
-        bids=parse_levels(data.get("b"), "bid"), asks=parse_levels(data.get("a"), "ask"),
-    )  # fmt: skip
+        symbol=_str(data, "s"),
+        first_id=first,
+        last_id=last,
+        previous_last_id=previous,
+        time_us=time_ms * MS,
+        bids=parse_levels(data.get("b"), "bid"),
+        asks=parse_levels(data.get("a"), "ask"),
+    )
 
 
 def _trade(data: dict[str, Any], id_key: str) -> TradePrint:
@@ -122,11 +127,13 @@ def _trade(data: dict[str, Any], id_key: str) -> TradePrint:
     if not isinstance(maker, bool):
         raise MalformedFrame(f"'m' (buyer is maker) must be true or false, got {maker!r}")
     return TradePrint(
-        symbol=_str(data, "s"), trade_id=str(_int(data, id_key)),
+        symbol=_str(data, "s"),
+        trade_id=str(_int(data, id_key)),
         price=_amount(data.get("p"), PRICE_DECIMALS, "trade price", allow_zero=False),
         quantity=_amount(data.get("q"), QUANTITY_DECIMALS, "trade quantity", allow_zero=False),
-        aggressor="SELL" if maker else "BUY", time_us=_int(data, "T") * MS,
-    )  # fmt: skip
+        aggressor="SELL" if maker else "BUY",
+        time_us=_int(data, "T") * MS,
+    )
 
 
 def parse_snapshot(body: str | bytes, symbol: str, received_us: int) -> BookSnapshot:
@@ -142,9 +149,12 @@ def parse_snapshot(body: str | bytes, symbol: str, received_us: int) -> BookSnap
             time_us = _int(data, key) * MS
             break
     return BookSnapshot(
-        symbol=symbol, last_update_id=_int(data, "lastUpdateId"), time_us=time_us,
-        bids=parse_levels(data.get("bids"), "bid"), asks=parse_levels(data.get("asks"), "ask"),
-    )  # fmt: skip
+        symbol=symbol,
+        last_update_id=_int(data, "lastUpdateId"),
+        time_us=time_us,
+        bids=parse_levels(data.get("bids"), "bid"),
+        asks=parse_levels(data.get("asks"), "ask"),
+    )
 
 
 def stream_names(market: Market, symbols: tuple[str, ...]) -> list[str]:

@@ -28,9 +28,13 @@ def event_id_for(description: str) -> str:
 
 def meta(event_id: str, producer: str, event_time_us: int, ingest_time_us: int, correlation_id: str) -> Record:
     return {
-        "event_id": event_id, "producer": producer, "event_time_us": event_time_us,
-        "ingest_time_us": ingest_time_us, "causation_id": None, "correlation_id": correlation_id,
-    }  # fmt: skip
+        "event_id": event_id,
+        "producer": producer,
+        "event_time_us": event_time_us,
+        "ingest_time_us": ingest_time_us,
+        "causation_id": None,
+        "correlation_id": correlation_id,
+    }
 
 
 def _levels(levels: tuple[Level, ...]) -> list[Record]:
@@ -41,21 +45,35 @@ def to_emit(message: MarketMessage, venue: str, envelope: Record) -> Emit:
     """The record of one message, keyed by symbol, with ``envelope`` as its meta."""
     if isinstance(message, TradePrint):
         record: Record = {
-            "meta": envelope, "venue": venue, "symbol": message.symbol, "trade_id": message.trade_id,
-            "price": message.price, "quantity": message.quantity, "aggressor": message.aggressor,
-        }  # fmt: skip
+            "meta": envelope,
+            "venue": venue,
+            "symbol": message.symbol,
+            "trade_id": message.trade_id,
+            "price": message.price,
+            "quantity": message.quantity,
+            "aggressor": message.aggressor,
+        }
         return Emit(MD_TRADES, message.symbol, TRADE, record)
     if isinstance(message, DepthDiff):
         record = {
-            "meta": envelope, "venue": venue, "symbol": message.symbol, "first_update_id": message.first_id,
-            "last_update_id": message.last_id, "previous_last_update_id": message.previous_last_id,
-            "bids": _levels(message.bids), "asks": _levels(message.asks),
-        }  # fmt: skip
+            "meta": envelope,
+            "venue": venue,
+            "symbol": message.symbol,
+            "first_update_id": message.first_id,
+            "last_update_id": message.last_id,
+            "previous_last_update_id": message.previous_last_id,
+            "bids": _levels(message.bids),
+            "asks": _levels(message.asks),
+        }
         return Emit(MD_DEPTH, message.symbol, DEPTH_UPDATE, record)
     record = {
-        "meta": envelope, "venue": venue, "symbol": message.symbol, "last_update_id": message.last_update_id,
-        "bids": _levels(message.bids), "asks": _levels(message.asks),
-    }  # fmt: skip
+        "meta": envelope,
+        "venue": venue,
+        "symbol": message.symbol,
+        "last_update_id": message.last_update_id,
+        "bids": _levels(message.bids),
+        "asks": _levels(message.asks),
+    }
     return Emit(MD_DEPTH, message.symbol, DEPTH_SNAPSHOT, record)
 
 

@@ -39,11 +39,13 @@ class SymbolModel:
 
 
 MODELS = {
-    "BTCUSDT": SymbolModel("BTCUSDT", 60_000 * PRICE_SCALE, PRICE_SCALE // 2, QUANTITY_SCALE // 1000, 400.0,
-                           0.0025, 1.6, 120.0, 41_000_000),
-    "ETHUSDT": SymbolModel("ETHUSDT", 3_000 * PRICE_SCALE, PRICE_SCALE // 20, QUANTITY_SCALE // 100, 150.0,
-                           0.003, 1.2, 40.0, 27_000_000),
-}  # fmt: skip
+    "BTCUSDT": SymbolModel(
+        "BTCUSDT", 60_000 * PRICE_SCALE, PRICE_SCALE // 2, QUANTITY_SCALE // 1000, 400.0, 0.0025, 1.6, 120.0, 41_000_000
+    ),
+    "ETHUSDT": SymbolModel(
+        "ETHUSDT", 3_000 * PRICE_SCALE, PRICE_SCALE // 20, QUANTITY_SCALE // 100, 150.0, 0.003, 1.2, 40.0, 27_000_000
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,16 @@ class _SymbolSession:
                 if side[tick] == 0:
                     del side[tick]
                 self.trade_id += 1
-                prints.append(TradePrint(self.model.symbol, str(self.trade_id), tick * self.model.tick,
-                                         taken * self.model.lot, "BUY" if buy else "SELL", time_us))  # fmt: skip
+                prints.append(
+                    TradePrint(
+                        self.model.symbol,
+                        str(self.trade_id),
+                        tick * self.model.tick,
+                        taken * self.model.lot,
+                        "BUY" if buy else "SELL",
+                        time_us,
+                    )
+                )
                 self.center += self.impact * taken * (1 if buy else -1)
         return prints
 
@@ -140,8 +150,9 @@ class _SymbolSession:
         self.var = omega + self.GARCH_ALPHA * shock * shock + self.GARCH_BETA * self.var
 
     def snapshot(self, time_us: int) -> BookSnapshot:
-        return BookSnapshot(self.model.symbol, self.last_id, time_us, self._levels(self.bids, True),
-                            self._levels(self.asks, False))  # fmt: skip
+        return BookSnapshot(
+            self.model.symbol, self.last_id, time_us, self._levels(self.bids, True), self._levels(self.asks, False)
+        )
 
     def _levels(self, side: dict[int, int], descending: bool) -> tuple[Level, ...]:
         return tuple((t * self.model.tick, side[t] * self.model.lot) for t in sorted(side, reverse=descending))

@@ -36,9 +36,22 @@ from topics.catalogue import MD_DEPTH, MD_TRADES
 PRODUCER: Final = "connector.file"
 KINDS: Final = ("snapshot", "update", "trade")
 TAPE_COLUMNS: Final = (
-    "kind", "time_us", "venue", "symbol", "first_update_id", "last_update_id", "previous_last_update_id",
-    "bids", "asks", "trade_id", "price", "quantity", "aggressor", "event_id", "correlation_id",
-)  # fmt: skip
+    "kind",
+    "time_us",
+    "venue",
+    "symbol",
+    "first_update_id",
+    "last_update_id",
+    "previous_last_update_id",
+    "bids",
+    "asks",
+    "trade_id",
+    "price",
+    "quantity",
+    "aggressor",
+    "event_id",
+    "correlation_id",
+)
 INT_COLUMNS: Final = frozenset({"time_us", "first_update_id", "last_update_id", "previous_last_update_id"})
 
 
@@ -64,21 +77,40 @@ def _blank_row() -> dict[str, Any]:
     return dict.fromkeys(TAPE_COLUMNS)
 
 
-def row_from_message(venue: str, message: MarketMessage, event_id: str | None = None,
-                     correlation_id: str | None = None) -> dict[str, Any]:  # fmt: skip
-    row = _blank_row() | {"time_us": message.time_us, "venue": venue, "symbol": message.symbol,
-                          "event_id": event_id, "correlation_id": correlation_id}  # fmt: skip
+def row_from_message(
+    venue: str, message: MarketMessage, event_id: str | None = None, correlation_id: str | None = None
+) -> dict[str, Any]:
+    row = _blank_row() | {
+        "time_us": message.time_us,
+        "venue": venue,
+        "symbol": message.symbol,
+        "event_id": event_id,
+        "correlation_id": correlation_id,
+    }
     if isinstance(message, TradePrint):
-        row |= {"kind": "trade", "trade_id": message.trade_id, "aggressor": message.aggressor,
-                "price": format_fixed(message.price, PRICE_DECIMALS),
-                "quantity": format_fixed(message.quantity, QUANTITY_DECIMALS)}  # fmt: skip
+        row |= {
+            "kind": "trade",
+            "trade_id": message.trade_id,
+            "aggressor": message.aggressor,
+            "price": format_fixed(message.price, PRICE_DECIMALS),
+            "quantity": format_fixed(message.quantity, QUANTITY_DECIMALS),
+        }
     elif isinstance(message, DepthDiff):
-        row |= {"kind": "update", "first_update_id": message.first_id, "last_update_id": message.last_id,
-                "previous_last_update_id": message.previous_last_id, "bids": levels_text(message.bids),
-                "asks": levels_text(message.asks)}  # fmt: skip
+        row |= {
+            "kind": "update",
+            "first_update_id": message.first_id,
+            "last_update_id": message.last_id,
+            "previous_last_update_id": message.previous_last_id,
+            "bids": levels_text(message.bids),
+            "asks": levels_text(message.asks),
+        }
     else:
-        row |= {"kind": "snapshot", "last_update_id": message.last_update_id, "bids": levels_text(message.bids),
-                "asks": levels_text(message.asks)}  # fmt: skip
+        row |= {
+            "kind": "snapshot",
+            "last_update_id": message.last_update_id,
+            "bids": levels_text(message.bids),
+            "asks": levels_text(message.asks),
+        }
     return row
 
 
@@ -88,20 +120,37 @@ def row_from_emit(emit: Emit) -> dict[str, Any] | None:
         return None
     record = emit.record
     envelope = record["meta"]
-    row = _blank_row() | {"time_us": envelope["event_time_us"], "venue": record["venue"], "symbol": record["symbol"],
-                          "event_id": envelope["event_id"], "correlation_id": envelope["correlation_id"]}  # fmt: skip
+    row = _blank_row() | {
+        "time_us": envelope["event_time_us"],
+        "venue": record["venue"],
+        "symbol": record["symbol"],
+        "event_id": envelope["event_id"],
+        "correlation_id": envelope["correlation_id"],
+    }
     if emit.topic == MD_TRADES:
-        row |= {"kind": "trade", "trade_id": record["trade_id"], "aggressor": record["aggressor"],
-                "price": format_fixed(record["price"], PRICE_DECIMALS),
-                "quantity": format_fixed(record["quantity"], QUANTITY_DECIMALS)}  # fmt: skip
+        row |= {
+            "kind": "trade",
+            "trade_id": record["trade_id"],
+            "aggressor": record["aggressor"],
+            "price": format_fixed(record["price"], PRICE_DECIMALS),
+            "quantity": format_fixed(record["quantity"], QUANTITY_DECIMALS),
+        }
     elif "first_update_id" in record:
-        row |= {"kind": "update", "first_update_id": record["first_update_id"],
-                "last_update_id": record["last_update_id"],
-                "previous_last_update_id": record["previous_last_update_id"],
-                "bids": levels_text(record["bids"]), "asks": levels_text(record["asks"])}  # fmt: skip
+        row |= {
+            "kind": "update",
+            "first_update_id": record["first_update_id"],
+            "last_update_id": record["last_update_id"],
+            "previous_last_update_id": record["previous_last_update_id"],
+            "bids": levels_text(record["bids"]),
+            "asks": levels_text(record["asks"]),
+        }
     else:
-        row |= {"kind": "snapshot", "last_update_id": record["last_update_id"], "bids": levels_text(record["bids"]),
-                "asks": levels_text(record["asks"])}  # fmt: skip
+        row |= {
+            "kind": "snapshot",
+            "last_update_id": record["last_update_id"],
+            "bids": levels_text(record["bids"]),
+            "asks": levels_text(record["asks"]),
+        }
     return row
 
 
@@ -159,8 +208,12 @@ def parse_levels_text(text: Any, column: str) -> tuple[Level, ...]:
         price, colon, quantity = pair.partition(":")
         if not colon:
             raise MalformedRow(f"{column}: {pair!r} is not price:quantity")
-        levels.append((_amount(price, PRICE_DECIMALS, f"{column} price", False),
-                       _amount(quantity, QUANTITY_DECIMALS, f"{column} quantity", True)))  # fmt: skip
+        levels.append(
+            (
+                _amount(price, PRICE_DECIMALS, f"{column} price", False),
+                _amount(quantity, QUANTITY_DECIMALS, f"{column} quantity", True),
+            )
+        )
     return tuple(levels)
 
 
@@ -178,10 +231,14 @@ def parse_row(row: Mapping[str, Any]) -> TapeEntry:
         aggressor = _value(row, "aggressor")
         if aggressor not in (None, "BUY", "SELL"):
             raise MalformedRow(f"aggressor must be BUY, SELL or empty, got {aggressor!r}")
-        message = TradePrint(symbol, str(_required(row, "trade_id")),
-                             _amount(_required(row, "price"), PRICE_DECIMALS, "price", False),
-                             _amount(_required(row, "quantity"), QUANTITY_DECIMALS, "quantity", False),
-                             aggressor, time_us)  # fmt: skip
+        message = TradePrint(
+            symbol,
+            str(_required(row, "trade_id")),
+            _amount(_required(row, "price"), PRICE_DECIMALS, "price", False),
+            _amount(_required(row, "quantity"), QUANTITY_DECIMALS, "quantity", False),
+            aggressor,
+            time_us,
+        )
     else:
         last = _int(row, "last_update_id")
         assert last is not None  # required
@@ -193,8 +250,9 @@ def parse_row(row: Mapping[str, Any]) -> TapeEntry:
             assert first is not None  # required
             if first > last:
                 raise MalformedRow(f"first_update_id {first} is after last_update_id {last}")
-            message = DepthDiff(symbol, first, last, _int(row, "previous_last_update_id", required=False),
-                                time_us, bids, asks)  # fmt: skip
+            message = DepthDiff(
+                symbol, first, last, _int(row, "previous_last_update_id", required=False), time_us, bids, asks
+            )
     ids = (_value(row, "event_id"), _value(row, "correlation_id"))
     if any(value is not None and not isinstance(value, str) for value in ids):
         raise MalformedRow("event_id and correlation_id must be text")

@@ -18,9 +18,16 @@ from connectors.marketdata.tape import TAPE_COLUMNS
 SUFFIXES: Final = (".csv", ".parquet")
 BATCH_ROWS: Final = 8192
 PARQUET_SCHEMA: Final = pa.schema(
-    [(name, pa.int64() if name in {"time_us", "first_update_id", "last_update_id", "previous_last_update_id"}
-      else pa.string()) for name in TAPE_COLUMNS]
-)  # fmt: skip
+    [
+        (
+            name,
+            pa.int64()
+            if name in {"time_us", "first_update_id", "last_update_id", "previous_last_update_id"}
+            else pa.string(),
+        )
+        for name in TAPE_COLUMNS
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)

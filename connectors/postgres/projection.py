@@ -47,23 +47,79 @@ DUPLICATE_REJECTED = "DUPLICATE_REJECTED"
 NOT_CREATING = frozenset({DUPLICATE_REJECTED, "CANCEL_REJECTED", "REPLACE_REJECTED"})
 
 ORDER_COLUMNS: tuple[str, ...] = (
-    "order_id", "account", "symbol", "side", "order_type", "time_in_force", "status", "version", "quantity",
-    "price", "stop_price", "cum_quantity", "leaves_quantity", "avg_price", "client_order_id", "parent_order_id",
-    "venue", "post_only", "reduce_only", "expire_time_us", "last_event_type", "last_reason", "last_detail",
-    "created_time_us", "updated_time_us", "last_event_id", "event_count",
-)  # fmt: skip
+    "order_id",
+    "account",
+    "symbol",
+    "side",
+    "order_type",
+    "time_in_force",
+    "status",
+    "version",
+    "quantity",
+    "price",
+    "stop_price",
+    "cum_quantity",
+    "leaves_quantity",
+    "avg_price",
+    "client_order_id",
+    "parent_order_id",
+    "venue",
+    "post_only",
+    "reduce_only",
+    "expire_time_us",
+    "last_event_type",
+    "last_reason",
+    "last_detail",
+    "created_time_us",
+    "updated_time_us",
+    "last_event_id",
+    "event_count",
+)
 ORDER_EVENT_COLUMNS: tuple[str, ...] = (
-    "event_id", "order_id", "account", "sequence", "event_type", "status", "version", "event_time_us", "event",
-    "source_topic", "source_partition", "source_offset",
-)  # fmt: skip
+    "event_id",
+    "order_id",
+    "account",
+    "sequence",
+    "event_type",
+    "status",
+    "version",
+    "event_time_us",
+    "event",
+    "source_topic",
+    "source_partition",
+    "source_offset",
+)
 FILL_COLUMNS: tuple[str, ...] = (
-    "order_id", "fill_id", "account", "symbol", "side", "quantity", "price", "fee", "liquidity", "venue",
-    "event_time_us", "order_event_id", "execution_event_id",
-)  # fmt: skip
+    "order_id",
+    "fill_id",
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "fee",
+    "liquidity",
+    "venue",
+    "event_time_us",
+    "order_event_id",
+    "execution_event_id",
+)
 POSITION_COLUMNS: tuple[str, ...] = (
-    "account", "symbol", "quantity", "avg_price", "realized_pnl", "unrealized_pnl", "fees", "cash", "mark_price",
-    "fill_count", "last_fill_id", "version", "updated_time_us", "last_event_id",
-)  # fmt: skip
+    "account",
+    "symbol",
+    "quantity",
+    "avg_price",
+    "realized_pnl",
+    "unrealized_pnl",
+    "fees",
+    "cash",
+    "mark_price",
+    "fill_count",
+    "last_fill_id",
+    "version",
+    "updated_time_us",
+    "last_event_id",
+)
 
 Row = tuple[Any, ...]
 
@@ -239,10 +295,19 @@ def _project_order_event(item: Decoded, rows: BatchRows, counts: dict[str, int])
     sequence = counts.get(order_id, 0) + 1
     source = item.consumed.source
     history_row = (
-        meta["event_id"], order_id, event["account"], sequence, event["event_type"], event["status"],
-        event["version"], meta["event_time_us"], json.dumps(event, separators=(",", ":"), default=_json_default),
-        source.topic, source.partition, source.offset,
-    )  # fmt: skip
+        meta["event_id"],
+        order_id,
+        event["account"],
+        sequence,
+        event["event_type"],
+        event["status"],
+        event["version"],
+        meta["event_time_us"],
+        json.dumps(event, separators=(",", ":"), default=_json_default),
+        source.topic,
+        source.partition,
+        source.offset,
+    )
     counts[order_id] = sequence
     rows.order_events.append(history_row)
     change = rows.orders.get(order_id)
@@ -265,26 +330,59 @@ def _order_row(event: Mapping[str, Any]) -> Row:
     """The order's columns after ``event``; created time, last reason and event count are set by OrderChange."""
     meta = event["meta"]
     return (
-        event["order_id"], event["account"], event["symbol"], event["side"], event["order_type"],
-        event["time_in_force"], event["status"], event["version"], event["quantity"], event["price"],
-        event["stop_price"], event["cum_quantity"], event["leaves_quantity"], event["avg_price"],
-        event["client_order_id"], event["parent_order_id"], event["venue"], event["post_only"], event["reduce_only"],
-        event["expire_time_us"], event["event_type"], None, event["detail"], meta["event_time_us"],
-        meta["event_time_us"], meta["event_id"], 0,
-    )  # fmt: skip
+        event["order_id"],
+        event["account"],
+        event["symbol"],
+        event["side"],
+        event["order_type"],
+        event["time_in_force"],
+        event["status"],
+        event["version"],
+        event["quantity"],
+        event["price"],
+        event["stop_price"],
+        event["cum_quantity"],
+        event["leaves_quantity"],
+        event["avg_price"],
+        event["client_order_id"],
+        event["parent_order_id"],
+        event["venue"],
+        event["post_only"],
+        event["reduce_only"],
+        event["expire_time_us"],
+        event["event_type"],
+        None,
+        event["detail"],
+        meta["event_time_us"],
+        meta["event_time_us"],
+        meta["event_id"],
+        0,
+    )
 
 
 def _fill_of_order_event(event: Mapping[str, Any]) -> FillRow | None:
     if event["last_quantity"] == 0:
         return None  # a fill event type with nothing filled carries no fill
     if event["fill_id"] is None or event["last_price"] is None:
-        raise InvalidRecord(f"{event['event_type']} of order {event['order_id']} fills {event['last_quantity']} "
-                            "without a fill_id and last_price")  # fmt: skip
+        raise InvalidRecord(
+            f"{event['event_type']} of order {event['order_id']} fills {event['last_quantity']} "
+            "without a fill_id and last_price"
+        )
     return FillRow(
-        event["order_id"], event["fill_id"], event["account"], event["symbol"], event["side"], event["last_quantity"],
-        event["last_price"], event["fee"], event["liquidity"], event["venue"], event["meta"]["event_time_us"],
-        event["meta"]["event_id"], None,
-    )  # fmt: skip
+        event["order_id"],
+        event["fill_id"],
+        event["account"],
+        event["symbol"],
+        event["side"],
+        event["last_quantity"],
+        event["last_price"],
+        event["fee"],
+        event["liquidity"],
+        event["venue"],
+        event["meta"]["event_time_us"],
+        event["meta"]["event_id"],
+        None,
+    )
 
 
 def _project_execution(report: Mapping[str, Any], rows: BatchRows) -> None:
@@ -292,11 +390,24 @@ def _project_execution(report: Mapping[str, Any], rows: BatchRows) -> None:
         return  # acknowledgements, cancels and rejects reach the tables through the OMS's order events
     if report["fill_id"] is None or report["last_price"] is None or report["last_quantity"] <= 0:
         raise InvalidRecord(f"FILL of order {report['order_id']} without a fill_id, last_price or quantity")
-    _add_fill(rows, FillRow(
-        report["order_id"], report["fill_id"], report["account"], report["symbol"], None, report["last_quantity"],
-        report["last_price"], report["fee"], report["liquidity"], report["venue"], report["meta"]["event_time_us"],
-        None, report["meta"]["event_id"],
-    ))  # fmt: skip
+    _add_fill(
+        rows,
+        FillRow(
+            report["order_id"],
+            report["fill_id"],
+            report["account"],
+            report["symbol"],
+            None,
+            report["last_quantity"],
+            report["last_price"],
+            report["fee"],
+            report["liquidity"],
+            report["venue"],
+            report["meta"]["event_time_us"],
+            None,
+            report["meta"]["event_id"],
+        ),
+    )
 
 
 def _add_fill(rows: BatchRows, fill: FillRow) -> None:
@@ -308,11 +419,21 @@ def _add_fill(rows: BatchRows, fill: FillRow) -> None:
 def _project_position(position: Mapping[str, Any], rows: BatchRows) -> None:
     meta = position["meta"]
     rows.positions[(position["account"], position["symbol"])] = (
-        position["account"], position["symbol"], position["quantity"], position["avg_price"],
-        position["realized_pnl"], position["unrealized_pnl"], position["fees"], position["cash"],
-        position["mark_price"], position["fill_count"], position["last_fill_id"], position["version"],
-        meta["event_time_us"], meta["event_id"],
-    )  # fmt: skip
+        position["account"],
+        position["symbol"],
+        position["quantity"],
+        position["avg_price"],
+        position["realized_pnl"],
+        position["unrealized_pnl"],
+        position["fees"],
+        position["cash"],
+        position["mark_price"],
+        position["fill_count"],
+        position["last_fill_id"],
+        position["version"],
+        meta["event_time_us"],
+        meta["event_id"],
+    )
 
 
 def _check_strings(value: Any) -> None:

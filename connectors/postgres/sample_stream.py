@@ -74,12 +74,26 @@ class SampleStream:
         account = f"{self.run}-acct-{n % self.accounts}"
         symbol = SYMBOLS[n % len(SYMBOLS)]
         side = "BUY" if n % 4 < 2 else "SELL"
-        order = _Order(self, n, account=account, symbol=symbol, side=side, quantity=qty("0.01") * (1 + n % 5),
-                       limit=price("100") + n * 100_000_000)  # fmt: skip
+        order = _Order(
+            self,
+            n,
+            account=account,
+            symbol=symbol,
+            side=side,
+            quantity=qty("0.01") * (1 + n % 5),
+            limit=price("100") + n * 100_000_000,
+        )
         if kind == "cancel_unknown":  # a cancel naming no order: the OMS answers with the FIX "unknown order" view
             order.quantity = 0
-            yield order.event("CANCEL_REJECTED", "REJECTED", reject_reason="UNKNOWN_ORDER", version=0, price=None,
-                              client_order_id="", detail="no such order")  # fmt: skip
+            yield order.event(
+                "CANCEL_REJECTED",
+                "REJECTED",
+                reject_reason="UNKNOWN_ORDER",
+                version=0,
+                price=None,
+                client_order_id="",
+                detail="no such order",
+            )
             return
         if kind == "denied":
             yield order.event("DENIED", "REJECTED", reject_reason="QUANTITY_LIMIT", detail="above max quantity")
@@ -123,11 +137,22 @@ class SampleStream:
         state.fees += fee
         state.fill_count += 1
         state.version += 1
-        record = example_event(POSITION, self.tick(), account=order.account, symbol=order.symbol,
-                               quantity=state.quantity, avg_price=fill_price if state.quantity else None,
-                               realized_pnl=0, unrealized_pnl=0, fees=state.fees, cash=state.cash,
-                               mark_price=fill_price, fill_count=state.fill_count, last_fill_id=fill_id,
-                               version=state.version)  # fmt: skip
+        record = example_event(
+            POSITION,
+            self.tick(),
+            account=order.account,
+            symbol=order.symbol,
+            quantity=state.quantity,
+            avg_price=fill_price if state.quantity else None,
+            realized_pnl=0,
+            unrealized_pnl=0,
+            fees=state.fees,
+            cash=state.cash,
+            mark_price=fill_price,
+            fill_count=state.fill_count,
+            last_fill_id=fill_id,
+            version=state.version,
+        )
         record["meta"] = {**record["meta"], "event_id": f"{self.run}-pos-{self._clock}"}
         return Produced(PORTFOLIO_POSITIONS, f"{order.account}|{order.symbol}", POSITION, record)
 
@@ -153,13 +178,27 @@ class _Order:
         self.version += 1
         seq = self.stream.tick()
         overrides = dict(
-            account=self.account, order_id=self.order_id, client_order_id=f"cl-{self.n:06d}",
-            symbol=self.symbol, side=self.side, event_type=event_type, status=status, version=self.version,
-            quantity=self.quantity, price=self.price, cum_quantity=self.cum,
+            account=self.account,
+            order_id=self.order_id,
+            client_order_id=f"cl-{self.n:06d}",
+            symbol=self.symbol,
+            side=self.side,
+            event_type=event_type,
+            status=status,
+            version=self.version,
+            quantity=self.quantity,
+            price=self.price,
+            cum_quantity=self.cum,
             leaves_quantity=0 if status in ("FILLED", "CANCELLED", "REJECTED") else self.quantity - self.cum,
-            avg_price=self.paid // self.cum if self.cum else None, last_quantity=0, last_price=None, fee=0,
-            fill_id=None, liquidity=None, reject_reason=None, post_only=False,
-        )  # fmt: skip
+            avg_price=self.paid // self.cum if self.cum else None,
+            last_quantity=0,
+            last_price=None,
+            fee=0,
+            fill_id=None,
+            liquidity=None,
+            reject_reason=None,
+            post_only=False,
+        )
         record = example_event(ORDER_EVENT, seq, **{**overrides, **fields})
         record["meta"] = {**record["meta"], "event_id": f"{self.order_id}-e{self.version}"}
         return Produced(ORDERS_EVENTS, self.account, ORDER_EVENT, record)
@@ -167,10 +206,18 @@ class _Order:
     def execution(self, exec_type: str, **fields: Any) -> Produced:
         seq = self.stream.tick()
         overrides = dict(
-            account=self.account, order_id=self.order_id, symbol=self.symbol, exec_type=exec_type, fill_id=None,
-            last_quantity=0, last_price=None, liquidity=None, fee=0, cum_quantity=self.cum,
+            account=self.account,
+            order_id=self.order_id,
+            symbol=self.symbol,
+            exec_type=exec_type,
+            fill_id=None,
+            last_quantity=0,
+            last_price=None,
+            liquidity=None,
+            fee=0,
+            cum_quantity=self.cum,
             leaves_quantity=self.quantity - self.cum,
-        )  # fmt: skip
+        )
         record = example_event(EXECUTION_REPORT, seq, **{**overrides, **fields})
         record["meta"] = {**record["meta"], "event_id": f"{self.order_id}-x{seq}"}
         return Produced(VENUE_EXECUTIONS, self.account, EXECUTION_REPORT, record)
@@ -182,8 +229,13 @@ class _Order:
         fee = notional(fill_price, quantity) * 2 // 10_000
         self.cum += quantity
         self.paid += fill_price * quantity
-        details = {"fill_id": fill_id, "last_quantity": quantity, "last_price": fill_price, "fee": fee,
-                   "liquidity": "TAKER"}  # fmt: skip
+        details = {
+            "fill_id": fill_id,
+            "last_quantity": quantity,
+            "last_price": fill_price,
+            "fee": fee,
+            "liquidity": "TAKER",
+        }
         yield self.execution("FILL", **details)
         done = self.cum == self.quantity
         yield self.event("FILLED" if done else "PARTIALLY_FILLED", "FILLED" if done else "PARTIALLY_FILLED", **details)

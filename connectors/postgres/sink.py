@@ -38,7 +38,7 @@ from connectors.postgres.projection import (
 from connectors.postgres.writer import BatchWriter
 from processors.runtime.dead_letters import SourceRecord
 from schemas.codec import Codec, default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.client import AvroProducer
 
@@ -144,13 +144,18 @@ def run_sink(
                     stats = SinkStats()
                     with conn.transaction():
                         BatchWriter(conn, options.projection).clear()
-                        _run(_Sink(settings, conn, options, codec or default_codec(), stats), deadline, stopped,
-                             on_progress)  # fmt: skip
+                        _run(
+                            _Sink(settings, conn, options, codec or default_codec(), stats),
+                            deadline,
+                            stopped,
+                            on_progress,
+                        )
                         if not stats.caught_up:
                             raise psycopg.Rollback()
                     return stats
-                return _run(_Sink(settings, conn, options, codec or default_codec(), stats), deadline, stopped,
-                            on_progress)  # fmt: skip
+                return _run(
+                    _Sink(settings, conn, options, codec or default_codec(), stats), deadline, stopped, on_progress
+                )
         except psycopg.OperationalError as error:
             if not (connected or stats.batches) or stopped() or (deadline is not None and time.monotonic() >= deadline):
                 raise
@@ -205,14 +210,18 @@ class _Sink:
         self.stats = stats
         self._logical = {physical_name(settings, topic): topic for topic in INPUTS}
         self._dead_letters: AvroProducer | None = None
-        self.consumer = Consumer(settings.kafka_config(**{
-            "group.id": physical_name(settings, f"sq.sink.{options.projection}"),  # for lag monitoring only
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",  # only when a stored offset fell before the log start (retention)
-            "fetch.wait.max.ms": 20,
-        }))  # fmt: skip
+        self.consumer = Consumer(
+            settings.kafka_config(
+                **{
+                    "group.id": physical_name(settings, f"sq.sink.{options.projection}"),  # for lag monitoring only
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "isolation.level": "read_committed",
+                    "auto.offset.reset": "earliest",  # only when a stored offset fell before the log start (retention)
+                    "fetch.wait.max.ms": 20,
+                }
+            )
+        )
         self._ends: dict[tuple[str, int], int] = {}
         self._positions: dict[tuple[str, int], int] = {}
         try:
@@ -237,14 +246,20 @@ class _Sink:
                         "the topic was recreated; rebuild with `sq replay rebuild-projections`"
                     )
                 if 0 <= offset < low:
-                    log.warning("sink: %s [%d] starts at %d, after the stored offset %d (retention deleted records)",
-                                name, partition, low, offset)  # fmt: skip
+                    log.warning(
+                        "sink: %s [%d] starts at %d, after the stored offset %d (retention deleted records)",
+                        name,
+                        partition,
+                        low,
+                        offset,
+                    )
                 assignment.append(TopicPartition(name, partition, offset))
                 self._positions[(name, partition)] = max(offset, low)
                 self._ends[(name, partition)] = high
         self.consumer.assign(assignment)
-        log.info("sink %s: resuming %d partitions from stored offsets %s", self.options.projection,
-                 len(assignment), stored)  # fmt: skip
+        log.info(
+            "sink %s: resuming %d partitions from stored offsets %s", self.options.projection, len(assignment), stored
+        )
 
     def run(
         self, deadline: float | None, stopped: Callable[[], bool], on_progress: Callable[[SinkStats], None] | None

@@ -27,11 +27,14 @@ PROJECTION_TABLES = ("orders", "order_events", "fills", "positions")
 
 # How conflicting rows merge with what the table holds (see projection.py for why).
 _ORDERS_ON_CONFLICT = "ON CONFLICT (order_id) DO UPDATE SET " + ", ".join(
-    f"{c} = orders.{c}" if c == "created_time_us"
-    else f"{c} = coalesce(EXCLUDED.{c}, orders.{c})" if c == "last_reason"
+    f"{c} = orders.{c}"
+    if c == "created_time_us"
+    else f"{c} = coalesce(EXCLUDED.{c}, orders.{c})"
+    if c == "last_reason"
     else f"{c} = EXCLUDED.{c}"
-    for c in ORDER_COLUMNS if c != "order_id"
-)  # fmt: skip
+    for c in ORDER_COLUMNS
+    if c != "order_id"
+)
 _FILLS_ON_CONFLICT = (
     "ON CONFLICT (order_id, fill_id) DO UPDATE SET side = coalesce(fills.side, EXCLUDED.side), "
     "liquidity = coalesce(fills.liquidity, EXCLUDED.liquidity), venue = coalesce(fills.venue, EXCLUDED.venue), "
@@ -45,8 +48,9 @@ _POSITIONS_ON_CONFLICT = "ON CONFLICT (account, symbol) DO UPDATE SET " + ", ".j
 _ORDER_EVENTS_ON_CONFLICT = "ON CONFLICT (event_id) DO NOTHING"
 _ORDERS_UPDATE = ", ".join(
     f"{c} = coalesce(u.{c}, orders.{c})" if c == "last_reason" else f"{c} = u.{c}"
-    for c in ORDER_COLUMNS if c not in ("order_id", "created_time_us")
-)  # fmt: skip
+    for c in ORDER_COLUMNS
+    if c not in ("order_id", "created_time_us")
+)
 _ORDER_NAMES = sql.SQL(", ").join(sql.Identifier(c) for c in ORDER_COLUMNS)
 
 
@@ -62,8 +66,11 @@ class BatchWriter:
         self.one_transaction = one_transaction
         staging = [(f"incoming_{table}", table) for table in PROJECTION_TABLES] + [("incoming_order_updates", "orders")]
         for staged, table in staging:
-            conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-                sql.Identifier(staged), sql.Identifier(table)))  # fmt: skip
+            conn.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    sql.Identifier(staged), sql.Identifier(table)
+                )
+            )
 
     # -- what the batch needs to know first --------------------------------------------------------
     def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
@@ -118,8 +125,11 @@ class BatchWriter:
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staged, names)) as copy:
                 for row in batch:
                     copy.write_row(row)
-            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} " + on_conflict).format(
-                    sql.Identifier(table), names, names, staged))  # fmt: skip
+            cur.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} " + on_conflict).format(
+                    sql.Identifier(table), names, names, staged
+                )
+            )
             if self.one_transaction:  # no commit between batches to empty the staging table
                 cur.execute(sql.SQL("TRUNCATE {}").format(staged))
 
@@ -131,8 +141,10 @@ class BatchWriter:
             with cur.copy(sql.SQL("COPY incoming_order_updates ({}) FROM STDIN").format(_ORDER_NAMES)) as copy:
                 for row in rows:
                     copy.write_row(row)
-            cur.execute("UPDATE orders SET " + _ORDERS_UPDATE + " FROM incoming_order_updates u "
-                        "WHERE orders.order_id = u.order_id")  # fmt: skip
+            cur.execute(
+                "UPDATE orders SET " + _ORDERS_UPDATE + " FROM incoming_order_updates u "
+                "WHERE orders.order_id = u.order_id"
+            )
             if self.one_transaction:
                 cur.execute("TRUNCATE incoming_order_updates")
 

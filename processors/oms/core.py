@@ -68,16 +68,26 @@ REPLACE: Final = "REPLACE"
 
 # The OrderEvent type of each venue trigger (fills and amends are named apart in the transition table).
 _EVENT_TYPE: Final = {
-    t.ACK: "ACCEPTED", t.FILL: "PARTIALLY_FILLED", t.FILL_COMPLETE: "FILLED", t.VENUE_CANCELLED: "CANCELLED",
-    t.AMENDED: "REPLACED", t.AMENDED_COMPLETE: "REPLACED", t.VENUE_REJECTED: "REJECTED",
-    t.VENUE_EXPIRED: "EXPIRED", t.TRIGGERED: "TRIGGERED", t.CANCEL_REJECTED: "CANCEL_REJECTED",
+    t.ACK: "ACCEPTED",
+    t.FILL: "PARTIALLY_FILLED",
+    t.FILL_COMPLETE: "FILLED",
+    t.VENUE_CANCELLED: "CANCELLED",
+    t.AMENDED: "REPLACED",
+    t.AMENDED_COMPLETE: "REPLACED",
+    t.VENUE_REJECTED: "REJECTED",
+    t.VENUE_EXPIRED: "EXPIRED",
+    t.TRIGGERED: "TRIGGERED",
+    t.CANCEL_REJECTED: "CANCEL_REJECTED",
     t.AMEND_REJECTED: "REPLACE_REJECTED",
-}  # fmt: skip
+}
 # The request kind a venue report answers.
 _ANSWERS: Final = {
-    t.VENUE_CANCELLED: CANCEL, t.CANCEL_REJECTED: CANCEL, t.AMENDED: REPLACE, t.AMENDED_COMPLETE: REPLACE,
+    t.VENUE_CANCELLED: CANCEL,
+    t.CANCEL_REJECTED: CANCEL,
+    t.AMENDED: REPLACE,
+    t.AMENDED_COMPLETE: REPLACE,
     t.AMEND_REJECTED: REPLACE,
-}  # fmt: skip
+}
 # The fill fields of an OrderEvent: last_quantity, last_price, fee, fill_id, liquidity.
 Fill = tuple[int, int | None, int, str | None, str | None]
 _NO_FILL: Final[Fill] = (0, None, 0, None, None)
@@ -127,52 +137,97 @@ class _Out:
 
     def meta(self) -> Record:
         return {
-            "event_id": derived_event_id(self.cause_id, STAGE, len(self.emits)), "producer": STAGE,
-            "event_time_us": self.event_time_us, "ingest_time_us": self.ingest_time_us,
-            "causation_id": self.cause_id, "correlation_id": self.correlation_id,
-        }  # fmt: skip
+            "event_id": derived_event_id(self.cause_id, STAGE, len(self.emits)),
+            "producer": STAGE,
+            "event_time_us": self.event_time_us,
+            "ingest_time_us": self.ingest_time_us,
+            "causation_id": self.cause_id,
+            "correlation_id": self.correlation_id,
+        }
 
-    def order_event(self, order: Mapping[str, Any], event_type: str, *, command_id: str | None,
-                    reason: str | None = None, detail: str = "", fill: Fill | None = None) -> None:  # fmt: skip
+    def order_event(
+        self,
+        order: Mapping[str, Any],
+        event_type: str,
+        *,
+        command_id: str | None,
+        reason: str | None = None,
+        detail: str = "",
+        fill: Fill | None = None,
+    ) -> None:
         """An OrderEvent with the full order view (``processors.oms.orders.view``), built in one literal."""
         status: str = order["status"]
         cum: int = order["cum"]
         last_quantity, last_price, fee, fill_id, liquidity = _NO_FILL if fill is None else fill
         record: Record = {
-            "meta": self.meta(), "account": order["account"], "order_id": order["order_id"],
-            "client_order_id": order["client_order_id"], "symbol": order["symbol"], "side": order["side"],
-            "order_type": order["order_type"], "time_in_force": order["time_in_force"], "status": status,
-            "version": order["version"], "quantity": order["quantity"], "price": order["price"],
-            "stop_price": order["stop_price"], "cum_quantity": cum,
+            "meta": self.meta(),
+            "account": order["account"],
+            "order_id": order["order_id"],
+            "client_order_id": order["client_order_id"],
+            "symbol": order["symbol"],
+            "side": order["side"],
+            "order_type": order["order_type"],
+            "time_in_force": order["time_in_force"],
+            "status": status,
+            "version": order["version"],
+            "quantity": order["quantity"],
+            "price": order["price"],
+            "stop_price": order["stop_price"],
+            "cum_quantity": cum,
             "leaves_quantity": 0 if status in _TERMINAL else order["quantity"] - cum,
             "avg_price": div_half_even(order["fill_value"], cum) if cum else None,
-            "post_only": order["post_only"], "reduce_only": order["reduce_only"],
-            "expire_time_us": order["expire_time_us"], "venue": order["venue"],
-            "parent_order_id": order["parent_order_id"], "event_type": event_type, "last_quantity": last_quantity,
-            "last_price": last_price, "fee": fee, "fill_id": fill_id, "liquidity": liquidity,
-            "reject_reason": reason, "detail": detail, "command_id": command_id,
-        }  # fmt: skip
+            "post_only": order["post_only"],
+            "reduce_only": order["reduce_only"],
+            "expire_time_us": order["expire_time_us"],
+            "venue": order["venue"],
+            "parent_order_id": order["parent_order_id"],
+            "event_type": event_type,
+            "last_quantity": last_quantity,
+            "last_price": last_price,
+            "fee": fee,
+            "fill_id": fill_id,
+            "liquidity": liquidity,
+            "reject_reason": reason,
+            "detail": detail,
+            "command_id": command_id,
+        }
         self.emits.append(Emit(ORDERS_EVENTS, order["account"], ORDER_EVENT, record))
 
     def venue_order(self, order: Mapping[str, Any], action: str, decision_id: str, **terms: Any) -> None:
         record: Record = {
-            "meta": self.meta(), "venue": order["venue"], "symbol": order["symbol"], "account": order["account"],
-            "order_id": order["order_id"], "parent_order_id": order["parent_order_id"], "action": action,
-            "side": order["side"], "order_type": order["order_type"], "time_in_force": order["time_in_force"],
-            "quantity": order["quantity"], "price": order["price"], "stop_price": order["stop_price"],
-            "post_only": order["post_only"], "expire_time_us": order["expire_time_us"],
+            "meta": self.meta(),
+            "venue": order["venue"],
+            "symbol": order["symbol"],
+            "account": order["account"],
+            "order_id": order["order_id"],
+            "parent_order_id": order["parent_order_id"],
+            "action": action,
+            "side": order["side"],
+            "order_type": order["order_type"],
+            "time_in_force": order["time_in_force"],
+            "quantity": order["quantity"],
+            "price": order["price"],
+            "stop_price": order["stop_price"],
+            "post_only": order["post_only"],
+            "expire_time_us": order["expire_time_us"],
             "risk_decision_id": decision_id,
-        }  # fmt: skip
+        }
         record.update(terms)
         self.emits.append(Emit(VENUE_ORDERS, order["symbol"], VENUE_ORDER, record))
 
     def dead_letter(self, detail: str) -> None:
         cause = self.cause
         record: Record = {
-            "meta": self.meta(), "source_topic": cause.topic, "source_partition": None, "source_offset": None,
-            "key": cause.key.encode() if cause.key is not None else None, "value": None,
-            "reason": "INVALID_RECORD", "detail": detail, "stage": STAGE,
-        }  # fmt: skip
+            "meta": self.meta(),
+            "source_topic": cause.topic,
+            "source_partition": None,
+            "source_offset": None,
+            "key": cause.key.encode() if cause.key is not None else None,
+            "value": None,
+            "reason": "INVALID_RECORD",
+            "detail": detail,
+            "stage": STAGE,
+        }
         self.emits.append(Emit(DEAD_LETTERS, cause.topic, DEAD_LETTER, record))
 
 
@@ -182,11 +237,26 @@ def _unknown_order(account: str, order_id: str, symbol: str | None) -> Order:
     Its terms are unknown: version 0, quantity 0, and placeholder side / type / time in force.
     """
     return {
-        "account": account, "order_id": order_id, "client_order_id": "", "symbol": symbol or "", "side": "BUY",
-        "order_type": "LIMIT", "time_in_force": "GTC", "status": t.REJECTED, "version": 0, "quantity": 0,
-        "price": None, "stop_price": None, "cum": 0, "fill_value": 0, "post_only": False, "reduce_only": False,
-        "expire_time_us": None, "venue": None, "parent_order_id": None,
-    }  # fmt: skip
+        "account": account,
+        "order_id": order_id,
+        "client_order_id": "",
+        "symbol": symbol or "",
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "time_in_force": "GTC",
+        "status": t.REJECTED,
+        "version": 0,
+        "quantity": 0,
+        "price": None,
+        "stop_price": None,
+        "cum": 0,
+        "fill_value": 0,
+        "post_only": False,
+        "reduce_only": False,
+        "expire_time_us": None,
+        "venue": None,
+        "parent_order_id": None,
+    }
 
 
 class OmsCore:
@@ -237,8 +307,9 @@ class OmsCore:
         an event: an engine may call this right after restoring and drop the answer (the faust engine does).
         """
         accounts = self._accounts
-        changes: StateChanges = {state_key(account, order_id): accounts[account].record(order_id)
-                                 for account, order_id in self._dirty}  # fmt: skip
+        changes: StateChanges = {
+            state_key(account, order_id): accounts[account].record(order_id) for account, order_id in self._dirty
+        }
         for account in self._gone:
             changes[account] = None
         self._dirty.clear()
@@ -292,22 +363,27 @@ class OmsCore:
         if existing is not None:
             if existing["command_id"] == command_id:
                 return  # the same command delivered again: it has had its outcome
-            detail = (f"client order id {client_order_id!r} already names order {existing['order_id']} "
-                      f"({existing['status']}); never a second order")  # fmt: skip
-            out.order_event(existing, "DUPLICATE_REJECTED", command_id=command_id,
-                            reason="DUPLICATE_CLIENT_ORDER_ID", detail=detail)  # fmt: skip
+            detail = (
+                f"client order id {client_order_id!r} already names order {existing['order_id']} "
+                f"({existing['status']}); never a second order"
+            )
+            out.order_event(
+                existing, "DUPLICATE_REJECTED", command_id=command_id, reason="DUPLICATE_CLIENT_ORDER_ID", detail=detail
+            )
             return
 
         if not decision["approved"]:
             order = new_order_state(command, t.REJECTED, None, command_id)
-            out.order_event(order, "DENIED", command_id=command_id, reason=decision["reason"],
-                            detail=decision["detail"])  # fmt: skip
+            out.order_event(
+                order, "DENIED", command_id=command_id, reason=decision["reason"], detail=decision["detail"]
+            )
         elif (invalid := new_order_invalid_reason(command)) is not None:
             order = new_order_state(command, t.REJECTED, None, command_id)
             out.order_event(order, "REJECTED", command_id=command_id, reason="INVALID_ORDER", detail=invalid)
         else:
-            order = new_order_state(command, t.PENDING_NEW, command.get("venue") or self.config.default_venue,
-                                    command_id)  # fmt: skip
+            order = new_order_state(
+                command, t.PENDING_NEW, command.get("venue") or self.config.default_venue, command_id
+            )
             out.order_event(order, "PENDING_NEW", command_id=command_id, detail="sent to the venue")
             out.venue_order(order, "NEW", decision["meta"]["event_id"])
         order_id: str = order["order_id"]
@@ -356,8 +432,9 @@ class OmsCore:
         if any(request is not None and request["command_id"] == command_id for request in waiting):
             return  # the same command delivered again: its request is open
         if not decision["approved"]:
-            out.order_event(order, reject_type, command_id=command_id, reason=decision["reason"],
-                            detail=decision["detail"])  # fmt: skip
+            out.order_event(
+                order, reject_type, command_id=command_id, reason=decision["reason"], detail=decision["detail"]
+            )
             return
         trigger = t.CANCEL_REQUEST if kind == CANCEL else t.REPLACE_REQUEST
         step = _STEPS.get((order["status"], order["working"], trigger))
@@ -374,8 +451,13 @@ class OmsCore:
             invalid = amend_invalid_reason(order, command)
             quantity: int = order["quantity"] if command.get("quantity") is None else command["quantity"]
             if invalid is None and quantity < order["cum"]:
-                out.order_event(order, reject_type, command_id=command_id, reason="AMEND_BELOW_FILLED",
-                                detail=f"new quantity {quantity} is below the filled {order['cum']}")  # fmt: skip
+                out.order_event(
+                    order,
+                    reject_type,
+                    command_id=command_id,
+                    reason="AMEND_BELOW_FILLED",
+                    detail=f"new quantity {quantity} is below the filled {order['cum']}",
+                )
                 return
             if invalid is not None:
                 out.order_event(order, reject_type, command_id=command_id, reason="INVALID_ORDER", detail=invalid)
@@ -393,24 +475,37 @@ class OmsCore:
         order["status"], order["working"] = step
         order["pending"] = request
         kind: str = request["kind"]
-        out.order_event(order, order["status"], command_id=request["command_id"],
-                        detail=f"{kind.lower()} sent to the venue")  # fmt: skip
+        out.order_event(
+            order, order["status"], command_id=request["command_id"], detail=f"{kind.lower()} sent to the venue"
+        )
         if kind == CANCEL:
             out.venue_order(order, "CANCEL", decision_id)
         else:
-            out.venue_order(order, "AMEND", decision_id, quantity=request["quantity"], price=request["price"],
-                            stop_price=request["stop_price"])  # fmt: skip
+            out.venue_order(
+                order,
+                "AMEND",
+                decision_id,
+                quantity=request["quantity"],
+                price=request["price"],
+                stop_price=request["stop_price"],
+            )
 
     def _queue_cancel(self, out: _Out, order: Order, command_id: str, decision_id: str) -> None:
         """A cancel while a replace is open: it waits for the replace's answer (one cancel waits at most)."""
         if order.get("queued_cancel") is not None:
-            out.order_event(order, "CANCEL_REJECTED", command_id=command_id, reason="INVALID_TRANSITION",
-                            detail="a cancel already waits for the pending replace")  # fmt: skip
+            out.order_event(
+                order,
+                "CANCEL_REJECTED",
+                command_id=command_id,
+                reason="INVALID_TRANSITION",
+                detail="a cancel already waits for the pending replace",
+            )
             return
         self._dirty.add((order["account"], order["order_id"]))
         order["queued_cancel"] = {"command_id": command_id, "decision_id": decision_id}
-        out.order_event(order, "PENDING_CANCEL", command_id=command_id,
-                        detail="cancel waits for the pending replace's answer")  # fmt: skip
+        out.order_event(
+            order, "PENDING_CANCEL", command_id=command_id, detail="cancel waits for the pending replace's answer"
+        )
 
     # -- venue reports ----------------------------------------------------------------------------------
     def _on_execution(self, out: _Out, report: Mapping[str, Any]) -> None:
@@ -432,14 +527,17 @@ class OmsCore:
             replacing = pending is not None and pending["kind"] == REPLACE
             if replacing and pending is not None and pending["quantity"] < order["cum"]:
                 # Fills reported after the amend was sent: the venue cannot have amended below them.
-                out.dead_letter(f"AMENDED for order {order['order_id']} to quantity {pending['quantity']}, below "
-                                f"the filled {order['cum']}: not applied")  # fmt: skip
+                out.dead_letter(
+                    f"AMENDED for order {order['order_id']} to quantity {pending['quantity']}, below "
+                    f"the filled {order['cum']}: not applied"
+                )
                 return
             done = replacing and pending is not None and pending["quantity"] == order["cum"]
             trigger = t.AMENDED_COMPLETE if done else t.AMENDED
         elif exec_type == "TRIGGERED" and (order["order_type"] not in STOPS or order["triggered"]):
-            out.dead_letter(f"TRIGGERED for order {order['order_id']}, a {order['order_type']} order that cannot "
-                            f"trigger (again)")  # fmt: skip
+            out.dead_letter(
+                f"TRIGGERED for order {order['order_id']}, a {order['order_type']} order that cannot trigger (again)"
+            )
             return
         else:
             trigger = exec_type  # the other exec types are triggers of the same name
@@ -448,8 +546,10 @@ class OmsCore:
             return
         step = _STEPS.get((order["status"], order["working"], trigger))
         if step is None:
-            out.dead_letter(f"{exec_type} for order {order['order_id']} in status {order['status']} (working "
-                            f"{order['working']}): no such transition, not applied")  # fmt: skip
+            out.dead_letter(
+                f"{exec_type} for order {order['order_id']} in status {order['status']} (working "
+                f"{order['working']}): no such transition, not applied"
+            )
             return
         self._dirty.add((account, order["order_id"]))
         self._apply_report(out, order, report, trigger, step)
@@ -461,25 +561,32 @@ class OmsCore:
         quantity: int = report.get("last_quantity", 0)
         price: int | None = report.get("last_price")
         if fill_id is None or quantity <= 0 or price is None or price <= 0:
-            out.dead_letter(f"FILL for order {order['order_id']} needs a fill id, a positive quantity and price "
-                            f"(fill_id={fill_id}, last_quantity={quantity}, last_price={price})")  # fmt: skip
+            out.dead_letter(
+                f"FILL for order {order['order_id']} needs a fill id, a positive quantity and price "
+                f"(fill_id={fill_id}, last_quantity={quantity}, last_price={price})"
+            )
             return None
         if fill_id in order["fill_ids"]:
             return None  # seen: counted once
         if order["status"] in _TERMINAL:
-            out.dead_letter(f"FILL {fill_id} for order {order['order_id']} in status {order['status']}: "
-                            "no such transition, not applied")  # fmt: skip
+            out.dead_letter(
+                f"FILL {fill_id} for order {order['order_id']} in status {order['status']}: "
+                "no such transition, not applied"
+            )
             return None
         remaining = order["quantity"] - order["cum"]
         if quantity > remaining:
-            out.dead_letter(f"OVERFILL: fill {fill_id} of {quantity} for order {order['order_id']} exceeds its "
-                            f"leaves {remaining} (quantity {order['quantity']}, cum {order['cum']}); "
-                            "not applied")  # fmt: skip
+            out.dead_letter(
+                f"OVERFILL: fill {fill_id} of {quantity} for order {order['order_id']} exceeds its "
+                f"leaves {remaining} (quantity {order['quantity']}, cum {order['cum']}); "
+                "not applied"
+            )
             return None
         return t.FILL_COMPLETE if quantity == remaining else t.FILL
 
-    def _apply_report(self, out: _Out, order: Order, report: Mapping[str, Any], trigger: str,
-                      step: tuple[str, str]) -> None:  # fmt: skip
+    def _apply_report(
+        self, out: _Out, order: Order, report: Mapping[str, Any], trigger: str, step: tuple[str, str]
+    ) -> None:
         pending: Record | None = order["pending"]
         # The venue's answer to the open request carries its command id; a venue cancel while a replace is
         # open is unsolicited and answers nothing of ours.
@@ -496,7 +603,10 @@ class OmsCore:
             fill = (quantity, price, report.get("fee", 0), report["fill_id"], report.get("liquidity"))
         elif trigger in _AMENDS and pending is not None:
             order["quantity"], order["price"], order["stop_price"] = (
-                pending["quantity"], pending["price"], pending["stop_price"])  # fmt: skip
+                pending["quantity"],
+                pending["price"],
+                pending["stop_price"],
+            )
             order["version"] += 1
         elif trigger == t.TRIGGERED:
             order["triggered"] = True
@@ -506,8 +616,14 @@ class OmsCore:
         reason: str | None = report.get("reject_reason")
         if trigger == t.VENUE_REJECTED and reason is None:
             reason = "VENUE_ERROR"
-        out.order_event(order, _EVENT_TYPE[trigger], command_id=command_id, reason=reason,
-                        detail=report.get("detail", ""), fill=fill)  # fmt: skip
+        out.order_event(
+            order,
+            _EVENT_TYPE[trigger],
+            command_id=command_id,
+            reason=reason,
+            detail=report.get("detail", ""),
+            fill=fill,
+        )
 
         self._settle_requests(out, order)
 
@@ -520,9 +636,13 @@ class OmsCore:
                 if request is None:
                     continue
                 kind = request.get("kind", CANCEL)
-                out.order_event(order, "CANCEL_REJECTED" if kind == CANCEL else "REPLACE_REJECTED",
-                                command_id=request["command_id"], reason="INVALID_TRANSITION",
-                                detail=f"the order is {order['status']}: the {kind.lower()} came too late")  # fmt: skip
+                out.order_event(
+                    order,
+                    "CANCEL_REJECTED" if kind == CANCEL else "REPLACE_REJECTED",
+                    command_id=request["command_id"],
+                    reason="INVALID_TRANSITION",
+                    detail=f"the order is {order['status']}: the {kind.lower()} came too late",
+                )
             order["pending"] = order["queued_cancel"] = None
             return
         if queued is None or order["pending"] is not None:
@@ -530,5 +650,6 @@ class OmsCore:
         step = _STEPS.get((order["status"], order["working"], t.CANCEL_REQUEST))
         assert step is not None  # every working status can be cancelled (the table's own test checks it)
         order["queued_cancel"] = None
-        self._open_request(out, order, step, {"kind": CANCEL, "command_id": queued["command_id"]},
-                           queued["decision_id"])  # fmt: skip
+        self._open_request(
+            out, order, step, {"kind": CANCEL, "command_id": queued["command_id"]}, queued["decision_id"]
+        )

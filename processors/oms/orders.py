@@ -28,8 +28,22 @@ STOPS: Final = frozenset({STOP, STOP_LIMIT})
 GTD: Final = "GTD"
 
 # The terms of a NewOrder the OMS keeps and shows.
-TERMS: Final = ("account", "order_id", "client_order_id", "symbol", "side", "order_type", "time_in_force", "quantity",
-                "price", "stop_price", "expire_time_us", "post_only", "reduce_only", "parent_order_id")  # fmt: skip
+TERMS: Final = (
+    "account",
+    "order_id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "order_type",
+    "time_in_force",
+    "quantity",
+    "price",
+    "stop_price",
+    "expire_time_us",
+    "post_only",
+    "reduce_only",
+    "parent_order_id",
+)
 
 
 def new_order_invalid_reason(command: Mapping[str, Any]) -> str | None:
@@ -70,14 +84,32 @@ def new_order_state(command: Mapping[str, Any], status: str, venue: str | None, 
     """
     get = command.get
     return {
-        "account": get("account"), "order_id": get("order_id"), "client_order_id": get("client_order_id"),
-        "symbol": get("symbol"), "side": get("side"), "order_type": get("order_type"),
-        "time_in_force": get("time_in_force"), "quantity": get("quantity"), "price": get("price"),
-        "stop_price": get("stop_price"), "expire_time_us": get("expire_time_us"), "post_only": bool(get("post_only")),
-        "reduce_only": bool(get("reduce_only")), "parent_order_id": get("parent_order_id"), "venue": venue,
-        "status": status, "working": status, "version": 1, "cum": 0, "fill_value": 0, "fill_ids": [],
-        "triggered": False, "command_id": command_id, "pending": None, "queued_cancel": None,
-    }  # fmt: skip
+        "account": get("account"),
+        "order_id": get("order_id"),
+        "client_order_id": get("client_order_id"),
+        "symbol": get("symbol"),
+        "side": get("side"),
+        "order_type": get("order_type"),
+        "time_in_force": get("time_in_force"),
+        "quantity": get("quantity"),
+        "price": get("price"),
+        "stop_price": get("stop_price"),
+        "expire_time_us": get("expire_time_us"),
+        "post_only": bool(get("post_only")),
+        "reduce_only": bool(get("reduce_only")),
+        "parent_order_id": get("parent_order_id"),
+        "venue": venue,
+        "status": status,
+        "working": status,
+        "version": 1,
+        "cum": 0,
+        "fill_value": 0,
+        "fill_ids": [],
+        "triggered": False,
+        "command_id": command_id,
+        "pending": None,
+        "queued_cancel": None,
+    }
 
 
 # A finished order is kept as a list of these fields, in this order: it is never modified again, and without

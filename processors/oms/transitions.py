@@ -30,8 +30,17 @@ CANCELLED: Final = "CANCELLED"
 REJECTED: Final = "REJECTED"
 EXPIRED: Final = "EXPIRED"
 
-STATUSES: Final = (PENDING_NEW, NEW, PARTIALLY_FILLED, FILLED, PENDING_CANCEL, PENDING_REPLACE, CANCELLED,
-                   REJECTED, EXPIRED)  # fmt: skip
+STATUSES: Final = (
+    PENDING_NEW,
+    NEW,
+    PARTIALLY_FILLED,
+    FILLED,
+    PENDING_CANCEL,
+    PENDING_REPLACE,
+    CANCELLED,
+    REJECTED,
+    EXPIRED,
+)
 TERMINAL: Final = frozenset({FILLED, CANCELLED, REJECTED, EXPIRED})
 PENDING_REQUEST: Final = frozenset({PENDING_CANCEL, PENDING_REPLACE})
 WORKING: Final = frozenset({PENDING_NEW, NEW, PARTIALLY_FILLED})
@@ -52,9 +61,21 @@ TRIGGERED: Final = "TRIGGERED"
 CANCEL_REJECTED: Final = "CANCEL_REJECTED"
 AMEND_REJECTED: Final = "AMEND_REJECTED"
 
-TRIGGERS: Final = (CANCEL_REQUEST, REPLACE_REQUEST, ACK, FILL, FILL_COMPLETE, VENUE_CANCELLED, AMENDED,
-                   AMENDED_COMPLETE, VENUE_REJECTED, VENUE_EXPIRED, TRIGGERED, CANCEL_REJECTED,
-                   AMEND_REJECTED)  # fmt: skip
+TRIGGERS: Final = (
+    CANCEL_REQUEST,
+    REPLACE_REQUEST,
+    ACK,
+    FILL,
+    FILL_COMPLETE,
+    VENUE_CANCELLED,
+    AMENDED,
+    AMENDED_COMPLETE,
+    VENUE_REJECTED,
+    VENUE_EXPIRED,
+    TRIGGERED,
+    CANCEL_REJECTED,
+    AMEND_REJECTED,
+)
 # Triggers that move the working status: on a pending order they must be valid on the working status too.
 LIFECYCLE: Final = frozenset({ACK, FILL, FILL_COMPLETE, VENUE_REJECTED, VENUE_EXPIRED, TRIGGERED})
 
@@ -65,31 +86,65 @@ _REQUESTS: Final = {CANCEL_REQUEST: PENDING_CANCEL, REPLACE_REQUEST: PENDING_REP
 # An order's own venue may cancel it unsolicited (e.g. at a session end): FIX allows it from any live state.
 _UNSOLICITED_CANCEL: Final = {VENUE_CANCELLED: CANCELLED}
 
-TABLE: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType({
-    PENDING_NEW: MappingProxyType({
-        ACK: NEW, **_WORKING_FILLS, VENUE_REJECTED: REJECTED, **_REQUESTS, **_UNSOLICITED_CANCEL,
-    }),
-    NEW: MappingProxyType({
-        **_WORKING_FILLS, TRIGGERED: NEW, **_REQUESTS, **_UNSOLICITED_CANCEL,
-    }),
-    PARTIALLY_FILLED: MappingProxyType({
-        **_WORKING_FILLS, **_REQUESTS, **_UNSOLICITED_CANCEL,
-    }),
-    PENDING_CANCEL: MappingProxyType({
-        ACK: PENDING_CANCEL, FILL: PENDING_CANCEL, TRIGGERED: PENDING_CANCEL, FILL_COMPLETE: FILLED,
-        VENUE_REJECTED: REJECTED, VENUE_EXPIRED: EXPIRED, VENUE_CANCELLED: CANCELLED, CANCEL_REJECTED: BACK,
-    }),
-    PENDING_REPLACE: MappingProxyType({
-        ACK: PENDING_REPLACE, FILL: PENDING_REPLACE, TRIGGERED: PENDING_REPLACE, FILL_COMPLETE: FILLED,
-        VENUE_REJECTED: REJECTED, VENUE_EXPIRED: EXPIRED, VENUE_CANCELLED: CANCELLED,
-        AMENDED: BACK, AMENDED_COMPLETE: FILLED, AMEND_REJECTED: BACK,
-        CANCEL_REQUEST: PENDING_REPLACE,  # the cancel waits for the replace's answer (the core queues it)
-    }),
-    FILLED: MappingProxyType({}),
-    CANCELLED: MappingProxyType({}),
-    REJECTED: MappingProxyType({}),
-    EXPIRED: MappingProxyType({}),
-})  # fmt: skip
+TABLE: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
+    {
+        PENDING_NEW: MappingProxyType(
+            {
+                ACK: NEW,
+                **_WORKING_FILLS,
+                VENUE_REJECTED: REJECTED,
+                **_REQUESTS,
+                **_UNSOLICITED_CANCEL,
+            }
+        ),
+        NEW: MappingProxyType(
+            {
+                **_WORKING_FILLS,
+                TRIGGERED: NEW,
+                **_REQUESTS,
+                **_UNSOLICITED_CANCEL,
+            }
+        ),
+        PARTIALLY_FILLED: MappingProxyType(
+            {
+                **_WORKING_FILLS,
+                **_REQUESTS,
+                **_UNSOLICITED_CANCEL,
+            }
+        ),
+        PENDING_CANCEL: MappingProxyType(
+            {
+                ACK: PENDING_CANCEL,
+                FILL: PENDING_CANCEL,
+                TRIGGERED: PENDING_CANCEL,
+                FILL_COMPLETE: FILLED,
+                VENUE_REJECTED: REJECTED,
+                VENUE_EXPIRED: EXPIRED,
+                VENUE_CANCELLED: CANCELLED,
+                CANCEL_REJECTED: BACK,
+            }
+        ),
+        PENDING_REPLACE: MappingProxyType(
+            {
+                ACK: PENDING_REPLACE,
+                FILL: PENDING_REPLACE,
+                TRIGGERED: PENDING_REPLACE,
+                FILL_COMPLETE: FILLED,
+                VENUE_REJECTED: REJECTED,
+                VENUE_EXPIRED: EXPIRED,
+                VENUE_CANCELLED: CANCELLED,
+                AMENDED: BACK,
+                AMENDED_COMPLETE: FILLED,
+                AMEND_REJECTED: BACK,
+                CANCEL_REQUEST: PENDING_REPLACE,  # the cancel waits for the replace's answer (the core queues it)
+            }
+        ),
+        FILLED: MappingProxyType({}),
+        CANCELLED: MappingProxyType({}),
+        REJECTED: MappingProxyType({}),
+        EXPIRED: MappingProxyType({}),
+    }
+)
 
 
 def transition(status: str, working: str, trigger: str) -> tuple[str, str] | None:

@@ -73,9 +73,23 @@ class OrderBookConfig:
     pin_max_iterations: int = 600
 
     def __post_init__(self) -> None:
-        positive = ("publish_depth", "interval_us", "max_gap_intervals", "imbalance_levels", "vol_window",
-                    "flow_intervals", "kyle_window", "vpin_bucket_volume", "vpin_buckets", "vpin_sigma_bars",
-                    "pin_period_us", "pin_periods", "pin_min_periods", "pin_starts", "pin_max_iterations")  # fmt: skip
+        positive = (
+            "publish_depth",
+            "interval_us",
+            "max_gap_intervals",
+            "imbalance_levels",
+            "vol_window",
+            "flow_intervals",
+            "kyle_window",
+            "vpin_bucket_volume",
+            "vpin_buckets",
+            "vpin_sigma_bars",
+            "pin_period_us",
+            "pin_periods",
+            "pin_min_periods",
+            "pin_starts",
+            "pin_max_iterations",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")

@@ -70,8 +70,11 @@ class SymbolBook:
         published: Record | None = None
         if self.published is not None:
             bids, asks, stale = self.published
-            published = {"bids": [list(level) for level in bids], "asks": [list(level) for level in asks],
-                         "stale": stale}  # fmt: skip
+            published = {
+                "bids": [list(level) for level in bids],
+                "asks": [list(level) for level in asks],
+                "stale": stale,
+            }
         return {
             "venue": self.venue,
             "book": self.book.to_record(),
@@ -176,8 +179,9 @@ class OrderBookCore:
         if state is None:
             return []
         emits: list[Emit] = []
-        latest = max(time for time in (state.analytics.depth_time_us, state.analytics.trade_time_us, 0)
-                     if time is not None)  # fmt: skip
+        latest = max(
+            time for time in (state.analytics.depth_time_us, state.analytics.trade_time_us, 0) if time is not None
+        )
         self._publish_analytics(symbol, state, latest, emits, end_of_input=True)
         return emits
 
@@ -192,8 +196,9 @@ class OrderBookCore:
         )
         state.venue = record["venue"]
         if book.crossed():
-            self._go_stale(event, state, f"snapshot {book.last_update_id} is crossed: {self._cross_detail(book)}",
-                           emits)  # fmt: skip
+            self._go_stale(
+                event, state, f"snapshot {book.last_update_id} is crossed: {self._cross_detail(book)}", emits
+            )
             return
         state.synced = True
         state.fresh = True
@@ -216,8 +221,9 @@ class OrderBookCore:
         book = state.book
         last: int = record["last_update_id"]
         assert book.last_update_id is not None  # a synced book has a snapshot
-        verdict, detail = check_update(record["first_update_id"], last, record["previous_last_update_id"],
-                                       book.last_update_id, fresh=state.fresh)  # fmt: skip
+        verdict, detail = check_update(
+            record["first_update_id"], last, record["previous_last_update_id"], book.last_update_id, fresh=state.fresh
+        )
         if verdict is Verdict.IGNORE:
             return
         if verdict is Verdict.GAP:
@@ -263,15 +269,17 @@ class OrderBookCore:
     # -- trades -----------------------------------------------------------------------------------------
     def _on_trade(self, event: Event, state: SymbolBook, emits: list[Emit]) -> None:
         record = event.record
-        state.analytics.add_trade(record["meta"]["event_time_us"], record["price"], record["quantity"],
-                                  record["aggressor"])  # fmt: skip
+        state.analytics.add_trade(
+            record["meta"]["event_time_us"], record["price"], record["quantity"], record["aggressor"]
+        )
 
     # -- analytics --------------------------------------------------------------------------------------
     def _new_analytics(self, symbol: str) -> SymbolAnalytics:
         return SymbolAnalytics(self.config, symbol)
 
-    def _publish_analytics(self, symbol: str, state: SymbolBook, ingest_time_us: int, emits: list[Emit], *,
-                           end_of_input: bool = False) -> None:  # fmt: skip
+    def _publish_analytics(
+        self, symbol: str, state: SymbolBook, ingest_time_us: int, emits: list[Emit], *, end_of_input: bool = False
+    ) -> None:
         """A MarketAnalytics record for every boundary that can be closed now.
 
         Its id derives from the symbol and the boundary, not from the event that happened to close it, so a
@@ -279,9 +287,14 @@ class OrderBookCore:
         for values in state.analytics.close_due(lambda: self._sample(state), end_of_input=end_of_input):
             boundary: int = values["window_end_us"]
             event_id = derived_event_id(f"analytics|{state.venue}|{symbol}|{boundary}", STAGE, 0)
-            meta = {"event_id": event_id, "producer": STAGE, "event_time_us": boundary,
-                    "ingest_time_us": ingest_time_us, "causation_id": None,
-                    "correlation_id": event_id}  # fmt: skip
+            meta = {
+                "event_id": event_id,
+                "producer": STAGE,
+                "event_time_us": boundary,
+                "ingest_time_us": ingest_time_us,
+                "causation_id": None,
+                "correlation_id": event_id,
+            }
             record = {"meta": meta, "venue": state.venue, "symbol": symbol, **values}
             emits.append(Emit(MD_ANALYTICS, symbol, MARKET_ANALYTICS, record))
 
@@ -309,27 +322,37 @@ class OrderBookCore:
         symbol: str = event.record["symbol"]
         best_bid = bids[0] if bids else (None, None)
         best_ask = asks[0] if asks else (None, None)
-        return Emit(MD_BOOK_TOP, symbol, BOOK_TOP, {
-            "meta": derived_meta(event, STAGE, index),
-            "venue": state.venue,
-            "symbol": symbol,
-            "sequence": state.book.last_update_id or 0,
-            "bid_price": best_bid[0],
-            "bid_quantity": best_bid[1],
-            "ask_price": best_ask[0],
-            "ask_quantity": best_ask[1],
-            "bids": [{"price": price, "quantity": quantity} for price, quantity in bids],
-            "asks": [{"price": price, "quantity": quantity} for price, quantity in asks],
-            "stale": stale,
-        })  # fmt: skip
+        return Emit(
+            MD_BOOK_TOP,
+            symbol,
+            BOOK_TOP,
+            {
+                "meta": derived_meta(event, STAGE, index),
+                "venue": state.venue,
+                "symbol": symbol,
+                "sequence": state.book.last_update_id or 0,
+                "bid_price": best_bid[0],
+                "bid_quantity": best_bid[1],
+                "ask_price": best_ask[0],
+                "ask_quantity": best_ask[1],
+                "bids": [{"price": price, "quantity": quantity} for price, quantity in bids],
+                "asks": [{"price": price, "quantity": quantity} for price, quantity in asks],
+                "stale": stale,
+            },
+        )
 
     @staticmethod
     def _status(event: Event, state: SymbolBook, status: str, detail: str, index: int) -> Emit:
         symbol: str = event.record["symbol"]
-        return Emit(MD_FEED_STATUS, symbol, FEED_STATUS, {
-            "meta": derived_meta(event, STAGE, index),
-            "venue": state.venue,
-            "symbol": symbol,
-            "status": status,
-            "detail": detail,
-        })  # fmt: skip
+        return Emit(
+            MD_FEED_STATUS,
+            symbol,
+            FEED_STATUS,
+            {
+                "meta": derived_meta(event, STAGE, index),
+                "venue": state.venue,
+                "symbol": symbol,
+                "status": status,
+                "detail": detail,
+            },
+        )

@@ -152,8 +152,14 @@ class PortfolioCore:
         symbol = fill.symbol
         self._index(account, symbol, position)
         mark = self._mark_of(symbol, position)
-        return [Emit(PORTFOLIO_POSITIONS, f"{account}|{symbol}", POSITION,
-                     self._record(derived_meta(event, STAGE, 0), account, symbol, position, mark))]  # fmt: skip
+        return [
+            Emit(
+                PORTFOLIO_POSITIONS,
+                f"{account}|{symbol}",
+                POSITION,
+                self._record(derived_meta(event, STAGE, 0), account, symbol, position, mark),
+            )
+        ]
 
     # -- md.trades (broadcast): never touches account state -----------------------------------------------
     def _on_trade(self, event: Event) -> list[Emit]:

@@ -96,8 +96,17 @@ def fill_of(update: Mapping[str, Any]) -> Fill:
         raise ValueError(f"fill of order {update['order_id']} has no positive last_price ({price})")
     if cum < quantity:
         raise ValueError(f"fill of order {update['order_id']}: cum_quantity {cum} is below last_quantity {quantity}")
-    return Fill(update["order_id"], update["symbol"], update["side"], quantity, price, update.get("fee", 0),
-                update.get("fill_id"), cum, update["status"] in TERMINAL)  # fmt: skip
+    return Fill(
+        update["order_id"],
+        update["symbol"],
+        update["side"],
+        quantity,
+        price,
+        update.get("fee", 0),
+        update.get("fill_id"),
+        cum,
+        update["status"] in TERMINAL,
+    )
 
 
 def already_applied(state: AccountState, fill: Fill) -> bool:

@@ -221,8 +221,10 @@ def price_collar(order_price: int | None, reference: int | None, reference_name:
     distance = abs(order_price - reference) * 10_000
     bps = -(-distance // reference)  # ceiling
     passed = distance <= limit_bps * reference
-    detail = (f"price {price(order_price)} is {bps} bps from {reference_name} {price(reference)}"
-              f"{', collar' if passed else ' > collar'} {limit_bps} bps")  # fmt: skip
+    detail = (
+        f"price {price(order_price)} is {bps} bps from {reference_name} {price(reference)}"
+        f"{', collar' if passed else ' > collar'} {limit_bps} bps"
+    )
     return {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
 
 

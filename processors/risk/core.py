@@ -241,9 +241,15 @@ class RiskCore:
             order_id: str = order["order_id"]
             if order_id not in state["orders"]:  # a resubmitted id adds nothing: the OMS rejects it as a duplicate
                 state["orders"][order_id] = {
-                    "symbol": symbol, "side": side, "quantity": quantity, "cum": 0, "leaves": quantity,
-                    "price": limit_price, "amend_leaves": None, "correlation_id": meta["correlation_id"],
-                }  # fmt: skip
+                    "symbol": symbol,
+                    "side": side,
+                    "quantity": quantity,
+                    "cum": 0,
+                    "leaves": quantity,
+                    "price": limit_price,
+                    "amend_leaves": None,
+                    "correlation_id": meta["correlation_id"],
+                }
                 self._expose(state, symbol, buy, quantity)
         state["bucket"] = [tokens, tokens_at]
         emits.append(
@@ -354,9 +360,15 @@ class RiskCore:
             answers_amend = event_type in AMEND_ANSWERS
             if working is None:  # working at the OMS but not here (e.g. approved before risk kept state)
                 working = orders[order_id] = {
-                    "symbol": update["symbol"], "side": update["side"], "quantity": 0, "cum": 0, "leaves": 0,
-                    "price": None, "amend_leaves": None, "correlation_id": update["meta"]["correlation_id"],
-                }  # fmt: skip
+                    "symbol": update["symbol"],
+                    "side": update["side"],
+                    "quantity": 0,
+                    "cum": 0,
+                    "leaves": 0,
+                    "price": None,
+                    "amend_leaves": None,
+                    "correlation_id": update["meta"]["correlation_id"],
+                }
                 changed = True
             elif (
                 working["leaves"] == leaves
@@ -426,8 +438,9 @@ class RiskCore:
                 )
         return emits
 
-    def _kill_cancel(self, event: Event, key: str, *, account: str, order_id: str, working: Mapping[str, Any],
-                     index: int) -> list[Emit]:  # fmt: skip
+    def _kill_cancel(
+        self, event: Event, key: str, *, account: str, order_id: str, working: Mapping[str, Any], index: int
+    ) -> list[Emit]:
         """An approved decision on a synthesized CancelOrder of one working order (the order's correlation id)."""
         command_meta = derived_meta(event, STAGE, index)
         command_meta["correlation_id"] = working["correlation_id"]
@@ -437,11 +450,17 @@ class RiskCore:
         meta["causation_id"] = command_meta["event_id"]
         switch = event.record
         decision = {
-            "meta": meta, "account": account, "order_id": order_id, "symbol": working["symbol"],
-            "command_type": "CANCEL", "approved": True, "reason": None,
+            "meta": meta,
+            "account": account,
+            "order_id": order_id,
+            "symbol": working["symbol"],
+            "command_type": "CANCEL",
+            "approved": True,
+            "reason": None,
             "detail": f"kill switch {key} engaged by {switch['actor']} ({switch['detail']}): cancel working order",
-            "checks": [], "command": (CANCEL_ORDER, command),
-        }  # fmt: skip
+            "checks": [],
+            "command": (CANCEL_ORDER, command),
+        }
         return [Emit(RISK_DECISIONS, account, RISK_DECISION, decision)]
 
     def _on_circuit_breaker(self, event: Event) -> list[Emit]:
@@ -540,21 +559,36 @@ class RiskCore:
                     tripped.append((key, found[0], found[1]))
         return tripped
 
-    def _decision(self, event: Event, index: int, command_type: str, symbol: str | None, *, approved: bool,
-                  reason: str | None, detail: str, results: list[checks.CheckResult]) -> Emit:  # fmt: skip
+    def _decision(
+        self,
+        event: Event,
+        index: int,
+        command_type: str,
+        symbol: str | None,
+        *,
+        approved: bool,
+        reason: str | None,
+        detail: str,
+        results: list[checks.CheckResult],
+    ) -> Emit:
         command = event.record
-        return Emit(RISK_DECISIONS, command["account"], RISK_DECISION, {
-            "meta": derived_meta(event, STAGE, index),
-            "account": command["account"],
-            "order_id": command["order_id"],
-            "symbol": symbol,
-            "command_type": command_type,
-            "approved": approved,
-            "reason": reason,
-            "detail": detail,
-            "checks": results,
-            "command": (event.schema, command if isinstance(command, dict) else dict(command)),
-        })  # fmt: skip
+        return Emit(
+            RISK_DECISIONS,
+            command["account"],
+            RISK_DECISION,
+            {
+                "meta": derived_meta(event, STAGE, index),
+                "account": command["account"],
+                "order_id": command["order_id"],
+                "symbol": symbol,
+                "command_type": command_type,
+                "approved": approved,
+                "reason": reason,
+                "detail": detail,
+                "checks": results,
+                "command": (event.schema, command if isinstance(command, dict) else dict(command)),
+            },
+        )
 
     # -- the account circuit breaker --------------------------------------------------------------------
     def _count_trigger(self, event: Event, state: AccountState, account: str, now: int, emits: list[Emit]) -> None:
@@ -571,8 +605,7 @@ class RiskCore:
         until = now + config.breaker_cool_down_us
         state["rejects"] = []
         state["breaker"] = {"cool_down_until_us": until, "trigger_count": len(recent), "tripped_at_us": now}
-        detail = (f"{len(recent)} denials or venue rejects within {config.breaker_window_us} us: "
-                  f"halted until {until} us")  # fmt: skip
+        detail = f"{len(recent)} denials or venue rejects within {config.breaker_window_us} us: halted until {until} us"
         emits.append(
             self._breaker_event(
                 event,
@@ -586,8 +619,9 @@ class RiskCore:
             )
         )
 
-    def _reset_breaker_if_cooled(self, event: Event, state: AccountState, account: str, now: int,
-                                 emits: list[Emit]) -> None:  # fmt: skip
+    def _reset_breaker_if_cooled(
+        self, event: Event, state: AccountState, account: str, now: int, emits: list[Emit]
+    ) -> None:
         breaker = state["breaker"]
         if breaker is None or now < breaker["cool_down_until_us"]:
             return
@@ -600,19 +634,34 @@ class RiskCore:
             )
         )
 
-    def _breaker_event(self, event: Event, index: int, account: str, *, breaker_state: str, trading: str,
-                       count: int, until: int | None, detail: str) -> Emit:  # fmt: skip
-        return Emit(CONTROL_EVENTS, f"ACCOUNT:{account}", CIRCUIT_BREAKER_SCHEMA, {
-            "meta": derived_meta(event, STAGE, index),
-            "scope": "ACCOUNT",
-            "target": account,
-            "state": breaker_state,
-            "trading_state": trading,
-            "trigger_count": count,
-            "window_us": self.config.breaker_window_us,
-            "cool_down_until_us": until,
-            "detail": detail,
-        })  # fmt: skip
+    def _breaker_event(
+        self,
+        event: Event,
+        index: int,
+        account: str,
+        *,
+        breaker_state: str,
+        trading: str,
+        count: int,
+        until: int | None,
+        detail: str,
+    ) -> Emit:
+        return Emit(
+            CONTROL_EVENTS,
+            f"ACCOUNT:{account}",
+            CIRCUIT_BREAKER_SCHEMA,
+            {
+                "meta": derived_meta(event, STAGE, index),
+                "scope": "ACCOUNT",
+                "target": account,
+                "state": breaker_state,
+                "trading_state": trading,
+                "trigger_count": count,
+                "window_us": self.config.breaker_window_us,
+                "cool_down_until_us": until,
+                "detail": detail,
+            },
+        )
 
 
 def _verdict(results: list[checks.CheckResult]) -> tuple[bool, str | None, str]:

@@ -11,8 +11,13 @@ from confluent_kafka import Consumer, Message, TopicPartition
 log = logging.getLogger(__name__)
 
 
-def read_to_end(consumer: Consumer, partitions: list[TopicPartition], wait_s: float,
-                apply: Callable[[list[Message]], None], batch_size: int = 500) -> bool:  # fmt: skip
+def read_to_end(
+    consumer: Consumer,
+    partitions: list[TopicPartition],
+    wait_s: float,
+    apply: Callable[[list[Message]], None],
+    batch_size: int = 500,
+) -> bool:
     """Hand ``apply`` the records of ``partitions`` up to their end offsets as of now; False if ``wait_s``
     ran out first (an open transaction holds the readable end back)."""
     ends = {}

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from processors.core import Core, Record
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import ADMIN_TIMEOUT_S, admin_client, physical_name, wait_for_leaders
 from topics.catalogue import spec_for
 
@@ -32,8 +32,12 @@ def ensure_changelog(settings: Settings, core: Core) -> str:
     name = changelog_name(settings, core.name)
     admin = admin_client(settings)
     if name not in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
-        topic = NewTopic(name, changelog_partitions(core), replication_factor=-1,
-                         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})  # fmt: skip
+        topic = NewTopic(
+            name,
+            changelog_partitions(core),
+            replication_factor=-1,
+            config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        )
         try:
             admin.create_topics([topic], operation_timeout=ADMIN_TIMEOUT_S)[name].result()
         except Exception as error:  # another worker created it first
@@ -56,9 +60,15 @@ def read_partitions(
     settings: Settings, topic: str, partitions: list[int], timeout_s: float = 60.0
 ) -> Iterator[tuple[int, str, Record | None]]:
     """(partition, key, state or None for a tombstone) for every committed record, oldest first."""
-    consumer = Consumer(settings.kafka_config(**{
-        "group.id": "sq-changelog-restore", "enable.auto.commit": False, "isolation.level": "read_committed",
-    }))  # fmt: skip
+    consumer = Consumer(
+        settings.kafka_config(
+            **{
+                "group.id": "sq-changelog-restore",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+    )
     try:
         ends = {}
         for partition in partitions:

@@ -29,8 +29,9 @@ class SourceRecord:
         """A consumed confluent-kafka record (its timestamp, in ms, as the time)."""
         topic = message.topic()
         assert topic is not None  # a consumed record always has its topic
-        return cls(topic, message.partition(), message.offset(), message.key(), message.value(),
-                   message.timestamp()[1] * 1000)  # fmt: skip
+        return cls(
+            topic, message.partition(), message.offset(), message.key(), message.value(), message.timestamp()[1] * 1000
+        )
 
 
 def dead_letter(stage: str, source: SourceRecord, reason: str, detail: str) -> Emit:
@@ -38,10 +39,20 @@ def dead_letter(stage: str, source: SourceRecord, reason: str, detail: str) -> E
     position = f"{source.topic}/{source.partition}/{source.offset}"
     record: Record = {
         "meta": {
-            "event_id": derived_event_id(position, stage, 0), "producer": stage, "event_time_us": source.time_us,
-            "ingest_time_us": source.time_us, "causation_id": None, "correlation_id": position,
+            "event_id": derived_event_id(position, stage, 0),
+            "producer": stage,
+            "event_time_us": source.time_us,
+            "ingest_time_us": source.time_us,
+            "causation_id": None,
+            "correlation_id": position,
         },
-        "source_topic": source.topic, "source_partition": source.partition, "source_offset": source.offset,
-        "key": source.key, "value": source.value, "reason": reason, "detail": detail[:MAX_DETAIL], "stage": stage,
-    }  # fmt: skip
+        "source_topic": source.topic,
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+        "key": source.key,
+        "value": source.value,
+        "reason": reason,
+        "detail": detail[:MAX_DETAIL],
+        "stage": stage,
+    }
     return Emit(DEAD_LETTERS, source.topic, DEAD_LETTER_SCHEMA, record)

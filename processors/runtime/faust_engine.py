@@ -36,7 +36,7 @@ from processors.runtime.dead_letters import SourceRecord
 from processors.runtime.registry import consumer_group
 from processors.runtime.step import apply_record
 from schemas.codec import Codec, default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import DEAD_LETTERS, spec_for
 from topics.client import read_topic
@@ -99,9 +99,14 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
                 if physical_name(settings, topic) in barrier_topics:
                     continue
                 for record in read_topic(settings, topic):
-                    source = SourceRecord(record.topic, record.partition, record.offset,
-                                          record.key.encode() if record.key is not None else None, record.value,
-                                          record.timestamp_ms * 1000)  # fmt: skip
+                    source = SourceRecord(
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.key.encode() if record.key is not None else None,
+                        record.value,
+                        record.timestamp_ms * 1000,
+                    )
                     apply_record(fresh, codec, topic, source)
             if barrier is not None:
                 barrier.catch_up(fresh, codec, logical, wait_s=60.0)
@@ -123,8 +128,14 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
     async def handle(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
         async for event in stream.events():
             message = event.message
-            source = SourceRecord(message.topic, message.partition, message.offset, message.key, message.value,
-                                  int(message.timestamp * 1_000_000))  # fmt: skip
+            source = SourceRecord(
+                message.topic,
+                message.partition,
+                message.offset,
+                message.key,
+                message.value,
+                int(message.timestamp * 1_000_000),
+            )
             current = core()
             if barrier is not None and logical[message.topic] in prototype.inputs:
                 await send(current, barrier.catch_up(current, codec, logical, wait_s=1.0))
@@ -143,10 +154,16 @@ class BarrierReader:
     """A plain consumer of the barrier topics, read whole from the start and then kept up to date."""
 
     def __init__(self, settings: Settings, topics: list[str]) -> None:
-        self.consumer = Consumer(settings.kafka_config(**{
-            "group.id": "sq-barrier", "enable.auto.commit": False, "isolation.level": "read_committed",
-            "fetch.wait.max.ms": 5,
-        }))  # fmt: skip
+        self.consumer = Consumer(
+            settings.kafka_config(
+                **{
+                    "group.id": "sq-barrier",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    "fetch.wait.max.ms": 5,
+                }
+            )
+        )
         self.partitions = assign_from_start(self.consumer, topics)
 
     def catch_up(self, core: Core, codec: Codec, logical: dict[str, str], wait_s: float) -> list[Emit]:
@@ -166,8 +183,9 @@ def _partitions(topic: str) -> int:
     return spec_for(topic).partitions
 
 
-def run_faust_worker(core_factory: Callable[[], Core], settings: Settings, worker: int,
-                     max_seconds: float | None = None) -> None:  # fmt: skip
+def run_faust_worker(
+    core_factory: Callable[[], Core], settings: Settings, worker: int, max_seconds: float | None = None
+) -> None:
     app = build_app(core_factory, settings, worker)
     if max_seconds is not None:
 

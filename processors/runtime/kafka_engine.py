@@ -33,7 +33,7 @@ from processors.runtime.registry import consumer_group
 from processors.runtime.step import apply_record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import DEAD_LETTERS
 from topics.client import PARTITIONER
@@ -64,8 +64,13 @@ class EngineStats:
 
 
 class KafkaEngine:
-    def __init__(self, core_factory: Callable[[], Core], settings: Settings, options: EngineOptions | None = None,
-                 codec: Codec | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        core_factory: Callable[[], Core],
+        settings: Settings,
+        options: EngineOptions | None = None,
+        codec: Codec | None = None,
+    ) -> None:
         self.core_factory = core_factory
         self.core = core_factory()
         self.settings = settings
@@ -81,25 +86,34 @@ class KafkaEngine:
         self._all_broadcast: list[TopicPartition] = []
         self.changelog = ensure_changelog(settings, self.core)
         group = consumer_group(settings, "kafka", self.name)
-        self.consumer = Consumer(settings.kafka_config(**{
-            "group.id": group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "fetch.wait.max.ms": self.options.fetch_wait_ms,
-            "partition.assignment.strategy": "range",  # co-partitioned inputs: partition p of each to one worker
-            # Static membership: a restarted worker of the same slot takes its partitions back without
-            # waiting for the dead member's session to expire; a slot gone for good is reassigned after it.
-            "group.instance.id": f"{group}.{self.options.worker}",
-            "session.timeout.ms": self.options.session_timeout_ms,
-        }))  # fmt: skip
+        self.consumer = Consumer(
+            settings.kafka_config(
+                **{
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                    "fetch.wait.max.ms": self.options.fetch_wait_ms,
+                    # co-partitioned inputs: partition p of each to one worker
+                    "partition.assignment.strategy": "range",
+                    # Static membership: a restarted worker of the same slot takes its partitions back without
+                    # waiting for the dead member's session to expire; a slot gone for good is reassigned after it.
+                    "group.instance.id": f"{group}.{self.options.worker}",
+                    "session.timeout.ms": self.options.session_timeout_ms,
+                }
+            )
+        )
         self.broadcast = self._broadcast_consumer() if self.core.broadcast_inputs else None
-        self.producer = Producer(settings.kafka_config(**{
-            "transactional.id": f"{group}.{self.options.worker}",
-            "transaction.timeout.ms": self.options.transaction_timeout_ms,
-            "partitioner": PARTITIONER,
-            "linger.ms": 1,
-        }))  # fmt: skip
+        self.producer = Producer(
+            settings.kafka_config(
+                **{
+                    "transactional.id": f"{group}.{self.options.worker}",
+                    "transaction.timeout.ms": self.options.transaction_timeout_ms,
+                    "partitioner": PARTITIONER,
+                    "linger.ms": 1,
+                }
+            )
+        )
         self.producer.init_transactions(30)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -108,8 +122,11 @@ class KafkaEngine:
 
     def run(self, max_seconds: float | None = None, on_batch: Callable[[EngineStats], None] | None = None) -> None:
         signal.signal(signal.SIGTERM, self.stop)
-        self.consumer.subscribe([physical_name(self.settings, t) for t in self.core.inputs],
-                                on_assign=self._on_assign, on_revoke=self._on_revoke)  # fmt: skip
+        self.consumer.subscribe(
+            [physical_name(self.settings, t) for t in self.core.inputs],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+        )
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             while not self._stopping and (deadline is None or time.monotonic() < deadline):
@@ -175,10 +192,16 @@ class KafkaEngine:
 
     # -- broadcast inputs ---------------------------------------------------------------------------
     def _broadcast_consumer(self) -> Consumer:
-        consumer = Consumer(self.settings.kafka_config(**{
-            "group.id": f"sq-broadcast-{self.name}", "enable.auto.commit": False,
-            "isolation.level": "read_committed", "fetch.wait.max.ms": self.options.fetch_wait_ms,
-        }))  # fmt: skip
+        consumer = Consumer(
+            self.settings.kafka_config(
+                **{
+                    "group.id": f"sq-broadcast-{self.name}",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    "fetch.wait.max.ms": self.options.fetch_wait_ms,
+                }
+            )
+        )
         assigned = assign_from_start(consumer, [physical_name(self.settings, t) for t in self.core.broadcast_inputs])
         barrier = {physical_name(self.settings, t) for t in getattr(self.core, "barrier_inputs", ())}
         self._barrier = [tp for tp in assigned if tp.topic in barrier]
@@ -209,8 +232,13 @@ class KafkaEngine:
     def _read_to_end(self, partitions: list[TopicPartition], wait_s: float) -> None:
         """Apply broadcast records of ``partitions`` up to their end offsets as of now (at most ``wait_s``)."""
         if self.broadcast is not None and partitions:
-            read_to_end(self.broadcast, partitions, wait_s, lambda m: self._process(m, commit_offsets=False),
-                        self.options.batch_size)  # fmt: skip
+            read_to_end(
+                self.broadcast,
+                partitions,
+                wait_s,
+                lambda m: self._process(m, commit_offsets=False),
+                self.options.batch_size,
+            )
 
     # -- the transactional step ---------------------------------------------------------------------
     def _process(self, messages: list[Message], commit_offsets: bool = True) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from processors.core import Core
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 
 PROCESSORS: dict[str, str] = {

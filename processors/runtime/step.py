@@ -27,5 +27,11 @@ def apply_record(core: Core, codec: Codec, logical_topic: str, source: SourceRec
         return core.apply(event)
     except Exception as error:  # a core bug must neither stop the pipeline nor lose the record
         log.exception("%s failed on %s", core.name, source)
-        return [dead_letter(core.name, source, "PROCESSING_ERROR",
-                            f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")]  # fmt: skip
+        return [
+            dead_letter(
+                core.name,
+                source,
+                "PROCESSING_ERROR",
+                f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}",
+            )
+        ]

@@ -29,11 +29,23 @@ def worker_argv(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -
     return [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", str(worker)]
 
 
-def start_worker(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE, env: dict[str, str] | None = None,
-                 *, stdout: int | None = None, own_session: bool = False) -> WorkerProcess:  # fmt: skip
+def start_worker(
+    processor: str,
+    worker: int = 0,
+    engine: str = DEFAULT_ENGINE,
+    env: dict[str, str] | None = None,
+    *,
+    stdout: int | None = None,
+    own_session: bool = False,
+) -> WorkerProcess:
     """Start a worker; ``own_session`` keeps a terminal's Ctrl-C from reaching it (its parent stops it)."""
-    process = subprocess.Popen(worker_argv(processor, worker, engine), env={**os.environ, **(env or {})},
-                               stdin=subprocess.DEVNULL, stdout=stdout, start_new_session=own_session)  # fmt: skip
+    process = subprocess.Popen(
+        worker_argv(processor, worker, engine),
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        start_new_session=own_session,
+    )
     return WorkerProcess(processor, worker, engine, process)
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 from processors.runtime.registry import PROCESSORS, core_class
-from sq.settings import load_settings
+from settings import load_settings
 
 ENGINES = ("kafka", "faust")
 DEFAULT_ENGINE = "kafka"
@@ -25,9 +25,12 @@ def run_worker(name: str, engine: str, worker: int, max_seconds: float | None = 
         def report(stats: EngineStats) -> None:
             if time.monotonic() - last_report[0] >= 10:
                 last_report[0] = time.monotonic()
-                print(f"[{name}#{worker}] consumed {stats.consumed} produced {stats.produced} "
-                      f"dead letters {stats.dead_letters} transactions {stats.transactions}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"[{name}#{worker}] consumed {stats.consumed} produced {stats.produced} "
+                    f"dead letters {stats.dead_letters} transactions {stats.transactions}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         KafkaEngine(factory, settings, EngineOptions(worker=worker)).run(max_seconds, on_batch=report)
     elif engine == "faust":

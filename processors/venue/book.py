@@ -124,16 +124,44 @@ class Order:
 
     @classmethod
     def from_state(cls, row: list[Any]) -> Order:
-        (order_id, account, side, order_type, time_in_force, quantity, price, stop_price, post_only,
-         expire_time_us, correlation_id, parent_order_id, cum, seq, triggered) = row[:15]  # fmt: skip
+        (
+            order_id,
+            account,
+            side,
+            order_type,
+            time_in_force,
+            quantity,
+            price,
+            stop_price,
+            post_only,
+            expire_time_us,
+            correlation_id,
+            parent_order_id,
+            cum,
+            seq,
+            triggered,
+        ) = row[:15]
         # rows written before market liquidity have 15 columns
         queue_ahead, rested_us = (row[15], row[16]) if len(row) > 15 else (None, None)
         return cls(
-            order_id, account, side, order_type, time_in_force, quantity=quantity, price=price,
-            stop_price=stop_price, post_only=post_only, expire_time_us=expire_time_us,
-            correlation_id=correlation_id, parent_order_id=parent_order_id, cum=cum, seq=seq, triggered=triggered,
-            queue_ahead=queue_ahead, rested_us=rested_us,
-        )  # fmt: skip
+            order_id,
+            account,
+            side,
+            order_type,
+            time_in_force,
+            quantity=quantity,
+            price=price,
+            stop_price=stop_price,
+            post_only=post_only,
+            expire_time_us=expire_time_us,
+            correlation_id=correlation_id,
+            parent_order_id=parent_order_id,
+            cum=cum,
+            seq=seq,
+            triggered=triggered,
+            queue_ahead=queue_ahead,
+            rested_us=rested_us,
+        )
 
     def clone(self) -> Order:
         """A fresh copy to re-queue: the old object stays behind, dead, in its level's queue."""

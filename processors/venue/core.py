@@ -296,8 +296,18 @@ class VenueCore:
             out: Output = []
             expire_due(book, out)
             if is_trade:
-                touched = fill_on_trade(book, self._fees_for(venue), record["price"], record["quantity"],
-                                        aggressor=record["aggressor"], time_us=now, out=out) or touched  # fmt: skip
+                touched = (
+                    fill_on_trade(
+                        book,
+                        self._fees_for(venue),
+                        record["price"],
+                        record["quantity"],
+                        aggressor=record["aggressor"],
+                        time_us=now,
+                        out=out,
+                    )
+                    or touched
+                )
             elif levels is None or levels:
                 touched = cap_queues(book, levels) or touched
             if out:

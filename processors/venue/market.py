@@ -70,8 +70,9 @@ class MarketBook:
         if not self.synced or book.last_update_id is None:
             return []
         last: int = record["last_update_id"]
-        verdict, _ = check_update(record["first_update_id"], last, record["previous_last_update_id"],
-                                  book.last_update_id, fresh=self.fresh)  # fmt: skip
+        verdict, _ = check_update(
+            record["first_update_id"], last, record["previous_last_update_id"], book.last_update_id, fresh=self.fresh
+        )
         if verdict is Verdict.IGNORE:
             return []
         if verdict is Verdict.GAP:

@@ -349,8 +349,9 @@ def _match(book: Book, fees: Fees, taker: Order, takes_any_price: bool, out: Out
         if market is not None:
             outside = market.best_available(maker_side)
             # The market's level when it is strictly better than ours: at one price our makers go first
-            if outside is not None and (level is None or (outside[0] < level.price if side == BUY
-                                                           else outside[0] > level.price)):  # fmt: skip
+            if outside is not None and (
+                level is None or (outside[0] < level.price if side == BUY else outside[0] > level.price)
+            ):
                 if not _take_market(market, fees, taker, outside, takes_any_price, out=out):
                     return
                 continue
@@ -409,8 +410,9 @@ def _available(book: Book, order: Order, takes_any_price: bool) -> int:
     maker_side = SELL if order.side == BUY else BUY
     levels: Iterable[tuple[int, int]] = ((level.price, level.quantity) for level in book.levels(maker_side))
     if book.market is not None:  # the two books' levels merged: walked in price order, as _match does
-        levels = sorted((*levels, *book.market.available_levels(maker_side)), key=lambda pq: pq[0],
-                        reverse=maker_side == BUY)  # fmt: skip
+        levels = sorted(
+            (*levels, *book.market.available_levels(maker_side)), key=lambda pq: pq[0], reverse=maker_side == BUY
+        )
     for price, quantity in levels:
         if not takes_any_price and (price > limit if order.side == BUY else price < limit):  # type: ignore[operator]
             break

@@ -10,14 +10,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from processors.orderbook.core import MARKET_ANALYTICS, OrderBookCore
-from sq.commands.book import iso_time, replay, symbol_events
+from connectors.marketdata.views import MEASURES, MarketDataUnreadable, NoMarketData, latest_analytics
+from settings import load_settings
+from sq.commands.book import iso_time
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import load_settings
-
-MEASURES = ("spread", "mid", "microprice", "depth_imbalance", "realized_volatility", "trade_flow_imbalance", "vpin",
-            "kyle_lambda", "kyle_lambda_t", "pin")  # fmt: skip
 
 
 def register(subparsers: Any) -> None:
@@ -28,26 +25,22 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    events = symbol_events(load_settings(), args.symbol)
-    if not events:
-        raise CommandError(f"no market data for {args.symbol}; start a feed (`sq feed …`) first")
-    progress(f"computing {args.symbol} analytics from {len(events)} events")
-    core = OrderBookCore()
-    emits = replay(core, events) + core.end_of_input(args.symbol)  # the topics were read to their end
-    published = [emit.record for emit in emits if emit.schema == MARKET_ANALYTICS]
-    if not published:
-        raise CommandError(f"the market data of {args.symbol} spans less than one analytics interval "
-                           f"({core.config.interval_us} us of event time)")  # fmt: skip
-    latest = published[-1]
-    document = {"symbol": args.symbol, "venue": latest["venue"], "window_end_us": latest["window_end_us"],
-                "windows": len(published), **{name: latest[name] for name in MEASURES}}  # fmt: skip
+    progress(f"computing {args.symbol} analytics from md.depth and md.trades")
+    try:
+        document = latest_analytics(load_settings(), args.symbol)
+    except MarketDataUnreadable as error:
+        raise CommandError(f"{error}; is the broker up (`sq infra status`)?") from None
+    except NoMarketData as error:
+        raise CommandError(f"{error}; start a feed (`sq feed …`) first") from None
     if args.json:
         emit_json(document)
         return 0
-    say(f"{args.symbol} on {latest['venue']}, window ending {iso_time(latest['window_end_us'])} "
-        f"({len(published)} windows computed)")  # fmt: skip
+    say(
+        f"{args.symbol} on {document['venue']}, window ending {iso_time(document['window_end_us'])} "
+        f"({document['windows']} windows computed)"
+    )
     width = max(len(name) for name in MEASURES)
     for name in MEASURES:
-        value = latest[name]
+        value = document[name]
         say(f"  {name.ljust(width)}  {'n/a (too little data)' if value is None else f'{value:.10g}'}")
     return 0

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from settings import load_settings
 from sq.errors import CommandError
 from sq.output import progress, say
-from sq.settings import load_settings
 
 if TYPE_CHECKING:
     from api.auth import Role
@@ -26,9 +26,12 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = actions.add_parser("create-key", help="create an API key; it is printed once, never stored")
     create.add_argument("--role", required=True, choices=ROLES)
-    create.add_argument("--accounts", default=None,
-                        help="comma-separated accounts the key may act on, * for all (default * for risk and "
-                        "admin; required for trader and read-only)")  # fmt: skip
+    create.add_argument(
+        "--accounts",
+        default=None,
+        help="comma-separated accounts the key may act on, * for all (default * for risk and "
+        "admin; required for trader and read-only)",
+    )
     create.add_argument("--label", default="", help="a note on whose key it is")
     create.set_defaults(handler=create_key)
     revoke = actions.add_parser("revoke-key", help="revoke a key by its id (the part after sqk_)")
@@ -71,8 +74,10 @@ def create_key(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
-    progress(f"created {role} key {key.key_id} for accounts {', '.join(sorted(accounts))}; "
-             "it is shown once, here, and cannot be recovered:")  # fmt: skip
+    progress(
+        f"created {role} key {key.key_id} for accounts {', '.join(sorted(accounts))}; "
+        "it is shown once, here, and cannot be recovered:"
+    )
     say(key.key)
     return 0
 

@@ -8,21 +8,13 @@ Prices and quantities are printed as exact decimal strings.
 from __future__ import annotations
 
 import argparse
-import heapq
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException
-
-from processors.core import Emit, Event
-from processors.orderbook.core import OrderBookCore
-from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, format_fixed
+from connectors.marketdata.views import MarketDataUnreadable, NoMarketData, book_view
+from settings import load_settings
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import Settings, load_settings
-from topics.catalogue import MD_DEPTH, MD_TRADES
-from topics.client import read_events
 
 
 def register(subparsers: Any) -> None:
@@ -33,55 +25,22 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-class MarketDataUnreadable(CommandError):
-    """md.depth or md.trades could not be read to its end (the broker is down or did not answer in time)."""
-
-
-def symbol_events(settings: Settings, symbol: str, timeout_s: float = 30.0) -> list[Event]:
-    """The symbol's depth and trade events from the beginning, merged in event time (each topic's order kept).
-
-    Shared by `sq book`, `sq analytics` and the API's market routes."""
-    streams: list[list[Event]] = []
-    for topic in (MD_DEPTH, MD_TRADES):
-        try:
-            decoded = read_events(settings, topic, timeout_s=timeout_s)
-        except (RuntimeError, TimeoutError, KafkaException) as error:
-            raise MarketDataUnreadable(f"cannot read {topic}: {error}") from None
-        streams.append([Event(topic, symbol, d.schema, d.record, d.record["meta"]["ingest_time_us"])
-                        for d in decoded if d.record.get("symbol") == symbol])  # fmt: skip
-    return list(heapq.merge(*streams, key=lambda event: event.record["meta"]["event_time_us"]))
-
-
-def replay(core: OrderBookCore, events: Iterable[Event]) -> list[Emit]:
-    emits: list[Emit] = []
-    for event in events:
-        emits.extend(core.apply(event))
-    return emits
-
-
 def iso_time(us: int) -> str:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC).isoformat(timespec="milliseconds")
-
-
-def _decimal_levels(levels: list[tuple[int, int]]) -> list[list[str]]:
-    return [[format_fixed(price, PRICE_DECIMALS), format_fixed(quantity, QUANTITY_DECIMALS)]
-            for price, quantity in levels]  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     if args.depth <= 0:
         raise CommandError("--depth must be positive")
-    events = symbol_events(load_settings(), args.symbol)
-    if not any(event.topic == MD_DEPTH for event in events):
-        raise CommandError(f"no depth for {args.symbol} in {MD_DEPTH}; start a feed (`sq feed …`) first")
-    progress(f"rebuilding {args.symbol} from {len(events)} events")
-    core = OrderBookCore()
-    replay(core, events)
-    view = core.book_view(args.symbol, args.depth)
-    assert view is not None  # the symbol had depth events
-    bids, asks = _decimal_levels(view["bids"]), _decimal_levels(view["asks"])
-    document = {"symbol": args.symbol, "venue": view["venue"], "sequence": view["sequence"], "bids": bids,
-                "asks": asks, "stale": view["stale"]}  # fmt: skip
+    progress(f"rebuilding {args.symbol} from md.depth and md.trades")
+    try:
+        view = book_view(load_settings(), args.symbol, args.depth)
+    except MarketDataUnreadable as error:
+        raise CommandError(f"{error}; is the broker up (`sq infra status`)?") from None
+    except NoMarketData as error:
+        raise CommandError(f"{error}; start a feed (`sq feed …`) first") from None
+    bids, asks = view["bids"], view["asks"]
+    document = {name: view[name] for name in ("symbol", "venue", "sequence", "bids", "asks", "stale")}
     if args.json:
         emit_json(document)
         return 0
@@ -94,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append((bid[1], bid[0], ask[0], ask[1]))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
-        say("  ".join(cell.rjust(width) for cell, width in zip(row[:2], widths[:2], strict=True)) + " | "
-            + "  ".join(cell.ljust(width) for cell, width in zip(row[2:], widths[2:], strict=True)))  # fmt: skip
+        say(
+            "  ".join(cell.rjust(width) for cell, width in zip(row[:2], widths[:2], strict=True))
+            + " | "
+            + "  ".join(cell.ljust(width) for cell, width in zip(row[2:], widths[2:], strict=True))
+        )
     return 0

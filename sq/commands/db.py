@@ -8,9 +8,9 @@ from typing import Any
 import psycopg
 
 from connectors.postgres.migrate import MigrationError, migrate
+from settings import load_settings
 from sq.errors import CommandError
 from sq.output import emit_json, say
-from sq.settings import load_settings
 
 
 def register(subparsers: Any) -> None:

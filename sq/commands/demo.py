@@ -23,9 +23,9 @@ import psycopg
 
 from schemas.codec import default_codec
 from schemas.examples import example_events
+from settings import Settings
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import Settings
 from topics.catalogue import CATALOGUE, TopicSpec
 from topics.client import AvroProducer, read_topic
 
@@ -44,8 +44,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, default=None, help="commands per second (default: as fast as taken)")
     parser.add_argument("--exit", action="store_true", help="stop everything after the summary")
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
-    parser.add_argument("--keep-infra", action="store_true",
-                        help="leave a broker and database that the demo started running when it stops")  # fmt: skip
+    parser.add_argument(
+        "--keep-infra",
+        action="store_true",
+        help="leave a broker and database that the demo started running when it stops",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     parser.set_defaults(handler=run)
 
@@ -102,8 +105,9 @@ def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: 
     from topics.catalogue import RISK_LIMITS
 
     run_id = f"demo-{uuid.uuid4().hex[:6]}"
-    session = Session(httpx.Client(base_url=stack.base_url, timeout=30), run_id, args.orders, stop, seed=args.seed,
-                      rate=args.rate)  # fmt: skip
+    session = Session(
+        httpx.Client(base_url=stack.base_url, timeout=30), run_id, args.orders, stop, seed=args.seed, rate=args.rate
+    )
     accounts = session.run_accounts()
     key = _create_demo_key(stack.settings, accounts, run_id)
     session.client.headers["X-API-Key"] = key
@@ -120,15 +124,23 @@ def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: 
             raise KeyboardInterrupt from None
         except StackError as error:
             raise CommandError(str(error)) from None
-        progress(f"  {stats.placed} orders accepted, {stats.cancels} cancels, {stats.amends} amends sent "
-                 f"in {time.monotonic() - began:.1f} s; waiting for the pipeline and the projections …")  # fmt: skip
+        progress(
+            f"  {stats.placed} orders accepted, {stats.cancels} cancels, {stats.amends} amends sent "
+            f"in {time.monotonic() - began:.1f} s; waiting for the pipeline and the projections …"
+        )
         report, caught_up = _settle(stack.settings, session, set(accounts), stop)
         projection = read_projection(session.client)
     document = {
-        "run_id": run_id, "accounts": accounts, **summary(projection, stats),
-        "caught_up": caught_up, "verify": report.as_json(), "api": stack.base_url, "docs": stack.docs_url,
-        "key": key, "seconds": round(time.monotonic() - began, 1),
-    }  # fmt: skip
+        "run_id": run_id,
+        "accounts": accounts,
+        **summary(projection, stats),
+        "caught_up": caught_up,
+        "verify": report.as_json(),
+        "api": stack.base_url,
+        "docs": stack.docs_url,
+        "key": key,
+        "seconds": round(time.monotonic() - began, 1),
+    }
     return document, caught_up and report.ok
 
 
@@ -175,14 +187,22 @@ def _print(document: dict[str, Any], as_json: bool) -> None:
     say(f"  orders     {document['orders']:6}  ({statuses})")
     say(f"  fills      {document['fills']:6}")
     say(f"  positions  {document['positions']:6}")
-    say(f"  rejects    {sum(document['rejects'].values()):6}  "
-        f"({', '.join(f'{k} {v}' for k, v in document['rejects'].items()) or 'none'})")  # fmt: skip
-    say(f"  via HTTP   {session['placed']} orders accepted, {session['cancels']} cancels, {session['amends']} amends; "
-        f"refused: {_refusals(session['http_refusals'])}")  # fmt: skip
-    say(f"  kill switch on {kill['account']}: {kill['orders_sent']} orders sent while on, "
-        f"{kill['denied']} denied KILL_SWITCH; then released, its orders flow again")  # fmt: skip
-    say(f"  verify     {'OK' if verify['ok'] else 'VIOLATED'}: {verify['commands']} commands, {verify['lost']} lost, "
-        f"{verify['duplicated']} duplicated, {verify['position_mismatches']} position mismatches")  # fmt: skip
+    say(
+        f"  rejects    {sum(document['rejects'].values()):6}  "
+        f"({', '.join(f'{k} {v}' for k, v in document['rejects'].items()) or 'none'})"
+    )
+    say(
+        f"  via HTTP   {session['placed']} orders accepted, {session['cancels']} cancels, {session['amends']} amends; "
+        f"refused: {_refusals(session['http_refusals'])}"
+    )
+    say(
+        f"  kill switch on {kill['account']}: {kill['orders_sent']} orders sent while on, "
+        f"{kill['denied']} denied KILL_SWITCH; then released, its orders flow again"
+    )
+    say(
+        f"  verify     {'OK' if verify['ok'] else 'VIOLATED'}: {verify['commands']} commands, {verify['lost']} lost, "
+        f"{verify['duplicated']} duplicated, {verify['position_mismatches']} position mismatches"
+    )
     if not document["caught_up"]:
         say("  the projections had not caught up with the log when the summary was taken")
     say(f"\nAPI docs: {document['docs']}")
@@ -222,8 +242,12 @@ def round_trip_every_event(settings: Settings) -> list[dict[str, Any]]:
             received[message.key] = (codec.decode(message.value), len(message.value))
         for schema in schemas:
             decoded, size = received.get(schema, (None, 0))
-            rows.append({
-                "schema": schema, "topic": topic, "bytes": size,
-                "equal": decoded is not None and decoded.schema == schema and decoded.record == examples[schema],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "schema": schema,
+                    "topic": topic,
+                    "bytes": size,
+                    "equal": decoded is not None and decoded.schema == schema and decoded.record == examples[schema],
+                }
+            )
     return rows

@@ -28,9 +28,9 @@ from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
 from connectors.marketdata.tape_io import TapeRecorder
+from settings import Settings, load_settings
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import Settings, load_settings
 from topics.admin import create_topics
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_FEED_STATUS, MD_TRADES, spec_for
 from topics.client import AvroProducer
@@ -124,8 +124,14 @@ def run_file(args: argparse.Namespace) -> int:
 def run_binance(args: argparse.Namespace) -> int:
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     try:
-        config = BinanceConfig(args.market, symbols, ws_url=args.ws_url, rest_url=args.rest_url,
-                               stall_s=args.stall_seconds, max_seconds=args.max_seconds)  # fmt: skip
+        config = BinanceConfig(
+            args.market,
+            symbols,
+            ws_url=args.ws_url,
+            rest_url=args.rest_url,
+            stall_s=args.stall_seconds,
+            max_seconds=args.max_seconds,
+        )
     except ValueError as error:
         raise CommandError(str(error)) from None
     if not symbols:

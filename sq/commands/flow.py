@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 
 from connectors.order_flow import REFERENCE_MIDS, FlowConfig, OrderFlow
+from settings import load_settings
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import load_settings
 from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
 from topics.client import AvroProducer
 
@@ -23,8 +23,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help=f"comma-separated, of {', '.join(REFERENCE_MIDS)}")
     parser.add_argument("--run-id", default=None, help="prefix of client order ids (default: a new one per run)")
-    parser.add_argument("--no-limits", action="store_true",
-                        help="skip sending each account's risk limits with reference prices first")  # fmt: skip
+    parser.add_argument(
+        "--no-limits", action="store_true", help="skip sending each account's risk limits with reference prices first"
+    )
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -33,9 +34,13 @@ def run(args: argparse.Namespace) -> int:
     if args.orders <= 0:
         raise CommandError("--orders must be positive")
     config = FlowConfig(
-        orders=args.orders, seed=args.seed, accounts=args.accounts, symbols=tuple(args.symbols.split(",")),
-        run_id=args.run_id or f"flow-{uuid.uuid4().hex[:6]}", start_time_us=time.time_ns() // 1000,
-    )  # fmt: skip
+        orders=args.orders,
+        seed=args.seed,
+        accounts=args.accounts,
+        symbols=tuple(args.symbols.split(",")),
+        run_id=args.run_id or f"flow-{uuid.uuid4().hex[:6]}",
+        start_time_us=time.time_ns() // 1000,
+    )
     try:
         flow = OrderFlow(config)
     except ValueError as error:
@@ -59,11 +64,19 @@ def run(args: argparse.Namespace) -> int:
     producer.flush()
     seconds = time.monotonic() - began
     total = sum(counts.values())
-    summary = {"run_id": config.run_id, "seed": config.seed, "commands": total, "by_type": counts,
-               "seconds": round(seconds, 3), "rate": round(total / seconds, 1) if seconds else None}  # fmt: skip
+    summary = {
+        "run_id": config.run_id,
+        "seed": config.seed,
+        "commands": total,
+        "by_type": counts,
+        "seconds": round(seconds, 3),
+        "rate": round(total / seconds, 1) if seconds else None,
+    }
     if args.json:
         emit_json(summary)
     else:
-        say(f"sent {total} commands ({', '.join(f'{n} {k}' for k, n in counts.items())}) in {seconds:.2f} s "
-            f"as run {config.run_id}")  # fmt: skip
+        say(
+            f"sent {total} commands ({', '.join(f'{n} {k}' for k, n in counts.items())}) in {seconds:.2f} s "
+            f"as run {config.run_id}"
+        )
     return 0

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from infra import stack
+from settings import load_settings
 from sq.output import emit_json, say
-from sq.settings import load_settings
 
 
 def register(subparsers: Any) -> None:

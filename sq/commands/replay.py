@@ -10,17 +10,18 @@ import psycopg
 from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkBusy, SinkError
 from replay.projections import rebuild_projections
+from settings import load_settings
 from sq.commands.sink import report_progress
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import load_settings
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("replay", help="rebuild state from the log")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    rebuild = actions.add_parser("rebuild-projections",
-                                 help="drop the PostgreSQL projections and rebuild them from the topics")  # fmt: skip
+    rebuild = actions.add_parser(
+        "rebuild-projections", help="drop the PostgreSQL projections and rebuild them from the topics"
+    )
     rebuild.add_argument("--batch-size", type=int, default=5000)
     rebuild.add_argument("--json", action="store_true")
     rebuild.set_defaults(handler=run_rebuild)
@@ -45,6 +46,8 @@ def run_rebuild(args: argparse.Namespace) -> int:
         say("the rebuild did not reach the end of the topics; it was rolled back, the projections are unchanged")
         return 1
     stats = report.stats
-    say(f"rebuilt from {stats.consumed} records in {stats.seconds:.2f} s "
-        f"({stats.dead_letters} dead letters): " + ", ".join(f"{n} {t}" for t, n in report.tables.items()))  # fmt: skip
+    say(
+        f"rebuilt from {stats.consumed} records in {stats.seconds:.2f} s "
+        f"({stats.dead_letters} dead letters): " + ", ".join(f"{n} {t}" for t, n in report.tables.items())
+    )
     return 0

@@ -15,11 +15,16 @@ from sq.output import progress
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="run processors (default: the whole order path) until Ctrl-C")
-    parser.add_argument("processors", nargs="*", metavar="PROCESSOR",
-                        help=f"any of {', '.join(PROCESSORS)} (default: {' '.join(ORDER_PATH)})")  # fmt: skip
+    parser.add_argument(
+        "processors",
+        nargs="*",
+        metavar="PROCESSOR",
+        help=f"any of {', '.join(PROCESSORS)} (default: {' '.join(ORDER_PATH)})",
+    )
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
-    parser.add_argument("--worker", type=int, default=0,
-                        help="this worker's slot number; workers of one processor share its partitions")  # fmt: skip
+    parser.add_argument(
+        "--worker", type=int, default=0, help="this worker's slot number; workers of one processor share its partitions"
+    )
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
     parser.set_defaults(handler=run)
 

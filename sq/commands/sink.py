@@ -16,9 +16,9 @@ import psycopg
 
 from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkError, SinkOptions, SinkStats, run_sink
+from settings import load_settings
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from sq.settings import load_settings
 
 
 def register(subparsers: Any) -> None:
@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         emit_json(stats.as_json())
     else:
         summary = stats.as_json()
-        say(f"consumed {stats.consumed} records in {summary['seconds']} s: {stats.order_events} order events, "
+        say(
+            f"consumed {stats.consumed} records in {summary['seconds']} s: {stats.order_events} order events, "
             f"{stats.orders} order upserts, {stats.fills} fill upserts, {stats.positions} position upserts, "
             f"{stats.dead_letters} dead letters, {stats.duplicates} duplicates skipped "
-            f"({summary['rows_per_second'] or 0} rows/s)")  # fmt: skip
+            f"({summary['rows_per_second'] or 0} rows/s)"
+        )
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from settings import load_settings
 from sq.output import emit_json, say
-from sq.settings import load_settings
 from topics.admin import create_topics, list_topics
 
 
@@ -29,8 +29,10 @@ def _create(args: argparse.Namespace) -> int:
         for r in reports:
             say(f"{r.topic:28} {r.outcome}" + "".join(f"\n    {d}" for d in r.differences))
         counts = {o: sum(r.outcome == o for r in reports) for o in ("created", "exists", "differs")}
-        say(f"{len(reports)} topics: {counts['created']} created, {counts['exists']} already there, "
-            f"{counts['differs']} differ from the catalogue")  # fmt: skip
+        say(
+            f"{len(reports)} topics: {counts['created']} created, {counts['exists']} already there, "
+            f"{counts['differs']} differ from the catalogue"
+        )
     return 1 if any(r.outcome == "differs" for r in reports) else 0
 
 

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("up", help="run the whole stack (infra, topics, processors, sink, API) until Ctrl-C")
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
-    parser.add_argument("--keep-infra", action="store_true",
-                        help="leave a broker and database that this command started running when it stops")  # fmt: skip
+    parser.add_argument(
+        "--keep-infra",
+        action="store_true",
+        help="leave a broker and database that this command started running when it stops",
+    )
     parser.add_argument("--json", action="store_true", help="print the ready document as JSON on stdout")
     parser.set_defaults(handler=run)
 
@@ -54,10 +57,15 @@ def start_stack(engine: str, keep_infra: bool, stop: threading.Event) -> Stack:
 
 def ready_document(stack: Stack) -> dict[str, Any]:
     return {
-        "ready": True, "api": stack.base_url, "docs": stack.docs_url, "engine": stack.options.engine,
-        "processors": [w.label for w in stack.workers], "kafka": stack.settings.bootstrap_servers,
-        "topic_prefix": stack.settings.topic_prefix, "started_infra": stack.started_infra,
-    }  # fmt: skip
+        "ready": True,
+        "api": stack.base_url,
+        "docs": stack.docs_url,
+        "engine": stack.options.engine,
+        "processors": [w.label for w in stack.workers],
+        "kafka": stack.settings.bootstrap_servers,
+        "topic_prefix": stack.settings.topic_prefix,
+        "started_infra": stack.started_infra,
+    }
 
 
 def run(args: argparse.Namespace) -> int:

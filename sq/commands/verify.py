@@ -8,16 +8,20 @@ from typing import Any
 
 from replay.order_path_log import read_order_path_log
 from replay.verify import VerifyReport, verify
+from settings import load_settings
 from sq.output import emit_json, progress, say
-from sq.settings import load_settings
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("verify", help="check that nothing was lost, duplicated or unapproved")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--settle", type=float, default=0.0,
-                        help="re-check for up to this many seconds while commands are still in flight "
-                        "(stops early when only duplicates remain and the log is still for 10 s)")  # fmt: skip
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="re-check for up to this many seconds while commands are still in flight "
+        "(stops early when only duplicates remain and the log is still for 10 s)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -46,10 +50,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report.as_json())
         return 0 if report.ok else 1
-    say(f"commands {report.commands}  outcomes {report.outcomes}  lost {report.lost}  duplicated {report.duplicated}  "
-        f"undecided {report.undecided}  unapproved {report.unapproved}")  # fmt: skip
-    say(f"fills {report.fills} (venue {report.venue_fills})  duplicate fills {report.duplicate_fills}  "
-        f"position mismatches {report.position_mismatches}")  # fmt: skip
+    say(
+        f"commands {report.commands}  outcomes {report.outcomes}  lost {report.lost}  duplicated {report.duplicated}  "
+        f"undecided {report.undecided}  unapproved {report.unapproved}"
+    )
+    say(
+        f"fills {report.fills} (venue {report.venue_fills})  duplicate fills {report.duplicate_fills}  "
+        f"position mismatches {report.position_mismatches}"
+    )
     say(f"orders {report.orders}: {report.orders_terminal} finished, {report.orders_working} working")
     if report.outcomes_by_type:
         say("outcomes: " + ", ".join(f"{k} {v}" for k, v in report.outcomes_by_type.items()))

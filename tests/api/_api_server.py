@@ -19,7 +19,7 @@ import uvicorn
 
 from api.app import create_app
 from api.config import ApiSettings
-from sq.settings import Settings
+from settings import Settings
 
 START_TIMEOUT_S = 30.0
 

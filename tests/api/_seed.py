@@ -11,7 +11,7 @@ from connectors.postgres.sink import SinkOptions, run_sink
 from processors.core import order_id_for
 from schemas.examples import example_event
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer
 
@@ -32,17 +32,38 @@ class SeededOrder:
 
 def _meta(run: str, t: int, correlation_id: str) -> dict[str, Any]:
     event_id = f"{run}-evt-{next(_ids)}"
-    return {"event_id": event_id, "producer": "oms", "event_time_us": t, "ingest_time_us": t,
-            "causation_id": None, "correlation_id": correlation_id}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "producer": "oms",
+        "event_time_us": t,
+        "ingest_time_us": t,
+        "causation_id": None,
+        "correlation_id": correlation_id,
+    }
 
 
 def _order_events(run: str, account: str, client_order_id: str, t: int, filled: str) -> list[dict[str, Any]]:
     order_id = order_id_for(account, client_order_id)
     quantity, price = 2 * QUANTITY_SCALE, 100 * PRICE_SCALE
-    base = example_event(ORDER_EVENT, account=account, order_id=order_id, client_order_id=client_order_id,
-                         symbol="BTCUSDT", quantity=quantity, price=price, post_only=False, cum_quantity=0,
-                         leaves_quantity=quantity, avg_price=None, last_quantity=0, last_price=None, fee=0,
-                         fill_id=None, liquidity=None, venue="SIM")  # fmt: skip
+    base = example_event(
+        ORDER_EVENT,
+        account=account,
+        order_id=order_id,
+        client_order_id=client_order_id,
+        symbol="BTCUSDT",
+        quantity=quantity,
+        price=price,
+        post_only=False,
+        cum_quantity=0,
+        leaves_quantity=quantity,
+        avg_price=None,
+        last_quantity=0,
+        last_price=None,
+        fee=0,
+        fill_id=None,
+        liquidity=None,
+        venue="SIM",
+    )
     correlation = f"{run}-corr-{client_order_id}"
     steps: list[dict[str, Any]] = [
         dict(base, event_type="PENDING_NEW", status="PENDING_NEW", version=1),
@@ -51,19 +72,44 @@ def _order_events(run: str, account: str, client_order_id: str, t: int, filled: 
     if filled:  # "all" or "half" of the quantity
         done = quantity if filled == "all" else quantity // 2
         status = "FILLED" if filled == "all" else "PARTIALLY_FILLED"
-        steps.append(dict(base, event_type=status, status=status, version=1, cum_quantity=done,
-                          leaves_quantity=quantity - done, avg_price=price, last_quantity=done, last_price=price,
-                          fee=1000, fill_id=f"{run}-fill-{client_order_id}", liquidity="TAKER"))  # fmt: skip
+        steps.append(
+            dict(
+                base,
+                event_type=status,
+                status=status,
+                version=1,
+                cum_quantity=done,
+                leaves_quantity=quantity - done,
+                avg_price=price,
+                last_quantity=done,
+                last_price=price,
+                fee=1000,
+                fill_id=f"{run}-fill-{client_order_id}",
+                liquidity="TAKER",
+            )
+        )
     for index, step in enumerate(steps):
         step["meta"] = _meta(run, t + index * 1_000, correlation)
     return steps
 
 
 def _position(run: str, account: str, t: int) -> dict[str, Any]:
-    return example_event(POSITION, meta=_meta(run, t, f"{run}-pos-{account}"), account=account, symbol="BTCUSDT",
-                         quantity=2 * QUANTITY_SCALE, avg_price=100 * PRICE_SCALE, mark_price=100 * PRICE_SCALE,
-                         unrealized_pnl=0, realized_pnl=0, fees=1000, cash=-200 * PRICE_SCALE - 1000, fill_count=1,
-                         last_fill_id=f"{run}-fill", version=1)  # fmt: skip
+    return example_event(
+        POSITION,
+        meta=_meta(run, t, f"{run}-pos-{account}"),
+        account=account,
+        symbol="BTCUSDT",
+        quantity=2 * QUANTITY_SCALE,
+        avg_price=100 * PRICE_SCALE,
+        mark_price=100 * PRICE_SCALE,
+        unrealized_pnl=0,
+        realized_pnl=0,
+        fees=1000,
+        cash=-200 * PRICE_SCALE - 1000,
+        fill_count=1,
+        last_fill_id=f"{run}-fill",
+        version=1,
+    )
 
 
 def seed_orders(

@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from api import key_store
 from api.auth import Role
 from connectors.postgres.migrate import migrate
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import create_topics, delete_prefixed_topics, physical_name
 from topics.catalogue import CATALOGUE
 
@@ -103,9 +103,13 @@ def keys(api_database: str) -> Keys:
             return key_store.create_key(conn, role, accounts, label="test").key
 
         return Keys(
-            trader=new(Role.TRADER, OWN), other_trader=new(Role.TRADER, OTHER), risk=new(Role.RISK, "*"),
-            admin=new(Role.ADMIN, "*"), read_only=new(Role.READ_ONLY, OWN), risk_own=new(Role.RISK, OWN),
-        )  # fmt: skip
+            trader=new(Role.TRADER, OWN),
+            other_trader=new(Role.TRADER, OTHER),
+            risk=new(Role.RISK, "*"),
+            admin=new(Role.ADMIN, "*"),
+            read_only=new(Role.READ_ONLY, OWN),
+            risk_own=new(Role.RISK, OWN),
+        )
 
 
 @dataclass(frozen=True)

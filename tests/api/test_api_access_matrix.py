@@ -47,8 +47,12 @@ def _expected(route: str, role: str, side: str) -> int:
     return row[4] if role == "risk" else row[5] if role == "admin" else row[COLUMNS[(role, side)]]
 
 
-CASES = [(route, role, side) for route in EXPECTED for role in ("trader", "read-only", "risk", "admin")
-         for side in ("own", "other")]  # fmt: skip
+CASES = [
+    (route, role, side)
+    for route in EXPECTED
+    for role in ("trader", "read-only", "risk", "admin")
+    for side in ("own", "other")
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +63,14 @@ def seeded(api_env: ApiEnv) -> dict[str, dict[str, SeededOrder]]:
 def _request(route: str, account: str, orders: dict[str, SeededOrder]) -> tuple[str, str, dict[str, Any]]:
     live, filled = orders["live"].order_id, orders["filled"].order_id
     missing = f"no-such-order-{account}"
-    order_body = {"account": account, "symbol": "BTCUSDT", "side": "buy", "type": "limit", "quantity": "1",
-                  "price": "100"}  # fmt: skip
+    order_body = {
+        "account": account,
+        "symbol": "BTCUSDT",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "1",
+        "price": "100",
+    }
     switch = {"scope": "account", "target": account, "reason": "matrix"}
     return {
         "place order": ("POST", "/v1/orders", {"json": order_body}),
@@ -79,9 +89,12 @@ def _request(route: str, account: str, orders: dict[str, SeededOrder]) -> tuple[
         "get limits": ("GET", f"/v1/risk/limits/{account}", {}),
         "set limits": ("PUT", f"/v1/risk/limits/{account}", {"json": {"max_open_orders": 10}}),
         "engage account kill switch": ("POST", "/v1/risk/kill-switch", {"json": switch}),
-        "release account kill switch": ("DELETE", "/v1/risk/kill-switch",
-                                        {"params": {"scope": "account", "target": account}}),
-    }[route]  # fmt: skip
+        "release account kill switch": (
+            "DELETE",
+            "/v1/risk/kill-switch",
+            {"params": {"scope": "account", "target": account}},
+        ),
+    }[route]
 
 
 def _status(env: ApiEnv, key: str, route: str, account: str, orders: dict[str, SeededOrder]) -> int:

@@ -76,14 +76,31 @@ def test_post_order_produces_exactly_the_new_order_command(api_env: ApiEnv) -> N
     meta = decoded.record["meta"]
     assert before_us <= meta["event_time_us"] == meta["ingest_time_us"] <= after_us
     assert decoded.record == {
-        "meta": {"event_id": answer["event_id"], "producer": "api", "event_time_us": meta["event_time_us"],
-                 "ingest_time_us": meta["event_time_us"], "causation_id": None, "correlation_id": answer["event_id"]},
-        "account": OWN, "order_id": order_id, "client_order_id": "cmd-http-1", "symbol": "BTCUSDT", "side": "SELL",
-        "order_type": "STOP_LIMIT", "quantity": 1_500_001, "price": 5_999_999 * PRICE_SCALE // 100,
-        "stop_price": 60_000 * PRICE_SCALE + PRICE_SCALE // 2, "time_in_force": "GTD",
-        "expire_time_us": 1_782_835_200_000_001, "post_only": False, "reduce_only": True, "venue": None,
-        "parent_order_id": None, "execution": None,
-    }  # fmt: skip
+        "meta": {
+            "event_id": answer["event_id"],
+            "producer": "api",
+            "event_time_us": meta["event_time_us"],
+            "ingest_time_us": meta["event_time_us"],
+            "causation_id": None,
+            "correlation_id": answer["event_id"],
+        },
+        "account": OWN,
+        "order_id": order_id,
+        "client_order_id": "cmd-http-1",
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "order_type": "STOP_LIMIT",
+        "quantity": 1_500_001,
+        "price": 5_999_999 * PRICE_SCALE // 100,
+        "stop_price": 60_000 * PRICE_SCALE + PRICE_SCALE // 2,
+        "time_in_force": "GTD",
+        "expire_time_us": 1_782_835_200_000_001,
+        "post_only": False,
+        "reduce_only": True,
+        "venue": None,
+        "parent_order_id": None,
+        "execution": None,
+    }
 
 
 def test_an_order_without_client_order_id_gets_one_and_a_resend_names_the_same_order(api_env: ApiEnv) -> None:
@@ -143,7 +160,10 @@ def test_amend_produces_an_amend_order_with_exact_new_values(
     _, decoded = _record_at(api_env, ORDERS_COMMANDS, response.json())
     assert decoded.schema == "shrivenquant.orders.AmendOrder"
     assert (decoded.record["quantity"], decoded.record["price"], decoded.record["stop_price"]) == (
-        5 * QUANTITY_SCALE // 2, 10_001 * PRICE_SCALE // 100, None)  # fmt: skip
+        5 * QUANTITY_SCALE // 2,
+        10_001 * PRICE_SCALE // 100,
+        None,
+    )
 
 
 @pytest.mark.parametrize(("method", "body"), [("DELETE", None), ("PATCH", {"quantity": "3"})])
@@ -186,8 +206,13 @@ def test_kill_switch_engage_and_release_produce_control_events(api_env: ApiEnv) 
     key, on = _record_at(api_env, CONTROL_EVENTS, engaged.json())
     assert key == f"ACCOUNT:{OWN}" and on.schema == "shrivenquant.control.KillSwitch"
     assert {k: on.record[k] for k in ("scope", "target", "active", "cancel_open_orders", "actor", "detail")} == {
-        "scope": "ACCOUNT", "target": OWN, "active": True, "cancel_open_orders": True, "actor": actor,
-        "detail": "runaway"}  # fmt: skip
+        "scope": "ACCOUNT",
+        "target": OWN,
+        "active": True,
+        "cancel_open_orders": True,
+        "actor": actor,
+        "detail": "runaway",
+    }
     _, off = _record_at(api_env, CONTROL_EVENTS, released.json())
     assert (off.record["active"], off.record["cancel_open_orders"], off.record["detail"]) == (False, False, "ok")
     key, global_switch = _record_at(api_env, CONTROL_EVENTS, everything.json())
@@ -196,8 +221,13 @@ def test_kill_switch_engage_and_release_produce_control_events(api_env: ApiEnv) 
 
 def test_limits_put_produces_risk_limits_and_get_reads_them_back(api_env: ApiEnv) -> None:
     account = "ACC-LIMITS"
-    body = {"max_order_quantity": "5", "max_order_notional": "250000.5", "max_open_orders": 7,
-            "allowed_symbols": ["BTCUSDT"], "reference_prices": {"BTCUSDT": "60000"}}  # fmt: skip
+    body = {
+        "max_order_quantity": "5",
+        "max_order_notional": "250000.5",
+        "max_open_orders": 7,
+        "allowed_symbols": ["BTCUSDT"],
+        "reference_prices": {"BTCUSDT": "60000"},
+    }
     with api_env.client(api_env.keys.admin) as client:
         unset = client.get(f"/v1/risk/limits/{account}").json()
         put = client.put(f"/v1/risk/limits/{account}", json=body)

@@ -137,14 +137,29 @@ def test_limits_left_out_take_the_documented_defaults() -> None:
 
 
 def test_an_algo_order_carries_its_execution_instruction_exactly() -> None:
-    body = OrderCreate.model_validate({**LIMIT, "execution": {
-        "algo": "peg", "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T01:00:00.5Z",
-        "display_quantity": "0.005", "peg_offset": "-0.25", "params": {"urgency": "low"}}})  # fmt: skip
+    body = OrderCreate.model_validate(
+        {
+            **LIMIT,
+            "execution": {
+                "algo": "peg",
+                "start_time": "2026-01-01T00:00:00Z",
+                "end_time": "2026-01-01T01:00:00.5Z",
+                "display_quantity": "0.005",
+                "peg_offset": "-0.25",
+                "params": {"urgency": "low"},
+            },
+        }
+    )
     record = commands.new_order(body, "c", ORIGIN)
     assert record["execution"] == {
-        "algo": "PEG", "start_time_us": 1_767_225_600_000_000, "end_time_us": 1_767_229_200_500_000,
-        "participation_bps": None, "display_quantity": QUANTITY_SCALE // 200, "peg_offset": -PRICE_SCALE // 4,
-        "params": {"urgency": "low"}}  # fmt: skip
+        "algo": "PEG",
+        "start_time_us": 1_767_225_600_000_000,
+        "end_time_us": 1_767_229_200_500_000,
+        "participation_bps": None,
+        "display_quantity": QUANTITY_SCALE // 200,
+        "peg_offset": -PRICE_SCALE // 4,
+        "params": {"urgency": "low"},
+    }
     default_codec().encode(commands.NEW_ORDER, record)
 
 

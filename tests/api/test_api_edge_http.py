@@ -13,7 +13,7 @@ from conftest import OTHER, OWN, ApiEnv, Keys
 
 from api import key_store
 from api.auth import Role, encode_jwt, token_for
-from sq.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -111,13 +111,24 @@ def test_the_openapi_document_describes_every_route_with_models_and_errors(api_e
     document = _get(api_env.api, "/openapi.json").json()
     operations = {(m.upper(), p): op for p, ops in document["paths"].items() for m, op in ops.items()}
     assert set(operations) >= {
-        ("POST", "/v1/orders"), ("GET", "/v1/orders"), ("GET", "/v1/orders/{order_id}"),
-        ("GET", "/v1/orders/{order_id}/events"), ("DELETE", "/v1/orders/{order_id}"),
-        ("PATCH", "/v1/orders/{order_id}"), ("GET", "/v1/fills"), ("GET", "/v1/positions"),
-        ("GET", "/v1/positions/{account}"), ("POST", "/v1/risk/kill-switch"), ("DELETE", "/v1/risk/kill-switch"),
-        ("PUT", "/v1/risk/limits/{account}"), ("GET", "/v1/risk/limits/{account}"), ("GET", "/v1/stream/orders"),
-        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
-    }  # fmt: skip
+        ("POST", "/v1/orders"),
+        ("GET", "/v1/orders"),
+        ("GET", "/v1/orders/{order_id}"),
+        ("GET", "/v1/orders/{order_id}/events"),
+        ("DELETE", "/v1/orders/{order_id}"),
+        ("PATCH", "/v1/orders/{order_id}"),
+        ("GET", "/v1/fills"),
+        ("GET", "/v1/positions"),
+        ("GET", "/v1/positions/{account}"),
+        ("POST", "/v1/risk/kill-switch"),
+        ("DELETE", "/v1/risk/kill-switch"),
+        ("PUT", "/v1/risk/limits/{account}"),
+        ("GET", "/v1/risk/limits/{account}"),
+        ("GET", "/v1/stream/orders"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+    }
     for (method, path), operation in operations.items():
         if path.startswith("/v1/"):
             assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)

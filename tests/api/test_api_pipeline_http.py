@@ -55,8 +55,7 @@ def _status_in(client: httpx.Client, order_id: str, statuses: set[str]) -> dict[
 
 
 def _place(client: httpx.Client, account: str, symbol: str, side: str, quantity: str, price: str) -> str:
-    body = {"account": account, "symbol": symbol, "side": side, "type": "limit", "quantity": quantity,
-            "price": price}  # fmt: skip
+    body = {"account": account, "symbol": symbol, "side": side, "type": "limit", "quantity": quantity, "price": price}
     response = client.post("/v1/orders", json=body)
     assert response.status_code == 202, response.text
     order_id: str = response.json()["order_id"]
@@ -76,7 +75,10 @@ def test_submitted_orders_are_accepted_filled_and_their_positions_visible(order_
         filled = wait_for(lambda: _status_in(buyer, buy, {"FILLED"}), SETTLE_S, "the buy to fill")
         assert (filled["cum_quantity"], filled["avg_price"]) == ("0.03", "60000")  # the maker's price
         assert [e["event_type"] for e in buyer.get(f"/v1/orders/{buy}/events").json()] == [
-            "PENDING_NEW", "ACCEPTED", "FILLED"]  # fmt: skip
+            "PENDING_NEW",
+            "ACCEPTED",
+            "FILLED",
+        ]
 
         def position(client: httpx.Client, account: str) -> dict[str, Any] | None:
             rows = [p for p in client.get(f"/v1/positions/{account}").json() if p["symbol"] == symbol]
@@ -104,8 +106,11 @@ def test_a_resting_order_is_amended_then_cancelled_and_then_refused_with_409(ord
         order_id = _place(trader, OWN, _symbol(), "buy", "1", "100")
         wait_for(lambda: _status_in(trader, order_id, {"NEW"}), STARTUP_S, "the order to rest")
         assert trader.patch(f"/v1/orders/{order_id}", json={"quantity": "2", "price": "99.5"}).status_code == 202
-        replaced = wait_for(lambda: (o := _status_in(trader, order_id, {"NEW"})) and o["version"] == 2 and o,
-                            SETTLE_S, "the replacement")  # fmt: skip
+        replaced = wait_for(
+            lambda: (o := _status_in(trader, order_id, {"NEW"})) and o["version"] == 2 and o,
+            SETTLE_S,
+            "the replacement",
+        )
         assert (replaced["quantity"], replaced["price"], replaced["last_event_type"]) == ("2", "99.5", "REPLACED")
         assert trader.delete(f"/v1/orders/{order_id}").status_code == 202
         wait_for(lambda: _status_in(trader, order_id, {"CANCELLED"}), SETTLE_S, "the cancel")

@@ -23,7 +23,10 @@ def test_an_order_shows_its_current_state_with_decimal_amounts(
     with api_env.client(api_env.keys.trader) as client:
         order = client.get(f"/v1/orders/{filled.order_id}").json()
     assert (order["order_id"], order["client_order_id"], order["account"]) == (
-        filled.order_id, filled.client_order_id, OWN)  # fmt: skip
+        filled.order_id,
+        filled.client_order_id,
+        OWN,
+    )
     assert (order["status"], order["side"], order["type"], order["time_in_force"]) == ("FILLED", "buy", "limit", "gtc")
     assert (order["quantity"], order["price"], order["cum_quantity"], order["leaves_quantity"]) == (
         "2",
@@ -63,8 +66,9 @@ def test_orders_filter_by_status_symbol_and_time_and_page_with_a_cursor(
                 break
         filled = client.get("/v1/orders", params={"status": "filled"}).json()["items"]
         none = client.get("/v1/orders", params={"symbol": "ETHUSDT"}).json()["items"]
-        first_two = client.get("/v1/orders", params={"from": at(T0).isoformat(),
-                                                     "to": at(T0 + 20_000).isoformat()}).json()["items"]  # fmt: skip
+        first_two = client.get(
+            "/v1/orders", params={"from": at(T0).isoformat(), "to": at(T0 + 20_000).isoformat()}
+        ).json()["items"]
         bad_cursor = client.get("/v1/orders", params={"cursor": "not-a-cursor"})
         bad_status = client.get("/v1/orders", params={"status": ["new", "DONE"]})
     assert len(seen) == len(set(seen)) == len(every) and set(seen) == every
@@ -80,6 +84,8 @@ def test_fills_and_positions_of_an_account(api_env: ApiEnv, seeded: dict[str, di
         fills = client.get("/v1/fills", params={"account": OWN}).json()["items"]
         positions = client.get(f"/v1/positions/{OWN}").json()
     assert [(f["order_id"], f["quantity"], f["price"], f["side"]) for f in fills] == [
-        (seeded[OWN]["filled"].order_id, "2", "100", "buy")]  # fmt: skip
+        (seeded[OWN]["filled"].order_id, "2", "100", "buy")
+    ]
     assert [(p["account"], p["symbol"], p["quantity"], p["cash"]) for p in positions] == [
-        (OWN, "BTCUSDT", "2", "-200.00001")]  # fmt: skip
+        (OWN, "BTCUSDT", "2", "-200.00001")
+    ]

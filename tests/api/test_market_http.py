@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import ApiEnv
 
-from sq.commands.analytics import MEASURES
+from connectors.marketdata.views import MEASURES
 from topics.catalogue import MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer
 
@@ -26,8 +26,14 @@ _ids = itertools.count(1)
 
 def _meta(t: int) -> dict[str, Any]:
     event_id = f"md-http-{next(_ids)}"
-    return {"event_id": event_id, "producer": "test-feed", "event_time_us": t, "ingest_time_us": t,
-            "causation_id": None, "correlation_id": event_id}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "producer": "test-feed",
+        "event_time_us": t,
+        "ingest_time_us": t,
+        "causation_id": None,
+        "correlation_id": event_id,
+    }
 
 
 def _levels(levels: list[tuple[int, int]]) -> list[dict[str, int]]:
@@ -35,25 +41,56 @@ def _levels(levels: list[tuple[int, int]]) -> list[dict[str, int]]:
 
 
 def _snapshot(symbol: str, update_id: int, t: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> Any:
-    return (MD_DEPTH, symbol, "shrivenquant.md.DepthSnapshot", {
-        "meta": _meta(t), "venue": "test", "symbol": symbol, "last_update_id": update_id,
-        "bids": _levels(bids), "asks": _levels(asks),
-    })  # fmt: skip
+    return (
+        MD_DEPTH,
+        symbol,
+        "shrivenquant.md.DepthSnapshot",
+        {
+            "meta": _meta(t),
+            "venue": "test",
+            "symbol": symbol,
+            "last_update_id": update_id,
+            "bids": _levels(bids),
+            "asks": _levels(asks),
+        },
+    )
 
 
-def _update(symbol: str, first: int, last: int, t: int, bids: list[tuple[int, int]],
-            asks: list[tuple[int, int]]) -> Any:  # fmt: skip
-    return (MD_DEPTH, symbol, "shrivenquant.md.DepthUpdate", {
-        "meta": _meta(t), "venue": "test", "symbol": symbol, "first_update_id": first, "last_update_id": last,
-        "previous_last_update_id": None, "bids": _levels(bids), "asks": _levels(asks),
-    })  # fmt: skip
+def _update(
+    symbol: str, first: int, last: int, t: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]]
+) -> Any:
+    return (
+        MD_DEPTH,
+        symbol,
+        "shrivenquant.md.DepthUpdate",
+        {
+            "meta": _meta(t),
+            "venue": "test",
+            "symbol": symbol,
+            "first_update_id": first,
+            "last_update_id": last,
+            "previous_last_update_id": None,
+            "bids": _levels(bids),
+            "asks": _levels(asks),
+        },
+    )
 
 
 def _trade(symbol: str, t: int, price: int, quantity: int, aggressor: str) -> Any:
-    return (MD_TRADES, symbol, "shrivenquant.md.Trade", {
-        "meta": _meta(t), "venue": "test", "symbol": symbol, "trade_id": f"t{next(_ids)}", "price": price,
-        "quantity": quantity, "aggressor": aggressor,
-    })  # fmt: skip
+    return (
+        MD_TRADES,
+        symbol,
+        "shrivenquant.md.Trade",
+        {
+            "meta": _meta(t),
+            "venue": "test",
+            "symbol": symbol,
+            "trade_id": f"t{next(_ids)}",
+            "price": price,
+            "quantity": quantity,
+            "aggressor": aggressor,
+        },
+    )
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sq.settings import PROJECT_ROOT, Settings
+from settings import PROJECT_ROOT, Settings
 from topics.admin import admin_client
 
 
@@ -21,8 +21,13 @@ def run_bench(module: str, args: Sequence[str], settings: Settings, timeout_s: f
         env["KAFKA_BOOTSTRAP_SERVERS"] = settings.external_kafka
     result = subprocess.run(
         [sys.executable, "-m", module, *args, "--json"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     document: dict[str, Any] = json.loads(result.stdout)  # stdout holds the JSON document only
     return document

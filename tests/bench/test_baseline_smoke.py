@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _bench_run import assert_no_topics_left, measured_figures, run_bench
 
-from sq.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +26,20 @@ EXPECTED_FIGURES = {
     ("faust fetch wait 5 ms", "latency p50"),
     ("faust fetch wait 5 ms", "latency p99"),
 }
-TINY = ["--messages", "300", "--codec-messages", "300", "--faust-messages", "200",
-        "--rate", "500", "--warmup-seconds", "0.2", "--latency-seconds", "0.5"]  # fmt: skip
+TINY = [
+    "--messages",
+    "300",
+    "--codec-messages",
+    "300",
+    "--faust-messages",
+    "200",
+    "--rate",
+    "500",
+    "--warmup-seconds",
+    "0.2",
+    "--latency-seconds",
+    "0.5",
+]
 
 
 @pytest.mark.timeout(90)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from _bench_run import assert_no_topics_left, measured_figures, run_bench
 
-from sq.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +28,23 @@ EXPECTED_FIGURES = {
     ),
 }
 OPTIONAL_FIGURES = {(PHASE, "CPU per new order, broker")}  # only when the broker runs on this machine
-TINY = ["--engine", "kafka", "--orders", "300", "--accounts", "4", "--rate", "200", "--warmup-seconds", "0.3",
-        "--latency-seconds", "1", "--with-baseline", "--baseline-messages", "500"]  # fmt: skip
+TINY = [
+    "--engine",
+    "kafka",
+    "--orders",
+    "300",
+    "--accounts",
+    "4",
+    "--rate",
+    "200",
+    "--warmup-seconds",
+    "0.3",
+    "--latency-seconds",
+    "1",
+    "--with-baseline",
+    "--baseline-messages",
+    "500",
+]
 
 
 @pytest.mark.timeout(60)

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import delete_prefixed_topics
 
 pytestmark = pytest.mark.integration
@@ -92,8 +92,14 @@ def _worker_pids_of(stack: StackEnv) -> set[int]:
 
 
 def _demo(stack: StackEnv, orders: int) -> dict[str, Any]:
-    done = subprocess.run([*SQ, "demo", "--orders", str(orders), "--exit", "--json"], env=stack.env,
-                          capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, check=False)  # fmt: skip
+    done = subprocess.run(
+        [*SQ, "demo", "--orders", str(orders), "--exit", "--json"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT_S,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary: dict[str, Any] = json.loads(done.stdout)
     return summary

@@ -12,7 +12,7 @@ import pytest
 
 from api.config import ApiSettings
 from processors.runtime.supervisor import WorkerProcess
-from sq.settings import Settings
+from settings import Settings
 from sq.stack_runner import Stack, StackError, stop_on_signals
 
 SETTINGS = Settings.from_env({})

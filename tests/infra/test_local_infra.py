@@ -14,7 +14,7 @@ import pytest
 from infra.kafka_broker import LocalBroker
 from infra.postgres_server import LocalPostgres
 from infra.process import InfraError, require_free_disk
-from sq.settings import Settings
+from settings import Settings
 
 
 @pytest.fixture
@@ -48,28 +48,40 @@ def test_stop_leaves_alone_what_it_did_not_start(tmp_path: Path) -> None:
 
 
 def test_settings_pass_security_options_through_to_librdkafka() -> None:
-    settings = Settings.from_env({
-        "KAFKA_BOOTSTRAP_SERVERS": "broker-1:9093", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "KAFKA_SASL_MECHANISM": "PLAIN", "DATABASE_URL": "postgresql://u:p@db/x",
-    })  # fmt: skip
+    settings = Settings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "broker-1:9093",
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "PLAIN",
+            "DATABASE_URL": "postgresql://u:p@db/x",
+        }
+    )
     assert settings.kafka_config() == {
-        "bootstrap.servers": "broker-1:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
-    }  # fmt: skip
+        "bootstrap.servers": "broker-1:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+    }
     assert settings.database_url == "postgresql://u:p@db/x"
 
 
 @pytest.mark.integration
 def test_status_json_tells_scripts_where_both_services_are(infra_settings: Settings) -> None:
-    env = {"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP_SERVERS": infra_settings.bootstrap_servers,
-           "DATABASE_URL": infra_settings.database_url}  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_BOOTSTRAP_SERVERS": infra_settings.bootstrap_servers,
+        "DATABASE_URL": infra_settings.database_url,
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "sq.cli", "infra", "status", "--json"], capture_output=True, text=True, env=env,
-        timeout=60, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "sq.cli", "infra", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
-    assert status["kafka"] == {"bootstrap_servers": infra_settings.bootstrap_servers, "running": True,
-                               "managed": False}  # fmt: skip
+    assert status["kafka"] == {"bootstrap_servers": infra_settings.bootstrap_servers, "running": True, "managed": False}
     assert status["postgres"]["url"] == infra_settings.database_url and status["postgres"]["running"] is True
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from order_path_pipeline import ENGINES, Pipeline
 
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import create_topics, delete_prefixed_topics
 from topics.catalogue import CATALOGUE
 

@@ -18,7 +18,7 @@ from processors.core import derived_event_id, order_id_for
 from processors.runtime.registry import ORDER_PATH, consumer_group
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from schemas.codec import default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import CONTROL_EVENTS, ORDERS_COMMANDS, RISK_LIMITS
 from topics.client import AvroProducer, read_events
@@ -67,8 +67,14 @@ class Pipeline:
         self.sequence += 1
         event_id = derived_event_id(self.settings.topic_prefix, "test", self.sequence)
         now = time_us or time.time_ns() // 1000
-        return {"event_id": event_id, "producer": "test", "event_time_us": now, "ingest_time_us": now,
-                "causation_id": None, "correlation_id": event_id}  # fmt: skip
+        return {
+            "event_id": event_id,
+            "producer": "test",
+            "event_time_us": now,
+            "ingest_time_us": now,
+            "causation_id": None,
+            "correlation_id": event_id,
+        }
 
     def send(self, topic: str, key: str, schema: str, record: dict[str, Any]) -> dict[str, Any]:
         if self.producer is None:
@@ -80,12 +86,24 @@ class Pipeline:
     def new_order(self, account: str, symbol: str, side: str, quantity: int, price: int | None, **extra: Any) -> dict:  # type: ignore[type-arg]
         client_order_id = extra.pop("client_order_id", f"c-{uuid.uuid4().hex[:10]}")
         record = {
-            "meta": self.meta(), "account": account, "order_id": order_id_for(account, client_order_id),
-            "client_order_id": client_order_id, "symbol": symbol, "side": side,
-            "order_type": "LIMIT" if price is not None else "MARKET", "quantity": quantity, "price": price,
-            "stop_price": None, "time_in_force": "GTC" if price is not None else "IOC", "expire_time_us": None,
-            "post_only": False, "reduce_only": False, "venue": None, "parent_order_id": None, "execution": None,
-        }  # fmt: skip
+            "meta": self.meta(),
+            "account": account,
+            "order_id": order_id_for(account, client_order_id),
+            "client_order_id": client_order_id,
+            "symbol": symbol,
+            "side": side,
+            "order_type": "LIMIT" if price is not None else "MARKET",
+            "quantity": quantity,
+            "price": price,
+            "stop_price": None,
+            "time_in_force": "GTC" if price is not None else "IOC",
+            "expire_time_us": None,
+            "post_only": False,
+            "reduce_only": False,
+            "venue": None,
+            "parent_order_id": None,
+            "execution": None,
+        }
         record.update(extra)
         return self.send(ORDERS_COMMANDS, account, NEW_ORDER, record)
 
@@ -94,8 +112,14 @@ class Pipeline:
         return self.send(ORDERS_COMMANDS, account, CANCEL_ORDER, record)
 
     def amend(self, account: str, order_id: str, quantity: int, price: int | None = None) -> dict:  # type: ignore[type-arg]
-        record = {"meta": self.meta(), "account": account, "order_id": order_id, "quantity": quantity,
-                  "price": price, "stop_price": None}  # fmt: skip
+        record = {
+            "meta": self.meta(),
+            "account": account,
+            "order_id": order_id,
+            "quantity": quantity,
+            "price": price,
+            "stop_price": None,
+        }
         return self.send(ORDERS_COMMANDS, account, AMEND_ORDER, record)
 
     def control(self, schema: str, key: str, **fields: Any) -> dict:  # type: ignore[type-arg]

@@ -53,15 +53,31 @@ def test_two_crossing_orders_from_two_accounts_fill_each_other_and_both_position
 
 
 def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(pipeline: Pipeline, account: str) -> None:
-    pipeline.control(KILL_SWITCH, f"ACCOUNT:{account}", scope="ACCOUNT", target=account, active=True,
-                     cancel_open_orders=False, actor="test", detail="stop this account")  # fmt: skip
+    pipeline.control(
+        KILL_SWITCH,
+        f"ACCOUNT:{account}",
+        scope="ACCOUNT",
+        target=account,
+        active=True,
+        cancel_open_orders=False,
+        actor="test",
+        detail="stop this account",
+    )
     blocked = pipeline.new_order(account, "BTCUSDT", "BUY", LOT, PRICE)
     status = wait_for(lambda: final_status(pipeline, blocked["order_id"], {"REJECTED"}), STARTUP_S, "a denial")
     assert status == "REJECTED"
     [denied] = events_of(pipeline, blocked["order_id"])
     assert (denied["event_type"], denied["reject_reason"]) == ("DENIED", "KILL_SWITCH")
-    pipeline.control(KILL_SWITCH, f"ACCOUNT:{account}", scope="ACCOUNT", target=account, active=False,
-                     cancel_open_orders=False, actor="test", detail="resume")  # fmt: skip
+    pipeline.control(
+        KILL_SWITCH,
+        f"ACCOUNT:{account}",
+        scope="ACCOUNT",
+        target=account,
+        active=False,
+        cancel_open_orders=False,
+        actor="test",
+        detail="resume",
+    )
     allowed = pipeline.new_order(account, "BTCUSDT", "BUY", LOT, PRICE // 2 + PRICE // 4)
     wait_for(lambda: events_of(pipeline, allowed["order_id"]), 30, "the next order's first event")
     decisions = pipeline.records(RISK_DECISIONS, lambda r: r["account"] == account)
@@ -78,8 +94,11 @@ def test_flow_with_each_processor_killed_and_restarted(pipeline: Pipeline) -> No
     env = {**os.environ, **pipeline.settings.as_env()}
     command = [sys.executable, "-m", "sq.cli"]
     orders = FLOW_ORDERS[pipeline.engine]
-    flow = subprocess.Popen([*command, "flow", "--orders", str(orders), "--seed", "11", "--accounts", "6", "--json"],
-                            env=env, stdout=subprocess.PIPE)  # fmt: skip
+    flow = subprocess.Popen(
+        [*command, "flow", "--orders", str(orders), "--seed", "11", "--accounts", "6", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
     # Kill each stage at a different point of the run, mid-stream (about 4 order events per order).
     for name, share in (("risk", 0.3), ("oms", 0.8), ("venue", 1.4), ("portfolio", 2.0)):
         events = int(orders * share)
@@ -90,8 +109,14 @@ def test_flow_with_each_processor_killed_and_restarted(pipeline: Pipeline) -> No
     assert flow.returncode == 0
     sent = json.loads(out)["commands"]
     settle = "600" if pipeline.engine == "kafka" else "120"  # faust may never settle: it can lose records
-    verify = subprocess.run([*command, "verify", "--json", "--settle", settle], env=env,
-                            capture_output=True, text=True, timeout=700, check=False)  # fmt: skip
+    verify = subprocess.run(
+        [*command, "verify", "--json", "--settle", settle],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=700,
+        check=False,
+    )
     report = json.loads(verify.stdout)
     assert report["commands"] >= sent
     assert report["unapproved"] == 0 and report["duplicate_fills"] == 0, report["examples"]

@@ -94,15 +94,24 @@ def daily_loss(s: Scenario) -> None:
 
 
 def kill_switch(s: Scenario) -> None:
-    s.pipeline.control(KILL_SWITCH, f"SYMBOL:{s.symbol}", scope="SYMBOL", target=s.symbol, active=True,
-                       cancel_open_orders=False, actor="test", detail="halt this symbol")  # fmt: skip
+    s.pipeline.control(
+        KILL_SWITCH,
+        f"SYMBOL:{s.symbol}",
+        scope="SYMBOL",
+        target=s.symbol,
+        active=True,
+        cancel_open_orders=False,
+        actor="test",
+        detail="halt this symbol",
+    )
     s.order()
 
 
 def trading_state(state: str) -> Callable[[Scenario], None]:
     def scenario(s: Scenario) -> None:
-        s.pipeline.control(TRADING_STATE, f"ACCOUNT:{s.account}", account=s.account, trading_state=state,
-                           actor="test", detail=state)  # fmt: skip
+        s.pipeline.control(
+            TRADING_STATE, f"ACCOUNT:{s.account}", account=s.account, trading_state=state, actor="test", detail=state
+        )
         s.order()
 
     return scenario

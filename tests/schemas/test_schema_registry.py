@@ -47,8 +47,11 @@ def test_missing_reference_names_file_and_type(tmp_path: Path) -> None:
 
 def test_cycle_between_files_is_named(tmp_path: Path) -> None:
     write_all(tmp_path, record("a.A", "a.B"), record("a.B", "a.C"), record("a.C", "a.A"), record("a.D", "a.A"))
-    with pytest.raises(SchemaError, match=r"cyclic references between schema files: a\.A\.avsc -> a\.B\.avsc -> "
-                                          r"a\.C\.avsc -> a\.A\.avsc"):  # fmt: skip
+    with pytest.raises(
+        SchemaError,
+        match=r"cyclic references between schema files: a\.A\.avsc -> a\.B\.avsc -> "
+        r"a\.C\.avsc -> a\.A\.avsc",
+    ):
         SchemaRegistry.load(tmp_path)
 
 

@@ -95,9 +95,16 @@ def test_huge_values_stay_exact_beyond_float_and_decimal_context_precision() -> 
 
 @pytest.mark.parametrize(
     ("fixed", "text"),
-    [(0, "0"), (1, "0.00000001"), (150_000_000, "1.5"), (-150_000_000, "-1.5"), (-1, "-0.00000001"),
-     (10_000_000_000, "100"), (AVRO_LONG_MIN, "-92233720368.54775808")],
-)  # fmt: skip
+    [
+        (0, "0"),
+        (1, "0.00000001"),
+        (150_000_000, "1.5"),
+        (-150_000_000, "-1.5"),
+        (-1, "-0.00000001"),
+        (10_000_000_000, "100"),
+        (AVRO_LONG_MIN, "-92233720368.54775808"),
+    ],
+)
 def test_format_fixed(fixed: int, text: str) -> None:
     assert format_fixed(fixed, 8) == text
     assert Decimal(text) == from_fixed(fixed, 8)

@@ -16,8 +16,15 @@ def test_account_keyed_topics_share_one_partition_count_so_joins_stay_local() ->
 
 
 def test_audit_topics_keep_everything() -> None:
-    for name in ("orders.commands", "risk.decisions", "orders.events", "venue.orders", "venue.executions",
-                 "control.events", "ops.deadletters"):  # fmt: skip
+    for name in (
+        "orders.commands",
+        "risk.decisions",
+        "orders.events",
+        "venue.orders",
+        "venue.executions",
+        "control.events",
+        "ops.deadletters",
+    ):
         spec = spec_for(name)
         assert spec.retention_ms == FOREVER and spec.cleanup_policy == "delete", name
 

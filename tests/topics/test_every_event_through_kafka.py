@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from schemas.codec import default_codec
+from settings import Settings
 from sq.commands.demo import round_trip_every_event
-from sq.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from schemas.codec import default_codec
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import admin_client, create_topics, list_topics, physical_name
 from topics.catalogue import CATALOGUE, spec_for
 

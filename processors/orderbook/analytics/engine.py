@@ -224,23 +224,30 @@ class SymbolAnalytics:
     def _close(self, boundary_us: int, sample: BookSample | None, trades: IntervalTrades | None) -> dict[str, Any]:
         config = self.config
         trades = trades or IntervalTrades()
-        values: dict[str, Any] = {"window_end_us": boundary_us, "spread": None, "mid": None, "microprice": None,
-                                  "depth_imbalance": None}  # fmt: skip
+        values: dict[str, Any] = {
+            "window_end_us": boundary_us,
+            "spread": None,
+            "mid": None,
+            "microprice": None,
+            "depth_imbalance": None,
+        }
         current_mid: float | None = None
         if sample is not None:
             current_mid = mid(sample.bid_price, sample.ask_price)
             values["spread"] = spread(sample.bid_price, sample.ask_price)
             values["mid"] = current_mid
-            values["microprice"] = microprice(sample.bid_price, sample.bid_quantity, sample.ask_price,
-                                              sample.ask_quantity)  # fmt: skip
+            values["microprice"] = microprice(
+                sample.bid_price, sample.bid_quantity, sample.ask_price, sample.ask_quantity
+            )
             values["depth_imbalance"] = depth_imbalance(sample.bid_depth, sample.ask_depth)
 
         self.mids.append(current_mid)
         values["realized_volatility"] = realized_volatility(list(self.mids))
 
         self.flows.append((trades.buy_volume, trades.sell_volume))
-        values["trade_flow_imbalance"] = trade_flow_imbalance(sum(b for b, _ in self.flows),
-                                                              sum(s for _, s in self.flows))  # fmt: skip
+        values["trade_flow_imbalance"] = trade_flow_imbalance(
+            sum(b for b, _ in self.flows), sum(s for _, s in self.flows)
+        )
 
         if current_mid is not None and self.previous_mid is not None:
             signed_flow = (trades.buy_volume - trades.sell_volume) / QUANTITY_SCALE
@@ -265,8 +272,12 @@ class SymbolAnalytics:
         self.period_buys = self.period_sells = 0
         if len(self.periods) < self.config.pin_min_periods:
             return
-        estimate = fit_pin([b for b, _ in self.periods], [s for _, s in self.periods],
-                           self.config.pin_starts, self.config.pin_max_iterations)  # fmt: skip
+        estimate = fit_pin(
+            [b for b, _ in self.periods],
+            [s for _, s in self.periods],
+            self.config.pin_starts,
+            self.config.pin_max_iterations,
+        )
         self.pin = None if estimate is None else estimate.pin
 
     def _restart_windows(self) -> None:

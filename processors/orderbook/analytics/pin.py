@@ -69,17 +69,40 @@ class PinLikelihood:
     def __call__(self, alpha: float, delta: float, mu: float, epsilon_b: float, epsilon_s: float) -> float:
         if not (0.0 < alpha < 1.0 and 0.0 < delta < 1.0 and mu > 0.0 and epsilon_b > 0.0 and epsilon_s > 0.0):
             raise ValueError("alpha, delta in (0, 1) and mu, epsilon_b, epsilon_s > 0")
-        return self._log_likelihood(math.log(alpha), math.log1p(-alpha), math.log(delta), math.log1p(-delta),
-                                    mu=mu, epsilon_b=epsilon_b, epsilon_s=epsilon_s)  # fmt: skip
+        return self._log_likelihood(
+            math.log(alpha),
+            math.log1p(-alpha),
+            math.log(delta),
+            math.log1p(-delta),
+            mu=mu,
+            epsilon_b=epsilon_b,
+            epsilon_s=epsilon_s,
+        )
 
     def transformed(self, theta: FloatArray) -> float:
         """The log-likelihood at theta = (a, d, m, b, s) (module docstring), stable for any real theta."""
         a, d, m, b, s = (float(x) for x in theta)
-        return self._log_likelihood(_log_sigmoid(a), _log_sigmoid(-a), _log_sigmoid(d), _log_sigmoid(-d),
-                                    mu=_exp(m), epsilon_b=_exp(b), epsilon_s=_exp(s))  # fmt: skip
+        return self._log_likelihood(
+            _log_sigmoid(a),
+            _log_sigmoid(-a),
+            _log_sigmoid(d),
+            _log_sigmoid(-d),
+            mu=_exp(m),
+            epsilon_b=_exp(b),
+            epsilon_s=_exp(s),
+        )
 
-    def _log_likelihood(self, log_alpha: float, log_not_alpha: float, log_delta: float, log_not_delta: float, *,
-                        mu: float, epsilon_b: float, epsilon_s: float) -> float:  # fmt: skip
+    def _log_likelihood(
+        self,
+        log_alpha: float,
+        log_not_alpha: float,
+        log_delta: float,
+        log_not_delta: float,
+        *,
+        mu: float,
+        epsilon_b: float,
+        epsilon_s: float,
+    ) -> float:
         buys, sells = self.buys, self.sells
         # Each branch is a constant plus the count terms; the constants are folded first (fewer array passes).
         uninformed_buys = buys * math.log(epsilon_b)
@@ -92,8 +115,9 @@ class PinLikelihood:
             uninformed_buys + sells * math.log(epsilon_s + mu)
         )
         largest = np.maximum(np.maximum(no_news, good_news), bad_news)
-        per_period = largest + np.log(np.exp(no_news - largest) + np.exp(good_news - largest)
-                                      + np.exp(bad_news - largest))  # fmt: skip
+        per_period = largest + np.log(
+            np.exp(no_news - largest) + np.exp(good_news - largest) + np.exp(bad_news - largest)
+        )
         return float(per_period.sum()) - self.log_factorials
 
 
@@ -121,8 +145,15 @@ def natural(theta: FloatArray) -> tuple[float, float, float, float, float]:
 
 
 def transform(alpha: float, delta: float, mu: float, epsilon_b: float, epsilon_s: float) -> FloatArray:
-    return np.array([math.log(alpha / (1 - alpha)), math.log(delta / (1 - delta)), math.log(mu),
-                     math.log(epsilon_b), math.log(epsilon_s)])  # fmt: skip
+    return np.array(
+        [
+            math.log(alpha / (1 - alpha)),
+            math.log(delta / (1 - delta)),
+            math.log(mu),
+            math.log(epsilon_b),
+            math.log(epsilon_s),
+        ]
+    )
 
 
 def starting_points(buys: Sequence[int], sells: Sequence[int]) -> list[tuple[float, float, float, float, float]]:
@@ -141,8 +172,14 @@ def starting_points(buys: Sequence[int], sells: Sequence[int]) -> list[tuple[flo
     return points
 
 
-def nelder_mead(function: Callable[[FloatArray], float], start: FloatArray, max_iterations: int, *,
-                step: float = 0.5, f_tolerance: float = 1e-10) -> tuple[FloatArray, float]:  # fmt: skip
+def nelder_mead(
+    function: Callable[[FloatArray], float],
+    start: FloatArray,
+    max_iterations: int,
+    *,
+    step: float = 0.5,
+    f_tolerance: float = 1e-10,
+) -> tuple[FloatArray, float]:
     """Minimise ``function`` from ``start`` (standard coefficients: reflect 1, expand 2, contract 1/2, shrink
     1/2). Stops when the simplex's values agree to ``f_tolerance`` relatively (the criterion of Numerical
     Recipes: with no informed trading the likelihood is flat in alpha, delta and mu, so the points themselves
@@ -197,12 +234,15 @@ def fit_pin(
         return None
     likelihood = PinLikelihood(buys, sells)
     candidates = starting_points(buys, sells)
-    scored = sorted(((likelihood(*point), index) for index, point in enumerate(candidates)),
-                    key=lambda scored_point: -scored_point[0])  # stable: ties keep grid order  # fmt: skip
+    scored = sorted(
+        ((likelihood(*point), index) for index, point in enumerate(candidates)),
+        key=lambda scored_point: -scored_point[0],
+    )  # stable: ties keep grid order
     best: tuple[FloatArray, float] | None = None
     for _, index in scored[:starts]:
-        theta, value = nelder_mead(lambda x: -likelihood.transformed(np.clip(x, LOWER, UPPER)),
-                                   transform(*candidates[index]), max_iterations)  # fmt: skip
+        theta, value = nelder_mead(
+            lambda x: -likelihood.transformed(np.clip(x, LOWER, UPPER)), transform(*candidates[index]), max_iterations
+        )
         theta = np.clip(theta, LOWER, UPPER)
         if best is None or value < best[1]:
             best = theta, value

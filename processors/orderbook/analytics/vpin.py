@@ -85,8 +85,13 @@ class VolumeBuckets:
         return sum(self.imbalances) / (self.buckets * self.bucket_volume)
 
     def to_record(self) -> dict[str, Any]:
-        return {"last_close": self.last_close, "changes": list(self.changes), "filled": self.filled,
-                "filled_buy": self.filled_buy, "imbalances": list(self.imbalances)}  # fmt: skip
+        return {
+            "last_close": self.last_close,
+            "changes": list(self.changes),
+            "filled": self.filled,
+            "filled_buy": self.filled_buy,
+            "imbalances": list(self.imbalances),
+        }
 
     def load(self, record: Mapping[str, Any]) -> None:
         self.last_close = record["last_close"]

@@ -81,8 +81,14 @@ class FakeBinance:
             previous = self.last_id[symbol]
             self.last_id[symbol] = previous + len(changes["b"]) + len(changes["a"])
             self.clock_ms += 100
-            payload: dict[str, Any] = {"e": "depthUpdate", "E": self.clock_ms, "s": symbol, "U": previous + 1,
-                                       "u": self.last_id[symbol], **changes}  # fmt: skip
+            payload: dict[str, Any] = {
+                "e": "depthUpdate",
+                "E": self.clock_ms,
+                "s": symbol,
+                "U": previous + 1,
+                "u": self.last_id[symbol],
+                **changes,
+            }
             if self.market == "futures":
                 payload |= {"T": self.clock_ms - 1, "pu": previous}
             return payload
@@ -93,11 +99,20 @@ class FakeBinance:
         price = BASES[symbol] + self.rng.choice([0, 1]) * TICK
         quantity = Decimal(self.rng.randint(1, 5000)) / 1000
         buyer_is_maker = self.rng.random() < 0.5
-        self.trades_sent.append((symbol, str(self.trade_id), to_fixed(price, 8), to_fixed(quantity, 8),
-                                 "SELL" if buyer_is_maker else "BUY"))  # fmt: skip
+        self.trades_sent.append(
+            (symbol, str(self.trade_id), to_fixed(price, 8), to_fixed(quantity, 8), "SELL" if buyer_is_maker else "BUY")
+        )
         kind, key = ("trade", "t") if self.market == "spot" else ("aggTrade", "a")
-        return {"e": kind, "E": self.clock_ms, "s": symbol, key: self.trade_id, "p": str(price), "q": str(quantity),
-                "T": self.clock_ms, "m": buyer_is_maker}  # fmt: skip
+        return {
+            "e": kind,
+            "E": self.clock_ms,
+            "s": symbol,
+            key: self.trade_id,
+            "p": str(price),
+            "q": str(quantity),
+            "T": self.clock_ms,
+            "m": buyer_is_maker,
+        }
 
     def snapshot_body(self, symbol: str) -> bytes:
         with self.lock:
@@ -114,8 +129,10 @@ class FakeBinance:
 
     def book_fixed(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
         bids, asks = self.books[symbol]
-        return ({to_fixed(p, 8): to_fixed(q, 8) for p, q in bids.items()},
-                {to_fixed(p, 8): to_fixed(q, 8) for p, q in asks.items()})  # fmt: skip
+        return (
+            {to_fixed(p, 8): to_fixed(q, 8) for p, q in bids.items()},
+            {to_fixed(p, 8): to_fixed(q, 8) for p, q in asks.items()},
+        )
 
     # -- the WebSocket side ------------------------------------------------------------------------------------
     async def send(self, ws: ServerConnection, payload: dict[str, Any] | str) -> None:

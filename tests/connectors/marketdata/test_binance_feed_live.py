@@ -22,8 +22,8 @@ from connectors.marketdata.binance_client import SNAPSHOT_PATHS, BinanceClient, 
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.tape_io import TapeRecorder
+from settings import Settings
 from sq.cli import main
-from sq.settings import Settings
 from topics.admin import create_topics
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_FEED_STATUS, MD_TRADES, spec_for
 from topics.client import AvroProducer, read_events
@@ -63,8 +63,9 @@ async def finish(venue: FakeBinance, ws: ServerConnection) -> None:
     await ws.wait_closed()
 
 
-def run_feed(market: str, settings: Settings, venue: FakeBinance, record: Path | None, *, every_frame: bool = True,
-             **config: Any) -> BinanceClient:  # fmt: skip
+def run_feed(
+    market: str, settings: Settings, venue: FakeBinance, record: Path | None, *, every_frame: bool = True, **config: Any
+) -> BinanceClient:
     """Run the feed until the venue's scripts are done (and, with ``every_frame``, the client read all it sent)."""
     http = serve_snapshots(venue, SNAPSHOT_PATHS[market])
     recorder = TapeRecorder(record, "live", rows_per_file=40) if record else None
@@ -74,14 +75,23 @@ def run_feed(market: str, settings: Settings, venue: FakeBinance, record: Path |
         async with serve(venue.handler, "127.0.0.1", 0, process_request=venue.process_request) as server:
             port = server.sockets[0].getsockname()[1]
             settings_ = BinanceConfig(
-                market, SYMBOLS, ws_url=f"ws://127.0.0.1:{port}", rest_url=f"http://127.0.0.1:{http.server_port}",
-                stall_s=STALL_S, progress_s=60, backoff=Backoff(base_s=0.02, cap_s=0.1, rng=random.Random(1)),
-                snapshot_backoff=Backoff(base_s=0.02, cap_s=0.1, rng=random.Random(2)), **config,
-            )  # fmt: skip
+                market,
+                SYMBOLS,
+                ws_url=f"ws://127.0.0.1:{port}",
+                rest_url=f"http://127.0.0.1:{http.server_port}",
+                stall_s=STALL_S,
+                progress_s=60,
+                backoff=Backoff(base_s=0.02, cap_s=0.1, rng=random.Random(1)),
+                snapshot_backoff=Backoff(base_s=0.02, cap_s=0.1, rng=random.Random(2)),
+                **config,
+            )
             client = BinanceClient(settings_, sink, "itest")
             task = asyncio.ensure_future(client.run())
-            await until(lambda: venue.script_done and (not every_frame or client.stats.messages >= len(venue.raw_sent)),
-                        15, "the script")  # fmt: skip
+            await until(
+                lambda: venue.script_done and (not every_frame or client.stats.messages >= len(venue.raw_sent)),
+                15,
+                "the script",
+            )
             client.stop()
             await asyncio.wait_for(task, 10)
             return client
@@ -134,9 +144,12 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: str, settings
     client = run_feed(market, settings, venue, tmp_path / "recording")
 
     assert venue.connections == 3
-    assert venue.paths[0] == ("/stream?streams=btcusdt@depth@100ms/btcusdt@" + ("trade" if market == "spot" else
-                              "aggTrade") + "/ethusdt@depth@100ms/ethusdt@" + ("trade" if market == "spot" else
-                              "aggTrade"))  # fmt: skip
+    assert venue.paths[0] == (
+        "/stream?streams=btcusdt@depth@100ms/btcusdt@"
+        + ("trade" if market == "spot" else "aggTrade")
+        + "/ethusdt@depth@100ms/ethusdt@"
+        + ("trade" if market == "spot" else "aggTrade")
+    )
     stats = client.stats
     assert (stats.gaps, stats.stalls, stats.reconnects, stats.dead_letters) == (1, 1, 2, 2)
     assert (stats.snapshots, stats.resyncs) == (7, 5)
@@ -147,14 +160,25 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: str, settings
         assert seen == snapshots
         assert (bids, asks) == venue.book_fixed(symbol)  # the consumer's book is the venue's book
 
-    trades = [(r["symbol"], r["trade_id"], r["price"], r["quantity"], r["aggressor"])
-              for r in (e.record for e in read_events(settings, MD_TRADES))]  # fmt: skip
+    trades = [
+        (r["symbol"], r["trade_id"], r["price"], r["quantity"], r["aggressor"])
+        for r in (e.record for e in read_events(settings, MD_TRADES))
+    ]
     assert sorted(trades) == sorted(venue.trades_sent)
 
     statuses = [e.record for e in read_events(settings, MD_FEED_STATUS)]
     assert [s["status"] for s in by_symbol(statuses, "BTCUSDT")] == [
-        "CONNECTED", "GAP_DETECTED", "RESYNCED", "STALLED", "CONNECTED", "RESYNCED", "DISCONNECTED",
-        "CONNECTED", "RESYNCED", "DISCONNECTED"]  # fmt: skip
+        "CONNECTED",
+        "GAP_DETECTED",
+        "RESYNCED",
+        "STALLED",
+        "CONNECTED",
+        "RESYNCED",
+        "DISCONNECTED",
+        "CONNECTED",
+        "RESYNCED",
+        "DISCONNECTED",
+    ]
     assert [s["status"] for s in by_symbol(statuses, "ETHUSDT")] == [
         "CONNECTED",
         "STALLED",
@@ -238,9 +262,25 @@ def test_sq_feed_binance_records_a_session_that_sq_feed_file_replays(
     monkeypatch.setenv("SQ_TOPIC_PREFIX", settings.topic_prefix)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.bootstrap_servers)
     try:
-        code = main(["feed", "binance", "--market", "spot", "--symbols", "btcusdt,ETHUSDT",
-                     "--ws-url", f"ws://127.0.0.1:{port}", "--rest-url", f"http://127.0.0.1:{http.server_port}",
-                     "--record", str(tmp_path / "rec"), "--max-seconds", "2.5", "--json"])  # fmt: skip
+        code = main(
+            [
+                "feed",
+                "binance",
+                "--market",
+                "spot",
+                "--symbols",
+                "btcusdt,ETHUSDT",
+                "--ws-url",
+                f"ws://127.0.0.1:{port}",
+                "--rest-url",
+                f"http://127.0.0.1:{http.server_port}",
+                "--record",
+                str(tmp_path / "rec"),
+                "--max-seconds",
+                "2.5",
+                "--json",
+            ]
+        )
     finally:
         http.shutdown()
         loop.call_soon_threadsafe(done.set_result, None)

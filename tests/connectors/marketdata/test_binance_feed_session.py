@@ -37,7 +37,12 @@ def test_every_record_a_session_emits_encodes_with_the_codec() -> None:
     emits += feed.on_snapshot("BTCUSDT", snapshot_body(106), NOW).emits
     emits += feed.on_lost(NOW, "STALLED", "quiet").emits
     assert {e.schema.rsplit(".", 1)[1] for e in emits} == {
-        "FeedStatus", "DepthSnapshot", "DepthUpdate", "Trade", "DeadLetter"}  # fmt: skip
+        "FeedStatus",
+        "DepthSnapshot",
+        "DepthUpdate",
+        "Trade",
+        "DeadLetter",
+    }
     for emit in emits:
         assert codec.decode(codec.encode(emit.schema, emit.record)).record == emit.record
 

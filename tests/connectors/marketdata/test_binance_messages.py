@@ -23,12 +23,19 @@ from schemas.scales import format_fixed, to_fixed
 
 
 def test_spot_depth_update_parses_ids_levels_and_event_time_exactly() -> None:
-    frame = depth_frame("BTCUSDT", 101, 105, bids=[("60000.10", "0.5"), ("59999.99", "0")],
-                        asks=[("60000.11", "1.23456789")])  # fmt: skip
+    frame = depth_frame(
+        "BTCUSDT", 101, 105, bids=[("60000.10", "0.5"), ("59999.99", "0")], asks=[("60000.11", "1.23456789")]
+    )
     parsed = parse_frame(frame, "spot")
-    assert parsed == DepthDiff("BTCUSDT", 101, 105, None, T0_MS * 1000,
-                               ((6_000_010_000_000, 50_000_000), (5_999_999_000_000, 0)),
-                               ((6_000_011_000_000, 123_456_789),))  # fmt: skip
+    assert parsed == DepthDiff(
+        "BTCUSDT",
+        101,
+        105,
+        None,
+        T0_MS * 1000,
+        ((6_000_010_000_000, 50_000_000), (5_999_999_000_000, 0)),
+        ((6_000_011_000_000, 123_456_789),),
+    )
 
 
 def test_futures_depth_update_keeps_pu_and_uses_transaction_time() -> None:

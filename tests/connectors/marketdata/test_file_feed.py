@@ -15,13 +15,20 @@ from connectors.marketdata.synthetic import SessionConfig, generate_session
 from connectors.marketdata.tape import row_from_message
 from connectors.marketdata.tape_io import write_csv, write_parquet
 from processors.core import Emit
+from settings import Settings
 from sq.cli import main
-from sq.settings import Settings
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_TRADES
 from topics.client import read_events
 
-BAD_ROW = {"kind": "trade", "time_us": "1767225600500000", "venue": "sim", "symbol": "BTCUSDT", "trade_id": "x1",
-           "price": "60000.1.2", "quantity": "1"}  # fmt: skip
+BAD_ROW = {
+    "kind": "trade",
+    "time_us": "1767225600500000",
+    "venue": "sim",
+    "symbol": "BTCUSDT",
+    "trade_id": "x1",
+    "price": "60000.1.2",
+    "quantity": "1",
+}
 
 
 class CollectingSink:
@@ -76,8 +83,10 @@ def test_files_merge_in_event_time_and_a_bad_row_is_dead_lettered(tmp_path: Path
 
 def test_speed_n_waits_for_recorded_time_divided_by_n(tmp_path: Path) -> None:
     base = 1_767_225_600_000_000
-    rows = [row_from_message("sim", TradePrint("BTCUSDT", str(i), 1, 1, None, base + t)) for i, t in
-            enumerate((0, 1_000_000, 3_000_000))]  # fmt: skip
+    rows = [
+        row_from_message("sim", TradePrint("BTCUSDT", str(i), 1, 1, None, base + t))
+        for i, t in enumerate((0, 1_000_000, 3_000_000))
+    ]
     write_csv(tmp_path / "t.csv", rows)
     clock = FakeClock()
     play_files([tmp_path / "t.csv"], CollectingSink(), speed=2.0, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
@@ -102,8 +111,18 @@ def test_sq_feed_file_plays_csv_and_parquet_to_the_broker(
     trades, depth = write_tapes(tmp_path / "tapes", seconds=10)
     monkeypatch.setenv("SQ_TOPIC_PREFIX", settings.topic_prefix)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.bootstrap_servers)
-    assert main(["feed", "file", str(tmp_path / "tapes" / "trades.csv"), str(tmp_path / "tapes" / "depth.parquet"),
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "feed",
+                "file",
+                str(tmp_path / "tapes" / "trades.csv"),
+                str(tmp_path / "tapes" / "depth.parquet"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["messages"] == len(trades) + len(depth) + 1 and summary["dead_letters"] == 1
     assert summary["trades"] == len(trades) and summary["updates"] + summary["snapshots"] == len(depth)

@@ -18,7 +18,8 @@ MINUTE = SessionConfig(seconds=60)
 def test_same_seed_gives_the_same_session_and_another_seed_does_not() -> None:
     assert list(generate_session(MINUTE)) == list(generate_session(MINUTE))
     assert list(islice(generate_session(SessionConfig(seed=8, seconds=60)), 50)) != list(
-        islice(generate_session(MINUTE), 50))  # fmt: skip
+        islice(generate_session(MINUTE), 50)
+    )
 
 
 def test_book_stays_uncrossed_with_the_configured_depth_and_trades_hit_its_best_levels() -> None:
@@ -52,8 +53,17 @@ def test_update_ids_chain_under_both_spot_and_futures_rules() -> None:
         for message in generate_session(MINUTE):
             if isinstance(message, BookSnapshot):
                 syncs[message.symbol] = sync = BookSync(market)  # type: ignore[arg-type]
-                sync.on_diff(DepthDiff(message.symbol, message.last_update_id, message.last_update_id,
-                                       message.last_update_id - 1, 0, (), ()))  # fmt: skip
+                sync.on_diff(
+                    DepthDiff(
+                        message.symbol,
+                        message.last_update_id,
+                        message.last_update_id,
+                        message.last_update_id - 1,
+                        0,
+                        (),
+                        (),
+                    )
+                )
                 sync.on_snapshot(message)
             elif isinstance(message, DepthDiff):
                 step = syncs[message.symbol].on_diff(message)

@@ -27,12 +27,27 @@ amounts = st.integers(min_value=1, max_value=10**15)
 levels = st.lists(st.tuples(amounts, st.integers(min_value=0, max_value=10**15)), max_size=5).map(tuple)
 times = st.integers(min_value=0, max_value=2**62)
 messages = st.one_of(
-    st.builds(DepthDiff, st.just("BTCUSDT"), st.integers(1, 10**9), st.integers(10**9, 2 * 10**9),
-              st.one_of(st.none(), st.integers(0, 10**9)), times, levels, levels),
+    st.builds(
+        DepthDiff,
+        st.just("BTCUSDT"),
+        st.integers(1, 10**9),
+        st.integers(10**9, 2 * 10**9),
+        st.one_of(st.none(), st.integers(0, 10**9)),
+        times,
+        levels,
+        levels,
+    ),
     st.builds(BookSnapshot, st.just("ETHUSDT"), st.integers(1, 10**12), times, levels, levels),
-    st.builds(TradePrint, st.just("BTCUSDT"), st.integers(1, 10**12).map(str), amounts, amounts,
-              st.sampled_from(["BUY", "SELL", None]), times),
-)  # fmt: skip
+    st.builds(
+        TradePrint,
+        st.just("BTCUSDT"),
+        st.integers(1, 10**12).map(str),
+        amounts,
+        amounts,
+        st.sampled_from(["BUY", "SELL", None]),
+        times,
+    ),
+)
 
 
 def as_csv_text(row: dict[str, Any]) -> dict[str, str]:
@@ -59,7 +74,9 @@ def test_recorded_record_replays_with_its_event_and_correlation_ids() -> None:
         assert replayed.topic == emit.topic and replayed.key == emit.key and replayed.schema == emit.schema
         assert replayed.record | {"meta": None} == emit.record | {"meta": None}
         assert replayed.record["meta"] | {"producer": None, "ingest_time_us": None} == emit.record["meta"] | {
-            "producer": None, "ingest_time_us": None}  # fmt: skip
+            "producer": None,
+            "ingest_time_us": None,
+        }
 
 
 def test_row_from_emit_ignores_other_topics() -> None:

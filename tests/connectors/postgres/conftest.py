@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from connectors.postgres.migrate import migrate
-from sq.settings import Settings
+from settings import Settings
 
 
 @pytest.fixture

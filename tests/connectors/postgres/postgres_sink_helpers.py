@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from connectors.postgres.sample_stream import Produced
-from sq.settings import Settings
+from settings import Settings
 from topics.client import AvroProducer
 
 

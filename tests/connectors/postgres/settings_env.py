@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sq.settings import Settings
+from settings import Settings
 
 
 def sink_environment(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
-    env = {**base, "SQ_TOPIC_PREFIX": settings.topic_prefix, "DATABASE_URL": settings.database_url,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}  # fmt: skip
+    env = {
+        **base,
+        "SQ_TOPIC_PREFIX": settings.topic_prefix,
+        "DATABASE_URL": settings.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+    }
     env.pop("PYTHONSAFEPATH", None)  # `-m sq.cli` must find the repo's packages from the working directory
     return env

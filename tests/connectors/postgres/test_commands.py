@@ -14,14 +14,20 @@ from postgres_sink_helpers import produce
 from settings_env import sink_environment
 
 from connectors.postgres.sample_stream import SampleStream
-from sq.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 def _sq(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sq.cli", *args], env=sink_environment(settings, os.environ),
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sq.cli", *args],
+        env=sink_environment(settings, os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> Any:

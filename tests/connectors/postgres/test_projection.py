@@ -28,10 +28,12 @@ STREAM = SampleStream(14, run="u").records()
 
 def _consumed(records: list[Produced], first_offset: int = 0) -> list[Consumed]:
     return [
-        Consumed(p.topic, SourceRecord(f"x.{p.topic}", 0, first_offset + i, p.key.encode(),
-                                       CODEC.encode(p.schema, p.record), 0))
+        Consumed(
+            p.topic,
+            SourceRecord(f"x.{p.topic}", 0, first_offset + i, p.key.encode(), CODEC.encode(p.schema, p.record), 0),
+        )
         for i, p in enumerate(records)
-    ]  # fmt: skip
+    ]
 
 
 def _project(records: list[Produced], known: set[str] | None = None, counts: dict[str, int] | None = None) -> BatchRows:

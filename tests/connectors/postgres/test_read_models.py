@@ -133,8 +133,10 @@ def test_positions_of_everyone_or_one_account(conn: psycopg.Connection[Any]) -> 
             (account, symbol, BASE_US),
         )
     assert [(p.account, p.symbol) for p in rm.positions(conn)] == [
-        ("A1", "BTCUSDT"), ("A1", "ETHUSDT"), ("A2", "BTCUSDT"),
-    ]  # fmt: skip
+        ("A1", "BTCUSDT"),
+        ("A1", "ETHUSDT"),
+        ("A2", "BTCUSDT"),
+    ]
     assert [p.symbol for p in rm.positions(conn, "A1")] == ["BTCUSDT", "ETHUSDT"]
     assert rm.positions(conn, accounts=["A9"]) == []
     position = rm.get_position(conn, "A2", "BTCUSDT")
@@ -168,10 +170,13 @@ def test_pages_concatenate_to_the_filtered_list_newest_first(
             (f"o{n:02d}", acct, state, f"c{n}", created, created, f"e{n}"),
         )
     expected = sorted(
-        ((created, f"o{n:02d}") for n, (acct, state, created) in enumerate(orders)
-         if account in (None, acct) and status in (None, state) and (start is None or created >= start)),
+        (
+            (created, f"o{n:02d}")
+            for n, (acct, state, created) in enumerate(orders)
+            if account in (None, acct) and status in (None, state) and (start is None or created >= start)
+        ),
         reverse=True,
-    )  # fmt: skip
+    )
     paged = _all_pages(
         lambda c: rm.list_orders(conn, account=account, status=status, created_from_us=start, limit=limit, cursor=c)
     )

@@ -14,7 +14,7 @@ from connectors.postgres.sample_stream import ORDER_EVENT, Produced, SampleStrea
 from connectors.postgres.sink import SINK_LOCK, SinkBusy, SinkOptions, run_sink
 from replay.projections import rebuild_projections
 from schemas.examples import example_event
-from sq.settings import Settings
+from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 from topics.client import AvroProducer, read_events, read_topic
@@ -40,8 +40,10 @@ def _expected(records: list[Produced]) -> dict[str, int]:
 
 def _counts(conninfo: str) -> dict[str, int]:
     with psycopg.connect(conninfo) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
-                for t in ("order_events", "orders", "fills", "positions")}  # fmt: skip
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+            for t in ("order_events", "orders", "fills", "positions")
+        }
 
 
 def test_events_produced_to_real_topics_appear_in_the_tables(sink_settings: Settings) -> None:
@@ -59,11 +61,22 @@ def test_events_produced_to_real_topics_appear_in_the_tables(sink_settings: Sett
             order = rm.get_order(conn, order_id)
             assert order is not None
             assert (order.status, order.version, order.cum_quantity, order.avg_price, order.quantity, order.price) == (
-                event["status"], event["version"], event["cum_quantity"], event["avg_price"], event["quantity"],
-                event["price"])  # fmt: skip
+                event["status"],
+                event["version"],
+                event["cum_quantity"],
+                event["avg_price"],
+                event["quantity"],
+                event["price"],
+            )
         history = rm.order_events(conn, "live-ord-000002")  # the amended one
         assert [e.event_type for e in history] == [
-            "PENDING_NEW", "ACCEPTED", "PENDING_REPLACE", "REPLACED", "PARTIALLY_FILLED", "FILLED"]  # fmt: skip
+            "PENDING_NEW",
+            "ACCEPTED",
+            "PENDING_REPLACE",
+            "REPLACED",
+            "PARTIALLY_FILLED",
+            "FILLED",
+        ]
         assert [e.sequence for e in history] == [1, 2, 3, 4, 5, 6]
         assert history[3].event["quantity"] == rm.get_order(conn, "live-ord-000002").quantity  # type: ignore[union-attr]
         denied = rm.get_order(conn, "live-ord-000003")
@@ -78,9 +91,14 @@ def test_events_produced_to_real_topics_appear_in_the_tables(sink_settings: Sett
         for position in rm.positions(conn):
             expected = final_positions[f"{position.account}|{position.symbol}"]
             assert (position.quantity, position.cash, position.version) == (
-                expected["quantity"], expected["cash"], expected["version"])  # fmt: skip
-        stored = dict(((t, p), o) for t, p, o in conn.execute(
-            "SELECT topic, partition, next_offset FROM projection_offsets").fetchall())  # fmt: skip
+                expected["quantity"],
+                expected["cash"],
+                expected["version"],
+            )
+        stored = dict(
+            ((t, p), o)
+            for t, p, o in conn.execute("SELECT topic, partition, next_offset FROM projection_offsets").fetchall()
+        )
     ends: Counter[tuple[str, int]] = Counter()
     for topic in (ORDERS_EVENTS, VENUE_EXECUTIONS, PORTFOLIO_POSITIONS):
         for record in read_topic(sink_settings, topic):
@@ -96,9 +114,9 @@ def test_a_second_run_resumes_from_the_stored_offsets_and_adds_only_new_events(s
     produce(sink_settings, second)
     again = _drain(sink_settings)
     assert again["consumed"] == len(second) and again["duplicates"] == 0
-    assert _counts(sink_settings.database_url) == {k: v + w for (k, v), w in
-                                                   zip(_expected(first).items(), _expected(second).values(),
-                                                       strict=True)}  # fmt: skip
+    assert _counts(sink_settings.database_url) == {
+        k: v + w for (k, v), w in zip(_expected(first).items(), _expected(second).values(), strict=True)
+    }
 
 
 def test_an_order_event_delivered_twice_upstream_is_projected_once(sink_settings: Settings) -> None:
@@ -130,10 +148,11 @@ def test_malformed_records_reach_the_dead_letters_and_the_sink_goes_on(sink_sett
     reasons = Counter((d.record["source_topic"], d.record["reason"]) for d in letters)
     orders_topic = physical_name(sink_settings, ORDERS_EVENTS)
     assert reasons == {
-        (orders_topic, "UNDECODABLE"): 1, (orders_topic, "INVALID_RECORD"): 2,
+        (orders_topic, "UNDECODABLE"): 1,
+        (orders_topic, "INVALID_RECORD"): 2,
         (physical_name(sink_settings, VENUE_EXECUTIONS), "INVALID_RECORD"): 1,
         (physical_name(sink_settings, PORTFOLIO_POSITIONS), "INVALID_RECORD"): 1,
-    }  # fmt: skip
+    }
     assert all(d.record["stage"] == "sink.postgres" for d in letters)
     assert any(d.record["value"] == b"\xc3\x01not avro at all" for d in letters)
 
@@ -143,11 +162,13 @@ def test_rebuild_equals_the_live_build(sink_settings: Settings) -> None:
     import threading
 
     records = SampleStream(70, run="rb").records()
-    assert {"FILLED", "CANCELLED", "REPLACED", "REJECTED", "DENIED"} <= {
-        p.record.get("event_type") for p in records}  # fmt: skip
+    assert {"FILLED", "CANCELLED", "REPLACED", "REJECTED", "DENIED"} <= {p.record.get("event_type") for p in records}
     stop = threading.Event()
-    live = threading.Thread(target=run_sink, args=(sink_settings, 120, stop),
-                            kwargs={"options": SinkOptions(batch_size=13, poll_timeout_s=0.01)})  # fmt: skip
+    live = threading.Thread(
+        target=run_sink,
+        args=(sink_settings, 120, stop),
+        kwargs={"options": SinkOptions(batch_size=13, poll_timeout_s=0.01)},
+    )
     live.start()
     try:
         for start in range(0, len(records), 40):
@@ -214,8 +235,10 @@ def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
     try:
         _wait_for(lambda: _counts(database)["order_events"] > 0, 15)
         with psycopg.connect(database, autocommit=True) as conn:  # the database drops the sink's session
-            cut = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()  # fmt: skip
+            cut = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
         assert cut is not None and cut[0] >= 1
         produce(sink_settings, records[half:])  # the sink needs its database again, whether it was idle or busy
         _wait_for(lambda: consumed_records(database) == len(records), 30)
@@ -227,8 +250,16 @@ def test_a_sink_that_loses_its_database_connection_resumes_without_duplicates(
 
 
 def test_answers_about_an_unknown_order_id_number_on_across_batches_without_a_row(sink_settings: Settings) -> None:
-    ghost = {"order_id": "ghost-1", "account": "acct-g", "event_type": "CANCEL_REJECTED", "status": "REJECTED",
-             "reject_reason": "UNKNOWN_ORDER", "version": 0, "quantity": 0, "last_quantity": 0}  # fmt: skip
+    ghost = {
+        "order_id": "ghost-1",
+        "account": "acct-g",
+        "event_type": "CANCEL_REJECTED",
+        "status": "REJECTED",
+        "reject_reason": "UNKNOWN_ORDER",
+        "version": 0,
+        "quantity": 0,
+        "last_quantity": 0,
+    }
     for n in (1, 2):  # two cancels of the same unknown id, one batch each
         event = example_event(ORDER_EVENT, 200 + n, **ghost)
         produce(sink_settings, [Produced(ORDERS_EVENTS, "acct-g", ORDER_EVENT, event)])
@@ -261,8 +292,9 @@ def test_a_rebuild_cut_short_changes_nothing(sink_settings: Settings) -> None:
         offsets = conn.execute("SELECT * FROM projection_offsets ORDER BY 1, 2, 3").fetchall()
     batches: list[int] = []
     rebuild = SinkOptions(start_empty=True, until_end=True, batch_size=50, progress_every_s=0)
-    stats = run_sink(sink_settings, 60, lambda: len(batches) >= 3, options=rebuild,
-                     on_progress=lambda s: batches.append(s.batches))  # fmt: skip
+    stats = run_sink(
+        sink_settings, 60, lambda: len(batches) >= 3, options=rebuild, on_progress=lambda s: batches.append(s.batches)
+    )
     assert not stats.caught_up and 0 < stats.consumed < len(records)
     assert table_rows(database) == before
     with psycopg.connect(database) as conn:
@@ -301,7 +333,9 @@ def test_offsets_stored_past_the_end_of_a_topic_stop_the_sink_with_what_to_do(si
     from connectors.postgres.sink import SinkError
 
     with psycopg.connect(sink_settings.database_url) as conn:
-        conn.execute("INSERT INTO projection_offsets VALUES ('postgres', %s, 0, 1000)",
-                     (physical_name(sink_settings, ORDERS_EVENTS),))  # fmt: skip
+        conn.execute(
+            "INSERT INTO projection_offsets VALUES ('postgres', %s, 0, 1000)",
+            (physical_name(sink_settings, ORDERS_EVENTS),),
+        )
     with pytest.raises(SinkError, match="rebuild-projections"):
         _drain(sink_settings)

@@ -16,7 +16,7 @@ from settings_env import sink_environment
 
 from connectors.postgres.sample_stream import ORDER_EVENT, SampleStream
 from replay.projections import rebuild_projections
-from sq.settings import Settings
+from settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +24,11 @@ pytestmark = pytest.mark.integration
 def _start_sink(settings: Settings, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "sq.cli", "sink", "--batch-size", "50", *extra],
-        env=sink_environment(settings, os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=sink_environment(settings, os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _scalar(conninfo: str, query: str) -> int:
@@ -60,8 +63,11 @@ def test_a_sink_killed_mid_stream_resumes_without_duplicates_or_gaps(sink_settin
     assert _scalar(database, "SELECT count(*) FROM order_events") == len(events)
     assert _scalar(database, "SELECT count(DISTINCT event_id) FROM order_events") == len(events)
     # Each order's history is numbered 1..n without a hole, and its count agrees.
-    holes = _scalar(database, "SELECT count(*) FROM orders o WHERE o.event_count <> (SELECT count(*) FROM order_events "
-                              "e WHERE e.order_id = o.order_id AND e.sequence <= o.event_count)")  # fmt: skip
+    holes = _scalar(
+        database,
+        "SELECT count(*) FROM orders o WHERE o.event_count <> (SELECT count(*) FROM order_events "
+        "e WHERE e.order_id = o.order_id AND e.sequence <= o.event_count)",
+    )
     assert holes == 0
     after_crashes = table_rows(database)
     rebuild_projections(sink_settings)

@@ -18,7 +18,7 @@ from connectors.postgres.projection import NOT_CREATING
 from connectors.postgres.sample_stream import ORDER_EVENT
 from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
 from replay.projections import rebuild_projections
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 
 pytestmark = pytest.mark.integration
@@ -53,8 +53,12 @@ def test_live_build_matches_the_log_and_a_rebuild_equals_it(sink_settings: Setti
         assert projected.keys() == final.keys()
         for key, position in projected.items():
             assert (position.quantity, position.realized_pnl, position.fees, position.cash, position.fill_count) == (
-                final[key]["quantity"], final[key]["realized_pnl"], final[key]["fees"], final[key]["cash"],
-                final[key]["fill_count"])  # fmt: skip
+                final[key]["quantity"],
+                final[key]["realized_pnl"],
+                final[key]["fees"],
+                final[key]["cash"],
+                final[key]["fill_count"],
+            )
 
     built_live = table_rows(database)
     report = rebuild_projections(sink_settings, batch_size=1000)
@@ -80,24 +84,52 @@ def _orders_agree_with_their_last_events(conn: psycopg.Connection[Any], events: 
             continue
         assert order is not None
         last = [e for e in history if e["event_type"] != "DUPLICATE_REJECTED"][-1]
-        assert (order.status, order.version, order.quantity, order.price, order.cum_quantity, order.leaves_quantity,
-                order.avg_price, order.last_event_id, order.event_count) == (
-            last["status"], last["version"], last["quantity"], last["price"], last["cum_quantity"],
-            last["leaves_quantity"], last["avg_price"], last["meta"]["event_id"], len(history))  # fmt: skip
+        assert (
+            order.status,
+            order.version,
+            order.quantity,
+            order.price,
+            order.cum_quantity,
+            order.leaves_quantity,
+            order.avg_price,
+            order.last_event_id,
+            order.event_count,
+        ) == (
+            last["status"],
+            last["version"],
+            last["quantity"],
+            last["price"],
+            last["cum_quantity"],
+            last["leaves_quantity"],
+            last["avg_price"],
+            last["meta"]["event_id"],
+            len(history),
+        )
         projected = rm.order_events(conn, order_id)
         assert [e.event_id for e in projected] == [e["meta"]["event_id"] for e in history]
 
 
 def _fills_agree_with_both_sources(conn: psycopg.Connection[Any], log: list[Any]) -> None:
-    oms_fills = {(p.record["order_id"], p.record["fill_id"]): p.record for p in log
-                 if p.schema == ORDER_EVENT and p.record["fill_id"] is not None}  # fmt: skip
-    venue_fills = {(p.record["order_id"], p.record["fill_id"]) for p in log
-                   if p.topic == VENUE_EXECUTIONS and p.record["exec_type"] == "FILL"}  # fmt: skip
+    oms_fills = {
+        (p.record["order_id"], p.record["fill_id"]): p.record
+        for p in log
+        if p.schema == ORDER_EVENT and p.record["fill_id"] is not None
+    }
+    venue_fills = {
+        (p.record["order_id"], p.record["fill_id"])
+        for p in log
+        if p.topic == VENUE_EXECUTIONS and p.record["exec_type"] == "FILL"
+    }
     projected = {(f.order_id, f.fill_id): f for f in rm.list_fills(conn, limit=rm.MAX_LIMIT).items}
     assert len(oms_fills) < rm.MAX_LIMIT  # one page holds them all
     assert projected.keys() == oms_fills.keys() | venue_fills
     for key, fill in projected.items():
         told = oms_fills[key]
         assert (fill.side, fill.quantity, fill.price, fill.fee, fill.liquidity) == (
-            told["side"], told["last_quantity"], told["last_price"], told["fee"], told["liquidity"])  # fmt: skip
+            told["side"],
+            told["last_quantity"],
+            told["last_price"],
+            told["fee"],
+            told["liquidity"],
+        )
         assert fill.execution_event_id is not None and fill.order_event_id == told["meta"]["event_id"]

@@ -36,22 +36,57 @@ def test_approved_new_order_becomes_pending_new_and_goes_to_the_venue_with_its_d
     (created,) = order_events(emits)
     assert created["meta"] == derived_meta(event, "oms", 0)
     assert created | {"meta": None, "detail": ""} == {
-        "meta": None, "account": ACCOUNT, "order_id": oid("c-1"), "client_order_id": "c-1", "symbol": SYMBOL,
-        "side": "BUY", "order_type": "LIMIT", "time_in_force": "GTC", "event_type": "PENDING_NEW",
-        "status": "PENDING_NEW", "version": 1, "quantity": 3 * Q, "price": 101 * P, "stop_price": None,
-        "cum_quantity": 0, "leaves_quantity": 3 * Q, "avg_price": None, "last_quantity": 0, "last_price": None,
-        "fee": 0, "fill_id": None, "liquidity": None, "reject_reason": None, "detail": "", "post_only": False,
-        "reduce_only": True, "expire_time_us": None, "venue": "sim", "parent_order_id": "parent-9",
+        "meta": None,
+        "account": ACCOUNT,
+        "order_id": oid("c-1"),
+        "client_order_id": "c-1",
+        "symbol": SYMBOL,
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "time_in_force": "GTC",
+        "event_type": "PENDING_NEW",
+        "status": "PENDING_NEW",
+        "version": 1,
+        "quantity": 3 * Q,
+        "price": 101 * P,
+        "stop_price": None,
+        "cum_quantity": 0,
+        "leaves_quantity": 3 * Q,
+        "avg_price": None,
+        "last_quantity": 0,
+        "last_price": None,
+        "fee": 0,
+        "fill_id": None,
+        "liquidity": None,
+        "reject_reason": None,
+        "detail": "",
+        "post_only": False,
+        "reduce_only": True,
+        "expire_time_us": None,
+        "venue": "sim",
+        "parent_order_id": "parent-9",
         "command_id": command[1]["meta"]["event_id"],
-    }  # fmt: skip
+    }
     (sent,) = venue_orders(emits)
     assert sent["meta"] == derived_meta(event, "oms", 1)
     assert sent | {"meta": None} == {
-        "meta": None, "venue": "sim", "symbol": SYMBOL, "account": ACCOUNT, "order_id": oid("c-1"),
-        "parent_order_id": "parent-9", "action": "NEW", "side": "BUY", "order_type": "LIMIT",
-        "time_in_force": "GTC", "quantity": 3 * Q, "price": 101 * P, "stop_price": None, "post_only": False,
-        "expire_time_us": None, "risk_decision_id": event.record["meta"]["event_id"],
-    }  # fmt: skip
+        "meta": None,
+        "venue": "sim",
+        "symbol": SYMBOL,
+        "account": ACCOUNT,
+        "order_id": oid("c-1"),
+        "parent_order_id": "parent-9",
+        "action": "NEW",
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "time_in_force": "GTC",
+        "quantity": 3 * Q,
+        "price": 101 * P,
+        "stop_price": None,
+        "post_only": False,
+        "expire_time_us": None,
+        "risk_decision_id": event.record["meta"]["event_id"],
+    }
 
 
 def test_order_naming_a_venue_is_routed_there_and_others_to_the_configured_default() -> None:

@@ -9,7 +9,7 @@ from processors.oms import OmsCore
 from processors.oms.orders import ARCHIVED
 from processors.runtime.changelog import changelog_name, changelog_partitions, read_partitions
 from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
 from topics.client import AvroProducer, read_events
 

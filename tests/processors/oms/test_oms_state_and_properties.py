@@ -37,14 +37,25 @@ from topics.catalogue import RISK_DECISIONS
 
 CLIENT_IDS = ("c-0", "c-1", "c-2")
 ORDER_TYPES = ("LIMIT", "LIMIT", "MARKET", "STOP", "STOP_LIMIT")
-VENUE_REPORTS = ("ACK", "ACK", "ACK", "CANCELLED", "AMENDED", "REJECTED", "EXPIRED", "TRIGGERED",
-                 "CANCEL_REJECTED", "AMEND_REJECTED")  # fmt: skip
+VENUE_REPORTS = (
+    "ACK",
+    "ACK",
+    "ACK",
+    "CANCELLED",
+    "AMENDED",
+    "REJECTED",
+    "EXPIRED",
+    "TRIGGERED",
+    "CANCEL_REJECTED",
+    "AMEND_REJECTED",
+)
 
 _client = st.sampled_from(CLIENT_IDS)
 _lots = st.integers(min_value=1, max_value=6)
 _new = st.tuples(st.just("new"), _client, _lots, st.sampled_from(ORDER_TYPES), st.booleans())
-_fill = st.tuples(st.just("fill"), _client, st.integers(1, 3), st.integers(min_value=90, max_value=110),
-                  st.integers(0, 5))  # fmt: skip
+_fill = st.tuples(
+    st.just("fill"), _client, st.integers(1, 3), st.integers(min_value=90, max_value=110), st.integers(0, 5)
+)
 _report = st.tuples(st.just("report"), _client, st.sampled_from(VENUE_REPORTS))
 # Repeated branches weigh the mix toward what makes orders live and fill (one_of picks branches evenly).
 # A NewOrder whose order id is not its client order id's derived one (an upstream that names its own ids):
@@ -172,8 +183,14 @@ def test_every_command_has_at_most_one_outcome_and_venue_orders_are_approved(act
     events = order_events(emits)
     decisions = [event.record for event in inputs if event.topic == RISK_DECISIONS]
     commands = [decided["command"] for decided in decisions]
-    log = OrderPathLog(commands=commands, decisions=decisions, order_events=events, venue_orders=venue_orders(emits),
-                       executions=[], positions=[])  # fmt: skip
+    log = OrderPathLog(
+        commands=commands,
+        decisions=decisions,
+        order_events=events,
+        venue_orders=venue_orders(emits),
+        executions=[],
+        positions=[],
+    )
     checked = verify(log)
     assert checked.duplicated == 0, checked.examples
     assert checked.duplicate_fills == 0, checked.examples

@@ -137,6 +137,7 @@ def test_executions_redelivered_to_the_oms_change_nothing() -> None:
     executions = list(path.log[VENUE_EXECUTIONS])
     fills = [e for e in executions if e["exec_type"] == "FILL"]
     assert len(fills) == 2
-    again = run(path.oms, *[Event(VENUE_EXECUTIONS, e["account"], "shrivenquant.venue.ExecutionReport", e, 0)
-                            for e in fills])  # fmt: skip
+    again = run(
+        path.oms, *[Event(VENUE_EXECUTIONS, e["account"], "shrivenquant.venue.ExecutionReport", e, 0) for e in fills]
+    )
     assert again == []

@@ -44,8 +44,14 @@ Levels = Sequence[tuple[int, int]]
 
 
 def snapshot(last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    record = {"meta": event_builders.meta(t, PRODUCER), "venue": VENUE, "symbol": symbol,
-              "last_update_id": last_update_id, "bids": depth_levels(bids), "asks": depth_levels(asks)}  # fmt: skip
+    record = {
+        "meta": event_builders.meta(t, PRODUCER),
+        "venue": VENUE,
+        "symbol": symbol,
+        "last_update_id": last_update_id,
+        "bids": depth_levels(bids),
+        "asks": depth_levels(asks),
+    }
     return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthSnapshot", record, t)
 
 
@@ -59,9 +65,16 @@ def update(
     t: int = T0,
     symbol: str = SYMBOL,
 ) -> Event:
-    record = {"meta": event_builders.meta(t, PRODUCER), "venue": VENUE, "symbol": symbol, "first_update_id": first,
-              "last_update_id": first if last is None else last, "previous_last_update_id": previous,
-              "bids": depth_levels(bids), "asks": depth_levels(asks)}  # fmt: skip
+    record = {
+        "meta": event_builders.meta(t, PRODUCER),
+        "venue": VENUE,
+        "symbol": symbol,
+        "first_update_id": first,
+        "last_update_id": first if last is None else last,
+        "previous_last_update_id": previous,
+        "bids": depth_levels(bids),
+        "asks": depth_levels(asks),
+    }
     return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthUpdate", record, t)
 
 

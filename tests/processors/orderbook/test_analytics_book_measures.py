@@ -49,7 +49,10 @@ def test_core_publishes_the_book_measures_of_the_book_at_the_boundary() -> None:
 
 def test_stale_book_gives_no_book_measures() -> None:
     core = OrderBookCore(OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS))
-    events = [snapshot(10, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(15, t=T0 + 20 * MS),
-              update(16, t=T0 + 150 * MS)]  # fmt: skip
+    events = [
+        snapshot(10, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
+        update(15, t=T0 + 20 * MS),
+        update(16, t=T0 + 150 * MS),
+    ]
     [record] = analytics(run(core, events))
     assert record["mid"] is None and record["spread"] is None and record["microprice"] is None

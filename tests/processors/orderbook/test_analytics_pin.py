@@ -17,8 +17,9 @@ from processors.orderbook.core import OrderBookCore
 TRUE = {"alpha": 0.4, "delta": 0.3, "mu": 60.0, "epsilon_b": 40.0, "epsilon_s": 35.0}
 
 
-def simulate(periods: int, seed: int, alpha: float, delta: float, mu: float, epsilon_b: float,
-             epsilon_s: float) -> tuple[list[int], list[int]]:  # fmt: skip
+def simulate(
+    periods: int, seed: int, alpha: float, delta: float, mu: float, epsilon_b: float, epsilon_s: float
+) -> tuple[list[int], list[int]]:
     rng = np.random.default_rng(seed)
     news = rng.random(periods) < alpha
     bad = rng.random(periods) < delta
@@ -27,21 +28,23 @@ def simulate(periods: int, seed: int, alpha: float, delta: float, mu: float, eps
     return buys.tolist(), sells.tolist()
 
 
-def direct_log_likelihood(buys: list[int], sells: list[int], alpha: float, delta: float, mu: float,
-                          epsilon_b: float, epsilon_s: float) -> float:  # fmt: skip
+def direct_log_likelihood(
+    buys: list[int], sells: list[int], alpha: float, delta: float, mu: float, epsilon_b: float, epsilon_s: float
+) -> float:
     """The EKOP likelihood written out with scipy's Poisson pmf (fine for small counts)."""
     b, s = np.asarray(buys), np.asarray(sells)
-    per_period = ((1 - alpha) * poisson.pmf(b, epsilon_b) * poisson.pmf(s, epsilon_s)
-                  + alpha * (1 - delta) * poisson.pmf(b, epsilon_b + mu) * poisson.pmf(s, epsilon_s)
-                  + alpha * delta * poisson.pmf(b, epsilon_b) * poisson.pmf(s, epsilon_s + mu))  # fmt: skip
+    per_period = (
+        (1 - alpha) * poisson.pmf(b, epsilon_b) * poisson.pmf(s, epsilon_s)
+        + alpha * (1 - delta) * poisson.pmf(b, epsilon_b + mu) * poisson.pmf(s, epsilon_s)
+        + alpha * delta * poisson.pmf(b, epsilon_b) * poisson.pmf(s, epsilon_s + mu)
+    )
     return float(np.sum(np.log(per_period)))
 
 
 def test_log_likelihood_equals_the_direct_mixture_of_poissons() -> None:
     buys, sells = [3, 0, 7, 12, 5], [4, 9, 1, 2, 5]
     params = (0.35, 0.6, 6.0, 4.0, 3.5)
-    assert PinLikelihood(buys, sells)(*params) == pytest.approx(direct_log_likelihood(buys, sells, *params),
-                                                                rel=1e-12)  # fmt: skip
+    assert PinLikelihood(buys, sells)(*params) == pytest.approx(direct_log_likelihood(buys, sells, *params), rel=1e-12)
 
 
 def test_log_likelihood_stays_finite_where_the_direct_formula_underflows() -> None:
@@ -51,11 +54,13 @@ def test_log_likelihood_stays_finite_where_the_direct_formula_underflows() -> No
         assert direct_log_likelihood(buys, sells, *params) == -np.inf  # the period's probability underflows
     alpha, delta, mu, eb, es = params
     b, s = np.asarray(buys), np.asarray(sells)
-    branches = np.vstack([
-        np.log(1 - alpha) + poisson.logpmf(b, eb) + poisson.logpmf(s, es),
-        np.log(alpha * (1 - delta)) + poisson.logpmf(b, eb + mu) + poisson.logpmf(s, es),
-        np.log(alpha * delta) + poisson.logpmf(b, eb) + poisson.logpmf(s, es + mu),
-    ])  # fmt: skip
+    branches = np.vstack(
+        [
+            np.log(1 - alpha) + poisson.logpmf(b, eb) + poisson.logpmf(s, es),
+            np.log(alpha * (1 - delta)) + poisson.logpmf(b, eb + mu) + poisson.logpmf(s, es),
+            np.log(alpha * delta) + poisson.logpmf(b, eb) + poisson.logpmf(s, es + mu),
+        ]
+    )
     expected = float(np.sum(logsumexp(branches, axis=0)))
     assert PinLikelihood(buys, sells)(*params) == pytest.approx(expected, rel=1e-12)
 
@@ -96,8 +101,9 @@ def test_fit_reaches_the_maximum_scipy_finds() -> None:
         for start in ((0.3, 0.5, 20.0, 10.0, 10.0), (0.5, 0.5, 10.0, 15.0, 15.0), (0.2, 0.8, 30.0, 12.0, 14.0))
     )
     assert estimate.log_likelihood >= best - 1e-4
-    assert estimate.log_likelihood == pytest.approx(likelihood(estimate.alpha, estimate.delta, estimate.mu,
-                                                               estimate.epsilon_b, estimate.epsilon_s))  # fmt: skip
+    assert estimate.log_likelihood == pytest.approx(
+        likelihood(estimate.alpha, estimate.delta, estimate.mu, estimate.epsilon_b, estimate.epsilon_s)
+    )
 
 
 def test_fit_is_deterministic() -> None:

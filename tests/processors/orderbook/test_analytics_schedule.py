@@ -30,9 +30,18 @@ from processors.orderbook.config import OrderBookConfig
 from processors.orderbook.core import OrderBookCore
 from topics.catalogue import MD_DEPTH, MD_TRADES
 
-CONFIG = OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, max_gap_intervals=5, vpin_bucket_volume=Q,
-                         vpin_buckets=3, kyle_min_observations=3, pin_period_us=200 * MS, pin_min_periods=2,
-                         pin_periods=10, pin_max_iterations=100)  # fmt: skip
+CONFIG = OrderBookConfig(
+    analytics_lateness_us=0,
+    interval_us=100 * MS,
+    max_gap_intervals=5,
+    vpin_bucket_volume=Q,
+    vpin_buckets=3,
+    kyle_min_observations=3,
+    pin_period_us=200 * MS,
+    pin_min_periods=2,
+    pin_periods=10,
+    pin_max_iterations=100,
+)
 
 
 def test_one_record_per_boundary_passed_with_the_boundary_as_its_time() -> None:
@@ -52,8 +61,11 @@ def test_nothing_is_published_within_an_interval() -> None:
 def test_a_long_quiet_spell_restarts_the_windows_instead_of_filling_them() -> None:
     core = OrderBookCore(CONFIG)
     far = T0 + 10_000 * MS  # 100 intervals later, more than max_gap_intervals = 5
-    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
-              update(2, bids=[(100 * P, 2 * Q)], t=far + 10 * MS), update(3, t=far + 120 * MS)]  # fmt: skip
+    events = [
+        snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
+        update(2, bids=[(100 * P, 2 * Q)], t=far + 10 * MS),
+        update(3, t=far + 120 * MS),
+    ]
     records = analytics(run(core, events))
     # the first interval, five quiet ones, then nothing until the book changes again
     assert [r["window_end_us"] for r in records] == [T0 + k * 100 * MS for k in range(1, 7)] + [far + 100 * MS]
@@ -132,8 +144,11 @@ def test_without_a_lateness_a_silent_input_holds_the_analytics_until_it_speaks()
 
 def test_a_silent_input_lets_the_other_close_boundaries_after_the_lateness() -> None:
     core = OrderBookCore(replace(CONFIG, analytics_lateness_us=300 * MS))
-    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS), update(2, t=T0 + 150 * MS),
-              update(3, t=T0 + 390 * MS)]  # fmt: skip
+    events = [
+        snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
+        update(2, t=T0 + 150 * MS),
+        update(3, t=T0 + 390 * MS),
+    ]
     assert analytics(run(core, events)) == []  # 390 - 300 ms: the boundary at 100 ms is not closable yet
     [record] = analytics(run(core, [update(4, t=T0 + 420 * MS)]))
     assert record["window_end_us"] == T0 + 100 * MS and record["mid"] == pytest.approx(100.5)
@@ -141,10 +156,12 @@ def test_a_silent_input_lets_the_other_close_boundaries_after_the_lateness() -> 
 
 def test_a_trade_after_its_interval_closed_counts_in_the_open_interval() -> None:
     core = OrderBookCore(replace(CONFIG, analytics_lateness_us=0, flow_intervals=1))
-    events = [snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
-              trade(101 * P, Q, "BUY", t=T0 + 150 * MS),  # closes the interval ending at 100 ms
-              trade(100 * P, Q, "SELL", t=T0 + 90 * MS),  # late: joins the interval ending at 200 ms
-              update(2, t=T0 + 210 * MS)]  # fmt: skip
+    events = [
+        snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 10 * MS),
+        trade(101 * P, Q, "BUY", t=T0 + 150 * MS),  # closes the interval ending at 100 ms
+        trade(100 * P, Q, "SELL", t=T0 + 90 * MS),  # late: joins the interval ending at 200 ms
+        update(2, t=T0 + 210 * MS),
+    ]
     records = analytics(run(core, events))
     assert [r["trade_flow_imbalance"] for r in records] == [None, pytest.approx(0.0)]
 
@@ -158,8 +175,14 @@ def test_end_of_input_closes_what_either_input_has_passed() -> None:
     assert core.end_of_input(SYMBOL) == [] and core.end_of_input("ETHUSDT") == []
 
 
-RANGES = {"depth_imbalance": (-1, 1), "trade_flow_imbalance": (-1, 1), "vpin": (0, 1), "pin": (0, 1),
-          "realized_volatility": (0, math.inf), "spread": (0, math.inf)}  # fmt: skip
+RANGES = {
+    "depth_imbalance": (-1, 1),
+    "trade_flow_imbalance": (-1, 1),
+    "vpin": (0, 1),
+    "pin": (0, 1),
+    "realized_volatility": (0, math.inf),
+    "spread": (0, math.inf),
+}
 
 
 @settings(max_examples=10, deadline=None)

@@ -38,8 +38,10 @@ def test_core_counts_the_trades_of_the_window() -> None:
         trade(100 * P, 8 * Q, "SELL", t=T0 + 350 * MS),  # interval 4 (not closed: no event after it)
     ]
     records = analytics(run(core, events))
-    assert [r["trade_flow_imbalance"] for r in records] == pytest.approx([
-        1.0,  # (4 - 0) / 4
-        (4 - 2) / 6,  # intervals 1 and 2
-        (2 - 2) / 4,  # intervals 2 and 3
-    ])  # fmt: skip
+    assert [r["trade_flow_imbalance"] for r in records] == pytest.approx(
+        [
+            1.0,  # (4 - 0) / 4
+            (4 - 2) / 6,  # intervals 1 and 2
+            (2 - 2) / 4,  # intervals 2 and 3
+        ]
+    )

@@ -43,8 +43,13 @@ def test_bars_without_volume_change_nothing() -> None:
 
 
 def test_core_pours_each_interval_into_buckets() -> None:
-    config = OrderBookConfig(analytics_lateness_us=0, interval_us=100 * MS, vpin_bucket_volume=2 * Q, vpin_buckets=1,
-                             vpin_bucket_volume_by_symbol={"ETHUSDT": 100 * Q})  # fmt: skip
+    config = OrderBookConfig(
+        analytics_lateness_us=0,
+        interval_us=100 * MS,
+        vpin_bucket_volume=2 * Q,
+        vpin_buckets=1,
+        vpin_bucket_volume_by_symbol={"ETHUSDT": 100 * Q},
+    )
     core = OrderBookCore(config)
     events = [
         snapshot(1, [(100 * P, Q)], [(101 * P, Q)], t=T0 + 1 * MS),

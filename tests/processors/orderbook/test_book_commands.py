@@ -7,8 +7,8 @@ import json
 import pytest
 from _book_builders import MS, T0, P, Q, snapshot, trade, update
 
+from settings import Settings
 from sq.cli import main
-from sq.settings import Settings
 from topics.client import AvroProducer
 
 pytestmark = pytest.mark.integration
@@ -60,8 +60,16 @@ def test_analytics_prints_every_measure_by_name(market: Settings, capsys: pytest
     assert document["window_end_us"] == T0 + 1_000 * MS
     assert document["mid"] == pytest.approx((100.5 + 102) / 2)
     assert document["trade_flow_imbalance"] == pytest.approx(1.0)  # the sell came after the window
-    for name in ("spread", "microprice", "depth_imbalance", "realized_volatility", "vpin", "kyle_lambda",
-                 "kyle_lambda_t", "pin"):  # fmt: skip
+    for name in (
+        "spread",
+        "microprice",
+        "depth_imbalance",
+        "realized_volatility",
+        "vpin",
+        "kyle_lambda",
+        "kyle_lambda_t",
+        "pin",
+    ):
         assert name in document
     assert main(["analytics", "BTCUSDT"]) == 0
     assert "microprice" in capsys.readouterr().out

@@ -99,8 +99,13 @@ def test_futures_previous_id_mismatch_is_a_gap() -> None:
 
 def test_futures_chain_by_previous_id_applies_without_contiguous_first_ids() -> None:
     core = synced_core()
-    emits = run(core, [update(99, 110, previous=98, bids=[(100 * P, 2 * Q)]),
-                       update(115, 120, previous=110, bids=[(100 * P, 3 * Q)])])  # fmt: skip
+    emits = run(
+        core,
+        [
+            update(99, 110, previous=98, bids=[(100 * P, 2 * Q)]),
+            update(115, 120, previous=110, bids=[(100 * P, 3 * Q)]),
+        ],
+    )
     assert statuses(emits) == []
     assert [top["bid_quantity"] for top in tops(emits)] == [2 * Q, 3 * Q]
 
@@ -154,8 +159,11 @@ def test_update_before_any_snapshot_requests_one() -> None:
 
 def test_emitted_ids_are_unique_and_derived_from_the_cause() -> None:
     core = OrderBookCore(OrderBookConfig(interval_us=MS))
-    events = [snapshot(100, BIDS, ASKS, t=T0), update(101, bids=[(100 * P, 2 * Q)], t=T0 + 5 * MS),
-              update(103, t=T0 + 10 * MS)]  # fmt: skip
+    events = [
+        snapshot(100, BIDS, ASKS, t=T0),
+        update(101, bids=[(100 * P, 2 * Q)], t=T0 + 5 * MS),
+        update(103, t=T0 + 10 * MS),
+    ]
     emits = run(core, events)
     ids = [emit.record["meta"]["event_id"] for emit in emits]
     assert len(ids) == len(set(ids))

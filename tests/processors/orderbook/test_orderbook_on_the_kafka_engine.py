@@ -9,7 +9,7 @@ from _book_builders import analytics, run, session, tops, without_ingest_time
 from processors.core import Emit
 from processors.orderbook.core import OrderBookCore
 from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import MD_ANALYTICS, MD_BOOK_TOP, MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer, read_events
 

@@ -48,13 +48,27 @@ def new_order(account: str, side: str, quantity: int, price: int, t: int) -> Eve
     n = next(_ids)
     client_order_id = f"cl-{n}"
     event_id = f"cmd-{n}"
-    meta = {"event_id": event_id, "producer": "api", "event_time_us": t, "ingest_time_us": t,
-            "causation_id": None, "correlation_id": event_id}  # fmt: skip
+    meta = {
+        "event_id": event_id,
+        "producer": "api",
+        "event_time_us": t,
+        "ingest_time_us": t,
+        "causation_id": None,
+        "correlation_id": event_id,
+    }
     record = example_event(
-        "shrivenquant.orders.NewOrder", meta=meta, account=account, client_order_id=client_order_id,
-        order_id=order_id_for(account, client_order_id), symbol=SYMBOL, side=side, quantity=quantity, price=price,
-        post_only=False, execution=None,
-    )  # fmt: skip
+        "shrivenquant.orders.NewOrder",
+        meta=meta,
+        account=account,
+        client_order_id=client_order_id,
+        order_id=order_id_for(account, client_order_id),
+        symbol=SYMBOL,
+        side=side,
+        quantity=quantity,
+        price=price,
+        post_only=False,
+        execution=None,
+    )
     return Event(ORDERS_COMMANDS, account, "shrivenquant.orders.NewOrder", record, t)
 
 
@@ -93,8 +107,10 @@ def test_positions_built_from_the_oms_fills_add_up_and_a_replayed_log_counts_eac
 
     # The whole orders.events log delivered twice (an at-least-once replay) to a fresh portfolio.
     replayed = PortfolioCore()
-    log = [Event(ORDERS_EVENTS, e["account"], "shrivenquant.orders.OrderEvent", e, e["meta"]["ingest_time_us"])
-           for e in path.records(ORDERS_EVENTS)]  # fmt: skip
+    log = [
+        Event(ORDERS_EVENTS, e["account"], "shrivenquant.orders.OrderEvent", e, e["meta"]["ingest_time_us"])
+        for e in path.records(ORDERS_EVENTS)
+    ]
     run(replayed, *log, *log, trade(98 * P, symbol=SYMBOL, t=T0 + 10))
     for account in ("maker", "taker"):
         assert replayed.position_view(account, SYMBOL) == portfolio.position_view(account, SYMBOL)

@@ -123,7 +123,7 @@ _order = st.tuples(
     st.sampled_from(("BUY", "SELL")),
     st.lists(st.tuples(_quantity, _price, st.integers(-C, 3 * C)), min_size=1, max_size=3),
     st.sampled_from(("filled", "cancelled", "working")),  # what the order is after its fills
-)  # fmt: skip
+)
 _copy = st.tuples(st.just("copy"), st.integers(0, 1_000))
 _mark = st.tuples(st.just("mark"), st.sampled_from(SYMBOLS), _price)
 _close = st.tuples(st.just("close"), st.sampled_from(ACCOUNTS), st.sampled_from(SYMBOLS), _price)  # back to flat
@@ -153,8 +153,17 @@ def _stream(actions: list[tuple[Any, ...]]) -> Stream:
             cum = 0
             for quantity, price, fee in parts:
                 cum += quantity
-                event = fill(order_id, side, quantity, price, fee=fee, order_quantity=total, cum=cum,
-                             account=account, symbol=symbol)  # fmt: skip
+                event = fill(
+                    order_id,
+                    side,
+                    quantity,
+                    price,
+                    fee=fee,
+                    order_quantity=total,
+                    cum=cum,
+                    account=account,
+                    symbol=symbol,
+                )
                 stream.events.append(event)
                 stream.fills.append(event)
                 signed = quantity if side == "BUY" else -quantity
@@ -165,8 +174,18 @@ def _stream(actions: list[tuple[Any, ...]]) -> Stream:
                 ledger.fills += 1
                 ledger.fill_ids.append(event.record["fill_id"])
             if outcome == "cancelled":
-                stream.events.append(order_event(order_id, "CANCELLED", "CANCELLED", account=account, symbol=symbol,
-                                                 side=side, quantity=total, cum=cum))  # fmt: skip
+                stream.events.append(
+                    order_event(
+                        order_id,
+                        "CANCELLED",
+                        "CANCELLED",
+                        account=account,
+                        symbol=symbol,
+                        side=side,
+                        quantity=total,
+                        cum=cum,
+                    )
+                )
     return stream
 
 

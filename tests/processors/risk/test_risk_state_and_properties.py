@@ -123,11 +123,18 @@ def test_state_changes_are_copies_not_the_live_state() -> None:
     run(
         core,
         new_order("o-2"),
-        order_event("o-1", "PARTIALLY_FILLED", "PARTIALLY_FILLED", quantity=4 * Q, cum=1 * Q,
-                    last_quantity=1 * Q, last_price=100 * P),
+        order_event(
+            "o-1",
+            "PARTIALLY_FILLED",
+            "PARTIALLY_FILLED",
+            quantity=4 * Q,
+            cum=1 * Q,
+            last_quantity=1 * Q,
+            last_price=100 * P,
+        ),
         amend("o-1", quantity=6 * Q),
         order_event("o-3", "CANCELLED", "CANCELLED", side="SELL"),
-    )  # fmt: skip
+    )
     assert json.dumps(snapshot, sort_keys=True) == as_written
     assert set(snapshot["orders"]) == {"o-1", "o-3"}
 

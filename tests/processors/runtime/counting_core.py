@@ -11,7 +11,7 @@ from typing import ClassVar
 from processors.core import Emit, Event, Record, StateChanges, derived_meta
 from processors.runtime.kafka_engine import EngineOptions, KafkaEngine
 from schemas.examples import example_event
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import ORDERS_COMMANDS, PORTFOLIO_POSITIONS
 
 POSITION = "shrivenquant.portfolio.Position"
@@ -32,8 +32,9 @@ class CountingCore:
         count = self.counts.get(event.key, 0) + 1
         self.counts[event.key] = count
         self.dirty.add(event.key)
-        record = example_event(POSITION, meta=derived_meta(event, self.name, 0), account=event.key,
-                               symbol="COUNT", quantity=count)  # fmt: skip
+        record = example_event(
+            POSITION, meta=derived_meta(event, self.name, 0), account=event.key, symbol="COUNT", quantity=count
+        )
         return [Emit(PORTFOLIO_POSITIONS, event.key, POSITION, record)]
 
     def state_changes(self) -> StateChanges:

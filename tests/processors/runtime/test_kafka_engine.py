@@ -15,7 +15,7 @@ from counting_core import POSITION, run_counting_engine, run_counting_faust
 
 from processors.core import derived_event_id
 from schemas.examples import example_event
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import DEAD_LETTERS, ORDERS_COMMANDS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer, read_events
 

@@ -30,19 +30,37 @@ def _md(topic: str, schema: str, record: dict[str, Any]) -> Event:
 
 
 def snapshot(bids: Levels, asks: Levels, update_id: int = 100, t: int = T0, symbol: str = SYMBOL) -> Event:
-    return _md(MD_DEPTH, "shrivenquant.md.DepthSnapshot", {
-        "meta": _meta(t), "venue": _VENUE, "symbol": symbol, "last_update_id": update_id,
-        "bids": depth_levels(bids), "asks": depth_levels(asks),
-    })  # fmt: skip
+    return _md(
+        MD_DEPTH,
+        "shrivenquant.md.DepthSnapshot",
+        {
+            "meta": _meta(t),
+            "venue": _VENUE,
+            "symbol": symbol,
+            "last_update_id": update_id,
+            "bids": depth_levels(bids),
+            "asks": depth_levels(asks),
+        },
+    )
 
 
-def update(update_id: int, bids: Levels | None = None, asks: Levels | None = None, t: int = T0,
-           first: int | None = None) -> Event:  # fmt: skip
-    return _md(MD_DEPTH, "shrivenquant.md.DepthUpdate", {
-        "meta": _meta(t), "venue": _VENUE, "symbol": SYMBOL,
-        "first_update_id": update_id if first is None else first, "last_update_id": update_id,
-        "previous_last_update_id": None, "bids": depth_levels(bids or []), "asks": depth_levels(asks or []),
-    })  # fmt: skip
+def update(
+    update_id: int, bids: Levels | None = None, asks: Levels | None = None, t: int = T0, first: int | None = None
+) -> Event:
+    return _md(
+        MD_DEPTH,
+        "shrivenquant.md.DepthUpdate",
+        {
+            "meta": _meta(t),
+            "venue": _VENUE,
+            "symbol": SYMBOL,
+            "first_update_id": update_id if first is None else first,
+            "last_update_id": update_id,
+            "previous_last_update_id": None,
+            "bids": depth_levels(bids or []),
+            "asks": depth_levels(asks or []),
+        },
+    )
 
 
 def trade(price: int, quantity: int, t: int = T0, aggressor: str | None = "SELL") -> Event:

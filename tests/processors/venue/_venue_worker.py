@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from processors.runtime.kafka_engine import EngineOptions, KafkaEngine
 from processors.venue import VenueCore
-from sq.settings import Settings
+from settings import Settings
 
 
 def run_venue_engine(settings: Settings, max_seconds: float) -> None:

@@ -144,8 +144,16 @@ def test_every_exec_type_encodes_and_decodes_unchanged() -> None:
     reports += sim.cancel("b1") + sim.cancel("b1")  # CANCELLED, CANCEL_REJECTED
     reports += sim.new("bad", "BUY", 1 * Q, None)  # REJECTED
     assert {r["exec_type"] for r in reports} == {
-        "ACK", "FILL", "TRIGGERED", "EXPIRED", "AMENDED", "AMEND_REJECTED", "CANCELLED", "CANCEL_REJECTED", "REJECTED",
-    }  # fmt: skip
+        "ACK",
+        "FILL",
+        "TRIGGERED",
+        "EXPIRED",
+        "AMENDED",
+        "AMEND_REJECTED",
+        "CANCELLED",
+        "CANCEL_REJECTED",
+        "REJECTED",
+    }
     codec = default_codec()
     for report in reports:
         decoded = codec.decode(codec.encode("shrivenquant.venue.ExecutionReport", report))

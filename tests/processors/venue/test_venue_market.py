@@ -20,8 +20,9 @@ MAKER_BPS, TAKER_BPS = 2, 5
 
 
 def market_sim(latency_us: int = 0, market_liquidity: bool = True) -> Sim:
-    config = VenueConfig(default_fees=Fees(MAKER_BPS, TAKER_BPS), market_liquidity=market_liquidity,
-                         latency_us=latency_us)  # fmt: skip
+    config = VenueConfig(
+        default_fees=Fees(MAKER_BPS, TAKER_BPS), market_liquidity=market_liquidity, latency_us=latency_us
+    )
     return Sim(VenueCore(config))
 
 
@@ -33,13 +34,19 @@ def test_market_order_walks_three_levels_at_their_prices_with_taker_fees() -> No
     sim = market_sim()
     assert sim.send(snapshot(BOOK_BIDS, BOOK_ASKS)) == []
     reports = sim.new("m1", "BUY", 4 * Q, None, order_type="MARKET", time_in_force="IOC")
-    assert fills(reports) == [("m1", "TAKER", 1 * Q, 100 * P), ("m1", "TAKER", 2 * Q, 101 * P),
-                              ("m1", "TAKER", 1 * Q, 102 * P)]  # fmt: skip
+    assert fills(reports) == [
+        ("m1", "TAKER", 1 * Q, 100 * P),
+        ("m1", "TAKER", 2 * Q, 101 * P),
+        ("m1", "TAKER", 1 * Q, 102 * P),
+    ]
     fill_reports = [r for r in reports if r["exec_type"] == "FILL"]
     notional = sum(r["last_quantity"] * r["last_price"] for r in fill_reports)
     assert notional == (100 + 2 * 101 + 102) * P * Q and notional // (4 * Q) == 101 * P  # VWAP 101: 1 of slippage
-    assert [r["fee"] for r in fill_reports] == [fee_for(100 * P, 1 * Q, TAKER_BPS), fee_for(101 * P, 2 * Q, TAKER_BPS),
-                                                fee_for(102 * P, 1 * Q, TAKER_BPS)]  # fmt: skip
+    assert [r["fee"] for r in fill_reports] == [
+        fee_for(100 * P, 1 * Q, TAKER_BPS),
+        fee_for(101 * P, 2 * Q, TAKER_BPS),
+        fee_for(102 * P, 1 * Q, TAKER_BPS),
+    ]
     assert fill_reports[0]["fee"] == 5_000_000  # 100 x 1 x 5 bps = 0.05 in cash scale
     assert (fill_reports[-1]["cum_quantity"], fill_reports[-1]["leaves_quantity"]) == (4 * Q, 0)
     assert {r["account"] for r in reports} == {"acc-1"}  # the makers are the market's, not ours: no maker reports
@@ -105,8 +112,9 @@ def test_liquidity_taken_by_one_order_is_not_there_for_the_next_until_an_update_
     assert fills(sim.new("m2", "BUY", 1 * Q, None, order_type="MARKET")) == [("m2", "TAKER", 1 * Q, 101 * P)]
     sim.send(update(101, asks=[(102 * P, 1 * Q)], t=T0 + S))  # another level: 100 and 101 stay taken
     assert fills(sim.new("m3", "BUY", 2 * Q, None, order_type="MARKET", t=T0 + S)) == [
-        ("m3", "TAKER", 1 * Q, 101 * P), ("m3", "TAKER", 1 * Q, 102 * P)
-    ]  # fmt: skip
+        ("m3", "TAKER", 1 * Q, 101 * P),
+        ("m3", "TAKER", 1 * Q, 102 * P),
+    ]
     sim.send(update(102, asks=[(100 * P, 3 * Q)], t=T0 + 2 * S))  # the level's new total replaces the taken one
     assert fills(sim.new("m4", "BUY", 1 * Q, None, order_type="MARKET", t=T0 + 2 * S)) == [
         ("m4", "TAKER", 1 * Q, 100 * P)
@@ -120,11 +128,13 @@ def test_internal_resting_orders_go_first_at_one_price_and_the_better_market_pri
     sim.new("s2", "SELL", 1 * Q, 100 * P + 50, account="acc-2")
     reports = sim.new("b1", "BUY", 4 * Q, 101 * P)
     assert fills(reports) == [
-        ("b1", "TAKER", 1 * Q, 100 * P), ("s1", "MAKER", 1 * Q, 100 * P),  # ours first at 100
+        ("b1", "TAKER", 1 * Q, 100 * P),
+        ("s1", "MAKER", 1 * Q, 100 * P),  # ours first at 100
         ("b1", "TAKER", 1 * Q, 100 * P),  # then the market's 100
-        ("b1", "TAKER", 1 * Q, 100 * P + 50), ("s2", "MAKER", 1 * Q, 100 * P + 50),
+        ("b1", "TAKER", 1 * Q, 100 * P + 50),
+        ("s2", "MAKER", 1 * Q, 100 * P + 50),
         ("b1", "TAKER", 1 * Q, 101 * P),
-    ]  # fmt: skip
+    ]
 
 
 def test_post_only_that_would_take_the_market_is_rejected_and_fok_counts_market_liquidity() -> None:
@@ -292,16 +302,24 @@ def test_internal_book_never_crossed_and_fills_never_exceed_orders(steps: list[t
             _, side, price, quantity, order_type = step
             order_id = f"o{i}"
             quantities[order_id] = quantity * Q
-            reports = sim.new(order_id, side, quantity * Q, price * P if order_type == "LIMIT" else None,
-                              order_type=order_type, account=f"acc-{i % 3}", t=t)  # fmt: skip
+            reports = sim.new(
+                order_id,
+                side,
+                quantity * Q,
+                price * P if order_type == "LIMIT" else None,
+                order_type=order_type,
+                account=f"acc-{i % 3}",
+                t=t,
+            )
         elif step[0] == "trade":
             reports = sim.send(trade(step[1] * P, step[2] * Q, t=t))
         else:
             update_id += 1
             _, side, price, quantity = step
             levels = [(price * P, quantity * Q)]
-            reports = sim.send(update(update_id, bids=levels if side == "BUY" else [],
-                                      asks=levels if side == "SELL" else [], t=t))  # fmt: skip
+            reports = sim.send(
+                update(update_id, bids=levels if side == "BUY" else [], asks=levels if side == "SELL" else [], t=t)
+            )
         for report in reports:
             if report["exec_type"] == "FILL":
                 filled[report["order_id"]] = filled.get(report["order_id"], 0) + report["last_quantity"]
@@ -390,17 +408,27 @@ def _events_of(steps: list[tuple[Any, ...]]) -> list[Event]:
         t = T0 + (i + 1) * S // 2
         if step[0] == "order":
             _, side, price, quantity, order_type = step
-            events.append(venue_order("NEW", f"o{i}", side=side, quantity=quantity * Q, order_type=order_type,
-                                      price=price * P if order_type == "LIMIT" else None, account=f"acc-{i % 3}",
-                                      t=t))  # fmt: skip
+            events.append(
+                venue_order(
+                    "NEW",
+                    f"o{i}",
+                    side=side,
+                    quantity=quantity * Q,
+                    order_type=order_type,
+                    price=price * P if order_type == "LIMIT" else None,
+                    account=f"acc-{i % 3}",
+                    t=t,
+                )
+            )
         elif step[0] == "trade":
             events.append(trade(step[1] * P, step[2] * Q, t=t))
         else:
             update_id += 1
             _, side, price, quantity = step
             levels = [(price * P, quantity * Q)]
-            events.append(update(update_id, bids=levels if side == "BUY" else [],
-                                 asks=levels if side == "SELL" else [], t=t))  # fmt: skip
+            events.append(
+                update(update_id, bids=levels if side == "BUY" else [], asks=levels if side == "SELL" else [], t=t)
+            )
     return events
 
 

@@ -15,7 +15,7 @@ from _venue_builders import SYMBOL, T0, P, Q, S, venue_order
 from _venue_worker import run_venue_engine
 
 from processors.core import Event
-from sq.settings import Settings
+from settings import Settings
 from topics.catalogue import VENUE_EXECUTIONS
 from topics.client import AvroProducer, read_events
 
@@ -60,8 +60,11 @@ def _stop(process: Any) -> None:
 
 def test_a_trade_fill_is_emitted_once_across_a_worker_restart(catalogue_topics: Settings) -> None:
     settings = catalogue_topics
-    _produce(settings, snapshot([(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0),
-             venue_order("NEW", "b1", side="BUY", quantity=2 * Q, price=100 * P, t=T0 + 1))  # fmt: skip
+    _produce(
+        settings,
+        snapshot([(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0),
+        venue_order("NEW", "b1", side="BUY", quantity=2 * Q, price=100 * P, t=T0 + 1),
+    )
     first_trade = trade(99 * P, 1 * Q, t=T0 + S)
     first = _worker(settings)
     try:
@@ -75,8 +78,9 @@ def test_a_trade_fill_is_emitted_once_across_a_worker_restart(catalogue_topics: 
     # restores b1 (its broadcast drain ends where the fresh consumer's fetch does): the first fills nothing
     # again, the second fills the rest of b1, at once or at the next event of the symbol (the probe).
     second_trade = trade(99 * P, 3 * Q, t=T0 + 2 * S)
-    _produce(settings, second_trade,
-             venue_order("NEW", "probe", side="SELL", quantity=1 * Q, price=120 * P, t=T0 + 3 * S))  # fmt: skip
+    _produce(
+        settings, second_trade, venue_order("NEW", "probe", side="SELL", quantity=1 * Q, price=120 * P, t=T0 + 3 * S)
+    )
     second = _worker(settings)
     try:
         _wait_for(settings, lambda reports: ("probe", "ACK") in _kinds(reports), "the restarted worker's answer")
@@ -84,8 +88,13 @@ def test_a_trade_fill_is_emitted_once_across_a_worker_restart(catalogue_topics: 
     finally:
         _stop(second)
     # b1 has 2 to fill: a repeat of the first trade's fill would have taken the second fill's place
-    fills = [(r["order_id"], r["last_quantity"], r["cum_quantity"], r["liquidity"], r["meta"]["causation_id"])
-             for r in _reports(settings) if r["exec_type"] == "FILL"]  # fmt: skip
-    assert fills == [("b1", 1 * Q, 1 * Q, "MAKER", first_trade.record["meta"]["event_id"]),
-                     ("b1", 1 * Q, 2 * Q, "MAKER", second_trade.record["meta"]["event_id"])]  # fmt: skip
+    fills = [
+        (r["order_id"], r["last_quantity"], r["cum_quantity"], r["liquidity"], r["meta"]["causation_id"])
+        for r in _reports(settings)
+        if r["exec_type"] == "FILL"
+    ]
+    assert fills == [
+        ("b1", 1 * Q, 1 * Q, "MAKER", first_trade.record["meta"]["event_id"]),
+        ("b1", 1 * Q, 2 * Q, "MAKER", second_trade.record["meta"]["event_id"]),
+    ]
     assert {r["symbol"] for r in _reports(settings)} == {SYMBOL}

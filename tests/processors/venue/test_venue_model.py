@@ -174,6 +174,8 @@ def test_fills_and_resting_orders_match_a_naive_model(operations: list[dict[str,
         assert resting == {o.order_id: (o.price, o.quantity - o.cum) for o in model.resting.values()}
         for side in ("BUY", "SELL"):
             for level in book.levels(side):
-                in_model = sorted((o for o in model.resting.values() if o.price == level.price and o.side == side),
-                                  key=lambda o: o.seq)  # fmt: skip
+                in_model = sorted(
+                    (o for o in model.resting.values() if o.price == level.price and o.side == side),
+                    key=lambda o: o.seq,
+                )
                 assert [o.order_id for o in level.orders()] == [o.order_id for o in in_model]
