@@ -4,7 +4,9 @@ A core is plain Python: no Kafka, no asyncio, no clock and no random ids of its 
 one ``Event`` at a time and produces the ``Emit``s it returns; time and identity come in with the events
 (``Event.ingest_time_us`` is the Kafka record timestamp, so a replay sees the same times). State is a
 mapping from the partition key (account or symbol) to a JSON-able dict, so the runtime can write what
-changed to a changelog in the same transaction as the outputs, and rebuild it on restart.
+changed to a changelog in the same transaction as the outputs, and rebuild it on restart. What a core derives
+from its broadcast inputs (kill switches, marks, market books) is not keyed state: the runtime snapshots it
+(``broadcast_state``) with the broadcast positions it reflects.
 """
 
 from __future__ import annotations
@@ -68,6 +70,18 @@ class Core(Protocol):
 
     def restore(self, key: str, state: Record) -> None:
         """Take back one key's state from the changelog, before any event is applied."""
+        ...
+
+    def broadcast_state(self) -> Record:
+        """Everything the core derived from its broadcast inputs, JSON-able (``{}`` when it has none).
+
+        The runtime snapshots it with the broadcast positions it reflects, so a restart reads the snapshot
+        and the tail after those positions, never the broadcast history from the beginning.
+        """
+        ...
+
+    def restore_broadcast(self, state: Record) -> None:
+        """Take back a ``broadcast_state`` snapshot into a fresh core, before any event is applied."""
         ...
 
 

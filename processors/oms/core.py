@@ -339,6 +339,12 @@ class OmsCore:
         self._migrated.clear()
         self._earlier_layout.clear()
 
+    def broadcast_state(self) -> Record:
+        return {}  # the OMS has no broadcast inputs
+
+    def restore_broadcast(self, state: Record) -> None:
+        return None
+
     # -- read access for tools and tests -----------------------------------------------------------------
     def order(self, account: str, order_id: str) -> Order | None:
         """The state of an order, None when the OMS holds no such order.

@@ -154,6 +154,12 @@ class OrderBookCore:
         analytics = SymbolAnalytics.from_record(state["analytics"], self.config, key)
         self._symbols[key] = SymbolBook.from_record(state, analytics)
 
+    def broadcast_state(self) -> Record:
+        return {}  # the order book has no broadcast inputs
+
+    def restore_broadcast(self, state: Record) -> None:
+        return None
+
     # -- read access for tools and tests -----------------------------------------------------------------
     def symbols(self) -> list[str]:
         return sorted(self._symbols)

@@ -116,6 +116,12 @@ class PortfolioCore:
         for symbol, position in restored["positions"].items():
             self._index(key, symbol, position)
 
+    def broadcast_state(self) -> Record:
+        return {"marks": dict(self._marks)}
+
+    def restore_broadcast(self, state: Record) -> None:
+        self._marks = dict(state.get("marks", {}))
+
     # -- read access for tools and tests -----------------------------------------------------------------
     def account_state(self, account: str) -> AccountState | None:
         """The live state of an account (do not modify), None when the portfolio has seen no fill of it."""

@@ -186,6 +186,20 @@ class RiskCore:
         restored["positions"] = {symbol: dict(held) for symbol, held in restored["positions"].items()}
         self._accounts[key] = restored
 
+    def broadcast_state(self) -> Record:
+        return {
+            "kill_switches": sorted(self._kill_switches),
+            "breakers": {key: list(value) for key, value in self._breakers.items()},
+            "trading_states": dict(self._trading_states),
+            "last_trade": dict(self._last_trade),
+        }
+
+    def restore_broadcast(self, state: Record) -> None:
+        self._kill_switches = set(state.get("kill_switches", ()))
+        self._breakers = {key: (value[0], value[1]) for key, value in state.get("breakers", {}).items()}
+        self._trading_states = dict(state.get("trading_states", {}))
+        self._last_trade = dict(state.get("last_trade", {}))
+
     # -- read access for tools and tests -----------------------------------------------------------------
     def account_state(self, account: str) -> AccountState | None:
         """The live state of an account (do not modify), None when risk has seen nothing of it."""

@@ -174,6 +174,26 @@ class VenueCore:
             if missed:  # read before this restore (rebuilt broadcast state): the orders meet them next
                 self._catch_up[key] = missed
 
+    def broadcast_state(self) -> Record:
+        return {
+            "markets": {symbol: market.to_state() for symbol, market in self._markets.items()},
+            "recent_trades": {
+                symbol: [[event.record, event.ingest_time_us] for event in trades]
+                for symbol, trades in self._recent_trades.items()
+            },
+        }
+
+    def restore_broadcast(self, state: Record) -> None:
+        """Into a fresh core, before any keyed state: the market books and the trades kept for catching up."""
+        self._markets = {symbol: MarketBook.from_state(row) for symbol, row in state.get("markets", {}).items()}
+        self._recent_trades = {
+            symbol: deque(
+                (Event(MD_TRADES, symbol, TRADE, record, ingest_time_us) for record, ingest_time_us in rows),
+                maxlen=self.config.catch_up_trades,
+            )
+            for symbol, rows in state.get("recent_trades", {}).items()
+        }
+
     # -- order messages ---------------------------------------------------------------------------------
     def _on_order(self, event: Event) -> list[Emit]:
         record = event.record

@@ -142,6 +142,30 @@ class MarketBook:
             if set_at is None or set_at <= update_id:
                 self.taken[(side, price)] = (quantity, update_id)
 
+    # -- snapshots -----------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """What the market data built, JSON-able: the book, its sync state and the position. Taken liquidity is
+        keyed state (the venue saves it per symbol with its orders), so it is not part of it."""
+        return {
+            "book": self.book.to_record(),
+            "synced": self.synced,
+            "fresh": self.fresh,
+            "set_at": [[side, price, update_id] for (side, price), update_id in self.set_at.items()],
+            **self.position(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> MarketBook:
+        market = cls()
+        market.book = L2Book.from_record(state["book"])
+        market.synced = state["synced"]
+        market.fresh = state["fresh"]
+        market.set_at = {(side, price): update_id for side, price, update_id in state["set_at"]}
+        market.trade_time_us = state["trade_time_us"]
+        market.trade_ids = set(state["trade_ids"])
+        market.depth_id = state["depth_id"]
+        return market
+
     # -- position --------------------------------------------------------------------------------------
     def note(self, schema_is_trade: bool, record: Mapping[str, Any]) -> None:
         """Advance the position past one market event."""
