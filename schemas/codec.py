@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas.errors import DecodeError, EncodeError, SchemaError
+from schemas.errors import DecodeError, EncodeError, SchemaError, UnknownSchemaError
 from schemas.explain import explain_mismatch, first_problem
 from schemas.guard import Check, compile_guard
 from schemas.registry import SchemaRegistry, SchemaVersion
@@ -86,7 +86,7 @@ class Codec:
         fingerprint = data[2:HEADER_SIZE]
         how = self._readers.get(fingerprint) if reader is None else self._explicit_reader(fingerprint, reader)
         if how is None:
-            raise DecodeError(
+            raise UnknownSchemaError(
                 f"unknown writer schema fingerprint {fingerprint.hex()} (CRC-64-AVRO, little-endian): "
                 f"not a current or historical schema in {self.registry.directory}"
             )

@@ -13,5 +13,9 @@ class DecodeError(SerializationError):
     """Bytes could not be decoded: bad header, unknown writer schema, or a body that does not parse."""
 
 
+class UnknownSchemaError(DecodeError):
+    """The bytes name a writer schema (by fingerprint) that is neither a current nor a historical one."""
+
+
 class SchemaError(SerializationError):
     """The schema files are inconsistent, or a schema name is unknown or ambiguous."""

@@ -84,6 +84,9 @@ DeadLetterReason = Literal[
     "MALFORMED_FRAME",
     "MALFORMED_ROW",
     "PROCESSING_ERROR",
+    "KEY_MISMATCH",
+    "UNEXPECTED_SCHEMA",
+    "OVERSIZED",
 ]
 
 

@@ -19,6 +19,11 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 
 CleanupPolicy = Literal["delete", "compact"]
 
+# Who writes a topic: the processors' cores by name, and UPSTREAM for everything outside them (the API,
+# feeds, flows, operators). A pipeline hands a topic from core to core in process only when its cores are
+# all of its writers (processors.runtime.pipeline); any other writer means it must be read from Kafka.
+UPSTREAM = "upstream"
+
 # Logical topic names: import these, never spell a topic name elsewhere.
 MD_TRADES = "md.trades"
 MD_DEPTH = "md.depth"
@@ -45,6 +50,8 @@ class TopicSpec:
     cleanup_policy: CleanupPolicy
     retention_ms: int
     description: str
+    key_field: str | None = None  # the record field every record's key must equal (None: a composed key)
+    written_by: tuple[str, ...] = (UPSTREAM,)
 
     def config(self) -> dict[str, str]:
         """The topic-level configs `sq topics create` sets and checks."""
@@ -64,6 +71,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         WEEK_MS,
         "Public trades from market data connectors.",
+        key_field="symbol",
     ),
     TopicSpec(
         MD_DEPTH,
@@ -73,6 +81,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         WEEK_MS,
         "Order book snapshots and incremental depth updates.",
+        key_field="symbol",
     ),
     TopicSpec(
         MD_BOOK_TOP,
@@ -82,6 +91,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         WEEK_MS,
         "Top of book and depth-N view, published by the orderbook processor on change.",
+        key_field="symbol",
+        written_by=("orderbook",),
     ),
     TopicSpec(
         MD_ANALYTICS,
@@ -91,6 +102,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         WEEK_MS,
         "Microstructure analytics on an event-time schedule.",
+        key_field="symbol",
+        written_by=("orderbook",),
     ),
     TopicSpec(
         MD_FEED_STATUS,
@@ -100,6 +113,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         WEEK_MS,
         "Connector state: connects, stalls, gaps and resynchronisations.",
+        key_field="symbol",
+        written_by=(UPSTREAM, "orderbook"),
     ),
     TopicSpec(
         ORDERS_COMMANDS,
@@ -109,6 +124,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "Order commands from upstream systems and the API.",
+        key_field="account",
     ),
     TopicSpec(
         RISK_DECISIONS,
@@ -118,6 +134,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "Pre-trade decisions with every check's values; the decided command travels along.",
+        key_field="account",
+        written_by=("risk",),
     ),
     TopicSpec(
         RISK_LIMITS,
@@ -127,6 +145,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "compact",
         FOREVER,
         "Current risk limits per account (compacted: the latest per account survives).",
+        key_field="account",
     ),
     TopicSpec(
         CONTROL_EVENTS,
@@ -140,6 +159,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "Kill switches, circuit breakers, trading states; one partition, read whole by every risk worker.",
+        written_by=(UPSTREAM, "risk"),
     ),
     TopicSpec(
         ORDERS_EVENTS,
@@ -149,6 +169,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "The order lifecycle: every transition of every order (the audit trail).",
+        key_field="account",
+        written_by=("oms",),
     ),
     TopicSpec(
         VENUE_ORDERS,
@@ -158,6 +180,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "Orders sent to venues (new, cancel, amend), each carrying its risk approval.",
+        key_field="symbol",
+        written_by=("oms",),
     ),
     TopicSpec(
         VENUE_EXECUTIONS,
@@ -167,6 +191,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "Venue acknowledgements, fills, cancels and rejects.",
+        key_field="account",
+        written_by=("venue",),
     ),
     TopicSpec(
         PORTFOLIO_POSITIONS,
@@ -176,6 +202,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "compact",
         FOREVER,
         "Positions and PnL per account and symbol (compacted: latest per position).",
+        written_by=("portfolio",),
     ),
     TopicSpec(
         DEAD_LETTERS,
@@ -185,6 +212,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         "delete",
         FOREVER,
         "Records no stage could use, with the reason; nothing bad is dropped silently.",
+        written_by=(UPSTREAM, "risk", "oms", "venue", "portfolio", "orderbook"),
     ),
 )
 
