@@ -6,9 +6,9 @@ outputs those cause), and it stays an output: the engine still produces it to it
 complete audit trail and every other reader sees what it would see if each core were its own hop.
 
 Which topics are handed in process follows from the catalogue (``TopicSpec.written_by``): a topic is
-*internal* when a core of the pipeline takes it and every one of its writers is a core of the pipeline. A topic somebody else writes too (the
-API's kill switches on ``control.events``, which risk also writes) is read from Kafka like any input, and
-what the pipeline's own cores write to it comes back that way.
+*internal* when a core of the pipeline takes it and every one of its writers is a core of the pipeline.
+A topic somebody else writes too (the API's kill switches on ``control.events``, which risk also writes) is
+read from Kafka like any input, and what the pipeline's own cores write to it comes back that way.
 
 Pure: no Kafka, no clock. The engines (memory, kafka) feed it decoded input events and take its outputs.
 """
