@@ -40,7 +40,8 @@ from bench.common import Reporter, machine_info, median_of_runs, runs_spread
 from connectors.order_flow import NEW_ORDER, REFERENCE_MIDS, FlowConfig, OrderFlow
 from processors.core import Core, Emit, Event, Record
 from processors.risk.limits import AccountLimits
-from processors.runtime.registry import ORDER_PATH, new_core
+from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.registry import new_core
 from schemas.scales import CASH_SCALE, QUANTITY_SCALE
 from topics.catalogue import ORDERS_COMMANDS, RISK_DECISIONS, RISK_LIMITS, VENUE_EXECUTIONS
 

@@ -61,7 +61,8 @@ from bench.common import (
     rate,
 )
 from connectors.order_flow import NEW_ORDER, FlowCommand, FlowConfig, OrderFlow
-from processors.runtime.registry import ORDER_PATH, consumer_group
+from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.registry import consumer_group
 from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from schemas.codec import default_codec
 from settings import PROJECT_ROOT, Settings, load_settings

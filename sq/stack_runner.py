@@ -31,7 +31,7 @@ from api.config import ApiSettings
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
 from infra import stack as infra
-from processors.runtime.registry import ORDER_PATH
+from processors.runtime.pipeline import ORDER_PATH
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
 from settings import Settings

@@ -72,6 +72,21 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
     return [reports[spec.name] for spec in specs]
 
 
+def ensure_topic(settings: Settings, logical: str, partitions: int, config: dict[str, str]) -> str:
+    """The physical name of a runtime topic (a changelog, snapshots, a lease), created when missing."""
+    name = physical_name(settings, logical)
+    admin = admin_client(settings)
+    if name not in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
+        topic = NewTopic(name, partitions, replication_factor=-1, config=config)
+        try:
+            admin.create_topics([topic], operation_timeout=ADMIN_TIMEOUT_S)[name].result()
+        except KafkaException as error:
+            if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # another worker created it first
+                raise
+        wait_for_leaders(settings, [name])
+    return name
+
+
 def wait_for_leaders(settings: Settings, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
     """Return once every partition of the named topics answers a watermark request: a topic the controller
     has just created answers "unknown topic" or "not leader" for a moment (even after metadata names a

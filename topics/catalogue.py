@@ -224,3 +224,28 @@ def spec_for(name: str) -> TopicSpec:
         return _BY_NAME[name]
     except KeyError:
         raise KeyError(f"{name!r} is not in the topic catalogue; known: {', '.join(_BY_NAME)}") from None
+
+
+# The runtime's own topics, named here like every other topic: a compacted changelog per core (its keyed
+# state, one record per state key, partitioned like the core's keyed inputs); per stage, a compacted topic of
+# broadcast snapshots (what its cores derived from broadcast inputs, with the positions it reflects) and the
+# one-partition lease topic an exclusive stage's workers elect their active worker with.
+CHANGELOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+SNAPSHOT_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "max.message.bytes": "16777216"}
+
+
+def changelog_topic(core: str) -> str:
+    return f"sq.{core}.changelog"
+
+
+def snapshot_topic(stage: str) -> str:
+    return f"sq.{stage}.snapshots"
+
+
+def lease_topic(stage: str) -> str:
+    return f"sq.{stage}.lease"
+
+
+def stage_group(stage: str) -> str:
+    """The consumer group a stage's workers commit their input offsets in (and name their transactions after)."""
+    return f"sq.{stage}"

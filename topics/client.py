@@ -16,10 +16,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from schemas.codec import Codec, Decoded, default_codec
 from settings import Settings
 from topics.admin import physical_name
-
-# Every producer of ours hashes keys as the Java client and aiokafka do, so a key lands on the same partition
-# whichever engine or tool produced it (co-partitioned joins depend on it).
-PARTITIONER = "murmur2_random"
+from topics.partitioning import PARTITIONER
 
 PRODUCER_DEFAULTS: dict[str, object] = {
     "partitioner": PARTITIONER,

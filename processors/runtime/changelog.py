@@ -1,59 +1,38 @@
-"""A processor's state changelog: a compacted topic, one record per state key, partitioned like its inputs.
+"""A core's state changelog: a compacted topic, one record per state key, partitioned like its keyed inputs.
 
 The kafka engine writes what changed in the same transaction as the outputs and the consumed offsets, and
-on (re)assignment reads the assigned partitions back into the core before it applies any event.
+on (re)assignment reads the owned partitions back into a fresh core before it applies any event. A state
+key is its record key (an account, a symbol) or ``"<record key>|<sub key>"``; it lives in the partition its
+record key hashes to (``topics.partitioning``), the partition of the inputs that carry that key.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import NewTopic
 
-from processors.core import Core, Record
+from processors.core import STATE_SUBKEY_SEPARATOR, Core, Record
+from processors.runtime.state_codec import decode_state
 from settings import Settings
-from topics.admin import ADMIN_TIMEOUT_S, admin_client, physical_name, wait_for_leaders
-from topics.catalogue import spec_for
-
-
-def changelog_name(settings: Settings, processor: str) -> str:
-    return physical_name(settings, f"sq.{processor}.changelog")
+from topics.admin import ensure_topic
+from topics.catalogue import CHANGELOG_CONFIG, changelog_topic, spec_for
+from topics.partitioning import partition_for
 
 
 def changelog_partitions(core: Core) -> int:
-    return max(spec_for(topic).partitions for topic in core.inputs)
+    """As many as the core's keyed inputs (a core with none keeps its state in one partition)."""
+    return max((spec_for(topic).partitions for topic in core.inputs), default=1)
 
 
 def ensure_changelog(settings: Settings, core: Core) -> str:
-    name = changelog_name(settings, core.name)
-    admin = admin_client(settings)
-    if name not in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
-        topic = NewTopic(
-            name,
-            changelog_partitions(core),
-            replication_factor=-1,
-            config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
-        )
-        try:
-            admin.create_topics([topic], operation_timeout=ADMIN_TIMEOUT_S)[name].result()
-        except Exception as error:  # another worker created it first
-            if "TOPIC_ALREADY_EXISTS" not in str(error):
-                raise
-        wait_for_leaders(settings, [name])
-    return name
+    return ensure_topic(settings, changelog_topic(core.name), changelog_partitions(core), CHANGELOG_CONFIG)
 
 
-def encode_state(state: Record | None) -> bytes | None:
-    return None if state is None else json.dumps(state, separators=(",", ":")).encode()
-
-
-def decode_state(value: bytes) -> Record:
-    state: dict[str, Any] = json.loads(value)
-    return state
+def state_partition(key: str, partitions: int) -> int:
+    """The changelog partition of a state key: the partition of its record key."""
+    return partition_for(key.split(STATE_SUBKEY_SEPARATOR, 1)[0], partitions)
 
 
 def read_partitions(
@@ -62,11 +41,7 @@ def read_partitions(
     """(partition, key, state or None for a tombstone) for every committed record, oldest first."""
     consumer = Consumer(
         settings.kafka_config(
-            **{
-                "group.id": "sq-changelog-restore",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
+            **{"group.id": "sq-changelog-restore", "enable.auto.commit": False, "isolation.level": "read_committed"}
         )
     )
     try:
@@ -83,10 +58,11 @@ def read_partitions(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"restoring from {topic} did not finish within {timeout_s} s")
             for message in consumer.consume(1000, timeout=0.2):
-                if message.error() is not None or message.key() is None:
+                key, at = message.key(), message.partition()
+                if message.error() is not None or key is None or at is None:
                     continue
                 value = message.value()
-                yield message.partition(), message.key().decode(), None if value is None else decode_state(value)
+                yield at, key.decode(), None if value is None else decode_state(value)
             positions = consumer.position([TopicPartition(topic, p) for p in ends])
             for tp in positions:
                 if tp.offset >= ends[tp.partition]:

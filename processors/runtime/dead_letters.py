@@ -44,6 +44,14 @@ class SourceRecord:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
 
+def coordinates(message: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed record (confluent-kafka types them optional: a consumed record
+    always has them)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None
+    return topic, partition, offset
+
+
 def dead_letter(
     stage: str, source: SourceRecord, reason: DeadLetterReason, detail: str, cause: str | None = None
 ) -> Emit:

@@ -33,8 +33,9 @@ from confluent_kafka import Consumer, Message
 from processors.core import Core, Emit
 from processors.runtime.broadcast import assign_from_start, read_to_end
 from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.pipeline import Pipeline
 from processors.runtime.registry import consumer_group
-from processors.runtime.step import apply_record
+from processors.runtime.step import InputCheck, apply_record
 from schemas.codec import Codec, default_codec
 from settings import Settings
 from topics.admin import physical_name
@@ -54,7 +55,8 @@ def lower_fetch_wait(fetch_wait_ms: int = FETCH_WAIT_MS) -> None:
             kwargs["fetch_max_wait_ms"] = fetch_wait_ms
             super().__init__(*args, **kwargs)
 
-    faust_aiokafka.aiokafka = types.SimpleNamespace(**{**vars(aiokafka), "AIOKafkaConsumer": LowWaitConsumer})
+    low_wait = types.SimpleNamespace(**{**vars(aiokafka), "AIOKafkaConsumer": LowWaitConsumer})
+    faust_aiokafka.aiokafka = low_wait  # type: ignore[attr-defined]  # the module global faust's driver reads
 
 
 def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int) -> faust.App:
@@ -83,17 +85,18 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
         store="memory://",
     )
     table = app.Table("state", default=None, partitions=max(_partitions(t) for t in prototype.inputs))
-    holder: dict[str, Core] = {}
+    holder: dict[str, Pipeline] = {}
     # Barrier inputs (risk: control.events) are read by a plain consumer of this worker, up to the broker's
     # end before every input event, as the kafka engine does: a kill switch acts on the next command.
     barrier_topics = [physical_name(settings, t) for t in getattr(prototype, "barrier_inputs", ())]
     barrier = BarrierReader(settings, barrier_topics) if barrier_topics else None
     logical = {physical_name(settings, t): t for t in (*prototype.inputs, *prototype.broadcast_inputs)}
+    checks = {t: InputCheck(t, keyed=t in prototype.inputs) for t in logical.values()}
 
-    def core() -> Core:
+    def core() -> Pipeline:
         """The worker's core, loaded from the recovered table the first time an event arrives."""
         if "core" not in holder:
-            fresh = core_factory()
+            fresh = Pipeline([core_factory()])
             # Broadcast state first, while no keyed state is there to react: its outputs were sent before.
             for topic in prototype.broadcast_inputs:
                 if physical_name(settings, topic) in barrier_topics:
@@ -107,22 +110,23 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
                         record.value,
                         record.timestamp_ms * 1000,
                     )
-                    apply_record(fresh, codec, topic, source)
+                    apply_record(fresh, codec, checks[topic], source)
             if barrier is not None:
-                barrier.catch_up(fresh, codec, logical, wait_s=60.0)
+                barrier.catch_up(fresh, codec, checks, wait_s=60.0)
+            only = fresh.cores[0]
             for key, state in table.items():
                 if state is not None:
-                    fresh.restore(key, state)
-            fresh.state_changes()  # the Table already holds the keyed state
+                    only.restore(key, state)
+            only.state_changes()  # the Table already holds the keyed state
             holder["core"] = fresh
         return holder["core"]
 
     topics = {name: app.topic(physical_name(settings, name)) for name in (*prototype.outputs, DEAD_LETTERS)}
 
-    async def send(current: Core, emits: list[Emit]) -> None:
+    async def send(current: Pipeline, emits: list[Emit]) -> None:
         for emit in emits:
             await topics[emit.topic].send(key=emit.key.encode(), value=codec.encode(emit.schema, emit.record))
-        for changed_key, state in current.state_changes().items():
+        for changed_key, state in current.cores[0].state_changes().items():
             table[changed_key] = state
 
     async def handle(stream: faust.StreamT) -> None:  # type: ignore[type-arg]
@@ -138,8 +142,8 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
             )
             current = core()
             if barrier is not None and logical[message.topic] in prototype.inputs:
-                await send(current, barrier.catch_up(current, codec, logical, wait_s=1.0))
-            await send(current, apply_record(current, codec, logical[message.topic], source))
+                await send(current, barrier.catch_up(current, codec, checks, wait_s=1.0))
+            await send(current, apply_record(current, codec, checks[logical[message.topic]], source))
 
     inputs = app.topic(*(physical_name(settings, t) for t in prototype.inputs))
     app.agent(inputs, name=f"{prototype.name}-inputs", concurrency=1)(handle)
@@ -154,6 +158,7 @@ class BarrierReader:
     """A plain consumer of the barrier topics, read whole from the start and then kept up to date."""
 
     def __init__(self, settings: Settings, topics: list[str]) -> None:
+        prefix = settings.topic_prefix
         self.consumer = Consumer(
             settings.kafka_config(
                 **{
@@ -165,15 +170,16 @@ class BarrierReader:
             )
         )
         self.partitions = assign_from_start(self.consumer, topics)
+        self.logical = {topic: topic.removeprefix(prefix) for topic in topics}
 
-    def catch_up(self, core: Core, codec: Codec, logical: dict[str, str], wait_s: float) -> list[Emit]:
+    def catch_up(self, pipeline: Pipeline, codec: Codec, checks: dict[str, InputCheck], wait_s: float) -> list[Emit]:
         emits: list[Emit] = []
 
         def apply(messages: list[Message]) -> None:
             for m in messages:
                 if m.error() is None:
                     source = SourceRecord.of(m)
-                    emits.extend(apply_record(core, codec, logical[source.topic], source))
+                    emits.extend(apply_record(pipeline, codec, checks[self.logical[source.topic]], source))
 
         read_to_end(self.consumer, self.partitions, wait_s, apply)
         return emits
@@ -189,7 +195,7 @@ def run_faust_worker(
     app = build_app(core_factory, settings, worker)
     if max_seconds is not None:
 
-        @app.timer(interval=max_seconds, on_leader=False)
+        @app.timer(interval=max_seconds, on_leader=False)  # type: ignore[untyped-decorator]  # faust is untyped
         async def _stop_after() -> None:
             raise SystemExit(0)
 

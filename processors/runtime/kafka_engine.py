@@ -1,17 +1,34 @@
-"""The transactional confluent-kafka engine (the KIP-447 model).
+"""The transactional confluent-kafka engine (the KIP-447 model), running one stage's pipeline of cores.
 
-One loop per worker: consume a batch of the core's input topics (one consumer group per processor, several
-workers share the partitions) → decode → ``core.apply`` → in ONE Kafka transaction produce the outputs, the
-changed state to the changelog and the consumed offsets (``send_offsets_to_transaction``). Readers use
-``read_committed``, so an output is visible exactly when its input is marked consumed and its state saved:
-a crash anywhere replays the batch from the last commit against the state of the last commit — nothing
-lost, nothing applied twice.
+One loop per worker: consume a batch of the stage's inputs → decode → the pipeline (cores handing each other
+their outputs in process) → in ONE Kafka transaction produce every output, every core's changed state to its
+changelog, a broadcast snapshot when one is due, and the consumed offsets (``send_offsets_to_transaction``).
+Readers use ``read_committed``, so an output is visible exactly when its input is marked consumed and its
+state saved: a crash anywhere replays the batch from the last commit against the state of the last commit.
 
-Broadcast inputs (control events, reference market data) are read whole by every worker outside the group,
-from the beginning, so their state needs no changelog.
+Ownership, by the stage's kind (``StageSpec.exclusive``):
 
-Bad input never stops the loop: an undecodable record, or one the core cannot apply, becomes a dead letter
-(with its bytes and the reason) in the same transaction as the offsets that skip it.
+- *group* stages (a core alone, ``account``, ``venue``): the keyed inputs are one consumer group, split by
+  partition over the stage's workers (range assignment: partition p of every input to one worker); static
+  membership gives a restarted worker its partitions back at once.
+- *exclusive* stages (``orderpath``: accounts and symbols in one process): the workers elect one active worker
+  through a one-partition lease topic; it owns every partition of every input, and the broadcast inputs'
+  offsets are committed with the rest, so its restarts are exact for broadcast inputs too. The others stand by.
+  All share one transactional id: the new active worker fences a stale one on its first call.
+
+Batches adapt to the load: the loop waits for the first record only, then takes what has arrived, up to
+``batch_size``; at low load a command is one commit away from its outputs, at high load a commit carries many.
+
+Broadcast inputs (control events, market data) are read whole by every worker outside the group. Their
+state comes back from the stage's latest snapshot plus the records after its positions (``snapshots``), never
+from the beginning of the topics. Barrier inputs (risk's ``control.events``) are read up to the broker's end
+before every batch of keyed records: a kill switch acknowledged before a command was consumed acts on it.
+
+Faults. Bad input never stops the loop (``step``: a dead letter in the same transaction as the offsets that
+skip it). Retriable Kafka errors (timeouts, coordinator moves, transport) are retried with backoff; an abortable
+one aborts the transaction and rewinds (a fresh pipeline rebuilt from the changelog, consumers back to the
+committed offsets); a fatal one rebuilds the engine's clients in process and goes on. Only fencing by another
+worker of the same slot ends the worker (``Fenced``).
 """
 
 from __future__ import annotations
@@ -19,38 +36,60 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import FrameType
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_STORED,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
-from processors.core import STATE_SUBKEY_SEPARATOR, Core, Emit
-from processors.runtime.broadcast import assign_from_start, read_to_end
-from processors.runtime.changelog import encode_state, ensure_changelog, read_partitions
-from processors.runtime.dead_letters import SourceRecord
-from processors.runtime.registry import consumer_group
-from processors.runtime.step import apply_record
+from processors.core import Core
+from processors.runtime.changelog import changelog_partitions, ensure_changelog, read_partitions, state_partition
+from processors.runtime.dead_letters import SourceRecord, coordinates, dead_letter
+from processors.runtime.pipeline import Pipeline
+from processors.runtime.snapshots import Positions, most_advanced, read_snapshots, snapshot_record
+from processors.runtime.state_codec import encode_state
+from processors.runtime.step import InputCheck, apply_record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
-from topics.admin import physical_name
-from topics.catalogue import DEAD_LETTERS
-from topics.client import PARTITIONER
+from topics.admin import ensure_topic, physical_name
+from topics.catalogue import DEAD_LETTERS, SNAPSHOT_CONFIG, lease_topic, snapshot_topic, stage_group
+from topics.partitioning import PARTITIONER
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+EXCLUSIVE_OWNER = "exclusive"
+_IDLE_ERRORS = frozenset({KafkaError._PARTITION_EOF})
+
+
+class Fenced(RuntimeError):
+    """Another worker with this worker's transactional id took over: this one must stop."""
 
 
 @dataclass
 class EngineOptions:
     worker: int = 0  # a stable slot number: a restarted worker fences its predecessor's open transaction at once
-    batch_size: int = 500
+    batch_size: int = 500  # most input records per transaction
     poll_timeout_s: float = 0.05
     fetch_wait_ms: int = 5  # low: latency matters more than fetch efficiency on the order path
-    transaction_timeout_ms: int = 10_000
+    linger_ms: int = 1
+    transaction_timeout_ms: int = 60_000  # long enough to ride out a broker restart with a transaction open
     session_timeout_ms: int = 10_000
-    rebuild_wait_s: float = 60.0  # longest read of the broadcast history when the core is rebuilt
-    barrier_wait_s: float = 1.0  # longest wait for a barrier topic's open transaction (see _catch_up_barrier)
+    rebuild_wait_s: float = 60.0  # longest read of a changelog or of the broadcast tail when rebuilding
+    barrier_wait_s: float = 1.0  # longest wait for a barrier topic's open transaction (see _read_barrier)
+    snapshot_interval_s: float = 5.0  # broadcast snapshots at most this often (restart reads the tail after it)
+    retry_max_backoff_s: float = 2.0
 
 
 @dataclass
@@ -59,231 +98,555 @@ class EngineStats:
     produced: int = 0
     dead_letters: int = 0
     transactions: int = 0
+    aborts: int = 0
+    retries: int = 0
+    rebuilds: int = 0
+    client_restarts: int = 0
     restored_keys: int = 0
+    snapshots: int = 0
+    replayed_broadcast: int = 0
+    active: bool = False
     started_at: float = field(default_factory=time.monotonic)
 
 
 class KafkaEngine:
+    """One worker of one stage (see the module docstring)."""
+
     def __init__(
         self,
-        core_factory: Callable[[], Core],
+        core_factories: Sequence[Callable[[], Core]],
         settings: Settings,
         options: EngineOptions | None = None,
         codec: Codec | None = None,
+        *,
+        name: str | None = None,
+        exclusive: bool = False,
     ) -> None:
-        self.core_factory = core_factory
-        self.core = core_factory()
+        self.factories = tuple(core_factories)
         self.settings = settings
         self.options = options or EngineOptions()
         self.codec = codec or default_codec()
+        self.exclusive = exclusive
+        self.pipeline = Pipeline([factory() for factory in self.factories], name)
+        self.name = self.pipeline.name
         self.stats = EngineStats()
-        self.name = self.core.name
+        self.group = physical_name(settings, stage_group(self.name))
+        self.owner = EXCLUSIVE_OWNER if exclusive else f"worker-{self.options.worker}"
+        self.transactional_id = f"{self.group}.{EXCLUSIVE_OWNER if exclusive else self.options.worker}"
         self._stopping = False
-        self._logical = {physical_name(settings, t): t for t in (*self.core.inputs, *self.core.broadcast_inputs)}
-        self._key_partition: dict[str, int] = {}
-        self._assigned: list[int] = []
-        self._barrier: list[TopicPartition] = []
-        self._all_broadcast: list[TopicPartition] = []
-        self.changelog = ensure_changelog(settings, self.core)
-        group = consumer_group(settings, "kafka", self.name)
-        self.consumer = Consumer(
-            settings.kafka_config(
-                **{
-                    "group.id": group,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    "isolation.level": "read_committed",
-                    "fetch.wait.max.ms": self.options.fetch_wait_ms,
-                    # co-partitioned inputs: partition p of each to one worker
-                    "partition.assignment.strategy": "range",
-                    # Static membership: a restarted worker of the same slot takes its partitions back without
-                    # waiting for the dead member's session to expire; a slot gone for good is reassigned after it.
-                    "group.instance.id": f"{group}.{self.options.worker}",
-                    "session.timeout.ms": self.options.session_timeout_ms,
-                }
-            )
+        pipeline = self.pipeline
+        self._physical = {topic: physical_name(settings, topic) for topic in (*pipeline.outputs, DEAD_LETTERS)}
+        self._checks = {physical_name(settings, t): InputCheck(t, keyed=True) for t in pipeline.inputs}
+        self._checks.update({physical_name(settings, t): InputCheck(t, keyed=False) for t in pipeline.broadcast_inputs})
+        self._barrier_topics = {physical_name(settings, t) for t in pipeline.barrier_inputs}
+        self._changelogs = {
+            core.name: (ensure_changelog(settings, core), changelog_partitions(core)) for core in pipeline.cores
+        }
+        self._snapshots = (
+            ensure_topic(settings, snapshot_topic(self.name), 1, SNAPSHOT_CONFIG) if pipeline.broadcast_inputs else None
         )
-        self.broadcast = self._broadcast_consumer() if self.core.broadcast_inputs else None
-        self.producer = Producer(
-            settings.kafka_config(
-                **{
-                    "transactional.id": f"{group}.{self.options.worker}",
-                    "transaction.timeout.ms": self.options.transaction_timeout_ms,
-                    "partitioner": PARTITIONER,
-                    "linger.ms": 1,
-                }
-            )
-        )
-        self.producer.init_transactions(30)
+        self._lease = ensure_topic(settings, lease_topic(self.name), 1, {}) if exclusive else None
+        self._owned: set[int] = set()  # keyed partitions this worker owns (the same numbers on every input)
+        self._keyed: list[TopicPartition] = []  # the keyed partitions it owns, of every input
+        self._broadcast: list[TopicPartition] = []  # every broadcast partition
+        self._broadcast_positions: Positions = {}  # (physical topic, partition) -> next offset, as applied
+        self._pending_broadcast: list[Message] = []  # read past a rebuild's target: applied in the next batch
+        self._snapshot_at = time.monotonic()
+        self._snapshot_positions: Positions = {}
+        self._lease_granted = False
+        self._generation = 0  # counts (re)assignments: a batch that spans one is dropped and fetched again
+        self._producer: Producer | None = None
+        self.consumer = self._new_consumer()
+        self.broadcast = self._new_broadcast_consumer() if pipeline.broadcast_inputs else None
+        self.lease = self._new_lease_consumer() if exclusive else None
 
-    # -- lifecycle ----------------------------------------------------------------------------------
+    # -- lifecycle ----------------------------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
         self._stopping = True
 
     def run(self, max_seconds: float | None = None, on_batch: Callable[[EngineStats], None] | None = None) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        self.consumer.subscribe(
-            [physical_name(self.settings, t) for t in self.core.inputs],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-        )
+        """Process until stopped (SIGTERM, ``stop()``) or ``max_seconds`` passed; ``Fenced`` ends it early."""
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             while not self._stopping and (deadline is None or time.monotonic() < deadline):
-                self._drain_broadcast()
-                # Wait for the first record only, then take what has already arrived: consume(n, timeout)
-                # would hold a partial batch for the whole timeout, adding up to that much to every hop.
-                messages = self.consumer.consume(1, self.options.poll_timeout_s)
-                if messages:
-                    messages += self.consumer.consume(self.options.batch_size - 1, 0)
-                    self._catch_up_barrier()
-                    self._process(messages)
-                    if on_batch is not None:
-                        on_batch(self.stats)
+                try:
+                    self._run_until(deadline, on_batch)
+                except Fenced:
+                    raise
+                except KafkaException as error:
+                    # Fatal for these clients (not for the worker): new clients, a rebuilt pipeline, go on.
+                    log.error("%s: %s; restarting the engine's clients", self.name, error)
+                    self.stats.client_restarts += 1
+                    self._restart_clients()
+            self._final_snapshot()
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.close()
 
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.stop()
+
     def close(self) -> None:
-        self.consumer.close()
-        if self.broadcast is not None:
-            self.broadcast.close()
-        self.producer.flush(10)
+        for consumer in (self.consumer, self.broadcast, self.lease):
+            if consumer is not None:
+                consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
 
-    # -- assignment and state -----------------------------------------------------------------------
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned = sorted({tp.partition for tp in partitions})
-        self._rebuild(self._assigned)
+    def _run_until(self, deadline: float | None, on_batch: Callable[[EngineStats], None] | None) -> None:
+        if not self.exclusive:
+            self._activate_group()
+        while not self._stopping and (deadline is None or time.monotonic() < deadline):
+            if self.exclusive and not self._hold_lease():
+                continue
+            self._step()
+            if on_batch is not None:
+                on_batch(self.stats)
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned = []  # the next assignment rebuilds the core: no state of keys owned elsewhere stays
+    def _activate_group(self) -> None:
+        if self._producer is None:
+            self._producer = self._new_producer()
+        self.consumer.subscribe(
+            [physical_name(self.settings, t) for t in self.pipeline.inputs],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+        )
+        self.stats.active = True
 
-    def _rebuild(self, partitions: list[int]) -> None:
-        """A fresh core: broadcast state first, then the keyed state of ``partitions`` from the changelog.
+    def _restart_clients(self) -> None:
+        self.close()
+        time.sleep(self.options.retry_max_backoff_s)
+        self._producer = None
+        self._lease_granted = False
+        self.stats.active = False
+        self._owned, self._keyed = set(), []
+        self.consumer = self._new_consumer()
+        self.broadcast = self._new_broadcast_consumer() if self.pipeline.broadcast_inputs else None
+        self.lease = self._new_lease_consumer() if self.exclusive else None
 
-        In that order, re-reading the broadcast history (marks, kill switches) meets no keyed state, so it
-        emits nothing: the outputs it caused the first time are in the log already.
-        """
-        self.core = self.core_factory()
-        self._key_partition.clear()
-        if self.broadcast is not None:
-            self.broadcast.close()
-            self.broadcast = self._broadcast_consumer()
-            self._read_to_end(self._all_broadcast, self.options.rebuild_wait_s)
-        self._restore(partitions)
+    # -- clients ------------------------------------------------------------------------------------------
+    def _new_consumer(self) -> Consumer:
+        config: dict[str, object] = {
+            "group.id": self.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": self.options.fetch_wait_ms,
+        }
+        if not self.exclusive:
+            # co-partitioned inputs: partition p of each to one worker
+            config["partition.assignment.strategy"] = "range"
+            # Static membership: a restarted worker of the same slot takes its partitions back without waiting
+            # for the dead member's session to expire; a slot gone for good is reassigned after it.
+            config["group.instance.id"] = f"{self.group}.{self.options.worker}"
+            config["session.timeout.ms"] = self.options.session_timeout_ms
+        return Consumer(self.settings.kafka_config(**config))
 
-    def _restore(self, partitions: list[int]) -> None:
-        """Rebuild the core's state for these partitions from the changelog, before any event."""
-        latest: dict[str, tuple[int, Any]] = {}
-        for partition, key, state in read_partitions(self.settings, self.changelog, partitions):
-            latest[key] = (partition, state)
-        for key, (partition, state) in latest.items():
-            self._key_partition[key.split(STATE_SUBKEY_SEPARATOR, 1)[0]] = partition
-            if state is not None:
-                self.core.restore(key, state)
-        self.stats.restored_keys += len(latest)
-        log.info("%s: restored %d keys from %s partitions %s", self.name, len(latest), self.changelog, partitions)
-
-    def _reset_after_abort(self) -> None:
-        """An aborted batch left the core's memory ahead of the log: rebuild it and rewind to committed offsets."""
-        self._rebuild(self._assigned)
-        committed = self.consumer.committed(self.consumer.assignment(), timeout=30)
-        for tp in committed:
-            self.consumer.seek(TopicPartition(tp.topic, tp.partition, max(tp.offset, 0)))
-
-    # -- broadcast inputs ---------------------------------------------------------------------------
-    def _broadcast_consumer(self) -> Consumer:
-        consumer = Consumer(
+    def _new_broadcast_consumer(self) -> Consumer:
+        return Consumer(
             self.settings.kafka_config(
                 **{
-                    "group.id": f"sq-broadcast-{self.name}",
+                    "group.id": f"{self.group}.broadcast",  # never commits: positions live in snapshots
                     "enable.auto.commit": False,
                     "isolation.level": "read_committed",
                     "fetch.wait.max.ms": self.options.fetch_wait_ms,
                 }
             )
         )
-        assigned = assign_from_start(consumer, [physical_name(self.settings, t) for t in self.core.broadcast_inputs])
-        barrier = {physical_name(self.settings, t) for t in getattr(self.core, "barrier_inputs", ())}
-        self._barrier = [tp for tp in assigned if tp.topic in barrier]
-        self._all_broadcast = assigned
+
+    def _new_lease_consumer(self) -> Consumer:
+        assert self._lease is not None
+        consumer = Consumer(
+            self.settings.kafka_config(
+                **{
+                    "group.id": f"{self.group}.lease",
+                    "group.instance.id": f"{self.group}.lease.{self.options.worker}",
+                    "session.timeout.ms": self.options.session_timeout_ms,
+                    "enable.auto.commit": False,
+                }
+            )
+        )
+        consumer.subscribe([self._lease], on_assign=self._on_lease, on_revoke=self._on_lease_lost)
         return consumer
 
-    def _drain_broadcast(self) -> None:
-        """Apply every broadcast record available now, before the next batch (a kill switch acts at once)."""
-        if self.broadcast is None:
-            return
-        while True:
-            messages = self.broadcast.consume(self.options.batch_size, 0)
-            if not messages:
-                return
-            self._process(messages, commit_offsets=False)
-
-    def _catch_up_barrier(self) -> None:
-        """Apply the barrier topics' records up to the broker's end before a batch of commands.
-
-        Kafka orders nothing across topics: without this, a kill switch acknowledged a moment before a
-        command could still be fetched after it. One watermark round trip per batch buys "the next command
-        after a control event sees it". An open transaction on the topic holds the readable end back; we
-        wait for it at most ``barrier_wait_s`` rather than stall the order path.
-        """
-        if self._barrier:
-            self._read_to_end(self._barrier, self.options.barrier_wait_s)
-
-    def _read_to_end(self, partitions: list[TopicPartition], wait_s: float) -> None:
-        """Apply broadcast records of ``partitions`` up to their end offsets as of now (at most ``wait_s``)."""
-        if self.broadcast is not None and partitions:
-            read_to_end(
-                self.broadcast,
-                partitions,
-                wait_s,
-                lambda m: self._process(m, commit_offsets=False),
-                self.options.batch_size,
+    def _new_producer(self) -> Producer:
+        producer = Producer(
+            self.settings.kafka_config(
+                **{
+                    "transactional.id": self.transactional_id,
+                    "transaction.timeout.ms": self.options.transaction_timeout_ms,
+                    "partitioner": PARTITIONER,
+                    "linger.ms": self.options.linger_ms,
+                    "message.max.bytes": int(SNAPSHOT_CONFIG["max.message.bytes"]),
+                }
             )
+        )
+        self._retrying("init_transactions", lambda: producer.init_transactions(30), forever=True)
+        return producer
 
-    # -- the transactional step ---------------------------------------------------------------------
-    def _process(self, messages: list[Message], commit_offsets: bool = True) -> None:
-        try:
-            self.producer.begin_transaction()
-            for message in messages:
-                if message.error() is not None:
-                    if message.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("%s: consume error %s", self.name, message.error())
-                    continue
-                self.stats.consumed += 1
-                for emit in self._apply(message):
-                    self._produce(emit)
-            for key, state in self.core.state_changes().items():
-                partition = self._key_partition.get(key.split(STATE_SUBKEY_SEPARATOR, 1)[0])
-                if partition is None:
-                    raise RuntimeError(f"{self.name}: state key {key!r} changed without a known partition")
-                self.producer.produce(self.changelog, encode_state(state), key.encode(), partition=partition)
-            if commit_offsets:
-                positions = self.consumer.position(self.consumer.assignment())
-                self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
-            self.producer.commit_transaction(30)
-            self.stats.transactions += 1
-        except KafkaException as error:
-            kafka_error = error.args[0]
-            if kafka_error.txn_requires_abort():
-                log.warning("%s: aborting a transaction (%s); rewinding", self.name, kafka_error)
-                self.producer.abort_transaction(30)
-                self._reset_after_abort()
+    @property
+    def producer(self) -> Producer:
+        assert self._producer is not None, "no producer: the worker is not active"
+        return self._producer
+
+    # -- retries ------------------------------------------------------------------------------------------
+    def _retrying(self, what: str, call: Callable[[], T], forever: bool = False) -> T:
+        """``call()``, retried with backoff while it fails with a retriable error (within the transaction
+        timeout, or until stopped with ``forever``)."""
+        deadline = time.monotonic() + self.options.transaction_timeout_ms / 1000
+        delay = 0.05
+        while True:
+            try:
+                return call()
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
+                    raise Fenced(f"{self.name}: {what}: {error}") from exc
+                retriable = error.retriable() or (forever and not error.fatal() and not error.txn_requires_abort())
+                if not retriable or (not forever and time.monotonic() > deadline) or self._stopping:
+                    raise
+                self.stats.retries += 1
+                log.warning("%s: %s failed (%s); retrying in %.2f s", self.name, what, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.options.retry_max_backoff_s)
+
+    def _patiently(self, what: str, call: Callable[[], T]) -> T | None:
+        """``call()`` retried while the broker cannot answer (reads: metadata, watermarks, changelogs), until it
+        succeeds or the worker is stopped (then None)."""
+        delay = 0.1
+        while not self._stopping:
+            try:
+                return call()
+            except (KafkaException, TimeoutError, RuntimeError) as error:
+                self.stats.retries += 1
+                log.warning("%s: %s failed (%s); retrying in %.2f s", self.name, what, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.options.retry_max_backoff_s)
+        return None
+
+    # -- ownership ----------------------------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._generation += 1
+        self._keyed = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        self._owned = {tp.partition for tp in partitions}
+        self._rebuild()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._generation += 1
+        self._keyed, self._owned = [], set()  # the next assignment rebuilds: no state of keys owned elsewhere
+
+    def _on_lease(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._lease_granted = bool(partitions)
+
+    def _on_lease_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._lease_granted = False
+
+    def _hold_lease(self) -> bool:
+        """Whether this worker is the exclusive stage's active one; takes over or steps down as the lease says."""
+        assert self.lease is not None
+        self.lease.consume(1, 0 if self.stats.active else 0.2)  # serves the group's callbacks
+        if self._lease_granted and not self.stats.active:
+            log.warning("%s: worker %d holds the lease: active", self.name, self.options.worker)
+            self._producer = self._new_producer()  # fences the previous active worker's transactions
+            self._keyed = [
+                TopicPartition(physical_name(self.settings, topic), p)
+                for topic in self.pipeline.inputs
+                for p in self._partitions_of(physical_name(self.settings, topic))
+            ]
+            self._owned = {tp.partition for tp in self._keyed}
+            self.stats.active = True
+            self._rebuild()
+            self.consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_STORED) for tp in self._keyed])
+        elif not self._lease_granted and self.stats.active:
+            log.warning("%s: worker %d lost the lease: standing by", self.name, self.options.worker)
+            self.stats.active = False
+            self.consumer.unassign()
+            if self._producer is not None:
+                self._producer.flush(5)
+            self._producer = None
+            self.pipeline = Pipeline([factory() for factory in self.factories], self.name)
+        return self.stats.active
+
+    def _partitions_of(self, topic: str) -> list[int]:
+        metadata = self._patiently(f"metadata of {topic}", lambda: self.consumer.list_topics(topic, timeout=10))
+        if metadata is None:
+            return []
+        return sorted(metadata.topics[topic].partitions)
+
+    # -- rebuilding state ---------------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """A fresh pipeline: broadcast state (snapshot + tail, meeting no keyed state, so it emits nothing: what it
+        caused is in the log already), then the owned partitions' keyed state from the changelogs."""
+        self.stats.rebuilds += 1
+        while not self._stopping:
+            self.pipeline = Pipeline([factory() for factory in self.factories], self.name)
+            if self._patiently("rebuilding", self._rebuild_once) is not None:
                 return
-            raise  # fatal (e.g. fenced by a newer worker of the same slot): stop this worker
 
-    def _apply(self, message: Message) -> list[Emit]:
-        source = SourceRecord.of(message)
-        if source.key is not None:
-            self._key_partition[source.key.decode()] = message.partition()
-        return apply_record(self.core, self.codec, self._logical[message.topic()], source)
+    def _rebuild_once(self) -> bool:
+        if self.broadcast is not None:
+            self._rebuild_broadcast()
+        restored = 0
+        for core in self.pipeline.cores:
+            topic, partitions = self._changelogs[core.name]
+            owned = list(range(partitions)) if self.exclusive else sorted(self._owned)
+            latest: dict[str, Any] = {}
+            for _, key, state in read_partitions(self.settings, topic, owned, self.options.rebuild_wait_s):
+                latest[key] = state
+            for key, state in latest.items():
+                if state is not None:
+                    core.restore(key, state)
+            restored += len(latest)
+        self.stats.restored_keys += restored
+        log.info("%s: restored %d keys (partitions %s)", self.name, restored, "all" if self.exclusive else owned)
+        return True
 
-    def _produce(self, emit: Emit) -> None:
+    def _rebuild_broadcast(self) -> None:
+        assert self.broadcast is not None
+        cores = self.pipeline.cores
+        snapshot = None
+        if self._snapshots is not None:
+            snapshot = most_advanced(read_snapshots(self.settings, self._snapshots, [c.name for c in cores]))
+        if snapshot is not None:
+            for core in cores:
+                core.restore_broadcast(snapshot.states[core.name])
+        start = {} if snapshot is None else snapshot.positions
+        partitions = [
+            TopicPartition(physical_name(self.settings, topic), p)
+            for topic in self.pipeline.broadcast_inputs
+            for p in self._partitions_of(physical_name(self.settings, topic))
+        ]
+        self._broadcast = partitions
+        logical = {physical_name(self.settings, t): t for t in self.pipeline.broadcast_inputs}
+        begin = {(tp.topic, tp.partition): start.get((logical[tp.topic], tp.partition), 0) for tp in partitions}
+        target = self._committed_broadcast(partitions) if self.exclusive else self._ends(partitions)
+        target = {key: max(offset, begin[key]) for key, offset in target.items()}
+        self.broadcast.assign([TopicPartition(t, p, offset) for (t, p), offset in begin.items()])
+        self._pending_broadcast = []
+        positions = dict(begin)
+        deadline = time.monotonic() + self.options.rebuild_wait_s
+        while any(positions[key] < target[key] for key in target):
+            if time.monotonic() > deadline:  # an open transaction holds the end back: the rest comes live
+                log.warning(
+                    "%s: broadcast tail not read to its end within %.0f s", self.name, self.options.rebuild_wait_s
+                )
+                target = {key: min(offset, positions[key]) for key, offset in target.items()}
+                break
+            for message in self._usable(self.broadcast.consume(self.options.batch_size, 0.1)):
+                topic, partition, offset = coordinates(message)
+                if offset < target[topic, partition]:
+                    apply_record(self.pipeline, self.codec, self._checks[topic], SourceRecord.of(message))
+                    self.stats.replayed_broadcast += 1
+                else:
+                    self._pending_broadcast.append(message)
+                positions[topic, partition] = offset + 1
+            positions.update(self._positions_of(self.broadcast, partitions, positions))
+        for core in cores:
+            core.state_changes()  # broadcast records change no keyed state; nothing to write
+        self._broadcast_positions = {key: max(positions[key], target[key]) for key in positions}
+        self._snapshot_positions = dict(self._broadcast_positions)
+        self._snapshot_at = time.monotonic()
+
+    def _positions_of(self, consumer: Consumer, partitions: list[TopicPartition], known: Positions) -> Positions:
+        """The consumer's positions where it has one (it skips transaction markers without returning a record)."""
+        found: Positions = {}
+        for tp in consumer.position(partitions):
+            if tp.offset >= 0:
+                found[tp.topic, tp.partition] = max(tp.offset, known[tp.topic, tp.partition])
+        return found
+
+    def _ends(self, partitions: list[TopicPartition]) -> Positions:
+        ends: Positions = {}
+        for tp in partitions:
+            _, high = self.broadcast.get_watermark_offsets(tp, timeout=10, cached=False)  # type: ignore[union-attr]
+            ends[tp.topic, tp.partition] = high
+        return ends
+
+    def _committed_broadcast(self, partitions: list[TopicPartition]) -> Positions:
+        """The broadcast offsets the exclusive stage committed with its last transaction (0 where none)."""
+        return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in self.consumer.committed(partitions, timeout=30)}
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def _step(self) -> None:
+        broadcast = self._take_broadcast()
+        # Wait for the first record only, then take what has already arrived: consume(n, timeout) would hold a
+        # partial batch for the whole timeout, adding up to that much to every hop.
+        generation = self._generation
+        keyed = self.consumer.consume(1, self.options.poll_timeout_s)
+        if keyed:
+            keyed += self.consumer.consume(self.options.batch_size - 1, 0)
+            if self._generation != generation and generation:
+                # A rebalance inside these calls: records before it may be of partitions no longer ours. Drop
+                # the batch; the rebuilt state and the committed offsets take it from there.
+                self._seek_committed()
+                keyed = []
+            keyed = self._usable(keyed)
+            if keyed and self._barrier_topics:
+                broadcast += self._read_barrier()
+        if broadcast or keyed:
+            self._transact(broadcast, keyed)
+        elif self._snapshot_due():
+            self._transact([], [])
+
+    def _usable(self, messages: list[Message]) -> list[Message]:
+        usable = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                usable.append(message)
+            elif error.code() not in _IDLE_ERRORS:
+                log.warning("%s: consume error %s", self.name, error)
+        return usable
+
+    def _take_broadcast(self) -> list[Message]:
+        """Every broadcast record available now (a kill switch acts at once), and any a rebuild read ahead."""
+        messages, self._pending_broadcast = self._pending_broadcast, []
+        if self.broadcast is not None:
+            while len(messages) < self.options.batch_size:
+                fetched = self._usable(self.broadcast.consume(self.options.batch_size, 0))
+                if not fetched:
+                    break
+                messages += fetched
+        return messages
+
+    def _read_barrier(self) -> list[Message]:
+        """Records of every broadcast input, read until the barrier topics are read to the broker's end.
+
+        Kafka orders nothing across topics: without this, a kill switch acknowledged a moment before a command
+        could still be fetched after it. One watermark round trip per batch buys "the next command after a
+        control event sees it". An open transaction on the topic holds the readable end back: we wait for it
+        at most ``barrier_wait_s`` rather than stall the order path. While the broker cannot say where the end
+        is, the batch waits (a command must not overtake a kill switch).
+        """
+        assert self.broadcast is not None
+        barrier = [tp for tp in self._broadcast if tp.topic in self._barrier_topics]
+        ends = self._patiently("reading the barrier's end", lambda: self._ends(barrier)) or {}
+        messages: list[Message] = []
+        positions = dict(self._broadcast_positions)
+        deadline = time.monotonic() + self.options.barrier_wait_s
+        while any(positions.get(key, 0) < end for key, end in ends.items()) and time.monotonic() < deadline:
+            for message in self._usable(self.broadcast.consume(self.options.batch_size, 0.005)):
+                messages.append(message)
+                topic, partition, offset = coordinates(message)
+                positions[topic, partition] = offset + 1
+            positions.update(self._positions_of(self.broadcast, barrier, positions))
+        return messages
+
+    def _snapshot_due(self) -> bool:
+        return (
+            self._snapshots is not None
+            and self._broadcast_positions != self._snapshot_positions
+            and time.monotonic() - self._snapshot_at >= self.options.snapshot_interval_s
+        )
+
+    def _final_snapshot(self) -> None:
+        writable = self.stats.active and self._producer is not None and self._snapshots is not None
+        if writable and self._broadcast_positions != self._snapshot_positions:
+            self._snapshot_at = 0.0
+            self._transact([], [])
+
+    # -- the transaction ----------------------------------------------------------------------------------
+    def _transact(self, broadcast: list[Message], keyed: list[Message]) -> None:
+        producer = self.producer
+        offsets: dict[tuple[str, int], int] = {}
         try:
-            value = self.codec.encode(emit.schema, emit.record)
-        except SerializationError as error:
-            raise RuntimeError(f"{self.name} emitted an invalid {emit.schema}: {error}") from error
-        self.producer.produce(physical_name(self.settings, emit.topic), value, emit.key.encode())
-        self.stats.produced += 1
-        if emit.topic == DEAD_LETTERS:
-            self.stats.dead_letters += 1
-        self.producer.poll(0)
+            self._retrying("begin_transaction", producer.begin_transaction)
+            for message in broadcast:
+                self._apply(message)
+                topic, partition, offset = coordinates(message)
+                self._broadcast_positions[topic, partition] = offset + 1
+            for message in keyed:
+                self._apply(message)
+                topic, partition, offset = coordinates(message)
+                offsets[topic, partition] = offset + 1
+            self._write_changelogs()
+            if self._snapshot_due():
+                self._write_snapshot()
+            if self.exclusive:
+                offsets.update(self._broadcast_positions)
+            if offsets:
+                commit = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
+                metadata = self.consumer.consumer_group_metadata()
+                self._retrying(
+                    "send_offsets_to_transaction", lambda: producer.send_offsets_to_transaction(commit, metadata, 30)
+                )
+            self._retrying("commit_transaction", lambda: producer.commit_transaction(30))
+            self.stats.transactions += 1
+            self.stats.consumed += len(broadcast) + len(keyed)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if not error.txn_requires_abort():
+                raise
+            log.warning("%s: aborting a transaction (%s); rewinding", self.name, error)
+            self.stats.aborts += 1
+            self._retrying("abort_transaction", lambda: producer.abort_transaction(30), forever=True)
+            self._rewind()
+        producer.poll(0)
+
+    def _apply(self, message: Message) -> None:
+        source = SourceRecord.of(message)
+        emits = apply_record(self.pipeline, self.codec, self._checks[source.topic], source)
+        try:
+            encoded = [(self._physical[e.topic], self.codec.encode(e.schema, e.record), e.key.encode()) for e in emits]
+        except SerializationError as error:  # a core bug: keep the input, with the reason
+            letter = dead_letter(
+                self.name, source, "PROCESSING_ERROR", f"the pipeline emitted an invalid record: {error}"
+            )
+            encoded = [
+                (self._physical[DEAD_LETTERS], self.codec.encode(letter.schema, letter.record), letter.key.encode())
+            ]
+            emits = [letter]
+        for (topic, value, key), emit in zip(encoded, emits, strict=True):
+            self._send(topic, value, key)
+            if emit.topic == DEAD_LETTERS:
+                self.stats.dead_letters += 1
+        self.stats.produced += len(encoded)
+
+    def _send(self, topic: str, value: bytes | None, key: bytes, partition: int = -1) -> None:
+        producer = self.producer
+        while True:
+            try:
+                producer.produce(topic, value, key, partition=partition)
+                return
+            except BufferError:  # the local queue is full: let deliveries drain
+                producer.poll(0.05)
+
+    def _write_changelogs(self) -> None:
+        owned = None if self.exclusive else self._owned  # an exclusive stage owns every partition
+        for core in self.pipeline.cores:
+            topic, partitions = self._changelogs[core.name]
+            for key, state in core.state_changes().items():
+                partition = state_partition(key, partitions)
+                if (
+                    owned is not None and partition not in owned
+                ):  # step dead-letters mis-keyed records, so this is a core's bug
+                    raise RuntimeError(f"{core.name}: state key {key!r} is in partition {partition}, not owned here")
+                self._send(topic, encode_state(state), key.encode(), partition)
+
+    def _write_snapshot(self) -> None:
+        assert self._snapshots is not None
+        logical = {physical_name(self.settings, t): t for t in self.pipeline.broadcast_inputs}
+        positions = {
+            (logical[topic], partition): offset for (topic, partition), offset in self._broadcast_positions.items()
+        }
+        for core in self.pipeline.cores:
+            key, value = snapshot_record(self.owner, core.name, positions, core.broadcast_state())
+            self._send(self._snapshots, value, key)
+        self._snapshot_at = time.monotonic()
+        self._snapshot_positions = dict(self._broadcast_positions)
+        self.stats.snapshots += 1
+
+    def _rewind(self) -> None:
+        """After an abort the pipeline's memory is ahead of the log: rebuild it, consumers back to the commits."""
+        self._rebuild()
+        self._seek_committed()
+
+    def _seek_committed(self) -> None:
+        committed = self._patiently("committed offsets", lambda: self.consumer.committed(self._keyed, timeout=30))
+        for tp in committed or []:
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            try:
+                self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException as error:  # not fetching yet: it starts from the committed offset anyway
+                log.info("%s: no seek on %s [%d] (%s)", self.name, tp.topic, tp.partition, error)

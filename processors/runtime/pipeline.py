@@ -38,14 +38,14 @@ class StageSpec:
     exclusive: bool = False
 
 
-ORDER_PATH_CORES = ("risk", "oms", "venue", "portfolio")
+ORDER_PATH = ("risk", "oms", "venue", "portfolio")
 
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in (
-        StageSpec("orderpath", ORDER_PATH_CORES, exclusive=True),
+        StageSpec("orderpath", ORDER_PATH, exclusive=True),
         StageSpec("account", ("risk", "oms", "portfolio")),
-        *(StageSpec(name, (name,)) for name in (*ORDER_PATH_CORES, "orderbook")),
+        *(StageSpec(name, (name,)) for name in (*ORDER_PATH, "orderbook")),
     )
 }
 
@@ -53,7 +53,7 @@ STAGES: dict[str, StageSpec] = {
 TOPOLOGIES: dict[str, tuple[str, ...]] = {
     "single": ("orderpath",),  # one process, one transactional hop from command to ACCEPTED
     "split": ("account", "venue"),  # scale-out: the account stage by account, the venue stage by symbol
-    "cores": ORDER_PATH_CORES,  # a hop per core: each core its own consumer group
+    "cores": ORDER_PATH,  # a hop per core: each core its own consumer group
 }
 DEFAULT_TOPOLOGY = "single"
 MARKET_DATA_STAGES = ("orderbook",)  # run beside the order path in every topology

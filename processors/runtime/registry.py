@@ -1,12 +1,15 @@
-"""The processors `sq run` knows, by name; cores are imported only when run."""
+"""The cores the runtime knows, by name; cores are imported only when run."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from processors.core import Core
+from processors.runtime.pipeline import StageSpec, stage_spec
 from settings import Settings
 from topics.admin import physical_name
+from topics.catalogue import stage_group
 
 PROCESSORS: dict[str, str] = {
     "risk": "processors.risk.core:RiskCore",
@@ -15,8 +18,6 @@ PROCESSORS: dict[str, str] = {
     "portfolio": "processors.portfolio.core:PortfolioCore",
     "orderbook": "processors.orderbook.core:OrderBookCore",
 }
-
-ORDER_PATH = ("risk", "oms", "venue", "portfolio")
 
 
 def core_class(name: str) -> type[Core]:
@@ -32,6 +33,12 @@ def new_core(name: str) -> Core:
     return core_class(name)()
 
 
-def consumer_group(settings: Settings, engine: str, processor: str) -> str:
-    """The consumer group a processor's workers commit their input offsets in, on each engine."""
-    return physical_name(settings, f"sq.{processor}" if engine == "kafka" else f"sq.faust.{processor}")
+def stage_factories(stage: StageSpec | str) -> list[Callable[[], Core]]:
+    """The core classes of a stage's pipeline, in pipeline order."""
+    spec = stage_spec(stage) if isinstance(stage, str) else stage
+    return [core_class(name) for name in spec.cores]
+
+
+def consumer_group(settings: Settings, engine: str, stage: str) -> str:
+    """The consumer group a stage's workers commit their input offsets in, on each engine."""
+    return physical_name(settings, stage_group(stage) if engine == "kafka" else f"sq.faust.{stage}")

@@ -1,4 +1,9 @@
-"""One worker of one processor in this process: ``python -m processors.runtime.worker oms --engine kafka``."""
+"""One worker of one stage in this process: ``python -m processors.runtime.worker orderpath --worker 0``.
+
+A stage is one core (``risk``, ``oms``, ``venue``, ``portfolio``, ``orderbook``) or a pipeline of them
+(``orderpath``, ``account``; processors.runtime.pipeline.STAGES). Exit codes: 0 when stopped (SIGTERM or
+``--max-seconds``), 3 when another worker of the same slot fenced this one, 1 on an unexpected error.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +12,65 @@ import logging
 import sys
 import time
 
-from processors.runtime.registry import PROCESSORS, core_class
+from processors.runtime.pipeline import STAGES, stage_spec
+from processors.runtime.registry import stage_factories
 from settings import load_settings
 
 ENGINES = ("kafka", "faust")
 DEFAULT_ENGINE = "kafka"
+EXIT_FENCED = 3
+REPORT_EVERY_S = 10.0
 
 
-def run_worker(name: str, engine: str, worker: int, max_seconds: float | None = None) -> None:
+def run_worker(stage: str, engine: str, worker: int, max_seconds: float | None = None) -> None:
     settings = load_settings()
-    factory = core_class(name)
+    spec = stage_spec(stage)
+    factories = stage_factories(spec)
     if engine == "kafka":
         from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
 
         last_report = [time.monotonic()]
 
         def report(stats: EngineStats) -> None:
-            if time.monotonic() - last_report[0] >= 10:
+            if time.monotonic() - last_report[0] >= REPORT_EVERY_S:
                 last_report[0] = time.monotonic()
                 print(
-                    f"[{name}#{worker}] consumed {stats.consumed} produced {stats.produced} "
-                    f"dead letters {stats.dead_letters} transactions {stats.transactions}",
+                    f"[{stage}#{worker}] {'active' if stats.active else 'standing by'}: consumed {stats.consumed} "
+                    f"produced {stats.produced} dead letters {stats.dead_letters} transactions {stats.transactions} "
+                    f"aborts {stats.aborts} retries {stats.retries}",
                     file=sys.stderr,
                     flush=True,
                 )
 
-        KafkaEngine(factory, settings, EngineOptions(worker=worker)).run(max_seconds, on_batch=report)
+        options = EngineOptions(worker=worker)
+        KafkaEngine(factories, settings, options, name=spec.name, exclusive=spec.exclusive).run(
+            max_seconds, on_batch=report
+        )
     elif engine == "faust":
+        if len(factories) != 1:
+            raise ValueError(f"the faust engine runs one core per stage; {stage} has {len(factories)}")
         from processors.runtime.faust_engine import run_faust_worker
 
-        run_faust_worker(factory, settings, worker, max_seconds)
+        run_faust_worker(factories[0], settings, worker, max_seconds)
     else:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="run one worker of one processor")
-    parser.add_argument("processor", choices=sorted(PROCESSORS))
+    parser = argparse.ArgumentParser(description="run one worker of one stage")
+    parser.add_argument("stage", choices=sorted(STAGES))
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"[{args.processor}#{args.worker}] %(levelname)s %(message)s")
-    run_worker(args.processor, args.engine, args.worker, args.max_seconds)
+    logging.basicConfig(level=logging.WARNING, format=f"[{args.stage}#{args.worker}] %(levelname)s %(message)s")
+    from processors.runtime.kafka_engine import Fenced
+
+    try:
+        run_worker(args.stage, args.engine, args.worker, args.max_seconds)
+    except Fenced as error:
+        print(f"[{args.stage}#{args.worker}] fenced: {error}", file=sys.stderr, flush=True)
+        return EXIT_FENCED
     return 0
 
 

@@ -6,7 +6,8 @@ import argparse
 import time
 from typing import Any
 
-from processors.runtime.registry import ORDER_PATH, PROCESSORS
+from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.registry import PROCESSORS
 from processors.runtime.supervisor import start_worker, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE, ENGINES, run_worker
 from sq.errors import CommandError

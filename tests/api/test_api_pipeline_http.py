@@ -15,7 +15,7 @@ import pytest
 from conftest import OTHER, OWN, ApiEnv
 
 from connectors.postgres.sink import run_sink
-from processors.runtime.registry import ORDER_PATH
+from processors.runtime.pipeline import ORDER_PATH
 from processors.runtime.supervisor import start_worker, stop_workers
 
 pytestmark = pytest.mark.integration

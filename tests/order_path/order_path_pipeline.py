@@ -15,7 +15,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.core import derived_event_id, order_id_for
-from processors.runtime.registry import ORDER_PATH, consumer_group
+from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.registry import consumer_group
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from schemas.codec import default_codec
 from settings import Settings

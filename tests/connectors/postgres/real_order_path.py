@@ -9,7 +9,8 @@ from connectors.order_flow import FlowConfig, OrderFlow
 from connectors.postgres.projection import INPUTS
 from connectors.postgres.sample_stream import Produced
 from processors.core import Event
-from processors.runtime.registry import ORDER_PATH, new_core
+from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.registry import new_core
 from topics.catalogue import ORDERS_COMMANDS
 
 

@@ -7,10 +7,11 @@ from _oms_builders import ACCOUNT, SYMBOL, Q, decision, fill, new_order, report
 
 from processors.oms import OmsCore
 from processors.oms.orders import ARCHIVED
-from processors.runtime.changelog import changelog_name, changelog_partitions, read_partitions
+from processors.runtime.changelog import changelog_partitions, read_partitions
 from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
 from settings import Settings
-from topics.catalogue import ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
+from topics.admin import physical_name
+from topics.catalogue import ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS, changelog_topic
 from topics.client import AvroProducer, read_events
 
 pytestmark = pytest.mark.integration
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def _run_until_consumed(settings: Settings, count: int) -> EngineStats:
     """One OMS worker, run until it has consumed ``count`` records (committed batch by batch), then stopped."""
-    engine = KafkaEngine(OmsCore, settings, EngineOptions(worker=0, batch_size=50))
+    engine = KafkaEngine([OmsCore], settings, EngineOptions(worker=0, batch_size=50))
 
     def stop_when_done(stats: EngineStats) -> None:
         if stats.consumed >= count:
@@ -53,7 +54,7 @@ def test_oms_worker_restarted_takes_its_orders_back_from_the_changelog(catalogue
         ("FILLED", "FILLED", 2 * Q),  # once: the repeated fill id is ignored
     ]
     # The changelog holds the order under its own sub key, never the account as one record.
-    changelog = changelog_name(settings, OmsCore.name)
+    changelog = physical_name(settings, changelog_topic(OmsCore.name))
     partitions = list(range(changelog_partitions(OmsCore())))
     written = [(key, state) for _, key, state in read_partitions(settings, changelog, partitions)]
     assert {key for key, _ in written} == {f"{ACCOUNT}|{order_id}"}

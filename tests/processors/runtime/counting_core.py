@@ -45,10 +45,16 @@ class CountingCore:
     def restore(self, key: str, state: Record) -> None:
         self.counts[key] = state["count"]
 
+    def broadcast_state(self) -> Record:
+        return {}
+
+    def restore_broadcast(self, state: Record) -> None:
+        return None
+
 
 def run_counting_engine(settings: Settings, worker: int, max_seconds: float) -> None:
     """Entry point of a worker process (spawned, so it can be SIGKILLed mid-transaction)."""
-    KafkaEngine(CountingCore, settings, EngineOptions(worker=worker, batch_size=50)).run(max_seconds)
+    KafkaEngine([CountingCore], settings, EngineOptions(worker=worker, batch_size=50)).run(max_seconds)
 
 
 def run_counting_faust(settings: Settings, worker: int, max_seconds: float) -> None:
