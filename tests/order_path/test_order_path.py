@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from order_path_pipeline import Pipeline, wait_for
+from running_path import RunningPath, wait_for
 
+from processors.runtime.pipeline import STAGES
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, RISK_DECISIONS
 
@@ -21,27 +22,27 @@ KILL_SWITCH = "shrivenquant.control.KillSwitch"
 STARTUP_S = 120  # the first test on an engine waits for its workers to join their groups
 
 
-def events_of(pipeline: Pipeline, order_id: str) -> list[dict]:  # type: ignore[type-arg]
-    return pipeline.records(ORDERS_EVENTS, lambda r: r["order_id"] == order_id)
+def events_of(path: RunningPath, order_id: str) -> list[dict]:  # type: ignore[type-arg]
+    return path.records(ORDERS_EVENTS, lambda r: r["order_id"] == order_id)
 
 
-def final_status(pipeline: Pipeline, order_id: str, statuses: set[str]) -> str | None:
-    events = events_of(pipeline, order_id)
+def final_status(path: RunningPath, order_id: str, statuses: set[str]) -> str | None:
+    events = events_of(path, order_id)
     return events[-1]["status"] if events and events[-1]["status"] in statuses else None
 
 
 def test_two_crossing_orders_from_two_accounts_fill_each_other_and_both_positions_appear(
-    pipeline: Pipeline, account: str
+    path: RunningPath, account: str
 ) -> None:
     seller, buyer = f"{account}-S", f"{account}-B"
     symbol = f"X{account[-6:]}"  # a symbol of this test's own: an empty book
-    sell = pipeline.new_order(seller, symbol, "SELL", 3 * LOT, PRICE)
+    sell = path.new_order(seller, symbol, "SELL", 3 * LOT, PRICE)
     # Accounts land on different partitions: wait until the sell rests, so it is the maker.
-    wait_for(lambda: final_status(pipeline, sell["order_id"], {"NEW"}), STARTUP_S, "the sell to rest")
-    buy = pipeline.new_order(buyer, symbol, "BUY", 3 * LOT, PRICE + PRICE_SCALE)
+    wait_for(lambda: final_status(path, sell["order_id"], {"NEW"}), STARTUP_S, "the sell to rest")
+    buy = path.new_order(buyer, symbol, "BUY", 3 * LOT, PRICE + PRICE_SCALE)
 
     def positions() -> dict[str, dict]:  # type: ignore[type-arg]
-        found = pipeline.records(PORTFOLIO_POSITIONS, lambda r: r["symbol"] == symbol)
+        found = path.records(PORTFOLIO_POSITIONS, lambda r: r["symbol"] == symbol)
         return {p["account"]: p for p in found} if len(found) >= 2 else {}
 
     by_account = wait_for(positions, STARTUP_S, "both positions")
@@ -49,11 +50,11 @@ def test_two_crossing_orders_from_two_accounts_fill_each_other_and_both_position
     assert by_account[seller]["quantity"] == -3 * LOT
     assert by_account[buyer]["avg_price"] == PRICE  # the resting (maker) order's price
     for order in (sell, buy):
-        assert wait_for(lambda o=order: final_status(pipeline, o["order_id"], {"FILLED"}), 30, "FILLED")
+        assert wait_for(lambda o=order: final_status(path, o["order_id"], {"FILLED"}), 30, "FILLED")
 
 
-def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(pipeline: Pipeline, account: str) -> None:
-    pipeline.control(
+def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(path: RunningPath, account: str) -> None:
+    path.control(
         KILL_SWITCH,
         f"ACCOUNT:{account}",
         scope="ACCOUNT",
@@ -63,12 +64,12 @@ def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(pi
         actor="test",
         detail="stop this account",
     )
-    blocked = pipeline.new_order(account, "BTCUSDT", "BUY", LOT, PRICE)
-    status = wait_for(lambda: final_status(pipeline, blocked["order_id"], {"REJECTED"}), STARTUP_S, "a denial")
+    blocked = path.new_order(account, "BTCUSDT", "BUY", LOT, PRICE)
+    status = wait_for(lambda: final_status(path, blocked["order_id"], {"REJECTED"}), STARTUP_S, "a denial")
     assert status == "REJECTED"
-    [denied] = events_of(pipeline, blocked["order_id"])
+    [denied] = events_of(path, blocked["order_id"])
     assert (denied["event_type"], denied["reject_reason"]) == ("DENIED", "KILL_SWITCH")
-    pipeline.control(
+    path.control(
         KILL_SWITCH,
         f"ACCOUNT:{account}",
         scope="ACCOUNT",
@@ -78,37 +79,54 @@ def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(pi
         actor="test",
         detail="resume",
     )
-    allowed = pipeline.new_order(account, "BTCUSDT", "BUY", LOT, PRICE // 2 + PRICE // 4)
-    wait_for(lambda: events_of(pipeline, allowed["order_id"]), 30, "the next order's first event")
-    decisions = pipeline.records(RISK_DECISIONS, lambda r: r["account"] == account)
+    allowed = path.new_order(account, "BTCUSDT", "BUY", LOT, PRICE // 2 + PRICE // 4)
+    wait_for(lambda: events_of(path, allowed["order_id"]), 30, "the next order's first event")
+    decisions = path.records(RISK_DECISIONS, lambda r: r["account"] == account)
     assert [(d["approved"], d["reason"]) for d in decisions] == [(False, "KILL_SWITCH"), (True, None)]
 
 
 # The issue's 5,000 orders on the kafka engine. faust processes about 80 commands/s here (docs/BENCHMARKS.md),
 # so the suite gives it 600; SQ_FAUST_FLOW_ORDERS=5000 runs the full size (docs/ARCHITECTURE.md has that run).
-FLOW_ORDERS = {"kafka": 5_000, "faust": int(os.environ.get("SQ_FAUST_FLOW_ORDERS", "600"))}
+FLOW_ORDERS = {
+    "single": 5_000,
+    "split": 5_000,
+    "cores": 5_000,
+    "faust": int(os.environ.get("SQ_FAUST_FLOW_ORDERS", "600")),
+}
+KILL_AT = (0.3, 0.8, 1.4, 2.0)  # order events per order when each kill comes (about 4 order events per order)
+
+
+def _kill_plan(path: RunningPath) -> list[str]:
+    """Which stage to kill at each point: every stage in turn (the exclusive single stage every time)."""
+    stages = path.stages
+    return [stages[n % len(stages)] for n in range(len(KILL_AT))]
 
 
 @pytest.mark.timeout(900)
-def test_flow_with_each_processor_killed_and_restarted(pipeline: Pipeline) -> None:
-    env = {**os.environ, **pipeline.settings.as_env()}
+def test_flow_with_each_stage_killed_and_restarted(path: RunningPath) -> None:
+    env = {**os.environ, **path.settings.as_env()}
     command = [sys.executable, "-m", "sq.cli"]
-    orders = FLOW_ORDERS[pipeline.engine]
+    orders = FLOW_ORDERS[path.deployment]
     flow = subprocess.Popen(
         [*command, "flow", "--orders", str(orders), "--seed", "11", "--accounts", "6", "--json"],
         env=env,
         stdout=subprocess.PIPE,
     )
-    # Kill each stage at a different point of the run, mid-stream (about 4 order events per order).
-    for name, share in (("risk", 0.3), ("oms", 0.8), ("venue", 1.4), ("portfolio", 2.0)):
+    # Kill a stage at each point of the run, mid-stream.
+    for stage, share in zip(_kill_plan(path), KILL_AT, strict=True):
         events = int(orders * share)
-        wait_for(lambda n=events: pipeline.log_size(ORDERS_EVENTS) >= n, 600, f"{events} order events")
-        pipeline.kill(name)
-        pipeline.start((name,))
+        wait_for(lambda n=events: path.log_size(ORDERS_EVENTS) >= n, 600, f"{events} order events")
+        if STAGES[stage].exclusive:  # the active worker dies: the standby takes over, the killed one stands by
+            slot = path.kill(stage, path.active_slot(stage))
+            wait_for(lambda s=slot, g=stage: path.active_slot(g) not in (None, s), 60, "the standby to take over")
+            path.start((stage,), worker=slot)
+        else:
+            slot = path.kill(stage)
+            path.start((stage,), worker=slot)
     out, _ = flow.communicate(timeout=300)
     assert flow.returncode == 0
     sent = json.loads(out)["commands"]
-    settle = "600" if pipeline.engine == "kafka" else "120"  # faust may never settle: it can lose records
+    settle = "600" if path.engine == "kafka" else "120"  # faust may never settle: it can lose records
     verify = subprocess.run(
         [*command, "verify", "--json", "--settle", settle],
         env=env,
@@ -120,7 +138,7 @@ def test_flow_with_each_processor_killed_and_restarted(pipeline: Pipeline) -> No
     report = json.loads(verify.stdout)
     assert report["commands"] >= sent
     assert report["unapproved"] == 0 and report["duplicate_fills"] == 0, report["examples"]
-    if pipeline.engine == "kafka":  # exactly once: every invariant holds across the SIGKILLs
+    if path.engine == "kafka":  # exactly once: every invariant holds across the SIGKILLs
         assert report["ok"], report["examples"]
     else:
         # faust at-least-once, measured: after SIGKILLs it repeats outcomes and can skip records (a fresh-clone

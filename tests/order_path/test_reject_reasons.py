@@ -1,4 +1,4 @@
-"""Every reject reason the order path can give is reachable through the running pipeline, on each engine.
+"""Every reject reason the order path can give is reachable through the running order path, in every deployment.
 
 Not reachable by design with the simulated venue, so not here: OVERFILL (the OMS dead-letters a venue's
 overfill; the matching engine never sends one), UNKNOWN_SYMBOL and VENUE_ERROR (real venue adapters'
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from order_path_pipeline import Pipeline, wait_for
+from running_path import RunningPath, wait_for
 
 from processors.risk.limits import DEFAULT_LIMITS
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
@@ -30,31 +30,31 @@ KILL_SWITCH = "shrivenquant.control.KillSwitch"
 class Scenario:
     """One account and one symbol of a test's own, with its limits in force before the first order."""
 
-    def __init__(self, pipeline: Pipeline, **limits: Any) -> None:
-        self.pipeline = pipeline
+    def __init__(self, path: RunningPath, **limits: Any) -> None:
+        self.path = path
         self.account = f"R-{uuid.uuid4().hex[:8]}"
         self.symbol = f"S{uuid.uuid4().hex[:6].upper()}"
         record = {**DEFAULT_LIMITS.as_record(), "reference_prices": {self.symbol: PRICE}, **limits}
-        pipeline.limits(self.account, **record)
+        path.limits(self.account, **record)
         wait_for(self._limits_applied, TIMEOUT_S, f"risk to apply {self.account}'s limits")
 
     def _limits_applied(self) -> bool:
         # Limits and commands are different topics: Kafka orders nothing between them, so wait until risk
         # has consumed (and so applied) the limits before the first order.
-        return self.pipeline.consumed("risk", RISK_LIMITS)
+        return self.path.consumed("risk", RISK_LIMITS)
 
     def order(self, side: str = "BUY", quantity: int = LOT, price: int | None = PRICE, **extra: Any) -> str:
-        record = self.pipeline.new_order(self.account, self.symbol, side, quantity, price, **extra)
+        record = self.path.new_order(self.account, self.symbol, side, quantity, price, **extra)
         return str(record["order_id"])
 
     def counterparty(self, side: str, quantity: int, price: int) -> str:
         """An order of another account on this symbol (it gets the same limits)."""
         other = Scenario.__new__(Scenario)
-        other.pipeline, other.account, other.symbol = self.pipeline, f"{self.account}-X", self.symbol
+        other.path, other.account, other.symbol = self.path, f"{self.account}-X", self.symbol
         return other.order(side, quantity, price)
 
     def events(self, order_id: str | None = None) -> list[dict[str, Any]]:
-        return self.pipeline.records(
+        return self.path.records(
             ORDERS_EVENTS, lambda r: r["account"] == self.account and order_id in (None, r["order_id"])
         )
 
@@ -66,7 +66,7 @@ class Scenario:
 
 
 def symbol_not_allowed(s: Scenario) -> None:
-    s.pipeline.limits(s.account, **{**DEFAULT_LIMITS.as_record(), "allowed_symbols": ["NONE"]})
+    s.path.limits(s.account, **{**DEFAULT_LIMITS.as_record(), "allowed_symbols": ["NONE"]})
     wait_for(s._limits_applied, TIMEOUT_S, "the narrower limits")
     s.order()
 
@@ -94,7 +94,7 @@ def daily_loss(s: Scenario) -> None:
 
 
 def kill_switch(s: Scenario) -> None:
-    s.pipeline.control(
+    s.path.control(
         KILL_SWITCH,
         f"SYMBOL:{s.symbol}",
         scope="SYMBOL",
@@ -109,7 +109,7 @@ def kill_switch(s: Scenario) -> None:
 
 def trading_state(state: str) -> Callable[[Scenario], None]:
     def scenario(s: Scenario) -> None:
-        s.pipeline.control(
+        s.path.control(
             TRADING_STATE, f"ACCOUNT:{s.account}", account=s.account, trading_state=state, actor="test", detail=state
         )
         s.order()
@@ -128,15 +128,15 @@ def duplicate(s: Scenario) -> None:
 
 
 def unknown_order(s: Scenario) -> None:
-    s.pipeline.cancel(s.account, "no-such-order", s.symbol)
+    s.path.cancel(s.account, "no-such-order", s.symbol)
 
 
 def cancel_twice(s: Scenario) -> None:
     order = s.order(price=PRICE - PRICE_SCALE)
     s.status(order, "NEW")
-    s.pipeline.cancel(s.account, order, s.symbol)
+    s.path.cancel(s.account, order, s.symbol)
     s.status(order, "CANCELLED")
-    s.pipeline.cancel(s.account, order, s.symbol)
+    s.path.cancel(s.account, order, s.symbol)
 
 
 def amend_below_filled(s: Scenario) -> None:
@@ -144,7 +144,7 @@ def amend_below_filled(s: Scenario) -> None:
     s.status(sell, "NEW")
     s.counterparty("BUY", 2 * LOT, PRICE)
     s.status(sell, "PARTIALLY_FILLED")
-    s.pipeline.amend(s.account, sell, LOT)
+    s.path.amend(s.account, sell, LOT)
 
 
 def post_only_would_take(s: Scenario) -> None:
@@ -177,8 +177,8 @@ SCENARIOS: dict[str, tuple[dict[str, Any], Callable[[Scenario], None]]] = {
 
 
 @pytest.mark.parametrize("reason", SCENARIOS)
-def test_reject_reason_is_reachable(pipeline: Pipeline, reason: str) -> None:
+def test_reject_reason_is_reachable(path: RunningPath, reason: str) -> None:
     limits, drive = SCENARIOS[reason]
-    scenario = Scenario(pipeline, **limits)
+    scenario = Scenario(path, **limits)
     drive(scenario)
     wait_for(lambda: reason in scenario.reasons(), TIMEOUT_S, f"an order event with reason {reason}")

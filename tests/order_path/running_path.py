@@ -1,7 +1,8 @@
-"""Driving the whole order path running as real worker processes on one engine, against the real broker.
+"""Driving the whole order path running as real worker processes, against the real broker.
 
-One pipeline per engine and module (starting workers costs seconds, faust more): tests use their own
-accounts so they never see each other's orders.
+One running path per deployment and module (starting workers costs seconds, faust more): a deployment is a
+topology on the kafka engine (``single``, ``split``, ``cores``) or the ``cores`` topology on faust. Tests use
+their own accounts so they never see each other's orders.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.core import derived_event_id, order_id_for
-from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.pipeline import STAGES, topology_stages
 from processors.runtime.registry import consumer_group
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from schemas.codec import default_codec
 from settings import Settings
-from topics.admin import physical_name
+from topics.admin import admin_client, physical_name
 from topics.catalogue import CONTROL_EVENTS, ORDERS_COMMANDS, RISK_LIMITS
 from topics.client import AvroProducer, read_events
 
-ENGINES = ("kafka", "faust")
+# deployment -> (engine, topology)
+DEPLOYMENTS = {
+    "single": ("kafka", "single"),
+    "split": ("kafka", "split"),
+    "cores": ("kafka", "cores"),
+    "faust": ("faust", "cores"),
+}
 NEW_ORDER = "shrivenquant.orders.NewOrder"
 CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
 AMEND_ORDER = "shrivenquant.orders.AmendOrder"
@@ -43,22 +50,51 @@ def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
 
 
 @dataclass
-class Pipeline:
+class RunningPath:
     settings: Settings
-    engine: str
+    deployment: str
     workers: list[WorkerProcess] = field(default_factory=list)
     producer: AvroProducer | None = None
     sequence: int = 0
 
-    def start(self, names: tuple[str, ...] = ORDER_PATH) -> None:
-        self.workers += [start_worker(name, 0, self.engine, env=self.settings.as_env()) for name in names]
+    @property
+    def engine(self) -> str:
+        return DEPLOYMENTS[self.deployment][0]
 
-    def kill(self, name: str) -> None:
-        """SIGKILL the named processor's worker: no clean shutdown, a transaction may be open."""
-        worker = next(w for w in self.workers if w.processor == name and w.process.poll() is None)
-        worker.process.kill()
-        worker.process.wait(10)
-        self.workers.remove(worker)
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return topology_stages(DEPLOYMENTS[self.deployment][1])
+
+    def stage_of(self, core: str) -> str:
+        return next(stage for stage in self.stages if core in STAGES[stage].cores)
+
+    def start(self, stages: tuple[str, ...] | None = None, worker: int = 0) -> None:
+        for stage in stages or self.stages:
+            self.workers.append(start_worker(stage, worker, self.engine, env=self.settings.as_env()))
+
+    def kill(self, stage: str, worker: int | None = None) -> int:
+        """SIGKILL a running worker of the stage (the given slot, else any): no clean shutdown, a transaction
+        may be open. Returns its slot."""
+        victim = next(
+            w for w in self.workers if w.processor == stage and w.process.poll() is None and worker in (None, w.worker)
+        )
+        victim.process.kill()
+        victim.process.wait(10)
+        self.workers.remove(victim)
+        return victim.worker
+
+    def active_slot(self, stage: str) -> int | None:
+        """The slot of the exclusive stage's worker that holds the lease, None while nobody does."""
+        lease_group = f"{consumer_group(self.settings, self.engine, stage)}.lease"
+        admin = admin_client(self.settings)
+        try:
+            group = admin.describe_consumer_groups([lease_group], request_timeout=10)[lease_group].result()
+        except KafkaException:
+            return None
+        for member in group.members or []:
+            if member.assignment is not None and member.assignment.topic_partitions and member.group_instance_id:
+                return int(member.group_instance_id.rsplit(".", 1)[1])
+        return None
 
     def stop(self) -> None:
         stop_workers(self.workers)
@@ -142,9 +178,9 @@ class Pipeline:
         finally:
             consumer.close()
 
-    def consumed(self, processor: str, topic: str) -> bool:
-        """Whether the processor's consumer group has committed every record the topic holds now."""
-        group = consumer_group(self.settings, self.engine, processor)
+    def consumed(self, core: str, topic: str) -> bool:
+        """Whether the consumer group of the stage running ``core`` has committed every record the topic holds now."""
+        group = consumer_group(self.settings, self.engine, self.stage_of(core))
         name = physical_name(self.settings, topic)
         consumer = Consumer(self.settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
         try:
