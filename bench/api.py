@@ -2,7 +2,7 @@
 
     python -m bench.api [--clients K] [--orders N] [--rate R] [--seconds S] [--poll-ms P] [--json]
 
-The stack runs as `sq up` runs it (sq/stack_runner.py: processors as workers; sink and API in the `sq up`
+The stack runs as `sq up` runs it (deploy/stack.py: processors as workers; sink and API in the `sq up`
 process, the clients in this one) on a throwaway topic prefix (``bench-<id>.api.``) and a throwaway database,
 both deleted at the end. One admin key for four accounts with the flow's risk limits (connectors/order_flow.py:
 crossing and resting limit, market, IOC and FOK orders, so some fill); the API's per-key rate limit is lifted (it
@@ -43,10 +43,12 @@ from api.auth import Role
 from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, load_average, machine_info, rate
 from connectors.order_flow import NEW_ORDER, FlowConfig, OrderFlow
 from connectors.postgres.sink import SinkOptions
+from deploy.demo_session import Session, demo_account, order_body
+from deploy.stack import READY_TIMEOUT_S, StackOptions, wait_until_consumed
+from processors.runtime.pipeline import stage_of
+from processors.runtime.registry import consumer_group
 from processors.runtime.worker import DEFAULT_ENGINE
 from settings import Settings, load_settings
-from sq.demo_session import Session, demo_account, order_body
-from sq.stack_runner import DEFAULT_PROCESSORS, READY_TIMEOUT_S, consumer_group, wait_until_consumed
 from topics.admin import admin_client, physical_name
 from topics.catalogue import RISK_LIMITS
 
@@ -340,7 +342,8 @@ def run(reporter: Reporter, clients: int, orders: int, per_second: float, second
     )
     with throwaway_database(base) as database_url:
         settings = base.with_topic_prefix(f"{topics.prefix}{PART}.").with_database_url(database_url)
-        topics.groups.extend(consumer_group(settings, DEFAULT_ENGINE, p) for p in DEFAULT_PROCESSORS)
+        stack = StackOptions()
+        topics.groups.extend(consumer_group(settings, DEFAULT_ENGINE, stage) for stage in stack.stages)
         topics.groups.append(physical_name(settings, f"sq.sink.{SinkOptions().projection}"))
         try:
             with stack_process(settings, reporter) as base_url:
@@ -351,7 +354,7 @@ def run(reporter: Reporter, clients: int, orders: int, per_second: float, second
                 with session.client:
                     session.client.headers["X-API-Key"] = key
                     limits = session.set_limits()
-                risk_group = consumer_group(settings, DEFAULT_ENGINE, "risk")
+                risk_group = consumer_group(settings, DEFAULT_ENGINE, stage_of("risk", stack.topology))
                 wait_until_consumed(settings, risk_group, RISK_LIMITS, limits, stop=threading.Event())
 
                 def client_factory() -> httpx.Client:

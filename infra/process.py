@@ -28,7 +28,7 @@ def metadata_answers(kafka_config: dict[str, object], timeout_s: float) -> bool:
     from confluent_kafka.admin import AdminClient
 
     try:
-        AdminClient({**kafka_config, "log_level": 0}).list_topics(timeout=timeout_s)
+        AdminClient({**kafka_config, "log_level": 0}).list_topics(timeout=timeout_s)  # type: ignore[dict-item]
     except Exception:
         return False
     return True

@@ -9,6 +9,10 @@
 4. Positions equal the sum of the fills: the latest position per account and symbol equals the signed sum
    of fill quantities in the order events.
 5. No order reached a venue without a risk approval: every venue NEW/AMEND names an approving decision.
+6. Bad input never vanishes: a record of the commands topic that is not a usable command (undecodable, of
+   another schema, keyed by something else than its account) has a dead letter with the reason; such
+   records are counted (``dead_lettered``), not checked as commands, and one without a dead letter is a
+   violation (``vanished``).
 Orders still working (resting) or still in flight are counted, not violations.
 """
 
@@ -44,11 +48,15 @@ class VerifyReport:
     venue_fills: int = 0
     duplicate_fills: int = 0
     position_mismatches: int = 0
+    dead_lettered: int = 0  # records of the commands topic the order path dead-lettered
+    vanished: int = 0  # records of the commands topic neither a command with its outcome nor dead-lettered
+    unreadable: int = 0  # records of the other order path topics that are not theirs (skipped)
     orders: int = 0
     orders_terminal: int = 0
     orders_working: int = 0
     outcomes_by_type: dict[str, int] = field(default_factory=dict)
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -60,6 +68,7 @@ class VerifyReport:
             or self.unapproved
             or self.duplicate_fills
             or self.position_mismatches
+            or self.vanished
             or self.fills != self.venue_fills
         )
 
@@ -81,10 +90,19 @@ class OrderPathLog:
     venue_orders: list[Record]
     executions: list[Record]
     positions: list[Record]
+    dead_lettered: dict[str, int] = field(default_factory=dict)  # reason -> commands-topic records dead-lettered
+    vanished: list[str] = field(default_factory=list)  # commands-topic records unusable and without a dead letter
+    unreadable: int = 0
 
 
 def verify(log: OrderPathLog) -> VerifyReport:
     report = VerifyReport()
+    report.dead_lettered = sum(log.dead_lettered.values())
+    report.dead_letter_reasons = dict(sorted(log.dead_lettered.items()))
+    report.vanished = len(log.vanished)
+    report.unreadable = log.unreadable
+    for where in log.vanished:
+        report._example(f"vanished: {where} is no usable command and has no dead letter")
     _check_outcomes(report, log.commands, log.order_events)
     approved = _check_decisions(report, [c["meta"]["event_id"] for _, c in log.commands], log.decisions)
     _check_venue_orders(report, log.venue_orders, approved)

@@ -227,19 +227,20 @@ def spec_for(name: str) -> TopicSpec:
 
 
 # The runtime's own topics, named here like every other topic: a compacted changelog per core (its keyed
-# state, one record per state key, partitioned like the core's keyed inputs); per stage, a compacted topic of
-# broadcast snapshots (what its cores derived from broadcast inputs, with the positions it reflects) and the
-# one-partition lease topic an exclusive stage's workers elect their active worker with.
+# state, one record per state key, partitioned like the core's keyed inputs); per stage, a compacted checkpoint
+# topic (broadcast snapshots: what its cores derived from broadcast inputs, with the positions it reflects; and
+# an exclusive stage's input positions) and the one-partition lease topic an exclusive stage's workers elect
+# their active worker with.
 CHANGELOG_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
-SNAPSHOT_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "max.message.bytes": "16777216"}
+CHECKPOINT_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "max.message.bytes": "16777216"}
 
 
 def changelog_topic(core: str) -> str:
     return f"sq.{core}.changelog"
 
 
-def snapshot_topic(stage: str) -> str:
-    return f"sq.{stage}.snapshots"
+def checkpoint_topic(stage: str) -> str:
+    return f"sq.{stage}.checkpoints"
 
 
 def lease_topic(stage: str) -> str:

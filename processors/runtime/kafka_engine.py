@@ -2,39 +2,44 @@
 
 One loop per worker: consume a batch of the stage's inputs → decode → the pipeline (cores handing each other
 their outputs in process) → in ONE Kafka transaction produce every output, every core's changed state to its
-changelog, a broadcast snapshot when one is due, and the consumed offsets (``send_offsets_to_transaction``).
-Readers use ``read_committed``, so an output is visible exactly when its input is marked consumed and its
-state saved: a crash anywhere replays the batch from the last commit against the state of the last commit.
+changelog, a broadcast snapshot when one is due, and where the worker is in its inputs. Readers use
+``read_committed``, so an output is visible exactly when its input is marked consumed and its state saved: a
+crash anywhere replays the batch from the last commit against the state of the last commit.
 
 Ownership, by the stage's kind (``StageSpec.exclusive``):
 
 - *group* stages (a core alone, ``account``, ``venue``): the keyed inputs are one consumer group, split by
   partition over the stage's workers (range assignment: partition p of every input to one worker); static
-  membership gives a restarted worker its partitions back at once.
+  membership gives a restarted worker its partitions back at once. The consumed offsets go into the
+  transaction with ``send_offsets_to_transaction`` (KIP-447): a worker whose partitions moved on is fenced.
 - *exclusive* stages (``orderpath``: accounts and symbols in one process): the workers elect one active worker
-  through a one-partition lease topic; it owns every partition of every input, and the broadcast inputs'
-  offsets are committed with the rest, so its restarts are exact for broadcast inputs too. The others stand by.
+  through a one-partition lease topic; it owns every partition of every input. Its positions in every input,
+  broadcast ones included, are a record in the transaction (``checkpoints``), so its restarts are exact for
+  broadcast inputs too, and a transaction needs no round trips to a group coordinator. The others stand by.
   All share one transactional id: the new active worker fences a stale one on its first call.
 
 Batches adapt to the load: the loop waits for the first record only, then takes what has arrived, up to
 ``batch_size``; at low load a command is one commit away from its outputs, at high load a commit carries many.
 
 Broadcast inputs (control events, market data) are read whole by every worker outside the group. Their
-state comes back from the stage's latest snapshot plus the records after its positions (``snapshots``), never
+state comes back from the stage's latest snapshot plus the records after its positions (``checkpoints``), never
 from the beginning of the topics. Barrier inputs (risk's ``control.events``) are read up to the broker's end
 before every batch of keyed records: a kill switch acknowledged before a command was consumed acts on it.
 
 Faults. Bad input never stops the loop (``step``: a dead letter in the same transaction as the offsets that
 skip it). Retriable Kafka errors (timeouts, coordinator moves, transport) are retried with backoff; an abortable
 one aborts the transaction and rewinds (a fresh pipeline rebuilt from the changelog, consumers back to the
-committed offsets); a fatal one rebuilds the engine's clients in process and goes on. Only fencing by another
-worker of the same slot ends the worker (``Fenced``).
+committed offsets); a fatal one (a producer fenced because its transaction timed out during an outage, a static
+consumer fenced by its own rejoin after a broker restart) gets the engine new clients in process, a rebuilt
+pipeline, and it goes on. The worker itself does not exit for any of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +48,6 @@ from typing import Any, TypeVar
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    OFFSET_STORED,
     Consumer,
     KafkaError,
     KafkaException,
@@ -54,16 +58,16 @@ from confluent_kafka import (
 
 from processors.core import Core
 from processors.runtime.changelog import changelog_partitions, ensure_changelog, read_partitions, state_partition
+from processors.runtime.checkpoints import Checkpoints, Positions, positions_record, read_checkpoints, snapshot_record
 from processors.runtime.dead_letters import SourceRecord, coordinates, dead_letter
 from processors.runtime.pipeline import Pipeline
-from processors.runtime.snapshots import Positions, most_advanced, read_snapshots, snapshot_record
 from processors.runtime.state_codec import encode_state
 from processors.runtime.step import InputCheck, apply_record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
 from topics.admin import ensure_topic, physical_name
-from topics.catalogue import DEAD_LETTERS, SNAPSHOT_CONFIG, lease_topic, snapshot_topic, stage_group
+from topics.catalogue import CHECKPOINT_CONFIG, DEAD_LETTERS, checkpoint_topic, lease_topic, stage_group
 from topics.partitioning import PARTITIONER
 
 log = logging.getLogger(__name__)
@@ -71,10 +75,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 EXCLUSIVE_OWNER = "exclusive"
 _IDLE_ERRORS = frozenset({KafkaError._PARTITION_EOF})
-
-
-class Fenced(RuntimeError):
-    """Another worker with this worker's transactional id took over: this one must stop."""
 
 
 @dataclass
@@ -142,9 +142,12 @@ class KafkaEngine:
         self._changelogs = {
             core.name: (ensure_changelog(settings, core), changelog_partitions(core)) for core in pipeline.cores
         }
-        self._snapshots = (
-            ensure_topic(settings, snapshot_topic(self.name), 1, SNAPSHOT_CONFIG) if pipeline.broadcast_inputs else None
+        self._checkpoints = (
+            ensure_topic(settings, checkpoint_topic(self.name), 1, CHECKPOINT_CONFIG)
+            if pipeline.broadcast_inputs or exclusive
+            else None
         )
+        self._logical = {physical_name(settings, t): t for t in (*pipeline.inputs, *pipeline.broadcast_inputs)}
         self._lease = ensure_topic(settings, lease_topic(self.name), 1, {}) if exclusive else None
         self._owned: set[int] = set()  # keyed partitions this worker owns (the same numbers on every input)
         self._keyed: list[TopicPartition] = []  # the keyed partitions it owns, of every input
@@ -153,8 +156,10 @@ class KafkaEngine:
         self._pending_broadcast: list[Message] = []  # read past a rebuild's target: applied in the next batch
         self._snapshot_at = time.monotonic()
         self._snapshot_positions: Positions = {}
+        self._resume: Positions = {}  # an exclusive stage's keyed positions (physical names), as last committed
         self._lease_granted = False
         self._generation = 0  # counts (re)assignments: a batch that spans one is dropped and fetched again
+        self._abandoned: list[Producer] = []  # producers stuck in a call that never returned (see _send_offsets)
         self._producer: Producer | None = None
         self.consumer = self._new_consumer()
         self.broadcast = self._new_broadcast_consumer() if pipeline.broadcast_inputs else None
@@ -165,15 +170,13 @@ class KafkaEngine:
         self._stopping = True
 
     def run(self, max_seconds: float | None = None, on_batch: Callable[[EngineStats], None] | None = None) -> None:
-        """Process until stopped (SIGTERM, ``stop()``) or ``max_seconds`` passed; ``Fenced`` ends it early."""
+        """Process until stopped (SIGTERM, ``stop()``) or ``max_seconds`` passed."""
         previous = signal.signal(signal.SIGTERM, self._on_sigterm)
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             while not self._stopping and (deadline is None or time.monotonic() < deadline):
                 try:
                     self._run_until(deadline, on_batch)
-                except Fenced:
-                    raise
                 except KafkaException as error:
                     # Fatal for these clients (not for the worker): new clients, a rebuilt pipeline, go on.
                     log.error("%s: %s; restarting the engine's clients", self.name, error)
@@ -188,11 +191,14 @@ class KafkaEngine:
         self.stop()
 
     def close(self) -> None:
+        """Close the clients; one in a fatal state raises on close, which changes nothing here."""
         for consumer in (self.consumer, self.broadcast, self.lease):
             if consumer is not None:
-                consumer.close()
+                with contextlib.suppress(KafkaException, RuntimeError):
+                    consumer.close()
         if self._producer is not None:
-            self._producer.flush(10)
+            with contextlib.suppress(KafkaException):
+                self._producer.flush(10)
 
     def _run_until(self, deadline: float | None, on_batch: Callable[[EngineStats], None] | None) -> None:
         if not self.exclusive:
@@ -247,7 +253,7 @@ class KafkaEngine:
         return Consumer(
             self.settings.kafka_config(
                 **{
-                    "group.id": f"{self.group}.broadcast",  # never commits: positions live in snapshots
+                    "group.id": f"{self.group}.broadcast",  # never commits: positions live in the checkpoints
                     "enable.auto.commit": False,
                     "isolation.level": "read_committed",
                     "fetch.wait.max.ms": self.options.fetch_wait_ms,
@@ -278,7 +284,7 @@ class KafkaEngine:
                     "transaction.timeout.ms": self.options.transaction_timeout_ms,
                     "partitioner": PARTITIONER,
                     "linger.ms": self.options.linger_ms,
-                    "message.max.bytes": int(SNAPSHOT_CONFIG["max.message.bytes"]),
+                    "message.max.bytes": int(CHECKPOINT_CONFIG["max.message.bytes"]),
                 }
             )
         )
@@ -301,8 +307,6 @@ class KafkaEngine:
                 return call()
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
-                if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
-                    raise Fenced(f"{self.name}: {what}: {error}") from exc
                 retriable = error.retriable() or (forever and not error.fatal() and not error.txn_requires_abort())
                 if not retriable or (not forever and time.monotonic() > deadline) or self._stopping:
                     raise
@@ -345,7 +349,7 @@ class KafkaEngine:
     def _hold_lease(self) -> bool:
         """Whether this worker is the exclusive stage's active one; takes over or steps down as the lease says."""
         assert self.lease is not None
-        self.lease.consume(1, 0 if self.stats.active else 0.2)  # serves the group's callbacks
+        self._usable(self.lease.consume(1, 0 if self.stats.active else 0.2))  # serves the group's callbacks
         if self._lease_granted and not self.stats.active:
             log.warning("%s: worker %d holds the lease: active", self.name, self.options.worker)
             self._producer = self._new_producer()  # fences the previous active worker's transactions
@@ -357,7 +361,9 @@ class KafkaEngine:
             self._owned = {tp.partition for tp in self._keyed}
             self.stats.active = True
             self._rebuild()
-            self.consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_STORED) for tp in self._keyed])
+            self.consumer.assign(
+                [TopicPartition(tp.topic, tp.partition, self._resume_offset(tp)) for tp in self._keyed]
+            )
         elif not self._lease_granted and self.stats.active:
             log.warning("%s: worker %d lost the lease: standing by", self.name, self.options.worker)
             self.stats.active = False
@@ -385,8 +391,15 @@ class KafkaEngine:
                 return
 
     def _rebuild_once(self) -> bool:
+        found = Checkpoints()
+        if self._checkpoints is not None:
+            cores = [core.name for core in self.pipeline.cores]
+            found = read_checkpoints(self.settings, self._checkpoints, cores, self.options.rebuild_wait_s)
+        if self.exclusive:
+            resume = found.positions.get(EXCLUSIVE_OWNER, {})
+            self._resume = {(physical_name(self.settings, t), p): offset for (t, p), offset in resume.items()}
         if self.broadcast is not None:
-            self._rebuild_broadcast()
+            self._rebuild_broadcast(found)
         restored = 0
         for core in self.pipeline.cores:
             topic, partitions = self._changelogs[core.name]
@@ -402,12 +415,10 @@ class KafkaEngine:
         log.info("%s: restored %d keys (partitions %s)", self.name, restored, "all" if self.exclusive else owned)
         return True
 
-    def _rebuild_broadcast(self) -> None:
+    def _rebuild_broadcast(self, found: Checkpoints) -> None:
         assert self.broadcast is not None
         cores = self.pipeline.cores
-        snapshot = None
-        if self._snapshots is not None:
-            snapshot = most_advanced(read_snapshots(self.settings, self._snapshots, [c.name for c in cores]))
+        snapshot = found.most_advanced_snapshot()
         if snapshot is not None:
             for core in cores:
                 core.restore_broadcast(snapshot.states[core.name])
@@ -420,7 +431,9 @@ class KafkaEngine:
         self._broadcast = partitions
         logical = {physical_name(self.settings, t): t for t in self.pipeline.broadcast_inputs}
         begin = {(tp.topic, tp.partition): start.get((logical[tp.topic], tp.partition), 0) for tp in partitions}
-        target = self._committed_broadcast(partitions) if self.exclusive else self._ends(partitions)
+        # An exclusive stage replays exactly to where its last transaction left off (what came after meets the
+        # keyed state, live); a group stage to the end, as a worker reading broadcast inputs whole always has.
+        target = {key: self._resume.get(key, 0) for key in begin} if self.exclusive else self._ends(partitions)
         target = {key: max(offset, begin[key]) for key, offset in target.items()}
         self.broadcast.assign([TopicPartition(t, p, offset) for (t, p), offset in begin.items()])
         self._pending_broadcast = []
@@ -451,9 +464,9 @@ class KafkaEngine:
     def _positions_of(self, consumer: Consumer, partitions: list[TopicPartition], known: Positions) -> Positions:
         """The consumer's positions where it has one (it skips transaction markers without returning a record)."""
         found: Positions = {}
-        for tp in consumer.position(partitions):
+        for tp in consumer.position(partitions) if partitions else []:
             if tp.offset >= 0:
-                found[tp.topic, tp.partition] = max(tp.offset, known[tp.topic, tp.partition])
+                found[tp.topic, tp.partition] = max(tp.offset, known.get((tp.topic, tp.partition), 0))
         return found
 
     def _ends(self, partitions: list[TopicPartition]) -> Positions:
@@ -463,9 +476,9 @@ class KafkaEngine:
             ends[tp.topic, tp.partition] = high
         return ends
 
-    def _committed_broadcast(self, partitions: list[TopicPartition]) -> Positions:
-        """The broadcast offsets the exclusive stage committed with its last transaction (0 where none)."""
-        return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in self.consumer.committed(partitions, timeout=30)}
+    def _resume_offset(self, tp: TopicPartition) -> int:
+        offset = self._resume.get((tp.topic, tp.partition))
+        return OFFSET_BEGINNING if offset is None else offset
 
     # -- the loop -----------------------------------------------------------------------------------------
     def _step(self) -> None:
@@ -473,15 +486,14 @@ class KafkaEngine:
         # Wait for the first record only, then take what has already arrived: consume(n, timeout) would hold a
         # partial batch for the whole timeout, adding up to that much to every hop.
         generation = self._generation
-        keyed = self.consumer.consume(1, self.options.poll_timeout_s)
+        keyed = self._usable(self.consumer.consume(1, self.options.poll_timeout_s))
         if keyed:
-            keyed += self.consumer.consume(self.options.batch_size - 1, 0)
+            keyed += self._usable(self.consumer.consume(self.options.batch_size - 1, 0))
             if self._generation != generation and generation:
                 # A rebalance inside these calls: records before it may be of partitions no longer ours. Drop
                 # the batch; the rebuilt state and the committed offsets take it from there.
                 self._seek_committed()
                 keyed = []
-            keyed = self._usable(keyed)
             if keyed and self._barrier_topics:
                 broadcast += self._read_barrier()
         if broadcast or keyed:
@@ -490,11 +502,14 @@ class KafkaEngine:
             self._transact([], [])
 
     def _usable(self, messages: list[Message]) -> list[Message]:
+        """The records among what a consumer returned; its errors logged, a fatal one raised (new clients)."""
         usable = []
         for message in messages:
             error = message.error()
             if error is None:
                 usable.append(message)
+            elif error.fatal():
+                raise KafkaException(error)
             elif error.code() not in _IDLE_ERRORS:
                 log.warning("%s: consume error %s", self.name, error)
         return usable
@@ -535,13 +550,13 @@ class KafkaEngine:
 
     def _snapshot_due(self) -> bool:
         return (
-            self._snapshots is not None
+            self.broadcast is not None
             and self._broadcast_positions != self._snapshot_positions
             and time.monotonic() - self._snapshot_at >= self.options.snapshot_interval_s
         )
 
     def _final_snapshot(self) -> None:
-        writable = self.stats.active and self._producer is not None and self._snapshots is not None
+        writable = self.stats.active and self._producer is not None and self.broadcast is not None
         if writable and self._broadcast_positions != self._snapshot_positions:
             self._snapshot_at = 0.0
             self._transact([], [])
@@ -560,20 +575,26 @@ class KafkaEngine:
                 self._apply(message)
                 topic, partition, offset = coordinates(message)
                 offsets[topic, partition] = offset + 1
+            # The consumers' positions, not only the records': a position also steps over transaction markers, so
+            # a caught-up group shows no lag.
+            offsets.update(self._positions_of(self.consumer, self._keyed, offsets))
+            if self.broadcast is not None and broadcast:
+                self._broadcast_positions.update(
+                    self._positions_of(self.broadcast, self._broadcast, self._broadcast_positions)
+                )
             self._write_changelogs()
             if self._snapshot_due():
                 self._write_snapshot()
             if self.exclusive:
-                offsets.update(self._broadcast_positions)
-            if offsets:
-                commit = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
-                metadata = self.consumer.consumer_group_metadata()
-                self._retrying(
-                    "send_offsets_to_transaction", lambda: producer.send_offsets_to_transaction(commit, metadata, 30)
-                )
+                self._write_positions(offsets)
+            elif offsets:
+                self._send_offsets(offsets)
             self._retrying("commit_transaction", lambda: producer.commit_transaction(30))
             self.stats.transactions += 1
             self.stats.consumed += len(broadcast) + len(keyed)
+            if self.exclusive and offsets:
+                self._resume.update(offsets)
+                self._commit_for_observers(offsets)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if not error.txn_requires_abort():
@@ -624,15 +645,63 @@ class KafkaEngine:
                     raise RuntimeError(f"{core.name}: state key {key!r} is in partition {partition}, not owned here")
                 self._send(topic, encode_state(state), key.encode(), partition)
 
+    def _logical_positions(self, positions: Positions) -> Positions:
+        return {(self._logical[topic], partition): offset for (topic, partition), offset in positions.items()}
+
+    def _write_positions(self, offsets: Positions) -> None:
+        """The exclusive stage's tracking record: every input position as of this transaction."""
+        assert self._checkpoints is not None
+        positions = self._logical_positions({**self._resume, **offsets, **self._broadcast_positions})
+        key, value = positions_record(self.owner, positions)
+        self._send(self._checkpoints, value, key)
+
+    def _send_offsets(self, offsets: Positions) -> None:
+        """A group stage's consumed offsets into the transaction (KIP-447: fenced if the partitions moved on).
+
+        librdkafka's call can block past its timeout when the group coordinator goes away (its issues #5456,
+        #5511): it runs in a thread of its own, and one that does not come back in time counts as a fatal error
+        of these clients, which the engine then renews.
+        """
+        producer = self.producer
+        commit = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
+        metadata = self.consumer.consumer_group_metadata()
+        timeout_s = 30.0
+        outcome: list[BaseException | None] = []
+
+        def send() -> None:
+            try:
+                self._retrying(
+                    "send_offsets_to_transaction",
+                    lambda: producer.send_offsets_to_transaction(commit, metadata, timeout_s),
+                )
+                outcome.append(None)
+            except BaseException as error:  # handed to the loop's thread below
+                outcome.append(error)
+
+        thread = threading.Thread(target=send, name="send-offsets", daemon=True)
+        thread.start()
+        thread.join(self.options.transaction_timeout_ms / 1000 + timeout_s)
+        if not outcome:
+            self._abandoned.append(producer)  # still blocked inside it: never closed, never used again
+            self._producer = None
+            stuck = KafkaError(KafkaError._TIMED_OUT, "send_offsets_to_transaction did not return", fatal=True)
+            raise KafkaException(stuck)
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def _commit_for_observers(self, offsets: Positions) -> None:
+        """An exclusive stage resumes from its checkpoint; its group's offsets are committed too, after the
+        transaction, so lag tools and `sq` see how far it got."""
+        commit = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
+        with contextlib.suppress(KafkaException):
+            self.consumer.commit(offsets=commit, asynchronous=True)
+
     def _write_snapshot(self) -> None:
-        assert self._snapshots is not None
-        logical = {physical_name(self.settings, t): t for t in self.pipeline.broadcast_inputs}
-        positions = {
-            (logical[topic], partition): offset for (topic, partition), offset in self._broadcast_positions.items()
-        }
+        assert self._checkpoints is not None
+        positions = self._logical_positions(self._broadcast_positions)
         for core in self.pipeline.cores:
             key, value = snapshot_record(self.owner, core.name, positions, core.broadcast_state())
-            self._send(self._snapshots, value, key)
+            self._send(self._checkpoints, value, key)
         self._snapshot_at = time.monotonic()
         self._snapshot_positions = dict(self._broadcast_positions)
         self.stats.snapshots += 1
@@ -640,7 +709,12 @@ class KafkaEngine:
     def _rewind(self) -> None:
         """After an abort the pipeline's memory is ahead of the log: rebuild it, consumers back to the commits."""
         self._rebuild()
-        self._seek_committed()
+        if self.exclusive:
+            for tp in self._keyed:
+                with contextlib.suppress(KafkaException):
+                    self.consumer.seek(TopicPartition(tp.topic, tp.partition, self._resume_offset(tp)))
+        else:
+            self._seek_committed()
 
     def _seek_committed(self) -> None:
         committed = self._patiently("committed offsets", lambda: self.consumer.committed(self._keyed, timeout=30))

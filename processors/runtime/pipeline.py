@@ -73,6 +73,14 @@ def topology_stages(topology: str) -> tuple[str, ...]:
         raise ValueError(f"unknown topology {topology!r}; known: {', '.join(TOPOLOGIES)}") from None
 
 
+def stage_of(core: str, topology: str) -> str:
+    """The stage of ``topology`` that runs ``core``."""
+    for stage in topology_stages(topology):
+        if core in STAGES[stage].cores:
+            return stage
+    raise ValueError(f"no stage of the {topology} topology runs {core!r}")
+
+
 def _unique(topics: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(topics))
 

@@ -1,4 +1,9 @@
-"""Starting and stopping worker processes: one OS process per worker (two cores, one GIL each)."""
+"""Worker processes, kept running: one OS process per worker (two cores, one GIL each).
+
+A worker that exits is started again after a backoff that doubles with each exit in the recent window; one
+that keeps exiting (``max_restarts`` within ``window_s``) is given up on, and ``check()`` says so in words a
+person can act on. Every restart is logged and counted (``restarts``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from processors.runtime.worker import DEFAULT_ENGINE
 
 
 @dataclass
 class WorkerProcess:
-    processor: str
+    processor: str  # the stage it runs
     worker: int
     engine: str
     process: subprocess.Popen[bytes]
@@ -24,13 +31,13 @@ class WorkerProcess:
         return f"{self.processor}#{self.worker}"
 
 
-def worker_argv(processor: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> list[str]:
+def worker_argv(stage: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> list[str]:
     """The command line of one worker process (``processors.runtime.worker``)."""
-    return [sys.executable, "-m", "processors.runtime.worker", processor, "--engine", engine, "--worker", str(worker)]
+    return [sys.executable, "-m", "processors.runtime.worker", stage, "--engine", engine, "--worker", str(worker)]
 
 
 def start_worker(
-    processor: str,
+    stage: str,
     worker: int = 0,
     engine: str = DEFAULT_ENGINE,
     env: dict[str, str] | None = None,
@@ -40,13 +47,13 @@ def start_worker(
 ) -> WorkerProcess:
     """Start a worker; ``own_session`` keeps a terminal's Ctrl-C from reaching it (its parent stops it)."""
     process = subprocess.Popen(
-        worker_argv(processor, worker, engine),
+        worker_argv(stage, worker, engine),
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         start_new_session=own_session,
     )
-    return WorkerProcess(processor, worker, engine, process)
+    return WorkerProcess(stage, worker, engine, process)
 
 
 def stop_workers(workers: list[WorkerProcess], timeout_s: float = 20.0) -> None:
@@ -60,3 +67,58 @@ def stop_workers(workers: list[WorkerProcess], timeout_s: float = 20.0) -> None:
         except subprocess.TimeoutExpired:
             w.process.kill()
             w.process.wait()
+
+
+@dataclass
+class Supervisor:
+    """Starts workers and restarts those that exit (see the module docstring)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    say: Callable[[str], None] = print
+    stdout: int | None = None
+    own_session: bool = False
+    max_restarts: int = 5
+    window_s: float = 120.0
+    first_backoff_s: float = 0.5
+    max_backoff_s: float = 15.0
+    workers: list[WorkerProcess] = field(default_factory=list)
+    restarts: Counter[str] = field(default_factory=Counter)
+    _exits: dict[str, list[float]] = field(default_factory=dict)  # label -> recent exit times
+    _due: dict[str, float] = field(default_factory=dict)  # label -> when its restart is due
+    _gone: list[WorkerProcess] = field(default_factory=list)  # exited, waiting out their backoff
+
+    def start(self, stage: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> WorkerProcess:
+        started = start_worker(stage, worker, engine, self.env, stdout=self.stdout, own_session=self.own_session)
+        self.workers.append(started)
+        return started
+
+    def check(self) -> str | None:
+        """Restart what exited and is due; a message when a worker is given up on, else None."""
+        now = time.monotonic()
+        for w in [w for w in self.workers if w.process.poll() is not None]:
+            self.workers.remove(w)
+            exits = [at for at in self._exits.get(w.label, []) if now - at < self.window_s] + [now]
+            self._exits[w.label] = exits
+            if len(exits) > self.max_restarts:
+                return (
+                    f"{w.label} exited {len(exits)} times within {self.window_s:.0f} s (last exit code "
+                    f"{w.process.returncode}); not restarting it: see its log above, fix the cause, run it again"
+                )
+            delay = min(self.first_backoff_s * 2 ** (len(exits) - 1), self.max_backoff_s)
+            self.say(f"{w.label} exited with code {w.process.returncode}; restarting it in {delay:.1f} s")
+            self._due[w.label] = now + delay
+            self._gone.append(w)
+        for w in [w for w in self._gone if self._due[w.label] <= now]:
+            self._gone.remove(w)
+            self.restarts[w.label] += 1
+            self.start(w.processor, w.worker, w.engine)
+            self.say(f"{w.label} restarted ({self.restarts[w.label]} restart(s) so far)")
+        return None
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        self._gone.clear()
+        stop_workers(self.workers, timeout_s)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({w.label for w in (*self.workers, *self._gone)})

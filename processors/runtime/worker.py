@@ -2,7 +2,8 @@
 
 A stage is one core (``risk``, ``oms``, ``venue``, ``portfolio``, ``orderbook``) or a pipeline of them
 (``orderpath``, ``account``; processors.runtime.pipeline.STAGES). Exit codes: 0 when stopped (SIGTERM or
-``--max-seconds``), 3 when another worker of the same slot fenced this one, 1 on an unexpected error.
+``--max-seconds``), 1 on an unexpected error (Kafka's own errors, fatal ones included, do not end a worker: the
+engine retries, rewinds or renews its clients).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from settings import load_settings
 
 ENGINES = ("kafka", "faust")
 DEFAULT_ENGINE = "kafka"
-EXIT_FENCED = 3
 REPORT_EVERY_S = 10.0
 
 
@@ -64,13 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"[{args.stage}#{args.worker}] %(levelname)s %(message)s")
-    from processors.runtime.kafka_engine import Fenced
-
-    try:
-        run_worker(args.stage, args.engine, args.worker, args.max_seconds)
-    except Fenced as error:
-        print(f"[{args.stage}#{args.worker}] fenced: {error}", file=sys.stderr, flush=True)
-        return EXIT_FENCED
+    run_worker(args.stage, args.engine, args.worker, args.max_seconds)
     return 0
 
 

@@ -1,7 +1,7 @@
 """`sq demo [--orders N] [--exit] [--json]`: the main job (`make demo`).
 
-Starts the whole stack as `sq up` does (sq/stack_runner.py), creates a demo API key (admin for this run's
-accounts, stored hashed), drives a trading session through the API over HTTP (sq/demo_session.py: several
+Starts the whole stack as `sq up` does (deploy/stack.py), creates a demo API key (admin for this run's
+accounts, stored hashed), drives a trading session through the API over HTTP (deploy/demo_session.py: several
 accounts placing, amending and cancelling orders that cross, a kill switch episode), waits until the log
 is settled (`sq verify`'s invariants hold) and the projections show it, then prints a summary: orders,
 fills, positions, rejects by reason, the API docs URL and the demo key. Without ``--exit`` the stack keeps
@@ -30,38 +30,33 @@ from topics.catalogue import CATALOGUE, TopicSpec
 from topics.client import AvroProducer, read_topic
 
 if TYPE_CHECKING:
-    from sq.stack_runner import Stack  # imported lazily: registering a command must stay light
+    from deploy.stack import Stack  # imported lazily: registering a command must stay light
 
 SETTLE_TIMEOUT_S = 90.0  # after the last command: until the log is settled and the projections show it
 
 
 def register(subparsers: Any) -> None:
-    from processors.runtime.worker import DEFAULT_ENGINE, ENGINES
+    from sq.commands.up import add_deployment_options
 
     parser = subparsers.add_parser("demo", help="run the whole stack and drive a trading session through the API")
     parser.add_argument("--orders", type=int, default=400, help="new orders to place (cancels and amends on top)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the order flow")
     parser.add_argument("--rate", type=float, default=None, help="commands per second (default: as fast as taken)")
     parser.add_argument("--exit", action="store_true", help="stop everything after the summary")
-    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
-    parser.add_argument(
-        "--keep-infra",
-        action="store_true",
-        help="leave a broker and database that the demo started running when it stops",
-    )
+    add_deployment_options(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from deploy.stack import stop_on_signals
     from sq.commands.up import start_stack
-    from sq.stack_runner import stop_on_signals
 
     if args.orders <= 0:
         raise CommandError("--orders must be positive")
     began = time.monotonic()
     with stop_on_signals(threading.Event()) as stop:
-        stack = start_stack(args.engine, args.keep_infra, stop)
+        stack = start_stack(args, stop)
         try:
             failures: list[str] = []
             watcher = threading.Thread(target=_watch, args=(stack, stop, failures), name="sq-watch", daemon=True)
@@ -99,9 +94,10 @@ def _watch(stack: Stack, stop: threading.Event, failures: list[str]) -> None:
 def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: float) -> tuple[dict[str, Any], bool]:
     import httpx
 
+    from deploy.demo_session import Session, SessionStopped, read_projection, summary
+    from deploy.stack import Interrupted, StackError, wait_until_consumed
+    from processors.runtime.pipeline import stage_of
     from processors.runtime.registry import consumer_group
-    from sq.demo_session import Session, SessionStopped, read_projection, summary
-    from sq.stack_runner import Interrupted, StackError, wait_until_consumed
     from topics.catalogue import RISK_LIMITS
 
     run_id = f"demo-{uuid.uuid4().hex[:6]}"
@@ -117,7 +113,7 @@ def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: 
             # Risk reads limits and commands as two topics, in no order between them: orders sent before it
             # applied the limits would be judged without reference prices (a market order: NOTIONAL_LIMIT).
             limits = session.set_limits()
-            risk = consumer_group(stack.settings, stack.options.engine, "risk")
+            risk = consumer_group(stack.settings, stack.options.engine, stage_of("risk", stack.options.topology))
             wait_until_consumed(stack.settings, risk, RISK_LIMITS, limits, stop=stop)
             stats = session.drive()
         except (SessionStopped, Interrupted):
@@ -155,9 +151,9 @@ def _create_demo_key(settings: Settings, accounts: list[str], run_id: str) -> st
 def _settle(settings: Settings, session: Any, accounts: set[str], stop: threading.Event) -> tuple[Any, bool]:
     """Wait until the log is settled (every invariant of `sq verify` holds) and the projections, read over
     the API, show exactly what the log says of the run's accounts. (report, caught up)."""
+    from deploy.demo_session import expected_from_log, read_projection
     from replay.order_path_log import read_order_path_log
     from replay.verify import verify
-    from sq.demo_session import expected_from_log, read_projection
 
     codec = default_codec()
     deadline = time.monotonic() + SETTLE_TIMEOUT_S

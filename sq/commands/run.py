@@ -1,4 +1,10 @@
-"""`sq run [processor …] --engine kafka|faust`: run processors' workers in the foreground."""
+"""`sq run [STAGE …] [--topology T] [--engine kafka|faust] [--worker N]`: run stages' workers until Ctrl-C.
+
+Without stages, the topology's (default: single, the whole order path in one process) and the orderbook.
+A stage is a topology's (``orderpath``; ``account``, ``venue``) or a core alone (``risk``, ``oms``, ``venue``,
+``portfolio``, ``orderbook``). Workers are supervised: one that exits is restarted with backoff, and one that
+keeps exiting ends the command with a message saying which.
+"""
 
 from __future__ import annotations
 
@@ -6,51 +12,58 @@ import argparse
 import time
 from typing import Any
 
-from processors.runtime.pipeline import ORDER_PATH
-from processors.runtime.registry import PROCESSORS
-from processors.runtime.supervisor import start_worker, stop_workers
-from processors.runtime.worker import DEFAULT_ENGINE, ENGINES, run_worker
+from processors.runtime.pipeline import DEFAULT_TOPOLOGY, MARKET_DATA_STAGES, STAGES, TOPOLOGIES, topology_stages
+from processors.runtime.supervisor import Supervisor
+from processors.runtime.worker import DEFAULT_ENGINE, ENGINES
+from settings import load_settings
 from sq.errors import CommandError
 from sq.output import progress
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help="run processors (default: the whole order path) until Ctrl-C")
+    parser = subparsers.add_parser("run", help="run processors (default: the topology's stages) until Ctrl-C")
     parser.add_argument(
-        "processors",
+        "stages",
         nargs="*",
-        metavar="PROCESSOR",
-        help=f"any of {', '.join(PROCESSORS)} (default: {' '.join(ORDER_PATH)})",
+        metavar="STAGE",
+        help=f"any of {', '.join(STAGES)} (default: the topology's stages and {', '.join(MARKET_DATA_STAGES)})",
     )
+    parser.add_argument("--topology", choices=TOPOLOGIES, default=DEFAULT_TOPOLOGY)
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
     parser.add_argument(
-        "--worker", type=int, default=0, help="this worker's slot number; workers of one processor share its partitions"
+        "--worker",
+        type=int,
+        default=0,
+        help="this worker's slot number; workers of a stage share its partitions (or stand by, when exclusive)",
     )
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    names = args.processors or list(ORDER_PATH)
-    unknown = [name for name in names if name not in PROCESSORS]
+    names = args.stages or [*topology_stages(args.topology), *MARKET_DATA_STAGES]
+    unknown = [name for name in names if name not in STAGES]
     if unknown:
-        raise CommandError(f"unknown processor {unknown[0]!r}; choose from {', '.join(PROCESSORS)}")
-    if len(names) == 1:
-        progress(f"running {names[0]} (worker {args.worker}) on the {args.engine} engine; Ctrl-C stops it")
-        run_worker(names[0], args.engine, args.worker, args.max_seconds)
-        return 0
-    workers = [start_worker(name, args.worker, args.engine) for name in names]
-    progress(f"running {', '.join(w.label for w in workers)} on the {args.engine} engine; Ctrl-C stops them")
+        raise CommandError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
+    if args.engine == "faust" and any(len(STAGES[name].cores) > 1 for name in names):
+        raise CommandError("the faust engine runs one core per stage: name single cores, or use --topology cores")
+    supervisor = Supervisor(load_settings().as_env(), say=progress)
+    for name in names:
+        supervisor.start(name, args.worker, args.engine)
+    progress(f"running {', '.join(supervisor.labels)} on the {args.engine} engine; Ctrl-C stops them")
     deadline = None if args.max_seconds is None else time.monotonic() + args.max_seconds
     try:
         while deadline is None or time.monotonic() < deadline:
-            exited = [w for w in workers if w.process.poll() is not None]
-            if exited:
-                progress(f"{exited[0].label} exited with code {exited[0].process.returncode}; stopping the others")
+            given_up = supervisor.check()
+            if given_up:
+                progress(f"{given_up}; stopping the others")
                 return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
         progress("stopping …")
     finally:
-        stop_workers(workers)
+        supervisor.stop()
+        restarted = sum(supervisor.restarts.values())
+        if restarted:
+            progress(f"{restarted} restart(s): {dict(supervisor.restarts)}")
     return 0

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from replay.order_path_log import read_order_path_log
-from replay.verify import VerifyReport, verify
+from replay.order_path_log import verify_settled
 from settings import load_settings
 from sq.output import emit_json, progress, say
 
@@ -25,28 +23,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-QUIET_S = 10.0  # nothing in flight and a log this still: what is violated now stays violated
-
-
-def verify_settled(settle_s: float) -> VerifyReport:
-    """Verify; while an invariant fails, re-check for up to ``settle_s``, unless nothing is in flight any more."""
-    settings = load_settings()
-    deadline = time.monotonic() + settle_s
-    last, changed_at = None, time.monotonic()
-    while True:
-        report = verify(read_order_path_log(settings))
-        now = time.monotonic()
-        if report.as_json() != last:
-            last, changed_at = report.as_json(), now
-        in_flight = report.lost or report.position_mismatches  # what a working pipeline may still resolve
-        if report.ok or now >= deadline or (not in_flight and now - changed_at >= QUIET_S):
-            return report
-        progress(f"  not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind …")
-        time.sleep(1.0)
-
-
 def run(args: argparse.Namespace) -> int:
-    report = verify_settled(args.settle)
+    report = verify_settled(load_settings(), args.settle, progress)
     if args.json:
         emit_json(report.as_json())
         return 0 if report.ok else 1
@@ -59,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
         f"position mismatches {report.position_mismatches}"
     )
     say(f"orders {report.orders}: {report.orders_terminal} finished, {report.orders_working} working")
+    say(
+        f"dead-lettered commands-topic records {report.dead_lettered}  vanished {report.vanished}  "
+        f"unreadable records skipped {report.unreadable}"
+    )
+    if report.dead_letter_reasons:
+        say("dead letter reasons: " + ", ".join(f"{k} {v}" for k, v in report.dead_letter_reasons.items()))
     if report.outcomes_by_type:
         say("outcomes: " + ", ".join(f"{k} {v}" for k, v in report.outcomes_by_type.items()))
     if report.reject_reasons:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from api import commands
 from api.models import OrderCreate, OrderUpdate, RiskLimitsUpdate
 from connectors.order_flow import AMEND_ORDER, NEW_ORDER, FlowConfig, OrderFlow
-from sq.demo_session import (
+from deploy.demo_session import (
     Expected,
     Projection,
     SessionStats,

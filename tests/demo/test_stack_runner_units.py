@@ -11,9 +11,9 @@ import threading
 import pytest
 
 from api.config import ApiSettings
+from deploy.stack import Stack, StackError, stop_on_signals
 from processors.runtime.supervisor import WorkerProcess
 from settings import Settings
-from sq.stack_runner import Stack, StackError, stop_on_signals
 
 SETTINGS = Settings.from_env({})
 

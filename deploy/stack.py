@@ -2,12 +2,13 @@
 
 Starts, in order: the local broker and database (only what is local and not yet running; nothing when
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere), the catalogue's topics, the migrations, the
-processors as worker subprocesses, the projection sink in a thread, and the API (uvicorn) in a thread.
-Stops in a safe order: the API first (no new commands), then the processors (each finishes its
-transaction), then the sink (it projects what they wrote last), then the infra it started.
+topology's stages as supervised worker subprocesses (docs/TOPOLOGIES.md), the projection sink in a thread,
+and the API (uvicorn) in a thread. Stops in a safe order: the API first (no new commands), then the workers
+(each finishes its transaction), then the sink (it projects what they wrote last), then the infra it started.
 
-The workers run in sessions of their own, so a Ctrl-C at the terminal reaches only this process, which
-then stops them in that order instead of all at once.
+A worker that exits is restarted with backoff (processors.runtime.supervisor), and so is the sink; only one
+that keeps failing stops the stack, with a message saying which and why. The workers run in sessions of
+their own, so a Ctrl-C at the terminal reaches only this process, which then stops them in that order.
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ from api.config import ApiSettings
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
 from infra import stack as infra
-from processors.runtime.pipeline import ORDER_PATH
-from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
+from processors.runtime.pipeline import DEFAULT_TOPOLOGY, MARKET_DATA_STAGES, STAGES, topology_stages
+from processors.runtime.supervisor import Supervisor, WorkerProcess, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
 from settings import Settings
 from topics.admin import create_topics, physical_name
 
-DEFAULT_PROCESSORS: tuple[str, ...] = (*ORDER_PATH, "orderbook")
 READY_TIMEOUT_S = 60.0
 SINK_LOCK_WAIT_S = 15.0  # another sink on the same database: give up (and say so) rather than wait forever
 
@@ -50,12 +50,27 @@ class Interrupted(StackError):
     """Ctrl-C or SIGTERM arrived while the stack was starting."""
 
 
+SINK_MAX_RESTARTS = 5  # within SINK_WINDOW_S: then the stack stops and says why
+SINK_WINDOW_S = 120.0
+
+
 @dataclass(frozen=True)
 class StackOptions:
     engine: str = DEFAULT_ENGINE
-    processors: tuple[str, ...] = DEFAULT_PROCESSORS
+    topology: str = DEFAULT_TOPOLOGY
+    standby: bool = False  # a second worker for each exclusive stage, ready to take over
+    market_data: bool = True  # the orderbook stage beside the order path
     keep_infra: bool = False  # leave a broker and database this stack started running when it stops
     api_log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        stages = topology_stages(self.topology)  # a ValueError names the known ones
+        if self.engine == "faust" and any(len(STAGES[stage].cores) > 1 for stage in stages):
+            raise ValueError(f"the faust engine runs one core per stage: use --topology cores, not {self.topology}")
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return (*topology_stages(self.topology), *(MARKET_DATA_STAGES if self.market_data else ()))
 
 
 @contextmanager
@@ -111,7 +126,8 @@ class Stack:
     options: StackOptions = field(default_factory=StackOptions)
     say: Callable[[str], None] = print
     stop_requested: threading.Event = field(default_factory=threading.Event)
-    workers: list[WorkerProcess] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)  # given: watched as they are (tests)
+    supervisor: Supervisor | None = None
     started_infra: list[str] = field(default_factory=list)
     sink_stats: SinkStats | None = None
     _sink_stop: threading.Event = field(default_factory=threading.Event)
@@ -145,13 +161,18 @@ class Stack:
             self._check_interrupt()
             # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
             # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).
-            self.workers = [
-                start_worker(
-                    p, 0, self.options.engine, self.settings.as_env(), stdout=sys.stderr.fileno(), own_session=True
-                )
-                for p in self.options.processors
-            ]
-            self.say(f"processors: {', '.join(w.label for w in self.workers)} on the {self.options.engine} engine")
+            self.supervisor = Supervisor(
+                self.settings.as_env(), say=self.say, stdout=sys.stderr.fileno(), own_session=True
+            )
+            for stage in self.options.stages:
+                self.supervisor.start(stage, 0, self.options.engine)
+                if self.options.standby and STAGES[stage].exclusive:
+                    self.supervisor.start(stage, 1, self.options.engine)
+            self.workers = self.supervisor.workers
+            self.say(
+                f"processors: {', '.join(self.supervisor.labels)} ({self.options.topology} topology, "
+                f"{self.options.engine} engine)"
+            )
             self._start_sink()
             self._start_api()
             self._wait_ready()
@@ -174,11 +195,23 @@ class Stack:
 
     def _start_sink(self) -> None:
         def target() -> None:
-            try:
-                options = SinkOptions(lock_wait_s=SINK_LOCK_WAIT_S)
-                self.sink_stats = run_sink(self.settings, stop=self._sink_stop, options=options)
-            except BaseException as error:  # reported by failure(): the stack stops with it
-                self._sink_error = error
+            """The sink, restarted with backoff after an error (the database or the broker away); given up on
+            (failure() reports it) after SINK_MAX_RESTARTS within SINK_WINDOW_S."""
+            failures: list[float] = []
+            while not self._sink_stop.is_set():
+                try:
+                    options = SinkOptions(lock_wait_s=SINK_LOCK_WAIT_S)
+                    self.sink_stats = run_sink(self.settings, stop=self._sink_stop, options=options)
+                    return
+                except Exception as error:
+                    now = time.monotonic()
+                    failures = [at for at in failures if now - at < SINK_WINDOW_S] + [now]
+                    if len(failures) > SINK_MAX_RESTARTS:
+                        self._sink_error = error
+                        return
+                    delay = min(0.5 * 2 ** (len(failures) - 1), 15.0)
+                    self.say(f"the sink stopped ({error}); restarting it in {delay:.1f} s")
+                    self._sink_stop.wait(delay)
 
         self._sink_thread = threading.Thread(target=target, name="sq-sink", daemon=True)
         self._sink_thread.start()
@@ -227,10 +260,14 @@ class Stack:
 
     # -- watching ---------------------------------------------------------------------------------------
     def failure(self) -> str | None:
-        """What stopped on its own, or None while every part runs."""
-        for w in self.workers:
-            if w.process.poll() is not None:
-                return f"processor {w.label} exited with code {w.process.returncode}"
+        """What stopped on its own for good, or None while every part runs (restarting what can be)."""
+        if self.supervisor is not None:
+            if given_up := self.supervisor.check():
+                return f"processor {given_up}"
+        else:
+            for w in self.workers:
+                if w.process.poll() is not None:
+                    return f"processor {w.label} exited with code {w.process.returncode}"
         if self._sink_thread is not None and not self._sink_thread.is_alive():
             return f"the sink stopped: {self._sink_error or 'without an error'}"
         if self._api_thread is not None and not self._api_thread.is_alive():
@@ -256,7 +293,10 @@ class Stack:
             self._api_thread.join(timeout=15)
         if self._socket is not None:
             self._socket.close()
-        if self.workers:
+        if self.supervisor is not None:
+            self.say(f"stopping {', '.join(self.supervisor.labels)} …")
+            self.supervisor.stop()
+        elif self.workers:
             self.say(f"stopping {', '.join(w.label for w in self.workers)} …")
             stop_workers(self.workers)
         if self._sink_thread is not None:

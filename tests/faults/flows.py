@@ -1,0 +1,106 @@
+"""Driving seeded flows into a running order path for fault tests, and waiting on what the workers committed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
+from processors.runtime.pipeline import STAGES
+from processors.runtime.registry import consumer_group
+from settings import Settings
+from topics.admin import physical_name
+from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
+from topics.client import AvroProducer
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def group_caught_up(settings: Settings, stage: str, topics: tuple[str, ...]) -> bool:
+    """Whether the stage's group has committed up to the end of each of ``topics`` (False while unreachable)."""
+    consumer = Consumer(
+        settings.kafka_config(**{"group.id": consumer_group(settings, "kafka", stage), "enable.auto.commit": False})
+    )
+    try:
+        for logical in topics:
+            name = physical_name(settings, logical)
+            partitions = [TopicPartition(name, p) for p in consumer.list_topics(name, timeout=5).topics[name].partitions]
+            committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=5)}
+            for tp in partitions:
+                high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)[1]
+                if high > 0 and committed[tp.partition] < high:
+                    return False
+        return True
+    except KafkaException:
+        return False
+    finally:
+        consumer.close()
+
+
+def pipeline_idle(settings: Settings, stages: tuple[str, ...]) -> bool:
+    """Every stage's group has consumed every keyed input it reads from Kafka."""
+    from processors.runtime.pipeline import Pipeline
+    from processors.runtime.registry import new_core
+
+    for stage in stages:
+        inputs = Pipeline([new_core(name) for name in STAGES[stage].cores]).inputs
+        if not group_caught_up(settings, stage, inputs):
+            return False
+    return True
+
+
+def send_limits(settings: Settings, flow: OrderFlow, stage: str) -> None:
+    """Every account's limits, applied (consumed by the stage) before any command is sent."""
+    producer = AvroProducer(settings)
+    for limits in flow.limits():
+        producer.produce(RISK_LIMITS, limits.key, limits.schema, limits.record)
+    producer.flush()
+    wait_for(lambda: group_caught_up(settings, stage, (RISK_LIMITS,)), 120, "the limits to be applied")
+
+
+@dataclass
+class PacedFlow:
+    """A flow's commands produced at ``rate`` per second by a thread; patient with a broker that goes away."""
+
+    settings: Settings
+    commands: list[FlowCommand]
+    rate: float
+    sent: int = 0
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def of(cls, settings: Settings, config: FlowConfig, rate: float) -> tuple[PacedFlow, OrderFlow]:
+        flow = OrderFlow(config)
+        return cls(settings, list(flow.commands()), rate), flow
+
+    def start(self) -> PacedFlow:
+        threading.Thread(target=self._run, name="paced-flow", daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            # message.timeout.ms: a record waits out a broker restart in the producer's queue
+            producer = AvroProducer(self.settings, **{"message.timeout.ms": 300_000})
+            began = time.monotonic()
+            for n, command in enumerate(self.commands, start=1):
+                delay = began + n / self.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
+                self.sent = n
+            producer.flush(300)
+        except BaseException as error:  # reported by the test
+            self.error = error
+        finally:
+            self.done.set()
