@@ -34,7 +34,8 @@ def group_caught_up(settings: Settings, stage: str, topics: tuple[str, ...]) -> 
     try:
         for logical in topics:
             name = physical_name(settings, logical)
-            partitions = [TopicPartition(name, p) for p in consumer.list_topics(name, timeout=5).topics[name].partitions]
+            metadata = consumer.list_topics(name, timeout=5).topics[name]
+            partitions = [TopicPartition(name, p) for p in metadata.partitions]
             committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=5)}
             for tp in partitions:
                 high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)[1]
