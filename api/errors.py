@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.db import PoolTimeout
@@ -18,6 +21,7 @@ _DESCRIPTIONS = {
     403: "The key's role may not do this, or may not act on this account.",
     404: "No such order (also when the order belongs to an account the key may not see).",
     409: "The order's state does not allow this (e.g. it is already filled); `reason` says why.",
+    413: "The request body is larger than the server's limit (SQ_API_MAX_BODY_BYTES, default 128 KiB).",
     429: "The key's rate limit is exceeded; retry after `Retry-After` seconds.",
     503: "The broker or the database did not answer in time.",
 }
@@ -43,11 +47,31 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "description": _DESCRIPTIONS[status]} for status in statuses}
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD: an answer that echoes what the client sent must
+    still encode as UTF-8 (a validation error quotes the refused input)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {printable(key): printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(item) for item in value]
+    return value
+
+
 def _json(status: int, problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(problem.model_dump(exclude_none=True), status_code=status, headers=headers)
+    return JSONResponse(printable(problem.model_dump(exclude_none=True)), status_code=status, headers=headers)
 
 
 def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, but printable: its default fails (500) on a lone surrogate in the input it quotes.
+        return JSONResponse({"detail": printable(jsonable_encoder(error.errors()))}, status_code=422)
+
     @app.exception_handler(ApiProblem)
     async def _problem(_request: Request, error: ApiProblem) -> JSONResponse:
         return _json(error.status, error.problem, error.headers)
@@ -55,7 +79,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidCursor)
     async def _cursor(_request: Request, error: InvalidCursor) -> JSONResponse:
         body = {"detail": [{"loc": ["query", "cursor"], "msg": str(error), "type": "value_error"}]}
-        return JSONResponse(body, status_code=422)
+        return JSONResponse(printable(body), status_code=422)
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(psycopg.OperationalError)

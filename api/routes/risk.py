@@ -24,6 +24,7 @@ from api.models import (
     KillSwitchScope,
     RiskLimitsPublic,
     RiskLimitsUpdate,
+    Text,
     check_scope_target,
 )
 from api.producer import Delivered
@@ -81,7 +82,7 @@ def _switch(
     status_code=202,
     response_model=KillSwitchAccepted,
     summary="Engage a kill switch",
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 413, 429, 503),
 )
 def engage_kill_switch(body: KillSwitchCreate, res: Res, principal: KillSwitcher) -> KillSwitchAccepted:
     """New orders in scope are denied from the next command on; with ``cancel_open_orders`` risk also
@@ -103,7 +104,7 @@ def release_kill_switch(
     principal: KillSwitcher,
     scope: Annotated[KillSwitchScope, Query()],
     target: Annotated[Identifier | None, Query(description="The account or symbol; absent for global.")] = None,
-    reason: Annotated[str, Query(max_length=500)] = "",
+    reason: Annotated[Text, Query(max_length=500)] = "",
 ) -> KillSwitchAccepted:
     try:
         check_scope_target(scope, target)
@@ -117,7 +118,7 @@ def release_kill_switch(
     status_code=202,
     response_model=CommandAccepted,
     summary="Set an account's limits",
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 413, 429, 503),
 )
 def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal: LimitSetter) -> CommandAccepted:
     """Writes a RiskLimits record to the compacted risk.limits topic; risk applies it to the account's next

@@ -22,6 +22,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.deps import Reader, Res, require_account
 from api.errors import ApiProblem, responses
 from api.kafka_reads import OrderEventTail, decode_positions
+from api.models import Text
 from api.views import order_event_public
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -62,7 +63,7 @@ class StreamRequest:
 
 def stream_request(
     principal: Reader,
-    account: Annotated[str | None, Query(max_length=64, description="One account; default: all the key sees.")] = None,
+    account: Annotated[Text | None, Query(max_length=64, description="One account; default: all the key sees.")] = None,
     last_event_id: Annotated[str | None, Header(description="Resume after this event id (set by browsers).")] = None,
 ) -> StreamRequest:
     """Checked before the response starts: a refused stream is a plain 403 / 422, not a broken event stream."""
