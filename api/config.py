@@ -12,6 +12,8 @@ Environment variables (all optional):
 - ``SQ_API_MAX_BODY_BYTES``: the largest request body accepted; a larger one is a 413 before it is parsed
   (default 131072, 128 KiB: the largest valid order, 32 algorithm parameters at full length in characters
   JSON escapes as surrogate pairs, is about 123 KB; the command it becomes stays below Kafka's 1 MB records).
+- ``SQ_API_BROKER_TIMEOUT_SECONDS``: how long a request waits for the broker (a produce acknowledgement, a
+  topic's metadata) before it is answered 503 (default 10).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
 DEFAULT_MAX_BODY_BYTES = 128 * 1024
+DEFAULT_BROKER_TIMEOUT_S = 10.0
 
 
 class ConfigError(ValueError):
@@ -46,6 +49,7 @@ class ApiSettings:
     db_pool_size: int = 8
     key_cache_ttl_s: float = 5.0  # how long a key's role and accounts are trusted between database look-ups
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    broker_timeout_s: float = DEFAULT_BROKER_TIMEOUT_S
 
     @classmethod
     def from_env(cls, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -63,6 +67,7 @@ class ApiSettings:
             db_pool_size=_number(env, "SQ_API_DB_POOL_SIZE", 8, int),
             key_cache_ttl_s=_number(env, "SQ_API_KEY_CACHE_SECONDS", 5.0, float),
             max_body_bytes=_number(env, "SQ_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int),
+            broker_timeout_s=_number(env, "SQ_API_BROKER_TIMEOUT_SECONDS", DEFAULT_BROKER_TIMEOUT_S, float),
         )
 
     @property

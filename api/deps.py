@@ -44,7 +44,7 @@ class Resources:
         return cls(
             config=config,
             pool=ConnectionPool(config.database_url, config.db_pool_size),
-            producer=CommandProducer(config.settings),
+            producer=CommandProducer(config.settings, ack_timeout_s=config.broker_timeout_s),
             limiter=RateLimiter(config.rate_per_second, config.rate_burst),
         )
 

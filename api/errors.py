@@ -1,20 +1,31 @@
-"""Error answers: one JSON shape (``models.Problem``) for everything but validation errors (FastAPI's 422)."""
+"""Error answers: one JSON shape (``models.Problem``) for everything but validation errors (FastAPI's 422).
+
+While the database or the broker is away every route answers 503 with ``Retry-After``, never 500: the
+handlers below turn what psycopg and confluent-kafka raise then into that answer.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Any
+from typing import Any, Final
 
 import psycopg
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.db import PoolTimeout
+from api.kafka_reads import BrokerUnavailable
 from api.models import Problem
 from api.producer import ProduceError
 from connectors.postgres.read_models import InvalidCursor
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S: Final = "1"
 
 _DESCRIPTIONS = {
     401: "No credentials, or an unknown, revoked, malformed or expired key or token.",
@@ -83,14 +94,23 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(psycopg.OperationalError)
-    async def _database(_request: Request, error: Exception) -> JSONResponse:
-        problem = Problem(detail=f"database unavailable: {error}", reason="DATABASE_UNAVAILABLE")
-        return _json(503, problem, {"Retry-After": "1"})
+    @app.exception_handler(psycopg.InterfaceError)
+    async def _database(request: Request, error: Exception) -> JSONResponse:
+        # The server's address and user are in psycopg's message: logged here, not told to the client.
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, error)
+        detail = "database unavailable: PostgreSQL did not answer; retry after Retry-After seconds"
+        return _json(503, Problem(detail=detail, reason="DATABASE_UNAVAILABLE"), {"Retry-After": RETRY_AFTER_S})
 
     @app.exception_handler(ProduceError)
-    async def _broker(_request: Request, error: ProduceError) -> JSONResponse:
+    async def _produce(_request: Request, error: ProduceError) -> JSONResponse:
         detail = (
             f"broker unavailable: {error}; the command may or may not be in the log (resend with the same "
             "client_order_id: it names the same order)"
         )
-        return _json(503, Problem(detail=detail, reason="BROKER_UNAVAILABLE"), {"Retry-After": "1"})
+        return _json(503, Problem(detail=detail, reason="BROKER_UNAVAILABLE"), {"Retry-After": RETRY_AFTER_S})
+
+    @app.exception_handler(BrokerUnavailable)
+    @app.exception_handler(KafkaException)
+    async def _broker(_request: Request, error: Exception) -> JSONResponse:
+        detail = f"broker unavailable: {error}; retry after Retry-After seconds"
+        return _json(503, Problem(detail=detail, reason="BROKER_UNAVAILABLE"), {"Retry-After": RETRY_AFTER_S})

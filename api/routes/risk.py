@@ -141,7 +141,7 @@ def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal:
 def get_limits(account: Identifier, res: Res, principal: Reader) -> RiskLimitsPublic:
     """The latest limits set for the account, or the defaults risk applies when none were set."""
     require_account(principal, account)
-    record = latest_limits(res.config.settings, account, res.producer.codec)
+    record = latest_limits(res.config.settings, account, res.producer.codec, res.config.broker_timeout_s)
     if record is None:
         return limits_public(account, DEFAULT_LIMITS.as_record(), None)
     return limits_public(account, record, record["meta"]["event_time_us"])

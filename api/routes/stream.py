@@ -81,13 +81,18 @@ def stream_request(
 def opened_tail(request: Annotated[StreamRequest, Depends(stream_request)], res: Res) -> Iterator[_SafeTail]:
     """The tail, positioned before the response starts (a broker that does not answer is a 503, not an empty
     stream); closed once the response is over, whichever way it ends."""
-    tail = _SafeTail(OrderEventTail(res.config.settings, request.accounts, res.producer.codec))
+    tail = _SafeTail(
+        OrderEventTail(res.config.settings, request.accounts, res.producer.codec, res.config.broker_timeout_s)
+    )
     try:
         tail.open(request.resume)
     except (KafkaException, RuntimeError, KeyError) as error:
         tail.close()
         raise ApiProblem(
-            503, f"cannot follow the order events: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"}
+            503,
+            f"broker unavailable: cannot follow the order events: {error}",
+            "BROKER_UNAVAILABLE",
+            headers={"Retry-After": "1"},
         ) from None
     try:
         yield tail
