@@ -56,8 +56,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.inc(scope["method"], route, str(status))
-            self.metrics.latency.observe(time.perf_counter() - began, scope["method"], route)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - began)
 
 
 def create_app(config: ApiSettings, resources: Resources | None = None, migrate_on_start: bool = True) -> FastAPI:

@@ -106,7 +106,7 @@ def authenticated(
         else:
             raise AuthError("no credentials: send X-API-Key: <key> or Authorization: Bearer <token>")
     except AuthError as error:
-        res.metrics.auth_failures.inc("no credentials" if not api_key and bearer is None else "invalid")
+        res.metrics.auth_failures.labels("no credentials" if not api_key and bearer is None else "invalid").inc()
         raise ApiProblem(401, str(error), "UNAUTHENTICATED", headers={"WWW-Authenticate": "Bearer"}) from None
     wait_s = res.limiter.take(principal.subject, res.monotonic())
     if wait_s > 0:

@@ -31,7 +31,7 @@ def produce_command(res: Res, schema: str, key: str, record: Record) -> Delivere
     began = time.perf_counter()
     delivered = res.producer.send(ORDERS_COMMANDS, key, schema, record)
     res.metrics.produce_latency.observe(time.perf_counter() - began)
-    res.metrics.commands.inc(schema)
+    res.metrics.commands.labels(schema).inc()
     return delivered
 
 

@@ -42,7 +42,7 @@ def _produce(res: Res, topic: str, key: str, schema: str, record: dict[str, Any]
     began = time.perf_counter()
     delivered = res.producer.send(topic, key, schema, record)
     res.metrics.produce_latency.observe(time.perf_counter() - began)
-    res.metrics.commands.inc(schema)
+    res.metrics.commands.labels(schema).inc()
     return delivered
 
 
