@@ -9,7 +9,7 @@ from typing import Any
 from replay.order_path_log import read_order_path_log
 from replay.verify import VerifyReport, verify
 from settings import load_settings
-from sq.output import emit_json, progress, say
+from sq.output import Activity, emit_json, say
 
 
 def register(subparsers: Any) -> None:
@@ -31,18 +31,23 @@ QUIET_S = 10.0  # nothing in flight and a log this still: what is violated now s
 def verify_settled(settle_s: float) -> VerifyReport:
     """Verify; while an invariant fails, re-check for up to ``settle_s``, unless nothing is in flight any more."""
     settings = load_settings()
-    deadline = time.monotonic() + settle_s
-    last, changed_at = None, time.monotonic()
-    while True:
-        report = verify(read_order_path_log(settings))
-        now = time.monotonic()
-        if report.as_json() != last:
-            last, changed_at = report.as_json(), now
-        in_flight = report.lost or report.position_mismatches  # what a working pipeline may still resolve
-        if report.ok or now >= deadline or (not in_flight and now - changed_at >= QUIET_S):
-            return report
-        progress(f"  not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind …")
-        time.sleep(1.0)
+    began = time.monotonic()
+    deadline = began + settle_s
+    last, changed_at = None, began
+    with Activity("verifying", total=settle_s or None) as activity:
+        while True:
+            report = verify(read_order_path_log(settings))
+            now = time.monotonic()
+            if report.as_json() != last:
+                last, changed_at = report.as_json(), now
+            in_flight = report.lost or report.position_mismatches  # what a working pipeline may still resolve
+            if report.ok or now >= deadline or (not in_flight and now - changed_at >= QUIET_S):
+                return report
+            activity.status(
+                f"not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind …",
+                completed=now - began,
+            )
+            time.sleep(1.0)  # the pipeline's pace: re-read the log once a second
 
 
 def run(args: argparse.Namespace) -> int:
