@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.body_limit import BodyLimitMiddleware
 from api.config import ApiSettings
 from api.deps import Resources
 from api.errors import install_handlers
@@ -24,6 +25,9 @@ Commands in, queries out, for the ShrivenQuant order path.
   `202 Accepted` with their place in the log; what they cause arrives as order events.
 * **Queries** (`GET /v1/…`) read the PostgreSQL projections of the topics.
 * Prices and quantities are **decimal strings** ("0.015"), exact at 8 decimals; JSON numbers are refused.
+* A request body over 128 KiB (`SQ_API_MAX_BODY_BYTES`) is a `413`, before it is parsed; a string holding
+  NUL or a lone surrogate is a `422` naming the parameter. While the broker or the database is away,
+  routes answer `503` with `Retry-After`.
 * Authenticate with `X-API-Key: <key>` (from `sq auth create-key`) or `Authorization: Bearer <JWT>`.
 """
 
@@ -52,8 +56,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.inc(scope["method"], route, str(status))
-            self.metrics.latency.observe(time.perf_counter() - began, scope["method"], route)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - began)
 
 
 def create_app(config: ApiSettings, resources: Resources | None = None, migrate_on_start: bool = True) -> FastAPI:
@@ -91,7 +95,8 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
     install_handlers(app)
     for module in (orders, queries, risk, stream, market, health):
         app.include_router(module.router)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outermost: it counts the 413s too
     return app
 
 

@@ -15,28 +15,28 @@ API keys are ``sqk_<key id>_<secret>``: the id names the key in logs and metrics
 bits; the store keeps only the SHA-256 of the whole key (a fast hash is enough for a secret this long: it
 cannot be guessed, only stolen, and a stolen database gives no usable key).
 
-JWTs are compact JWS with ``alg`` HS256 only (a token naming another algorithm, ``none`` included, is
-refused), signed with the configured secret; claims ``sub``, ``role``, ``accounts`` (a list, ``["*"]`` for
-all) and ``exp`` (required, seconds since the epoch).
+JWTs are signed and verified by PyJWT, with HS256 its only allowed algorithm (a token naming another,
+``none`` included, is refused) and the configured secret; claims ``sub``, ``role``, ``accounts`` (a list,
+``["*"]`` for all) and ``exp`` (required, seconds since the epoch), with ``CLOCK_SKEW_S`` of leeway on
+``exp`` and ``nbf``.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+import jwt
+
 ALL_ACCOUNTS: Final = "*"
 KEY_PREFIX: Final = "sqk_"
 _KEY_ID_BYTES: Final = 6
 _SECRET_BYTES: Final = 32
-_JWT_HEADER: Final = {"alg": "HS256", "typ": "JWT"}
+JWT_ALGORITHMS: Final = ["HS256"]  # PyJWT's allow-list: the header's alg must be one of these
 CLOCK_SKEW_S: Final = 30  # leeway for exp/nbf between the issuer's clock and ours
 
 
@@ -129,59 +129,52 @@ def key_id_of(key: str) -> str:
 
 
 # -- JWT (HS256) --------------------------------------------------------------------------------------------
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64decode(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError):
-        raise AuthError("malformed token") from None
-
-
-def _sign(signing_input: bytes, secret: bytes) -> bytes:
-    return hmac.new(secret, signing_input, hashlib.sha256).digest()
-
-
 def encode_jwt(claims: Mapping[str, Any], secret: bytes) -> str:
-    header = _b64encode(json.dumps(_JWT_HEADER, separators=(",", ":")).encode())
-    payload = _b64encode(json.dumps(dict(claims), separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode()
-    return f"{header}.{payload}.{_b64encode(_sign(signing_input, secret))}"
+    return jwt.encode(dict(claims), secret, algorithm=JWT_ALGORITHMS[0])
 
 
 def decode_jwt(token: str, secret: bytes, now_s: float) -> dict[str, Any]:
-    """The verified claims of an HS256 token: signature (constant-time), alg, exp and nbf checked."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise AuthError("malformed token")
-    header_b64, payload_b64, signature_b64 = parts
-    expected = _sign(f"{header_b64}.{payload_b64}".encode(), secret)
-    if not hmac.compare_digest(expected, _b64decode(signature_b64)):
-        raise AuthError("bad token signature")
-    header, claims = _json_object(header_b64), _json_object(payload_b64)
-    if header.get("alg") != "HS256":  # signed with our secret yet naming another alg: refuse all the same
-        raise AuthError("token algorithm must be HS256")
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    """The verified claims of an HS256 token at the instant ``now_s``.
+
+    PyJWT checks the structure, the algorithm against ``JWT_ALGORITHMS``, the signature (in constant time) and
+    that ``exp`` is there. ``exp`` and ``nbf`` are compared with ``now_s`` here, as PyJWT reads only the system
+    clock and the API's clock is injectable (``Resources.wall_clock``); the rule and leeway are PyJWT's own.
+    """
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=JWT_ALGORITHMS,
+            options={"require": ["exp"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.InvalidSignatureError:
+        raise AuthError("bad token signature") from None
+    except jwt.InvalidAlgorithmError:
+        raise AuthError(f"token algorithm must be {' or '.join(JWT_ALGORITHMS)}") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise AuthError(f"token has no {error.claim}") from None
+    except jwt.DecodeError:
+        raise AuthError("malformed token") from None
+    except jwt.InvalidTokenError as error:  # e.g. a sub that is not a string
+        raise AuthError(f"invalid token: {error}") from None
+    exp, nbf = _instant(claims, "exp"), _instant(claims, "nbf")
+    if exp is None:
         raise AuthError("token has no exp")
-    if now_s > exp + CLOCK_SKEW_S:
+    if exp <= now_s - CLOCK_SKEW_S:
         raise AuthError("token expired")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and not isinstance(nbf, bool) and now_s + CLOCK_SKEW_S < nbf:
+    if nbf is not None and nbf > now_s + CLOCK_SKEW_S:
         raise AuthError("token not valid yet")
     return claims
 
 
-def _json_object(segment: str) -> dict[str, Any]:
-    try:
-        value = json.loads(_b64decode(segment))
-    except (ValueError, UnicodeDecodeError):
-        raise AuthError("malformed token") from None
-    if not isinstance(value, dict):
-        raise AuthError("malformed token")
-    return value
+def _instant(claims: Mapping[str, Any], name: str) -> float | None:
+    """A NumericDate claim (seconds since the epoch), None when absent; AuthError when it is not a number."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AuthError(f"token {name} must be a number of seconds since the epoch")
+    return float(value)
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:

@@ -9,6 +9,11 @@ Environment variables (all optional):
 - ``SQ_API_DB_POOL_SIZE``: PostgreSQL connections the API keeps open (default 8).
 - ``SQ_API_KEY_CACHE_SECONDS``: how long a verified API key is trusted before the database is asked again,
   so a revoked key stops working within this time (default 5).
+- ``SQ_API_MAX_BODY_BYTES``: the largest request body accepted; a larger one is a 413 before it is parsed
+  (default 131072, 128 KiB: the largest valid order, 32 algorithm parameters at full length in characters
+  JSON escapes as surrogate pairs, is about 123 KB; the command it becomes stays below Kafka's 1 MB records).
+- ``SQ_API_BROKER_TIMEOUT_SECONDS``: how long a request waits for the broker (a produce acknowledgement, a
+  topic's metadata) before it is answered 503 (default 10).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ Number = TypeVar("Number", int, float)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
+DEFAULT_MAX_BODY_BYTES = 128 * 1024
+DEFAULT_BROKER_TIMEOUT_S = 10.0
 
 
 class ConfigError(ValueError):
@@ -41,6 +48,8 @@ class ApiSettings:
     rate_burst: int = 100
     db_pool_size: int = 8
     key_cache_ttl_s: float = 5.0  # how long a key's role and accounts are trusted between database look-ups
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    broker_timeout_s: float = DEFAULT_BROKER_TIMEOUT_S
 
     @classmethod
     def from_env(cls, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -57,6 +66,8 @@ class ApiSettings:
             rate_burst=_number(env, "SQ_API_RATE_BURST", 100, int),
             db_pool_size=_number(env, "SQ_API_DB_POOL_SIZE", 8, int),
             key_cache_ttl_s=_number(env, "SQ_API_KEY_CACHE_SECONDS", 5.0, float),
+            max_body_bytes=_number(env, "SQ_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int),
+            broker_timeout_s=_number(env, "SQ_API_BROKER_TIMEOUT_SECONDS", DEFAULT_BROKER_TIMEOUT_S, float),
         )
 
     @property

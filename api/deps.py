@@ -44,7 +44,7 @@ class Resources:
         return cls(
             config=config,
             pool=ConnectionPool(config.database_url, config.db_pool_size),
-            producer=CommandProducer(config.settings),
+            producer=CommandProducer(config.settings, ack_timeout_s=config.broker_timeout_s),
             limiter=RateLimiter(config.rate_per_second, config.rate_burst),
         )
 
@@ -106,7 +106,7 @@ def authenticated(
         else:
             raise AuthError("no credentials: send X-API-Key: <key> or Authorization: Bearer <token>")
     except AuthError as error:
-        res.metrics.auth_failures.inc("no credentials" if not api_key and bearer is None else "invalid")
+        res.metrics.auth_failures.labels("no credentials" if not api_key and bearer is None else "invalid").inc()
         raise ApiProblem(401, str(error), "UNAUTHENTICATED", headers={"WWW-Authenticate": "Bearer"}) from None
     wait_s = res.limiter.take(principal.subject, res.monotonic())
     if wait_s > 0:

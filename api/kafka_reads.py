@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import Codec, default_codec
 from schemas.errors import DecodeError
@@ -19,17 +19,30 @@ from topics.client import read_topic
 METADATA_TIMEOUT_S = 10.0
 
 
-def latest_limits(settings: Settings, account: str, codec: Codec | None = None) -> dict[str, Any] | None:
+class BrokerUnavailable(RuntimeError):
+    """The broker did not answer a read in time, or the topic cannot be read (HTTP 503)."""
+
+
+def latest_limits(
+    settings: Settings, account: str, codec: Codec | None = None, timeout_s: float = METADATA_TIMEOUT_S
+) -> dict[str, Any] | None:
     """The latest RiskLimits record of an account on the (compacted) risk.limits topic, None when never set.
 
     The topic holds one live record per account, so reading it whole is cheap; reading it rather than a cache
-    means a GET right after a PUT (which waited for the broker's acknowledgement) sees the new limits.
+    means a GET right after a PUT (which waited for the broker's acknowledgement) sees the new limits. A record
+    that does not decode is skipped, as risk dead-letters it and keeps the limits it had.
     """
     codec = codec or default_codec()
     latest: dict[str, Any] | None = None
-    for message in read_topic(settings, RISK_LIMITS, timeout_s=METADATA_TIMEOUT_S):
-        if message.key == account and message.value is not None:
-            latest = codec.decode(message.value).record
+    try:
+        for message in read_topic(settings, RISK_LIMITS, timeout_s=timeout_s):
+            if message.key == account and message.value is not None:
+                try:
+                    latest = codec.decode(message.value).record
+                except DecodeError:
+                    continue
+    except (KafkaException, RuntimeError, TimeoutError) as error:
+        raise BrokerUnavailable(f"cannot read {RISK_LIMITS}: {error}") from None
     return latest
 
 
@@ -48,9 +61,16 @@ class OrderEventTail:
     is delivered. ``positions`` (next offset per partition) is what a client passes back to resume.
     """
 
-    def __init__(self, settings: Settings, accounts: Collection[str] | None, codec: Codec | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: Collection[str] | None,
+        codec: Codec | None = None,
+        timeout_s: float = METADATA_TIMEOUT_S,
+    ) -> None:
         self.accounts = None if accounts is None else frozenset(accounts)  # None: every account
         self.codec = codec or default_codec()
+        self.timeout_s = timeout_s  # for the topic's metadata and end offsets when the tail opens
         self.topic = physical_name(settings, ORDERS_EVENTS)
         self._consumer = Consumer(
             settings.kafka_config(
@@ -65,7 +85,7 @@ class OrderEventTail:
         self.positions: dict[int, int] = {}
 
     def open(self, resume_from: dict[int, int] | None = None) -> None:
-        metadata = self._consumer.list_topics(self.topic, timeout=METADATA_TIMEOUT_S).topics[self.topic]
+        metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s).topics[self.topic]
         if metadata.error is not None:
             raise RuntimeError(f"topic {self.topic} cannot be read: {metadata.error}")
         for partition in sorted(metadata.partitions):
@@ -73,7 +93,7 @@ class OrderEventTail:
                 self.positions[partition] = resume_from[partition]
             else:
                 _, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, partition), timeout=METADATA_TIMEOUT_S
+                    TopicPartition(self.topic, partition), timeout=self.timeout_s
                 )
                 if high < 0:  # no leader answered yet: starting "somewhere" could skip events, so refuse
                     raise RuntimeError(f"{self.topic} partition {partition} has no end offset yet; retry")

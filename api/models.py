@@ -9,6 +9,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from api.amounts import Cash, CashOrZero, Price, PriceOffset, Quantity
 
+
+def usable_text(value: str) -> str:
+    """Refuse what cannot be passed on: NUL (PostgreSQL text refuses it, and commands end up in the projections)
+    and lone surrogates (not UTF-8, which PostgreSQL and Avro strings both are)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (a lone surrogate code point is not)") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(usable_text)]
+"""Any string the API passes on to PostgreSQL or Kafka: every parameter that is not a pattern-checked one."""
+
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Z0-9][A-Z0-9._\-]*$", examples=["BTCUSDT"])]
 
@@ -36,7 +52,7 @@ class ExecutionCreate(_Body):
     participation_bps: Annotated[int, Field(ge=1, le=10_000)] | None = Field(None, description="POV target share.")
     display_quantity: Quantity | None = Field(None, description="Visible slice (iceberg).")
     peg_offset: PriceOffset | None = Field(None, description="Signed offset from the pegged price (peg).")
-    params: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]] = Field(
+    params: dict[Annotated[Text, Field(max_length=64)], Annotated[Text, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=32, description="Further algorithm parameters."
     )
 
@@ -140,7 +156,7 @@ class KillSwitchCreate(_Body):
     scope: KillSwitchScope
     target: Identifier | None = Field(None, description="The account or symbol; absent for global.")
     cancel_open_orders: bool = False
-    reason: str = Field("", max_length=500)
+    reason: Text = Field("", max_length=500)
 
     @model_validator(mode="after")
     def _target(self) -> KillSwitchCreate:

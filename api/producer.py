@@ -13,7 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]  # not in its __all__
 
 from schemas.codec import Codec, default_codec
@@ -34,15 +34,21 @@ class Delivered:
 
 
 class CommandProducer:
-    def __init__(self, settings: Settings, codec: Codec | None = None, linger_ms: int = 1) -> None:
+    def __init__(
+        self, settings: Settings, codec: Codec | None = None, linger_ms: int = 1, ack_timeout_s: float = 10.0
+    ) -> None:
         self.settings = settings
         self.codec = codec or default_codec()
+        self.ack_timeout_s = ack_timeout_s  # a send waits this long for the acknowledgement, then ProduceError
         self._producer = Producer(settings.kafka_config(**{**PRODUCER_DEFAULTS, "linger.ms": linger_ms}))
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_forever, name="api-producer-poll", daemon=True)
         self._poller.start()
 
-    def send(self, topic: str, key: str, schema: str, record: Mapping[str, Any], timeout_s: float = 10.0) -> Delivered:
+    def send(
+        self, topic: str, key: str, schema: str, record: Mapping[str, Any], timeout_s: float | None = None
+    ) -> Delivered:
+        timeout_s = self.ack_timeout_s if timeout_s is None else timeout_s
         value = self.codec.encode(schema, record)  # an EncodeError here is a bug of ours, not the caller's
         future: Future[Delivered] = Future()
 
@@ -58,6 +64,8 @@ class CommandProducer:
             self._producer.produce(physical_name(self.settings, topic), value, key.encode(), on_delivery=on_delivery)
         except BufferError:
             raise ProduceError("the producer's queue is full; retry shortly") from None
+        except KafkaException as error:  # refused before queueing (e.g. the topic is unknown to the client)
+            raise ProduceError(f"{topic}: {error}") from None
         try:
             return future.result(timeout=timeout_s)
         except FutureTimeout:

@@ -66,6 +66,7 @@ class OrderFlow:
     mids: dict[str, int] = field(init=False)
     open_orders: list[_Open] = field(default_factory=list)
     sequence: int = 0
+    placed: int = 0  # valid new orders yielded so far, of config.orders (a caller's progress)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.config.symbols if s not in REFERENCE_MIDS]
@@ -93,8 +94,8 @@ class OrderFlow:
 
     def commands(self) -> Iterator[FlowCommand]:
         """``config.orders`` new orders, with cancels, amends and invalid commands among them."""
-        placed = 0
-        while placed < self.config.orders:
+        self.placed = 0
+        while self.placed < self.config.orders:
             roll = self.rng.random()
             if roll < self.config.cancel_share and self.open_orders:
                 yield self._cancel()
@@ -103,7 +104,7 @@ class OrderFlow:
             elif roll < self.config.cancel_share + self.config.amend_share + self.config.invalid_share:
                 yield from self._invalid()
             else:
-                placed += 1
+                self.placed += 1
                 yield self._new_order()
 
     # -- command builders ---------------------------------------------------------------------------

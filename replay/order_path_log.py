@@ -104,7 +104,7 @@ def verify_settled(
         if report.ok or now >= deadline or (not in_flight and now - changed_at >= QUIET_S):
             return report
         progress(
-            f"  not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind, "
+            f"not settled yet: {report.lost} without outcome, {report.position_mismatches} positions behind, "
             f"{report.vanished} bad records not dead-lettered yet …"
         )
         time.sleep(1.0)

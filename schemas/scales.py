@@ -3,6 +3,7 @@
 An amount `n` at `d` decimals means the decimal value n / 10**d. Conversions here are exact: they never go
 through float, never round silently, and refuse values that do not fit the scale or an Avro long.
 Avro fields holding an amount carry `"sq.scale": "<name>"` naming one of `SCALES`.
+Kept by hand on purpose: `decimal` does the arithmetic, and no money library checks scale and Avro range as one.
 """
 
 from __future__ import annotations

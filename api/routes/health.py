@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.deps import Res
-from api.metrics import CONTENT_TYPE
 from api.models import Health
 
 router = APIRouter(tags=["health"])
@@ -45,6 +44,8 @@ def readyz(res: Res) -> JSONResponse:
     return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text format)")
-def metrics(res: Res) -> PlainTextResponse:
-    return PlainTextResponse(res.metrics.render(), media_type=CONTENT_TYPE)
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text format, or OpenMetrics)")
+def metrics(request: Request, res: Res) -> Response:
+    """prometheus-client's exposition of the app's registry, in the format the scraper's ``Accept`` asks for."""
+    body, content_type = res.metrics.exposition(request.headers.get("accept"))
+    return Response(body, media_type=content_type)

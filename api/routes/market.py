@@ -57,7 +57,7 @@ class AnalyticsView(BaseModel):
 
 
 def _unavailable(error: MarketDataUnreadable) -> ApiProblem:
-    return ApiProblem(503, str(error), "BROKER_UNAVAILABLE", headers={"Retry-After": "1"})
+    return ApiProblem(503, f"broker unavailable: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"})
 
 
 @router.get(

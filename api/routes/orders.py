@@ -14,7 +14,7 @@ from api.amounts import quantity_fp, text
 from api.auth import Action, Principal
 from api.deps import Db, Res, allowed, require_account
 from api.errors import ApiProblem, responses
-from api.models import OrderAccepted, OrderCommandAccepted, OrderCreate, OrderUpdate
+from api.models import OrderAccepted, OrderCommandAccepted, OrderCreate, OrderUpdate, Text
 from api.producer import Delivered
 from connectors.postgres import read_models
 from connectors.postgres.read_models import Order
@@ -24,14 +24,14 @@ from topics.catalogue import ORDERS_COMMANDS
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 TERMINAL = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
-OrderId = Annotated[str, Path(min_length=1, max_length=128, description="The order id from POST /v1/orders.")]
+OrderId = Annotated[Text, Path(min_length=1, max_length=128, description="The order id from POST /v1/orders.")]
 
 
 def produce_command(res: Res, schema: str, key: str, record: Record) -> Delivered:
     began = time.perf_counter()
     delivered = res.producer.send(ORDERS_COMMANDS, key, schema, record)
     res.metrics.produce_latency.observe(time.perf_counter() - began)
-    res.metrics.commands.inc(schema)
+    res.metrics.commands.labels(schema).inc()
     return delivered
 
 
@@ -40,7 +40,7 @@ def produce_command(res: Res, schema: str, key: str, record: Record) -> Delivere
     status_code=202,
     response_model=OrderAccepted,
     summary="Place an order",
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 413, 429, 503),
 )
 def place_order(
     body: OrderCreate, res: Res, principal: Annotated[Principal, Depends(allowed(Action.PLACE_ORDER))]
@@ -118,7 +118,7 @@ def cancel_order(
     status_code=202,
     response_model=OrderCommandAccepted,
     summary="Amend an order",
-    responses=responses(401, 403, 404, 409, 429, 503),
+    responses=responses(401, 403, 404, 409, 413, 429, 503),
 )
 def amend_order(
     order_id: OrderId,

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.commands import micros
 from api.deps import Db, Reader, require_account
 from api.errors import responses
-from api.models import FillPublic, OrderEventPublic, OrderPublic, Page, PositionPublic
+from api.models import FillPublic, OrderEventPublic, OrderPublic, Page, PositionPublic, Text
 from api.routes.orders import OrderId, visible_order
 from api.views import fill_public, order_event_public, order_public, position_public
 from connectors.postgres import read_models
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1", tags=["queries"])
 ORDER_STATUSES = frozenset(default_codec().registry.get("shrivenquant.orders.OrderStatus").parsed["symbols"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
+Cursor = Annotated[Text | None, Query(max_length=512, description="next_cursor of the previous page.")]
 From = Annotated[datetime | None, Query(alias="from", description="Inclusive start (ISO 8601 with zone).")]
 To = Annotated[datetime | None, Query(alias="to", description="Exclusive end (ISO 8601 with zone).")]
 
@@ -44,9 +44,9 @@ def list_orders(
     *,
     principal: Reader,
     conn: Db,
-    account: Annotated[str | None, Query(max_length=64)] = None,
-    symbol: Annotated[str | None, Query(max_length=32)] = None,
-    status: Annotated[list[str] | None, Query(description="One or more statuses, e.g. NEW, PARTIALLY_FILLED.")] = None,
+    account: Annotated[Text | None, Query(max_length=64)] = None,
+    symbol: Annotated[Text | None, Query(max_length=32)] = None,
+    status: Annotated[list[Text] | None, Query(description="One or more statuses, e.g. NEW, PARTIALLY_FILLED.")] = None,
     from_time: From = None,
     to_time: To = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -112,9 +112,9 @@ def list_fills(
     *,
     principal: Reader,
     conn: Db,
-    account: Annotated[str | None, Query(max_length=64)] = None,
-    symbol: Annotated[str | None, Query(max_length=32)] = None,
-    order_id: Annotated[str | None, Query(max_length=128)] = None,
+    account: Annotated[Text | None, Query(max_length=64)] = None,
+    symbol: Annotated[Text | None, Query(max_length=32)] = None,
+    order_id: Annotated[Text | None, Query(max_length=128)] = None,
     from_time: From = None,
     to_time: To = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -153,6 +153,8 @@ def list_positions(principal: Reader, conn: Db) -> list[PositionPublic]:
     summary="One account's positions",
     responses=responses(401, 403, 429, 503),
 )
-def account_positions(account: str, principal: Reader, conn: Db) -> list[PositionPublic]:
+def account_positions(
+    account: Annotated[Text, Path(max_length=64)], principal: Reader, conn: Db
+) -> list[PositionPublic]:
     require_account(principal, account)
     return [position_public(p) for p in read_models.positions(conn, account)]

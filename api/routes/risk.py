@@ -24,6 +24,7 @@ from api.models import (
     KillSwitchScope,
     RiskLimitsPublic,
     RiskLimitsUpdate,
+    Text,
     check_scope_target,
 )
 from api.producer import Delivered
@@ -41,7 +42,7 @@ def _produce(res: Res, topic: str, key: str, schema: str, record: dict[str, Any]
     began = time.perf_counter()
     delivered = res.producer.send(topic, key, schema, record)
     res.metrics.produce_latency.observe(time.perf_counter() - began)
-    res.metrics.commands.inc(schema)
+    res.metrics.commands.labels(schema).inc()
     return delivered
 
 
@@ -81,7 +82,7 @@ def _switch(
     status_code=202,
     response_model=KillSwitchAccepted,
     summary="Engage a kill switch",
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 413, 429, 503),
 )
 def engage_kill_switch(body: KillSwitchCreate, res: Res, principal: KillSwitcher) -> KillSwitchAccepted:
     """New orders in scope are denied from the next command on; with ``cancel_open_orders`` risk also
@@ -103,7 +104,7 @@ def release_kill_switch(
     principal: KillSwitcher,
     scope: Annotated[KillSwitchScope, Query()],
     target: Annotated[Identifier | None, Query(description="The account or symbol; absent for global.")] = None,
-    reason: Annotated[str, Query(max_length=500)] = "",
+    reason: Annotated[Text, Query(max_length=500)] = "",
 ) -> KillSwitchAccepted:
     try:
         check_scope_target(scope, target)
@@ -117,7 +118,7 @@ def release_kill_switch(
     status_code=202,
     response_model=CommandAccepted,
     summary="Set an account's limits",
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 413, 429, 503),
 )
 def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal: LimitSetter) -> CommandAccepted:
     """Writes a RiskLimits record to the compacted risk.limits topic; risk applies it to the account's next
@@ -140,7 +141,7 @@ def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal:
 def get_limits(account: Identifier, res: Res, principal: Reader) -> RiskLimitsPublic:
     """The latest limits set for the account, or the defaults risk applies when none were set."""
     require_account(principal, account)
-    record = latest_limits(res.config.settings, account, res.producer.codec)
+    record = latest_limits(res.config.settings, account, res.producer.codec, res.config.broker_timeout_s)
     if record is None:
         return limits_public(account, DEFAULT_LIMITS.as_record(), None)
     return limits_public(account, record, record["meta"]["event_time_us"])

@@ -22,6 +22,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from api.deps import Reader, Res, require_account
 from api.errors import ApiProblem, responses
 from api.kafka_reads import OrderEventTail, decode_positions
+from api.models import Text
 from api.views import order_event_public
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -62,7 +63,7 @@ class StreamRequest:
 
 def stream_request(
     principal: Reader,
-    account: Annotated[str | None, Query(max_length=64, description="One account; default: all the key sees.")] = None,
+    account: Annotated[Text | None, Query(max_length=64, description="One account; default: all the key sees.")] = None,
     last_event_id: Annotated[str | None, Header(description="Resume after this event id (set by browsers).")] = None,
 ) -> StreamRequest:
     """Checked before the response starts: a refused stream is a plain 403 / 422, not a broken event stream."""
@@ -80,13 +81,18 @@ def stream_request(
 def opened_tail(request: Annotated[StreamRequest, Depends(stream_request)], res: Res) -> Iterator[_SafeTail]:
     """The tail, positioned before the response starts (a broker that does not answer is a 503, not an empty
     stream); closed once the response is over, whichever way it ends."""
-    tail = _SafeTail(OrderEventTail(res.config.settings, request.accounts, res.producer.codec))
+    tail = _SafeTail(
+        OrderEventTail(res.config.settings, request.accounts, res.producer.codec, res.config.broker_timeout_s)
+    )
     try:
         tail.open(request.resume)
     except (KafkaException, RuntimeError, KeyError) as error:
         tail.close()
         raise ApiProblem(
-            503, f"cannot follow the order events: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"}
+            503,
+            f"broker unavailable: cannot follow the order events: {error}",
+            "BROKER_UNAVAILABLE",
+            headers={"Retry-After": "1"},
         ) from None
     try:
         yield tail

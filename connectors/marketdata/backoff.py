@@ -1,4 +1,7 @@
-"""Reconnection delays: exponential backoff with jitter, seeded or injected so tests can predict them."""
+"""Reconnection delays: exponential backoff with jitter, seeded or injected so tests can predict them.
+
+Kept by hand on purpose: retry libraries (tenacity, backoff) own the loop; the feed owns its own, needs a delay.
+"""
 
 from __future__ import annotations
 

@@ -310,4 +310,18 @@ def _decode_cursor(cursor: str | None, listing: str, width: int) -> list[Any] | 
     key = decoded[1:]
     if not isinstance(key[0], int) or isinstance(key[0], bool) or not all(isinstance(k, str) for k in key[1:]):
         raise InvalidCursor(f"malformed {listing} cursor: {cursor!r}")
+    if not _BIGINT_MIN <= key[0] <= _BIGINT_MAX or not all(_storable(k) for k in key[1:]):
+        raise InvalidCursor(f"not a cursor of this API: {cursor!r}")  # no row has such a key: forged
     return key
+
+
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL text can hold ``text``: no NUL, and UTF-8 encodable (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text

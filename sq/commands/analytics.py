@@ -14,7 +14,7 @@ from connectors.marketdata.views import MEASURES, MarketDataUnreadable, NoMarket
 from settings import load_settings
 from sq.commands.book import iso_time
 from sq.errors import CommandError
-from sq.output import emit_json, progress, say
+from sq.output import emit_json, progress, say, table
 
 
 def register(subparsers: Any) -> None:
@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
         f"{args.symbol} on {document['venue']}, window ending {iso_time(document['window_end_us'])} "
         f"({document['windows']} windows computed)"
     )
-    width = max(len(name) for name in MEASURES)
-    for name in MEASURES:
-        value = document[name]
-        say(f"  {name.ljust(width)}  {'n/a (too little data)' if value is None else f'{value:.10g}'}")
+    values = ((name, document[name]) for name in MEASURES)
+    rows = [(name, "n/a (too little data)" if value is None else f"{value:.10g}") for name, value in values]
+    table(("measure", "value"), rows)
     return 0

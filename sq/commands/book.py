@@ -14,7 +14,7 @@ from typing import Any
 from connectors.marketdata.views import MarketDataUnreadable, NoMarketData, book_view
 from settings import load_settings
 from sq.errors import CommandError
-from sq.output import emit_json, progress, say
+from sq.output import emit_json, progress, say, table
 
 
 def register(subparsers: Any) -> None:
@@ -46,16 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     state = "STALE (not in sync: resync pending)" if view["stale"] else "in sync"
     say(f"{args.symbol} on {view['venue']} at update id {view['sequence']}: {state}")
-    rows = [("bid qty", "bid", "ask", "ask qty")]
+    rows = []
     for index in range(max(len(bids), len(asks))):
         bid = bids[index] if index < len(bids) else ["", ""]
         ask = asks[index] if index < len(asks) else ["", ""]
         rows.append((bid[1], bid[0], ask[0], ask[1]))
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    for row in rows:
-        say(
-            "  ".join(cell.rjust(width) for cell, width in zip(row[:2], widths[:2], strict=True))
-            + " | "
-            + "  ".join(cell.ljust(width) for cell, width in zip(row[2:], widths[2:], strict=True))
-        )
+    table(("bid qty", "bid", "ask", "ask qty"), rows, right={0, 1})  # bids right-aligned toward the spread
     return 0

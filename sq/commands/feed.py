@@ -30,7 +30,7 @@ from connectors.marketdata.stats import FeedStats
 from connectors.marketdata.tape_io import TapeRecorder
 from settings import Settings, load_settings
 from sq.errors import CommandError
-from sq.output import emit_json, progress, say
+from sq.output import Activity, emit_json, progress, say
 from topics.admin import create_topics
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_FEED_STATUS, MD_TRADES, spec_for
 from topics.client import AvroProducer
@@ -110,7 +110,8 @@ def run_file(args: argparse.Namespace) -> int:
     stats = FeedStats()
     interrupted = False
     try:
-        play_files(paths, sink, speed=speed, on_progress=lambda s: progress(f"  {s.line()}"), stats=stats)
+        with Activity("playing") as activity:
+            play_files(paths, sink, speed=speed, on_progress=lambda s: activity.status(s.line()), stats=stats)
     except (FileNotFoundError, ValueError) as error:
         raise CommandError(str(error)) from None
     except KeyboardInterrupt:  # a long paced replay stopped by hand: deliver what was sent, then the summary

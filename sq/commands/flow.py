@@ -10,7 +10,7 @@ from typing import Any
 from connectors.order_flow import REFERENCE_MIDS, FlowConfig, OrderFlow
 from settings import load_settings
 from sq.errors import CommandError
-from sq.output import emit_json, progress, say
+from sq.output import Activity, emit_json, say
 from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
 from topics.client import AvroProducer
 
@@ -51,17 +51,20 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_limits:
         for limits in flow.limits():
             producer.produce(RISK_LIMITS, limits.key, limits.schema, limits.record)
-    for sent, command in enumerate(flow.commands(), start=1):
-        if args.rate:
-            delay = began + sent / args.rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
-        name = command.schema.rsplit(".", 1)[1]
-        counts[name] = counts.get(name, 0) + 1
-        if sent % 5000 == 0:
-            progress(f"  {sent} commands sent ({sent / (time.monotonic() - began):.0f}/s)")
-    producer.flush()
+    with Activity("new orders", total=config.orders) as activity:
+        for sent, command in enumerate(flow.commands(), start=1):
+            if args.rate:
+                delay = began + sent / args.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
+            name = command.schema.rsplit(".", 1)[1]
+            counts[name] = counts.get(name, 0) + 1
+            activity.reached(flow.placed)
+            if sent % 5000 == 0:
+                activity.status(f"{sent} commands sent ({sent / (time.monotonic() - began):.0f}/s)")
+        activity.status(f"{sum(counts.values())} commands sent; waiting for the broker's acknowledgements")
+        producer.flush()
     seconds = time.monotonic() - began
     total = sum(counts.values())
     summary = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from infra import stack
 from settings import load_settings
-from sq.output import emit_json, say
+from sq.output import emit_json, say, table
 
 
 def register(subparsers: Any) -> None:
@@ -50,9 +50,13 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({r.name: r.as_json() for r in reports})
     else:
-        for r in reports:
-            state = "running" if r.running else "not running"
-            say(f"{r.name:9} {r.address}  {state}{'' if r.managed else ' (external)'}")
+        table(
+            ("service", "address", "state", "managed by"),
+            [
+                (r.name, r.address, "running" if r.running else "not running", "sq infra" if r.managed else "external")
+                for r in reports
+            ],
+        )
     return 0 if all(r.running for r in reports) else 1
 
 

@@ -11,9 +11,9 @@ from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkBusy, SinkError
 from replay.projections import rebuild_projections
 from settings import load_settings
-from sq.commands.sink import report_progress
+from sq.commands.sink import sink_status
 from sq.errors import CommandError
-from sq.output import emit_json, progress, say
+from sq.output import Activity, emit_json, progress, say
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +32,10 @@ def run_rebuild(args: argparse.Namespace) -> int:
         raise CommandError("--batch-size must be positive")
     progress("rebuilding the projections from the topics …")
     try:
-        report = rebuild_projections(load_settings(), args.batch_size, on_progress=report_progress)
+        with Activity("rebuilding") as activity:
+            report = rebuild_projections(
+                load_settings(), args.batch_size, on_progress=lambda s: activity.status(sink_status(s))
+            )
     except SinkBusy:
         raise CommandError("a sink is running on this database (sq sink / sq up); stop it, then rebuild") from None
     except (SinkError, MigrationError) as error:

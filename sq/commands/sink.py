@@ -18,7 +18,7 @@ from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkError, SinkOptions, SinkStats, run_sink
 from settings import load_settings
 from sq.errors import CommandError
-from sq.output import emit_json, progress, say
+from sq.output import Activity, emit_json, progress, say
 
 
 def register(subparsers: Any) -> None:
@@ -30,9 +30,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def report_progress(stats: SinkStats) -> None:
+def sink_status(stats: SinkStats) -> str:
     rate = stats.consumed / stats.seconds if stats.seconds else 0.0
-    progress(f"  {stats.consumed} records, {stats.rows} rows, {stats.dead_letters} dead letters ({rate:.0f} records/s)")
+    return f"{stats.consumed} records, {stats.rows} rows, {stats.dead_letters} dead letters ({rate:.0f} records/s)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +44,14 @@ def run(args: argparse.Namespace) -> int:
     options = SinkOptions(batch_size=args.batch_size, until_end=args.until_end)
     progress("sink running" + (" until the topics are drained" if args.until_end else "; Ctrl-C stops it"))
     try:
-        stats = run_sink(load_settings(), args.max_seconds, stop, options=options, on_progress=report_progress)
+        with Activity("projecting") as activity:
+            stats = run_sink(
+                load_settings(),
+                args.max_seconds,
+                stop,
+                options=options,
+                on_progress=lambda s: activity.status(sink_status(s)),
+            )
     except (SinkError, MigrationError) as error:
         raise CommandError(str(error)) from None
     except psycopg.OperationalError as error:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from settings import load_settings
-from sq.output import emit_json, say
+from sq.output import emit_json, say, table
 from topics.admin import create_topics, list_topics
 
 
@@ -41,7 +41,17 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
         return 0
-    for row in rows:
-        live = "missing" if not row["exists"] else f"{row['live_partitions']} partitions"
-        say(f"{row['name']:28} key={row['key']:12} {row['cleanup_policy']:8} {live:14} {', '.join(row['schema'])}")
+    table(
+        ("topic", "key", "cleanup", "on the cluster", "schema"),
+        [
+            (
+                row["name"],
+                row["key"],
+                row["cleanup_policy"],
+                "missing" if not row["exists"] else f"{row['live_partitions']} partitions",
+                ", ".join(row["schema"]),
+            )
+            for row in rows
+        ],
+    )
     return 0

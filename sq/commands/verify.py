@@ -7,7 +7,7 @@ from typing import Any
 
 from replay.order_path_log import verify_settled
 from settings import load_settings
-from sq.output import emit_json, progress, say
+from sq.output import Activity, emit_json, say
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = verify_settled(load_settings(), args.settle, progress)
+    with Activity("verifying", total=None) as activity:
+        report = verify_settled(load_settings(), args.settle, activity.status)
     if args.json:
         emit_json(report.as_json())
         return 0 if report.ok else 1
