@@ -120,11 +120,11 @@ def notional(price_fp: int, qty_fp: int) -> int:
     The exact product has PRICE_DECIMALS + QUANTITY_DECIMALS decimals; digits beyond CASH_DECIMALS are
     dropped, truncating toward zero (so a short's notional rounds the same way as a long's).
     """
-    _check_int(price_fp)
-    _check_int(qty_fp)
+    if type(price_fp) is not int or type(qty_fp) is not int:  # the hot path's one test; bool is refused below
+        _check_int(price_fp)
+        _check_int(qty_fp)
     product = price_fp * qty_fp
-    magnitude = abs(product) // _NOTIONAL_DIVISOR
-    return -magnitude if product < 0 else magnitude
+    return product // _NOTIONAL_DIVISOR if product >= 0 else -(-product // _NOTIONAL_DIVISOR)
 
 
 def _parse_decimal(value: str | Decimal) -> Decimal:
