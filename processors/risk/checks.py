@@ -111,11 +111,52 @@ def reduces_position(position: int, same_side_open: int, signed_quantity: int) -
 
 
 # -- the checks, in the order they run --------------------------------------------------------------
-# Each builds its CheckResult as one dict literal (they run ten times per order); the detail formats each
-# amount once.
+# They run eleven times per order, so what repeats is not rebuilt: a pass that depends on nothing is one
+# constant result, and the results of checks whose inputs repeat from order to order (an account's limits,
+# the flow's quantities, a full token bucket, today's PnL between fills) are remembered by their inputs.
+# A result is therefore shared between decisions, like the command a decision carries: a decision's
+# records are never modified once emitted. Each result is one dict literal; its detail formats each amount once.
 
-_NO_KILL_SWITCH: Final = "no kill switch active"
-_NO_BREAKER: Final = "no circuit breaker tripped"
+# Remembered results per check, by their inputs; bounded: emptied when full.
+_KEPT: Final = 4096
+
+
+def _remember(table: dict[Any, CheckResult], key: Any, result: CheckResult) -> CheckResult:
+    if len(table) >= _KEPT:
+        table.clear()
+    table[key] = result
+    return result
+
+
+_NO_KILL_SWITCH: Final[CheckResult] = {
+    "check": KILL_SWITCH,
+    "passed": True,
+    "observed": None,
+    "limit": None,
+    "detail": "no kill switch active",
+}
+_NO_BREAKER: Final[CheckResult] = {
+    "check": CIRCUIT_BREAKER,
+    "passed": True,
+    "observed": None,
+    "limit": None,
+    "detail": "no circuit breaker tripped",
+}
+_EVERY_SYMBOL: Final[CheckResult] = {
+    "check": SYMBOL_ALLOWED,
+    "passed": True,
+    "observed": None,
+    "limit": None,
+    "detail": "every symbol allowed",
+}
+_TRADING_STATES: Final[dict[tuple[str, bool], CheckResult]] = {}
+_QUANTITIES: Final[dict[tuple[int, int], CheckResult]] = {}
+_NOTIONALS: Final[dict[tuple[int, int, str], CheckResult]] = {}
+_POSITIONS: Final[dict[tuple[int, int], CheckResult]] = {}
+_COLLARS: Final[dict[tuple[int, int, str, int], CheckResult]] = {}
+_OPEN_ORDERS: Final[dict[tuple[int, int], CheckResult]] = {}
+_RATES: Final[dict[tuple[int, int, int], CheckResult]] = {}
+_DAILY_LOSSES: Final[dict[tuple[int, int, bool], CheckResult]] = {}
 
 
 def kill_switch(active: list[str]) -> CheckResult:
@@ -123,11 +164,14 @@ def kill_switch(active: list[str]) -> CheckResult:
     if active:
         detail = f"kill switch active: {', '.join(active)}"
         return {"check": KILL_SWITCH, "passed": False, "observed": None, "limit": None, "detail": detail}
-    return {"check": KILL_SWITCH, "passed": True, "observed": None, "limit": None, "detail": _NO_KILL_SWITCH}
+    return _NO_KILL_SWITCH
 
 
 def trading_state(state: str, reduces: bool) -> CheckResult:
     """HALTED denies every order; REDUCE_ONLY denies orders that do not reduce the position."""
+    result = _TRADING_STATES.get((state, reduces))
+    if result is not None:
+        return result
     passed = True
     if state == HALTED:
         passed, detail = False, "HALTED: the account is halted"
@@ -138,7 +182,8 @@ def trading_state(state: str, reduces: bool) -> CheckResult:
             passed, detail = False, f"{_REDUCE_ONLY_PREFIX} the order would increase |position|"
     else:
         detail = f"trading state {state}"
-    return {"check": TRADING_STATE, "passed": passed, "observed": None, "limit": None, "detail": detail}
+    result = {"check": TRADING_STATE, "passed": passed, "observed": None, "limit": None, "detail": detail}
+    return _remember(_TRADING_STATES, (state, reduces), result)
 
 
 def circuit_breaker(tripped: list[tuple[str, str, int | None]], now_us: int, reduces: bool) -> CheckResult:
@@ -157,15 +202,15 @@ def circuit_breaker(tripped: list[tuple[str, str, int | None]], now_us: int, red
     if blocking:
         detail = f"circuit breaker tripped: {', '.join(blocking)}"
         return {"check": CIRCUIT_BREAKER, "passed": False, "observed": None, "limit": None, "detail": detail}
-    return {"check": CIRCUIT_BREAKER, "passed": True, "observed": None, "limit": None, "detail": _NO_BREAKER}
+    return _NO_BREAKER
 
 
 def symbol_allowed(symbol: str, allowed: list[str]) -> CheckResult:
     """The symbol must be in ``allowed``; an empty list allows every symbol."""
-    passed = True
     if not allowed:
-        detail = "every symbol allowed"
-    elif symbol in allowed:
+        return _EVERY_SYMBOL
+    passed = True
+    if symbol in allowed:
         detail = f"{symbol} allowed"
     else:
         passed, detail = False, f"{symbol} not in allowed symbols {', '.join(allowed)}"
@@ -174,9 +219,13 @@ def symbol_allowed(symbol: str, allowed: list[str]) -> CheckResult:
 
 def order_quantity(quantity: int, limit: int) -> CheckResult:
     """The order's quantity must not exceed the limit (quantity scale)."""
+    result = _QUANTITIES.get((quantity, limit))
+    if result is not None:
+        return result
     passed = quantity <= limit
     detail = f"quantity {qty(quantity)} {'<=' if passed else '>'} limit {qty(limit)}"
-    return {"check": ORDER_QUANTITY, "passed": passed, "observed": quantity, "limit": limit, "detail": detail}
+    result = {"check": ORDER_QUANTITY, "passed": passed, "observed": quantity, "limit": limit, "detail": detail}
+    return _remember(_QUANTITIES, (quantity, limit), result)
 
 
 def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
@@ -188,24 +237,36 @@ def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
     if value is None:
         detail = f"notional unknown: no price and {basis}"
         return {"check": ORDER_NOTIONAL, "passed": False, "observed": None, "limit": limit, "detail": detail}
+    result = _NOTIONALS.get((value, limit, basis))
+    if result is not None:
+        return result
     passed = value <= limit
     detail = f"notional {cash(value)} {'<=' if passed else '>'} limit {cash(limit)} ({basis})"
-    return {"check": ORDER_NOTIONAL, "passed": passed, "observed": value, "limit": limit, "detail": detail}
+    result = {"check": ORDER_NOTIONAL, "passed": passed, "observed": value, "limit": limit, "detail": detail}
+    return _remember(_NOTIONALS, (value, limit, basis), result)
 
 
 def position(projected: int, limit: int) -> CheckResult:
     """|position + working orders of the order's side + this order| must not exceed the limit (quantity scale)."""
+    result = _POSITIONS.get((projected, limit))
+    if result is not None:
+        return result
     observed = projected if projected >= 0 else -projected
     passed = observed <= limit
     detail = f"position if all fill {qty(projected)}, |.| {'<=' if passed else '>'} limit {qty(limit)}"
-    return {"check": POSITION, "passed": passed, "observed": observed, "limit": limit, "detail": detail}
+    result = {"check": POSITION, "passed": passed, "observed": observed, "limit": limit, "detail": detail}
+    return _remember(_POSITIONS, (projected, limit), result)
 
 
 def open_orders(count_with_this: int, limit: int) -> CheckResult:
     """Working orders, this one included, must not exceed the limit."""
+    result = _OPEN_ORDERS.get((count_with_this, limit))
+    if result is not None:
+        return result
     passed = count_with_this <= limit
     detail = f"open orders {count_with_this} {'<=' if passed else '>'} limit {limit}"
-    return {"check": OPEN_ORDERS, "passed": passed, "observed": count_with_this, "limit": limit, "detail": detail}
+    result = {"check": OPEN_ORDERS, "passed": passed, "observed": count_with_this, "limit": limit, "detail": detail}
+    return _remember(_OPEN_ORDERS, (count_with_this, limit), result)
 
 
 def price_collar(order_price: int | None, reference: int | None, reference_name: str, limit_bps: int) -> CheckResult:
@@ -218,6 +279,10 @@ def price_collar(order_price: int | None, reference: int | None, reference_name:
         return {"check": PRICE_COLLAR, "passed": True, "observed": None, "limit": limit_bps, "detail": "no limit price"}
     if reference is None or reference <= 0:
         return {"check": PRICE_COLLAR, "passed": True, "observed": None, "limit": limit_bps, "detail": "no reference"}
+    key = (order_price, reference, reference_name, limit_bps)
+    result = _COLLARS.get(key)
+    if result is not None:
+        return result
     distance = abs(order_price - reference) * 10_000
     bps = -(-distance // reference)  # ceiling
     passed = distance <= limit_bps * reference
@@ -225,7 +290,8 @@ def price_collar(order_price: int | None, reference: int | None, reference_name:
         f"price {price(order_price)} is {bps} bps from {reference_name} {price(reference)}"
         f"{', collar' if passed else ' > collar'} {limit_bps} bps"
     )
-    return {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
+    result = {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
+    return _remember(_COLLARS, key, result)
 
 
 def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
@@ -233,6 +299,9 @@ def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
 
     ``observed`` is the PnL and ``limit`` is ``-loss_limit`` (cash scale).
     """
+    result = _DAILY_LOSSES.get((pnl_today, loss_limit, reduces))
+    if result is not None:
+        return result
     floor = -loss_limit
     passed = True
     if pnl_today >= floor:
@@ -241,7 +310,8 @@ def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
         detail = f"realized PnL today {cash(pnl_today)} < {cash(floor)}, but the order reduces the position"
     else:
         passed, detail = False, f"realized PnL today {cash(pnl_today)} < {cash(floor)}"
-    return {"check": DAILY_LOSS, "passed": passed, "observed": pnl_today, "limit": floor, "detail": detail}
+    result = {"check": DAILY_LOSS, "passed": passed, "observed": pnl_today, "limit": floor, "detail": detail}
+    return _remember(_DAILY_LOSSES, (pnl_today, loss_limit, reduces), result)
 
 
 # -- ORDER_RATE: a token bucket on event time -------------------------------------------------------
@@ -266,6 +336,10 @@ def order_rate(tokens: int, per_second: int, burst: int) -> CheckResult:
     """An order needs one whole token. ``observed`` = orders in the bucket with this one, ``limit`` = burst."""
     used = -(-(burst * TOKEN - tokens) // TOKEN)  # whole tokens taken, rounded up
     observed = used + 1
-    passed = tokens >= TOKEN
+    result = _RATES.get((observed, per_second, burst))
+    if result is not None:
+        return result
+    passed = tokens >= TOKEN  # exactly when observed <= burst: the result is a function of (observed, burst)
     detail = f"{observed} orders in the bucket {'<=' if passed else '>'} burst {burst} ({per_second}/s)"
-    return {"check": ORDER_RATE, "passed": passed, "observed": observed, "limit": burst, "detail": detail}
+    result = {"check": ORDER_RATE, "passed": passed, "observed": observed, "limit": burst, "detail": detail}
+    return _remember(_RATES, (observed, per_second, burst), result)

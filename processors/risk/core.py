@@ -23,9 +23,10 @@ Account state (one JSON-able dict per account, the changelog key is the account)
 - ``breaker``: the account's own circuit breaker while tripped (``cool_down_until_us``, ``trigger_count``).
 
 ``state_changes()`` hands out a copy that shares what the core never modifies in place: ``limits``,
-``bucket``, ``rejects``, ``breaker`` and each position dict are replaced whole when they change, so only the
-containers the core edits in place (``orders`` and each working order, ``exposure`` and its pairs,
-``positions``) are copied (``copy_account_state``). An account is marked changed only by an event that changes
+``bucket``, ``rejects``, ``breaker``, each working order and each position dict are replaced whole when they
+change, so only the containers the core edits in place (``orders``, ``exposure`` and its pairs,
+``positions``) are copied (``copy_account_state``): a changelog record costs a copy of the account's order
+index, not of every working order. An account is marked changed only by an event that changes
 it (an order event repeating what risk already holds, e.g. PENDING_NEW or ACCEPTED, does not).
 
 Broadcast state (kill switches in force, breakers tripped by other producers, trading states set by
@@ -108,11 +109,12 @@ def new_account_state() -> AccountState:
 def copy_account_state(state: AccountState) -> AccountState:
     """A copy the core never modifies: the containers it edits in place are copied, the rest is shared.
 
-    Shared: ``limits``, ``bucket``, ``rejects``, ``breaker`` and the position dicts, which the core only ever
-    replaces (module docstring); ``restore`` copies them as well, so no caller's dict is ever aliased.
+    Shared: ``limits``, ``bucket``, ``rejects``, ``breaker``, the working orders and the position dicts, which
+    the core only ever replaces (module docstring); ``restore`` copies them as well, so no caller's dict is
+    ever aliased.
     """
     copied = dict(state)
-    copied["orders"] = {order_id: dict(order) for order_id, order in state["orders"].items()}
+    copied["orders"] = dict(state["orders"])
     copied["exposure"] = {symbol: list(sides) for symbol, sides in state["exposure"].items()}
     copied["positions"] = dict(state["positions"])
     return copied
@@ -183,6 +185,7 @@ class RiskCore:
                 restored[name] = list(restored[name])
         if restored["breaker"] is not None:
             restored["breaker"] = dict(restored["breaker"])
+        restored["orders"] = {order_id: dict(order) for order_id, order in restored["orders"].items()}
         restored["positions"] = {symbol: dict(held) for symbol, held in restored["positions"].items()}
         self._accounts[key] = restored
 
@@ -218,7 +221,8 @@ class RiskCore:
         account: str = order["account"]
         state = self._state(account)
         emits: list[Emit] = []
-        self._reset_breaker_if_cooled(event, state, account, now, emits)
+        if state["breaker"] is not None:  # tripped: the first command after the cool-down resets it
+            self._reset_breaker_if_cooled(event, state, account, now, emits)
         limits = state["limits"] or self._default_limits
 
         symbol: str = order["symbol"]
@@ -280,7 +284,8 @@ class RiskCore:
         account: str = cancel["account"]
         state = self._state(account)
         emits: list[Emit] = []
-        self._reset_breaker_if_cooled(event, state, account, cancel["meta"]["event_time_us"], emits)
+        if state["breaker"] is not None:
+            self._reset_breaker_if_cooled(event, state, account, cancel["meta"]["event_time_us"], emits)
         working = state["orders"].get(cancel["order_id"])
         symbol = cancel.get("symbol") or (working["symbol"] if working is not None else None)
         detail = "cancel: always approved (it reduces risk)"
@@ -295,7 +300,8 @@ class RiskCore:
         account: str = amend["account"]
         state = self._state(account)
         emits: list[Emit] = []
-        self._reset_breaker_if_cooled(event, state, account, now, emits)
+        if state["breaker"] is not None:
+            self._reset_breaker_if_cooled(event, state, account, now, emits)
         working = state["orders"].get(amend["order_id"])
         if working is None:
             detail = "amend of an order risk does not know as working: nothing to re-check (the OMS decides)"
@@ -329,7 +335,8 @@ class RiskCore:
         if approved:
             before = _order_exposure(working)
             pending = working["amend_leaves"]
-            working["amend_leaves"] = new_leaves if pending is None else max(pending, new_leaves)
+            amend_leaves = new_leaves if pending is None else max(pending, new_leaves)
+            working = state["orders"][amend["order_id"]] = {**working, "amend_leaves": amend_leaves}  # replaced whole
             self._expose(state, symbol, buy, _order_exposure(working) - before)
         emits.append(
             self._decision(
@@ -394,10 +401,14 @@ class RiskCore:
                 working = None  # what risk holds already (PENDING_NEW, ACCEPTED, ...)
             if working is not None:
                 before = _order_exposure(working)
-                working["quantity"] = quantity
-                working["cum"] = cum
-                working["leaves"] = leaves
-                working["price"] = price
+                # replaced whole, never edited: a changelog copy handed out earlier shares the old dict
+                working = orders[order_id] = {
+                    **working,
+                    "quantity": quantity,
+                    "cum": cum,
+                    "leaves": leaves,
+                    "price": price,
+                }
                 if answers_amend:
                     working["amend_leaves"] = None
                 self._expose(state, working["symbol"], working["side"] == "BUY", _order_exposure(working) - before)
