@@ -631,10 +631,12 @@ class OmsCore:
             fill=fill,
         )
 
-        self._settle_requests(out, order)
+        if order["pending"] is not None or order.get("queued_cancel") is not None:
+            self._settle_requests(out, order)
 
     def _settle_requests(self, out: _Out, order: Order) -> None:
-        """After a venue report: answer the requests of an order that ended; send a cancel that waited."""
+        """After a venue report on an order with a request open: answer the requests of an order that ended;
+        send a cancel that waited."""
         queued: Record | None = order.get("queued_cancel")
         if order["status"] in _TERMINAL:
             # The order ended under open requests: answer them now; the venue's replies find no transition.
