@@ -15,7 +15,9 @@ Every input is generated before timing from the seeded ``connectors.order_flow.O
   cancels, amends and invalid commands, over ``--flow-accounts`` accounts) through the single-process order
   path (stage "orderpath": risk, oms, venue, portfolio) on ``processors.runtime.memory_engine.MemoryEngine``.
   The whole path is timed with a checkpoint (every core's ``state_changes()`` and broadcast state, through
-  JSON) every ``--batch`` inputs, as a runtime batch commits, and without checkpoints; then each core alone on
+  JSON) every ``--batch`` inputs, as a runtime batch commits, without checkpoints, and with checkpoints but
+  its output lists emptied after every input (a worker keeps no outputs; the engine keeps them all, and the
+  garbage collector's full passes over them cost more the longer the run); then each core alone on
   the inputs the pipeline handed it in that run (a fresh core each time, with ``state_changes()`` every
   ``--batch`` of its inputs); then each core's µs per input event by input schema (every ``apply`` timed
   alone, the clock's own cost taken off).
@@ -245,11 +247,19 @@ def path_inputs(events: Sequence[Event]) -> dict[str, list[Event]]:
     return inputs
 
 
-def time_path(events: Sequence[Event], batch: int | None) -> float:
+def time_path(events: Sequence[Event], batch: int | None, keep_outputs: bool = True) -> float:
+    """CPU seconds to run ``events`` through a fresh path. ``keep_outputs=False`` empties the engine's output
+    lists after every input, as a worker forgets what it produced: the memory engine keeps every output for
+    its readers, and the garbage collector's full passes over those records grow with the run."""
     engine = path_engine(batch)
     gc.collect()
     began = time.process_time()
-    engine.run(events)
+    if keep_outputs:
+        engine.run(events)
+    else:
+        for event in events:
+            engine.send(event)
+            engine.outputs.clear()
     return time.process_time() - began
 
 
@@ -340,8 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_path:
         reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
         events = flow_events(FlowConfig(orders=args.orders, seed=args.seed, accounts=args.flow_accounts))
-        for batch, label in ((args.batch, f"checkpoint every {args.batch} inputs"), (None, "no checkpoints")):
-            seconds, spread = median_of_runs(functools.partial(time_path, events, batch), args.repeat)
+        runs = (
+            (args.batch, True, f"checkpoint every {args.batch} inputs"),
+            (None, True, "no checkpoints"),
+            (args.batch, False, f"checkpoint every {args.batch} inputs, outputs not kept"),
+        )
+        for batch, keep, label in runs:
+            seconds, spread = median_of_runs(functools.partial(time_path, events, batch, keep), args.repeat)
             reporter.add(
                 PHASE_PATH,
                 f"whole path, memory engine, {label}",
