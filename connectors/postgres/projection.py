@@ -30,6 +30,7 @@ from processors.core import Emit
 from processors.runtime.dead_letters import SourceRecord, dead_letter
 from schemas.codec import Codec
 from schemas.errors import SerializationError
+from schemas.types import DeadLetterReason
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS, spec_for
 
 log = logging.getLogger(__name__)
@@ -455,5 +456,5 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _dead(source: SourceRecord, reason: str, detail: str) -> Emit:
+def _dead(source: SourceRecord, reason: DeadLetterReason, detail: str) -> Emit:
     return dead_letter(STAGE, source, reason, detail)
