@@ -41,9 +41,10 @@ from psycopg.conninfo import make_conninfo
 from api import key_store
 from api.auth import Role
 from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, load_average, machine_info, rate
-from connectors.order_flow import NEW_ORDER, FlowConfig, OrderFlow
+from connectors.order_flow import FlowConfig, OrderFlow
 from connectors.postgres.sink import SinkOptions
 from processors.runtime.worker import DEFAULT_ENGINE
+from schemas.names import NEW_ORDER
 from settings import Settings, load_settings
 from sq.demo_session import Session, demo_account, order_body
 from sq.stack_runner import DEFAULT_PROCESSORS, READY_TIMEOUT_S, consumer_group, wait_until_consumed

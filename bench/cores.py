@@ -42,16 +42,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import Reporter, machine_info, median_of_runs, runs_spread
-from connectors.order_flow import NEW_ORDER, FlowConfig, OrderFlow
+from connectors.order_flow import FlowConfig, OrderFlow
 from processors.core import Core, Event, Record
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import stage_spec
 from processors.runtime.registry import core_class, new_core
+from schemas.names import EXECUTION_REPORT, NEW_ORDER, RISK_DECISION
 from tests.kit.flows import flow_events
 from topics.catalogue import RISK_DECISIONS, VENUE_EXECUTIONS
 
-RISK_DECISION = "shrivenquant.risk.RiskDecision"
-EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
 WINDOW = 100  # orders in flight at once in the oms lifecycle
 PATH_STAGE = "orderpath"
 PHASE_OMS = "oms in-process"

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.examples import BASE_TIME_US, example_event, price, qty
+from schemas.names import EXECUTION_REPORT, ORDER_EVENT, POSITION
 from schemas.scales import notional
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 
-ORDER_EVENT = "shrivenquant.orders.OrderEvent"
-EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
-POSITION = "shrivenquant.portfolio.Position"
 KINDS = ("filled", "cancelled", "amended", "denied", "rejected", "cancel_rejected", "duplicate", "cancel_unknown")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 

@@ -50,18 +50,19 @@ from processors.oms.orders import (
     new_order_state,
 )
 from processors.portfolio.position import div_half_even
+from schemas.names import (
+    AMEND_ORDER,
+    CANCEL_ORDER,
+    DEAD_LETTER,
+    EXECUTION_REPORT,
+    NEW_ORDER,
+    ORDER_EVENT,
+    RISK_DECISION,
+    VENUE_ORDER,
+)
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "oms"
-
-RISK_DECISION: Final = "shrivenquant.risk.RiskDecision"
-EXECUTION_REPORT: Final = "shrivenquant.venue.ExecutionReport"
-NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
-ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
-VENUE_ORDER: Final = "shrivenquant.venue.VenueOrder"
-DEAD_LETTER: Final = "shrivenquant.ops.DeadLetter"
 
 CANCEL: Final = "CANCEL"
 REPLACE: Final = "REPLACE"

@@ -62,13 +62,10 @@ from processors.portfolio.ledger import (
     own_account_state,
 )
 from processors.portfolio.position import Position, unrealized_pnl
+from schemas.names import ORDER_EVENT, POSITION, TRADE
 from topics.catalogue import MD_TRADES, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 
 STAGE: Final = "portfolio"
-
-ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
-TRADE: Final = "shrivenquant.md.Trade"
-POSITION: Final = "shrivenquant.portfolio.Position"
 
 
 def position_key(account: str, symbol: str) -> str:

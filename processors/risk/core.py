@@ -67,21 +67,14 @@ from processors.risk.checks import (
     trading_state,
 )
 from processors.risk.limits import DEFAULT_CONFIG, RiskConfig, limits_from_record
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE, TRADING_STATE_SET
+from schemas.names import CIRCUIT_BREAKER as CIRCUIT_BREAKER_SCHEMA
+from schemas.names import KILL_SWITCH as KILL_SWITCH_SCHEMA
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from schemas.scales import notional
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS, RISK_LIMITS
 
 STAGE: Final = "risk"
-
-NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
-ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
-RISK_LIMITS_SCHEMA: Final = "shrivenquant.risk.RiskLimits"
-RISK_DECISION: Final = "shrivenquant.risk.RiskDecision"
-KILL_SWITCH_SCHEMA: Final = "shrivenquant.control.KillSwitch"
-CIRCUIT_BREAKER_SCHEMA: Final = "shrivenquant.control.CircuitBreaker"
-TRADING_STATE_SET: Final = "shrivenquant.control.TradingStateSet"
-TRADE: Final = "shrivenquant.md.Trade"
 
 TERMINAL: Final = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 FILL_EVENTS: Final = frozenset({"PARTIALLY_FILLED", "FILLED"})

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from api import commands
 from api.models import OrderCreate, OrderUpdate, RiskLimitsUpdate
-from connectors.order_flow import AMEND_ORDER, NEW_ORDER, FlowConfig, OrderFlow
+from connectors.order_flow import FlowConfig, OrderFlow
+from schemas.names import AMEND_ORDER, NEW_ORDER
 from sq.demo_session import (
     Expected,
     Projection,

@@ -6,16 +6,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from connectors.order_flow import LOT_SIZES, REFERENCE_MIDS, RISK_LIMITS_SCHEMA, FlowCommand, FlowConfig, OrderFlow
+from connectors.order_flow import LOT_SIZES, REFERENCE_MIDS, FlowCommand, FlowConfig, OrderFlow
 from processors.core import Event, derived_event_id
+from schemas.names import CIRCUIT_BREAKER, DEPTH_SNAPSHOT, DEPTH_UPDATE, KILL_SWITCH, TRADE, TRADING_STATE_SET
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from topics.catalogue import CONTROL_EVENTS, MD_DEPTH, MD_TRADES, ORDERS_COMMANDS, RISK_LIMITS
 
-TRADE = "shrivenquant.md.Trade"
-DEPTH_SNAPSHOT = "shrivenquant.md.DepthSnapshot"
-DEPTH_UPDATE = "shrivenquant.md.DepthUpdate"
-KILL_SWITCH = "shrivenquant.control.KillSwitch"
-TRADING_STATE_SET = "shrivenquant.control.TradingStateSet"
-CIRCUIT_BREAKER = "shrivenquant.control.CircuitBreaker"
 MARKET_VENUE = "binance"
 
 

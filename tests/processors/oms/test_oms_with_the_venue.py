@@ -15,6 +15,7 @@ from processors.core import Emit, Event
 from processors.oms import OmsCore
 from processors.venue.core import VenueCore
 from replay.verify import OrderPathLog, verify
+from schemas.names import EXECUTION_REPORT
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, VENUE_EXECUTIONS, VENUE_ORDERS
 
 BUYER = "acc-1"
@@ -137,7 +138,5 @@ def test_executions_redelivered_to_the_oms_change_nothing() -> None:
     executions = list(path.log[VENUE_EXECUTIONS])
     fills = [e for e in executions if e["exec_type"] == "FILL"]
     assert len(fills) == 2
-    again = run(
-        path.oms, *[Event(VENUE_EXECUTIONS, e["account"], "shrivenquant.venue.ExecutionReport", e, 0) for e in fills]
-    )
+    again = run(path.oms, *[Event(VENUE_EXECUTIONS, e["account"], EXECUTION_REPORT, e, 0) for e in fills])
     assert again == []

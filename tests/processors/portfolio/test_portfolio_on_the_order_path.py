@@ -17,6 +17,7 @@ from processors.runtime.pipeline import stage_spec
 from processors.runtime.registry import core_class
 from schemas.codec import default_codec
 from schemas.examples import example_event
+from schemas.names import NEW_ORDER, ORDER_EVENT
 from topics.catalogue import ORDERS_COMMANDS, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 
 SYMBOL = "PATHUSDT"
@@ -43,7 +44,7 @@ def new_order(account: str, side: str, quantity: int, price: int, t: int) -> Eve
         "correlation_id": event_id,
     }
     record = example_event(
-        "shrivenquant.orders.NewOrder",
+        NEW_ORDER,
         meta=meta,
         account=account,
         client_order_id=client_order_id,
@@ -55,7 +56,7 @@ def new_order(account: str, side: str, quantity: int, price: int, t: int) -> Eve
         post_only=False,
         execution=None,
     )
-    return Event(ORDERS_COMMANDS, account, "shrivenquant.orders.NewOrder", record, t)
+    return Event(ORDERS_COMMANDS, account, NEW_ORDER, record, t)
 
 
 def test_positions_built_from_the_oms_fills_add_up_and_a_replayed_log_counts_each_fill_once() -> None:
@@ -94,7 +95,7 @@ def test_positions_built_from_the_oms_fills_add_up_and_a_replayed_log_counts_eac
     # The whole orders.events log delivered twice (an at-least-once replay) to a fresh portfolio.
     replayed = PortfolioCore()
     log = [
-        Event(ORDERS_EVENTS, e["account"], "shrivenquant.orders.OrderEvent", e, e["meta"]["ingest_time_us"])
+        Event(ORDERS_EVENTS, e["account"], ORDER_EVENT, e, e["meta"]["ingest_time_us"])
         for e in path.records(ORDERS_EVENTS)
     ]
     run(replayed, *log, *log, trade(98 * P, symbol=SYMBOL, t=T0 + 10))
