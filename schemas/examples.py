@@ -32,7 +32,7 @@ from schemas.names import (
     TRADING_STATE_SET,
     VENUE_ORDER,
 )
-from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, notional, to_fixed
+from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, Cash, Price, Quantity, notional, to_fixed
 
 BASE_TIME_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
 ACCOUNT = "acct-001"
@@ -44,16 +44,16 @@ CORRELATION_ID = "corr-000001"
 MAKER_FEE_BPS = 2
 
 
-def price(text: str) -> int:
-    return to_fixed(text, PRICE_DECIMALS)
+def price(text: str) -> Price:
+    return Price(to_fixed(text, PRICE_DECIMALS))
 
 
-def qty(text: str) -> int:
-    return to_fixed(text, QUANTITY_DECIMALS)
+def qty(text: str) -> Quantity:
+    return Quantity(to_fixed(text, QUANTITY_DECIMALS))
 
 
-def cash(text: str) -> int:
-    return to_fixed(text, CASH_DECIMALS)
+def cash(text: str) -> Cash:
+    return Cash(to_fixed(text, CASH_DECIMALS))
 
 
 FILL_PRICE = price("64250.5")
@@ -361,7 +361,7 @@ def _execution_report(seq: int) -> t.ExecutionReport:
 
 
 def _position(seq: int) -> t.Position:
-    unrealized = notional(MARK_PRICE - FILL_PRICE, FILL_QUANTITY)
+    unrealized = notional(Price(MARK_PRICE - FILL_PRICE), FILL_QUANTITY)
     return {
         "meta": example_meta(seq, "portfolio"),
         "account": ACCOUNT,

@@ -3,6 +3,14 @@
 An amount `n` at `d` decimals means the decimal value n / 10**d. Conversions here are exact: they never go
 through float, never round silently, and refuse values that do not fit the scale or an Avro long.
 Avro fields holding an amount carry `"sq.scale": "<name>"` naming one of `SCALES`.
+
+`Price`, `Quantity` and `Cash` (notional, fees, PnL, cash balances) are the amounts as types, so that mypy
+tells a quantity passed where a price is due. They are `NewType`s: annotations only, nothing at run time.
+An amount read from a record, and what a money function returns, carries its type; a sum or difference of
+amounts is a plain int (arithmetic on a NewType gives int), so a function taking a computed amount (a
+projected position, today's PnL, a fill's size) takes int. The few functions that produce an amount by
+arithmetic (`notional` here, the position and fee functions of the cores) say so with a
+`type: ignore[return-value]` on their return: a conversion call there would cost on the hot path.
 """
 
 from __future__ import annotations
@@ -10,7 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NewType
+
+Price = NewType("Price", int)  # at PRICE_DECIMALS
+Quantity = NewType("Quantity", int)  # at QUANTITY_DECIMALS
+Cash = NewType("Cash", int)  # at CASH_DECIMALS
 
 PRICE_DECIMALS: Final = 8
 QUANTITY_DECIMALS: Final = 8
@@ -114,7 +126,7 @@ def format_fixed(n: int, decimals: int) -> str:
     return f"-{text}" if n < 0 else text
 
 
-def notional(price_fp: int, qty_fp: int) -> int:
+def notional(price_fp: Price, qty_fp: Quantity) -> Cash:
     """price x quantity in cash scale, with integer arithmetic only.
 
     The exact product has PRICE_DECIMALS + QUANTITY_DECIMALS decimals; digits beyond CASH_DECIMALS are
@@ -124,7 +136,7 @@ def notional(price_fp: int, qty_fp: int) -> int:
         _check_int(price_fp)
         _check_int(qty_fp)
     product = price_fp * qty_fp
-    return product // _NOTIONAL_DIVISOR if product >= 0 else -(-product // _NOTIONAL_DIVISOR)
+    return product // _NOTIONAL_DIVISOR if product >= 0 else -(-product // _NOTIONAL_DIVISOR)  # type: ignore[return-value]  # made here
 
 
 def _parse_decimal(value: str | Decimal) -> Decimal:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from schemas.scales import CASH_DECIMALS, QUANTITY_DECIMALS
+from schemas.scales import CASH_DECIMALS, QUANTITY_DECIMALS, Cash, Price, Quantity
 
 CheckResult = dict[str, Any]
 
@@ -217,7 +217,7 @@ def symbol_allowed(symbol: str, allowed: list[str]) -> CheckResult:
     return {"check": SYMBOL_ALLOWED, "passed": passed, "observed": None, "limit": None, "detail": detail}
 
 
-def order_quantity(quantity: int, limit: int) -> CheckResult:
+def order_quantity(quantity: Quantity, limit: Quantity) -> CheckResult:
     """The order's quantity must not exceed the limit (quantity scale)."""
     result = _QUANTITIES.get((quantity, limit))
     if result is not None:
@@ -228,7 +228,7 @@ def order_quantity(quantity: int, limit: int) -> CheckResult:
     return _remember(_QUANTITIES, (quantity, limit), result)
 
 
-def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
+def order_notional(value: Cash | None, limit: Cash, basis: str) -> CheckResult:
     """notional(price, quantity) must not exceed the limit (cash scale); ``None`` = no price to value it at.
 
     ``basis`` says which price valued it ("limit price", "last trade", ...). Without any price the
@@ -246,7 +246,7 @@ def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
     return _remember(_NOTIONALS, (value, limit, basis), result)
 
 
-def position(projected: int, limit: int) -> CheckResult:
+def position(projected: int, limit: Quantity) -> CheckResult:
     """|position + working orders of the order's side + this order| must not exceed the limit (quantity scale)."""
     result = _POSITIONS.get((projected, limit))
     if result is not None:
@@ -269,7 +269,9 @@ def open_orders(count_with_this: int, limit: int) -> CheckResult:
     return _remember(_OPEN_ORDERS, (count_with_this, limit), result)
 
 
-def price_collar(order_price: int | None, reference: int | None, reference_name: str, limit_bps: int) -> CheckResult:
+def price_collar(
+    order_price: Price | None, reference: Price | None, reference_name: str, limit_bps: int
+) -> CheckResult:
     """|price - reference| / reference must be within ``limit_bps``; passes without a price or a reference.
 
     ``observed`` is the distance in basis points rounded up, so ``observed <= limit`` exactly when the
@@ -294,7 +296,7 @@ def price_collar(order_price: int | None, reference: int | None, reference_name:
     return _remember(_COLLARS, key, result)
 
 
-def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
+def daily_loss(pnl_today: int, loss_limit: Cash, reduces: bool) -> CheckResult:
     """Today's realized PnL (net of fees) must be >= -loss_limit, unless the order only reduces the position.
 
     ``observed`` is the PnL and ``limit`` is ``-loss_limit`` (cash scale).

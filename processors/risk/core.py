@@ -71,7 +71,7 @@ from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER, ORDER_EVENT, RIS
 from schemas.names import CIRCUIT_BREAKER as CIRCUIT_BREAKER_SCHEMA
 from schemas.names import KILL_SWITCH as KILL_SWITCH_SCHEMA
 from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
-from schemas.scales import notional
+from schemas.scales import Cash, Price, Quantity, notional
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS, RISK_LIMITS
 
 STAGE: Final = "risk"
@@ -142,7 +142,7 @@ class RiskCore:
         self._kill_switches: set[str] = set()  # "GLOBAL", "ACCOUNT:<account>", "SYMBOL:<symbol>"
         self._breakers: dict[str, tuple[str, int | None]] = {}  # tripped by others: key -> (state, until)
         self._trading_states: dict[str, str] = {}  # account -> REDUCE_ONLY / HALTED (absent: ACTIVE)
-        self._last_trade: dict[str, int] = {}  # symbol -> price
+        self._last_trade: dict[str, Price] = {}  # symbol -> price
         self._handlers: dict[str, Callable[[Event], list[Emit]]] = {
             NEW_ORDER: self._on_new_order,
             CANCEL_ORDER: self._on_cancel,
@@ -220,8 +220,8 @@ class RiskCore:
 
         symbol: str = order["symbol"]
         side: str = order["side"]
-        quantity: int = order["quantity"]
-        limit_price: int | None = order["price"]
+        quantity: Quantity = order["quantity"]
+        limit_price: Price | None = order["price"]
         buy = side == "BUY"
         signed = quantity if buy else -quantity
         held = state["positions"].get(symbol)
@@ -306,8 +306,8 @@ class RiskCore:
         limits = state["limits"] or self._default_limits
         symbol: str = working["symbol"]
         buy = working["side"] == "BUY"
-        quantity: int = working["quantity"] if amend["quantity"] is None else amend["quantity"]
-        limit_price: int | None = working["price"] if amend["price"] is None else amend["price"]
+        quantity: Quantity = working["quantity"] if amend["quantity"] is None else amend["quantity"]
+        limit_price: Price | None = working["price"] if amend["price"] is None else amend["price"]
         new_leaves = max(quantity - working["cum"], 0)
         held = state["positions"].get(symbol)
         position_qty: int = held["quantity"] if held is not None else 0
@@ -419,7 +419,7 @@ class RiskCore:
         symbol: str = fill["symbol"]
         positions = state["positions"]
         before = positions.get(symbol) or empty_position()
-        fee: int = fill.get("fee", 0)
+        fee: Cash = fill.get("fee", 0)
         after = apply_fill(before, fill["side"], fill["last_quantity"], fill["last_price"], fee)
         positions[symbol] = after
         day = now // DAY_US
@@ -525,20 +525,20 @@ class RiskCore:
         if exposure[0] == 0 and exposure[1] == 0:
             del state["exposure"][symbol]
 
-    def _reference(self, symbol: str, limits: Mapping[str, Any]) -> tuple[int | None, str]:
+    def _reference(self, symbol: str, limits: Mapping[str, Any]) -> tuple[Price | None, str]:
         """The reference price of a symbol: last trade, else the configured one, else none."""
         last = self._last_trade.get(symbol)
         if last is not None:
             return last, "last trade"
-        configured: int | None = limits["reference_prices"].get(symbol)
+        configured: Price | None = limits["reference_prices"].get(symbol)
         if configured is not None:
             return configured, "configured reference"
         return None, "no reference"
 
     @staticmethod
     def _valuation(
-        order: Mapping[str, Any], quantity: int, reference: int | None, reference_name: str
-    ) -> tuple[int | None, str]:
+        order: Mapping[str, Any], quantity: Quantity, reference: Price | None, reference_name: str
+    ) -> tuple[Cash | None, str]:
         """The order's notional and what priced it: limit price, else stop price, else the reference."""
         if order["price"] is not None:
             return notional(order["price"], quantity), "at limit price"
