@@ -117,7 +117,8 @@ def reduces_position(position: int, same_side_open: int, signed_quantity: int) -
 # A result is therefore shared between decisions, like the command a decision carries: a decision's
 # records are never modified once emitted. Each result is one dict literal; its detail formats each amount once.
 
-# Remembered results per check, by their inputs; bounded: emptied when full.
+# Remembered results per check, by their inputs; bounded (emptied when full): at most 4,096 results of about
+# 400 bytes per check, under 15 MB for all of them.
 _KEPT: Final = 4096
 
 
