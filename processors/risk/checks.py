@@ -112,13 +112,14 @@ def reduces_position(position: int, same_side_open: int, signed_quantity: int) -
 
 # -- the checks, in the order they run --------------------------------------------------------------
 # They run eleven times per order, so what repeats is not rebuilt: a pass that depends on nothing is one
-# constant result, and the results of checks whose inputs repeat from order to order (an account's limits,
-# the flow's quantities, a full token bucket, today's PnL between fills) are remembered by their inputs.
-# A result is therefore shared between decisions, like the command a decision carries: a decision's
-# records are never modified once emitted. Each result is one dict literal; its detail formats each amount once.
+# constant result, and the checks whose inputs take few values (trading state, the order's quantity against
+# its limit, the open order count, the token bucket's count) remember their results by those inputs. A
+# result is therefore shared between decisions, like the command a decision carries: a decision's records
+# are never modified once emitted. The checks of prices and PnL are built each time: their inputs rarely
+# repeat in a live stream. Each result is one dict literal; its detail formats each amount once.
 
 # Remembered results per check, by their inputs; bounded (emptied when full): at most 4,096 results of about
-# 400 bytes per check, under 15 MB for all of them.
+# 400 bytes per check.
 _KEPT: Final = 4096
 
 
@@ -152,12 +153,8 @@ _EVERY_SYMBOL: Final[CheckResult] = {
 }
 _TRADING_STATES: Final[dict[tuple[str, bool], CheckResult]] = {}
 _QUANTITIES: Final[dict[tuple[int, int], CheckResult]] = {}
-_NOTIONALS: Final[dict[tuple[int, int, str], CheckResult]] = {}
-_POSITIONS: Final[dict[tuple[int, int], CheckResult]] = {}
-_COLLARS: Final[dict[tuple[int, int, str, int], CheckResult]] = {}
 _OPEN_ORDERS: Final[dict[tuple[int, int], CheckResult]] = {}
 _RATES: Final[dict[tuple[int, int, int], CheckResult]] = {}
-_DAILY_LOSSES: Final[dict[tuple[int, int, bool], CheckResult]] = {}
 
 
 def kill_switch(active: list[str]) -> CheckResult:
@@ -238,25 +235,17 @@ def order_notional(value: Cash | None, limit: Cash, basis: str) -> CheckResult:
     if value is None:
         detail = f"notional unknown: no price and {basis}"
         return {"check": ORDER_NOTIONAL, "passed": False, "observed": None, "limit": limit, "detail": detail}
-    result = _NOTIONALS.get((value, limit, basis))
-    if result is not None:
-        return result
     passed = value <= limit
     detail = f"notional {cash(value)} {'<=' if passed else '>'} limit {cash(limit)} ({basis})"
-    result = {"check": ORDER_NOTIONAL, "passed": passed, "observed": value, "limit": limit, "detail": detail}
-    return _remember(_NOTIONALS, (value, limit, basis), result)
+    return {"check": ORDER_NOTIONAL, "passed": passed, "observed": value, "limit": limit, "detail": detail}
 
 
 def position(projected: int, limit: Quantity) -> CheckResult:
     """|position + working orders of the order's side + this order| must not exceed the limit (quantity scale)."""
-    result = _POSITIONS.get((projected, limit))
-    if result is not None:
-        return result
     observed = projected if projected >= 0 else -projected
     passed = observed <= limit
     detail = f"position if all fill {qty(projected)}, |.| {'<=' if passed else '>'} limit {qty(limit)}"
-    result = {"check": POSITION, "passed": passed, "observed": observed, "limit": limit, "detail": detail}
-    return _remember(_POSITIONS, (projected, limit), result)
+    return {"check": POSITION, "passed": passed, "observed": observed, "limit": limit, "detail": detail}
 
 
 def open_orders(count_with_this: int, limit: int) -> CheckResult:
@@ -282,10 +271,6 @@ def price_collar(
         return {"check": PRICE_COLLAR, "passed": True, "observed": None, "limit": limit_bps, "detail": "no limit price"}
     if reference is None or reference <= 0:
         return {"check": PRICE_COLLAR, "passed": True, "observed": None, "limit": limit_bps, "detail": "no reference"}
-    key = (order_price, reference, reference_name, limit_bps)
-    result = _COLLARS.get(key)
-    if result is not None:
-        return result
     distance = abs(order_price - reference) * 10_000
     bps = -(-distance // reference)  # ceiling
     passed = distance <= limit_bps * reference
@@ -293,8 +278,7 @@ def price_collar(
         f"price {price(order_price)} is {bps} bps from {reference_name} {price(reference)}"
         f"{', collar' if passed else ' > collar'} {limit_bps} bps"
     )
-    result = {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
-    return _remember(_COLLARS, key, result)
+    return {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
 
 
 def daily_loss(pnl_today: int, loss_limit: Cash, reduces: bool) -> CheckResult:
@@ -302,9 +286,6 @@ def daily_loss(pnl_today: int, loss_limit: Cash, reduces: bool) -> CheckResult:
 
     ``observed`` is the PnL and ``limit`` is ``-loss_limit`` (cash scale).
     """
-    result = _DAILY_LOSSES.get((pnl_today, loss_limit, reduces))
-    if result is not None:
-        return result
     floor = -loss_limit
     passed = True
     if pnl_today >= floor:
@@ -313,8 +294,7 @@ def daily_loss(pnl_today: int, loss_limit: Cash, reduces: bool) -> CheckResult:
         detail = f"realized PnL today {cash(pnl_today)} < {cash(floor)}, but the order reduces the position"
     else:
         passed, detail = False, f"realized PnL today {cash(pnl_today)} < {cash(floor)}"
-    result = {"check": DAILY_LOSS, "passed": passed, "observed": pnl_today, "limit": floor, "detail": detail}
-    return _remember(_DAILY_LOSSES, (pnl_today, loss_limit, reduces), result)
+    return {"check": DAILY_LOSS, "passed": passed, "observed": pnl_today, "limit": floor, "detail": detail}
 
 
 # -- ORDER_RATE: a token bucket on event time -------------------------------------------------------
