@@ -1,7 +1,7 @@
 """Order path cores in process, no Kafka: microseconds of one core's work per order, and the whole path's rate.
 
     .venv/bin/python -m bench.cores [--orders 2000] [--accounts 50] [--flow-accounts 4] [--fills 2] [--batch 500]
-                                    [--repeat 3] [--seed 7] [--skip-oms] [--skip-path] [--json]
+                                    [--repeat 3] [--seed 7] [--skip-oms] [--skip-path] [--profile N] [--json]
 
 Every input is generated before timing from the seeded ``connectors.order_flow.OrderFlow``.
 
@@ -26,19 +26,26 @@ Figures are per NewOrder of the flow (µs per order, orders/s), the median of ``
 CPU time (``time.process_time``: single-threaded pure Python, so it equals wall time on a quiet machine and is
 far steadier than wall time on a busy one). Figures are measured, never asserted.
 
-Profile the path with ``.venv/bin/python -m cProfile -s tottime -m bench.cores --skip-oms --repeat 1``.
+``--profile N`` runs the whole path once more under cProfile (checkpoints every ``--batch`` inputs, outputs kept)
+and prints its top N functions by own time.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import gc
+import io
 import json
+import pstats
 import statistics
+import sys
+import sysconfig
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.common import Reporter, machine_info, median_of_runs, runs_spread
@@ -48,6 +55,7 @@ from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import stage_spec
 from processors.runtime.registry import core_class, new_core
 from schemas.names import EXECUTION_REPORT, NEW_ORDER, RISK_DECISION
+from settings import PROJECT_ROOT
 from tests.kit.flows import flow_events
 from topics.catalogue import RISK_DECISIONS, VENUE_EXECUTIONS
 
@@ -284,6 +292,20 @@ def per_kind(factory: Callable[[], Core], events: Sequence[Event]) -> dict[str, 
     return {kind: (len(ns), (sum(ns) / len(ns) - overhead) / 1000) for kind, ns in spent.items()}
 
 
+def profile_path(events: Sequence[Event], args: argparse.Namespace) -> str:
+    """The top ``args.profile`` functions by own time of one whole-path run under cProfile."""
+    engine = path_engine(args.batch)
+    profile = cProfile.Profile()
+    gc.collect()
+    profile.runcall(engine.run, events)
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.profile)
+    report = text.getvalue()
+    for folder, name in ((PROJECT_ROOT, ""), (Path(sysconfig.get_paths()["stdlib"]), "<stdlib>/")):
+        report = report.replace(f"{folder}/", name)  # paths relative to the project and the standard library
+    return f"cProfile of one whole-path run ({args.orders} orders):\n{report}"
+
+
 # -- main -------------------------------------------------------------------------------------------------
 
 
@@ -298,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-oms", action="store_true", help="the order path only")
     parser.add_argument("--skip-path", action="store_true", help="the oms lifecycle only")
+    parser.add_argument("--profile", type=int, metavar="N", help="print the path's top N functions by own time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     reporter = Reporter(args.json)
@@ -349,12 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_path:
         reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
         events = flow_events(FlowConfig(orders=args.orders, seed=args.seed, accounts=args.flow_accounts))
-        runs = (
+        variants = (
             (args.batch, True, f"checkpoint every {args.batch} inputs"),
             (None, True, "no checkpoints"),
             (args.batch, False, f"checkpoint every {args.batch} inputs, outputs not kept"),
         )
-        for batch, keep, label in runs:
+        for batch, keep, label in variants:
             seconds, spread = median_of_runs(functools.partial(time_path, events, batch, keep), args.repeat)
             reporter.add(
                 PHASE_PATH,
@@ -381,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                 micros = statistics.median(run[kind][1] for run in runs)
                 reporter.add(PHASE_KINDS, f"{name}: {kind}", micros, "µs/event", f"{count} events")
 
+    if args.profile and not args.skip_path:
+        print(profile_path(flow_events(FlowConfig(args.orders, args.seed, args.flow_accounts)), args), file=sys.stderr)
     reporter.finish(machine=info)
     return 0
 
