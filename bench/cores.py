@@ -21,6 +21,8 @@ Every input is generated before timing from the seeded ``connectors.order_flow.O
   the inputs the pipeline handed it in that run (a fresh core each time, with ``state_changes()`` every
   ``--batch`` of its inputs); then each core's µs per input event by input schema (every ``apply`` timed
   alone, the clock's own cost taken off).
+- bound: what the path's outputs cost with no logic at all: their number per order, making them again (each
+  record copied, a fresh meta with a derived id, an Emit) and the events that hand them from core to core.
 
 Figures are per NewOrder of the flow (µs per order, orders/s), the median of ``--repeat`` runs, in the process's
 CPU time (``time.process_time``: single-threaded pure Python, so it equals wall time on a quiet machine and is
@@ -50,7 +52,7 @@ from typing import Any
 
 from bench.common import Reporter, machine_info, median_of_runs, runs_spread
 from connectors.order_flow import FlowConfig, OrderFlow
-from processors.core import Core, Event, Record
+from processors.core import Core, Emit, Event, Record, derived_event_id
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import stage_spec
 from processors.runtime.registry import core_class, new_core
@@ -64,6 +66,7 @@ PATH_STAGE = "orderpath"
 PHASE_OMS = "oms in-process"
 PHASE_PATH = "order path in-process"
 PHASE_KINDS = "per input event"
+PHASE_BOUND = "bound"
 
 
 def _encode_state(state: Record | None) -> bytes | None:
@@ -229,6 +232,15 @@ def path_engine(batch: int | None) -> MemoryEngine:
     return MemoryEngine(cores, name=PATH_STAGE, checkpoint_every=batch)
 
 
+Sent = list[tuple[Event, list[Emit]]]  # each input event and the outputs it caused, in order
+
+
+def path_outputs(events: Sequence[Event]) -> tuple[Sent, frozenset[str]]:
+    """Every input with the outputs it caused on a fresh path, and the topics the path hands in process."""
+    engine = path_engine(None)
+    return [(event, engine.send(event)) for event in events], engine.pipeline.internal
+
+
 def path_inputs(events: Sequence[Event]) -> dict[str, list[Event]]:
     """What each core of the path is handed when ``events`` go through the memory engine, in the order handed.
 
@@ -236,15 +248,15 @@ def path_inputs(events: Sequence[Event]) -> dict[str, list[Event]]:
     in the order the outputs come (breadth first), so every core's inputs are that sequence filtered by its
     topics; a handed record carries the input's ingest time.
     """
-    engine = path_engine(None)
-    internal = engine.pipeline.internal
-    taken = {core.name: {*core.inputs, *core.broadcast_inputs} for core in engine.cores}
+    sent, internal = path_outputs(events)
+    classes = [core_class(name) for name in stage_spec(PATH_STAGE).cores]
+    taken = {cls.name: {*cls.inputs, *cls.broadcast_inputs} for cls in classes}
     inputs: dict[str, list[Event]] = {name: [] for name in taken}
-    for event in events:
+    for event, emits in sent:
         handed = [event]
         handed += [
             Event(emit.topic, emit.key, emit.schema, emit.record, event.ingest_time_us)
-            for emit in engine.send(event)
+            for emit in emits
             if emit.topic in internal
         ]
         for current in handed:
@@ -254,12 +266,19 @@ def path_inputs(events: Sequence[Event]) -> dict[str, list[Event]]:
     return inputs
 
 
-def time_path(events: Sequence[Event], batch: int | None, keep_outputs: bool = True) -> float:
+@dataclass
+class PathRun:
+    seconds: float
+    collections: list[int]  # the garbage collector's passes during the run, by generation
+
+
+def time_path(events: Sequence[Event], batch: int | None, keep_outputs: bool = True) -> PathRun:
     """CPU seconds to run ``events`` through a fresh path. ``keep_outputs=False`` empties the engine's output
     lists after every input, as a worker forgets what it produced: the memory engine keeps every output for
     its readers, and the garbage collector's full passes over those records grow with the run."""
     engine = path_engine(batch)
     gc.collect()
+    before = [generation["collections"] for generation in gc.get_stats()]
     began = time.process_time()
     if keep_outputs:
         engine.run(events)
@@ -267,6 +286,32 @@ def time_path(events: Sequence[Event], batch: int | None, keep_outputs: bool = T
         for event in events:
             engine.send(event)
             engine.outputs.clear()
+    seconds = time.process_time() - began
+    return PathRun(seconds, [g["collections"] - n for g, n in zip(gc.get_stats(), before, strict=True)])
+
+
+def time_rebuilding(sent: Sent) -> float:
+    """CPU seconds to make the path's outputs again with no logic at all: each record copied, a fresh meta with a
+    derived id, an Emit (a lower bound on what the cores spend on outputs: copies are cheaper than literals)."""
+    outputs = [emit for _, emits in sent for emit in emits]
+    gc.collect()
+    began = time.process_time()
+    for n, emit in enumerate(outputs):
+        meta = emit.record["meta"]
+        record = dict(emit.record)
+        record["meta"] = {**meta, "event_id": derived_event_id(meta["event_id"], "bound", n)}
+        Emit(emit.topic, emit.key, emit.schema, record)
+    return time.process_time() - began
+
+
+def time_handing(sent: Sent, internal: frozenset[str]) -> float:
+    """CPU seconds to make the events the pipeline hands on (one per output on an internal topic)."""
+    gc.collect()
+    began = time.process_time()
+    for event, emits in sent:
+        for emit in emits:
+            if emit.topic in internal:
+                Event(emit.topic, emit.key, emit.schema, emit.record, event.ingest_time_us)
     return time.process_time() - began
 
 
@@ -378,14 +423,36 @@ def main(argv: list[str] | None = None) -> int:
             (args.batch, False, f"checkpoint every {args.batch} inputs, outputs not kept"),
         )
         for batch, keep, label in variants:
-            seconds, spread = median_of_runs(functools.partial(time_path, events, batch, keep), args.repeat)
+            path_runs = sorted((time_path(events, batch, keep) for _ in range(args.repeat)), key=lambda r: r.seconds)
+            median = path_runs[len(path_runs) // 2]
+            collections = "/".join(map(str, median.collections))
             reporter.add(
                 PHASE_PATH,
                 f"whole path, memory engine, {label}",
-                args.orders / seconds,
+                args.orders / median.seconds,
                 "orders/s",
-                f"{seconds / args.orders * 1e6:.1f} µs/order; {len(events)} input events; {spread}",
+                f"{median.seconds / args.orders * 1e6:.1f} µs/order; {len(events)} input events; gc passes by "
+                f"generation {collections}; {runs_spread([run.seconds for run in path_runs])}",
             )
+        sent, internal = path_outputs(events)
+        outputs = sum(len(emits) for _, emits in sent)
+        reporter.add(PHASE_BOUND, "outputs", outputs / args.orders, "per order", f"{outputs} outputs")
+        seconds, spread = median_of_runs(functools.partial(time_rebuilding, sent), args.repeat)
+        reporter.add(
+            PHASE_BOUND,
+            "making the outputs again, no logic (record copy, meta with a derived id, Emit)",
+            seconds / args.orders * 1e6,
+            "µs/order",
+            spread,
+        )
+        seconds, spread = median_of_runs(functools.partial(time_handing, sent, internal), args.repeat)
+        reporter.add(
+            PHASE_BOUND,
+            "handing outputs on in process (an Event each)",
+            seconds / args.orders * 1e6,
+            "µs/order",
+            spread,
+        )
         inputs = path_inputs(events)
         for name in stage_spec(PATH_STAGE).cores:
             handed = inputs[name]

@@ -24,6 +24,7 @@ def test_the_bench_reports_every_figure(capsys: pytest.CaptureFixture[str]) -> N
     assert {"risk", "oms", "venue", "portfolio"} <= names
     assert "whole path, memory engine, checkpoint every 40 inputs" in names
     assert {"risk: NewOrder", "oms: RiskDecision", "oms: ExecutionReport", "venue: VenueOrder"} <= names
+    assert {"outputs", "handing outputs on in process (an Event each)"} <= names
 
 
 def test_each_core_alone_on_its_handed_inputs_writes_what_it_wrote_in_the_engine() -> None:
