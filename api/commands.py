@@ -17,11 +17,6 @@ from processors.core import Record, order_id_for
 from processors.risk.limits import DEFAULT_LIMITS
 
 PRODUCER: Final = "api"
-NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
-KILL_SWITCH: Final = "shrivenquant.control.KillSwitch"
-RISK_LIMITS: Final = "shrivenquant.risk.RiskLimits"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 

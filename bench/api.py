@@ -41,13 +41,14 @@ from psycopg.conninfo import make_conninfo
 from api import key_store
 from api.auth import Role
 from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, load_average, machine_info, rate
-from connectors.order_flow import NEW_ORDER, FlowConfig, OrderFlow
+from connectors.order_flow import FlowConfig, OrderFlow
 from connectors.postgres.sink import SinkOptions
 from deploy.demo_session import Session, demo_account, order_body
 from deploy.stack import READY_TIMEOUT_S, StackOptions, wait_until_consumed
 from processors.runtime.pipeline import stage_of
 from processors.runtime.registry import consumer_group
 from processors.runtime.worker import DEFAULT_ENGINE
+from schemas.names import NEW_ORDER
 from settings import Settings, load_settings
 from topics.admin import admin_client, physical_name
 from topics.catalogue import RISK_LIMITS

@@ -52,12 +52,11 @@ from bench.common import (
 from bench.faust_passthrough import FAUST_DEFAULT_FETCH_WAIT_MS
 from schemas.codec import Codec, default_codec
 from schemas.examples import example_event
+from schemas.names import NEW_ORDER, ORDER_EVENT
 from settings import PROJECT_ROOT, Settings, load_settings
 from topics.catalogue import ORDERS_COMMANDS
 from topics.client import PRODUCER_DEFAULTS, AvroProducer, read_topic
 
-NEW_ORDER = "shrivenquant.orders.NewOrder"
-ORDER_EVENT = "shrivenquant.orders.OrderEvent"
 PHASES = ("produce", "consume", "codec", "loop", "faust")
 POOL = 1000  # distinct records cycled through by the throughput phases (built before the clock starts)
 WARMUP = 1000  # records produced, or encoded and decoded, before a clock starts

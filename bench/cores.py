@@ -1,7 +1,7 @@
-"""Order path cores in process, no Kafka: microseconds of one core's work per order.
+"""Order path cores in process, no Kafka: microseconds of one core's work per order, and the whole path's rate.
 
-    .venv/bin/python -m bench.cores [--orders 2000] [--accounts 50] [--fills 2] [--batch 500] [--repeat 3]
-                                    [--seed 7] [--json]
+    .venv/bin/python -m bench.cores [--orders 2000] [--accounts 50] [--flow-accounts 4] [--fills 2] [--batch 500]
+                                    [--repeat 3] [--seed 7] [--skip-oms] [--skip-path] [--profile N] [--json]
 
 Every input is generated before timing from the seeded ``connectors.order_flow.OrderFlow``.
 
@@ -11,46 +11,62 @@ Every input is generated before timing from the seeded ``connectors.order_flow.O
   round by round) so a hundred orders are in flight. "apply" times ``OmsCore.apply`` alone; "with changelog"
   adds what the runtime asks of the core: ``state_changes()`` after every ``--batch`` events, JSON-encoded as
   the Kafka engine writes it. The changelog's bytes per order and largest record are in the detail.
-- order path: the flow (with its cancels, amends and invalid commands, over ``--flow-accounts`` accounts) sent
-  through risk -> oms -> venue -> oms -> portfolio in process, each core's outputs delivered as the next
-  core's inputs by the topics it declares (as tests/processors/portfolio/test_portfolio_on_the_order_path.py
-  wires them); timed whole, then each core alone on the inputs it received in that run (a fresh core each
-  time, with ``state_changes()`` every ``--batch`` of its inputs).
+- order path: the flow of ``tests.kit.flows.flow_events`` (each account's limits, then the commands with their
+  cancels, amends and invalid commands, over ``--flow-accounts`` accounts) through the single-process order
+  path (stage "orderpath": risk, oms, venue, portfolio) on ``processors.runtime.memory_engine.MemoryEngine``.
+  The whole path is timed with a checkpoint (every core's ``state_changes()`` and broadcast state, through
+  JSON) every ``--batch`` inputs, as a runtime batch commits, without checkpoints, and with checkpoints but
+  its output lists emptied after every input (a worker keeps no outputs; the engine keeps them all, and the
+  garbage collector's full passes over them cost more the longer the run); then each core alone on
+  the inputs the pipeline handed it in that run (a fresh core each time, with ``state_changes()`` every
+  ``--batch`` of its inputs); then each core's µs per input event by input schema (every ``apply`` timed
+  alone, the clock's own cost taken off).
+- bound: what the path's outputs cost with no logic at all: their number per order, making them again (each
+  record copied, a fresh meta with a derived id, an Emit) and the events that hand them from core to core.
 
-Figures are per NewOrder of the flow (µs per order), the median of ``--repeat`` runs, in the process's CPU
-time (``time.process_time``: single-threaded pure Python, so it equals wall time on a quiet machine and is
+Figures are per NewOrder of the flow (µs per order, orders/s), the median of ``--repeat`` runs, in the process's
+CPU time (``time.process_time``: single-threaded pure Python, so it equals wall time on a quiet machine and is
 far steadier than wall time on a busy one). Figures are measured, never asserted.
 
-Profile a figure's work with ``.venv/bin/python -m cProfile -s tottime -m bench.cores --skip-path``.
+``--profile N`` runs the whole path once more under cProfile (checkpoints every ``--batch`` inputs, outputs kept)
+and prints its top N functions by own time.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import gc
+import io
 import json
+import pstats
+import statistics
+import sys
+import sysconfig
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.common import Reporter, machine_info, median_of_runs, runs_spread
-from connectors.order_flow import NEW_ORDER, REFERENCE_MIDS, FlowConfig, OrderFlow
-from processors.core import Core, Emit, Event, Record
-from processors.risk.limits import AccountLimits
-from processors.runtime.pipeline import ORDER_PATH
-from processors.runtime.registry import new_core
-from schemas.scales import CASH_SCALE, QUANTITY_SCALE
-from topics.catalogue import ORDERS_COMMANDS, RISK_DECISIONS, RISK_LIMITS, VENUE_EXECUTIONS
+from connectors.order_flow import FlowConfig, OrderFlow
+from processors.core import Core, Emit, Event, Record, derived_event_id
+from processors.runtime.memory_engine import MemoryEngine
+from processors.runtime.pipeline import stage_spec
+from processors.runtime.registry import core_class, new_core
+from schemas.names import EXECUTION_REPORT, NEW_ORDER, RISK_DECISION
+from settings import PROJECT_ROOT
+from tests.kit.flows import flow_events
+from topics.catalogue import RISK_DECISIONS, VENUE_EXECUTIONS
 
-RISK_DECISION = "shrivenquant.risk.RiskDecision"
-EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
-RISK_LIMITS_SCHEMA = "shrivenquant.risk.RiskLimits"
 WINDOW = 100  # orders in flight at once in the oms lifecycle
+PATH_STAGE = "orderpath"
 PHASE_OMS = "oms in-process"
 PHASE_PATH = "order path in-process"
+PHASE_KINDS = "per input event"
+PHASE_BOUND = "bound"
 
 
 def _encode_state(state: Record | None) -> bytes | None:
@@ -209,64 +225,130 @@ def _changelog(core: Core, timed: Timed) -> None:
 # -- the order path ---------------------------------------------------------------------------------------
 
 
+def path_engine(batch: int | None) -> MemoryEngine:
+    """The single-process order path (stage "orderpath") on the memory engine, checkpointing every ``batch``
+    input events as a runtime batch would (None: never)."""
+    cores = [core_class(name) for name in stage_spec(PATH_STAGE).cores]
+    return MemoryEngine(cores, name=PATH_STAGE, checkpoint_every=batch)
+
+
+Sent = list[tuple[Event, list[Emit]]]  # each input event and the outputs it caused, in order
+
+
+def path_outputs(events: Sequence[Event]) -> tuple[Sent, frozenset[str]]:
+    """Every input with the outputs it caused on a fresh path, and the topics the path hands in process."""
+    engine = path_engine(None)
+    return [(event, engine.send(event)) for event in events], engine.pipeline.internal
+
+
+def path_inputs(events: Sequence[Event]) -> dict[str, list[Event]]:
+    """What each core of the path is handed when ``events`` go through the memory engine, in the order handed.
+
+    The pipeline hands an input to every core that takes its topic, then each output on an internal topic,
+    in the order the outputs come (breadth first), so every core's inputs are that sequence filtered by its
+    topics; a handed record carries the input's ingest time.
+    """
+    sent, internal = path_outputs(events)
+    classes = [core_class(name) for name in stage_spec(PATH_STAGE).cores]
+    taken = {cls.name: {*cls.inputs, *cls.broadcast_inputs} for cls in classes}
+    inputs: dict[str, list[Event]] = {name: [] for name in taken}
+    for event, emits in sent:
+        handed = [event]
+        handed += [
+            Event(emit.topic, emit.key, emit.schema, emit.record, event.ingest_time_us)
+            for emit in emits
+            if emit.topic in internal
+        ]
+        for current in handed:
+            for name, topics in taken.items():
+                if current.topic in topics:
+                    inputs[name].append(current)
+    return inputs
+
+
 @dataclass
-class OrderPath:
-    """The order path cores wired by their declared inputs; every output is delivered (and recorded per core)."""
-
-    cores: list[Core] = field(default_factory=lambda: [new_core(name) for name in ORDER_PATH])
-    inputs: dict[str, list[Event]] = field(default_factory=dict)
-    record: bool = False
-
-    def send(self, event: Event) -> None:
-        pending = deque([event])
-        while pending:
-            current = pending.popleft()
-            for core in self.cores:
-                if current.topic in core.inputs or current.topic in core.broadcast_inputs:
-                    if self.record:
-                        self.inputs.setdefault(core.name, []).append(current)
-                    for emit in core.apply(current):
-                        pending.append(_as_event(emit))
+class PathRun:
+    seconds: float
+    collections: list[int]  # the garbage collector's passes during the run, by generation
 
 
-def _as_event(emit: Emit) -> Event:
-    return Event(emit.topic, emit.key, emit.schema, emit.record, emit.record["meta"]["ingest_time_us"])
+def time_path(events: Sequence[Event], batch: int | None, keep_outputs: bool = True) -> PathRun:
+    """CPU seconds to run ``events`` through a fresh path. ``keep_outputs=False`` empties the engine's output
+    lists after every input, as a worker forgets what it produced: the memory engine keeps every output for
+    its readers, and the garbage collector's full passes over those records grow with the run."""
+    engine = path_engine(batch)
+    gc.collect()
+    before = [generation["collections"] for generation in gc.get_stats()]
+    began = time.process_time()
+    if keep_outputs:
+        engine.run(events)
+    else:
+        for event in events:
+            engine.send(event)
+            engine.outputs.clear()
+    seconds = time.process_time() - began
+    return PathRun(seconds, [g["collections"] - n for g, n in zip(gc.get_stats(), before, strict=True)])
 
 
-def flow_commands(orders: int, accounts: int, seed: int) -> list[Event]:
-    """Each account's RiskLimits (room for the whole flow, reference prices), then the flow's commands."""
-    config = FlowConfig(orders=orders, seed=seed, accounts=accounts)
-    limits = AccountLimits(
-        max_open_orders=orders,
-        max_order_notional=10**9 * CASH_SCALE,
-        max_position_quantity=10**6 * QUANTITY_SCALE,
-        daily_loss_limit=10**9 * CASH_SCALE,
-        reference_prices=REFERENCE_MIDS,
-    ).as_record()
-    events = []
-    for n in range(accounts):
-        account = f"ACC-{n + 1:03d}"
-        t = config.start_time_us - accounts + n
-        record = {"meta": _meta(f"limits-{account}", t, "bench", f"limits-{account}"), "account": account, **limits}
-        events.append(Event(RISK_LIMITS, account, RISK_LIMITS_SCHEMA, record, t))
-    flow = OrderFlow(config)
-    events += [
-        Event(ORDERS_COMMANDS, c.key, c.schema, c.record, c.record["meta"]["ingest_time_us"]) for c in flow.commands()
-    ]
-    return events
-
-
-def time_path(commands: Sequence[Event], batch: int) -> float:
-    path = OrderPath()
+def time_rebuilding(sent: Sent) -> float:
+    """CPU seconds to make the path's outputs again with no logic at all: each record copied, a fresh meta with a
+    derived id, an Emit (a lower bound on what the cores spend on outputs: copies are cheaper than literals)."""
+    outputs = [emit for _, emits in sent for emit in emits]
     gc.collect()
     began = time.process_time()
-    for n, command in enumerate(commands, start=1):
-        path.send(command)
-        if n % batch == 0:
-            for core in path.cores:
-                for state in core.state_changes().values():
-                    _encode_state(state)
+    for n, emit in enumerate(outputs):
+        meta = emit.record["meta"]
+        record = dict(emit.record)
+        record["meta"] = {**meta, "event_id": derived_event_id(meta["event_id"], "bound", n)}
+        Emit(emit.topic, emit.key, emit.schema, record)
     return time.process_time() - began
+
+
+def time_handing(sent: Sent, internal: frozenset[str]) -> float:
+    """CPU seconds to make the events the pipeline hands on (one per output on an internal topic)."""
+    gc.collect()
+    began = time.process_time()
+    for event, emits in sent:
+        for emit in emits:
+            if emit.topic in internal:
+                Event(emit.topic, emit.key, emit.schema, emit.record, event.ingest_time_us)
+    return time.process_time() - began
+
+
+def per_kind(factory: Callable[[], Core], events: Sequence[Event]) -> dict[str, tuple[int, float]]:
+    """Per input schema: (events, CPU µs per event), each ``apply`` timed alone on a fresh core.
+
+    The clock's own cost (two reads around an empty statement, measured here) is taken off every event.
+    """
+    clock = time.process_time_ns
+    calibration = []
+    for _ in range(len(events) or 1):
+        began = clock()
+        calibration.append(clock() - began)
+    overhead = statistics.median(calibration)
+    core = factory()
+    spent: dict[str, list[int]] = {}
+    gc.collect()
+    for event in events:
+        began = clock()
+        core.apply(event)
+        took = clock() - began
+        spent.setdefault(event.schema.rpartition(".")[2], []).append(took)
+    return {kind: (len(ns), (sum(ns) / len(ns) - overhead) / 1000) for kind, ns in spent.items()}
+
+
+def profile_path(events: Sequence[Event], args: argparse.Namespace) -> str:
+    """The top ``args.profile`` functions by own time of one whole-path run under cProfile."""
+    engine = path_engine(args.batch)
+    profile = cProfile.Profile()
+    gc.collect()
+    profile.runcall(engine.run, events)
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.profile)
+    report = text.getvalue()
+    for folder, name in ((PROJECT_ROOT, ""), (Path(sysconfig.get_paths()["stdlib"]), "<stdlib>/")):
+        report = report.replace(f"{folder}/", name)  # paths relative to the project and the standard library
+    return f"cProfile of one whole-path run ({args.orders} orders):\n{report}"
 
 
 # -- main -------------------------------------------------------------------------------------------------
@@ -281,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="events per runtime batch (state_changes)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-oms", action="store_true", help="the order path only")
     parser.add_argument("--skip-path", action="store_true", help="the oms lifecycle only")
+    parser.add_argument("--profile", type=int, metavar="N", help="print the path's top N functions by own time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     reporter = Reporter(args.json)
@@ -304,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     def oms() -> Core:
         return new_core("oms")
 
-    for accounts in (args.accounts, 1):
+    for accounts in () if args.skip_oms else (args.accounts, 1):
         label = f"{accounts} accounts" if accounts > 1 else "one account"
         reporter.progress(f"oms lifecycle: {args.orders} orders in {label}")
         events = lifecycle_events(args.orders, accounts, args.fills, args.seed)
@@ -332,30 +416,63 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_path:
         reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
-        commands = flow_commands(args.orders, args.flow_accounts, args.seed)
-        recorded = OrderPath(record=True)
-        for command in commands:
-            recorded.send(command)
-        path_seconds, spread = median_of_runs(lambda: time_path(commands, args.batch), args.repeat)
-        reporter.add(
-            PHASE_PATH,
-            "risk -> oms -> venue -> oms -> portfolio",
-            path_seconds / args.orders * 1e6,
-            "µs/order",
-            f"{len(commands)} commands; {spread}",
+        events = flow_events(FlowConfig(orders=args.orders, seed=args.seed, accounts=args.flow_accounts))
+        variants = (
+            (args.batch, True, f"checkpoint every {args.batch} inputs"),
+            (None, True, "no checkpoints"),
+            (args.batch, False, f"checkpoint every {args.batch} inputs, outputs not kept"),
         )
-        for name in ORDER_PATH:
-            inputs = recorded.inputs.get(name, [])
-            timed, spread = median_of(functools.partial(new_core, name), inputs, args.batch)
+        for batch, keep, label in variants:
+            path_runs = sorted((time_path(events, batch, keep) for _ in range(args.repeat)), key=lambda r: r.seconds)
+            median = path_runs[len(path_runs) // 2]
+            collections = "/".join(map(str, median.collections))
+            reporter.add(
+                PHASE_PATH,
+                f"whole path, memory engine, {label}",
+                args.orders / median.seconds,
+                "orders/s",
+                f"{median.seconds / args.orders * 1e6:.1f} µs/order; {len(events)} input events; gc passes by "
+                f"generation {collections}; {runs_spread([run.seconds for run in path_runs])}",
+            )
+        sent, internal = path_outputs(events)
+        outputs = sum(len(emits) for _, emits in sent)
+        reporter.add(PHASE_BOUND, "outputs", outputs / args.orders, "per order", f"{outputs} outputs")
+        seconds, spread = median_of_runs(functools.partial(time_rebuilding, sent), args.repeat)
+        reporter.add(
+            PHASE_BOUND,
+            "making the outputs again, no logic (record copy, meta with a derived id, Emit)",
+            seconds / args.orders * 1e6,
+            "µs/order",
+            spread,
+        )
+        seconds, spread = median_of_runs(functools.partial(time_handing, sent, internal), args.repeat)
+        reporter.add(
+            PHASE_BOUND,
+            "handing outputs on in process (an Event each)",
+            seconds / args.orders * 1e6,
+            "µs/order",
+            spread,
+        )
+        inputs = path_inputs(events)
+        for name in stage_spec(PATH_STAGE).cores:
+            handed = inputs[name]
+            timed, spread = median_of(functools.partial(new_core, name), handed, args.batch)
             reporter.add(
                 PHASE_PATH,
                 name,
                 timed.seconds / args.orders * 1e6,
                 "µs/order",
-                f"{len(inputs)} inputs, {timed.outputs} outputs, "
-                f"{timed.seconds / max(len(inputs), 1) * 1e6:.2f} µs/input; {spread}",
+                f"{len(handed)} inputs, {timed.outputs} outputs, "
+                f"{timed.seconds / max(len(handed), 1) * 1e6:.2f} µs/input; {spread}",
             )
+        for name in stage_spec(PATH_STAGE).cores:
+            runs = [per_kind(functools.partial(new_core, name), inputs[name]) for _ in range(args.repeat)]
+            for kind, (count, _) in runs[0].items():
+                micros = statistics.median(run[kind][1] for run in runs)
+                reporter.add(PHASE_KINDS, f"{name}: {kind}", micros, "µs/event", f"{count} events")
 
+    if args.profile and not args.skip_path:
+        print(profile_path(flow_events(FlowConfig(args.orders, args.seed, args.flow_accounts)), args), file=sys.stderr)
     reporter.finish(machine=info)
     return 0
 

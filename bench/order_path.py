@@ -60,11 +60,12 @@ from bench.common import (
     now_us,
     rate,
 )
-from connectors.order_flow import NEW_ORDER, FlowCommand, FlowConfig, OrderFlow
+from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
 from processors.runtime.pipeline import ORDER_PATH
 from processors.runtime.registry import consumer_group
 from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from schemas.codec import default_codec
+from schemas.names import NEW_ORDER
 from settings import PROJECT_ROOT, Settings, load_settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import (

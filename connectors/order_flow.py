@@ -14,12 +14,9 @@ from dataclasses import dataclass, field
 
 from processors.core import Record, derived_event_id, order_id_for
 from processors.risk.limits import DEFAULT_LIMITS
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
-
-NEW_ORDER = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER = "shrivenquant.orders.AmendOrder"
-RISK_LIMITS_SCHEMA = "shrivenquant.risk.RiskLimits"
 
 # Reference mid prices and typical order sizes of the symbols the flow knows (fixed-point).
 REFERENCE_MIDS = {"BTCUSDT": 60_000 * PRICE_SCALE, "ETHUSDT": 3_000 * PRICE_SCALE, "SOLUSDT": 150 * PRICE_SCALE}

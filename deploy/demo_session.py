@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 
 from api.amounts import maybe_text, text
-from connectors.order_flow import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER, FlowCommand, FlowConfig, OrderFlow
+from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
 from processors.core import Record
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
 
 KILL_SWITCH_ORDERS = 3  # orders sent for the switched-off account while its switch is on
 VISIBLE_TIMEOUT_S = 60.0  # a cancel or amend waits until the order is in the projection (workers may be starting)

@@ -23,14 +23,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
+
 CREATION_OUTCOMES = {"PENDING_NEW", "DENIED", "REJECTED", "DUPLICATE_REJECTED"}
 CANCEL_OUTCOMES = {"CANCELLED", "CANCEL_REJECTED"}
 AMEND_OUTCOMES = {"REPLACED", "REPLACE_REJECTED"}
 TERMINAL_STATUSES = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 OUTCOMES_BY_COMMAND = {
-    "shrivenquant.orders.NewOrder": CREATION_OUTCOMES,
-    "shrivenquant.orders.CancelOrder": CANCEL_OUTCOMES,
-    "shrivenquant.orders.AmendOrder": AMEND_OUTCOMES,
+    NEW_ORDER: CREATION_OUTCOMES,
+    CANCEL_ORDER: CANCEL_OUTCOMES,
+    AMEND_ORDER: AMEND_OUTCOMES,
 }
 
 Record = Mapping[str, Any]

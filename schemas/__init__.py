@@ -5,4 +5,5 @@
 - `schemas.codec`: Avro single-object encoding over fastavro; `default_codec()` for the shipped schemas.
 - `schemas.examples`: one valid, realistic record per event schema.
 - `schemas.types`: generated TypedDicts and Literal aliases (`python -m schemas.generate_types`).
+- `schemas.names`: generated, one constant per schema full name (code names schemas by these).
 """

@@ -11,7 +11,28 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from schemas import types as t
-from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, notional, to_fixed
+from schemas.names import (
+    AMEND_ORDER,
+    BOOK_TOP,
+    CANCEL_ORDER,
+    CIRCUIT_BREAKER,
+    DEAD_LETTER,
+    DEPTH_SNAPSHOT,
+    DEPTH_UPDATE,
+    EXECUTION_REPORT,
+    FEED_STATUS,
+    KILL_SWITCH,
+    MARKET_ANALYTICS,
+    NEW_ORDER,
+    ORDER_EVENT,
+    POSITION,
+    RISK_DECISION,
+    RISK_LIMITS,
+    TRADE,
+    TRADING_STATE_SET,
+    VENUE_ORDER,
+)
+from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, Cash, Price, Quantity, notional, to_fixed
 
 BASE_TIME_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
 ACCOUNT = "acct-001"
@@ -23,16 +44,16 @@ CORRELATION_ID = "corr-000001"
 MAKER_FEE_BPS = 2
 
 
-def price(text: str) -> int:
-    return to_fixed(text, PRICE_DECIMALS)
+def price(text: str) -> Price:
+    return Price(to_fixed(text, PRICE_DECIMALS))
 
 
-def qty(text: str) -> int:
-    return to_fixed(text, QUANTITY_DECIMALS)
+def qty(text: str) -> Quantity:
+    return Quantity(to_fixed(text, QUANTITY_DECIMALS))
 
 
-def cash(text: str) -> int:
-    return to_fixed(text, CASH_DECIMALS)
+def cash(text: str) -> Cash:
+    return Cash(to_fixed(text, CASH_DECIMALS))
 
 
 FILL_PRICE = price("64250.5")
@@ -206,7 +227,7 @@ def _risk_decision(seq: int) -> t.RiskDecision:
             },
             {"check": "PRICE_COLLAR", "passed": True, "observed": 0, "limit": 500, "detail": "basis points"},
         ],
-        "command": ("shrivenquant.orders.NewOrder", command),
+        "command": (NEW_ORDER, command),
     }
 
 
@@ -340,7 +361,7 @@ def _execution_report(seq: int) -> t.ExecutionReport:
 
 
 def _position(seq: int) -> t.Position:
-    unrealized = notional(MARK_PRICE - FILL_PRICE, FILL_QUANTITY)
+    unrealized = notional(Price(MARK_PRICE - FILL_PRICE), FILL_QUANTITY)
     return {
         "meta": example_meta(seq, "portfolio"),
         "account": ACCOUNT,
@@ -373,25 +394,25 @@ def _dead_letter(seq: int) -> t.DeadLetter:
 
 
 _BUILDERS: Mapping[str, Callable[[int], Mapping[str, Any]]] = {
-    "shrivenquant.md.Trade": _trade,
-    "shrivenquant.md.DepthUpdate": _depth_update,
-    "shrivenquant.md.DepthSnapshot": _depth_snapshot,
-    "shrivenquant.md.BookTop": _book_top,
-    "shrivenquant.md.MarketAnalytics": _market_analytics,
-    "shrivenquant.md.FeedStatus": _feed_status,
-    "shrivenquant.orders.NewOrder": _new_order,
-    "shrivenquant.orders.CancelOrder": _cancel_order,
-    "shrivenquant.orders.AmendOrder": _amend_order,
-    "shrivenquant.orders.OrderEvent": _order_event,
-    "shrivenquant.risk.RiskDecision": _risk_decision,
-    "shrivenquant.risk.RiskLimits": _risk_limits,
-    "shrivenquant.control.KillSwitch": _kill_switch,
-    "shrivenquant.control.CircuitBreaker": _circuit_breaker,
-    "shrivenquant.control.TradingStateSet": _trading_state_set,
-    "shrivenquant.venue.VenueOrder": _venue_order,
-    "shrivenquant.venue.ExecutionReport": _execution_report,
-    "shrivenquant.portfolio.Position": _position,
-    "shrivenquant.ops.DeadLetter": _dead_letter,
+    TRADE: _trade,
+    DEPTH_UPDATE: _depth_update,
+    DEPTH_SNAPSHOT: _depth_snapshot,
+    BOOK_TOP: _book_top,
+    MARKET_ANALYTICS: _market_analytics,
+    FEED_STATUS: _feed_status,
+    NEW_ORDER: _new_order,
+    CANCEL_ORDER: _cancel_order,
+    AMEND_ORDER: _amend_order,
+    ORDER_EVENT: _order_event,
+    RISK_DECISION: _risk_decision,
+    RISK_LIMITS: _risk_limits,
+    KILL_SWITCH: _kill_switch,
+    CIRCUIT_BREAKER: _circuit_breaker,
+    TRADING_STATE_SET: _trading_state_set,
+    VENUE_ORDER: _venue_order,
+    EXECUTION_REPORT: _execution_report,
+    POSITION: _position,
+    DEAD_LETTER: _dead_letter,
 }
 
 

@@ -12,6 +12,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from schemas.names import (
+    AMEND_ORDER,
+    BOOK_TOP,
+    CANCEL_ORDER,
+    CIRCUIT_BREAKER,
+    DEAD_LETTER,
+    DEPTH_SNAPSHOT,
+    DEPTH_UPDATE,
+    EXECUTION_REPORT,
+    FEED_STATUS,
+    KILL_SWITCH,
+    MARKET_ANALYTICS,
+    NEW_ORDER,
+    ORDER_EVENT,
+    POSITION,
+    RISK_DECISION,
+    TRADE,
+    TRADING_STATE_SET,
+    VENUE_ORDER,
+)
+from schemas.names import (
+    RISK_LIMITS as RISK_LIMITS_SCHEMA,
+)
+
 ACCOUNT_PARTITIONS = 4
 SYMBOL_PARTITIONS = 4
 FOREVER = -1
@@ -58,15 +82,11 @@ class TopicSpec:
         return {"cleanup.policy": self.cleanup_policy, "retention.ms": str(self.retention_ms)}
 
 
-def _md(name: str) -> str:
-    return f"shrivenquant.md.{name}"
-
-
 CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         MD_TRADES,
         "symbol",
-        (_md("Trade"),),
+        (TRADE,),
         SYMBOL_PARTITIONS,
         "delete",
         WEEK_MS,
@@ -76,7 +96,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         MD_DEPTH,
         "symbol",
-        (_md("DepthUpdate"), _md("DepthSnapshot")),
+        (DEPTH_UPDATE, DEPTH_SNAPSHOT),
         SYMBOL_PARTITIONS,
         "delete",
         WEEK_MS,
@@ -86,7 +106,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         MD_BOOK_TOP,
         "symbol",
-        (_md("BookTop"),),
+        (BOOK_TOP,),
         SYMBOL_PARTITIONS,
         "delete",
         WEEK_MS,
@@ -97,7 +117,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         MD_ANALYTICS,
         "symbol",
-        (_md("MarketAnalytics"),),
+        (MARKET_ANALYTICS,),
         SYMBOL_PARTITIONS,
         "delete",
         WEEK_MS,
@@ -108,7 +128,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         MD_FEED_STATUS,
         "symbol",
-        (_md("FeedStatus"),),
+        (FEED_STATUS,),
         SYMBOL_PARTITIONS,
         "delete",
         WEEK_MS,
@@ -119,7 +139,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         ORDERS_COMMANDS,
         "account",
-        ("shrivenquant.orders.NewOrder", "shrivenquant.orders.CancelOrder", "shrivenquant.orders.AmendOrder"),
+        (NEW_ORDER, CANCEL_ORDER, AMEND_ORDER),
         ACCOUNT_PARTITIONS,
         "delete",
         FOREVER,
@@ -129,7 +149,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         RISK_DECISIONS,
         "account",
-        ("shrivenquant.risk.RiskDecision",),
+        (RISK_DECISION,),
         ACCOUNT_PARTITIONS,
         "delete",
         FOREVER,
@@ -140,7 +160,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         RISK_LIMITS,
         "account",
-        ("shrivenquant.risk.RiskLimits",),
+        (RISK_LIMITS_SCHEMA,),
         ACCOUNT_PARTITIONS,
         "compact",
         FOREVER,
@@ -151,9 +171,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         CONTROL_EVENTS,
         "scope",
         (
-            "shrivenquant.control.KillSwitch",
-            "shrivenquant.control.CircuitBreaker",
-            "shrivenquant.control.TradingStateSet",
+            KILL_SWITCH,
+            CIRCUIT_BREAKER,
+            TRADING_STATE_SET,
         ),
         1,
         "delete",
@@ -164,7 +184,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         ORDERS_EVENTS,
         "account",
-        ("shrivenquant.orders.OrderEvent",),
+        (ORDER_EVENT,),
         ACCOUNT_PARTITIONS,
         "delete",
         FOREVER,
@@ -175,7 +195,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         VENUE_ORDERS,
         "symbol",
-        ("shrivenquant.venue.VenueOrder",),
+        (VENUE_ORDER,),
         SYMBOL_PARTITIONS,
         "delete",
         FOREVER,
@@ -186,7 +206,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         VENUE_EXECUTIONS,
         "account",
-        ("shrivenquant.venue.ExecutionReport",),
+        (EXECUTION_REPORT,),
         ACCOUNT_PARTITIONS,
         "delete",
         FOREVER,
@@ -197,7 +217,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         PORTFOLIO_POSITIONS,
         "account|symbol",
-        ("shrivenquant.portfolio.Position",),
+        (POSITION,),
         ACCOUNT_PARTITIONS,
         "compact",
         FOREVER,
@@ -207,7 +227,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(
         DEAD_LETTERS,
         "source topic",
-        ("shrivenquant.ops.DeadLetter",),
+        (DEAD_LETTER,),
         1,
         "delete",
         FOREVER,

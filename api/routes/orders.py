@@ -19,6 +19,7 @@ from api.producer import Delivered
 from connectors.postgres import read_models
 from connectors.postgres.read_models import Order
 from processors.core import Record, order_id_for
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
 from topics.catalogue import ORDERS_COMMANDS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -51,7 +52,7 @@ def place_order(
     origin = res.origin()
     client_order_id = body.client_order_id or f"api-{uuid.uuid4().hex}"
     record = commands.new_order(body, client_order_id, origin)
-    delivered = produce_command(res, commands.NEW_ORDER, body.account, record)
+    delivered = produce_command(res, NEW_ORDER, body.account, record)
     return OrderAccepted(
         order_id=order_id_for(body.account, client_order_id),
         client_order_id=client_order_id,
@@ -103,7 +104,7 @@ def cancel_order(
     _live(order, "cancel")
     origin = res.origin()
     record = commands.cancel_order(order.account, order_id, order.symbol, origin, _correlation_id(conn, order_id))
-    delivered = produce_command(res, commands.CANCEL_ORDER, order.account, record)
+    delivered = produce_command(res, CANCEL_ORDER, order.account, record)
     return OrderCommandAccepted(
         order_id=order_id,
         event_id=origin.event_id,
@@ -140,7 +141,7 @@ def amend_order(
         )
     origin = res.origin()
     record = commands.amend_order(order.account, order_id, body, origin, _correlation_id(conn, order_id))
-    delivered = produce_command(res, commands.AMEND_ORDER, order.account, record)
+    delivered = produce_command(res, AMEND_ORDER, order.account, record)
     return OrderCommandAccepted(
         order_id=order_id,
         event_id=origin.event_id,

@@ -19,10 +19,11 @@ from api.views import fill_public, order_event_public, order_public, position_pu
 from connectors.postgres import read_models
 from connectors.postgres.read_models import DEFAULT_LIMIT, MAX_LIMIT
 from schemas.codec import default_codec
+from schemas.names import ORDER_STATUS
 
 router = APIRouter(prefix="/v1", tags=["queries"])
 
-ORDER_STATUSES = frozenset(default_codec().registry.get("shrivenquant.orders.OrderStatus").parsed["symbols"])
+ORDER_STATUSES = frozenset(default_codec().registry.get(ORDER_STATUS).parsed["symbols"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 Cursor = Annotated[Text | None, Query(max_length=512, description="next_cursor of the previous page.")]

@@ -30,6 +30,8 @@ from api.models import (
 from api.producer import Delivered
 from api.views import limits_public
 from processors.risk.limits import DEFAULT_LIMITS
+from schemas.names import KILL_SWITCH
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from topics.catalogue import CONTROL_EVENTS, RISK_LIMITS
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"])
@@ -65,7 +67,7 @@ def _switch(
     record = commands.kill_switch(
         scope, target, active=active, cancel_open_orders=cancel, actor=principal.subject, detail=reason, origin=origin
     )
-    delivered = _produce(res, CONTROL_EVENTS, commands.control_key(scope, target), commands.KILL_SWITCH, record)
+    delivered = _produce(res, CONTROL_EVENTS, commands.control_key(scope, target), KILL_SWITCH, record)
     return KillSwitchAccepted(
         event_id=origin.event_id,
         topic=delivered.topic,
@@ -126,7 +128,7 @@ def set_limits(account: Identifier, body: RiskLimitsUpdate, res: Res, principal:
     require_account(principal, account)
     origin = res.origin()
     record = commands.risk_limits(account, body, origin)
-    delivered = _produce(res, RISK_LIMITS, account, commands.RISK_LIMITS, record)
+    delivered = _produce(res, RISK_LIMITS, account, RISK_LIMITS_SCHEMA, record)
     return CommandAccepted(
         event_id=origin.event_id, topic=delivered.topic, partition=delivered.partition, offset=delivered.offset
     )

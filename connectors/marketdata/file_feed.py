@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from connectors.marketdata.records import DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
 from connectors.marketdata.tape import TapePlayer, pacing_delay_s
 from connectors.marketdata.tape_io import merged_rows
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE
 from topics.catalogue import DEAD_LETTERS
 
 

@@ -10,12 +10,8 @@ from typing import Final
 
 from connectors.marketdata.messages import DepthDiff, Level, MarketMessage, TradePrint
 from processors.core import Emit, Record, derived_event_id
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, FEED_STATUS, TRADE
 from topics.catalogue import MD_DEPTH, MD_FEED_STATUS, MD_TRADES
-
-DEPTH_SNAPSHOT: Final = "shrivenquant.md.DepthSnapshot"
-DEPTH_UPDATE: Final = "shrivenquant.md.DepthUpdate"
-TRADE: Final = "shrivenquant.md.Trade"
-FEED_STATUS: Final = "shrivenquant.md.FeedStatus"
 
 FEED_STATES: Final = ("CONNECTED", "DISCONNECTED", "STALLED", "GAP_DETECTED", "RESYNCED")
 _ID_STAGE: Final = "md"  # the namespace of market data ids: the same event has one id whichever connector sent it

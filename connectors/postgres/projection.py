@@ -30,6 +30,7 @@ from processors.core import Emit
 from processors.runtime.dead_letters import SourceRecord, dead_letter
 from schemas.codec import Codec
 from schemas.errors import SerializationError
+from schemas.names import EXECUTION_REPORT, ORDER_EVENT
 from schemas.types import DeadLetterReason
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS, spec_for
 
@@ -39,9 +40,6 @@ STAGE = "sink.postgres"
 PROJECTION = "postgres"  # projection_offsets.projection of this sink
 INPUTS: tuple[str, ...] = (ORDERS_EVENTS, VENUE_EXECUTIONS, PORTFOLIO_POSITIONS)
 
-ORDER_EVENT = "shrivenquant.orders.OrderEvent"
-EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
-POSITION = "shrivenquant.portfolio.Position"
 FILL_EVENT_TYPES = frozenset({"PARTIALLY_FILLED", "FILLED"})
 DUPLICATE_REJECTED = "DUPLICATE_REJECTED"
 # Answers to a command about an order: they never create an order row (see the module docstring).

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.examples import BASE_TIME_US, example_event, price, qty
-from schemas.scales import notional
+from schemas.names import EXECUTION_REPORT, ORDER_EVENT, POSITION
+from schemas.scales import Price, Quantity, notional
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 
-ORDER_EVENT = "shrivenquant.orders.OrderEvent"
-EXECUTION_REPORT = "shrivenquant.venue.ExecutionReport"
-POSITION = "shrivenquant.portfolio.Position"
 KINDS = ("filled", "cancelled", "amended", "denied", "rejected", "cancel_rejected", "duplicate", "cancel_unknown")
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
@@ -133,7 +131,7 @@ class SampleStream:
         state = self._positions.setdefault((order.account, order.symbol), _Position())
         signed = quantity if order.side == "BUY" else -quantity
         state.quantity += signed
-        state.cash += -notional(fill_price, signed) - fee
+        state.cash += -notional(Price(fill_price), Quantity(signed)) - fee
         state.fees += fee
         state.fill_count += 1
         state.version += 1
@@ -226,7 +224,7 @@ class _Order:
         self.fills += 1
         fill_id = f"{self.stream.run}-fill-{self.n:06d}-{self.fills}"
         fill_price = self.price - self.fills * 1000
-        fee = notional(fill_price, quantity) * 2 // 10_000
+        fee = notional(Price(fill_price), Quantity(quantity)) * 2 // 10_000
         self.cum += quantity
         self.paid += fill_price * quantity
         details = {

@@ -50,18 +50,19 @@ from processors.oms.orders import (
     new_order_state,
 )
 from processors.portfolio.position import div_half_even
+from schemas.names import (
+    AMEND_ORDER,
+    CANCEL_ORDER,
+    DEAD_LETTER,
+    EXECUTION_REPORT,
+    NEW_ORDER,
+    ORDER_EVENT,
+    RISK_DECISION,
+    VENUE_ORDER,
+)
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, RISK_DECISIONS, VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "oms"
-
-RISK_DECISION: Final = "shrivenquant.risk.RiskDecision"
-EXECUTION_REPORT: Final = "shrivenquant.venue.ExecutionReport"
-NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
-ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
-VENUE_ORDER: Final = "shrivenquant.venue.VenueOrder"
-DEAD_LETTER: Final = "shrivenquant.ops.DeadLetter"
 
 CANCEL: Final = "CANCEL"
 REPLACE: Final = "REPLACE"
@@ -631,10 +632,12 @@ class OmsCore:
             fill=fill,
         )
 
-        self._settle_requests(out, order)
+        if order["pending"] is not None or order.get("queued_cancel") is not None:
+            self._settle_requests(out, order)
 
     def _settle_requests(self, out: _Out, order: Order) -> None:
-        """After a venue report: answer the requests of an order that ended; send a cancel that waited."""
+        """After a venue report on an order with a request open: answer the requests of an order that ended;
+        send a cancel that waited."""
         queued: Record | None = order.get("queued_cancel")
         if order["status"] in _TERMINAL:
             # The order ended under open requests: answer them now; the venue's replies find no transition.

@@ -62,13 +62,11 @@ from processors.portfolio.ledger import (
     own_account_state,
 )
 from processors.portfolio.position import Position, unrealized_pnl
+from schemas.names import ORDER_EVENT, POSITION, TRADE
+from schemas.scales import Price
 from topics.catalogue import MD_TRADES, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 
 STAGE: Final = "portfolio"
-
-ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
-TRADE: Final = "shrivenquant.md.Trade"
-POSITION: Final = "shrivenquant.portfolio.Position"
 
 
 def position_key(account: str, symbol: str) -> str:
@@ -91,7 +89,7 @@ class PortfolioCore:
         # Derived from account state (rebuilt on restore): symbol -> accounts with an open position in it.
         self._holders: dict[str, set[str]] = {}
         # Broadcast state: rebuilt from md.trades, never in the changelog.
-        self._marks: dict[str, int] = {}  # symbol -> last trade price
+        self._marks: dict[str, Price] = {}  # symbol -> last trade price
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -171,7 +169,7 @@ class PortfolioCore:
     def _on_trade(self, event: Event) -> list[Emit]:
         trade = event.record
         symbol: str = trade["symbol"]
-        price: int = trade["price"]
+        price: Price = trade["price"]
         if price <= 0:
             raise ValueError(f"trade {trade['trade_id']} of {symbol} has a non-positive price ({price})")
         previous = self._marks.get(symbol)
@@ -204,16 +202,16 @@ class PortfolioCore:
                 if not holders:
                     del self._holders[symbol]
 
-    def _mark_of(self, symbol: str, position: Mapping[str, Any]) -> int | None:
+    def _mark_of(self, symbol: str, position: Mapping[str, Any]) -> Price | None:
         """The price an open position is valued at: the symbol's last trade, else its last fill price."""
         if not position["quantity"]:
             return None
         last_trade = self._marks.get(symbol)
-        mark: int = last_trade if last_trade is not None else position["last_fill_price"]
+        mark: Price = last_trade if last_trade is not None else position["last_fill_price"]
         return mark
 
     @staticmethod
-    def _record(meta: Record | None, account: str, symbol: str, position: Position, mark: int | None) -> Record:
+    def _record(meta: Record | None, account: str, symbol: str, position: Position, mark: Price | None) -> Record:
         """The ``Position`` record of a position valued at ``mark``, built in one literal."""
         return {
             "meta": meta,

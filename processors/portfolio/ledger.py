@@ -32,6 +32,7 @@ from itertools import islice
 from typing import Any, Final, NamedTuple
 
 from processors.portfolio.position import Position, apply_fill, empty_position
+from schemas.scales import Cash, Price, Quantity
 
 AccountState = dict[str, Any]
 
@@ -53,11 +54,11 @@ class Fill(NamedTuple):
     order_id: str
     symbol: str
     side: str
-    quantity: int
-    price: int
-    fee: int
+    quantity: Quantity
+    price: Price
+    fee: Cash
     fill_id: str | None
-    cum_quantity: int  # the order's filled quantity including this fill
+    cum_quantity: Quantity  # the order's filled quantity including this fill
     finishes_order: bool
 
 
@@ -89,9 +90,9 @@ def is_fill(update: Mapping[str, Any]) -> bool:
 
 def fill_of(update: Mapping[str, Any]) -> Fill:
     """The fill of a fill ``OrderEvent``; ValueError when it lacks what a position needs."""
-    quantity: int = update["last_quantity"]
-    price: int | None = update.get("last_price")
-    cum: int = update["cum_quantity"]
+    quantity: Quantity = update["last_quantity"]
+    price: Price | None = update.get("last_price")
+    cum: Quantity = update["cum_quantity"]
     if price is None or price <= 0:
         raise ValueError(f"fill of order {update['order_id']} has no positive last_price ({price})")
     if cum < quantity:

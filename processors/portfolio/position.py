@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, notional
+from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, Cash, Price, Quantity, notional
 
 Position = dict[str, Any]
 
@@ -40,6 +40,7 @@ SELL: Final = "SELL"
 # Exact products (price x quantity) carry this many decimals; dividing by _TO_CASH gives the cash scale.
 EXACT_DECIMALS: Final = PRICE_DECIMALS + QUANTITY_DECIMALS
 _TO_CASH: Final = 10 ** (EXACT_DECIMALS - CASH_DECIMALS)
+_NO_CASH: Final = Cash(0)
 
 
 def empty_position() -> Position:
@@ -65,17 +66,18 @@ def div_half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
-def to_cash(exact: int) -> int:
+def to_cash(exact: int) -> Cash:
     """An exact price x quantity amount (EXACT_DECIMALS) at the cash scale, rounded half-even."""
-    return div_half_even(exact, _TO_CASH)
+    return div_half_even(exact, _TO_CASH)  # type: ignore[return-value]  # made here (schemas.scales)
 
 
-def apply_fill(position: Position, side: str, quantity: int, price: int, fee: int) -> Position:
+def apply_fill(position: Position, side: str, quantity: Quantity, price: Price, fee: Cash) -> Position:
     """The position after one fill of ``quantity`` (> 0) at ``price`` on ``side`` ("BUY"/"SELL") paying ``fee``.
 
     Returns a new dict; ``position`` is not modified. Raises ValueError on a bad side or a non-positive
     quantity.
     """
+    signed: int
     if side == BUY:
         signed = quantity
     elif side == SELL:
@@ -124,18 +126,18 @@ def apply_fill(position: Position, side: str, quantity: int, price: int, fee: in
     }
 
 
-def unrealized_pnl(position: Position, mark_price: int) -> int:
+def unrealized_pnl(position: Position, mark_price: Price) -> Cash:
     """PnL of the open position at ``mark_price``, cash scale, rounded half-even from the exact value.
 
     ``mark x quantity - cost basis``: positive when a long's mark is above its cost or a short's below it.
     """
     qty: int = position["quantity"]
     if qty == 0:
-        return 0
+        return _NO_CASH
     open_cost = position.get("open_cost")
     if open_cost is None:
         open_cost, _ = _exact_parts(position)
-    return div_half_even(mark_price * qty - open_cost, _TO_CASH)
+    return div_half_even(mark_price * qty - open_cost, _TO_CASH)  # type: ignore[return-value]  # made here (schemas.scales)
 
 
 def _exact_parts(position: Position) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from schemas.scales import CASH_DECIMALS, QUANTITY_DECIMALS
+from schemas.scales import CASH_DECIMALS, QUANTITY_DECIMALS, Cash, Price, Quantity
 
 CheckResult = dict[str, Any]
 
@@ -111,11 +111,50 @@ def reduces_position(position: int, same_side_open: int, signed_quantity: int) -
 
 
 # -- the checks, in the order they run --------------------------------------------------------------
-# Each builds its CheckResult as one dict literal (they run ten times per order); the detail formats each
-# amount once.
+# They run eleven times per order, so what repeats is not rebuilt: a pass that depends on nothing is one
+# constant result, and the checks whose inputs take few values (trading state, the order's quantity against
+# its limit, the open order count, the token bucket's count) remember their results by those inputs. A
+# result is therefore shared between decisions, like the command a decision carries: a decision's records
+# are never modified once emitted. The checks of prices and PnL are built each time: their inputs rarely
+# repeat in a live stream. Each result is one dict literal; its detail formats each amount once.
 
-_NO_KILL_SWITCH: Final = "no kill switch active"
-_NO_BREAKER: Final = "no circuit breaker tripped"
+# Remembered results per check, by their inputs; bounded (emptied when full): at most 4,096 results of about
+# 400 bytes per check.
+_KEPT: Final = 4096
+
+
+def _remember(table: dict[Any, CheckResult], key: Any, result: CheckResult) -> CheckResult:
+    if len(table) >= _KEPT:
+        table.clear()
+    table[key] = result
+    return result
+
+
+_NO_KILL_SWITCH: Final[CheckResult] = {
+    "check": KILL_SWITCH,
+    "passed": True,
+    "observed": None,
+    "limit": None,
+    "detail": "no kill switch active",
+}
+_NO_BREAKER: Final[CheckResult] = {
+    "check": CIRCUIT_BREAKER,
+    "passed": True,
+    "observed": None,
+    "limit": None,
+    "detail": "no circuit breaker tripped",
+}
+_EVERY_SYMBOL: Final[CheckResult] = {
+    "check": SYMBOL_ALLOWED,
+    "passed": True,
+    "observed": None,
+    "limit": None,
+    "detail": "every symbol allowed",
+}
+_TRADING_STATES: Final[dict[tuple[str, bool], CheckResult]] = {}
+_QUANTITIES: Final[dict[tuple[int, int], CheckResult]] = {}
+_OPEN_ORDERS: Final[dict[tuple[int, int], CheckResult]] = {}
+_RATES: Final[dict[tuple[int, int, int], CheckResult]] = {}
 
 
 def kill_switch(active: list[str]) -> CheckResult:
@@ -123,11 +162,14 @@ def kill_switch(active: list[str]) -> CheckResult:
     if active:
         detail = f"kill switch active: {', '.join(active)}"
         return {"check": KILL_SWITCH, "passed": False, "observed": None, "limit": None, "detail": detail}
-    return {"check": KILL_SWITCH, "passed": True, "observed": None, "limit": None, "detail": _NO_KILL_SWITCH}
+    return _NO_KILL_SWITCH
 
 
 def trading_state(state: str, reduces: bool) -> CheckResult:
     """HALTED denies every order; REDUCE_ONLY denies orders that do not reduce the position."""
+    result = _TRADING_STATES.get((state, reduces))
+    if result is not None:
+        return result
     passed = True
     if state == HALTED:
         passed, detail = False, "HALTED: the account is halted"
@@ -138,7 +180,8 @@ def trading_state(state: str, reduces: bool) -> CheckResult:
             passed, detail = False, f"{_REDUCE_ONLY_PREFIX} the order would increase |position|"
     else:
         detail = f"trading state {state}"
-    return {"check": TRADING_STATE, "passed": passed, "observed": None, "limit": None, "detail": detail}
+    result = {"check": TRADING_STATE, "passed": passed, "observed": None, "limit": None, "detail": detail}
+    return _remember(_TRADING_STATES, (state, reduces), result)
 
 
 def circuit_breaker(tripped: list[tuple[str, str, int | None]], now_us: int, reduces: bool) -> CheckResult:
@@ -157,29 +200,33 @@ def circuit_breaker(tripped: list[tuple[str, str, int | None]], now_us: int, red
     if blocking:
         detail = f"circuit breaker tripped: {', '.join(blocking)}"
         return {"check": CIRCUIT_BREAKER, "passed": False, "observed": None, "limit": None, "detail": detail}
-    return {"check": CIRCUIT_BREAKER, "passed": True, "observed": None, "limit": None, "detail": _NO_BREAKER}
+    return _NO_BREAKER
 
 
 def symbol_allowed(symbol: str, allowed: list[str]) -> CheckResult:
     """The symbol must be in ``allowed``; an empty list allows every symbol."""
-    passed = True
     if not allowed:
-        detail = "every symbol allowed"
-    elif symbol in allowed:
+        return _EVERY_SYMBOL
+    passed = True
+    if symbol in allowed:
         detail = f"{symbol} allowed"
     else:
         passed, detail = False, f"{symbol} not in allowed symbols {', '.join(allowed)}"
     return {"check": SYMBOL_ALLOWED, "passed": passed, "observed": None, "limit": None, "detail": detail}
 
 
-def order_quantity(quantity: int, limit: int) -> CheckResult:
+def order_quantity(quantity: Quantity, limit: Quantity) -> CheckResult:
     """The order's quantity must not exceed the limit (quantity scale)."""
+    result = _QUANTITIES.get((quantity, limit))
+    if result is not None:
+        return result
     passed = quantity <= limit
     detail = f"quantity {qty(quantity)} {'<=' if passed else '>'} limit {qty(limit)}"
-    return {"check": ORDER_QUANTITY, "passed": passed, "observed": quantity, "limit": limit, "detail": detail}
+    result = {"check": ORDER_QUANTITY, "passed": passed, "observed": quantity, "limit": limit, "detail": detail}
+    return _remember(_QUANTITIES, (quantity, limit), result)
 
 
-def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
+def order_notional(value: Cash | None, limit: Cash, basis: str) -> CheckResult:
     """notional(price, quantity) must not exceed the limit (cash scale); ``None`` = no price to value it at.
 
     ``basis`` says which price valued it ("limit price", "last trade", ...). Without any price the
@@ -193,7 +240,7 @@ def order_notional(value: int | None, limit: int, basis: str) -> CheckResult:
     return {"check": ORDER_NOTIONAL, "passed": passed, "observed": value, "limit": limit, "detail": detail}
 
 
-def position(projected: int, limit: int) -> CheckResult:
+def position(projected: int, limit: Quantity) -> CheckResult:
     """|position + working orders of the order's side + this order| must not exceed the limit (quantity scale)."""
     observed = projected if projected >= 0 else -projected
     passed = observed <= limit
@@ -203,12 +250,18 @@ def position(projected: int, limit: int) -> CheckResult:
 
 def open_orders(count_with_this: int, limit: int) -> CheckResult:
     """Working orders, this one included, must not exceed the limit."""
+    result = _OPEN_ORDERS.get((count_with_this, limit))
+    if result is not None:
+        return result
     passed = count_with_this <= limit
     detail = f"open orders {count_with_this} {'<=' if passed else '>'} limit {limit}"
-    return {"check": OPEN_ORDERS, "passed": passed, "observed": count_with_this, "limit": limit, "detail": detail}
+    result = {"check": OPEN_ORDERS, "passed": passed, "observed": count_with_this, "limit": limit, "detail": detail}
+    return _remember(_OPEN_ORDERS, (count_with_this, limit), result)
 
 
-def price_collar(order_price: int | None, reference: int | None, reference_name: str, limit_bps: int) -> CheckResult:
+def price_collar(
+    order_price: Price | None, reference: Price | None, reference_name: str, limit_bps: int
+) -> CheckResult:
     """|price - reference| / reference must be within ``limit_bps``; passes without a price or a reference.
 
     ``observed`` is the distance in basis points rounded up, so ``observed <= limit`` exactly when the
@@ -228,7 +281,7 @@ def price_collar(order_price: int | None, reference: int | None, reference_name:
     return {"check": PRICE_COLLAR, "passed": passed, "observed": bps, "limit": limit_bps, "detail": detail}
 
 
-def daily_loss(pnl_today: int, loss_limit: int, reduces: bool) -> CheckResult:
+def daily_loss(pnl_today: int, loss_limit: Cash, reduces: bool) -> CheckResult:
     """Today's realized PnL (net of fees) must be >= -loss_limit, unless the order only reduces the position.
 
     ``observed`` is the PnL and ``limit`` is ``-loss_limit`` (cash scale).
@@ -266,6 +319,10 @@ def order_rate(tokens: int, per_second: int, burst: int) -> CheckResult:
     """An order needs one whole token. ``observed`` = orders in the bucket with this one, ``limit`` = burst."""
     used = -(-(burst * TOKEN - tokens) // TOKEN)  # whole tokens taken, rounded up
     observed = used + 1
-    passed = tokens >= TOKEN
+    result = _RATES.get((observed, per_second, burst))
+    if result is not None:
+        return result
+    passed = tokens >= TOKEN  # exactly when observed <= burst: the result is a function of (observed, burst)
     detail = f"{observed} orders in the bucket {'<=' if passed else '>'} burst {burst} ({per_second}/s)"
-    return {"check": ORDER_RATE, "passed": passed, "observed": observed, "limit": burst, "detail": detail}
+    result = {"check": ORDER_RATE, "passed": passed, "observed": observed, "limit": burst, "detail": detail}
+    return _remember(_RATES, (observed, per_second, burst), result)

@@ -23,9 +23,10 @@ Account state (one JSON-able dict per account, the changelog key is the account)
 - ``breaker``: the account's own circuit breaker while tripped (``cool_down_until_us``, ``trigger_count``).
 
 ``state_changes()`` hands out a copy that shares what the core never modifies in place: ``limits``,
-``bucket``, ``rejects``, ``breaker`` and each position dict are replaced whole when they change, so only the
-containers the core edits in place (``orders`` and each working order, ``exposure`` and its pairs,
-``positions``) are copied (``copy_account_state``). An account is marked changed only by an event that changes
+``bucket``, ``rejects``, ``breaker``, each working order and each position dict are replaced whole when they
+change, so only the containers the core edits in place (``orders``, ``exposure`` and its pairs,
+``positions``) are copied (``copy_account_state``): a changelog record costs a copy of the account's order
+index, not of every working order. An account is marked changed only by an event that changes
 it (an order event repeating what risk already holds, e.g. PENDING_NEW or ACCEPTED, does not).
 
 Broadcast state (kill switches in force, breakers tripped by other producers, trading states set by
@@ -66,21 +67,14 @@ from processors.risk.checks import (
     trading_state,
 )
 from processors.risk.limits import DEFAULT_CONFIG, RiskConfig, limits_from_record
-from schemas.scales import notional
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE, TRADING_STATE_SET
+from schemas.names import CIRCUIT_BREAKER as CIRCUIT_BREAKER_SCHEMA
+from schemas.names import KILL_SWITCH as KILL_SWITCH_SCHEMA
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
+from schemas.scales import Cash, Price, Quantity, notional
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS, RISK_LIMITS
 
 STAGE: Final = "risk"
-
-NEW_ORDER: Final = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER: Final = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER: Final = "shrivenquant.orders.AmendOrder"
-ORDER_EVENT: Final = "shrivenquant.orders.OrderEvent"
-RISK_LIMITS_SCHEMA: Final = "shrivenquant.risk.RiskLimits"
-RISK_DECISION: Final = "shrivenquant.risk.RiskDecision"
-KILL_SWITCH_SCHEMA: Final = "shrivenquant.control.KillSwitch"
-CIRCUIT_BREAKER_SCHEMA: Final = "shrivenquant.control.CircuitBreaker"
-TRADING_STATE_SET: Final = "shrivenquant.control.TradingStateSet"
-TRADE: Final = "shrivenquant.md.Trade"
 
 TERMINAL: Final = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 FILL_EVENTS: Final = frozenset({"PARTIALLY_FILLED", "FILLED"})
@@ -108,11 +102,12 @@ def new_account_state() -> AccountState:
 def copy_account_state(state: AccountState) -> AccountState:
     """A copy the core never modifies: the containers it edits in place are copied, the rest is shared.
 
-    Shared: ``limits``, ``bucket``, ``rejects``, ``breaker`` and the position dicts, which the core only ever
-    replaces (module docstring); ``restore`` copies them as well, so no caller's dict is ever aliased.
+    Shared: ``limits``, ``bucket``, ``rejects``, ``breaker``, the working orders and the position dicts, which
+    the core only ever replaces (module docstring); ``restore`` copies them as well, so no caller's dict is
+    ever aliased.
     """
     copied = dict(state)
-    copied["orders"] = {order_id: dict(order) for order_id, order in state["orders"].items()}
+    copied["orders"] = dict(state["orders"])
     copied["exposure"] = {symbol: list(sides) for symbol, sides in state["exposure"].items()}
     copied["positions"] = dict(state["positions"])
     return copied
@@ -147,7 +142,7 @@ class RiskCore:
         self._kill_switches: set[str] = set()  # "GLOBAL", "ACCOUNT:<account>", "SYMBOL:<symbol>"
         self._breakers: dict[str, tuple[str, int | None]] = {}  # tripped by others: key -> (state, until)
         self._trading_states: dict[str, str] = {}  # account -> REDUCE_ONLY / HALTED (absent: ACTIVE)
-        self._last_trade: dict[str, int] = {}  # symbol -> price
+        self._last_trade: dict[str, Price] = {}  # symbol -> price
         self._handlers: dict[str, Callable[[Event], list[Emit]]] = {
             NEW_ORDER: self._on_new_order,
             CANCEL_ORDER: self._on_cancel,
@@ -183,6 +178,7 @@ class RiskCore:
                 restored[name] = list(restored[name])
         if restored["breaker"] is not None:
             restored["breaker"] = dict(restored["breaker"])
+        restored["orders"] = {order_id: dict(order) for order_id, order in restored["orders"].items()}
         restored["positions"] = {symbol: dict(held) for symbol, held in restored["positions"].items()}
         self._accounts[key] = restored
 
@@ -218,13 +214,14 @@ class RiskCore:
         account: str = order["account"]
         state = self._state(account)
         emits: list[Emit] = []
-        self._reset_breaker_if_cooled(event, state, account, now, emits)
+        if state["breaker"] is not None:  # tripped: the first command after the cool-down resets it
+            self._reset_breaker_if_cooled(event, state, account, now, emits)
         limits = state["limits"] or self._default_limits
 
         symbol: str = order["symbol"]
         side: str = order["side"]
-        quantity: int = order["quantity"]
-        limit_price: int | None = order["price"]
+        quantity: Quantity = order["quantity"]
+        limit_price: Price | None = order["price"]
         buy = side == "BUY"
         signed = quantity if buy else -quantity
         held = state["positions"].get(symbol)
@@ -280,7 +277,8 @@ class RiskCore:
         account: str = cancel["account"]
         state = self._state(account)
         emits: list[Emit] = []
-        self._reset_breaker_if_cooled(event, state, account, cancel["meta"]["event_time_us"], emits)
+        if state["breaker"] is not None:
+            self._reset_breaker_if_cooled(event, state, account, cancel["meta"]["event_time_us"], emits)
         working = state["orders"].get(cancel["order_id"])
         symbol = cancel.get("symbol") or (working["symbol"] if working is not None else None)
         detail = "cancel: always approved (it reduces risk)"
@@ -295,7 +293,8 @@ class RiskCore:
         account: str = amend["account"]
         state = self._state(account)
         emits: list[Emit] = []
-        self._reset_breaker_if_cooled(event, state, account, now, emits)
+        if state["breaker"] is not None:
+            self._reset_breaker_if_cooled(event, state, account, now, emits)
         working = state["orders"].get(amend["order_id"])
         if working is None:
             detail = "amend of an order risk does not know as working: nothing to re-check (the OMS decides)"
@@ -307,8 +306,8 @@ class RiskCore:
         limits = state["limits"] or self._default_limits
         symbol: str = working["symbol"]
         buy = working["side"] == "BUY"
-        quantity: int = working["quantity"] if amend["quantity"] is None else amend["quantity"]
-        limit_price: int | None = working["price"] if amend["price"] is None else amend["price"]
+        quantity: Quantity = working["quantity"] if amend["quantity"] is None else amend["quantity"]
+        limit_price: Price | None = working["price"] if amend["price"] is None else amend["price"]
         new_leaves = max(quantity - working["cum"], 0)
         held = state["positions"].get(symbol)
         position_qty: int = held["quantity"] if held is not None else 0
@@ -329,7 +328,8 @@ class RiskCore:
         if approved:
             before = _order_exposure(working)
             pending = working["amend_leaves"]
-            working["amend_leaves"] = new_leaves if pending is None else max(pending, new_leaves)
+            amend_leaves = new_leaves if pending is None else max(pending, new_leaves)
+            working = state["orders"][amend["order_id"]] = {**working, "amend_leaves": amend_leaves}  # replaced whole
             self._expose(state, symbol, buy, _order_exposure(working) - before)
         emits.append(
             self._decision(
@@ -394,10 +394,14 @@ class RiskCore:
                 working = None  # what risk holds already (PENDING_NEW, ACCEPTED, ...)
             if working is not None:
                 before = _order_exposure(working)
-                working["quantity"] = quantity
-                working["cum"] = cum
-                working["leaves"] = leaves
-                working["price"] = price
+                # replaced whole, never edited: a changelog copy handed out earlier shares the old dict
+                working = orders[order_id] = {
+                    **working,
+                    "quantity": quantity,
+                    "cum": cum,
+                    "leaves": leaves,
+                    "price": price,
+                }
                 if answers_amend:
                     working["amend_leaves"] = None
                 self._expose(state, working["symbol"], working["side"] == "BUY", _order_exposure(working) - before)
@@ -415,7 +419,7 @@ class RiskCore:
         symbol: str = fill["symbol"]
         positions = state["positions"]
         before = positions.get(symbol) or empty_position()
-        fee: int = fill.get("fee", 0)
+        fee: Cash = fill.get("fee", 0)
         after = apply_fill(before, fill["side"], fill["last_quantity"], fill["last_price"], fee)
         positions[symbol] = after
         day = now // DAY_US
@@ -521,20 +525,20 @@ class RiskCore:
         if exposure[0] == 0 and exposure[1] == 0:
             del state["exposure"][symbol]
 
-    def _reference(self, symbol: str, limits: Mapping[str, Any]) -> tuple[int | None, str]:
+    def _reference(self, symbol: str, limits: Mapping[str, Any]) -> tuple[Price | None, str]:
         """The reference price of a symbol: last trade, else the configured one, else none."""
         last = self._last_trade.get(symbol)
         if last is not None:
             return last, "last trade"
-        configured: int | None = limits["reference_prices"].get(symbol)
+        configured: Price | None = limits["reference_prices"].get(symbol)
         if configured is not None:
             return configured, "configured reference"
         return None, "no reference"
 
     @staticmethod
     def _valuation(
-        order: Mapping[str, Any], quantity: int, reference: int | None, reference_name: str
-    ) -> tuple[int | None, str]:
+        order: Mapping[str, Any], quantity: Quantity, reference: Price | None, reference_name: str
+    ) -> tuple[Cash | None, str]:
         """The order's notional and what priced it: limit price, else stop price, else the reference."""
         if order["price"] is not None:
             return notional(order["price"], quantity), "at limit price"

@@ -9,10 +9,11 @@ from typing import Final
 from confluent_kafka import Message
 
 from processors.core import Emit, Record, derived_event_id
+from schemas.names import DEAD_LETTER
 from schemas.types import DeadLetterReason
 from topics.catalogue import DEAD_LETTERS
 
-DEAD_LETTER_SCHEMA: Final = "shrivenquant.ops.DeadLetter"
+DEAD_LETTER_SCHEMA: Final = DEAD_LETTER
 MAX_DETAIL: Final = 4000
 # The raw bytes kept in a dead letter at most: a larger value is replaced by its size and SHA-256, so a dead
 # letter always fits a Kafka record however large the record it describes.

@@ -22,6 +22,7 @@ from typing import Any, Final
 from sortedcontainers import SortedList
 
 from processors.venue.market import MarketBook
+from schemas.scales import Price, Quantity
 
 BUY = "BUY"
 SELL = "SELL"
@@ -61,9 +62,9 @@ class Order:
         order_type: str,
         time_in_force: str,
         *,
-        quantity: int,
-        price: int | None,
-        stop_price: int | None = None,
+        quantity: Quantity,
+        price: Price | None,
+        stop_price: Price | None = None,
         post_only: bool = False,
         expire_time_us: int | None = None,
         correlation_id: str = "",
@@ -179,7 +180,7 @@ class Level:
 
     __slots__ = ("count", "price", "quantity", "queue")
 
-    def __init__(self, price: int) -> None:
+    def __init__(self, price: Price) -> None:
         self.price = price
         self.queue: deque[Order] = deque()
         self.quantity = 0
@@ -349,7 +350,7 @@ class Book:
         levels = self.bids if order.side == BUY else self.asks
         levels[order.price].quantity -= quantity  # type: ignore[index]
 
-    def reduce_in_place(self, order: Order, new_quantity: int) -> None:
+    def reduce_in_place(self, order: Order, new_quantity: Quantity) -> None:
         """Lower a resting order's quantity keeping its priority (new_quantity > cum)."""
         new_leaves = new_quantity - order.cum
         levels = self.bids if order.side == BUY else self.asks

@@ -66,14 +66,10 @@ from processors.venue.config import DEFAULT_CONFIG, VenueConfig
 from processors.venue.market import MarketBook, already_applied
 from processors.venue.market_fills import cap_queues, fill_on_trade
 from processors.venue.matching import Fees, Output, Report, amend, cancel, expire_due, new_order
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, EXECUTION_REPORT, TRADE, VENUE_ORDER
 from topics.catalogue import MD_DEPTH, MD_TRADES, VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "venue"
-VENUE_ORDER: Final = "shrivenquant.venue.VenueOrder"
-EXECUTION_REPORT: Final = "shrivenquant.venue.ExecutionReport"
-DEPTH_SNAPSHOT: Final = "shrivenquant.md.DepthSnapshot"
-DEPTH_UPDATE: Final = "shrivenquant.md.DepthUpdate"
-TRADE: Final = "shrivenquant.md.Trade"
 MARKET_SCHEMAS: Final = frozenset((DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE))
 DAY_US: Final = 86_400 * 1_000_000
 

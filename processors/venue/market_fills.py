@@ -24,10 +24,11 @@ from __future__ import annotations
 from processors.venue.book import BUY, SELL, Book, Order
 from processors.venue.market import LevelKey
 from processors.venue.matching import MAKER, Fees, Output, Report, TradePrint, fee_for, run_stops
+from schemas.scales import Price
 
 
 def fill_on_trade(
-    book: Book, fees: Fees, price: int, quantity: int, *, aggressor: str | None, time_us: int, out: Output
+    book: Book, fees: Fees, price: Price, quantity: int, *, aggressor: str | None, time_us: int, out: Output
 ) -> bool:
     """Our resting orders a public trade of ``quantity`` at ``price`` and event time ``time_us`` fills (see the
     module docstring); True when it reached any order or stop (fills, queue estimates or triggers changed)."""

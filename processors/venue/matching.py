@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from processors.portfolio.position import div_half_even
 from processors.venue.book import BUY, SELL, Book, Order
 from processors.venue.market import MarketBook
-from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS
+from schemas.scales import CASH_DECIMALS, PRICE_DECIMALS, QUANTITY_DECIMALS, Cash, Price, Quantity
 
 MARKET = "MARKET"
 LIMIT = "LIMIT"
@@ -61,6 +61,7 @@ MAKER = "MAKER"
 TAKER = "TAKER"
 
 _FEE_DIVISOR = 10 ** (PRICE_DECIMALS + QUANTITY_DECIMALS - CASH_DECIMALS) * 10_000
+NO_FEE = Cash(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +72,9 @@ class Fees:
     taker_fee_bps: int = 0
 
 
-def fee_for(price: int, quantity: int, bps: int) -> int:
+def fee_for(price: Price, quantity: int, bps: int) -> Cash:
     """Fee in cash scale for a fill: price x quantity x bps / 10,000, rounded half-even from the exact value."""
-    return div_half_even(price * quantity * bps, _FEE_DIVISOR)
+    return div_half_even(price * quantity * bps, _FEE_DIVISOR)  # type: ignore[return-value]  # made here (scales)
 
 
 class Report:
@@ -102,9 +103,9 @@ class Report:
         reject_reason: str | None = None,
         detail: str = "",
         last_quantity: int = 0,
-        last_price: int | None = None,
+        last_price: Price | None = None,
         liquidity: str | None = None,
-        fee: int = 0,
+        fee: Cash = NO_FEE,
     ) -> None:
         self.exec_type = exec_type
         self.order_id = order.order_id
@@ -131,7 +132,7 @@ class TradePrint:
 
     __slots__ = ("aggressor", "price", "quantity")
 
-    def __init__(self, price: int, quantity: int, aggressor: str) -> None:
+    def __init__(self, price: Price, quantity: int, aggressor: str) -> None:
         self.price = price
         self.quantity = quantity
         self.aggressor = aggressor
@@ -221,9 +222,9 @@ def amend(
     order_id: str,
     account: str,
     *,
-    quantity: int,
-    price: int | None,
-    stop_price: int | None,
+    quantity: Quantity,
+    price: Price | None,
+    stop_price: Price | None,
     out: Output,
 ) -> None:
     """Change a working order's quantity, price or stop price (see the module docstring for priority)."""
@@ -389,7 +390,7 @@ def _match(book: Book, fees: Fees, taker: Order, takes_any_price: bool, out: Out
         )
 
 
-def _crosses(book: Book, order: Order, price: int | None = None) -> bool:
+def _crosses(book: Book, order: Order, price: Price | None = None) -> bool:
     """Whether a limit order at ``price`` (default: its own) would take liquidity now."""
     price = order.price if price is None else price
     assert price is not None
@@ -427,7 +428,8 @@ def _take_market(
 ) -> bool:
     """Fill the taker against one market level (it takes what is displayed and not yet taken); False when
     the level is beyond the taker's limit."""
-    price, available = level
+    price: Price = level[0]  # type: ignore[assignment]  # the market book's levels are plain ints (market.py)
+    available = level[1]
     side = taker.side
     if not takes_any_price and (price > taker.price if side == BUY else price < taker.price):  # type: ignore[operator]
         return False
@@ -451,6 +453,6 @@ def _take_market(
 
 
 def _unknown(exec_type: str, order_id: str, account: str) -> Report:
-    ghost = Order(order_id, account, BUY, LIMIT, "GTC", quantity=0, price=None)
+    ghost = Order(order_id, account, BUY, LIMIT, "GTC", quantity=Quantity(0), price=None)
     ghost.live = False
     return Report(exec_type, ghost, reject_reason="UNKNOWN_ORDER", detail="no such working order")

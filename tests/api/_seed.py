@@ -10,13 +10,12 @@ from typing import Any
 from connectors.postgres.sink import SinkOptions, run_sink
 from processors.core import order_id_for
 from schemas.examples import example_event
+from schemas.names import ORDER_EVENT, POSITION
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import Settings
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer
 
-ORDER_EVENT = "shrivenquant.orders.OrderEvent"
-POSITION = "shrivenquant.portfolio.Position"
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 _ids = itertools.count(1)
 

@@ -14,6 +14,8 @@ from api.auth import key_id_of
 from processors.core import order_id_for
 from processors.risk.limits import DEFAULT_LIMITS
 from schemas.codec import Decoded, default_codec
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, KILL_SWITCH, NEW_ORDER
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from topics.admin import physical_name
 from topics.catalogue import CONTROL_EVENTS, ORDERS_COMMANDS, RISK_LIMITS
@@ -72,7 +74,7 @@ def test_post_order_produces_exactly_the_new_order_command(api_env: ApiEnv) -> N
     order_id = order_id_for(OWN, "cmd-http-1")
     assert (answer["order_id"], answer["client_order_id"]) == (order_id, "cmd-http-1")
     key, decoded = _record_at(api_env, ORDERS_COMMANDS, answer)
-    assert key == OWN and decoded.schema == "shrivenquant.orders.NewOrder"
+    assert key == OWN and decoded.schema == NEW_ORDER
     meta = decoded.record["meta"]
     assert before_us <= meta["event_time_us"] == meta["ingest_time_us"] <= after_us
     assert decoded.record == {
@@ -144,7 +146,7 @@ def test_cancel_produces_a_cancel_order_joining_the_order_story(
         response = client.delete(f"/v1/orders/{live.order_id}")
     assert response.status_code == 202, response.text
     key, decoded = _record_at(api_env, ORDERS_COMMANDS, response.json())
-    assert key == OWN and decoded.schema == "shrivenquant.orders.CancelOrder"
+    assert key == OWN and decoded.schema == CANCEL_ORDER
     record = decoded.record
     assert (record["account"], record["order_id"], record["symbol"]) == (OWN, live.order_id, "BTCUSDT")
     assert record["meta"]["correlation_id"] == f"commands-corr-{live.client_order_id}"
@@ -158,7 +160,7 @@ def test_amend_produces_an_amend_order_with_exact_new_values(
         response = client.patch(f"/v1/orders/{live.order_id}", json={"quantity": "2.5", "price": "100.01"})
     assert response.status_code == 202, response.text
     _, decoded = _record_at(api_env, ORDERS_COMMANDS, response.json())
-    assert decoded.schema == "shrivenquant.orders.AmendOrder"
+    assert decoded.schema == AMEND_ORDER
     assert (decoded.record["quantity"], decoded.record["price"], decoded.record["stop_price"]) == (
         5 * QUANTITY_SCALE // 2,
         10_001 * PRICE_SCALE // 100,
@@ -204,7 +206,7 @@ def test_kill_switch_engage_and_release_produce_control_events(api_env: ApiEnv) 
     assert (engaged.status_code, released.status_code, everything.status_code) == (202, 202, 202)
     actor = f"key:{key_id_of(api_env.keys.risk)}"
     key, on = _record_at(api_env, CONTROL_EVENTS, engaged.json())
-    assert key == f"ACCOUNT:{OWN}" and on.schema == "shrivenquant.control.KillSwitch"
+    assert key == f"ACCOUNT:{OWN}" and on.schema == KILL_SWITCH
     assert {k: on.record[k] for k in ("scope", "target", "active", "cancel_open_orders", "actor", "detail")} == {
         "scope": "ACCOUNT",
         "target": OWN,
@@ -236,7 +238,7 @@ def test_limits_put_produces_risk_limits_and_get_reads_them_back(api_env: ApiEnv
     assert unset["max_open_orders"] == DEFAULT_LIMITS.max_open_orders
     assert put.status_code == 202, put.text
     key, decoded = _record_at(api_env, RISK_LIMITS, put.json())
-    assert key == account and decoded.schema == "shrivenquant.risk.RiskLimits"
+    assert key == account and decoded.schema == RISK_LIMITS_SCHEMA
     assert decoded.record["max_order_notional"] == 25_000_050_000_000
     assert decoded.record["max_position_quantity"] == DEFAULT_LIMITS.max_position_quantity
     assert got["source"] == "configured"

@@ -17,6 +17,7 @@ from api.models import KillSwitchCreate, OrderCreate, OrderUpdate, RiskLimitsUpd
 from processors.core import order_id_for
 from processors.risk.limits import DEFAULT_LIMITS
 from schemas.codec import default_codec
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, KILL_SWITCH, NEW_ORDER, RISK_LIMITS
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 
 ORIGIN = Origin("evt-1", 1_767_225_600_123_456)
@@ -44,7 +45,7 @@ def test_new_order_record_is_exact_and_encodes() -> None:
         "causation_id": None,
         "correlation_id": "evt-1",
     }
-    default_codec().encode(commands.NEW_ORDER, record)
+    default_codec().encode(NEW_ORDER, record)
 
 
 @given(units=st.integers(min_value=1, max_value=9 * 10**10), decimals=st.integers(min_value=0, max_value=8))
@@ -90,7 +91,7 @@ def test_gtd_expiry_is_converted_to_exact_microseconds() -> None:
     record = commands.new_order(body, "c", ORIGIN)
     assert record["expire_time_us"] == int(moment.timestamp()) * 1_000_000 + 654_321
     assert commands.micros(datetime(1970, 1, 1, tzinfo=UTC)) == 0
-    default_codec().encode(commands.NEW_ORDER, record)
+    default_codec().encode(NEW_ORDER, record)
 
 
 def test_naive_expiry_is_refused() -> None:
@@ -103,8 +104,8 @@ def test_cancel_and_amend_records_encode_and_join_the_order_story() -> None:
     amend = commands.amend_order("A1", "o-1", OrderUpdate(quantity="2"), ORIGIN, correlation_id="story-1")
     assert cancel["meta"]["correlation_id"] == amend["meta"]["correlation_id"] == "story-1"
     assert (amend["quantity"], amend["price"], amend["stop_price"]) == (2 * QUANTITY_SCALE, None, None)
-    default_codec().encode(commands.CANCEL_ORDER, cancel)
-    default_codec().encode(commands.AMEND_ORDER, amend)
+    default_codec().encode(CANCEL_ORDER, cancel)
+    default_codec().encode(AMEND_ORDER, amend)
 
 
 def test_an_empty_amendment_is_refused() -> None:
@@ -117,7 +118,7 @@ def test_kill_switch_record_and_its_control_key() -> None:
     assert (record["scope"], record["target"], record["active"], record["actor"]) == ("ACCOUNT", "A1", True, "key:abc")
     assert commands.control_key("account", "A1") == "ACCOUNT:A1"
     assert commands.control_key("global", None) == "GLOBAL"
-    default_codec().encode(commands.KILL_SWITCH, record)
+    default_codec().encode(KILL_SWITCH, record)
 
 
 @pytest.mark.parametrize("body", [{"scope": "global", "target": "A1"}, {"scope": "symbol"}])
@@ -133,7 +134,7 @@ def test_limits_left_out_take_the_documented_defaults() -> None:
     assert record["reference_prices"] == {"BTCUSDT": 60_000 * PRICE_SCALE}
     assert record["max_open_orders"] == defaults["max_open_orders"]
     assert record["daily_loss_limit"] == defaults["daily_loss_limit"]
-    default_codec().encode(commands.RISK_LIMITS, record)
+    default_codec().encode(RISK_LIMITS, record)
 
 
 def test_an_algo_order_carries_its_execution_instruction_exactly() -> None:
@@ -160,7 +161,7 @@ def test_an_algo_order_carries_its_execution_instruction_exactly() -> None:
         "peg_offset": -PRICE_SCALE // 4,
         "params": {"urgency": "low"},
     }
-    default_codec().encode(commands.NEW_ORDER, record)
+    default_codec().encode(NEW_ORDER, record)
 
 
 def test_an_execution_window_that_ends_before_it_starts_is_refused() -> None:

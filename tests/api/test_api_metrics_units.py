@@ -7,6 +7,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics import LATENCY_BUCKETS_S, ApiMetrics
+from schemas.names import NEW_ORDER
 
 # The metric families and their labels, as api/README.md and the dashboards know them.
 FAMILIES = {
@@ -25,7 +26,7 @@ def _exercised() -> ApiMetrics:
     metrics.requests.labels("GET", "/v1/orders", "200").inc()
     for seconds in (0.0005, 0.3, 0.3, 30.0):
         metrics.latency.labels("GET", "/v1/orders").observe(seconds)
-    metrics.commands.labels("shrivenquant.orders.NewOrder").inc(2)
+    metrics.commands.labels(NEW_ORDER).inc(2)
     metrics.produce_latency.observe(0.004)
     metrics.auth_failures.labels("invalid").inc()
     metrics.rate_limited.inc()
@@ -62,7 +63,7 @@ def test_text_lines_are_those_the_http_tests_and_docs_quote() -> None:
     text = _exercised().exposition()[0].decode()
     assert "# TYPE sq_api_requests_total counter" in text
     assert 'sq_api_requests_total{method="GET",route="/v1/orders",status="200"} 1.0' in text
-    assert 'sq_api_commands_produced_total{schema="shrivenquant.orders.NewOrder"} 2.0' in text
+    assert "sq_api_commands_produced_total{schema=NEW_ORDER} 2.0" in text
     assert "sq_api_rate_limited_total 1.0" in text
 
 

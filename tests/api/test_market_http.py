@@ -10,6 +10,7 @@ import pytest
 from conftest import ApiEnv
 
 from connectors.marketdata.views import MEASURES
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE
 from topics.catalogue import MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer
 
@@ -44,7 +45,7 @@ def _snapshot(symbol: str, update_id: int, t: int, bids: list[tuple[int, int]], 
     return (
         MD_DEPTH,
         symbol,
-        "shrivenquant.md.DepthSnapshot",
+        DEPTH_SNAPSHOT,
         {
             "meta": _meta(t),
             "venue": "test",
@@ -62,7 +63,7 @@ def _update(
     return (
         MD_DEPTH,
         symbol,
-        "shrivenquant.md.DepthUpdate",
+        DEPTH_UPDATE,
         {
             "meta": _meta(t),
             "venue": "test",
@@ -80,7 +81,7 @@ def _trade(symbol: str, t: int, price: int, quantity: int, aggressor: str) -> An
     return (
         MD_TRADES,
         symbol,
-        "shrivenquant.md.Trade",
+        TRADE,
         {
             "meta": _meta(t),
             "venue": "test",

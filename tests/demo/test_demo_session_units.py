@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from api import commands
 from api.models import OrderCreate, OrderUpdate, RiskLimitsUpdate
-from connectors.order_flow import AMEND_ORDER, NEW_ORDER, FlowConfig, OrderFlow
+from connectors.order_flow import FlowConfig, OrderFlow
 from deploy.demo_session import (
     Expected,
     Projection,
@@ -24,6 +24,7 @@ from deploy.demo_session import (
     order_body,
     summary,
 )
+from schemas.names import AMEND_ORDER, NEW_ORDER
 
 ORIGIN = commands.Origin(event_id="e-1", now_us=1)
 

@@ -20,6 +20,8 @@ from processors.runtime.pipeline import STAGES, topology_stages
 from processors.runtime.registry import consumer_group
 from processors.runtime.supervisor import WorkerProcess, start_worker, stop_workers
 from schemas.codec import default_codec
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from settings import Settings
 from topics.admin import admin_client, physical_name
 from topics.catalogue import CONTROL_EVENTS, ORDERS_COMMANDS, RISK_LIMITS
@@ -32,9 +34,6 @@ DEPLOYMENTS = {
     "cores": ("kafka", "cores"),
     "faust": ("faust", "cores"),
 }
-NEW_ORDER = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER = "shrivenquant.orders.AmendOrder"
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -164,7 +163,7 @@ class RunningPath:
 
     def limits(self, account: str, **fields: Any) -> dict:  # type: ignore[type-arg]
         record = {"meta": self.meta(), "account": account, **fields}
-        return self.send(RISK_LIMITS, account, "shrivenquant.risk.RiskLimits", record)
+        return self.send(RISK_LIMITS, account, RISK_LIMITS_SCHEMA, record)
 
     def log_size(self, topic: str) -> int:
         """How many offsets the topic holds (records and transaction markers): a cheap progress gauge."""

@@ -11,6 +11,7 @@ import pytest
 from running_path import RunningPath, wait_for
 
 from processors.runtime.pipeline import STAGES
+from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, RISK_DECISIONS
 
@@ -18,7 +19,6 @@ pytestmark = pytest.mark.integration
 
 PRICE = 60_000 * PRICE_SCALE
 LOT = QUANTITY_SCALE // 100
-KILL_SWITCH = "shrivenquant.control.KillSwitch"
 STARTUP_S = 120  # the first test on an engine waits for its workers to join their groups
 
 

@@ -15,6 +15,7 @@ import pytest
 from running_path import RunningPath, wait_for
 
 from processors.risk.limits import DEFAULT_LIMITS
+from schemas.names import KILL_SWITCH, TRADING_STATE_SET
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from topics.catalogue import ORDERS_EVENTS, RISK_LIMITS
 
@@ -23,8 +24,7 @@ pytestmark = pytest.mark.integration
 PRICE = 100 * PRICE_SCALE
 LOT = QUANTITY_SCALE
 TIMEOUT_S = 60
-TRADING_STATE = "shrivenquant.control.TradingStateSet"
-KILL_SWITCH = "shrivenquant.control.KillSwitch"
+TRADING_STATE = TRADING_STATE_SET
 
 
 class Scenario:

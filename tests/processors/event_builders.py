@@ -12,6 +12,7 @@ from typing import Any
 
 from processors.core import Core, Emit, Event
 from schemas.codec import default_codec
+from schemas.names import ORDER_EVENT, TRADE
 from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
 from topics.catalogue import MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS
 
@@ -23,9 +24,6 @@ MS = 1_000
 S = 1_000_000
 ACCOUNT = "acc-1"
 SYMBOL = "BTCUSDT"
-NEW_ORDER = "shrivenquant.orders.NewOrder"
-CANCEL_ORDER = "shrivenquant.orders.CancelOrder"
-AMEND_ORDER = "shrivenquant.orders.AmendOrder"
 TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 
 _ids = itertools.count(1)  # one counter for every builder, so ids never repeat within a test run
@@ -159,7 +157,7 @@ def order_event(
         "parent_order_id": None,
         "command_id": None,
     }
-    return Event(ORDERS_EVENTS, account, "shrivenquant.orders.OrderEvent", record, t)
+    return Event(ORDERS_EVENTS, account, ORDER_EVENT, record, t)
 
 
 def trade(
@@ -182,7 +180,7 @@ def trade(
         "quantity": quantity,
         "aggressor": aggressor,
     }
-    return Event(MD_TRADES, symbol, "shrivenquant.md.Trade", record, t)
+    return Event(MD_TRADES, symbol, TRADE, record, t)
 
 
 def depth_levels(levels: Iterable[tuple[int, int]]) -> list[dict[str, int]]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from replay.verify import OrderPathLog, verify
-
-NEW = "shrivenquant.orders.NewOrder"
-CANCEL = "shrivenquant.orders.CancelOrder"
+from schemas.names import CANCEL_ORDER, NEW_ORDER
 
 
 def command(event_id: str, order_id: str) -> dict[str, Any]:
@@ -15,7 +13,7 @@ def command(event_id: str, order_id: str) -> dict[str, Any]:
 
 
 def decision(event_id: str, command_record: dict[str, Any], approved: bool = True) -> dict[str, Any]:
-    return {"meta": {"event_id": event_id}, "command": (NEW, command_record), "approved": approved}
+    return {"meta": {"event_id": event_id}, "command": (NEW_ORDER, command_record), "approved": approved}
 
 
 def order_event(order_id: str, event_type: str, status: str, command_id: str | None = None, **fill: Any) -> dict:  # type: ignore[type-arg]
@@ -36,7 +34,7 @@ def order_event(order_id: str, event_type: str, status: str, command_id: str | N
 def clean_log() -> OrderPathLog:
     new = command("c1", "o1")
     return OrderPathLog(
-        commands=[(NEW, new)],
+        commands=[(NEW_ORDER, new)],
         decisions=[decision("d1", new)],
         order_events=[
             order_event("o1", "PENDING_NEW", "PENDING_NEW", "c1"),
@@ -57,7 +55,7 @@ def test_a_clean_log_passes_and_counts_what_it_saw() -> None:
 
 def test_a_command_without_outcome_is_lost() -> None:
     log = clean_log()
-    log.commands.append((CANCEL, command("c2", "o1")))
+    log.commands.append((CANCEL_ORDER, command("c2", "o1")))
     log.decisions.append(decision("d2", command("c2", "o1")))
     report = verify(log)
     assert (report.lost, report.ok) == (1, False)

@@ -11,10 +11,9 @@ import pytest
 from schemas.codec import default_codec
 from schemas.errors import DecodeError, EncodeError, SerializationError
 from schemas.examples import example_event
+from schemas.names import DEPTH_UPDATE, MARKET_ANALYTICS, NEW_ORDER, RISK_DECISION, RISK_LIMITS, TRADE
 
 CODEC = default_codec()
-TRADE = "shrivenquant.md.Trade"
-NEW_ORDER = "shrivenquant.orders.NewOrder"
 GOOD = CODEC.encode(TRADE, example_event(TRADE))
 
 
@@ -125,21 +124,21 @@ def test_floats_and_decimals_are_never_truncated_into_integer_fields(inexact: ob
 
 
 def test_floats_in_arrays_maps_and_record_unions_are_refused() -> None:
-    depth = example_event("shrivenquant.md.DepthUpdate", bids=[{"price": 1.5, "quantity": 1}])
+    depth = example_event(DEPTH_UPDATE, bids=[{"price": 1.5, "quantity": 1}])
     with pytest.raises(EncodeError, match=r"bids\[0\]\.price: expected long"):
-        CODEC.encode("shrivenquant.md.DepthUpdate", depth)
-    limits = example_event("shrivenquant.risk.RiskLimits", reference_prices={"BTCUSDT": 1.5})
+        CODEC.encode(DEPTH_UPDATE, depth)
+    limits = example_event(RISK_LIMITS, reference_prices={"BTCUSDT": 1.5})
     with pytest.raises(EncodeError, match=r"reference_prices\['BTCUSDT'\]: expected long"):
-        CODEC.encode("shrivenquant.risk.RiskLimits", limits)
-    decision = example_event("shrivenquant.risk.RiskDecision")
+        CODEC.encode(RISK_LIMITS, limits)
+    decision = example_event(RISK_DECISION)
     decision["command"] = (NEW_ORDER, order(quantity=0.5))
     with pytest.raises(EncodeError, match=re.escape("command.quantity: expected long")):
-        CODEC.encode("shrivenquant.risk.RiskDecision", decision)
+        CODEC.encode(RISK_DECISION, decision)
 
 
 def test_doubles_stay_allowed_where_the_schema_says_double() -> None:
-    analytics = example_event("shrivenquant.md.MarketAnalytics", mid=64250, spread=0.25)
-    assert CODEC.decode(CODEC.encode("shrivenquant.md.MarketAnalytics", analytics)).record["mid"] == 64250
+    analytics = example_event(MARKET_ANALYTICS, mid=64250, spread=0.25)
+    assert CODEC.decode(CODEC.encode(MARKET_ANALYTICS, analytics)).record["mid"] == 64250
 
 
 def test_numpy_style_integers_are_accepted() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from schemas import scales
 from schemas.canonical import named_definitions
+from schemas.names import DEAD_LETTER_REASON, EVENT_META, REJECT_REASON, RISK_CHECK
 from schemas.registry import AVRO_DIR, SchemaRegistry
 
 REGISTRY = SchemaRegistry.load()
@@ -80,7 +81,7 @@ def test_scaled_fields_name_a_known_scale_in_attribute_and_doc(where: str, field
 
 
 def test_by_check_scales_cover_every_risk_check() -> None:
-    symbols = REGISTRY.get("shrivenquant.risk.RiskCheck").definition["symbols"]
+    symbols = REGISTRY.get(RISK_CHECK).definition["symbols"]
     assert sorted(scales.CHECK_SCALES) == sorted(symbols)
     assert {scale for scale in scales.CHECK_SCALES.values() if scale} <= set(scales.SCALES)
 
@@ -90,10 +91,13 @@ def test_events_have_meta_first_a_version_and_a_doc(name: str) -> None:
     definition = REGISTRY.get(name).definition
     assert definition["fields"][0] == {
         "name": "meta",
-        "type": "shrivenquant.common.EventMeta",
+        "type": EVENT_META,
         "doc": definition["fields"][0]["doc"],
     }
-    assert definition["version"] == 1
+    version = definition["version"]
+    assert isinstance(version, int) and version >= 1
+    for earlier in range(1, version):  # every earlier version stays readable: frozen in the history folder
+        assert (REGISTRY.directory / "history" / f"{name}.v{earlier}.avsc").is_file(), f"{name} v{earlier} not frozen"
     assert definition["doc"].strip()
 
 
@@ -123,8 +127,8 @@ def test_enum_defaults_are_symbols() -> None:
             assert schema.definition["default"] in schema.definition["symbols"]
             defaults[schema.full_name] = schema.definition["default"]
     assert defaults == {
-        "shrivenquant.common.RejectReason": "OTHER",
-        "shrivenquant.ops.DeadLetterReason": "PROCESSING_ERROR",
+        REJECT_REASON: "OTHER",
+        DEAD_LETTER_REASON: "PROCESSING_ERROR",
     }
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from schemas.codec import HEADER_SIZE, MARKER, Codec, Decoded, default_codec
 from schemas.examples import example_event, example_events
+from schemas.names import CANCEL_ORDER, EVENT_META, NEW_ORDER, RISK_DECISION, TRADE
 
 CODEC = default_codec()
 EVENT_NAMES = CODEC.event_schema_names()
@@ -56,14 +57,14 @@ def test_crc64_matches_the_avro_specification_test_vectors() -> None:
 
 
 def test_canonical_form_inlines_shared_types_once() -> None:
-    form = CODEC.registry.get("shrivenquant.risk.RiskDecision").canonical_form
-    assert form.count('"name":"shrivenquant.common.EventMeta","type":"record"') == 1
-    assert '"type":"shrivenquant.common.EventMeta"' in form  # later uses are references
+    form = CODEC.registry.get(RISK_DECISION).canonical_form
+    assert form.count(f'"name":"{EVENT_META}","type":"record"') == 1
+    assert f'"type":"{EVENT_META}"' in form  # later uses are references
     assert "doc" not in form and "sq.scale" not in form and "logicalType" not in form
 
 
 def test_fields_with_defaults_may_be_left_out() -> None:
-    name = "shrivenquant.orders.NewOrder"
+    name = NEW_ORDER
     full = example_event(name, execution=None)
     sparse = {key: value for key, value in full.items() if key not in {"post_only", "stop_price", "execution"}}
     decoded = CODEC.decode(CODEC.encode(name, sparse)).record
@@ -71,34 +72,34 @@ def test_fields_with_defaults_may_be_left_out() -> None:
 
 
 def test_timestamps_stay_integer_microseconds() -> None:
-    record = CODEC.decode(CODEC.encode("shrivenquant.md.Trade", example_event("shrivenquant.md.Trade"))).record
+    record = CODEC.decode(CODEC.encode(TRADE, example_event(TRADE))).record
     assert type(record["meta"]["event_time_us"]) is int
 
 
 def test_union_of_records_is_a_name_record_tuple() -> None:
-    name = "shrivenquant.risk.RiskDecision"
-    cancel = example_event("shrivenquant.orders.CancelOrder")
-    decision = example_event(name, command_type="CANCEL", command=("shrivenquant.orders.CancelOrder", cancel))
-    assert CODEC.decode(CODEC.encode(name, decision)).record["command"] == ("shrivenquant.orders.CancelOrder", cancel)
+    name = RISK_DECISION
+    cancel = example_event(CANCEL_ORDER)
+    decision = example_event(name, command_type="CANCEL", command=(CANCEL_ORDER, cancel))
+    assert CODEC.decode(CODEC.encode(name, decision)).record["command"] == (CANCEL_ORDER, cancel)
 
 
 def test_examples_are_deterministic_and_numbered() -> None:
     assert example_events() == example_events()
-    assert example_event("shrivenquant.md.Trade", seq=7)["meta"]["event_id"] == "evt-000007"
+    assert example_event(TRADE, seq=7)["meta"]["event_id"] == "evt-000007"
 
 
 def test_example_overrides_must_name_fields() -> None:
     with pytest.raises(ValueError, match="has no field"):
-        example_event("shrivenquant.md.Trade", prize=1)
+        example_event(TRADE, prize=1)
     with pytest.raises(ValueError, match="no example"):
-        example_event("shrivenquant.common.EventMeta")
+        example_event(EVENT_META)
 
 
 def test_names() -> None:
-    assert CODEC.resolve_name("Trade") == "shrivenquant.md.Trade"
-    assert CODEC.resolve_name("shrivenquant.md.Trade") == "shrivenquant.md.Trade"
-    assert "shrivenquant.common.EventMeta" in CODEC.schema_names()
-    assert "shrivenquant.common.EventMeta" not in CODEC.event_schema_names()
+    assert CODEC.resolve_name("Trade") == TRADE
+    assert CODEC.resolve_name(TRADE) == TRADE
+    assert EVENT_META in CODEC.schema_names()
+    assert EVENT_META not in CODEC.event_schema_names()
 
 
 def test_default_codec_is_loaded_once() -> None:

@@ -1,12 +1,15 @@
-"""Fixed-point conversions are exact: no floats, no silent rounding, no overflow past an Avro long."""
+"""Fixed-point conversions are exact: no floats, no silent rounding, no overflow past an Avro long; and the amount
+types let mypy tell a price from a quantity."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from mypy import api as mypy_api
 
 from schemas.scales import (
     AVRO_LONG_MAX,
@@ -22,6 +25,7 @@ from schemas.scales import (
     notional,
     to_fixed,
 )
+from settings import PROJECT_ROOT
 
 
 def test_scales() -> None:
@@ -149,3 +153,24 @@ def test_format_fixed_is_canonical(fixed: int, decimals: int) -> None:
     assert "." not in text or not text.endswith("0")
     assert text != "-0"
     assert to_fixed(text, decimals) == fixed
+
+
+def test_mypy_tells_a_quantity_passed_as_a_price(tmp_path: Path) -> None:
+    snippet = (
+        "from processors.portfolio.position import apply_fill, empty_position\n"
+        "from schemas.examples import cash, price, qty\n"
+        "from schemas.scales import notional\n"
+        'p, q, fee = price("100"), qty("2"), cash("0.5")\n'
+        "notional(p, q)\n"
+        "apply_fill(empty_position(), 'BUY', q, p, fee)\n"
+        "notional(q, p)\n"  # line 7: both swapped
+        "apply_fill(empty_position(), 'BUY', p, q, fee)\n"  # line 8: both swapped
+    )
+    config = PROJECT_ROOT / "pyproject.toml"
+    report, _, status = mypy_api.run(
+        ["--config-file", str(config), "--cache-dir", str(tmp_path), "--no-incremental", "-c", snippet]
+    )
+    errors = [line for line in report.splitlines() if ": error:" in line]
+    assert status == 1
+    assert [line.split(":")[1] for line in errors] == ["7", "7", "8", "8"], report
+    assert 'incompatible type "Quantity"; expected "Price"' in errors[0]

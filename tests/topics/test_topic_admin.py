@@ -6,6 +6,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from schemas.codec import default_codec
+from schemas.names import NEW_ORDER
 from settings import Settings
 from topics.admin import admin_client, create_topics, list_topics, physical_name
 from topics.catalogue import CATALOGUE, spec_for
@@ -37,7 +38,7 @@ def test_list_joins_the_catalogue_with_the_cluster(settings: Settings) -> None:
     commands = rows[physical_name(settings, "orders.commands")]
     assert commands["exists"] and commands["live_partitions"] == commands["partitions"]
     assert commands["cleanup_policy"] == "delete"
-    assert "shrivenquant.orders.NewOrder" in commands["schema"]
+    assert NEW_ORDER in commands["schema"]
     assert rows[physical_name(settings, "orders.events")]["exists"] is False
 
 

@@ -7,6 +7,7 @@ from _md_builders import T0_MS, P, Q, depth_frame, snapshot_body, trade_frame
 from connectors.marketdata.binance_feed import BinanceFeed
 from processors.core import Emit
 from schemas.codec import default_codec
+from schemas.names import DEPTH_SNAPSHOT
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_FEED_STATUS, MD_TRADES
 
 NOW = T0_MS * 1000 + 5
@@ -52,7 +53,7 @@ def test_buffered_update_goes_out_after_its_snapshot_keyed_by_symbol() -> None:
     feed.on_frame(depth_frame("BTCUSDT", 101, 105, bids=[("60000.1", "0.5")]), NOW)
     out = feed.on_snapshot("BTCUSDT", snapshot_body(103, bids=[("60000", "1")], asks=[]), NOW + 7)
     snapshot, update = out.emits
-    assert (snapshot.topic, snapshot.key, snapshot.schema) == (MD_DEPTH, "BTCUSDT", "shrivenquant.md.DepthSnapshot")
+    assert (snapshot.topic, snapshot.key, snapshot.schema) == (MD_DEPTH, "BTCUSDT", DEPTH_SNAPSHOT)
     assert snapshot.record["bids"] == [{"price": 60_000 * P, "quantity": Q}] and snapshot.record["asks"] == []
     assert snapshot.record["venue"] == "binance-spot" and snapshot.record["last_update_id"] == 103
     assert update.record["bids"] == [{"price": 6_000_010_000_000, "quantity": Q // 2}]

@@ -15,6 +15,7 @@ from connectors.marketdata.synthetic import SessionConfig, generate_session
 from connectors.marketdata.tape import row_from_message
 from connectors.marketdata.tape_io import write_csv, write_parquet
 from processors.core import Emit
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE
 from settings import Settings
 from sq.cli import main
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_TRADES
@@ -133,7 +134,7 @@ def test_sq_feed_file_plays_csv_and_parquet_to_the_broker(
     )
     published_depth = read_events(settings, MD_DEPTH)
     assert len(published_depth) == len(depth)
-    assert {e.schema for e in published_depth} == {"shrivenquant.md.DepthSnapshot", "shrivenquant.md.DepthUpdate"}
+    assert {e.schema for e in published_depth} == {DEPTH_SNAPSHOT, DEPTH_UPDATE}
     (letter,) = [e.record for e in read_events(settings, DEAD_LETTERS)]
     assert letter["reason"] == "MALFORMED_ROW" and "60000.1.2" in letter["detail"]
 

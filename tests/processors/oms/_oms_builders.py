@@ -12,11 +12,9 @@ from typing import Any
 
 from processors.core import Emit, Event, order_id_for
 from processors.oms import OmsCore
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, EXECUTION_REPORT, NEW_ORDER, RISK_DECISION
 from tests.processors.event_builders import (
     ACCOUNT,
-    AMEND_ORDER,
-    CANCEL_ORDER,
-    NEW_ORDER,
     SYMBOL,
     T0,
     TERMINAL,
@@ -105,7 +103,7 @@ def decision(command: Command, *, approved: bool = True, reason: str | None = No
         "checks": [],
         "command": (schema, record),
     }
-    return Event(RISK_DECISIONS, record["account"], "shrivenquant.risk.RiskDecision", body, t)
+    return Event(RISK_DECISIONS, record["account"], RISK_DECISION, body, t)
 
 
 def report(
@@ -142,7 +140,7 @@ def report(
         "reject_reason": reject_reason,
         "detail": detail,
     }
-    return Event(VENUE_EXECUTIONS, account, "shrivenquant.venue.ExecutionReport", record, t)
+    return Event(VENUE_EXECUTIONS, account, EXECUTION_REPORT, record, t)
 
 
 def fill(

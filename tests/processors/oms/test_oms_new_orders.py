@@ -24,6 +24,7 @@ from _oms_builders import (
 from processors.core import Event, derived_meta
 from processors.oms import OmsConfig, OmsCore
 from processors.risk import RiskCore
+from schemas.names import NEW_ORDER
 from topics.catalogue import ORDERS_COMMANDS, ORDERS_EVENTS, VENUE_ORDERS
 
 
@@ -219,7 +220,7 @@ def test_decision_emitted_by_the_risk_core_creates_the_order() -> None:
     risk = RiskCore()
     client_order_id = "c-from-risk"
     _, record = new_order(client_order_id)
-    (risk_emit,) = risk.apply(Event(ORDERS_COMMANDS, ACCOUNT, "shrivenquant.orders.NewOrder", record, T0))
+    (risk_emit,) = risk.apply(Event(ORDERS_COMMANDS, ACCOUNT, NEW_ORDER, record, T0))
     decided = Event(risk_emit.topic, risk_emit.key, risk_emit.schema, risk_emit.record, T0)
     emits = run(OmsCore(), decided)
     assert types(emits) == [("PENDING_NEW", "PENDING_NEW")]
@@ -230,4 +231,4 @@ def test_decision_emitted_by_the_risk_core_creates_the_order() -> None:
 def test_event_of_a_schema_the_oms_does_not_take_is_refused() -> None:
     _, record = new_order("c-1")
     with pytest.raises(ValueError, match=r"oms does not take shrivenquant\.orders\.NewOrder"):
-        OmsCore().apply(Event(ORDERS_COMMANDS, ACCOUNT, "shrivenquant.orders.NewOrder", record, T0))
+        OmsCore().apply(Event(ORDERS_COMMANDS, ACCOUNT, NEW_ORDER, record, T0))

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.oms import transitions as t
+from schemas.names import ORDER_STATUS, VENUE_EXEC_TYPE
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas" / "avro"
 
@@ -19,7 +20,7 @@ def _symbols(name: str) -> list[str]:
 
 
 def test_table_has_a_row_for_every_order_status_of_the_schema() -> None:
-    assert set(t.TABLE) == set(t.STATUSES) == set(_symbols("shrivenquant.orders.OrderStatus"))
+    assert set(t.TABLE) == set(t.STATUSES) == set(_symbols(ORDER_STATUS))
 
 
 def test_terminal_statuses_match_the_order_path() -> None:
@@ -42,7 +43,7 @@ def test_every_target_is_a_status_or_back_to_the_working_status() -> None:
 
 
 def test_every_venue_exec_type_is_a_trigger() -> None:
-    venue = set(_symbols("shrivenquant.venue.VenueExecType"))
+    venue = set(_symbols(VENUE_EXEC_TYPE))
     # FILL and AMENDED split in two: the one that leaves nothing to fill ends the order.
     assert venue - {"FILL", "AMENDED"} <= set(t.TRIGGERS)
     assert {t.FILL, t.FILL_COMPLETE, t.AMENDED, t.AMENDED_COMPLETE} <= set(t.TRIGGERS)

@@ -1,20 +1,23 @@
-"""The OMS and the simulated venue core wired in process: what the venue reports, the OMS can apply.
+"""The OMS and the simulated venue core composed in process: what the venue reports, the OMS can apply.
 
-Decisions go to the OMS, its ``venue.orders`` to ``VenueCore``, the venue's ``venue.executions`` back to the
-OMS, until nothing is left to deliver. ``replay/verify.py`` then checks the log the two wrote.
+Decisions go to the OMS on the memory engine, which hands its ``venue.orders`` to ``VenueCore`` and the
+venue's ``venue.executions`` back to the OMS, every record through the codec, until nothing is left to
+deliver. ``replay/verify.py`` then checks the log the two wrote.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from _oms_builders import P, Q, amend, cancel, decision, new_order, oid, run
 
-from processors.core import Emit, Event
+from processors.core import Event
 from processors.oms import OmsCore
+from processors.runtime.memory_engine import MemoryEngine
 from processors.venue.core import VenueCore
 from replay.verify import OrderPathLog, verify
+from schemas.codec import default_codec
+from schemas.names import EXECUTION_REPORT
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, VENUE_EXECUTIONS, VENUE_ORDERS
 
 BUYER = "acc-1"
@@ -25,8 +28,8 @@ class OrderPath:
     """The OMS and the venue in one process, with the log they write."""
 
     def __init__(self) -> None:
-        self.oms = OmsCore()
-        self.venue = VenueCore()
+        self.engine = MemoryEngine([OmsCore, VenueCore], codec=default_codec(), name="oms+venue")
+        self.oms: OmsCore = self.engine.core("oms")
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.decisions: list[dict[str, Any]] = []
         self.log: dict[str, list[dict[str, Any]]] = {
@@ -42,14 +45,8 @@ class OrderPath:
         decided = decision(command)
         self.decisions.append(decided.record)
         start = len(self.log[ORDERS_EVENTS])
-        pending: deque[Event] = deque([decided])
-        while pending:
-            event = pending.popleft()
-            core = self.venue if event.topic == VENUE_ORDERS else self.oms
-            for emit in run(core, event):
-                self.log[emit.topic].append(emit.record)
-                if emit.topic in (VENUE_ORDERS, VENUE_EXECUTIONS):
-                    pending.append(_as_input(emit))
+        for emit in self.engine.send(decided):
+            self.log[emit.topic].append(emit.record)
         return self.log[ORDERS_EVENTS][start:]
 
     def verified(self) -> Any:
@@ -63,10 +60,6 @@ class OrderPath:
                 positions=[],
             )
         )
-
-
-def _as_input(emit: Emit) -> Event:
-    return Event(emit.topic, emit.key, emit.schema, emit.record, emit.record["meta"]["ingest_time_us"])
 
 
 def _story(events: list[dict[str, Any]], account: str | None = None) -> list[tuple[str, str]]:
@@ -137,7 +130,5 @@ def test_executions_redelivered_to_the_oms_change_nothing() -> None:
     executions = list(path.log[VENUE_EXECUTIONS])
     fills = [e for e in executions if e["exec_type"] == "FILL"]
     assert len(fills) == 2
-    again = run(
-        path.oms, *[Event(VENUE_EXECUTIONS, e["account"], "shrivenquant.venue.ExecutionReport", e, 0) for e in fills]
-    )
+    again = run(path.oms, *[Event(VENUE_EXECUTIONS, e["account"], EXECUTION_REPORT, e, 0) for e in fills])
     assert again == []

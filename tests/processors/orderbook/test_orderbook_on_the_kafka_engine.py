@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def _run_until_consumed(settings: Settings, count: int) -> EngineStats:
-    engine = KafkaEngine(OrderBookCore, settings, EngineOptions(worker=0, batch_size=50))
+    engine = KafkaEngine([OrderBookCore], settings, EngineOptions(worker=0, batch_size=50))
 
     def stop_when_done(stats: EngineStats) -> None:
         if stats.consumed >= count:

@@ -7,41 +7,28 @@ not only against this folder's builders.
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from typing import Any
 
 from _portfolio_builders import T0, P, Q, run, trade, without_meta
 
-from processors.core import Core, Emit, Event, order_id_for
+from processors.core import Event, order_id_for
 from processors.portfolio import PortfolioCore
-from processors.runtime.registry import new_core
+from processors.runtime.memory_engine import MemoryEngine
+from processors.runtime.pipeline import stage_spec
+from processors.runtime.registry import core_class
+from schemas.codec import default_codec
 from schemas.examples import example_event
+from schemas.names import NEW_ORDER, ORDER_EVENT
 from topics.catalogue import ORDERS_COMMANDS, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 
 SYMBOL = "PATHUSDT"
 _ids = itertools.count(1)
 
 
-class OrderPath:
-    """Risk, OMS, venue and portfolio cores wired by their declared inputs; every output is delivered."""
-
-    def __init__(self) -> None:
-        self.cores: list[Core] = [new_core(name) for name in ("risk", "oms", "venue", "portfolio")]
-        self.log: list[Emit] = []
-
-    def send(self, event: Event) -> None:
-        pending = deque([event])
-        while pending:
-            current = pending.popleft()
-            for core in self.cores:
-                if current.topic in core.inputs or current.topic in core.broadcast_inputs:
-                    for emit in run(core, current) if isinstance(core, PortfolioCore) else core.apply(current):
-                        self.log.append(emit)
-                        meta = emit.record["meta"]
-                        pending.append(Event(emit.topic, emit.key, emit.schema, emit.record, meta["ingest_time_us"]))
-
-    def records(self, topic: str) -> list[dict[str, Any]]:
-        return [emit.record for emit in self.log if emit.topic == topic]
+def order_path() -> MemoryEngine:
+    """Risk, OMS, venue and portfolio in one process (the "orderpath" stage), every output encoded and every
+    record handed between the cores decoded from its bytes, as a Kafka hop would give it."""
+    cores = [core_class(name) for name in stage_spec("orderpath").cores]
+    return MemoryEngine(cores, codec=default_codec(), name="orderpath")
 
 
 def new_order(account: str, side: str, quantity: int, price: int, t: int) -> Event:
@@ -57,7 +44,7 @@ def new_order(account: str, side: str, quantity: int, price: int, t: int) -> Eve
         "correlation_id": event_id,
     }
     record = example_event(
-        "shrivenquant.orders.NewOrder",
+        NEW_ORDER,
         meta=meta,
         account=account,
         client_order_id=client_order_id,
@@ -69,11 +56,11 @@ def new_order(account: str, side: str, quantity: int, price: int, t: int) -> Eve
         post_only=False,
         execution=None,
     )
-    return Event(ORDERS_COMMANDS, account, "shrivenquant.orders.NewOrder", record, t)
+    return Event(ORDERS_COMMANDS, account, NEW_ORDER, record, t)
 
 
 def test_positions_built_from_the_oms_fills_add_up_and_a_replayed_log_counts_each_fill_once() -> None:
-    path = OrderPath()
+    path = order_path()
     steps = [
         ("maker", "SELL", 5 * Q, 100 * P),
         ("taker", "BUY", 2 * Q, 101 * P),  # takes 2 of the resting 5 at 100
@@ -86,7 +73,7 @@ def test_positions_built_from_the_oms_fills_add_up_and_a_replayed_log_counts_eac
 
     fills = [e for e in path.records(ORDERS_EVENTS) if e["event_type"] in ("PARTIALLY_FILLED", "FILLED")]
     assert len(fills) == 6  # three crosses, each filling the maker and the taker
-    portfolio = next(core for core in path.cores if isinstance(core, PortfolioCore))
+    portfolio: PortfolioCore = path.core("portfolio")
     for account in ("maker", "taker"):
         own = [e for e in fills if e["account"] == account]
         view = portfolio.position_view(account, SYMBOL)
@@ -108,7 +95,7 @@ def test_positions_built_from_the_oms_fills_add_up_and_a_replayed_log_counts_eac
     # The whole orders.events log delivered twice (an at-least-once replay) to a fresh portfolio.
     replayed = PortfolioCore()
     log = [
-        Event(ORDERS_EVENTS, e["account"], "shrivenquant.orders.OrderEvent", e, e["meta"]["ingest_time_us"])
+        Event(ORDERS_EVENTS, e["account"], ORDER_EVENT, e, e["meta"]["ingest_time_us"])
         for e in path.records(ORDERS_EVENTS)
     ]
     run(replayed, *log, *log, trade(98 * P, symbol=SYMBOL, t=T0 + 10))

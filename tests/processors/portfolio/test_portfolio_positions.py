@@ -8,6 +8,7 @@ from _portfolio_builders import ACCOUNT, SYMBOL, C, P, Q, fill, one, order_event
 from processors.core import derived_event_id
 from processors.portfolio import PortfolioConfig, PortfolioCore
 from processors.runtime.registry import core_class
+from schemas.names import DEPTH_UPDATE
 from topics.catalogue import MD_TRADES, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 
 
@@ -230,4 +231,4 @@ def test_a_trade_without_a_positive_price_is_refused() -> None:
 def test_an_event_of_another_schema_is_refused() -> None:
     event = trade(100 * P)
     with pytest.raises(ValueError, match="does not take"):
-        PortfolioCore().apply(type(event)(event.topic, event.key, "shrivenquant.md.DepthUpdate", event.record, 0))
+        PortfolioCore().apply(type(event)(event.topic, event.key, DEPTH_UPDATE, event.record, 0))

@@ -6,12 +6,11 @@ from typing import Any
 
 from processors.core import Emit, Event
 from processors.risk.core import RiskCore
+from schemas.names import AMEND_ORDER, CANCEL_ORDER, CIRCUIT_BREAKER, KILL_SWITCH, NEW_ORDER, TRADING_STATE_SET
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from tests.processors.event_builders import (
     ACCOUNT,
-    AMEND_ORDER,
-    CANCEL_ORDER,
     MS,
-    NEW_ORDER,
     SYMBOL,
     T0,
     C,
@@ -142,7 +141,7 @@ def limits(*, t: int = T0, account: str = ACCOUNT, **overrides: Any) -> Event:
         "reference_prices": {},
     }
     record.update(overrides)
-    return Event(RISK_LIMITS, account, "shrivenquant.risk.RiskLimits", record, t)
+    return Event(RISK_LIMITS, account, RISK_LIMITS_SCHEMA, record, t)
 
 
 def kill_switch(
@@ -158,7 +157,7 @@ def kill_switch(
         "detail": "test",
     }
     key = "GLOBAL" if scope == "GLOBAL" else f"{scope}:{target}"
-    return Event(CONTROL_EVENTS, key, "shrivenquant.control.KillSwitch", record, t)
+    return Event(CONTROL_EVENTS, key, KILL_SWITCH, record, t)
 
 
 def breaker(
@@ -182,12 +181,12 @@ def breaker(
         "cool_down_until_us": until,
         "detail": "test",
     }
-    return Event(CONTROL_EVENTS, f"{scope}:{target}", "shrivenquant.control.CircuitBreaker", record, t)
+    return Event(CONTROL_EVENTS, f"{scope}:{target}", CIRCUIT_BREAKER, record, t)
 
 
 def trading_state_set(state: str, *, account: str = ACCOUNT, t: int = T0) -> Event:
     record = {"meta": meta(t, "ops"), "account": account, "trading_state": state, "actor": "operator", "detail": "test"}
-    return Event(CONTROL_EVENTS, f"ACCOUNT:{account}", "shrivenquant.control.TradingStateSet", record, t)
+    return Event(CONTROL_EVENTS, f"ACCOUNT:{account}", TRADING_STATE_SET, record, t)
 
 
 def decisions(emits: list[Emit]) -> list[dict[str, Any]]:
@@ -202,7 +201,7 @@ def decide(core: RiskCore, event: Event) -> dict[str, Any]:
 
 
 def breakers(emits: list[Emit]) -> list[dict[str, Any]]:
-    return records_of(emits, "shrivenquant.control.CircuitBreaker")
+    return records_of(emits, CIRCUIT_BREAKER)
 
 
 def check(decision: dict[str, Any], name: str) -> dict[str, Any]:

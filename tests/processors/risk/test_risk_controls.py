@@ -30,6 +30,7 @@ from _risk_builders import (
 
 from processors.core import Emit
 from processors.risk import RiskConfig, RiskCore
+from schemas.names import CANCEL_ORDER
 from topics.catalogue import CONTROL_EVENTS
 
 # -- kill switch ----------------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ def test_kill_switch_with_cancel_open_orders_emits_approved_cancels_for_each_ope
     ]
     for decision in cancels:
         schema, command = decision["command"]
-        assert schema == "shrivenquant.orders.CancelOrder"
+        assert schema == CANCEL_ORDER
         assert (command["account"], command["order_id"], command["symbol"]) == (
             ACCOUNT,
             decision["order_id"],

@@ -25,6 +25,7 @@ from _risk_builders import (
 
 from processors.core import derived_meta
 from processors.risk import AccountLimits, RiskConfig, RiskCore
+from schemas.names import NEW_ORDER, RISK_DECISION
 from topics.catalogue import RISK_DECISIONS
 
 ALL_CHECKS = [
@@ -48,11 +49,11 @@ def test_ordinary_order_is_approved_with_every_check_and_its_values() -> None:
     emits = core.apply(event)
     assert len(emits) == 1
     (emit,) = emits
-    assert (emit.topic, emit.key, emit.schema) == (RISK_DECISIONS, ACCOUNT, "shrivenquant.risk.RiskDecision")
+    assert (emit.topic, emit.key, emit.schema) == (RISK_DECISIONS, ACCOUNT, RISK_DECISION)
     decision = emit.record
     assert decision["approved"] is True and decision["reason"] is None
     assert decision["command_type"] == "NEW" and decision["symbol"] == SYMBOL and decision["order_id"] == "o-1"
-    assert decision["command"] == ("shrivenquant.orders.NewOrder", event.record)
+    assert decision["command"] == (NEW_ORDER, event.record)
     assert decision["meta"] == derived_meta(event, "risk", 0)
     assert [result["check"] for result in decision["checks"]] == ALL_CHECKS
     assert all(result["passed"] for result in decision["checks"])

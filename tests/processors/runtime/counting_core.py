@@ -11,10 +11,9 @@ from typing import ClassVar
 from processors.core import Emit, Event, Record, StateChanges, derived_meta
 from processors.runtime.kafka_engine import EngineOptions, KafkaEngine
 from schemas.examples import example_event
+from schemas.names import POSITION
 from settings import Settings
 from topics.catalogue import ORDERS_COMMANDS, PORTFOLIO_POSITIONS
-
-POSITION = "shrivenquant.portfolio.Position"
 
 
 class CountingCore:

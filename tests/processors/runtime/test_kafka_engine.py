@@ -15,13 +15,13 @@ from counting_core import POSITION, run_counting_engine, run_counting_faust
 
 from processors.core import derived_event_id
 from schemas.examples import example_event
+from schemas.names import NEW_ORDER
 from settings import Settings
 from topics.catalogue import DEAD_LETTERS, ORDERS_COMMANDS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer, read_events
 
 pytestmark = pytest.mark.integration
 
-NEW_ORDER = "shrivenquant.orders.NewOrder"
 SPAWN = multiprocessing.get_context("spawn")
 ENGINES = {"kafka": run_counting_engine, "faust": run_counting_faust}
 

@@ -9,6 +9,7 @@ from _venue_builders import SYMBOL, T0
 
 from processors.core import Event
 from schemas.codec import default_codec
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE
 from tests.processors import event_builders
 from tests.processors.event_builders import depth_levels
 from topics.catalogue import MD_DEPTH
@@ -32,7 +33,7 @@ def _md(topic: str, schema: str, record: dict[str, Any]) -> Event:
 def snapshot(bids: Levels, asks: Levels, update_id: int = 100, t: int = T0, symbol: str = SYMBOL) -> Event:
     return _md(
         MD_DEPTH,
-        "shrivenquant.md.DepthSnapshot",
+        DEPTH_SNAPSHOT,
         {
             "meta": _meta(t),
             "venue": _VENUE,
@@ -49,7 +50,7 @@ def update(
 ) -> Event:
     return _md(
         MD_DEPTH,
-        "shrivenquant.md.DepthUpdate",
+        DEPTH_UPDATE,
         {
             "meta": _meta(t),
             "venue": _VENUE,

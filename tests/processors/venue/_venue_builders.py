@@ -7,6 +7,7 @@ from typing import Any
 from processors.core import Emit, Event
 from processors.venue import Fees, VenueConfig, VenueCore
 from schemas.codec import default_codec
+from schemas.names import EXECUTION_REPORT, VENUE_ORDER
 from tests.processors.event_builders import SYMBOL, T0, C, P, Q, S, meta, next_id
 from topics.catalogue import VENUE_EXECUTIONS, VENUE_ORDERS
 
@@ -73,7 +74,7 @@ def venue_order(
         "expire_time_us": expire_time_us,
         "risk_decision_id": f"rd-{event_id}",
     }
-    return Event(VENUE_ORDERS, symbol, "shrivenquant.venue.VenueOrder", record, t)
+    return Event(VENUE_ORDERS, symbol, VENUE_ORDER, record, t)
 
 
 def checked(emits: list[Emit]) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ def checked(emits: list[Emit]) -> list[dict[str, Any]]:
     records = []
     for emit in emits:
         assert emit.topic == VENUE_EXECUTIONS
-        assert emit.schema == "shrivenquant.venue.ExecutionReport"
+        assert emit.schema == EXECUTION_REPORT
         assert emit.key == emit.record["account"]
         _codec.encode(emit.schema, emit.record)
         records.append(emit.record)

@@ -8,4 +8,4 @@ from settings import Settings
 
 
 def run_venue_engine(settings: Settings, max_seconds: float) -> None:
-    KafkaEngine(VenueCore, settings, EngineOptions(worker=0, batch_size=50)).run(max_seconds)
+    KafkaEngine([VenueCore], settings, EngineOptions(worker=0, batch_size=50)).run(max_seconds)

@@ -9,6 +9,7 @@ from processors.core import Event
 from processors.venue import Fees, VenueConfig, VenueCore
 from processors.venue.core import day_end_us
 from processors.venue.matching import fee_for
+from schemas.names import EXECUTION_REPORT, NEW_ORDER
 from topics.catalogue import VENUE_ORDERS
 
 
@@ -117,7 +118,7 @@ def test_reports_carry_their_orders_correlation_and_the_cause() -> None:
 
 
 def test_other_schemas_are_refused() -> None:
-    event = Event(VENUE_ORDERS, SYMBOL, "shrivenquant.orders.NewOrder", {}, T0)
+    event = Event(VENUE_ORDERS, SYMBOL, NEW_ORDER, {}, T0)
     with pytest.raises(ValueError, match="venue does not take"):
         VenueCore().apply(event)
 
@@ -156,5 +157,5 @@ def test_every_exec_type_encodes_and_decodes_unchanged() -> None:
     }
     codec = default_codec()
     for report in reports:
-        decoded = codec.decode(codec.encode("shrivenquant.venue.ExecutionReport", report))
-        assert (decoded.schema, decoded.record) == ("shrivenquant.venue.ExecutionReport", report)
+        decoded = codec.decode(codec.encode(EXECUTION_REPORT, report))
+        assert (decoded.schema, decoded.record) == (EXECUTION_REPORT, report)
