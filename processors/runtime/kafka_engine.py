@@ -42,7 +42,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -90,6 +90,22 @@ class EngineOptions:
     barrier_wait_s: float = 1.0  # longest wait for a barrier topic's open transaction (see _read_barrier)
     snapshot_interval_s: float = 5.0  # broadcast snapshots at most this often (restart reads the tail after it)
     retry_max_backoff_s: float = 2.0
+
+
+def parse_options(pairs: Sequence[str], base: EngineOptions | None = None) -> EngineOptions:
+    """``EngineOptions`` with ``NAME=VALUE`` pairs applied (``batch_size=100``); ValueError names a bad one."""
+    options = base or EngineOptions()
+    kinds = {f.name: f.type for f in fields(EngineOptions)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in kinds:
+            raise ValueError(f"engine option {pair!r}: expected NAME=VALUE with NAME one of {', '.join(kinds)}")
+        try:
+            changes[name] = float(value) if kinds[name] in ("float", float) else int(value)
+        except ValueError:
+            raise ValueError(f"engine option {name}: {value!r} is not a number") from None
+    return replace(options, **changes)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from processors.runtime.worker import DEFAULT_ENGINE
@@ -31,9 +31,22 @@ class WorkerProcess:
         return f"{self.processor}#{self.worker}"
 
 
-def worker_argv(stage: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> list[str]:
+def worker_argv(
+    stage: str, worker: int = 0, engine: str = DEFAULT_ENGINE, engine_options: Sequence[str] = ()
+) -> list[str]:
     """The command line of one worker process (``processors.runtime.worker``)."""
-    return [sys.executable, "-m", "processors.runtime.worker", stage, "--engine", engine, "--worker", str(worker)]
+    options = [f"--engine-option={option}" for option in engine_options]
+    return [
+        sys.executable,
+        "-m",
+        "processors.runtime.worker",
+        stage,
+        "--engine",
+        engine,
+        "--worker",
+        str(worker),
+        *options,
+    ]
 
 
 def start_worker(
@@ -44,10 +57,11 @@ def start_worker(
     *,
     stdout: int | None = None,
     own_session: bool = False,
+    engine_options: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start a worker; ``own_session`` keeps a terminal's Ctrl-C from reaching it (its parent stops it)."""
     process = subprocess.Popen(
-        worker_argv(stage, worker, engine),
+        worker_argv(stage, worker, engine, engine_options),
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=stdout,
@@ -81,6 +95,7 @@ class Supervisor:
     window_s: float = 120.0
     first_backoff_s: float = 0.5
     max_backoff_s: float = 15.0
+    engine_options: tuple[str, ...] = ()  # NAME=VALUE for every kafka worker it starts
     workers: list[WorkerProcess] = field(default_factory=list)
     restarts: Counter[str] = field(default_factory=Counter)
     _exits: dict[str, list[float]] = field(default_factory=dict)  # label -> recent exit times
@@ -88,7 +103,10 @@ class Supervisor:
     _gone: list[WorkerProcess] = field(default_factory=list)  # exited, waiting out their backoff
 
     def start(self, stage: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> WorkerProcess:
-        started = start_worker(stage, worker, engine, self.env, stdout=self.stdout, own_session=self.own_session)
+        options = self.engine_options if engine == "kafka" else ()
+        started = start_worker(
+            stage, worker, engine, self.env, stdout=self.stdout, own_session=self.own_session, engine_options=options
+        )
         self.workers.append(started)
         return started
 

@@ -12,6 +12,8 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 
 from processors.runtime.pipeline import STAGES, stage_spec
 from processors.runtime.registry import stage_factories
@@ -22,12 +24,14 @@ DEFAULT_ENGINE = "kafka"
 REPORT_EVERY_S = 10.0
 
 
-def run_worker(stage: str, engine: str, worker: int, max_seconds: float | None = None) -> None:
+def run_worker(
+    stage: str, engine: str, worker: int, max_seconds: float | None = None, engine_options: Sequence[str] = ()
+) -> None:
     settings = load_settings()
     spec = stage_spec(stage)
     factories = stage_factories(spec)
     if engine == "kafka":
-        from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
+        from processors.runtime.kafka_engine import EngineStats, KafkaEngine, parse_options
 
         last_report = [time.monotonic()]
 
@@ -42,11 +46,13 @@ def run_worker(stage: str, engine: str, worker: int, max_seconds: float | None =
                     flush=True,
                 )
 
-        options = EngineOptions(worker=worker)
+        options = replace(parse_options(engine_options), worker=worker)
         KafkaEngine(factories, settings, options, name=spec.name, exclusive=spec.exclusive).run(
             max_seconds, on_batch=report
         )
     elif engine == "faust":
+        if engine_options:
+            raise ValueError("--engine-option sets the kafka engine's options; faust has none of them")
         if len(factories) != 1:
             raise ValueError(f"the faust engine runs one core per stage; {stage} has {len(factories)}")
         from processors.runtime.faust_engine import run_faust_worker
@@ -62,9 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE)
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=None)
+    parser.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a kafka engine option (processors.runtime.kafka_engine.EngineOptions), e.g. batch_size=100",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"[{args.stage}#{args.worker}] %(levelname)s %(message)s")
-    run_worker(args.stage, args.engine, args.worker, args.max_seconds)
+    try:
+        run_worker(args.stage, args.engine, args.worker, args.max_seconds, args.engine_option)
+    except ValueError as error:
+        parser.error(str(error))
     return 0
 
 

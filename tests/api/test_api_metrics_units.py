@@ -63,7 +63,7 @@ def test_text_lines_are_those_the_http_tests_and_docs_quote() -> None:
     text = _exercised().exposition()[0].decode()
     assert "# TYPE sq_api_requests_total counter" in text
     assert 'sq_api_requests_total{method="GET",route="/v1/orders",status="200"} 1.0' in text
-    assert "sq_api_commands_produced_total{schema=NEW_ORDER} 2.0" in text
+    assert f'sq_api_commands_produced_total{{schema="{NEW_ORDER}"}} 2.0' in text
     assert "sq_api_rate_limited_total 1.0" in text
 
 

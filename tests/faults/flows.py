@@ -60,10 +60,10 @@ def pipeline_idle(settings: Settings, stages: tuple[str, ...]) -> bool:
     return True
 
 
-def send_limits(settings: Settings, flow: OrderFlow, stage: str) -> None:
+def send_limits(settings: Settings, limits_commands: list[FlowCommand], stage: str) -> None:
     """Every account's limits, applied (consumed by the stage) before any command is sent."""
     producer = AvroProducer(settings)
-    for limits in flow.limits():
+    for limits in limits_commands:
         producer.produce(RISK_LIMITS, limits.key, limits.schema, limits.record)
     producer.flush()
     wait_for(lambda: group_caught_up(settings, stage, (RISK_LIMITS,)), 120, "the limits to be applied")
@@ -81,9 +81,11 @@ class PacedFlow:
     done: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def of(cls, settings: Settings, config: FlowConfig, rate: float) -> tuple[PacedFlow, OrderFlow]:
+    def of(cls, settings: Settings, config: FlowConfig, rate: float) -> tuple[PacedFlow, list[FlowCommand]]:
+        """The paced flow and its accounts' limits (made first, as `sq flow` makes them)."""
         flow = OrderFlow(config)
-        return cls(settings, list(flow.commands()), rate), flow
+        limits = flow.limits()
+        return cls(settings, list(flow.commands()), rate), limits
 
     def start(self) -> PacedFlow:
         threading.Thread(target=self._run, name="paced-flow", daemon=True).start()

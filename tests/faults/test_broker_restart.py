@@ -38,8 +38,8 @@ def test_a_broker_restart_mid_flow_stops_no_worker_and_loses_nothing(own_broker:
     for stage in stages:
         supervisor.start(stage)
     try:
-        paced, flow = PacedFlow.of(settings, FlowConfig(orders=2_000, seed=3, accounts=4, run_id="broker"), rate=150)
-        send_limits(settings, flow, stages[0])
+        paced, limits = PacedFlow.of(settings, FlowConfig(orders=2_000, seed=3, accounts=4, run_id="broker"), rate=150)
+        send_limits(settings, limits, stages[0])
         paced.start()
         wait_for(lambda: paced.sent >= len(paced.commands) // 3, 60, "a third of the flow")
         wait_for(lambda: sum(1 for _ in read_topic(settings, ORDERS_EVENTS)) > 200, 60, "the path to be busy")
