@@ -19,19 +19,17 @@ from connectors.marketdata.binance_messages import (
     ServerShutdown,
     parse_frame,
     parse_snapshot,
+    venue_of,
 )
 from connectors.marketdata.book_sync import BookSync, SyncStep
 from connectors.marketdata.messages import BookSnapshot, DepthDiff, TradePrint
 from connectors.marketdata.records import event_id_for, feed_status, meta, to_emit
 from connectors.marketdata.stats import FeedStats
 from processors.core import Emit
+from processors.orderbook.sequencing import rule_for
 from processors.runtime.dead_letters import SourceRecord, dead_letter
 
 PRODUCER: Final = "connector.binance"
-
-
-def venue_of(market: Market) -> str:
-    return f"binance-{market}"
 
 
 @dataclass
@@ -49,7 +47,8 @@ class BinanceFeed:
         self.venue = venue_of(market)
         self.symbols = tuple(s.upper() for s in symbols)
         self.session_id = session_id
-        self.syncs = {s: BookSync(market, max_buffer) for s in self.symbols}
+        self.rule = rule_for(self.venue)
+        self.syncs = {s: BookSync(self.rule, max_buffer) for s in self.symbols}
         self.epochs: dict[str, str] = {}  # symbol → event id of the snapshot its updates continue
         self.stats = FeedStats()
         self._connections = 0

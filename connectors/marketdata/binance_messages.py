@@ -25,6 +25,11 @@ MARKETS: Final[tuple[Market, ...]] = ("spot", "futures")
 MS: Final = 1000
 
 
+def venue_of(market: Market) -> str:
+    """The venue id of a market's records (``processors.orderbook.sequencing.RULES`` knows its rule by it)."""
+    return f"binance-{market}"
+
+
 class MalformedFrame(ValueError):
     """A frame or snapshot that cannot be used; the message says precisely why."""
 

@@ -1,19 +1,21 @@
 """Binance's procedure for a correct local order book, as a per-symbol state machine (pure).
 
-Binance documents it ("How to manage a local order book correctly"), for spot and for USD-M futures:
+Binance documents it ("How to manage a local order book correctly") for spot, USD-M and COIN-M futures:
 
 1. open the diff-depth stream and buffer its events;
 2. fetch a REST depth snapshot (``lastUpdateId`` = L);
-3. drop buffered events the snapshot already covers — spot: ``u <= L``; futures: ``u < L``;
-4. the first event applied must straddle the snapshot — spot: ``U <= L + 1 <= u``; futures: ``U <= L <= u``;
-   if the first buffered event starts later, the snapshot is too old: fetch another;
-5. then every event must continue the previous one — spot: ``U == previous u + 1``; futures:
-   ``pu == previous u``; otherwise there is a gap: start again from step 2.
+3. drop buffered events the snapshot already covers;
+4. the first event applied must straddle the snapshot; if the first buffered event starts later, the
+   snapshot is too old: fetch another;
+5. then every event must continue the previous one; otherwise there is a gap: start again from step 2.
+
+What "covers", "straddles" and "continues" mean per market is the venue's ``SequencingRule``
+(``processors.orderbook.sequencing``): the same rule the order book core applies to what this machine
+publishes, so the two never disagree on a stream.
 
 The machine publishes the accepted snapshot, then exactly the chain of updates that continues it, so
-md.depth always carries "snapshot, then contiguous updates"; a consumer keeping a book applies the same
-rules (the first update after a snapshot straddles it as in step 4). A gap or a reconnection makes the next
-accepted snapshot a resynchronisation. Stale events (``u`` at or before the last applied id) are dropped.
+md.depth always carries "snapshot, then contiguous updates". A gap or a reconnection makes the next accepted
+snapshot a resynchronisation. Stale events (``u`` at or before the last applied id) are dropped.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from connectors.marketdata.binance_messages import Market
 from connectors.marketdata.messages import BookSnapshot, DepthDiff
+from processors.orderbook.sequencing import SequencingRule, Verdict
 
 SyncState = Literal["BUFFERING", "LIVE"]
 DEFAULT_MAX_BUFFER: Final = 10_000  # events buffered while a snapshot is fetched; older ones are dropped
@@ -44,8 +46,8 @@ class SyncStep:
 class BookSync:
     """The sync state of one symbol's depth stream (see the module docstring)."""
 
-    def __init__(self, market: Market, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
-        self.market = market
+    def __init__(self, rule: SequencingRule, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+        self.rule = rule
         self.max_buffer = max_buffer
         self.state: SyncState = "BUFFERING"
         self.buffer: deque[DepthDiff] = deque()
@@ -70,13 +72,14 @@ class BookSync:
             return step  # an answer to a request made before a reset that already resynchronised
         self.snapshot_pending = False
         last = snapshot.last_update_id
-        while self.buffer and self._covered(self.buffer[0], last):
+        while self.buffer and self.rule.covered(self.buffer[0].last_id, last):
             self.buffer.popleft()
             step.dropped += 1
-        if self.buffer and not self._straddles(self.buffer[0], last):
+        first = self.buffer[0] if self.buffer else None
+        if first is not None and not self.rule.straddles(first.first_id, first.last_id, last):
             step.rejected_snapshot = (
                 f"snapshot lastUpdateId={last} is older than the first buffered event "
-                f"(U={self.buffer[0].first_id}); fetching another"
+                f"(U={first.first_id}); fetching another"
             )
             self._ask_snapshot(step)
             return step
@@ -110,52 +113,25 @@ class BookSync:
         self.snapshot_pending = False
         self._resync_reason = reason
 
-    # -- the rules -------------------------------------------------------------------------------------------
-    def _covered(self, diff: DepthDiff, last: int) -> bool:
-        return diff.last_id <= last if self.market == "spot" else diff.last_id < last
-
-    def _straddles(self, diff: DepthDiff, last: int) -> bool:
-        if self.market == "spot":
-            return diff.first_id <= last + 1 <= diff.last_id
-        return diff.first_id <= last <= diff.last_id
-
-    def _continues(self, diff: DepthDiff, last: int) -> bool:
-        if self.market == "spot":
-            return diff.first_id == last + 1
-        return diff.previous_last_id == last
-
-    def _gap_detail(self, diff: DepthDiff, last: int) -> str:
-        if not self.bridged:
-            return f"the first event after snapshot {last} starts at U={diff.first_id}: missing updates"
-        if self.market == "spot":
-            if diff.first_id > last + 1:
-                return f"missing update ids {last + 1}..{diff.first_id - 1} (U={diff.first_id}, previous u={last})"
-            return f"update ids overlap: U={diff.first_id} but the previous event's u={last}"
-        return f"pu={diff.previous_last_id} but the previous event's u={last} (U={diff.first_id}, u={diff.last_id})"
-
+    # -- the rule ------------------------------------------------------------------------------------------
     def _live(self, diff: DepthDiff, step: SyncStep) -> None:
         last = self.last_id
         assert last is not None  # LIVE always has the snapshot's id or the last applied one
-        if self.bridged:
-            if self._continues(diff, last):
-                self._apply(diff, step)
-            elif diff.last_id <= last:
-                step.dropped += 1  # stale: already applied
-            else:
-                self._gap(diff, last, step)
-        elif self._covered(diff, last):
-            step.dropped += 1
-        elif self._straddles(diff, last):
+        verdict, detail = self.rule.check(
+            diff.first_id, diff.last_id, diff.previous_last_id, last, bridged=self.bridged
+        )
+        if verdict is Verdict.APPLY:
             self._apply(diff, step)
+        elif verdict is Verdict.IGNORE:
+            step.dropped += 1  # covered by the snapshot, or stale: already applied
         else:
-            self._gap(diff, last, step)
+            self._gap(diff, detail, step)
 
     def _apply(self, diff: DepthDiff, step: SyncStep) -> None:
         self.last_id, self.bridged = diff.last_id, True
         step.publish.append(diff)
 
-    def _gap(self, diff: DepthDiff, last: int, step: SyncStep) -> None:
-        detail = self._gap_detail(diff, last)
+    def _gap(self, diff: DepthDiff, detail: str, step: SyncStep) -> None:
         step.gaps.append(detail)
         self.state, self.bridged = "BUFFERING", False
         self._resync_reason = f"after a gap ({detail})"

@@ -22,8 +22,7 @@ from typing import Any
 
 from connectors.marketdata import sample
 from connectors.marketdata.binance_client import BinanceClient, BinanceConfig
-from connectors.marketdata.binance_feed import venue_of
-from connectors.marketdata.binance_messages import MARKETS
+from connectors.marketdata.binance_messages import MARKETS, venue_of
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
