@@ -1,4 +1,4 @@
-"""Market data in: Binance spot and USD-M futures over WebSocket + REST, and recorded files (CSV, Parquet).
+"""Market data in: Binance spot, USD-M and COIN-M futures over WebSocket + REST, and recorded files (CSV, Parquet).
 
 Pure modules (no I/O, unit-tested in milliseconds): ``messages`` (the venue-neutral message model),
 ``records`` (messages → Avro records), ``binance_messages`` (Binance frames → messages), ``book_sync``

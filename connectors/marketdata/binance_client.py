@@ -4,7 +4,8 @@ Everything that decides is in ``binance_feed`` (pure); this module moves bytes a
 
 - connects to ``{ws_url}/stream?streams=…``, hands every frame to the feed with its receive time and
   publishes what the feed returns; fetches the REST depth snapshot whenever the feed asks for one
-  (``{rest_url}/api/v3/depth`` on spot, ``/fapi/v1/depth`` on futures), retrying failures with backoff;
+  (``{rest_url}/api/v3/depth`` on spot, ``/fapi/v1/depth`` on USD-M futures, ``/dapi/v1/depth`` on COIN-M
+  futures), retrying failures with backoff;
 - a stream silent for ``stall_s`` counts as lost (STALLED); a closed connection as DISCONNECTED; both
   reconnect with exponential backoff and jitter, and every book resynchronises from a new snapshot;
 - replaces the connection after ``max_connection_s`` (default 23 h 30 min), before Binance's 24-hour cut,
@@ -33,9 +34,18 @@ from connectors.marketdata.stats import FeedStats
 DEFAULT_WS_URLS: Final[dict[str, str]] = {
     "spot": "wss://stream.binance.com:9443",
     "futures": "wss://fstream.binance.com",
+    "coinm": "wss://dstream.binance.com",
 }
-DEFAULT_REST_URLS: Final[dict[str, str]] = {"spot": "https://api.binance.com", "futures": "https://fapi.binance.com"}
-SNAPSHOT_PATHS: Final[dict[str, str]] = {"spot": "/api/v3/depth", "futures": "/fapi/v1/depth"}
+DEFAULT_REST_URLS: Final[dict[str, str]] = {
+    "spot": "https://api.binance.com",
+    "futures": "https://fapi.binance.com",
+    "coinm": "https://dapi.binance.com",
+}
+SNAPSHOT_PATHS: Final[dict[str, str]] = {
+    "spot": "/api/v3/depth",
+    "futures": "/fapi/v1/depth",
+    "coinm": "/dapi/v1/depth",
+}
 DAY_CUT_MARGIN_S: Final = 30 * 60
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024  # a full-depth update of a busy symbol fits; a runaway frame does not
 

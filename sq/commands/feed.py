@@ -1,8 +1,9 @@
 """`sq feed binance|file|sample-generate`: market data into md.depth / md.trades (connectors/marketdata).
 
-- ``sq feed binance --market spot|futures --symbols BTCUSDT,ETHUSDT [--rest-url …] [--ws-url …]
+- ``sq feed binance --market spot|futures|coinm --symbols BTCUSDT,ETHUSDT [--rest-url …] [--ws-url …]
   [--record DIR] [--max-seconds N] [--stall-seconds S] [--json]``: the live feed with Binance's local-book
   procedure, gap resynchronisation, reconnection; ``--record`` also writes what it publishes as Parquet.
+  ``futures`` is USD-M futures, ``coinm`` COIN-M futures.
 - ``sq feed file PATH… [--speed max|N] [--json]`` or ``sq feed file --sample``: plays CSV/Parquet tapes.
 - ``sq feed sample-generate [--out FILE] [--seed S] [--seconds N]``: writes the synthetic sample session.
 Progress goes to stderr; the summary (messages, snapshots, updates, trades, gaps, resyncs, reconnects,
@@ -42,7 +43,9 @@ def register(subparsers: Any) -> None:
     feeds = parser.add_subparsers(dest="feed", required=True, metavar="FEED")
 
     binance = feeds.add_parser("binance", help="the live Binance diff-depth and trade streams")
-    binance.add_argument("--market", choices=MARKETS, default="spot")
+    binance.add_argument(
+        "--market", choices=MARKETS, default="spot", help="spot, futures (USD-M) or coinm (COIN-M futures)"
+    )
     binance.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     binance.add_argument("--ws-url", default=None, help="WebSocket base URL (default: Binance's public one)")
     binance.add_argument("--rest-url", default=None, help="REST base URL (default: Binance's public one)")

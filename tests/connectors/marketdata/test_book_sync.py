@@ -161,7 +161,7 @@ def test_full_buffer_drops_its_oldest_events() -> None:
 @st.composite
 def venue_streams(draw: st.DrawFn) -> tuple[Market, list[tuple[str, int]]]:
     """A venue's event stream (some events lost in transit) with snapshot answers taken at random moments."""
-    market: Market = draw(st.sampled_from(["spot", "futures"]))
+    market: Market = draw(st.sampled_from(["spot", "futures", "coinm"]))
     actions = draw(st.lists(st.sampled_from(["send", "send", "send", "lose", "snapshot"]), min_size=1, max_size=60))
     return market, [(action, draw(st.integers(1, 3))) for action in actions]
 

@@ -26,7 +26,7 @@ from processors.orderbook.core import FEED_STATUS, OrderBookCore
 from processors.orderbook.sequencing import rule_for
 
 SYMBOL = "BTCUSDT"
-MARKETS: list[Market] = ["spot", "futures"]
+MARKETS: list[Market] = ["spot", "futures", "coinm"]
 
 
 @dataclass
@@ -179,7 +179,7 @@ def test_no_fault_connector_and_core_agree_and_the_book_is_the_venues(market: Ma
     assert_in_sync(pipeline)
 
 
-@pytest.mark.parametrize("market", ["futures"])
+@pytest.mark.parametrize("market", ["futures", "coinm"])
 def test_futures_event_ending_at_the_snapshot_id_is_published_and_applied(market: Market) -> None:
     """u == L: the connector keeps it (spot would drop it) and the core applies it; the next U jumps."""
     pipeline = Pipeline(market, seed=2)
