@@ -14,8 +14,9 @@ What "covers", "straddles" and "continues" mean per market is the venue's ``Sequ
 publishes, so the two never disagree on a stream.
 
 The machine publishes the accepted snapshot, then exactly the chain of updates that continues it, so
-md.depth always carries "snapshot, then contiguous updates". A gap or a reconnection makes the next accepted
-snapshot a resynchronisation. Stale events (``u`` at or before the last applied id) are dropped.
+md.depth always carries "snapshot, then contiguous updates". A gap, a reconnection or a resync request (a
+consumer of md.depth that lost track, see ``BinanceFeed.on_feed_status``) makes the next accepted snapshot a
+resynchronisation. Stale events (``u`` at or before the last applied id) are dropped.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class SyncStep:
 
     publish: list[DepthDiff | BookSnapshot] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # detail of each gap detected
-    resynced: str | None = None  # detail when a snapshot was accepted after a gap or a reconnection
+    resynced: str | None = None  # detail when a snapshot was accepted after a gap, reconnection or request
     needs_snapshot: bool = False  # the edge must fetch a snapshot for this symbol
     rejected_snapshot: str | None = None  # why a snapshot could not be used (too old)
     dropped: int = 0  # events dropped: covered by the snapshot, stale, or pushed out of a full buffer
@@ -53,6 +54,7 @@ class BookSync:
         self.buffer: deque[DepthDiff] = deque()
         self.last_id: int | None = None  # the snapshot's L, then the u of each applied event
         self.bridged = False  # whether an event has been applied since the snapshot
+        self.last_applied: DepthDiff | None = None  # the last event published
         self.snapshot_pending = False  # a snapshot was asked for and has not come back yet
         self.snapshots_accepted = 0
         self._resync_reason: str | None = None
@@ -108,10 +110,28 @@ class BookSync:
 
     def reset(self, reason: str) -> None:
         """The stream was lost (disconnect, stall): what follows needs a new snapshot."""
-        self.state, self.bridged, self.last_id = "BUFFERING", False, None
+        self.state, self.bridged, self.last_id, self.last_applied = "BUFFERING", False, None, None
         self.buffer.clear()
         self.snapshot_pending = False
         self._resync_reason = reason
+
+    def resync(self, reason: str) -> SyncStep:
+        """A consumer of what this machine published lost track (``reason`` says who and why): publish a new
+        snapshot and the chain from it. Only a live book resyncs; one already waiting for a snapshot will
+        publish one anyway.
+
+        The procedure starts again at step 2 with the last event applied still in the buffer: the snapshot
+        may be taken right at its ``u``, and on futures the event that straddles such a snapshot is that one
+        (the next starts past it), so without it a snapshot taken between two events could never be bridged.
+        """
+        step = SyncStep()
+        if self.state == "LIVE":
+            if self.bridged and self.last_applied is not None:
+                self.buffer.append(self.last_applied)
+            self.state, self.bridged = "BUFFERING", False
+            self._resync_reason = reason
+            self._ask_snapshot(step)
+        return step
 
     # -- the rule ------------------------------------------------------------------------------------------
     def _live(self, diff: DepthDiff, step: SyncStep) -> None:
@@ -128,7 +148,7 @@ class BookSync:
             self._gap(diff, detail, step)
 
     def _apply(self, diff: DepthDiff, step: SyncStep) -> None:
-        self.last_id, self.bridged = diff.last_id, True
+        self.last_id, self.bridged, self.last_applied = diff.last_id, True, diff
         step.publish.append(diff)
 
     def _gap(self, diff: DepthDiff, detail: str, step: SyncStep) -> None:

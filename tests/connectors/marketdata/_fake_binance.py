@@ -199,6 +199,17 @@ class FakeBinance:
                 self.advance(symbol, 2)
         await until(lambda: self.snapshots_served >= snapshots_before + len(self.symbols), 10, "snapshot requests")
 
+    async def flow_until(
+        self, ws: ServerConnection, condition: Callable[[], bool], timeout_s: float, what: str
+    ) -> None:
+        """Keep the streams flowing, a round every 20 ms, until ``condition`` holds."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout_s} s for {what}")
+            await self.send_rounds(ws, 1)
+            await asyncio.sleep(0.02)
+
     def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         if self.refused < self.refuse_connections:
             self.refused += 1

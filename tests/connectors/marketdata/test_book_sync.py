@@ -138,6 +138,61 @@ def test_reset_after_a_disconnect_makes_the_next_snapshot_a_resync_with_the_reas
     assert step.resynced == "after stalled (no message for 30 s): snapshot lastUpdateId=55"
 
 
+def test_resync_request_on_a_live_book_asks_for_a_snapshot_and_publishes_it_with_the_chain_after_it() -> None:
+    sync = BookSync(BINANCE_USDM_FUTURES)
+    feed(sync, diff(100, 105, 99))
+    sync.on_snapshot(snapshot(103))
+    step = sync.resync("on request of orderbook (crossed)")
+    assert step.needs_snapshot and step.publish == [] and sync.state == "BUFFERING"
+    feed(sync, diff(108, 110, 105), diff(113, 120, 110))  # buffered meanwhile
+    resync = sync.on_snapshot(snapshot(110))
+    assert published_ids(resync) == [110, (108, 110), (113, 120)]  # futures: the event with u == L stays
+    assert resync.resynced == "on request of orderbook (crossed): snapshot lastUpdateId=110"
+
+
+def test_futures_resync_snapshot_at_the_last_applied_events_u_is_bridged_by_that_event() -> None:
+    """The snapshot comes back at u of the event the feed applied last, before any other event: on futures
+    the next event starts past it, so only the last event straddles it; it is published again after it."""
+    sync = BookSync(BINANCE_USDM_FUTURES)
+    feed(sync, diff(100, 105, 99))
+    sync.on_snapshot(snapshot(103))
+    feed(sync, diff(108, 110, 105))
+    sync.resync("on request of orderbook (gap)")
+    assert published_ids(sync.on_snapshot(snapshot(110))) == [110, (108, 110)]
+    step = sync.on_diff(diff(113, 115, 110))
+    assert published_ids(step) == [(113, 115)] and step.gaps == []
+
+
+def test_spot_resync_snapshot_past_the_last_applied_event_drops_it_and_waits_for_the_next() -> None:
+    sync = BookSync(BINANCE_SPOT)
+    feed(sync, diff(101, 105))
+    sync.on_snapshot(snapshot(103))
+    sync.resync("on request of orderbook (gap)")
+    assert published_ids(sync.on_snapshot(snapshot(107))) == [107]  # (101, 105) is covered
+    assert feed(sync, diff(106, 107))[0].dropped == 1  # covered by the new snapshot
+    assert published_ids(sync.on_diff(diff(108, 109))) == [(108, 109)]
+
+
+def test_resync_snapshot_older_than_the_last_applied_event_is_refused() -> None:
+    sync = BookSync(BINANCE_USDM_FUTURES)
+    feed(sync, diff(100, 105, 99))
+    sync.on_snapshot(snapshot(103))
+    feed(sync, diff(108, 110, 105))
+    sync.resync("on request of orderbook (gap)")
+    step = sync.on_snapshot(snapshot(104))  # a stale answer: it cannot be bridged to what comes next
+    assert step.publish == [] and step.needs_snapshot and step.rejected_snapshot is not None
+
+
+def test_resync_request_while_already_resynchronising_changes_nothing() -> None:
+    sync = BookSync(BINANCE_SPOT)
+    feed(sync, diff(1, 5))
+    step = sync.resync("on request of orderbook (gap)")
+    assert not step.needs_snapshot and sync.snapshot_pending  # the first snapshot is on its way already
+    sync.on_snapshot(snapshot(3))
+    sync.on_diff(diff(8, 9))  # a gap: the machine resynchronises on its own
+    assert not sync.resync("on request of orderbook (gap)").needs_snapshot
+
+
 def test_late_snapshot_answer_after_resynchronising_is_ignored() -> None:
     sync = BookSync(BINANCE_SPOT)
     feed(sync, diff(1, 5))
