@@ -17,6 +17,7 @@ from topics.catalogue import MD_DEPTH, MD_TRADES
 __all__ = [
     "ASKS",
     "BIDS",
+    "FUTURES",
     "MS",
     "SYMBOL",
     "T0",
@@ -38,15 +39,18 @@ __all__ = [
 ]
 
 VENUE = "binance-spot"
+FUTURES = "binance-futures"  # USD-M: updates chain on pu
 PRODUCER = "connector.test"
 
 Levels = Sequence[tuple[int, int]]
 
 
-def snapshot(last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL) -> Event:
+def snapshot(
+    last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL, venue: str = VENUE
+) -> Event:
     record = {
         "meta": event_builders.meta(t, PRODUCER),
-        "venue": VENUE,
+        "venue": venue,
         "symbol": symbol,
         "last_update_id": last_update_id,
         "bids": depth_levels(bids),
@@ -64,10 +68,11 @@ def update(
     previous: int | None = None,
     t: int = T0,
     symbol: str = SYMBOL,
+    venue: str = VENUE,
 ) -> Event:
     record = {
         "meta": event_builders.meta(t, PRODUCER),
-        "venue": VENUE,
+        "venue": venue,
         "symbol": symbol,
         "first_update_id": first,
         "last_update_id": first if last is None else last,
