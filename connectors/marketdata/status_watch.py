@@ -18,11 +18,11 @@ from confluent_kafka import Consumer, TopicPartition
 from processors.core import Record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
+from schemas.names import FEED_STATUS
 from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import MD_FEED_STATUS
 
-FEED_STATUS: Final = "shrivenquant.md.FeedStatus"
 MAX_RECORDS_PER_POLL: Final = 500
 
 

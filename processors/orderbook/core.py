@@ -39,16 +39,11 @@ from processors.orderbook.analytics.engine import BookSample, SymbolAnalytics
 from processors.orderbook.book import L2Book, Level
 from processors.orderbook.config import DEFAULT_CONFIG, OrderBookConfig
 from processors.orderbook.sequencing import Verdict, rule_for
+from schemas.names import BOOK_TOP, DEPTH_SNAPSHOT, DEPTH_UPDATE, FEED_STATUS, MARKET_ANALYTICS, TRADE
 from topics.catalogue import MD_ANALYTICS, MD_BOOK_TOP, MD_DEPTH, MD_FEED_STATUS, MD_TRADES
 
 STAGE: Final = "orderbook"
 
-DEPTH_SNAPSHOT: Final = "shrivenquant.md.DepthSnapshot"
-DEPTH_UPDATE: Final = "shrivenquant.md.DepthUpdate"
-TRADE: Final = "shrivenquant.md.Trade"
-BOOK_TOP: Final = "shrivenquant.md.BookTop"
-FEED_STATUS: Final = "shrivenquant.md.FeedStatus"
-MARKET_ANALYTICS: Final = "shrivenquant.md.MarketAnalytics"
 
 View = tuple[list[Level], list[Level], bool]  # (bids, asks, stale) as last published
 

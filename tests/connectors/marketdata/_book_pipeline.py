@@ -28,12 +28,12 @@ from connectors.marketdata.status_watch import FeedStatusWatch
 from processors.core import Emit
 from processors.orderbook.core import OrderBookCore
 from processors.runtime.kafka_engine import EngineOptions, KafkaEngine
+from schemas.names import DEPTH_UPDATE
 from settings import Settings
 from topics.catalogue import MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer
 
 STALL_S = 1.0
-DEPTH_UPDATE = "shrivenquant.md.DepthUpdate"
 
 
 class LossySink(KafkaSink):

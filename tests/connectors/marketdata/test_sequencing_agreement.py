@@ -22,8 +22,9 @@ from connectors.marketdata.book_sync import BookSync
 from connectors.marketdata.messages import BookSnapshot, DepthDiff, Level
 from connectors.marketdata.records import meta, to_emit
 from processors.core import Event
-from processors.orderbook.core import FEED_STATUS, OrderBookCore
+from processors.orderbook.core import OrderBookCore
 from processors.orderbook.sequencing import rule_for
+from schemas.names import FEED_STATUS
 
 SYMBOL = "BTCUSDT"
 MARKETS: list[Market] = ["spot", "futures", "coinm"]

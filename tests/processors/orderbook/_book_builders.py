@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from processors.core import Emit, Event
-from processors.orderbook.core import BOOK_TOP, FEED_STATUS, MARKET_ANALYTICS, OrderBookCore
+from processors.orderbook.core import OrderBookCore
+from schemas.names import BOOK_TOP, DEPTH_SNAPSHOT, DEPTH_UPDATE, FEED_STATUS, MARKET_ANALYTICS
 from tests.processors import event_builders
 from tests.processors.event_builders import MS, SYMBOL, T0, P, Q, S, depth_levels, records_of
 from topics.catalogue import MD_DEPTH, MD_TRADES
@@ -56,7 +57,7 @@ def snapshot(
         "bids": depth_levels(bids),
         "asks": depth_levels(asks),
     }
-    return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthSnapshot", record, t)
+    return Event(MD_DEPTH, symbol, DEPTH_SNAPSHOT, record, t)
 
 
 def update(
@@ -80,7 +81,7 @@ def update(
         "bids": depth_levels(bids),
         "asks": depth_levels(asks),
     }
-    return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthUpdate", record, t)
+    return Event(MD_DEPTH, symbol, DEPTH_UPDATE, record, t)
 
 
 def trade(price: int, quantity: int, aggressor: str | None, *, t: int = T0, symbol: str = SYMBOL) -> Event:

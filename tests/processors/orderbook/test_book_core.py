@@ -22,6 +22,7 @@ from _book_builders import (
 
 from processors.orderbook.config import OrderBookConfig
 from processors.orderbook.core import OrderBookCore
+from schemas.names import BOOK_TOP
 
 
 def synced_core(**config: int) -> OrderBookCore:
@@ -244,4 +245,4 @@ def test_state_survives_a_restore_and_the_restored_core_continues_identically() 
 def test_other_schemas_are_refused() -> None:
     event = update(1)
     with pytest.raises(ValueError, match="does not take"):
-        OrderBookCore().apply(type(event)(event.topic, event.key, "shrivenquant.md.BookTop", event.record, 0))
+        OrderBookCore().apply(type(event)(event.topic, event.key, BOOK_TOP, event.record, 0))
