@@ -111,7 +111,8 @@ def parse_options(pairs: Sequence[str], base: EngineOptions | None = None) -> En
 
 @dataclass
 class EngineStats:
-    consumed: int = 0
+    consumed: int = 0  # records applied, keyed and broadcast
+    keyed: int = 0  # of them, keyed records (commands, limits, executions …)
     produced: int = 0
     dead_letters: int = 0
     transactions: int = 0
@@ -505,7 +506,9 @@ class KafkaEngine:
         # Wait for the first record only, then take what has already arrived: consume(n, timeout) would hold a
         # partial batch for the whole timeout, adding up to that much to every hop.
         generation = self._generation
-        keyed = self._usable(self.consumer.consume(1, self.options.poll_timeout_s))
+        # With broadcast records in hand there is work now: do not wait for a keyed one.
+        wait_s = 0 if broadcast else self.options.poll_timeout_s
+        keyed = self._usable(self.consumer.consume(1, wait_s))
         if keyed:
             keyed += self._usable(self.consumer.consume(self.options.batch_size - 1, 0))
             if self._generation != generation and generation:
@@ -634,6 +637,7 @@ class KafkaEngine:
             self._committed.update(offsets)
             self.stats.transactions += 1
             self.stats.consumed += len(broadcast) + len(keyed)
+            self.stats.keyed += len(keyed)
             if self.exclusive and offsets:
                 self._resume.update(offsets)
                 self._commit_for_observers(offsets)
