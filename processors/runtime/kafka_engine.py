@@ -180,6 +180,7 @@ class KafkaEngine:
         self._committed: Positions = {}  # keyed positions committed so far (physical names)
         self._idle_commit_at = 0.0
         self._abandoned: list[Producer] = []  # producers stuck in a call that never returned (see _send_offsets)
+        self._warned: dict[str, float] = {}  # warning text -> when it was last logged
         self._producer: Producer | None = None
         self.consumer = self._new_consumer()
         self.broadcast = self._new_broadcast_consumer() if pipeline.broadcast_inputs else None
@@ -554,9 +555,18 @@ class KafkaEngine:
                 usable.append(message)
             elif error.fatal():
                 raise KafkaException(error)
+            elif error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                self._warn_once(f"{error.str()}: create the catalogue's topics with `sq topics create`")
             elif error.code() not in _IDLE_ERRORS:
-                log.warning("%s: consume error %s", self.name, error)
+                self._warn_once(f"consume error {error}")
         return usable
+
+    def _warn_once(self, text: str, every_s: float = 30.0) -> None:
+        """Log a warning, but the same one at most every ``every_s`` (a broker away repeats it many times)."""
+        now = time.monotonic()
+        if now - self._warned.get(text, -every_s) >= every_s:
+            self._warned[text] = now
+            log.warning("%s: %s", self.name, text)
 
     def _take_broadcast(self) -> list[Message]:
         """Every broadcast record available now (a kill switch acts at once), and any a rebuild read ahead."""
