@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml requirements.lock
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy $(MYPY_PATHS)

@@ -273,7 +273,12 @@ class Reporter:
         return {**top, "notes": self.notes, "figures": [asdict(f) for f in self.figures]}
 
     def print_json(self, **top: Any) -> None:
-        print(json.dumps(self.document(**top), indent=2, default=str), flush=True)
+        print_document(self.document(**top))
+
+
+def print_document(document: Any) -> None:
+    """A result as one JSON document on stdout (what ``--json`` prints)."""
+    print(json.dumps(document, indent=2, default=str), flush=True)
 
 
 # -- topics -----------------------------------------------------------------------------------------------

@@ -24,12 +24,11 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from bench.common import BenchTopics, machine_info, machine_lines
+from bench.common import BenchTopics, machine_info, machine_lines, print_document
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sample_stream import SampleStream
 from connectors.postgres.sink import SinkOptions, run_sink
 from settings import Settings, load_settings
-from sq.output import emit_json
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 from topics.client import AvroProducer
 
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.orders, args.batch_size)
     if args.json:
-        emit_json(result)
+        print_document(result)
         return 0
     for line in machine_lines(result["machine"]):
         print(line)
