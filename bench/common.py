@@ -355,7 +355,6 @@ class LatencyRun:
     sent: int
     received: int
     send_rate: float
-    warmup_dropped: int
     late_sends: int  # sends more than 1 ms behind their schedule (the pacer could not keep up)
 
 
@@ -464,6 +463,5 @@ def paced_latency(
         sent=state["sent"],
         received=len(latencies),
         send_rate=rate(state["sent"], state["seconds"]),
-        warmup_dropped=len(latencies) - len(counted),
         late_sends=state["late"],
     )

@@ -17,7 +17,6 @@ from schemas.errors import SchemaError
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
-FINGERPRINT_SIZE = 8  # CRC-64-AVRO, little-endian on the wire
 
 
 class NamedDefinition(NamedTuple):

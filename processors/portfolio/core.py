@@ -140,7 +140,7 @@ class PortfolioCore:
         update = event.record
         account: str = update["account"]
         state = self._accounts.get(account)
-        if update["event_type"] not in FILL_EVENTS or update.get("last_quantity", 0) <= 0:  # not a fill (is_fill)
+        if update["event_type"] not in FILL_EVENTS or update.get("last_quantity", 0) <= 0:  # not a fill
             # A terminal event of an order with fills retires it; any other event changes nothing here.
             terminal = update["status"] in TERMINAL
             if terminal and state is not None and finish_order(state, update["order_id"], self.config):

@@ -83,11 +83,6 @@ def own_account_state(state: AccountState) -> AccountState:
     }
 
 
-def is_fill(update: Mapping[str, Any]) -> bool:
-    """Whether an ``OrderEvent`` reports a fill."""
-    return update["event_type"] in FILL_EVENTS and update.get("last_quantity", 0) > 0
-
-
 def fill_of(update: Mapping[str, Any]) -> Fill:
     """The fill of a fill ``OrderEvent``; ValueError when it lacks what a position needs."""
     quantity: Quantity = update["last_quantity"]

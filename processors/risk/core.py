@@ -201,11 +201,6 @@ class RiskCore:
         """The live state of an account (do not modify), None when risk has seen nothing of it."""
         return self._accounts.get(account)
 
-    def limits_of(self, account: str) -> Record:
-        state = self._accounts.get(account)
-        limits: Record | None = state["limits"] if state is not None else None
-        return limits if limits is not None else self._default_limits
-
     # -- commands ---------------------------------------------------------------------------------------
     def _on_new_order(self, event: Event) -> list[Emit]:
         order = event.record
