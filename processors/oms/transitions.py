@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from schemas.statuses import TERMINAL_STATUSES
+
 # Statuses (shrivenquant.orders.OrderStatus).
 PENDING_NEW: Final = "PENDING_NEW"
 NEW: Final = "NEW"
@@ -41,7 +43,7 @@ STATUSES: Final = (
     REJECTED,
     EXPIRED,
 )
-TERMINAL: Final = frozenset({FILLED, CANCELLED, REJECTED, EXPIRED})
+TERMINAL: Final = TERMINAL_STATUSES
 PENDING_REQUEST: Final = frozenset({PENDING_CANCEL, PENDING_REPLACE})
 WORKING: Final = frozenset({PENDING_NEW, NEW, PARTIALLY_FILLED})
 

@@ -33,11 +33,9 @@ from typing import Any, Final, NamedTuple
 
 from processors.portfolio.position import Position, apply_fill, empty_position
 from schemas.scales import Cash, Price, Quantity
+from schemas.statuses import TERMINAL_STATUSES
 
 AccountState = dict[str, Any]
-
-FILL_EVENTS: Final = frozenset({"PARTIALLY_FILLED", "FILLED"})
-TERMINAL: Final = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +99,7 @@ def fill_of(update: Mapping[str, Any]) -> Fill:
         update.get("fee", 0),
         update.get("fill_id"),
         cum,
-        update["status"] in TERMINAL,
+        update["status"] in TERMINAL_STATUSES,
     )
 
 

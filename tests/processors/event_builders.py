@@ -14,6 +14,7 @@ from processors.core import Core, Emit, Event
 from schemas.codec import default_codec
 from schemas.names import ORDER_EVENT, TRADE
 from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
+from schemas.statuses import TERMINAL_STATUSES
 from topics.catalogue import MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS
 
 Q = QUANTITY_SCALE
@@ -24,7 +25,6 @@ MS = 1_000
 S = 1_000_000
 ACCOUNT = "acc-1"
 SYMBOL = "BTCUSDT"
-TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 
 _ids = itertools.count(1)  # one counter for every builder, so ids never repeat within a test run
 
@@ -124,7 +124,7 @@ def order_event(
 ) -> Event:
     """An OrderEvent as the OMS publishes it; leaves default to what is left of a working order."""
     if leaves is None:
-        leaves = 0 if status in TERMINAL else quantity - cum
+        leaves = 0 if status in TERMINAL_STATUSES else quantity - cum
     record = {
         "meta": meta(t, "oms"),
         "account": account,

@@ -13,11 +13,11 @@ from typing import Any
 from processors.core import Emit, Event, order_id_for
 from processors.oms import OmsCore
 from schemas.names import AMEND_ORDER, CANCEL_ORDER, EXECUTION_REPORT, NEW_ORDER, RISK_DECISION
+from schemas.statuses import TERMINAL_STATUSES as TERMINAL
 from tests.processors.event_builders import (
     ACCOUNT,
     SYMBOL,
     T0,
-    TERMINAL,
     P,
     Q,
     amend_record,
