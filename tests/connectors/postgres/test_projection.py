@@ -16,10 +16,11 @@ from connectors.postgres.projection import (
     decode_batch,
     project,
 )
-from connectors.postgres.sample_stream import ORDER_EVENT, POSITION, Produced, SampleStream
 from processors.runtime.dead_letters import SourceRecord
 from schemas.codec import default_codec
 from schemas.examples import example_event
+from schemas.names import ORDER_EVENT, POSITION
+from tests.kit.order_stream import Produced, SampleStream
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 
 CODEC = default_codec()

@@ -9,8 +9,9 @@ import numpy as np
 
 from processors.core import Emit, Event
 from processors.orderbook.core import BOOK_TOP, FEED_STATUS, MARKET_ANALYTICS, OrderBookCore
-from tests.processors import event_builders
-from tests.processors.event_builders import MS, SYMBOL, T0, P, Q, S, depth_levels, records_of
+from tests.kit import events as kit
+from tests.kit.books import depth_snapshot, depth_update
+from tests.kit.events import MS, SYMBOL, T0, P, Q, S, records_of
 from topics.catalogue import MD_DEPTH, MD_TRADES
 
 # The order book tests import the shared builders through this module too.
@@ -44,15 +45,7 @@ Levels = Sequence[tuple[int, int]]
 
 
 def snapshot(last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    record = {
-        "meta": event_builders.meta(t, PRODUCER),
-        "venue": VENUE,
-        "symbol": symbol,
-        "last_update_id": last_update_id,
-        "bids": depth_levels(bids),
-        "asks": depth_levels(asks),
-    }
-    return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthSnapshot", record, t)
+    return depth_snapshot(last_update_id, bids, asks, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
 
 
 def update(
@@ -65,26 +58,18 @@ def update(
     t: int = T0,
     symbol: str = SYMBOL,
 ) -> Event:
-    record = {
-        "meta": event_builders.meta(t, PRODUCER),
-        "venue": VENUE,
-        "symbol": symbol,
-        "first_update_id": first,
-        "last_update_id": first if last is None else last,
-        "previous_last_update_id": previous,
-        "bids": depth_levels(bids),
-        "asks": depth_levels(asks),
-    }
-    return Event(MD_DEPTH, symbol, "shrivenquant.md.DepthUpdate", record, t)
+    return depth_update(
+        first, last, bids=bids, asks=asks, previous=previous, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER
+    )
 
 
 def trade(price: int, quantity: int, aggressor: str | None, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    return event_builders.trade(price, quantity, aggressor, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
+    return kit.trade(price, quantity, aggressor, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
 
 
 def run(core: OrderBookCore, events: Sequence[Event]) -> list[Emit]:
     """Apply the events in order; every emitted record must encode with the project codec."""
-    return event_builders.run(core, *events)
+    return kit.run(core, *events)
 
 
 def tops(emits: Sequence[Emit]) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""Builders shared by the processor tests: event meta, the order commands and order events the cores on the
-order path read, a trade print, a runner that checks every emitted record encodes, and readers of emits.
+"""Builders of events: event meta, the order commands and order events the cores on the order path read, a
+trade print, a runner that checks every emitted record encodes, and readers of emits.
 
 The per-processor builder modules (``_risk_builders``, ``_oms_builders``, ...) shape these for their core.
 """
@@ -181,11 +181,6 @@ def trade(
         "aggressor": aggressor,
     }
     return Event(MD_TRADES, symbol, TRADE, record, t)
-
-
-def depth_levels(levels: Iterable[tuple[int, int]]) -> list[dict[str, int]]:
-    """(price, quantity) pairs as the PriceLevel records of a depth snapshot or update."""
-    return [{"price": price, "quantity": quantity} for price, quantity in levels]
 
 
 def as_event(emit: Emit) -> Event:
