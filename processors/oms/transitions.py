@@ -157,10 +157,15 @@ def transition(status: str, working: str, trigger: str) -> tuple[str, str] | Non
     target = TABLE[status].get(trigger)
     if target is None:
         return None
-    if status not in PENDING_REQUEST:
-        if target in PENDING_REQUEST:
-            return target, status  # a request opens on top of the current working status
-        return target, target
+    if status in PENDING_REQUEST:
+        return _under_request(status, working, trigger, target)
+    if target in PENDING_REQUEST:
+        return target, status  # a request opens on top of the current working status
+    return target, target
+
+
+def _under_request(status: str, working: str, trigger: str, target: str) -> tuple[str, str] | None:
+    """The step of an order with a request open (``status`` PENDING_*) on ``working``, to the table's ``target``."""
     if target == BACK:
         return working, working
     if trigger in LIFECYCLE:
