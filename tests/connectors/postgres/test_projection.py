@@ -155,7 +155,7 @@ def test_batch_boundaries_do_not_change_the_numbering(cuts: list[int]) -> None:
 
 
 def test_a_failure_projecting_one_record_dead_letters_it_and_the_batch_goes_on(monkeypatch: Any) -> None:
-    import connectors.postgres.projection as projection
+    from connectors.postgres import projection
 
     def broken(position: Any, rows: BatchRows) -> None:
         raise KeyError("a field this code did not expect")
