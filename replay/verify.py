@@ -19,7 +19,7 @@ Orders still working (resting) or still in flight are counted, not violations.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ OUTCOMES_BY_COMMAND = {
     AMEND_ORDER: AMEND_OUTCOMES,
 }
 
-Record = Mapping[str, Any]
+Record = dict[str, Any]  # a decoded record, as the codec hands it out
 
 
 @dataclass

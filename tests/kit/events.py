@@ -207,3 +207,10 @@ def records_to(emits: Iterable[Emit], topic: str) -> list[dict[str, Any]]:
 def records_of(emits: Iterable[Emit], schema: str) -> list[dict[str, Any]]:
     """The records of one schema, in order."""
     return [emit.record for emit in emits if emit.schema == schema]
+
+
+def changed_state(core: Core, key: str) -> dict[str, Any]:
+    """What ``core.state_changes()`` hands the changelog for ``key``, which must have changed and still exist."""
+    state = core.state_changes()[key]
+    assert state is not None, f"the state of {key} is gone"
+    return state

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from connectors.marketdata.backoff import Backoff
 from connectors.marketdata.binance_client import SNAPSHOT_PATHS, BinanceClient, BinanceConfig
+from connectors.marketdata.binance_messages import Market
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.tape_io import TapeRecorder
@@ -64,7 +65,13 @@ async def finish(venue: FakeBinance, ws: ServerConnection) -> None:
 
 
 def run_feed(
-    market: str, settings: Settings, venue: FakeBinance, record: Path | None, *, every_frame: bool = True, **config: Any
+    market: Market,
+    settings: Settings,
+    venue: FakeBinance,
+    record: Path | None,
+    *,
+    every_frame: bool = True,
+    **config: Any,
 ) -> BinanceClient:
     """Run the feed until the venue's scripts are done (and, with ``every_frame``, the client read all it sent)."""
     http = serve_snapshots(venue, SNAPSHOT_PATHS[market])
@@ -138,7 +145,7 @@ def by_symbol(records: list[dict[str, Any]], symbol: str) -> list[dict[str, Any]
 
 
 @pytest.mark.parametrize("market", ["spot", "futures"])
-def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: str, settings: Settings, tmp_path: Path) -> None:
+def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, settings: Settings, tmp_path: Path) -> None:
     create_topics(settings, FEED_TOPICS)
     venue = FakeBinance(market, SYMBOLS, [gap_then_stall, malformed_then_disconnect, finish])
     client = run_feed(market, settings, venue, tmp_path / "recording")

@@ -52,7 +52,7 @@ def test_update_ids_chain_under_both_spot_and_futures_rules() -> None:
         syncs: dict[str, BookSync] = {}
         for message in generate_session(MINUTE):
             if isinstance(message, BookSnapshot):
-                syncs[message.symbol] = sync = BookSync(market)  # type: ignore[arg-type]
+                syncs[message.symbol] = sync = BookSync(market)
                 sync.on_diff(
                     DepthDiff(
                         message.symbol,

@@ -106,7 +106,10 @@ def session(seed: int, steps: int) -> list[Event]:
             side = "bids" if rng.random() < 0.5 else "asks"
             price = (int(rng.integers(95, 101)) if side == "bids" else int(rng.integers(101, 107))) * P
             quantity = int(rng.integers(0, 4)) * Q
-            events.append(update(update_id, t=t, **{side: [(price, quantity)]}))
+            level = [(price, quantity)]
+            events.append(
+                update(update_id, t=t, bids=level if side == "bids" else (), asks=level if side == "asks" else ())
+            )
         else:
             aggressor = [None, "BUY", "SELL"][int(rng.integers(0, 3))]
             events.append(trade(int(rng.integers(99, 103)) * P, int(rng.integers(1, 5)) * Q // 2, aggressor, t=t))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _book_builders import ASKS, BIDS, MS, SYMBOL, T0, P, Q, levels_of, run, snapshot, statuses, tops, update
 
@@ -9,7 +11,7 @@ from processors.orderbook.config import OrderBookConfig
 from processors.orderbook.core import OrderBookCore
 
 
-def synced_core(**config: int) -> OrderBookCore:
+def synced_core(**config: Any) -> OrderBookCore:
     core = OrderBookCore(OrderBookConfig(**config))
     run(core, [snapshot(100, BIDS, ASKS)])
     return core

@@ -205,5 +205,6 @@ def breakers(emits: list[Emit]) -> list[dict[str, Any]]:
 
 
 def check(decision: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = [result for result in decision["checks"] if result["check"] == name]
-    return found
+    found: list[dict[str, Any]] = [result for result in decision["checks"] if result["check"] == name]
+    (only,) = found
+    return only

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from processors.core import Event
 from processors.risk import RiskConfig, RiskCore
 from processors.risk.checks import reason_for
+from tests.kit.events import changed_state
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES
 
 
@@ -118,7 +119,7 @@ def test_state_changes_return_only_changed_account_keys_then_forget_them() -> No
 def test_state_changes_are_copies_not_the_live_state() -> None:
     core = RiskCore()
     run(core, new_order("o-1", quantity=4 * Q), new_order("o-3", side="SELL"))
-    snapshot = core.state_changes()[ACCOUNT]
+    snapshot = changed_state(core, ACCOUNT)
     as_written = json.dumps(snapshot, sort_keys=True)
     run(
         core,
