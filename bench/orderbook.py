@@ -41,7 +41,8 @@ from processors.core import Event
 from processors.orderbook.analytics.pin import fit_pin
 from processors.orderbook.book import L2Book
 from processors.orderbook.config import DEFAULT_CONFIG, OrderBookConfig
-from processors.orderbook.core import DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE, OrderBookCore
+from processors.orderbook.core import OrderBookCore
+from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from topics.catalogue import MD_DEPTH, MD_TRADES
 

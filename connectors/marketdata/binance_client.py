@@ -4,11 +4,15 @@ Everything that decides is in ``binance_feed`` (pure); this module moves bytes a
 
 - connects to ``{ws_url}/stream?streams=…``, hands every frame to the feed with its receive time and
   publishes what the feed returns; fetches the REST depth snapshot whenever the feed asks for one
-  (``{rest_url}/api/v3/depth`` on spot, ``/fapi/v1/depth`` on futures), retrying failures with backoff;
+  (``{rest_url}/api/v3/depth`` on spot, ``/fapi/v1/depth`` on USD-M futures, ``/dapi/v1/depth`` on COIN-M
+  futures), retrying failures with backoff;
 - a stream silent for ``stall_s`` counts as lost (STALLED); a closed connection as DISCONNECTED; both
   reconnect with exponential backoff and jitter, and every book resynchronises from a new snapshot;
 - replaces the connection after ``max_connection_s`` (default 23 h 30 min), before Binance's 24-hour cut,
-  and at once when the server announces a shutdown.
+  and at once when the server announces a shutdown;
+- with a ``FeedStatusWatch``, listens to md.feed.status while connected and hands every record to the feed:
+  a resync request of the order book processor (``GAP_DETECTED`` about the current epoch) fetches a new
+  snapshot, at most one per symbol every ``resync_interval_s``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import httpx
+from confluent_kafka import KafkaException
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -29,15 +34,26 @@ from connectors.marketdata.binance_feed import BinanceFeed, FeedOutput
 from connectors.marketdata.binance_messages import Market, stream_names
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
+from connectors.marketdata.status_watch import FeedStatusWatch
 
 DEFAULT_WS_URLS: Final[dict[str, str]] = {
     "spot": "wss://stream.binance.com:9443",
     "futures": "wss://fstream.binance.com",
+    "coinm": "wss://dstream.binance.com",
 }
-DEFAULT_REST_URLS: Final[dict[str, str]] = {"spot": "https://api.binance.com", "futures": "https://fapi.binance.com"}
-SNAPSHOT_PATHS: Final[dict[str, str]] = {"spot": "/api/v3/depth", "futures": "/fapi/v1/depth"}
+DEFAULT_REST_URLS: Final[dict[str, str]] = {
+    "spot": "https://api.binance.com",
+    "futures": "https://fapi.binance.com",
+    "coinm": "https://dapi.binance.com",
+}
+SNAPSHOT_PATHS: Final[dict[str, str]] = {
+    "spot": "/api/v3/depth",
+    "futures": "/fapi/v1/depth",
+    "coinm": "/dapi/v1/depth",
+}
 DAY_CUT_MARGIN_S: Final = 30 * 60
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024  # a full-depth update of a busy symbol fits; a runaway frame does not
+WATCH_POLL_S: Final = 0.2  # longest wait of one md.feed.status poll (and of the watch's end after a stop)
 _STOPPED: Final = ("STOPPED", "the feed was stopped")  # why a connection ended, when the feed was asked to stop
 
 
@@ -50,6 +66,7 @@ class BinanceConfig:
     stall_s: float = 30.0
     max_connection_s: float = 24 * 3600 - DAY_CUT_MARGIN_S
     snapshot_limit: int = 1000
+    resync_interval_s: float = 5.0  # requested resyncs of one symbol at most this often (REST weight)
     open_timeout_s: float = 10.0
     http_timeout_s: float = 10.0
     max_seconds: float | None = None
@@ -66,6 +83,8 @@ class BinanceConfig:
             raise ValueError(f"--rest-url must start with http:// or https://, got {self.rest_url}")
         if self.stall_s <= 0 or self.max_connection_s <= 0:
             raise ValueError("the stall timeout and the connection lifetime must be positive")
+        if self.resync_interval_s < 0:
+            raise ValueError("the resync request interval must not be negative")
 
     @property
     def stream_url(self) -> str:
@@ -82,15 +101,21 @@ class BinanceClient:
         config: BinanceConfig,
         sink: KafkaSink,
         session_id: str,
+        *,
         on_progress: Callable[[str], None] | None = None,
         clock_us: Callable[[], int] = now_us,
+        watch: FeedStatusWatch | None = None,
     ) -> None:
         self.config = config
         self.sink = sink
-        self.feed = BinanceFeed(config.market, config.symbols, session_id)
+        self.feed = BinanceFeed(
+            config.market, config.symbols, session_id, request_interval_us=round(config.resync_interval_s * 1e6)
+        )
         self.on_progress = on_progress
         self.clock_us = clock_us
+        self.watch = watch  # md.feed.status, for resync requests; None: the feed answers none
         self._stopping = False
+        self._watching = False
         self._ws: ClientConnection | None = None
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -113,20 +138,13 @@ class BinanceClient:
         reporter = asyncio.ensure_future(self._report())
         try:
             async with httpx.AsyncClient(timeout=self.config.http_timeout_s) as http:
-                while not self._stopping:
-                    ended, detail = await self._session(http)
-                    if ended == "CONNECT_FAILED":
-                        # The loss was already published when the last connection ended: only say it here.
-                        self._say(f"connection failed: {detail}")
-                    else:
-                        status = ended if ended in ("STALLED", "DISCONNECTED") else "DISCONNECTED"
-                        self._publish(self.feed.on_lost(self.clock_us(), status, detail))
-                        if ended != "STOPPED":
-                            self._say(f"{status.lower()}: {detail}")
-                    if self._stopping:
-                        break
-                    if ended != "RECONNECT_NOW":
-                        await self._pause(self.config.backoff.next_delay())
+                self._watching = self.watch is not None
+                watching = asyncio.ensure_future(self._watch(http))
+                try:
+                    await self._sessions(http)
+                finally:
+                    self._watching = False
+                    await watching  # within one poll: a poll in flight finishes in its thread
         finally:
             for timer in timers:
                 timer.cancel()
@@ -134,6 +152,41 @@ class BinanceClient:
             self._cancel_snapshots()
             self.sink.flush()
         return self.stats
+
+    async def _sessions(self, http: httpx.AsyncClient) -> None:
+        """Connections, one after another, until the feed is stopped."""
+        while not self._stopping:
+            ended, detail = await self._session(http)
+            if ended == "CONNECT_FAILED":
+                # The loss was already published when the last connection ended: only say it here.
+                self._say(f"connection failed: {detail}")
+            else:
+                status = ended if ended in ("STALLED", "DISCONNECTED") else "DISCONNECTED"
+                self._publish(self.feed.on_lost(self.clock_us(), status, detail))
+                if ended != "STOPPED":
+                    self._say(f"{status.lower()}: {detail}")
+            if self._stopping:
+                break
+            if ended != "RECONNECT_NOW":
+                await self._pause(self.config.backoff.next_delay())
+
+    async def _watch(self, http: httpx.AsyncClient) -> None:
+        """Hand md.feed.status to the feed while connected; resync requests fetch snapshots."""
+        watch = self.watch
+        while self._watching and watch is not None:
+            try:
+                records = await asyncio.to_thread(watch.poll, WATCH_POLL_S)
+            except KafkaException as error:
+                self._say(f"md.feed.status: {error}")
+                await asyncio.sleep(1.0)
+                continue
+            if self._ws is None:
+                continue  # between connections every book resynchronises anyway
+            for record in records:
+                out = self.feed.on_feed_status(record, self.clock_us())
+                self._handle(out, http)
+                if out.snapshot_requests:
+                    self._say(f"{record['symbol']}: resync requested by {record['meta']['producer']}")
 
     async def _session(self, http: httpx.AsyncClient) -> tuple[str, str]:
         """One connection, from opening to its end: (how it ended, why)."""
@@ -184,10 +237,14 @@ class BinanceClient:
         for symbol in out.snapshot_requests:
             task = self._snapshot_tasks.get(symbol)
             if task is None or task.done():
-                self._snapshot_tasks[symbol] = asyncio.ensure_future(self._fetch_snapshot(symbol, http))
+                self._snapshot_tasks[symbol] = asyncio.ensure_future(
+                    self._fetch_snapshot(symbol, http, out.snapshot_delay_s)
+                )
 
-    async def _fetch_snapshot(self, symbol: str, http: httpx.AsyncClient) -> None:
+    async def _fetch_snapshot(self, symbol: str, http: httpx.AsyncClient, delay_s: float = 0.0) -> None:
         try:
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
             while True:
                 body = await self._get_snapshot(symbol, http)
                 out = self.feed.on_snapshot(symbol, body, self.clock_us())

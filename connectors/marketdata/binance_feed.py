@@ -1,17 +1,29 @@
-"""One Binance feed session, pure: frames, snapshots and connection events in, records to publish out.
+"""One Binance feed session, pure: frames, snapshots, connection events and resync requests in, records to
+publish out.
 
 The edge (``binance_client``) owns the sockets and the clock; it hands every frame here with its receive
 time and does what the answer says: publish the ``emits`` (md.depth, md.trades, md.feed.status,
-ops.deadletters), fetch a snapshot for each symbol in ``snapshot_requests``, reconnect when ``reconnect``
-says why. Ids: a snapshot starts a book epoch (its event id is the correlation id of the updates that
-continue it); an update's id names its venue update ids within that epoch; a trade's id names its venue
-trade id, so the same trade seen twice has one id.
+ops.deadletters), fetch a snapshot for each symbol in ``snapshot_requests`` (after ``snapshot_delay_s``),
+reconnect when ``reconnect`` says why. Ids: a snapshot starts a book epoch (its event id is the correlation
+id of the updates that continue it); an update's id names its venue update ids within that epoch; a trade's
+id names its venue trade id, so the same trade seen twice has one id.
+
+Resync requests: a consumer of md.depth that can no longer trust its book (the order book processor, on a
+gap or a crossed book the feed did not see, e.g. a record lost between the feed and the broker) says so on
+md.feed.status with ``GAP_DETECTED``, correlated to the epoch its book was following. The edge hands every
+md.feed.status record to ``on_feed_status``; a ``GAP_DETECTED`` of another producer about this session's
+current epoch of a live book makes the feed fetch a new snapshot and publish it with the chain that
+continues it (a new epoch), and ``RESYNCED`` when it is out. A request about an older epoch is already
+answered (a newer snapshot is on md.depth) and one for a book already resynchronising will be; both are
+ignored. Requests for one symbol are honoured at most once per ``request_interval_us``: a later one waits
+(``snapshot_delay_s``), so a consumer that keeps losing track cannot make the feed hammer the REST API.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from connectors.marketdata.binance_messages import (
     MalformedFrame,
@@ -19,38 +31,48 @@ from connectors.marketdata.binance_messages import (
     ServerShutdown,
     parse_frame,
     parse_snapshot,
+    venue_of,
 )
 from connectors.marketdata.book_sync import BookSync, SyncStep
 from connectors.marketdata.messages import BookSnapshot, DepthDiff, TradePrint
 from connectors.marketdata.records import event_id_for, feed_status, meta, to_emit
 from connectors.marketdata.stats import FeedStats
 from processors.core import Emit
+from processors.orderbook.sequencing import rule_for
 from processors.runtime.dead_letters import SourceRecord, dead_letter
 
 PRODUCER: Final = "connector.binance"
-
-
-def venue_of(market: Market) -> str:
-    return f"binance-{market}"
+DEFAULT_REQUEST_INTERVAL_US: Final = 5_000_000  # at most one requested resync per symbol in this long
 
 
 @dataclass
 class FeedOutput:
     emits: list[Emit] = field(default_factory=list)
     snapshot_requests: list[str] = field(default_factory=list)  # symbols to fetch a REST snapshot for
+    snapshot_delay_s: float = 0.0  # wait this long before fetching them (a paced resync request)
     reconnect: str | None = None  # why the connection must be replaced now
 
 
 class BinanceFeed:
-    def __init__(self, market: Market, symbols: tuple[str, ...], session_id: str, max_buffer: int = 10_000) -> None:
+    def __init__(
+        self,
+        market: Market,
+        symbols: tuple[str, ...],
+        session_id: str,
+        max_buffer: int = 10_000,
+        request_interval_us: int = DEFAULT_REQUEST_INTERVAL_US,
+    ) -> None:
         if not symbols:
             raise ValueError("a feed needs at least one symbol")
         self.market = market
         self.venue = venue_of(market)
         self.symbols = tuple(s.upper() for s in symbols)
         self.session_id = session_id
-        self.syncs = {s: BookSync(market, max_buffer) for s in self.symbols}
+        self.rule = rule_for(self.venue)
+        self.syncs = {s: BookSync(self.rule, max_buffer) for s in self.symbols}
         self.epochs: dict[str, str] = {}  # symbol → event id of the snapshot its updates continue
+        self.request_interval_us = request_interval_us
+        self._honoured_at_us: dict[str, int] = {}  # symbol → when its last honoured request may fetch
         self.stats = FeedStats()
         self._connections = 0
         self._statuses = 0
@@ -119,6 +141,31 @@ class BinanceFeed:
         """The request failed (network, HTTP status): ask again."""
         out = FeedOutput()
         self._follow(symbol, self.syncs[symbol].snapshot_failed(), received_us, out)
+        return out
+
+    # -- resync requests -------------------------------------------------------------------------------------
+    def on_feed_status(self, record: Mapping[str, Any], now_us: int) -> FeedOutput:
+        """A record of md.feed.status: a resync request when it is one for this session (module docstring)."""
+        out = FeedOutput()
+        meta = record["meta"]
+        symbol = record["symbol"]
+        sync = self.syncs.get(symbol)
+        if (
+            record["status"] != "GAP_DETECTED"
+            or record["venue"] != self.venue
+            or meta["producer"] == PRODUCER  # a gap a feed found itself; it resynchronises on its own
+            or sync is None
+            or sync.state != "LIVE"
+            or self.epochs.get(symbol) != meta["correlation_id"]
+        ):
+            return out
+        self.stats.resync_requests += 1
+        step = sync.resync(f"on request of {meta['producer']} ({record['detail']})")
+        self._follow(symbol, step, now_us, out)
+        previous = self._honoured_at_us.get(symbol)
+        fetch_at = now_us if previous is None else max(now_us, previous + self.request_interval_us)
+        self._honoured_at_us[symbol] = fetch_at
+        out.snapshot_delay_s = (fetch_at - now_us) / 1_000_000
         return out
 
     # -- helpers ---------------------------------------------------------------------------------------------

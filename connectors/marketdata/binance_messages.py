@@ -1,11 +1,12 @@
 """Binance frames and REST snapshots → messages (pure: text in, dataclasses out).
 
-Documented payloads (spot "Diff. Depth Stream" / "Trade Streams", USD-M futures "Diff. Book Depth Streams" /
-"Aggregate Trade Streams"): ``depthUpdate`` with ``U`` (first update id), ``u`` (final update id), futures
-also ``pu`` (the previous event's ``u``), ``b``/``a`` as ``[[price, quantity], …]`` decimal strings;
-``trade`` (spot, id ``t``) and ``aggTrade`` (id ``a``) with ``p``, ``q``, ``T`` (trade time, ms) and ``m``
-(the buyer is the maker, so the taker sold). Combined streams wrap a payload as ``{"stream", "data"}``.
-The REST depth snapshot is ``{"lastUpdateId", "bids", "asks"}`` (futures add ``E``/``T``).
+Markets: ``spot``, ``futures`` (USD-M futures, fapi) and ``coinm`` (COIN-M futures, dapi). Documented payloads
+(spot "Diff. Depth Stream" / "Trade Streams", futures "Diff. Book Depth Streams" / "Aggregate Trade
+Streams"): ``depthUpdate`` with ``U`` (first update id), ``u`` (final update id), futures also ``pu`` (the
+previous event's ``u``), ``b``/``a`` as ``[[price, quantity], …]`` decimal strings; ``trade`` (spot, id
+``t``) and ``aggTrade`` (id ``a``) with ``p``, ``q``, ``T`` (trade time, ms) and ``m`` (the buyer is the
+maker, so the taker sold). Combined streams wrap a payload as ``{"stream", "data"}``. The REST depth
+snapshot is ``{"lastUpdateId", "bids", "asks"}`` (futures add ``E``/``T``). COIN-M quantities are contracts.
 Decimal strings are parsed exactly (``json`` reads non-integers as ``Decimal``); nothing goes through float.
 """
 
@@ -20,9 +21,14 @@ from connectors.marketdata.amounts import parse_amount
 from connectors.marketdata.messages import BookSnapshot, DepthDiff, Level, TradePrint
 from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, to_fixed
 
-Market = Literal["spot", "futures"]
-MARKETS: Final[tuple[Market, ...]] = ("spot", "futures")
+Market = Literal["spot", "futures", "coinm"]
+MARKETS: Final[tuple[Market, ...]] = ("spot", "futures", "coinm")
 MS: Final = 1000
+
+
+def venue_of(market: Market) -> str:
+    """The venue id of a market's records (``processors.orderbook.sequencing.RULES`` knows its rule by it)."""
+    return f"binance-{market}"
 
 
 class MalformedFrame(ValueError):
@@ -109,7 +115,7 @@ def _depth(data: dict[str, Any], market: Market) -> DepthDiff:
     first, last = _int(data, "U"), _int(data, "u")
     if first > last:
         raise MalformedFrame(f"first update id U={first} is after the final update id u={last}")
-    previous = _int(data, "pu") if market == "futures" else None
+    previous = None if market == "spot" else _int(data, "pu")
     time_ms = _int(data, "T") if "T" in data else _int(data, "E")
     return DepthDiff(
         symbol=_str(data, "s"),

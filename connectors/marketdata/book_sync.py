@@ -1,19 +1,22 @@
 """Binance's procedure for a correct local order book, as a per-symbol state machine (pure).
 
-Binance documents it ("How to manage a local order book correctly"), for spot and for USD-M futures:
+Binance documents it ("How to manage a local order book correctly") for spot, USD-M and COIN-M futures:
 
 1. open the diff-depth stream and buffer its events;
 2. fetch a REST depth snapshot (``lastUpdateId`` = L);
-3. drop buffered events the snapshot already covers — spot: ``u <= L``; futures: ``u < L``;
-4. the first event applied must straddle the snapshot — spot: ``U <= L + 1 <= u``; futures: ``U <= L <= u``;
-   if the first buffered event starts later, the snapshot is too old: fetch another;
-5. then every event must continue the previous one — spot: ``U == previous u + 1``; futures:
-   ``pu == previous u``; otherwise there is a gap: start again from step 2.
+3. drop buffered events the snapshot already covers;
+4. the first event applied must straddle the snapshot; if the first buffered event starts later, the
+   snapshot is too old: fetch another;
+5. then every event must continue the previous one; otherwise there is a gap: start again from step 2.
+
+What "covers", "straddles" and "continues" mean per market is the venue's ``SequencingRule``
+(``processors.orderbook.sequencing``): the same rule the order book core applies to what this machine
+publishes, so the two never disagree on a stream.
 
 The machine publishes the accepted snapshot, then exactly the chain of updates that continues it, so
-md.depth always carries "snapshot, then contiguous updates"; a consumer keeping a book applies the same
-rules (the first update after a snapshot straddles it as in step 4). A gap or a reconnection makes the next
-accepted snapshot a resynchronisation. Stale events (``u`` at or before the last applied id) are dropped.
+md.depth always carries "snapshot, then contiguous updates". A gap, a reconnection or a resync request (a
+consumer of md.depth that lost track, see ``BinanceFeed.on_feed_status``) makes the next accepted snapshot a
+resynchronisation. Stale events (``u`` at or before the last applied id) are dropped.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from connectors.marketdata.binance_messages import Market
 from connectors.marketdata.messages import BookSnapshot, DepthDiff
+from processors.orderbook.sequencing import SequencingRule, Verdict
 
 SyncState = Literal["BUFFERING", "LIVE"]
 DEFAULT_MAX_BUFFER: Final = 10_000  # events buffered while a snapshot is fetched; older ones are dropped
@@ -35,7 +38,7 @@ class SyncStep:
 
     publish: list[DepthDiff | BookSnapshot] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)  # detail of each gap detected
-    resynced: str | None = None  # detail when a snapshot was accepted after a gap or a reconnection
+    resynced: str | None = None  # detail when a snapshot was accepted after a gap, reconnection or request
     needs_snapshot: bool = False  # the edge must fetch a snapshot for this symbol
     rejected_snapshot: str | None = None  # why a snapshot could not be used (too old)
     dropped: int = 0  # events dropped: covered by the snapshot, stale, or pushed out of a full buffer
@@ -44,13 +47,14 @@ class SyncStep:
 class BookSync:
     """The sync state of one symbol's depth stream (see the module docstring)."""
 
-    def __init__(self, market: Market, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
-        self.market = market
+    def __init__(self, rule: SequencingRule, max_buffer: int = DEFAULT_MAX_BUFFER) -> None:
+        self.rule = rule
         self.max_buffer = max_buffer
         self.state: SyncState = "BUFFERING"
         self.buffer: deque[DepthDiff] = deque()
         self.last_id: int | None = None  # the snapshot's L, then the u of each applied event
         self.bridged = False  # whether an event has been applied since the snapshot
+        self.last_applied: DepthDiff | None = None  # the last event published
         self.snapshot_pending = False  # a snapshot was asked for and has not come back yet
         self.snapshots_accepted = 0
         self._resync_reason: str | None = None
@@ -70,13 +74,14 @@ class BookSync:
             return step  # an answer to a request made before a reset that already resynchronised
         self.snapshot_pending = False
         last = snapshot.last_update_id
-        while self.buffer and self._covered(self.buffer[0], last):
+        while self.buffer and self.rule.covered(self.buffer[0].last_id, last):
             self.buffer.popleft()
             step.dropped += 1
-        if self.buffer and not self._straddles(self.buffer[0], last):
+        first = self.buffer[0] if self.buffer else None
+        if first is not None and not self.rule.straddles(first.first_id, first.last_id, last):
             step.rejected_snapshot = (
                 f"snapshot lastUpdateId={last} is older than the first buffered event "
-                f"(U={self.buffer[0].first_id}); fetching another"
+                f"(U={first.first_id}); fetching another"
             )
             self._ask_snapshot(step)
             return step
@@ -105,57 +110,48 @@ class BookSync:
 
     def reset(self, reason: str) -> None:
         """The stream was lost (disconnect, stall): what follows needs a new snapshot."""
-        self.state, self.bridged, self.last_id = "BUFFERING", False, None
+        self.state, self.bridged, self.last_id, self.last_applied = "BUFFERING", False, None, None
         self.buffer.clear()
         self.snapshot_pending = False
         self._resync_reason = reason
 
-    # -- the rules -------------------------------------------------------------------------------------------
-    def _covered(self, diff: DepthDiff, last: int) -> bool:
-        return diff.last_id <= last if self.market == "spot" else diff.last_id < last
+    def resync(self, reason: str) -> SyncStep:
+        """A consumer of what this machine published lost track (``reason`` says who and why): publish a new
+        snapshot and the chain from it. Only a live book resyncs; one already waiting for a snapshot will
+        publish one anyway.
 
-    def _straddles(self, diff: DepthDiff, last: int) -> bool:
-        if self.market == "spot":
-            return diff.first_id <= last + 1 <= diff.last_id
-        return diff.first_id <= last <= diff.last_id
+        The procedure starts again at step 2 with the last event applied still in the buffer: the snapshot
+        may be taken right at its ``u``, and on futures the event that straddles such a snapshot is that one
+        (the next starts past it), so without it a snapshot taken between two events could never be bridged.
+        """
+        step = SyncStep()
+        if self.state == "LIVE":
+            if self.bridged and self.last_applied is not None:
+                self.buffer.append(self.last_applied)
+            self.state, self.bridged = "BUFFERING", False
+            self._resync_reason = reason
+            self._ask_snapshot(step)
+        return step
 
-    def _continues(self, diff: DepthDiff, last: int) -> bool:
-        if self.market == "spot":
-            return diff.first_id == last + 1
-        return diff.previous_last_id == last
-
-    def _gap_detail(self, diff: DepthDiff, last: int) -> str:
-        if not self.bridged:
-            return f"the first event after snapshot {last} starts at U={diff.first_id}: missing updates"
-        if self.market == "spot":
-            if diff.first_id > last + 1:
-                return f"missing update ids {last + 1}..{diff.first_id - 1} (U={diff.first_id}, previous u={last})"
-            return f"update ids overlap: U={diff.first_id} but the previous event's u={last}"
-        return f"pu={diff.previous_last_id} but the previous event's u={last} (U={diff.first_id}, u={diff.last_id})"
-
+    # -- the rule ------------------------------------------------------------------------------------------
     def _live(self, diff: DepthDiff, step: SyncStep) -> None:
         last = self.last_id
         assert last is not None  # LIVE always has the snapshot's id or the last applied one
-        if self.bridged:
-            if self._continues(diff, last):
-                self._apply(diff, step)
-            elif diff.last_id <= last:
-                step.dropped += 1  # stale: already applied
-            else:
-                self._gap(diff, last, step)
-        elif self._covered(diff, last):
-            step.dropped += 1
-        elif self._straddles(diff, last):
+        verdict, detail = self.rule.check(
+            diff.first_id, diff.last_id, diff.previous_last_id, last, bridged=self.bridged
+        )
+        if verdict is Verdict.APPLY:
             self._apply(diff, step)
+        elif verdict is Verdict.IGNORE:
+            step.dropped += 1  # covered by the snapshot, or stale: already applied
         else:
-            self._gap(diff, last, step)
+            self._gap(diff, detail, step)
 
     def _apply(self, diff: DepthDiff, step: SyncStep) -> None:
-        self.last_id, self.bridged = diff.last_id, True
+        self.last_id, self.bridged, self.last_applied = diff.last_id, True, diff
         step.publish.append(diff)
 
-    def _gap(self, diff: DepthDiff, last: int, step: SyncStep) -> None:
-        detail = self._gap_detail(diff, last)
+    def _gap(self, diff: DepthDiff, detail: str, step: SyncStep) -> None:
         step.gaps.append(detail)
         self.state, self.bridged = "BUFFERING", False
         self._resync_reason = f"after a gap ({detail})"

@@ -13,7 +13,8 @@ class FeedStats:
     updates: int = 0  # DepthUpdates published
     trades: int = 0  # Trades published
     gaps: int = 0  # sequence gaps detected
-    resyncs: int = 0  # snapshots accepted after a gap or a reconnection
+    resyncs: int = 0  # snapshots accepted after a gap, a reconnection or a resync request
+    resync_requests: int = 0  # resync requests from md.feed.status honoured (the order book lost track)
     reconnects: int = 0  # connections after the first
     stalls: int = 0  # connections given up because no message came in time
     dropped: int = 0  # depth events dropped as covered by a snapshot or stale

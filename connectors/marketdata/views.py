@@ -16,7 +16,8 @@ from confluent_kafka import KafkaException
 
 from processors.core import Emit, Event
 from processors.orderbook.book import Level
-from processors.orderbook.core import MARKET_ANALYTICS, OrderBookCore
+from processors.orderbook.core import OrderBookCore
+from schemas.names import MARKET_ANALYTICS
 from schemas.scales import PRICE_DECIMALS, QUANTITY_DECIMALS, format_fixed
 from settings import Settings
 from topics.catalogue import MD_DEPTH, MD_TRADES

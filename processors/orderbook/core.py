@@ -9,7 +9,8 @@ Book life cycle per symbol
 --------------------------
 - No snapshot yet: updates cannot be placed; the first one emits a resync request (once).
 - A snapshot loads the book at its ``last_update_id`` and clears any stale state (``RESYNCED`` when a resync
-  had been requested). Updates are sequence-checked (``processors.orderbook.sequencing``): covered ones are
+  had been requested). Updates are sequence-checked with the venue's documented rule
+  (``processors.orderbook.sequencing``, the one the connector applies too): covered and stale ones are
   ignored, the next one applied (quantity 0 removes a level).
 - A gap, or a book that ends crossed (best bid >= best ask, which only missed updates can cause), makes the
   book stale: one ``FeedStatus(GAP_DETECTED)`` naming the cause and asking for a resync, one ``BookTop`` with
@@ -37,17 +38,12 @@ from processors.core import Emit, Event, Record, StateChanges, derived_event_id,
 from processors.orderbook.analytics.engine import BookSample, SymbolAnalytics
 from processors.orderbook.book import L2Book, Level
 from processors.orderbook.config import DEFAULT_CONFIG, OrderBookConfig
-from processors.orderbook.sequencing import Verdict, check_update
+from processors.orderbook.sequencing import Verdict, rule_for
+from schemas.names import BOOK_TOP, DEPTH_SNAPSHOT, DEPTH_UPDATE, FEED_STATUS, MARKET_ANALYTICS, TRADE
 from topics.catalogue import MD_ANALYTICS, MD_BOOK_TOP, MD_DEPTH, MD_FEED_STATUS, MD_TRADES
 
 STAGE: Final = "orderbook"
 
-DEPTH_SNAPSHOT: Final = "shrivenquant.md.DepthSnapshot"
-DEPTH_UPDATE: Final = "shrivenquant.md.DepthUpdate"
-TRADE: Final = "shrivenquant.md.Trade"
-BOOK_TOP: Final = "shrivenquant.md.BookTop"
-FEED_STATUS: Final = "shrivenquant.md.FeedStatus"
-MARKET_ANALYTICS: Final = "shrivenquant.md.MarketAnalytics"
 
 View = tuple[list[Level], list[Level], bool]  # (bids, asks, stale) as last published
 
@@ -227,8 +223,12 @@ class OrderBookCore:
         book = state.book
         last: int = record["last_update_id"]
         assert book.last_update_id is not None  # a synced book has a snapshot
-        verdict, detail = check_update(
-            record["first_update_id"], last, record["previous_last_update_id"], book.last_update_id, fresh=state.fresh
+        verdict, detail = rule_for(record["venue"]).check(
+            record["first_update_id"],
+            last,
+            record["previous_last_update_id"],
+            book.last_update_id,
+            bridged=not state.fresh,
         )
         if verdict is Verdict.IGNORE:
             return

@@ -1,9 +1,10 @@
 """The market's book as the venue sees it: an L2 book per symbol from ``md.depth``, and what our orders took.
 
-The levels live in ``processors.orderbook.book.L2Book`` and updates are sequence-checked with
-``processors.orderbook.sequencing`` (the order book processor's rules): a snapshot starts a book epoch, the
-next updates continue it, and a gap or a crossed book makes it *stale* until the next snapshot. A stale
-book offers no liquidity (the venue never fills against prices it cannot trust).
+The levels live in ``processors.orderbook.book.L2Book`` and updates are sequence-checked with the market
+venue's documented rule (``processors.orderbook.sequencing``, as the order book processor checks them): a
+snapshot starts a book epoch, the next updates continue it, and a gap or a crossed book makes it *stale*
+until the next snapshot. A stale book offers no liquidity (the venue never fills against prices it cannot
+trust).
 
 Taken liquidity: an order that walks the book takes part of a level's displayed quantity; that part stays
 taken until a later update names the level again (its new total replaces the old one) or a later snapshot
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from processors.orderbook.book import L2Book, Side
-from processors.orderbook.sequencing import Verdict, check_update
+from processors.orderbook.sequencing import Verdict, rule_for
 
 BUY = "BUY"
 SELL = "SELL"
@@ -70,8 +71,12 @@ class MarketBook:
         if not self.synced or book.last_update_id is None:
             return []
         last: int = record["last_update_id"]
-        verdict, _ = check_update(
-            record["first_update_id"], last, record["previous_last_update_id"], book.last_update_id, fresh=self.fresh
+        verdict, _ = rule_for(record["venue"]).check(
+            record["first_update_id"],
+            last,
+            record["previous_last_update_id"],
+            book.last_update_id,
+            bridged=not self.fresh,
         )
         if verdict is Verdict.IGNORE:
             return []

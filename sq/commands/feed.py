@@ -1,8 +1,10 @@
 """`sq feed binance|file|sample-generate`: market data into md.depth / md.trades (connectors/marketdata).
 
-- ``sq feed binance --market spot|futures --symbols BTCUSDT,ETHUSDT [--rest-url …] [--ws-url …]
-  [--record DIR] [--max-seconds N] [--stall-seconds S] [--json]``: the live feed with Binance's local-book
-  procedure, gap resynchronisation, reconnection; ``--record`` also writes what it publishes as Parquet.
+- ``sq feed binance --market spot|futures|coinm --symbols BTCUSDT,ETHUSDT [--rest-url …] [--ws-url …]
+  [--record DIR] [--max-seconds N] [--stall-seconds S] [--resync-interval S] [--json]``: the live feed with
+  Binance's local-book procedure, gap resynchronisation, reconnection, and new snapshots when the order book
+  processor asks for one on md.feed.status (at most one per symbol every ``--resync-interval`` seconds);
+  ``--record`` also writes what it publishes as Parquet. ``futures`` is USD-M futures, ``coinm`` COIN-M.
 - ``sq feed file PATH… [--speed max|N] [--json]`` or ``sq feed file --sample``: plays CSV/Parquet tapes.
 - ``sq feed sample-generate [--out FILE] [--seed S] [--seconds N]``: writes the synthetic sample session.
 Progress goes to stderr; the summary (messages, snapshots, updates, trades, gaps, resyncs, reconnects,
@@ -20,13 +22,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from connectors.marketdata import sample
 from connectors.marketdata.binance_client import BinanceClient, BinanceConfig
-from connectors.marketdata.binance_feed import venue_of
-from connectors.marketdata.binance_messages import MARKETS
+from connectors.marketdata.binance_messages import MARKETS, venue_of
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
+from connectors.marketdata.status_watch import FeedStatusWatch
 from connectors.marketdata.tape_io import TapeRecorder
 from settings import Settings, load_settings
 from sq.errors import CommandError
@@ -43,13 +47,22 @@ def register(subparsers: Any) -> None:
     feeds = parser.add_subparsers(dest="feed", required=True, metavar="FEED")
 
     binance = feeds.add_parser("binance", help="the live Binance diff-depth and trade streams")
-    binance.add_argument("--market", choices=MARKETS, default="spot")
+    binance.add_argument(
+        "--market", choices=MARKETS, default="spot", help="spot, futures (USD-M) or coinm (COIN-M futures)"
+    )
     binance.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     binance.add_argument("--ws-url", default=None, help="WebSocket base URL (default: Binance's public one)")
     binance.add_argument("--rest-url", default=None, help="REST base URL (default: Binance's public one)")
     binance.add_argument("--record", type=Path, default=None, metavar="DIR", help="also write Parquet tapes here")
     binance.add_argument("--max-seconds", type=float, default=None, help="stop after this long (default: never)")
     binance.add_argument("--stall-seconds", type=float, default=30.0, help="silence that counts as a disconnect")
+    binance.add_argument(
+        "--resync-interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="answer the order book's resync requests for a symbol at most this often (default 5 s)",
+    )
     binance.add_argument("--json", action="store_true")
     binance.set_defaults(handler=run_binance)
 
@@ -132,6 +145,7 @@ def run_binance(args: argparse.Namespace) -> int:
             rest_url=args.rest_url,
             stall_s=args.stall_seconds,
             max_seconds=args.max_seconds,
+            resync_interval_s=args.resync_interval,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -143,12 +157,18 @@ def run_binance(args: argparse.Namespace) -> int:
     label = f"{venue_of(args.market)}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{session_id}"
     recorder = TapeRecorder(args.record, label) if args.record else None
     sink = KafkaSink(AvroProducer(settings), recorder)
+    try:
+        watch = FeedStatusWatch(settings)
+    except (KafkaException, RuntimeError) as error:
+        sink.close()
+        raise CommandError(f"cannot listen to {MD_FEED_STATUS} for resync requests: {error}") from None
     progress(f"feeding {', '.join(symbols)} from {config.stream_url} (session {session_id})")
     began = time.monotonic()
-    client = BinanceClient(config, sink, session_id, on_progress=lambda line: progress(f"  {line}"))
+    client = BinanceClient(config, sink, session_id, on_progress=lambda line: progress(f"  {line}"), watch=watch)
     try:
         asyncio.run(_run_until_signal(client))
     finally:
+        watch.close()
         sink.close()
     extra: dict[str, Any] = {"session": session_id, "venue": venue_of(args.market)}
     if recorder is not None:

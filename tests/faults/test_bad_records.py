@@ -16,7 +16,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from flows import send_limits
 
 from connectors.order_flow import FlowConfig, OrderFlow
 from processors.runtime.memory_engine import MemoryEngine
@@ -28,6 +27,7 @@ from schemas.examples import example_event
 from schemas.names import NEW_ORDER, ORDER_EVENT
 from settings import Settings
 from tests.kit.flows import command_event
+from tests.kit.running import send_limits
 from topics.catalogue import DEAD_LETTERS, ORDERS_COMMANDS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 from topics.client import AvroProducer, read_events
 

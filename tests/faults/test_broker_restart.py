@@ -12,12 +12,12 @@ import time
 
 import pytest
 from conftest import OwnBroker
-from flows import PacedFlow, send_limits, wait_for
 
 from connectors.order_flow import FlowConfig
 from processors.runtime.pipeline import topology_stages
 from processors.runtime.supervisor import Supervisor
 from replay.order_path_log import verify_settled
+from tests.kit.running import PacedFlow, send_limits, wait_for
 from topics.admin import create_topics
 from topics.catalogue import CATALOGUE, ORDERS_EVENTS
 from topics.client import read_topic

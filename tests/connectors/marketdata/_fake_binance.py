@@ -1,5 +1,14 @@
 """A local stand-in for Binance: a venue book per symbol served as diff-depth/trade WebSocket frames (a
-websockets server) and REST depth snapshots (a stdlib http.server thread), each connection following a script."""
+websockets server) and REST depth snapshots (a stdlib http.server thread), each connection following a script.
+
+Update ids follow Binance's documents. Every level change gets an id; a depth event carries the changes made
+since the previous event (``U`` = the first one's id, ``u`` = the last one's; one entry per price, the latest
+change). Spot ids are contiguous, so ``U == previous u + 1``. On USD-M and COIN-M futures the ids are not
+contiguous per symbol: every event's ``U`` jumps past the previous ``u + 1``, and ``pu`` names the previous
+event's ``u``. A REST snapshot is the book with every change applied so far (``lastUpdateId`` = the last
+change's id): at an event boundary it equals the ``u`` of the last event sent; after ``advance`` it falls
+inside the next event's ``[U, u]``.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +30,13 @@ from websockets.http11 import Request, Response
 from schemas.scales import to_fixed
 
 TICK = Decimal("0.01")
-BASES = {"BTCUSDT": Decimal("100.00"), "ETHUSDT": Decimal("50.00")}
+BASES = {
+    "BTCUSDT": Decimal("100.00"),
+    "ETHUSDT": Decimal("50.00"),
+    "BTCUSD_PERP": Decimal("90.00"),
+    "ETHUSD_PERP": Decimal("40.00"),
+}
+SYMBOLS = {"spot": ("BTCUSDT", "ETHUSDT"), "futures": ("BTCUSDT", "ETHUSDT"), "coinm": ("BTCUSD_PERP", "ETHUSD_PERP")}
 T0_MS = 1_767_225_600_000
 
 Script = Callable[["FakeBinance", ServerConnection], Awaitable[None]]
@@ -43,10 +58,12 @@ class FakeBinance:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()  # the HTTP thread reads books the WebSocket side changes
         self.books: dict[str, tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]] = {}
-        self.last_id = {s: 1000 * (i + 1) for i, s in enumerate(symbols)}
+        self.applied = {s: 1000 * (i + 1) for i, s in enumerate(symbols)}  # id of the last change applied
+        self.last_id = dict(self.applied)  # u of the last event (sent or lost)
+        self.pending: dict[str, list[tuple[int, str, Decimal, Decimal]]] = {s: [] for s in symbols}
         self.trades_sent: list[tuple[str, str, int, int, str]] = []  # symbol, id, price, quantity, aggressor
         self.raw_sent: list[str] = []
-        self.snapshots_served = 0
+        self.snapshot_ids: list[tuple[str, int]] = []  # (symbol, lastUpdateId) of every snapshot served
         self.connections = 0
         self.paths: list[str] = []
         self.script_done = False
@@ -57,40 +74,63 @@ class FakeBinance:
         self.trade_id = 0
         for symbol in symbols:
             base = BASES[symbol]
-            bids = {base - k * TICK: Decimal(self.rng.randint(1, 50)) / 10 for k in range(5)}
-            asks = {base + (k + 1) * TICK: Decimal(self.rng.randint(1, 50)) / 10 for k in range(5)}
+            bids = {base - k * TICK: self._quantity(1, 50) for k in range(5)}
+            asks = {base + (k + 1) * TICK: self._quantity(1, 50) for k in range(5)}
             self.books[symbol] = (bids, asks)
 
+    @property
+    def snapshots_served(self) -> int:
+        return len(self.snapshot_ids)
+
+    def _quantity(self, low: int, high: int) -> Decimal:
+        """Base-asset lots on spot and USD-M; whole contracts on COIN-M."""
+        units = self.rng.randint(low, high)
+        return Decimal(units) if self.market == "coinm" else Decimal(units) / 10
+
     # -- the venue ---------------------------------------------------------------------------------------------
-    def next_diff(self, symbol: str) -> dict[str, Any]:
-        """Change 1-3 levels of the book and describe it as Binance's depthUpdate payload."""
+    def advance(self, symbol: str, changes: int = 1) -> None:
+        """Change levels of the book; the changes go out with the symbol's next depth event."""
         with self.lock:
             bids, asks = self.books[symbol]
-            changes: dict[str, list[list[str]]] = {"b": [], "a": []}
-            for _ in range(self.rng.randint(1, 3)):
+            pending = self.pending[symbol]
+            for _ in range(changes):
+                jump = self.market != "spot" and not pending  # futures: U jumps past the previous u + 1
+                self.applied[symbol] += self.rng.randint(2, 5) if jump else 1
                 side = self.rng.choice("ba")
                 k = self.rng.randint(0, 7)
                 book = bids if side == "b" else asks
                 price = BASES[symbol] - k * TICK if side == "b" else BASES[symbol] + (k + 1) * TICK
-                quantity = Decimal(0) if self.rng.random() < 0.3 else Decimal(self.rng.randint(1, 90000)) / 1000
+                quantity = Decimal(0) if self.rng.random() < 0.3 else self._quantity(1, 900)
                 if quantity:
                     book[price] = quantity
                 else:
                     book.pop(price, None)  # removing an absent level happens on Binance and is normal
-                changes[side].append([str(price), str(quantity)])
+                pending.append((self.applied[symbol], side, price, quantity))
+
+    def next_diff(self, symbol: str) -> dict[str, Any]:
+        """1-3 more level changes, and everything changed since the last event, as Binance's depthUpdate."""
+        self.advance(symbol, self.rng.randint(1, 3))
+        with self.lock:
+            pending, self.pending[symbol] = self.pending[symbol], []
+            levels: dict[str, dict[Decimal, Decimal]] = {"b": {}, "a": {}}
+            for _, side, price, quantity in pending:
+                levels[side][price] = quantity  # one entry per price: its latest quantity
             previous = self.last_id[symbol]
-            self.last_id[symbol] = previous + len(changes["b"]) + len(changes["a"])
+            self.last_id[symbol] = pending[-1][0]
             self.clock_ms += 100
             payload: dict[str, Any] = {
                 "e": "depthUpdate",
                 "E": self.clock_ms,
                 "s": symbol,
-                "U": previous + 1,
-                "u": self.last_id[symbol],
-                **changes,
+                "U": pending[0][0],
+                "u": pending[-1][0],
+                "b": [[str(p), str(q)] for p, q in levels["b"].items()],
+                "a": [[str(p), str(q)] for p, q in levels["a"].items()],
             }
-            if self.market == "futures":
+            if self.market != "spot":
                 payload |= {"T": self.clock_ms - 1, "pu": previous}
+            if self.market == "coinm":
+                payload["ps"] = symbol.split("_", maxsplit=1)[0]
             return payload
 
     def next_trade(self, symbol: str) -> dict[str, Any]:
@@ -118,13 +158,13 @@ class FakeBinance:
         with self.lock:
             bids, asks = self.books[symbol]
             body: dict[str, Any] = {
-                "lastUpdateId": self.last_id[symbol],
+                "lastUpdateId": self.applied[symbol],
                 "bids": [[str(p), str(bids[p])] for p in sorted(bids, reverse=True)],
                 "asks": [[str(p), str(asks[p])] for p in sorted(asks)],
             }
-            if self.market == "futures":
+            if self.market != "spot":
                 body |= {"E": self.clock_ms, "T": self.clock_ms}
-            self.snapshots_served += 1
+            self.snapshot_ids.append((symbol, self.applied[symbol]))
             return json.dumps(body).encode()
 
     def book_fixed(self, symbol: str) -> tuple[dict[int, int], dict[int, int]]:
@@ -150,11 +190,25 @@ class FakeBinance:
                 await self.send(ws, self.next_diff(symbol))
                 await self.send(ws, self.next_trade(symbol))
 
-    async def start_books(self, ws: ServerConnection, snapshots_before: int) -> None:
-        """One event per symbol (the client asks for snapshots), then wait until both were served."""
+    async def start_books(self, ws: ServerConnection, snapshots_before: int, *, mid_event: bool = False) -> None:
+        """One event per symbol (the client asks for snapshots), then wait until both were served: at the last
+        event's ``u``, or (``mid_event``) with changes the next event will carry."""
         for symbol in self.symbols:
             await self.send(ws, self.next_diff(symbol))
+            if mid_event:
+                self.advance(symbol, 2)
         await until(lambda: self.snapshots_served >= snapshots_before + len(self.symbols), 10, "snapshot requests")
+
+    async def flow_until(
+        self, ws: ServerConnection, condition: Callable[[], bool], timeout_s: float, what: str
+    ) -> None:
+        """Keep the streams flowing, a round every 20 ms, until ``condition`` holds."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waited {timeout_s} s for {what}")
+            await self.send_rounds(ws, 1)
+            await asyncio.sleep(0.02)
 
     def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         if self.refused < self.refuse_connections:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fake_binance import FakeBinance, serve_snapshots, until
+from _fake_binance import SYMBOLS, FakeBinance, serve_snapshots, until
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -31,7 +31,6 @@ from topics.client import AvroProducer, read_events
 
 pytestmark = pytest.mark.integration
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
 FEED_TOPICS = [spec_for(t) for t in (MD_DEPTH, MD_TRADES, MD_FEED_STATUS, DEAD_LETTERS)]
 STALL_S = 1.0
 BAD_FRAMES = ["{not json", '{"e": "trade", "E": 1, "s": "BTCUSDT", "t": 9, "p": "1.5x", "q": "1", "T": 1, "m": true}']
@@ -40,7 +39,7 @@ BAD_FRAMES = ["{not json", '{"e": "trade", "E": 1, "s": "BTCUSDT", "t": 9, "p": 
 async def gap_then_stall(venue: FakeBinance, ws: ServerConnection) -> None:
     await venue.start_books(ws, 0)
     await venue.send_rounds(ws, 5)
-    venue.next_diff("BTCUSDT")  # lost in transit: BTCUSDT's next event does not continue the chain
+    venue.next_diff(venue.symbols[0])  # lost in transit: the symbol's next event does not continue the chain
     await venue.send_rounds(ws, 1)
     await until(lambda: venue.snapshots_served >= 3, 10, "the resync snapshot")
     await venue.send_rounds(ws, 5)
@@ -48,10 +47,10 @@ async def gap_then_stall(venue: FakeBinance, ws: ServerConnection) -> None:
 
 
 async def malformed_then_disconnect(venue: FakeBinance, ws: ServerConnection) -> None:
-    await venue.start_books(ws, 3)
+    await venue.start_books(ws, 3, mid_event=True)  # each snapshot falls inside the next event's [U, u]
     await venue.send_rounds(ws, 5)
     for frame in BAD_FRAMES:
-        await venue.send(ws, frame)
+        await venue.send(ws, frame.replace("BTCUSDT", venue.symbols[0]))
     await venue.send_rounds(ws, 2)
     await ws.drain()
     ws.transport.abort()  # the network drops: no closing handshake
@@ -59,6 +58,13 @@ async def malformed_then_disconnect(venue: FakeBinance, ws: ServerConnection) ->
 
 async def finish(venue: FakeBinance, ws: ServerConnection) -> None:
     await venue.start_books(ws, 5)
+    await venue.send_rounds(ws, 5)
+    venue.script_done = True
+    await ws.wait_closed()
+
+
+async def only_connection(venue: FakeBinance, ws: ServerConnection) -> None:
+    await venue.start_books(ws, 0)
     await venue.send_rounds(ws, 5)
     venue.script_done = True
     await ws.wait_closed()
@@ -83,7 +89,7 @@ def run_feed(
             port = server.sockets[0].getsockname()[1]
             settings_ = BinanceConfig(
                 market,
-                SYMBOLS,
+                venue.symbols,
                 ws_url=f"ws://127.0.0.1:{port}",
                 rest_url=f"http://127.0.0.1:{http.server_port}",
                 stall_s=STALL_S,
@@ -144,25 +150,25 @@ def by_symbol(records: list[dict[str, Any]], symbol: str) -> list[dict[str, Any]
     return [r for r in records if r["symbol"] == symbol]
 
 
-@pytest.mark.parametrize("market", ["spot", "futures"])
+@pytest.mark.parametrize("market", ["spot", "futures", "coinm"])
 def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, settings: Settings, tmp_path: Path) -> None:
     create_topics(settings, FEED_TOPICS)
-    venue = FakeBinance(market, SYMBOLS, [gap_then_stall, malformed_then_disconnect, finish])
+    btc, eth = SYMBOLS[market]
+    bad_frames = [frame.replace("BTCUSDT", btc) for frame in BAD_FRAMES]
+    venue = FakeBinance(market, (btc, eth), [gap_then_stall, malformed_then_disconnect, finish])
     client = run_feed(market, settings, venue, tmp_path / "recording")
 
     assert venue.connections == 3
+    trades = "trade" if market == "spot" else "aggTrade"
     assert venue.paths[0] == (
-        "/stream?streams=btcusdt@depth@100ms/btcusdt@"
-        + ("trade" if market == "spot" else "aggTrade")
-        + "/ethusdt@depth@100ms/ethusdt@"
-        + ("trade" if market == "spot" else "aggTrade")
+        f"/stream?streams={btc.lower()}@depth@100ms/{btc.lower()}@{trades}/{eth.lower()}@depth@100ms/{eth.lower()}@{trades}"
     )
     stats = client.stats
     assert (stats.gaps, stats.stalls, stats.reconnects, stats.dead_letters) == (1, 1, 2, 2)
     assert (stats.snapshots, stats.resyncs) == (7, 5)
 
     depth = [e.record for e in read_events(settings, MD_DEPTH)]
-    for symbol, snapshots in (("BTCUSDT", 4), ("ETHUSDT", 3)):
+    for symbol, snapshots in ((btc, 4), (eth, 3)):
         bids, asks, seen = replay_book(market, by_symbol(depth, symbol))
         assert seen == snapshots
         assert (bids, asks) == venue.book_fixed(symbol)  # the consumer's book is the venue's book
@@ -174,7 +180,7 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, setti
     assert sorted(trades) == sorted(venue.trades_sent)
 
     statuses = [e.record for e in read_events(settings, MD_FEED_STATUS)]
-    assert [s["status"] for s in by_symbol(statuses, "BTCUSDT")] == [
+    assert [s["status"] for s in by_symbol(statuses, btc)] == [
         "CONNECTED",
         "GAP_DETECTED",
         "RESYNCED",
@@ -186,7 +192,7 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, setti
         "RESYNCED",
         "DISCONNECTED",
     ]
-    assert [s["status"] for s in by_symbol(statuses, "ETHUSDT")] == [
+    assert [s["status"] for s in by_symbol(statuses, eth)] == [
         "CONNECTED",
         "STALLED",
         "CONNECTED",
@@ -196,12 +202,12 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, setti
         "RESYNCED",
         "DISCONNECTED",
     ]
-    details = {s["status"]: s["detail"] for s in by_symbol(statuses, "BTCUSDT")}
+    details = {s["status"]: s["detail"] for s in by_symbol(statuses, btc)}
     assert details["STALLED"] == f"no message for {STALL_S:g} s"
     assert details["GAP_DETECTED"].startswith("missing update ids" if market == "spot" else "pu=")
 
     letters = [e.record for e in read_events(settings, DEAD_LETTERS)]
-    assert [(d["reason"], d["value"]) for d in letters] == [("MALFORMED_FRAME", f.encode()) for f in BAD_FRAMES]
+    assert [(d["reason"], d["value"]) for d in letters] == [("MALFORMED_FRAME", f.encode()) for f in bad_frames]
     assert "not JSON" in letters[0]["detail"] and "trade price" in letters[1]["detail"]
 
     # The recording replays to the same records: same ids, same values (only producer and ingest time differ).
@@ -229,7 +235,7 @@ async def keep_talking(venue: FakeBinance, ws: ServerConnection) -> None:
 
 def test_connection_is_replaced_before_its_planned_lifetime_ends(settings: Settings) -> None:
     create_topics(settings, FEED_TOPICS)
-    venue = FakeBinance("spot", SYMBOLS, [keep_talking] * 3)
+    venue = FakeBinance("spot", SYMBOLS["spot"], [keep_talking] * 3)
 
     async def finish_after_three(venue_: FakeBinance, ws: ServerConnection) -> None:
         venue_.script_done = True
@@ -252,7 +258,7 @@ def test_sq_feed_binance_records_a_session_that_sq_feed_file_replays(
         venue_.script_done = True
         await ws.wait_closed()
 
-    venue = FakeBinance("spot", SYMBOLS, [talk_briefly])
+    venue = FakeBinance("spot", SYMBOLS["spot"], [talk_briefly])
     http = serve_snapshots(venue, SNAPSHOT_PATHS["spot"])
     loop = asyncio.new_event_loop()
     ready: asyncio.Future[int] = loop.create_future()
@@ -307,9 +313,8 @@ def test_sq_feed_binance_records_a_session_that_sq_feed_file_replays(
 
 def test_refused_connections_and_failed_snapshots_are_retried_with_backoff(settings: Settings) -> None:
     create_topics(settings, FEED_TOPICS)
-    venue = FakeBinance("futures", SYMBOLS, [finish])
+    venue = FakeBinance("futures", SYMBOLS["futures"], [only_connection])
     venue.refuse_connections, venue.fail_snapshots = 2, 1
-    venue.snapshots_served = 5  # `finish` waits for snapshots 6 and 7
     client = run_feed("futures", settings, venue, None)
     assert venue.refused == 2 and venue.connections == 1
     # Failed attempts are not connections: one CONNECTED, no outage reported before it, no resync.
@@ -317,6 +322,6 @@ def test_refused_connections_and_failed_snapshots_are_retried_with_backoff(setti
     statuses = [e.record["status"] for e in read_events(settings, MD_FEED_STATUS) if e.record["symbol"] == "BTCUSDT"]
     assert statuses == ["CONNECTED", "DISCONNECTED"]
     depth = [e.record for e in read_events(settings, MD_DEPTH)]
-    for symbol in SYMBOLS:
+    for symbol in SYMBOLS["futures"]:
         bids, asks, _ = replay_book("futures", by_symbol(depth, symbol))
         assert (bids, asks) == venue.book_fixed(symbol)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from _md_builders import T0_MS, P, Q, depth_frame, snapshot_body, trade_frame
 
 from connectors.marketdata.binance_feed import BinanceFeed
@@ -140,3 +142,94 @@ def test_unusable_snapshot_is_dead_lettered_and_asked_for_again() -> None:
 def test_server_shutdown_notice_asks_for_a_reconnection() -> None:
     out = synced_feed().on_frame('{"e": "serverShutdown", "E": 1}', NOW)
     assert out.reconnect is not None and out.emits == []
+
+
+# -- resync requests on md.feed.status ---------------------------------------------------------------------
+def request(
+    feed: BinanceFeed,
+    *,
+    symbol: str = "BTCUSDT",
+    status: str = "GAP_DETECTED",
+    producer: str = "orderbook",
+    venue: str | None = None,
+    epoch: str | None = None,
+) -> dict[str, Any]:
+    """A FeedStatus record as the order book core publishes it: correlated to the epoch its book follows."""
+    correlation = epoch if epoch is not None else feed.epochs.get(symbol, "none")
+    return {
+        "meta": {
+            "event_id": "req-1",
+            "producer": producer,
+            "event_time_us": NOW,
+            "ingest_time_us": NOW,
+            "causation_id": "upd-1",
+            "correlation_id": correlation,
+        },
+        "venue": venue or feed.venue,
+        "symbol": symbol,
+        "status": status,
+        "detail": "missing update ids 106..107; resync requested",
+    }
+
+
+def test_order_book_gap_request_fetches_a_new_snapshot_and_starts_a_new_epoch() -> None:
+    feed = synced_feed("futures")
+    first_epoch = feed.epochs["BTCUSDT"]
+    out = feed.on_feed_status(request(feed), NOW)
+    assert out.emits == [] and out.snapshot_requests == ["BTCUSDT"] and out.snapshot_delay_s == 0
+    assert feed.stats.resync_requests == 1
+    assert feed.on_frame(depth_frame("BTCUSDT", 108, 110, pu=105), NOW).emits == []  # buffered, not published
+    resync = feed.on_snapshot("BTCUSDT", snapshot_body(109), NOW)
+    assert [e.schema.rsplit(".", 1)[1] for e in resync.emits] == ["DepthSnapshot", "DepthUpdate", "FeedStatus"]
+    assert statuses(resync.emits) == [("BTCUSDT", "RESYNCED")]
+    assert resync.emits[2].record["detail"] == (
+        "on request of orderbook (missing update ids 106..107; resync requested): snapshot lastUpdateId=109"
+    )
+    assert feed.epochs["BTCUSDT"] != first_epoch == request(feed, epoch=first_epoch)["meta"]["correlation_id"]
+    assert feed.stats.resyncs == 1 and feed.stats.gaps == 0
+
+
+def test_statuses_that_are_not_a_request_for_this_sessions_live_book_are_ignored() -> None:
+    feed = synced_feed()
+    old_epoch = feed.epochs["BTCUSDT"]
+    ignored = [
+        request(feed, status="RESYNCED"),
+        request(feed, producer="connector.binance"),  # a feed's own gap: it resynchronises by itself
+        request(feed, venue="binance-futures"),  # another market's book
+        request(feed, symbol="ETHUSDT", epoch=old_epoch),  # a symbol without a snapshot yet: resyncing anyway
+        request(feed, symbol="DOGEUSDT", epoch=old_epoch),  # not subscribed
+        request(feed, epoch="an-epoch-of-another-session"),
+    ]
+    for record in ignored:
+        assert feed.on_feed_status(record, NOW).snapshot_requests == []
+    assert feed.on_feed_status(request(feed), NOW).snapshot_requests == ["BTCUSDT"]
+    feed.on_snapshot("BTCUSDT", snapshot_body(106), NOW)
+    # The request about the epoch before is answered already: a newer snapshot is out.
+    assert feed.on_feed_status(request(feed, epoch=old_epoch), NOW).snapshot_requests == []
+    assert feed.stats.resync_requests == 1
+
+
+def test_request_for_a_book_already_resynchronising_is_ignored() -> None:
+    feed = synced_feed()
+    epoch = feed.epochs["BTCUSDT"]
+    feed.on_frame(depth_frame("BTCUSDT", 110, 112), NOW)  # the feed's own gap: a snapshot is on its way
+    assert feed.on_feed_status(request(feed, epoch=epoch), NOW).snapshot_requests == []
+    lost = synced_feed()
+    epoch = lost.epochs["BTCUSDT"]
+    lost.on_lost(NOW, "DISCONNECTED", "closed")
+    assert lost.on_feed_status(request(lost, epoch=epoch), NOW).snapshot_requests == []
+
+
+def test_requests_for_a_symbol_are_paced() -> None:
+    feed = BinanceFeed("spot", ("BTCUSDT",), "s1", request_interval_us=5_000_000)
+    feed.on_frame(depth_frame("BTCUSDT", 100, 105), NOW)
+    feed.on_snapshot("BTCUSDT", snapshot_body(103), NOW)
+    assert feed.on_feed_status(request(feed), NOW).snapshot_delay_s == 0
+    feed.on_frame(depth_frame("BTCUSDT", 106, 107), NOW + 1_000_000)
+    feed.on_snapshot("BTCUSDT", snapshot_body(106), NOW + 1_000_000)
+    # A second request 2 s after the first waits until 5 s after it; one 9 s after that goes at once.
+    assert feed.on_feed_status(request(feed), NOW + 2_000_000).snapshot_delay_s == 3.0
+    feed.on_frame(depth_frame("BTCUSDT", 108, 108), NOW + 6_000_000)
+    feed.on_snapshot("BTCUSDT", snapshot_body(107), NOW + 6_000_000)
+    assert feed.on_feed_status(request(feed), NOW + 14_000_000).snapshot_delay_s == 0
+    assert feed.stats.resync_requests == 3

@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 
 from connectors.marketdata.amounts import parse_amount
 from connectors.marketdata.binance_messages import (
+    MARKETS,
     MalformedFrame,
     ServerShutdown,
     parse_frame,
     parse_snapshot,
     stream_names,
+    venue_of,
 )
 from connectors.marketdata.messages import DepthDiff, TradePrint
+from processors.orderbook.sequencing import BINANCE_COINM_FUTURES, BINANCE_SPOT, BINANCE_USDM_FUTURES, rule_for
 from schemas.scales import format_fixed, to_fixed
 
 
@@ -48,6 +51,34 @@ def test_futures_depth_update_keeps_pu_and_uses_transaction_time() -> None:
 def test_futures_depth_update_without_pu_is_malformed() -> None:
     with pytest.raises(MalformedFrame, match="'pu' must be an integer"):
         parse_frame(depth_frame("BTCUSDT", 1, 2), "futures")
+
+
+def test_coin_m_depth_update_keeps_pu_and_counts_contracts() -> None:
+    """COIN-M's documented payload: a pair (``ps``) besides the symbol, quantities in contracts."""
+    payload = {
+        "e": "depthUpdate",
+        "E": 1591270260907,
+        "T": 1591270260891,
+        "s": "BTCUSD_PERP",
+        "ps": "BTCUSD",
+        "U": 17285681,
+        "u": 17285702,
+        "pu": 17285675,
+        "b": [["9517.6", "10"]],
+        "a": [["9518.5", "45"]],
+    }
+    parsed = parse_frame(json.dumps({"stream": "btcusd_perp@depth@100ms", "data": payload}), "coinm")
+    assert parsed == DepthDiff(
+        "BTCUSD_PERP",
+        17285681,
+        17285702,
+        17285675,
+        1591270260891000,
+        ((951_760_000_000, 10 * Q),),
+        ((951_850_000_000, 45 * Q),),
+    )
+    with pytest.raises(MalformedFrame, match="'pu' must be an integer"):
+        parse_frame(depth_frame("BTCUSD_PERP", 1, 2), "coinm")
 
 
 def test_raw_stream_payload_without_combined_wrapper_parses_too() -> None:
@@ -110,6 +141,12 @@ def test_snapshot_error_answer_is_malformed() -> None:
 def test_stream_names_use_trade_on_spot_and_aggregate_trades_on_futures() -> None:
     assert stream_names("spot", ("BTCUSDT",)) == ["btcusdt@depth@100ms", "btcusdt@trade"]
     assert stream_names("futures", ("ETHUSDT",)) == ["ethusdt@depth@100ms", "ethusdt@aggTrade"]
+    assert stream_names("coinm", ("BTCUSD_PERP",)) == ["btcusd_perp@depth@100ms", "btcusd_perp@aggTrade"]
+
+
+def test_each_market_has_its_venue_and_its_documented_sequencing_rule() -> None:
+    assert [venue_of(m) for m in MARKETS] == ["binance-spot", "binance-futures", "binance-coinm"]
+    assert [rule_for(venue_of(m)) for m in MARKETS] == [BINANCE_SPOT, BINANCE_USDM_FUTURES, BINANCE_COINM_FUTURES]
 
 
 decimal_text = st.decimals(min_value=0, max_value=Decimal("92233720368"), places=8, allow_nan=False).map(str)

@@ -11,6 +11,7 @@ from connectors.marketdata.book_sync import BookSync
 from connectors.marketdata.messages import BookSnapshot, DepthDiff, TradePrint
 from connectors.marketdata.sample import SAMPLE_DIR, SAMPLE_FILE, sample_rows
 from connectors.marketdata.synthetic import START_US, SessionConfig, generate_session
+from processors.orderbook.sequencing import BINANCE_SPOT, BINANCE_USDM_FUTURES
 
 MINUTE = SessionConfig(seconds=60)
 
@@ -48,11 +49,11 @@ def test_book_stays_uncrossed_with_the_configured_depth_and_trades_hit_its_best_
 
 
 def test_update_ids_chain_under_both_spot_and_futures_rules() -> None:
-    for market in ("spot", "futures"):
+    for rule in (BINANCE_SPOT, BINANCE_USDM_FUTURES):
         syncs: dict[str, BookSync] = {}
         for message in generate_session(MINUTE):
             if isinstance(message, BookSnapshot):
-                syncs[message.symbol] = sync = BookSync(market)
+                syncs[message.symbol] = sync = BookSync(rule)
                 sync.on_diff(
                     DepthDiff(
                         message.symbol,

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from processors.core import Emit, Event
-from processors.orderbook.core import BOOK_TOP, FEED_STATUS, MARKET_ANALYTICS, OrderBookCore
+from processors.orderbook.core import OrderBookCore
+from schemas.names import BOOK_TOP, FEED_STATUS, MARKET_ANALYTICS
 from tests.kit import events as kit
 from tests.kit.books import depth_snapshot, depth_update
 from tests.kit.events import MS, SYMBOL, T0, P, Q, S, records_of
@@ -18,6 +19,7 @@ from topics.catalogue import MD_DEPTH, MD_TRADES
 __all__ = [
     "ASKS",
     "BIDS",
+    "FUTURES",
     "MS",
     "SYMBOL",
     "T0",
@@ -39,13 +41,16 @@ __all__ = [
 ]
 
 VENUE = "binance-spot"
+FUTURES = "binance-futures"  # USD-M: updates chain on pu
 PRODUCER = "connector.test"
 
 Levels = Sequence[tuple[int, int]]
 
 
-def snapshot(last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    return depth_snapshot(last_update_id, bids, asks, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
+def snapshot(
+    last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL, venue: str = VENUE
+) -> Event:
+    return depth_snapshot(last_update_id, bids, asks, t=t, symbol=symbol, venue=venue, producer=PRODUCER)
 
 
 def update(
@@ -57,9 +62,10 @@ def update(
     previous: int | None = None,
     t: int = T0,
     symbol: str = SYMBOL,
+    venue: str = VENUE,
 ) -> Event:
     return depth_update(
-        first, last, bids=bids, asks=asks, previous=previous, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER
+        first, last, bids=bids, asks=asks, previous=previous, t=t, symbol=symbol, venue=venue, producer=PRODUCER
     )
 
 

@@ -5,10 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _book_builders import ASKS, BIDS, MS, SYMBOL, T0, P, Q, levels_of, run, snapshot, statuses, tops, update
+from _book_builders import (
+    ASKS,
+    BIDS,
+    FUTURES,
+    MS,
+    SYMBOL,
+    T0,
+    P,
+    Q,
+    levels_of,
+    run,
+    snapshot,
+    statuses,
+    tops,
+    update,
+)
 
 from processors.orderbook.config import OrderBookConfig
 from processors.orderbook.core import OrderBookCore
+from schemas.names import BOOK_TOP
 
 
 def synced_core(**config: Any) -> OrderBookCore:
@@ -91,25 +107,55 @@ def test_sequence_gap_marks_stale_and_requests_a_resync() -> None:
     assert view is not None and view["stale"] is True
 
 
+def futures_core() -> OrderBookCore:
+    core = OrderBookCore()
+    run(core, [snapshot(100, BIDS, ASKS, venue=FUTURES)])
+    return core
+
+
 def test_futures_previous_id_mismatch_is_a_gap() -> None:
-    core = synced_core()
-    emits = run(core, [update(99, 110, previous=98), update(111, 120, previous=110), update(125, 130, previous=121)])
-    [status] = statuses(emits)
-    assert status["status"] == "GAP_DETECTED"
-    assert "follows 121, the book is at 120" in status["detail"]
-
-
-def test_futures_chain_by_previous_id_applies_without_contiguous_first_ids() -> None:
-    core = synced_core()
+    core = futures_core()
     emits = run(
         core,
         [
-            update(99, 110, previous=98, bids=[(100 * P, 2 * Q)]),
-            update(115, 120, previous=110, bids=[(100 * P, 3 * Q)]),
+            update(99, 110, previous=98, venue=FUTURES),
+            update(111, 120, previous=110, venue=FUTURES),
+            update(125, 130, previous=121, venue=FUTURES),
+        ],
+    )
+    [status] = statuses(emits)
+    assert status["status"] == "GAP_DETECTED"
+    assert "pu=121 but the previous event's u=120 (U=125, u=130)" in status["detail"]
+
+
+def test_futures_chain_by_previous_id_applies_without_contiguous_first_ids() -> None:
+    core = futures_core()
+    emits = run(
+        core,
+        [
+            update(99, 110, previous=98, bids=[(100 * P, 2 * Q)], venue=FUTURES),
+            update(115, 120, previous=110, bids=[(100 * P, 3 * Q)], venue=FUTURES),
         ],
     )
     assert statuses(emits) == []
     assert [top["bid_quantity"] for top in tops(emits)] == [2 * Q, 3 * Q]
+
+
+def test_futures_event_ending_at_the_snapshot_id_then_a_jump_keeps_the_book_in_sync() -> None:
+    """The issue's stream: snapshot L, an event with u == L, then U = L + 2 with pu = L."""
+    core = futures_core()
+    emits = run(
+        core,
+        [
+            update(95, 100, previous=94, bids=[(100 * P, 2 * Q)], venue=FUTURES),
+            update(102, 104, previous=100, bids=[(100 * P, 3 * Q)], venue=FUTURES),
+        ],
+    )
+    assert statuses(emits) == []
+    assert [(top["bid_quantity"], top["sequence"], top["stale"]) for top in tops(emits)] == [
+        (2 * Q, 100, False),
+        (3 * Q, 104, False),
+    ]
 
 
 def test_stale_book_ignores_updates_and_asks_for_a_resync_once() -> None:
@@ -201,4 +247,4 @@ def test_state_survives_a_restore_and_the_restored_core_continues_identically() 
 def test_other_schemas_are_refused() -> None:
     event = update(1)
     with pytest.raises(ValueError, match="does not take"):
-        OrderBookCore().apply(type(event)(event.topic, event.key, "shrivenquant.md.BookTop", event.record, 0))
+        OrderBookCore().apply(type(event)(event.topic, event.key, BOOK_TOP, event.record, 0))

@@ -9,6 +9,7 @@ from _book_builders import analytics, run, session, tops, without_ingest_time
 from processors.core import Emit
 from processors.orderbook.core import OrderBookCore
 from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
+from schemas.names import BOOK_TOP, MARKET_ANALYTICS
 from settings import Settings
 from topics.catalogue import MD_ANALYTICS, MD_BOOK_TOP, MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer, read_events
@@ -45,8 +46,8 @@ def test_engine_publishes_what_an_in_process_replay_computes(catalogue_topics: S
     assert second.restored_keys == 1 and first.dead_letters == second.dead_letters == 0
 
     expected = run(OrderBookCore(), events)
-    live_tops = [emit.record for emit in _published(settings, MD_BOOK_TOP, "shrivenquant.md.BookTop")]
-    live_analytics = [emit.record for emit in _published(settings, MD_ANALYTICS, "shrivenquant.md.MarketAnalytics")]
+    live_tops = [emit.record for emit in _published(settings, MD_BOOK_TOP, BOOK_TOP)]
+    live_analytics = [emit.record for emit in _published(settings, MD_ANALYTICS, MARKET_ANALYTICS)]
     assert without_ingest_time(live_tops) == without_ingest_time(tops(expected))
     assert len(analytics(expected)) >= 20
     assert without_ingest_time(live_analytics) == without_ingest_time(analytics(expected))

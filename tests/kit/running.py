@@ -1,4 +1,4 @@
-"""Driving seeded flows into a running order path for fault tests, and waiting on what the workers committed."""
+"""Driving a running order path in tests: paced flows, limits applied first, and gauges of what workers committed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
-from processors.runtime.pipeline import STAGES
-from processors.runtime.registry import consumer_group
+from processors.runtime.pipeline import STAGES, Pipeline
+from processors.runtime.registry import consumer_group, new_core
 from settings import Settings
 from topics.admin import physical_name
 from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
@@ -26,38 +26,55 @@ def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> No
         time.sleep(0.25)
 
 
+class IdleGauge:
+    """Whether stages' groups have committed up to the end of their Kafka inputs; one consumer per group, kept."""
+
+    def __init__(self, settings: Settings, stages: tuple[str, ...]) -> None:
+        self.settings = settings
+        self.consumers = {
+            stage: Consumer(
+                settings.kafka_config(
+                    **{"group.id": consumer_group(settings, "kafka", stage), "enable.auto.commit": False}
+                )
+            )
+            for stage in stages
+        }
+        self.inputs = {
+            stage: [physical_name(settings, t) for t in Pipeline([new_core(n) for n in STAGES[stage].cores]).inputs]
+            for stage in stages
+        }
+
+    def caught_up(self, stage: str, topics: list[str] | None = None) -> bool:
+        """False while a group is behind, or the broker cannot tell."""
+        consumer = self.consumers[stage]
+        try:
+            for name in topics if topics is not None else self.inputs[stage]:
+                metadata = consumer.list_topics(name, timeout=5).topics[name]
+                partitions = [TopicPartition(name, p) for p in metadata.partitions]
+                committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=5)}
+                for tp in partitions:
+                    high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)[1]
+                    if high > 0 and committed[tp.partition] < high:
+                        return False
+            return True
+        except KafkaException:
+            return False
+
+    def idle(self) -> bool:
+        return all(self.caught_up(stage) for stage in self.consumers)
+
+    def close(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.close()
+
+
 def group_caught_up(settings: Settings, stage: str, topics: tuple[str, ...]) -> bool:
     """Whether the stage's group has committed up to the end of each of ``topics`` (False while unreachable)."""
-    consumer = Consumer(
-        settings.kafka_config(**{"group.id": consumer_group(settings, "kafka", stage), "enable.auto.commit": False})
-    )
+    gauge = IdleGauge(settings, (stage,))
     try:
-        for logical in topics:
-            name = physical_name(settings, logical)
-            metadata = consumer.list_topics(name, timeout=5).topics[name]
-            partitions = [TopicPartition(name, p) for p in metadata.partitions]
-            committed = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=5)}
-            for tp in partitions:
-                high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)[1]
-                if high > 0 and committed[tp.partition] < high:
-                    return False
-        return True
-    except KafkaException:
-        return False
+        return gauge.caught_up(stage, [physical_name(settings, topic) for topic in topics])
     finally:
-        consumer.close()
-
-
-def pipeline_idle(settings: Settings, stages: tuple[str, ...]) -> bool:
-    """Every stage's group has consumed every keyed input it reads from Kafka."""
-    from processors.runtime.pipeline import Pipeline
-    from processors.runtime.registry import new_core
-
-    for stage in stages:
-        inputs = Pipeline([new_core(name) for name in STAGES[stage].cores]).inputs
-        if not group_caught_up(settings, stage, inputs):
-            return False
-    return True
+        gauge.close()
 
 
 def send_limits(settings: Settings, limits_commands: list[FlowCommand], stage: str) -> None:
