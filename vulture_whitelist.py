@@ -12,7 +12,6 @@ from api.routes import market
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
 from processors.runtime import kafka_engine
-from tests.faults import flows
 
 app.app_factory  # the entry point of `uvicorn --factory api.app:app_factory` (the API under other servers)
 
@@ -40,10 +39,8 @@ uvicorn.Server.should_exit
 BaseHTTPRequestHandler.do_GET
 BaseHTTPRequestHandler.log_message
 
-# Follow-ups for the owners of the runtime and of tests/faults (not changed here):
-# the kafka engine counts these but neither the worker's report nor a test reads them: report or drop them.
+# Follow-up for the runtime's owner (not changed here): the kafka engine counts these, but neither the worker's
+# report nor a test reads them: report or drop them.
 kafka_engine.EngineStats.rebuilds
 kafka_engine.EngineStats.client_restarts
 kafka_engine.EngineStats.replayed_broadcast
-# no fault test calls it any more: use or delete it.
-flows.pipeline_idle

@@ -159,9 +159,9 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, setti
     client = run_feed(market, settings, venue, tmp_path / "recording")
 
     assert venue.connections == 3
-    trades = "trade" if market == "spot" else "aggTrade"
+    stream = "trade" if market == "spot" else "aggTrade"
     assert venue.paths[0] == (
-        f"/stream?streams={btc.lower()}@depth@100ms/{btc.lower()}@{trades}/{eth.lower()}@depth@100ms/{eth.lower()}@{trades}"
+        f"/stream?streams={btc.lower()}@depth@100ms/{btc.lower()}@{stream}/{eth.lower()}@depth@100ms/{eth.lower()}@{stream}"
     )
     stats = client.stats
     assert (stats.gaps, stats.stalls, stats.reconnects, stats.dead_letters) == (1, 1, 2, 2)
