@@ -37,6 +37,13 @@ def register(subparsers: Any) -> None:
         help="this worker's slot number; workers of a stage share its partitions (or stand by, when exclusive)",
     )
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
+    parser.add_argument(
+        "--engine-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a kafka engine option for every worker (processors.runtime.kafka_engine.EngineOptions)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -47,7 +54,13 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
     if args.engine == "faust" and any(len(STAGES[name].cores) > 1 for name in names):
         raise CommandError("the faust engine runs one core per stage: name single cores, or use --topology cores")
-    supervisor = Supervisor(load_settings().as_env(), say=progress)
+    from processors.runtime.kafka_engine import parse_options  # imported when run: registering stays light
+
+    try:
+        parse_options(args.engine_option)  # refused here, before any worker starts
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    supervisor = Supervisor(load_settings().as_env(), say=progress, engine_options=tuple(args.engine_option))
     for name in names:
         supervisor.start(name, args.worker, args.engine)
     progress(f"running {', '.join(supervisor.labels)} on the {args.engine} engine; Ctrl-C stops them")

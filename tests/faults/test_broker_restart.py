@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import OwnBroker
 
 from connectors.order_flow import FlowConfig
 from processors.runtime.pipeline import topology_stages
 from processors.runtime.supervisor import Supervisor
 from replay.order_path_log import verify_settled
+from tests.kit.brokers import OwnBroker
 from tests.kit.running import PacedFlow, send_limits, wait_for
 from topics.admin import create_topics
 from topics.catalogue import CATALOGUE, ORDERS_EVENTS
