@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# mypy keeps these strict: the pure cores, schemas, the catalogue, settings, replay, connectors and the API.
-MYPY_PATHS := schemas topics settings processors/core.py processors/risk processors/venue processors/oms processors/orderbook processors/portfolio replay connectors/marketdata connectors/postgres api
+# mypy --strict (pyproject.toml) on the whole tree. The product, bench/ and the test kit go in one run. Each other test
+# directory gets a run of its own, as pytest imports it (its directory first on the path): the tests import their
+# helpers and conftest by bare names, and five conftest.py files would clash in one run.
+MYPY_PACKAGES := settings schemas topics processors connectors replay api deploy bench sq infra tests.kit
+TEST_DIRS := $(sort $(dir $(shell find tests -name '*.py' -not -path 'tests/kit/*')))
 
 .PHONY: install system-deps test lint typecheck pytest demo clean
 
@@ -26,9 +29,12 @@ $(STAMP): pyproject.toml requirements.lock
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/vulture
 
 typecheck: install
-	$(BIN)/mypy $(MYPY_PATHS)
+	$(BIN)/mypy $(addprefix -p ,$(MYPY_PACKAGES))
+	@set -e; for dir in $(TEST_DIRS); do echo "mypy $$dir"; $(BIN)/mypy $$dir*.py; done
 
 pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)

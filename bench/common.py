@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
@@ -273,7 +273,12 @@ class Reporter:
         return {**top, "notes": self.notes, "figures": [asdict(f) for f in self.figures]}
 
     def print_json(self, **top: Any) -> None:
-        print(json.dumps(self.document(**top), indent=2, default=str), flush=True)
+        print_document(self.document(**top))
+
+
+def print_document(document: Any) -> None:
+    """A result as one JSON document on stdout (what ``--json`` prints)."""
+    print(json.dumps(document, indent=2, default=str), flush=True)
 
 
 # -- topics -----------------------------------------------------------------------------------------------
@@ -350,8 +355,72 @@ class LatencyRun:
     sent: int
     received: int
     send_rate: float
-    warmup_dropped: int
     late_sends: int  # sends more than 1 ms behind their schedule (the pacer could not keep up)
+
+
+def _measurer_at_end(config: Mapping[str, Any], sink: str, tag: str) -> Consumer:
+    """A consumer of every partition of ``sink`` from its current end, its first fetch done."""
+    measurer = Consumer({**config, **MEASURER_CONFIG, "group.id": f"{tag}-measure"})
+    partitions = measurer.list_topics(sink, timeout=10).topics[sink].partitions
+    ends = {p: measurer.get_watermark_offsets(TopicPartition(sink, p), timeout=10)[1] for p in partitions}
+    measurer.assign([TopicPartition(sink, p, o) for p, o in ends.items()])
+    measurer.poll(0.2)  # complete the assignment and the first fetch before anything is sent
+    return measurer
+
+
+def _pace(
+    state: dict[str, Any],
+    producer: Producer,
+    source: str,
+    records: Sequence[tuple[bytes | None, dict[str, Any]]],
+    encode: Callable[[dict[str, Any]], bytes],
+    rate_per_s: float,
+) -> None:
+    """The pacer thread: each record stamped and produced on its schedule; counts and errors go to ``state``."""
+    try:
+        interval = 1.0 / rate_per_s
+        start = time.perf_counter()
+        state["start_us"] = now_us()
+        for i, (key, record) in enumerate(records):
+            due = start + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.001:
+                state["late"] += 1
+            record["meta"]["ingest_time_us"] = now_us()
+            value = encode(record)
+            while True:
+                try:
+                    producer.produce(source, value, key)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            producer.poll(0)
+            state["sent"] = i + 1
+        state["seconds"] = time.perf_counter() - start
+        remaining = producer.flush(10)
+        if remaining:
+            state["error"] = f"{remaining} paced records were not delivered"
+    except Exception as error:  # reported by the measuring side
+        state["error"] = repr(error)
+    finally:
+        state["done"] = True
+
+
+def _stamps_of(
+    messages: Sequence[Message], tag: str, decode_stamp: Callable[[bytes], tuple[str | None, int]]
+) -> list[int]:
+    """The send stamps of the paced records (``correlation_id`` == ``tag``) among ``messages``."""
+    stamps = []
+    for message in messages:
+        data = message.value()
+        if message.error() is not None or data is None:
+            continue
+        correlation, stamp = decode_stamp(data)
+        if correlation == tag:
+            stamps.append(stamp)
+    return stamps
 
 
 def paced_latency(
@@ -376,49 +445,14 @@ def paced_latency(
     ``correlation_id`` is `tag` (``decode_stamp`` returns both). Records sent in the first `warmup_s` seconds
     are not counted.
     """
-    measurer = Consumer({**config, **MEASURER_CONFIG, "group.id": f"{tag}-measure"})
-    partitions = measurer.list_topics(sink, timeout=10).topics[sink].partitions
-    ends = {p: measurer.get_watermark_offsets(TopicPartition(sink, p), timeout=10)[1] for p in partitions}
-    measurer.assign([TopicPartition(sink, p, o) for p, o in ends.items()])
-    measurer.poll(0.2)  # complete the assignment and the first fetch before anything is sent
-
+    measurer = _measurer_at_end(config, sink, tag)
     state: dict[str, Any] = {"sent": 0, "late": 0, "done": False, "error": None, "seconds": 0.0, "start_us": now_us()}
-
-    def pace() -> None:
-        producer = Producer({**config, "log_level": 5, **producer_config})  # no info lines at close
-        try:
-            interval = 1.0 / rate_per_s
-            start = time.perf_counter()
-            state["start_us"] = now_us()
-            for i, (key, record) in enumerate(records):
-                due = start + i * interval
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                elif delay < -0.001:
-                    state["late"] += 1
-                record["meta"]["ingest_time_us"] = now_us()
-                value = encode(record)
-                while True:
-                    try:
-                        producer.produce(source, value, key)
-                        break
-                    except BufferError:
-                        producer.poll(0.01)
-                producer.poll(0)
-                state["sent"] = i + 1
-            state["seconds"] = time.perf_counter() - start
-            remaining = producer.flush(10)
-            if remaining:
-                state["error"] = f"{remaining} paced records were not delivered"
-        except Exception as error:  # reported by the measuring side
-            state["error"] = repr(error)
-        finally:
-            state["done"] = True
-
+    producer = Producer({**config, "log_level": 5, **producer_config})  # no info lines at close
     stamps: list[int] = []
     latencies: list[int] = []
-    pacer = threading.Thread(target=pace, name="bench-pacer", daemon=True)
+    pacer = threading.Thread(
+        target=_pace, args=(state, producer, source, records, encode, rate_per_s), name="bench-pacer", daemon=True
+    )
     pacer.start()
     deadline: float | None = None
     next_progress = time.monotonic() + 5.0
@@ -429,13 +463,7 @@ def paced_latency(
                 message = measurer.poll(0.05)  # returns as soon as one record arrives
                 messages = [message] if message is not None else []
             received_at = now_us()
-            for message in messages:
-                data = message.value()
-                if message.error() is not None or data is None:
-                    continue
-                correlation, stamp = decode_stamp(data)
-                if correlation != tag:
-                    continue
+            for stamp in _stamps_of(messages, tag, decode_stamp):
                 stamps.append(stamp)
                 latencies.append(received_at - stamp)
             if state["done"]:
@@ -459,6 +487,5 @@ def paced_latency(
         sent=state["sent"],
         received=len(latencies),
         send_rate=rate(state["sent"], state["seconds"]),
-        warmup_dropped=len(latencies) - len(counted),
         late_sends=state["late"],
     )

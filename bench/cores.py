@@ -351,6 +351,103 @@ def profile_path(events: Sequence[Event], args: argparse.Namespace) -> str:
     return f"cProfile of one whole-path run ({args.orders} orders):\n{report}"
 
 
+def median_of(
+    factory: Callable[[], Core], events: Sequence[Event], batch: int | None, repeat: int
+) -> tuple[Timed, str]:
+    """The median of ``repeat`` timed runs of a core, and the runs' spread."""
+    runs = sorted((time_core(factory, events, batch) for _ in range(repeat)), key=lambda run: run.seconds)
+    return runs[len(runs) // 2], runs_spread([run.seconds for run in runs])
+
+
+def oms_figures(args: argparse.Namespace, reporter: Reporter) -> None:
+    """The OMS's order lifecycle in many accounts and in one: apply alone, then with the changelog."""
+    oms = functools.partial(new_core, "oms")
+    for accounts in (args.accounts, 1):
+        label = f"{accounts} accounts" if accounts > 1 else "one account"
+        reporter.progress(f"oms lifecycle: {args.orders} orders in {label}")
+        events = lifecycle_events(args.orders, accounts, args.fills, args.seed)
+        per_order = len(events) / args.orders
+        applied, spread = median_of(oms, events, None, args.repeat)
+        reporter.add(
+            PHASE_OMS,
+            f"{label}: apply",
+            applied.seconds / args.orders * 1e6,
+            "µs/order",
+            f"{per_order:.1f} events/order, {applied.seconds / len(events) * 1e6:.2f} µs/event; {spread}",
+        )
+        logged, spread = median_of(oms, events, args.batch, args.repeat)
+        reporter.add(
+            PHASE_OMS,
+            f"{label}: apply + changelog",
+            logged.seconds / args.orders * 1e6,
+            "µs/order",
+            f"state_changes() every {args.batch} events, JSON-encoded: {logged.changelog_records} records, "
+            f"{logged.changelog_bytes / args.orders:,.0f} bytes/order, largest "
+            f"{logged.largest_record:,} bytes; {spread}",
+            changelog_bytes=logged.changelog_bytes,
+            largest_record=logged.largest_record,
+        )
+
+
+def path_figures(args: argparse.Namespace, reporter: Reporter) -> None:
+    """The whole order path on the memory engine, the bounds of handing outputs on, each core, each kind."""
+    reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
+    events = flow_events(FlowConfig(orders=args.orders, seed=args.seed, accounts=args.flow_accounts))
+    variants = (
+        (args.batch, True, f"checkpoint every {args.batch} inputs"),
+        (None, True, "no checkpoints"),
+        (args.batch, False, f"checkpoint every {args.batch} inputs, outputs not kept"),
+    )
+    for batch, keep, label in variants:
+        path_runs = sorted((time_path(events, batch, keep) for _ in range(args.repeat)), key=lambda r: r.seconds)
+        median = path_runs[len(path_runs) // 2]
+        collections = "/".join(map(str, median.collections))
+        reporter.add(
+            PHASE_PATH,
+            f"whole path, memory engine, {label}",
+            args.orders / median.seconds,
+            "orders/s",
+            f"{median.seconds / args.orders * 1e6:.1f} µs/order; {len(events)} input events; gc passes by "
+            f"generation {collections}; {runs_spread([run.seconds for run in path_runs])}",
+        )
+    sent, internal = path_outputs(events)
+    outputs = sum(len(emits) for _, emits in sent)
+    reporter.add(PHASE_BOUND, "outputs", outputs / args.orders, "per order", f"{outputs} outputs")
+    seconds, spread = median_of_runs(functools.partial(time_rebuilding, sent), args.repeat)
+    reporter.add(
+        PHASE_BOUND,
+        "making the outputs again, no logic (record copy, meta with a derived id, Emit)",
+        seconds / args.orders * 1e6,
+        "µs/order",
+        spread,
+    )
+    seconds, spread = median_of_runs(functools.partial(time_handing, sent, internal), args.repeat)
+    reporter.add(
+        PHASE_BOUND,
+        "handing outputs on in process (an Event each)",
+        seconds / args.orders * 1e6,
+        "µs/order",
+        spread,
+    )
+    inputs = path_inputs(events)
+    for name in stage_spec(PATH_STAGE).cores:
+        handed = inputs[name]
+        timed, spread = median_of(functools.partial(new_core, name), handed, args.batch, args.repeat)
+        reporter.add(
+            PHASE_PATH,
+            name,
+            timed.seconds / args.orders * 1e6,
+            "µs/order",
+            f"{len(handed)} inputs, {timed.outputs} outputs, "
+            f"{timed.seconds / max(len(handed), 1) * 1e6:.2f} µs/input; {spread}",
+        )
+    for name in stage_spec(PATH_STAGE).cores:
+        runs = [per_kind(functools.partial(new_core, name), inputs[name]) for _ in range(args.repeat)]
+        for kind, (count, _) in runs[0].items():
+            micros = statistics.median(run[kind][1] for run in runs)
+            reporter.add(PHASE_KINDS, f"{name}: {kind}", micros, "µs/event", f"{count} events")
+
+
 # -- main -------------------------------------------------------------------------------------------------
 
 
@@ -381,96 +478,10 @@ def main(argv: list[str] | None = None) -> int:
         repeat=args.repeat,
     )
 
-    def median_of(factory: Callable[[], Core], events: Sequence[Event], batch: int | None) -> tuple[Timed, str]:
-        runs = sorted((time_core(factory, events, batch) for _ in range(args.repeat)), key=lambda run: run.seconds)
-        return runs[len(runs) // 2], runs_spread([run.seconds for run in runs])
-
-    def oms() -> Core:
-        return new_core("oms")
-
-    for accounts in () if args.skip_oms else (args.accounts, 1):
-        label = f"{accounts} accounts" if accounts > 1 else "one account"
-        reporter.progress(f"oms lifecycle: {args.orders} orders in {label}")
-        events = lifecycle_events(args.orders, accounts, args.fills, args.seed)
-        per_order = len(events) / args.orders
-        applied, spread = median_of(oms, events, None)
-        reporter.add(
-            PHASE_OMS,
-            f"{label}: apply",
-            applied.seconds / args.orders * 1e6,
-            "µs/order",
-            f"{per_order:.1f} events/order, {applied.seconds / len(events) * 1e6:.2f} µs/event; {spread}",
-        )
-        logged, spread = median_of(oms, events, args.batch)
-        reporter.add(
-            PHASE_OMS,
-            f"{label}: apply + changelog",
-            logged.seconds / args.orders * 1e6,
-            "µs/order",
-            f"state_changes() every {args.batch} events, JSON-encoded: {logged.changelog_records} records, "
-            f"{logged.changelog_bytes / args.orders:,.0f} bytes/order, largest "
-            f"{logged.largest_record:,} bytes; {spread}",
-            changelog_bytes=logged.changelog_bytes,
-            largest_record=logged.largest_record,
-        )
-
+    if not args.skip_oms:
+        oms_figures(args, reporter)
     if not args.skip_path:
-        reporter.progress(f"order path: {args.orders} orders of the flow over {args.flow_accounts} accounts")
-        events = flow_events(FlowConfig(orders=args.orders, seed=args.seed, accounts=args.flow_accounts))
-        variants = (
-            (args.batch, True, f"checkpoint every {args.batch} inputs"),
-            (None, True, "no checkpoints"),
-            (args.batch, False, f"checkpoint every {args.batch} inputs, outputs not kept"),
-        )
-        for batch, keep, label in variants:
-            path_runs = sorted((time_path(events, batch, keep) for _ in range(args.repeat)), key=lambda r: r.seconds)
-            median = path_runs[len(path_runs) // 2]
-            collections = "/".join(map(str, median.collections))
-            reporter.add(
-                PHASE_PATH,
-                f"whole path, memory engine, {label}",
-                args.orders / median.seconds,
-                "orders/s",
-                f"{median.seconds / args.orders * 1e6:.1f} µs/order; {len(events)} input events; gc passes by "
-                f"generation {collections}; {runs_spread([run.seconds for run in path_runs])}",
-            )
-        sent, internal = path_outputs(events)
-        outputs = sum(len(emits) for _, emits in sent)
-        reporter.add(PHASE_BOUND, "outputs", outputs / args.orders, "per order", f"{outputs} outputs")
-        seconds, spread = median_of_runs(functools.partial(time_rebuilding, sent), args.repeat)
-        reporter.add(
-            PHASE_BOUND,
-            "making the outputs again, no logic (record copy, meta with a derived id, Emit)",
-            seconds / args.orders * 1e6,
-            "µs/order",
-            spread,
-        )
-        seconds, spread = median_of_runs(functools.partial(time_handing, sent, internal), args.repeat)
-        reporter.add(
-            PHASE_BOUND,
-            "handing outputs on in process (an Event each)",
-            seconds / args.orders * 1e6,
-            "µs/order",
-            spread,
-        )
-        inputs = path_inputs(events)
-        for name in stage_spec(PATH_STAGE).cores:
-            handed = inputs[name]
-            timed, spread = median_of(functools.partial(new_core, name), handed, args.batch)
-            reporter.add(
-                PHASE_PATH,
-                name,
-                timed.seconds / args.orders * 1e6,
-                "µs/order",
-                f"{len(handed)} inputs, {timed.outputs} outputs, "
-                f"{timed.seconds / max(len(handed), 1) * 1e6:.2f} µs/input; {spread}",
-            )
-        for name in stage_spec(PATH_STAGE).cores:
-            runs = [per_kind(functools.partial(new_core, name), inputs[name]) for _ in range(args.repeat)]
-            for kind, (count, _) in runs[0].items():
-                micros = statistics.median(run[kind][1] for run in runs)
-                reporter.add(PHASE_KINDS, f"{name}: {kind}", micros, "µs/event", f"{count} events")
-
+        path_figures(args, reporter)
     if args.profile and not args.skip_path:
         print(profile_path(flow_events(FlowConfig(args.orders, args.seed, args.flow_accounts)), args), file=sys.stderr)
     reporter.finish(machine=info)

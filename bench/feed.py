@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchTopics, machine_info, machine_lines
+from bench.common import BenchTopics, machine_info, machine_lines, print_document
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sample import SAMPLE_DIR, SAMPLE_FILE
 from connectors.marketdata.sink import KafkaSink
@@ -25,7 +25,6 @@ from connectors.marketdata.stats import FeedStats
 from processors.core import Emit
 from schemas.codec import default_codec
 from settings import Settings, load_settings
-from sq.output import emit_json
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_TRADES
 from topics.client import AvroProducer
 
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.paths or [SAMPLE_DIR / SAMPLE_FILE])
     if args.json:
-        emit_json(result)
+        print_document(result)
         return 0
     for line in machine_lines(result["machine"]):
         print(line)

@@ -268,9 +268,20 @@ def main(argv: list[str] | None = None) -> int:
         book_levels=args.book_levels,
         seed=args.seed,
     )
+    core = core_figures(reporter, args.repeat, snapshot, updates, mixed, levels)
+    state_figures(reporter, core, snapshot, args.resyncs, args.book_levels)
+    reporter.finish(machine=info)
+    return 0
+
+
+def core_figures(
+    reporter: Reporter, repeat: int, snapshot: Event, updates: Sequence[Event], mixed: Sequence[Event], levels: int
+) -> OrderBookCore:
+    """The book alone, the core with analytics off and on, and what analytics cost (``levels`` level updates in
+    ``updates``); the core of the last analytics-on run."""
 
     def median_of(measure: Callable[[], float]) -> tuple[float, str]:
-        return median_of_runs(measure, args.repeat)
+        return median_of_runs(measure, repeat)
 
     seconds, spread = median_of(lambda: time_book_alone(snapshot, updates))
     reporter.add(
@@ -322,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         "µs",
         f"{no_pin_seconds / max(records, 1) * 1e3:.3f} ms per analytics record",
     )
+    return core
+
+
+def state_figures(reporter: Reporter, core: OrderBookCore, snapshot: Event, resyncs: int, book_levels: int) -> None:
+    """A PIN refit on the core's periods, a resync after a gap, and the changelog state of one symbol."""
     began = time.perf_counter()
     state = core.state_changes()
     encoded = json.dumps(state).encode()
@@ -343,13 +359,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(periods)} periods, once per {DEFAULT_CONFIG.pin_period_us // 1_000_000} s of event time",
     )
 
-    samples = time_resync(snapshot, args.resyncs)
+    samples = time_resync(snapshot, resyncs)
     reporter.add(
         PHASE,
         "resync after a gap",
         statistics.median(samples) * 1e6,
         "µs",
-        f"median of {len(samples)}: gap update + {args.book_levels}x2-level snapshot; max {max(samples) * 1e6:.0f} µs",
+        f"median of {len(samples)}: gap update + {book_levels}x2-level snapshot; max {max(samples) * 1e6:.0f} µs",
     )
 
     reporter.add(
@@ -359,8 +375,6 @@ def main(argv: list[str] | None = None) -> int:
         "µs",
         f"{len(encoded):,} bytes of JSON for one symbol (once per runtime batch)",
     )
-    reporter.finish(machine=info)
-    return 0
 
 
 if __name__ == "__main__":

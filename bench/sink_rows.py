@@ -2,7 +2,7 @@
 
     python -m bench.sink_rows [--orders N] [--batch-size B] [--json]
 
-A synthetic order-path stream (connectors/postgres/sample_stream.py: fills, cancels, amends, rejects with
+A synthetic order-path stream (tests/kit/order_stream.py: fills, cancels, amends, rejects with
 the venue's reports and the positions) is produced to orders.events, venue.executions and
 portfolio.positions under a run prefix; then the sink (`run_sink`, until the topics are drained) projects it
 into a fresh database. Timed: sink start (consumer assignment from the stored offsets) → last batch committed;
@@ -24,12 +24,11 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from bench.common import BenchTopics, machine_info, machine_lines
+from bench.common import BenchTopics, machine_info, machine_lines, print_document
 from connectors.postgres.migrate import migrate
-from connectors.postgres.sample_stream import SampleStream
 from connectors.postgres.sink import SinkOptions, run_sink
 from settings import Settings, load_settings
-from sq.output import emit_json
+from tests.kit.order_stream import SampleStream
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 from topics.client import AvroProducer
 
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.orders, args.batch_size)
     if args.json:
-        emit_json(result)
+        print_document(result)
         return 0
     for line in machine_lines(result["machine"]):
         print(line)

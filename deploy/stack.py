@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from api.app import create_app
 from api.config import ApiSettings
 from connectors.postgres.migrate import migrate
-from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
+from connectors.postgres.sink import SinkOptions, run_sink
 from infra import stack as infra
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, MARKET_DATA_STAGES, STAGES, topology_stages
 from processors.runtime.supervisor import Supervisor, WorkerProcess, stop_workers
@@ -129,7 +129,6 @@ class Stack:
     workers: list[WorkerProcess] = field(default_factory=list)  # given: watched as they are (tests)
     supervisor: Supervisor | None = None
     started_infra: list[str] = field(default_factory=list)
-    sink_stats: SinkStats | None = None
     _sink_stop: threading.Event = field(default_factory=threading.Event)
     _sink_thread: threading.Thread | None = None
     _sink_error: BaseException | None = None
@@ -201,7 +200,7 @@ class Stack:
             while not self._sink_stop.is_set():
                 try:
                     options = SinkOptions(lock_wait_s=SINK_LOCK_WAIT_S)
-                    self.sink_stats = run_sink(self.settings, stop=self._sink_stop, options=options)
+                    run_sink(self.settings, stop=self._sink_stop, options=options)
                     return
                 except Exception as error:
                     now = time.monotonic()

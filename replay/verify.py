@@ -19,23 +19,23 @@ Orders still working (resting) or still in flight are counted, not violations.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
+from schemas.statuses import TERMINAL_STATUSES
 
 CREATION_OUTCOMES = {"PENDING_NEW", "DENIED", "REJECTED", "DUPLICATE_REJECTED"}
 CANCEL_OUTCOMES = {"CANCELLED", "CANCEL_REJECTED"}
 AMEND_OUTCOMES = {"REPLACED", "REPLACE_REJECTED"}
-TERMINAL_STATUSES = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 OUTCOMES_BY_COMMAND = {
     NEW_ORDER: CREATION_OUTCOMES,
     CANCEL_ORDER: CANCEL_OUTCOMES,
     AMEND_ORDER: AMEND_OUTCOMES,
 }
 
-Record = Mapping[str, Any]
+Record = dict[str, Any]  # a decoded record, as the codec hands it out
 
 
 @dataclass

@@ -6,4 +6,5 @@
 - `schemas.examples`: one valid, realistic record per event schema.
 - `schemas.types`: generated TypedDicts and Literal aliases (`python -m schemas.generate_types`).
 - `schemas.names`: generated, one constant per schema full name (code names schemas by these).
+- `schemas.statuses`: the order statuses that end an order and the event types that report a fill.
 """

@@ -9,7 +9,7 @@ The module also has the CRC-64-AVRO fingerprint and helpers to find named types 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from fastavro.schema import fingerprint
 
@@ -17,7 +17,6 @@ from schemas.errors import SchemaError
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
-FINGERPRINT_SIZE = 8  # CRC-64-AVRO, little-endian on the wire
 
 
 class NamedDefinition(NamedTuple):
@@ -64,38 +63,50 @@ def self_contained(schema: Any, definitions: Mapping[str, NamedDefinition]) -> A
     return _inline(schema, "", definitions, set())
 
 
+_CHILD_SCHEMA: Final = {"array": "items", "map": "values"}  # where a container keeps its element schema
+
+
 def _inline(schema: Any, namespace: str, definitions: Mapping[str, NamedDefinition], seen: set[str]) -> Any:
     if isinstance(schema, list):
         return [_inline(branch, namespace, definitions, seen) for branch in schema]
     if isinstance(schema, str):
-        if schema in PRIMITIVES:
-            return schema
-        name = full_name(schema, namespace)
-        if name in seen:
-            return name
-        if name not in definitions:
-            raise SchemaError(f"reference to {name}, which no schema defines")
-        found = definitions[name]
-        return _inline(found.definition, found.namespace, definitions, seen)
+        return _inline_reference(schema, namespace, definitions, seen)
     kind = schema["type"]
     if kind in NAMED_KINDS:
-        name = definition_name(schema, namespace)
-        seen.add(name)  # before the fields: a recursive reference stays a reference
-        inlined = {key: value for key, value in schema.items() if key != "namespace"}
-        inlined["name"] = name
-        if "fields" in schema:
-            inlined["fields"] = [
-                {**field, "type": _inline(field["type"], namespace_of(name), definitions, seen)}
-                for field in schema["fields"]
-            ]
-        return inlined
-    if kind == "array":
-        return {**schema, "items": _inline(schema["items"], namespace, definitions, seen)}
-    if kind == "map":
-        return {**schema, "values": _inline(schema["values"], namespace, definitions, seen)}
+        return _inline_definition(schema, namespace, definitions, seen)
+    if child := _CHILD_SCHEMA.get(kind):
+        return {**schema, child: _inline(schema[child], namespace, definitions, seen)}
     if kind not in PRIMITIVES:  # {"type": <named reference or nested schema>}
         return {**schema, "type": _inline(kind, namespace, definitions, seen)}
     return schema
+
+
+def _inline_reference(name: str, namespace: str, definitions: Mapping[str, NamedDefinition], seen: set[str]) -> Any:
+    """A primitive, or a named type: its definition at its first use, its full name after."""
+    if name in PRIMITIVES:
+        return name
+    full = full_name(name, namespace)
+    if full in seen:
+        return full
+    if full not in definitions:
+        raise SchemaError(f"reference to {full}, which no schema defines")
+    found = definitions[full]
+    return _inline(found.definition, found.namespace, definitions, seen)
+
+
+def _inline_definition(
+    schema: Mapping[str, Any], namespace: str, definitions: Mapping[str, NamedDefinition], seen: set[str]
+) -> dict[str, Any]:
+    name = definition_name(schema, namespace)
+    seen.add(name)  # before the fields: a recursive reference stays a reference
+    inlined = {key: value for key, value in schema.items() if key != "namespace"}
+    inlined["name"] = name
+    if "fields" in schema:
+        inlined["fields"] = [
+            {**field, "type": _inline(field["type"], namespace_of(name), definitions, seen)}
+            for field in schema["fields"]
+        ]
+    return inlined
 
 
 def fingerprint64(canonical: str) -> bytes:

@@ -8,7 +8,7 @@ failed, so it may be slow.
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, SupportsIndex, cast
 
 from schemas.canonical import PRIMITIVES
@@ -31,35 +31,10 @@ def first_problem(schema: Any, datum: object, named: Mapping[str, Any], path: st
         return first_problem(named[schema], datum, named, path)
     if isinstance(schema, list):
         return _union_problem(schema, datum, named, path)
-    kind = schema["type"]
-    if kind == "record":
-        return _record_problem(schema, datum, named, path)
-    if kind == "enum":
-        if datum in schema["symbols"]:
-            return None
-        symbols = ", ".join(schema["symbols"])
-        return f"{_at(path)}{datum!r} is not a symbol of {schema['name']} ({symbols})"
-    if kind == "array":
-        if not isinstance(datum, Sequence) or isinstance(datum, str | bytes):
-            return _wrong_type(path, "an array (list)", datum)
-        for index, item in enumerate(datum):
-            if problem := first_problem(schema["items"], item, named, f"{path}[{index}]"):
-                return problem
-        return None
-    if kind == "map":
-        if not isinstance(datum, Mapping):
-            return _wrong_type(path, "a map (dict with str keys)", datum)
-        for key, value in datum.items():
-            if not isinstance(key, str):
-                return f"{_at(path)}map keys must be str, found {key!r}"
-            if problem := first_problem(schema["values"], value, named, f"{path}[{key!r}]"):
-                return problem
-        return None
-    if kind == "fixed":
-        if isinstance(datum, bytes) and len(datum) == schema["size"]:
-            return None
-        return _wrong_type(path, f"{schema['size']} bytes", datum)
-    return first_problem(kind, datum, named, path)  # {"type": "long"} and the like
+    check = _COMPLEX_PROBLEMS.get(schema["type"])
+    if check is None:
+        return first_problem(schema["type"], datum, named, path)  # {"type": "long"} and the like
+    return check(schema, datum, named, path)
 
 
 def _record_problem(schema: Mapping[str, Any], datum: object, named: Mapping[str, Any], path: str) -> str | None:
@@ -77,6 +52,50 @@ def _record_problem(schema: Mapping[str, Any], datum: object, named: Mapping[str
         if problem := first_problem(field["type"], datum[field["name"]], named, where):
             return problem
     return None
+
+
+def _enum_problem(schema: Mapping[str, Any], datum: object, _named: Mapping[str, Any], path: str) -> str | None:
+    if datum in schema["symbols"]:
+        return None
+    symbols = ", ".join(schema["symbols"])
+    return f"{_at(path)}{datum!r} is not a symbol of {schema['name']} ({symbols})"
+
+
+def _array_problem(schema: Mapping[str, Any], datum: object, named: Mapping[str, Any], path: str) -> str | None:
+    if not isinstance(datum, Sequence) or isinstance(datum, str | bytes):
+        return _wrong_type(path, "an array (list)", datum)
+    for index, item in enumerate(datum):
+        if problem := first_problem(schema["items"], item, named, f"{path}[{index}]"):
+            return problem
+    return None
+
+
+def _map_problem(schema: Mapping[str, Any], datum: object, named: Mapping[str, Any], path: str) -> str | None:
+    if not isinstance(datum, Mapping):
+        return _wrong_type(path, "a map (dict with str keys)", datum)
+    for key, value in datum.items():
+        if not isinstance(key, str):
+            return f"{_at(path)}map keys must be str, found {key!r}"
+        if problem := first_problem(schema["values"], value, named, f"{path}[{key!r}]"):
+            return problem
+    return None
+
+
+def _fixed_problem(schema: Mapping[str, Any], datum: object, _named: Mapping[str, Any], path: str) -> str | None:
+    if isinstance(datum, bytes) and len(datum) == schema["size"]:
+        return None
+    return _wrong_type(path, f"{schema['size']} bytes", datum)
+
+
+_ProblemOf = Callable[[Mapping[str, Any], object, Mapping[str, Any], str], str | None]
+# The complex types by their "type"; any other "type" names a primitive or a named type.
+_COMPLEX_PROBLEMS: dict[str, _ProblemOf] = {
+    "record": _record_problem,
+    "enum": _enum_problem,
+    "array": _array_problem,
+    "map": _map_problem,
+    "fixed": _fixed_problem,
+}
 
 
 def _union_problem(branches: list[Any], datum: object, named: Mapping[str, Any], path: str) -> str | None:

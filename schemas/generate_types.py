@@ -147,7 +147,7 @@ def _render_record(
     return "\n".join(lines) + "\n"
 
 
-def _annotation(
+def _annotation(  # noqa: PLR0911  one return per kind of Avro schema, as the specification lists them
     schema: Any, namespace: str, named: Mapping[str, NamedDefinition], python_names: Mapping[str, str]
 ) -> str:
     if isinstance(schema, str):

@@ -36,7 +36,7 @@ class _Compiler:
         self.named = named
         self.records: dict[str, Check | None] = {}  # by full name: each record type is compiled once
 
-    def check_for(self, schema: Any) -> Check | None:
+    def check_for(self, schema: Any) -> Check | None:  # noqa: PLR0911  one return per kind of Avro schema
         if isinstance(schema, str):
             return self.check_for(self.named[schema]) if schema in self.named else None
         if isinstance(schema, list):

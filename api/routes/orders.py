@@ -20,11 +20,11 @@ from connectors.postgres import read_models
 from connectors.postgres.read_models import Order
 from processors.core import Record, order_id_for
 from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER
+from schemas.statuses import TERMINAL_STATUSES
 from topics.catalogue import ORDERS_COMMANDS
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-TERMINAL = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 OrderId = Annotated[Text, Path(min_length=1, max_length=128, description="The order id from POST /v1/orders.")]
 
 
@@ -73,7 +73,7 @@ def visible_order(conn: Db, principal: Principal, order_id: str) -> Order:
 
 
 def _live(order: Order, action: str) -> None:
-    if order.status in TERMINAL:
+    if order.status in TERMINAL_STATUSES:
         raise ApiProblem(
             409,
             f"cannot {action} order {order.order_id}: it is {order.status}",

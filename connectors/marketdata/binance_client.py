@@ -54,6 +54,7 @@ SNAPSHOT_PATHS: Final[dict[str, str]] = {
 DAY_CUT_MARGIN_S: Final = 30 * 60
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024  # a full-depth update of a busy symbol fits; a runaway frame does not
 WATCH_POLL_S: Final = 0.2  # longest wait of one md.feed.status poll (and of the watch's end after a stop)
+_STOPPED: Final = ("STOPPED", "the feed was stopped")  # why a connection ended, when the feed was asked to stop
 
 
 @dataclass
@@ -213,21 +214,23 @@ class BinanceClient:
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=min(self.config.stall_s, max(remaining, 0.0)))
             except TimeoutError:
-                if self._stopping:
-                    return "STOPPED", "the feed was stopped"
-                if loop.time() >= retire_at:
-                    return "RECONNECT_NOW", "planned reconnection before the venue's 24-hour cut"
-                return "STALLED", f"no message for {self.config.stall_s:g} s"
+                return self._silence_ended(retire=loop.time() >= retire_at)
             except ConnectionClosed as error:
-                if self._stopping:
-                    return "STOPPED", "the feed was stopped"
-                return "DISCONNECTED", f"connection closed ({error})"
+                return _STOPPED if self._stopping else ("DISCONNECTED", f"connection closed ({error})")
             self.config.backoff.reset()
             out = self.feed.on_frame(raw, self.clock_us())
             self._handle(out, http)
             if out.reconnect is not None:
                 return "RECONNECT_NOW", out.reconnect
-        return "STOPPED", "the feed was stopped"
+        return _STOPPED
+
+    def _silence_ended(self, *, retire: bool) -> tuple[str, str]:
+        """Why no frame came in time: the feed stopped, the connection's planned end, or a stall."""
+        if self._stopping:
+            return _STOPPED
+        if retire:
+            return "RECONNECT_NOW", "planned reconnection before the venue's 24-hour cut"
+        return "STALLED", f"no message for {self.config.stall_s:g} s"
 
     def _handle(self, out: FeedOutput, http: httpx.AsyncClient) -> None:
         self._publish(out)

@@ -78,7 +78,3 @@ def feed_status(venue: str, symbol: str, status: str, detail: str, envelope: Rec
         raise ValueError(f"unknown feed state {status!r}; known: {', '.join(FEED_STATES)}")
     record: Record = {"meta": envelope, "venue": venue, "symbol": symbol, "status": status, "detail": detail}
     return Emit(MD_FEED_STATUS, symbol, FEED_STATUS, record)
-
-
-def message_time_us(message: MarketMessage) -> int:
-    return message.time_us

@@ -52,7 +52,6 @@ TAPE_COLUMNS: Final = (
     "event_id",
     "correlation_id",
 )
-INT_COLUMNS: Final = frozenset({"time_us", "first_update_id", "last_update_id", "previous_last_update_id"})
 
 
 class MalformedRow(ValueError):

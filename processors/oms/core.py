@@ -260,6 +260,32 @@ def _unknown_order(account: str, order_id: str, symbol: str | None) -> Order:
     }
 
 
+def _replace_refusal(order: Order, command: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Why an approved amend cannot be sent to the venue (reason, detail); None when it can."""
+    invalid = amend_invalid_reason(order, command)
+    if invalid is not None:
+        return "INVALID_ORDER", invalid
+    quantity: int = order["quantity"] if command.get("quantity") is None else command["quantity"]
+    if quantity < order["cum"]:
+        return "AMEND_BELOW_FILLED", f"new quantity {quantity} is below the filled {order['cum']}"
+    return None
+
+
+def _amended_trigger(out: _Out, order: Order) -> str | None:
+    """AMENDED, or AMENDED_COMPLETE when the new quantity is all filled; None when dead-lettered."""
+    pending = order["pending"]
+    replacing = pending is not None and pending["kind"] == REPLACE
+    if replacing and pending is not None and pending["quantity"] < order["cum"]:
+        # Fills reported after the amend was sent: the venue cannot have amended below them.
+        out.dead_letter(
+            f"AMENDED for order {order['order_id']} to quantity {pending['quantity']}, below "
+            f"the filled {order['cum']}: not applied"
+        )
+        return None
+    done = replacing and pending is not None and pending["quantity"] == order["cum"]
+    return t.AMENDED_COMPLETE if done else t.AMENDED
+
+
 class OmsCore:
     """The order state machine for the accounts of the partitions a worker owns (see the module docstring)."""
 
@@ -455,21 +481,12 @@ class OmsCore:
             return
         request: Record = {"kind": kind, "command_id": command_id}
         if kind == REPLACE:
-            invalid = amend_invalid_reason(order, command)
-            quantity: int = order["quantity"] if command.get("quantity") is None else command["quantity"]
-            if invalid is None and quantity < order["cum"]:
-                out.order_event(
-                    order,
-                    reject_type,
-                    command_id=command_id,
-                    reason="AMEND_BELOW_FILLED",
-                    detail=f"new quantity {quantity} is below the filled {order['cum']}",
-                )
+            refusal = _replace_refusal(order, command)
+            if refusal is not None:
+                reason, detail = refusal
+                out.order_event(order, reject_type, command_id=command_id, reason=reason, detail=detail)
                 return
-            if invalid is not None:
-                out.order_event(order, reject_type, command_id=command_id, reason="INVALID_ORDER", detail=invalid)
-                return
-            request["quantity"] = quantity
+            request["quantity"] = order["quantity"] if command.get("quantity") is None else command["quantity"]
             request["price"] = order["price"] if command.get("price") is None else command["price"]
             request["stop_price"] = order["stop_price"] if command.get("stop_price") is None else command["stop_price"]
 
@@ -525,29 +542,9 @@ class OmsCore:
             return
         if exec_type in _REQUEST_REJECTS and order["status"] in _TERMINAL and order["venue"] is not None:
             return  # a late reply to a request the OMS answered when the order ended (module docstring)
-        if exec_type == "FILL":
-            trigger = self._fill_trigger(out, order, report)
-            if trigger is None:
-                return
-        elif exec_type == "AMENDED":
-            pending = order["pending"]
-            replacing = pending is not None and pending["kind"] == REPLACE
-            if replacing and pending is not None and pending["quantity"] < order["cum"]:
-                # Fills reported after the amend was sent: the venue cannot have amended below them.
-                out.dead_letter(
-                    f"AMENDED for order {order['order_id']} to quantity {pending['quantity']}, below "
-                    f"the filled {order['cum']}: not applied"
-                )
-                return
-            done = replacing and pending is not None and pending["quantity"] == order["cum"]
-            trigger = t.AMENDED_COMPLETE if done else t.AMENDED
-        elif exec_type == "TRIGGERED" and (order["order_type"] not in STOPS or order["triggered"]):
-            out.dead_letter(
-                f"TRIGGERED for order {order['order_id']}, a {order['order_type']} order that cannot trigger (again)"
-            )
+        trigger = self._execution_trigger(out, order, report)
+        if trigger is None:
             return
-        else:
-            trigger = exec_type  # the other exec types are triggers of the same name
         if trigger not in _EVENT_TYPE:
             out.dead_letter(f"unknown exec type {exec_type} for order {order['order_id']}")
             return
@@ -561,6 +558,20 @@ class OmsCore:
         self._dirty.add((account, order["order_id"]))
         self._apply_report(out, order, report, trigger, step)
         self._archive_if_done(orders, order)
+
+    def _execution_trigger(self, out: _Out, order: Order, report: Mapping[str, Any]) -> str | None:
+        """The state machine's trigger a venue report is; None when it is a repeat or is dead-lettered."""
+        exec_type: str = report["exec_type"]
+        if exec_type == "FILL":
+            return self._fill_trigger(out, order, report)
+        if exec_type == "AMENDED":
+            return _amended_trigger(out, order)
+        if exec_type == "TRIGGERED" and (order["order_type"] not in STOPS or order["triggered"]):
+            out.dead_letter(
+                f"TRIGGERED for order {order['order_id']}, a {order['order_type']} order that cannot trigger (again)"
+            )
+            return None
+        return exec_type  # the other exec types are triggers of the same name
 
     def _fill_trigger(self, out: _Out, order: Order, report: Mapping[str, Any]) -> str | None:
         """FILL or FILL_COMPLETE for a fill that can be applied; None when it is a repeat or is dead-lettered."""

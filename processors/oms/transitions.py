@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from schemas.statuses import TERMINAL_STATUSES
+
 # Statuses (shrivenquant.orders.OrderStatus).
 PENDING_NEW: Final = "PENDING_NEW"
 NEW: Final = "NEW"
@@ -41,7 +43,7 @@ STATUSES: Final = (
     REJECTED,
     EXPIRED,
 )
-TERMINAL: Final = frozenset({FILLED, CANCELLED, REJECTED, EXPIRED})
+TERMINAL: Final = TERMINAL_STATUSES
 PENDING_REQUEST: Final = frozenset({PENDING_CANCEL, PENDING_REPLACE})
 WORKING: Final = frozenset({PENDING_NEW, NEW, PARTIALLY_FILLED})
 
@@ -155,10 +157,15 @@ def transition(status: str, working: str, trigger: str) -> tuple[str, str] | Non
     target = TABLE[status].get(trigger)
     if target is None:
         return None
-    if status not in PENDING_REQUEST:
-        if target in PENDING_REQUEST:
-            return target, status  # a request opens on top of the current working status
-        return target, target
+    if status in PENDING_REQUEST:
+        return _under_request(status, working, trigger, target)
+    if target in PENDING_REQUEST:
+        return target, status  # a request opens on top of the current working status
+    return target, target
+
+
+def _under_request(status: str, working: str, trigger: str, target: str) -> tuple[str, str] | None:
+    """The step of an order with a request open (``status`` PENDING_*) on ``working``, to the table's ``target``."""
     if target == BACK:
         return working, working
     if trigger in LIFECYCLE:

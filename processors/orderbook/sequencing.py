@@ -73,19 +73,7 @@ class SequencingRule:
         since it (``bridged`` False), else the last id of the last event applied. A gap comes with a detail
         naming what is missing."""
         if bridged:
-            if self.continues(first_id, previous_last_id, book_id):
-                return Verdict.APPLY, ""
-            if last_id <= book_id:
-                return Verdict.IGNORE, ""
-            if self.chain == "U":
-                if first_id > book_id + 1:
-                    return Verdict.GAP, (
-                        f"missing update ids {book_id + 1}..{first_id - 1} (U={first_id}, previous u={book_id})"
-                    )
-                return Verdict.GAP, f"update ids overlap: U={first_id} but the previous event's u={book_id}"
-            return Verdict.GAP, (
-                f"pu={previous_last_id} but the previous event's u={book_id} (U={first_id}, u={last_id})"
-            )
+            return self._after_event(first_id, last_id, previous_last_id, book_id)
         if self.covered(last_id, book_id):
             return Verdict.IGNORE, ""
         if self.straddles(first_id, last_id, book_id):
@@ -94,6 +82,22 @@ class SequencingRule:
         return Verdict.GAP, (
             f"the first event after snapshot {book_id} starts at U={first_id}, past {bound}: missing updates"
         )
+
+    def _after_event(
+        self, first_id: int, last_id: int, previous_last_id: int | None, book_id: int
+    ) -> tuple[Verdict, str]:
+        """The verdict on an event after another was applied, whose last id ``book_id`` is."""
+        if self.continues(first_id, previous_last_id, book_id):
+            return Verdict.APPLY, ""
+        if last_id <= book_id:
+            return Verdict.IGNORE, ""
+        if self.chain == "U":
+            if first_id > book_id + 1:
+                return Verdict.GAP, (
+                    f"missing update ids {book_id + 1}..{first_id - 1} (U={first_id}, previous u={book_id})"
+                )
+            return Verdict.GAP, f"update ids overlap: U={first_id} but the previous event's u={book_id}"
+        return Verdict.GAP, f"pu={previous_last_id} but the previous event's u={book_id} (U={first_id}, u={last_id})"
 
 
 BINANCE_SPOT: Final = SequencingRule("Binance spot", "U")

@@ -49,8 +49,6 @@ from typing import Any, ClassVar, Final
 from processors.core import Emit, Event, Record, StateChanges, derived_event_id, derived_meta
 from processors.portfolio.ledger import (
     DEFAULT_CONFIG,
-    FILL_EVENTS,
-    TERMINAL,
     AccountState,
     PortfolioConfig,
     already_applied,
@@ -64,6 +62,7 @@ from processors.portfolio.ledger import (
 from processors.portfolio.position import Position, unrealized_pnl
 from schemas.names import ORDER_EVENT, POSITION, TRADE
 from schemas.scales import Price
+from schemas.statuses import FILL_EVENT_TYPES, TERMINAL_STATUSES
 from topics.catalogue import MD_TRADES, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 
 STAGE: Final = "portfolio"
@@ -140,9 +139,9 @@ class PortfolioCore:
         update = event.record
         account: str = update["account"]
         state = self._accounts.get(account)
-        if update["event_type"] not in FILL_EVENTS or update.get("last_quantity", 0) <= 0:  # not a fill (is_fill)
+        if update["event_type"] not in FILL_EVENT_TYPES or update.get("last_quantity", 0) <= 0:  # not a fill
             # A terminal event of an order with fills retires it; any other event changes nothing here.
-            terminal = update["status"] in TERMINAL
+            terminal = update["status"] in TERMINAL_STATUSES
             if terminal and state is not None and finish_order(state, update["order_id"], self.config):
                 self._dirty.add(account)
             return []

@@ -33,11 +33,9 @@ from typing import Any, Final, NamedTuple
 
 from processors.portfolio.position import Position, apply_fill, empty_position
 from schemas.scales import Cash, Price, Quantity
+from schemas.statuses import TERMINAL_STATUSES
 
 AccountState = dict[str, Any]
-
-FILL_EVENTS: Final = frozenset({"PARTIALLY_FILLED", "FILLED"})
-TERMINAL: Final = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +81,6 @@ def own_account_state(state: AccountState) -> AccountState:
     }
 
 
-def is_fill(update: Mapping[str, Any]) -> bool:
-    """Whether an ``OrderEvent`` reports a fill."""
-    return update["event_type"] in FILL_EVENTS and update.get("last_quantity", 0) > 0
-
-
 def fill_of(update: Mapping[str, Any]) -> Fill:
     """The fill of a fill ``OrderEvent``; ValueError when it lacks what a position needs."""
     quantity: Quantity = update["last_quantity"]
@@ -106,7 +99,7 @@ def fill_of(update: Mapping[str, Any]) -> Fill:
         update.get("fee", 0),
         update.get("fill_id"),
         cum,
-        update["status"] in TERMINAL,
+        update["status"] in TERMINAL_STATUSES,
     )
 
 

@@ -66,11 +66,6 @@ def div_half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
-def to_cash(exact: int) -> Cash:
-    """An exact price x quantity amount (EXACT_DECIMALS) at the cash scale, rounded half-even."""
-    return div_half_even(exact, _TO_CASH)  # type: ignore[return-value]  # made here (schemas.scales)
-
-
 def apply_fill(position: Position, side: str, quantity: Quantity, price: Price, fee: Cash) -> Position:
     """The position after one fill of ``quantity`` (> 0) at ``price`` on ``side`` ("BUY"/"SELL") paying ``fee``.
 

@@ -72,12 +72,11 @@ from schemas.names import CIRCUIT_BREAKER as CIRCUIT_BREAKER_SCHEMA
 from schemas.names import KILL_SWITCH as KILL_SWITCH_SCHEMA
 from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from schemas.scales import Cash, Price, Quantity, notional
+from schemas.statuses import FILL_EVENT_TYPES, TERMINAL_STATUSES
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS, RISK_LIMITS
 
 STAGE: Final = "risk"
 
-TERMINAL: Final = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
-FILL_EVENTS: Final = frozenset({"PARTIALLY_FILLED", "FILLED"})
 AMEND_ANSWERS: Final = frozenset({"REPLACED", "REPLACE_REJECTED"})
 DAY_US: Final = 86_400 * 1_000_000
 
@@ -200,11 +199,6 @@ class RiskCore:
     def account_state(self, account: str) -> AccountState | None:
         """The live state of an account (do not modify), None when risk has seen nothing of it."""
         return self._accounts.get(account)
-
-    def limits_of(self, account: str) -> Record:
-        state = self._accounts.get(account)
-        limits: Record | None = state["limits"] if state is not None else None
-        return limits if limits is not None else self._default_limits
 
     # -- commands ---------------------------------------------------------------------------------------
     def _on_new_order(self, event: Event) -> list[Emit]:
@@ -354,14 +348,14 @@ class RiskCore:
         changed = state is None
         if state is None:
             state = self._accounts[account] = new_account_state()
-        if event_type in FILL_EVENTS and update.get("last_quantity", 0) > 0:
+        if event_type in FILL_EVENT_TYPES and update.get("last_quantity", 0) > 0:
             self._apply_fill(state, update, update["meta"]["event_time_us"])
             changed = True
 
         order_id: str = update["order_id"]
         orders = state["orders"]
         working = orders.get(order_id)
-        if update["status"] in TERMINAL:
+        if update["status"] in TERMINAL_STATUSES:
             if working is not None:
                 del orders[order_id]
                 self._expose(state, working["symbol"], working["side"] == "BUY", -_order_exposure(working))

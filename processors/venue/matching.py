@@ -147,7 +147,7 @@ Output = list[Report | TradePrint]
 # -- validation -------------------------------------------------------------------------------------
 
 
-def invalid_reason(order: Order) -> str | None:
+def invalid_reason(order: Order) -> str | None:  # noqa: PLR0911  one return per rule, in the order they are told
     """Why a new order cannot be accepted (detail text), or None when it is valid."""
     if order.side not in (BUY, SELL):
         return f"unknown side {order.side!r}"
@@ -232,30 +232,14 @@ def amend(
     if order is None or order.account != account:
         out.append(_unknown("AMEND_REJECTED", order_id, account))
         return
-    if quantity <= 0:
-        out.append(Report("AMEND_REJECTED", order, reject_reason="INVALID_ORDER", detail="quantity must be positive"))
-        return
-    if quantity < order.cum:
-        out.append(Report("AMEND_REJECTED", order, reject_reason="AMEND_BELOW_FILLED", detail="below filled quantity"))
-        return
     new_price = order.price if price is None or order.order_type in (MARKET, STOP) else price
-    if new_price is not None and new_price <= 0:
-        out.append(Report("AMEND_REJECTED", order, reject_reason="INVALID_ORDER", detail="price must be positive"))
+    refusal = _amend_refusal(order, quantity, new_price)
+    if refusal is not None:
+        out.append(refusal)
         return
 
     if order.is_stop:
-        new_stop = order.stop_price if stop_price is None else stop_price
-        if new_stop is None or new_stop <= 0:
-            out.append(Report("AMEND_REJECTED", order, reject_reason="INVALID_ORDER", detail="bad stop price"))
-            return
-        keep = new_stop == order.stop_price and new_price == order.price and quantity <= order.quantity
-        book.remove(order)
-        order.quantity, order.leaves = quantity, quantity - order.cum
-        order.price, order.stop_price = new_price, new_stop
-        if not keep:
-            order.seq = book.take_seq()
-        book.add_stop(order)  # untriggered stops have nothing filled: leaves = quantity > 0
-        out.append(Report("AMENDED", order, detail="priority kept" if keep else "priority lost"))
+        _amend_stop(book, order, out, quantity=quantity, new_price=new_price, stop_price=stop_price)
         return
 
     if new_price == order.price and quantity <= order.quantity:
@@ -280,6 +264,35 @@ def amend(
         first_trade = len(out)
         _execute(book, fees, order, out)
         run_stops(book, fees, out, first_trade)
+
+
+def _amend_refusal(order: Order, quantity: Quantity, new_price: Price | None) -> Report | None:
+    """The AMEND_REJECTED for terms no order may have, or None."""
+    if quantity <= 0:
+        return Report("AMEND_REJECTED", order, reject_reason="INVALID_ORDER", detail="quantity must be positive")
+    if quantity < order.cum:
+        return Report("AMEND_REJECTED", order, reject_reason="AMEND_BELOW_FILLED", detail="below filled quantity")
+    if new_price is not None and new_price <= 0:
+        return Report("AMEND_REJECTED", order, reject_reason="INVALID_ORDER", detail="price must be positive")
+    return None
+
+
+def _amend_stop(
+    book: Book, order: Order, out: Output, *, quantity: Quantity, new_price: Price | None, stop_price: Price | None
+) -> None:
+    """Amend a stop waiting for its trigger: priority kept unless it moves or grows."""
+    new_stop = order.stop_price if stop_price is None else stop_price
+    if new_stop is None or new_stop <= 0:
+        out.append(Report("AMEND_REJECTED", order, reject_reason="INVALID_ORDER", detail="bad stop price"))
+        return
+    keep = new_stop == order.stop_price and new_price == order.price and quantity <= order.quantity
+    book.remove(order)
+    order.quantity, order.leaves = quantity, quantity - order.cum
+    order.price, order.stop_price = new_price, new_stop
+    if not keep:
+        order.seq = book.take_seq()
+    book.add_stop(order)  # untriggered stops have nothing filled: leaves = quantity > 0
+    out.append(Report("AMENDED", order, detail="priority kept" if keep else "priority lost"))
 
 
 def expire_due(book: Book, out: Output) -> None:

@@ -22,12 +22,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from schemas.codec import default_codec
-from schemas.examples import example_events
 from settings import Settings
 from sq.errors import CommandError
 from sq.output import emit_json, progress, say
-from topics.catalogue import CATALOGUE, TopicSpec
-from topics.client import AvroProducer, read_topic
 
 if TYPE_CHECKING:
     from deploy.stack import Stack  # imported lazily: registering a command must stay light
@@ -209,41 +206,3 @@ def _print(document: dict[str, Any], as_json: bool) -> None:
 def _refusals(counts: dict[str, int]) -> str:
     meaning = {"422": "invalid", "404": "unknown order", "409": "order already finished"}
     return ", ".join(f"{n} x {status} {meaning.get(status, '')}".rstrip() for status, n in counts.items()) or "none"
-
-
-# -- every event type through Kafka (the foundation check; tests/topics uses it) ----------------------------
-def topic_for_schema(schema: str) -> TopicSpec:
-    for spec in CATALOGUE:
-        if schema in spec.value_schemas:
-            return spec
-    raise CommandError(f"no catalogue topic carries {schema}: add it to topics/catalogue.py")
-
-
-def round_trip_every_event(settings: Settings) -> list[dict[str, Any]]:
-    """Produce one example of every event type to its topic, read them back, compare."""
-    codec = default_codec()
-    examples = example_events()
-    producer = AvroProducer(settings, codec)
-    by_topic: dict[str, list[str]] = {}
-    for schema, record in examples.items():
-        spec = topic_for_schema(schema)
-        producer.produce(spec.name, schema, schema, record)
-        by_topic.setdefault(spec.name, []).append(schema)
-    producer.flush()
-    rows = []
-    for topic, schemas in by_topic.items():
-        received = {}
-        for message in read_topic(settings, topic):
-            assert message.value is not None and message.key is not None
-            received[message.key] = (codec.decode(message.value), len(message.value))
-        for schema in schemas:
-            decoded, size = received.get(schema, (None, 0))
-            rows.append(
-                {
-                    "schema": schema,
-                    "topic": topic,
-                    "bytes": size,
-                    "equal": decoded is not None and decoded.schema == schema and decoded.record == examples[schema],
-                }
-            )
-    return rows

@@ -72,7 +72,7 @@ def _request(route: str, account: str, orders: dict[str, SeededOrder]) -> tuple[
         "price": "100",
     }
     switch = {"scope": "account", "target": account, "reason": "matrix"}
-    return {
+    requests: dict[str, tuple[str, str, dict[str, Any]]] = {
         "place order": ("POST", "/v1/orders", {"json": order_body}),
         "list orders of account": ("GET", "/v1/orders", {"params": {"account": account}}),
         "get order": ("GET", f"/v1/orders/{live}", {}),
@@ -94,7 +94,8 @@ def _request(route: str, account: str, orders: dict[str, SeededOrder]) -> tuple[
             "/v1/risk/kill-switch",
             {"params": {"scope": "account", "target": account}},
         ),
-    }[route]
+    }
+    return requests[route]
 
 
 def _status(env: ApiEnv, key: str, route: str, account: str, orders: dict[str, SeededOrder]) -> int:

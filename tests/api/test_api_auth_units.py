@@ -124,7 +124,7 @@ def test_roles_allow_exactly_their_actions() -> None:
 def test_account_scope_of_a_principal() -> None:
     scoped = Principal("t", Role.TRADER, frozenset({"A1", "A2"}))
     everyone = Principal("r", Role.RISK, frozenset({ALL_ACCOUNTS}))
-    assert scoped.sees("A1") and not scoped.sees("A3") and scoped.visible_accounts() == {"A1", "A2"}
+    assert scoped.sees("A1") and not scoped.sees("A3") and scoped.visible_accounts() == frozenset({"A1", "A2"})
     assert everyone.sees("anything") and everyone.visible_accounts() is None
 
 

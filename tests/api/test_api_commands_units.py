@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from api import commands
 from api.commands import Origin
@@ -24,7 +25,7 @@ ORIGIN = Origin("evt-1", 1_767_225_600_123_456)
 LIMIT = {"account": "A1", "symbol": "BTCUSDT", "side": "buy", "type": "limit", "quantity": "0.015", "price": "60000.5"}
 
 
-def _errors(body: dict[str, Any], model: type = OrderCreate) -> list[dict[str, Any]]:
+def _errors(body: dict[str, Any], model: type[BaseModel] = OrderCreate) -> list[ErrorDetails]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body)
     return caught.value.errors()

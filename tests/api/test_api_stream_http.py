@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _seed import ORDER_EVENT
 from conftest import OTHER, OWN, ApiEnv
 
 from schemas.examples import example_event
+from schemas.names import ORDER_EVENT
 from schemas.scales import CASH_DECIMALS, format_fixed
 from topics.catalogue import ORDERS_EVENTS
 from topics.client import AvroProducer

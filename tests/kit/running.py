@@ -111,7 +111,7 @@ class PacedFlow:
     def _run(self) -> None:
         try:
             # message.timeout.ms: a record waits out a broker restart in the producer's queue
-            producer = AvroProducer(self.settings, **{"message.timeout.ms": 300_000})
+            producer = AvroProducer(self.settings, None, **{"message.timeout.ms": 300_000})
             began = time.monotonic()
             for n, command in enumerate(self.commands, start=1):
                 delay = began + n / self.rate - time.monotonic()

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from schemas import scales
+from schemas import scales, statuses
 from schemas.canonical import named_definitions
-from schemas.names import DEAD_LETTER_REASON, EVENT_META, REJECT_REASON, RISK_CHECK
+from schemas.names import DEAD_LETTER_REASON, EVENT_META, ORDER_EVENT_TYPE, ORDER_STATUS, REJECT_REASON, RISK_CHECK
 from schemas.registry import AVRO_DIR, SchemaRegistry
 
 REGISTRY = SchemaRegistry.load()
@@ -145,3 +145,8 @@ def test_topic_catalogue_names_only_shipped_event_schemas() -> None:
     catalogue = pytest.importorskip("topics.catalogue")
     named = {schema for spec in catalogue.CATALOGUE for schema in spec.value_schemas}
     assert named <= set(EVENTS), named - set(EVENTS)
+
+
+def test_order_status_sets_name_schema_symbols() -> None:
+    assert set(REGISTRY.get(ORDER_STATUS).definition["symbols"]) >= statuses.TERMINAL_STATUSES
+    assert set(REGISTRY.get(ORDER_EVENT_TYPE).definition["symbols"]) >= statuses.FILL_EVENT_TYPES

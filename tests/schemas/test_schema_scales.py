@@ -19,6 +19,8 @@ from schemas.scales import (
     PRICE_SCALE,
     QUANTITY_DECIMALS,
     SCALES,
+    Price,
+    Quantity,
     decimals_of,
     format_fixed,
     from_fixed,
@@ -122,11 +124,12 @@ def test_from_fixed_and_format_fixed_take_ints_only() -> None:
 
 
 def test_notional_is_cash_scale_and_truncates_toward_zero() -> None:
-    price = to_fixed("64250.5", PRICE_DECIMALS)
-    assert notional(price, to_fixed("0.015", QUANTITY_DECIMALS)) == to_fixed("963.7575", 8)
-    assert notional(to_fixed("0.00000003", 8), to_fixed("0.5", 8)) == 1  # 0.000000015 -> 0.00000001
-    assert notional(to_fixed("0.00000003", 8), to_fixed("-0.5", 8)) == -1  # toward zero, not floor
-    assert notional(price, 0) == 0
+    price = Price(to_fixed("64250.5", PRICE_DECIMALS))
+    assert notional(price, Quantity(to_fixed("0.015", QUANTITY_DECIMALS))) == to_fixed("963.7575", 8)
+    tiny = Price(to_fixed("0.00000003", 8))
+    assert notional(tiny, Quantity(to_fixed("0.5", 8))) == 1  # 0.000000015 -> 0.00000001
+    assert notional(tiny, Quantity(to_fixed("-0.5", 8))) == -1  # toward zero, not floor
+    assert notional(price, Quantity(0)) == 0
 
 
 decimals_within_scale = st.decimals(

@@ -6,7 +6,7 @@ import pytest
 
 from schemas.codec import default_codec
 from settings import Settings
-from sq.commands.demo import round_trip_every_event
+from tests.kit.round_trip import round_trip_every_event
 
 pytestmark = pytest.mark.integration
 

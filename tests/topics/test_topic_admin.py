@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # re-exported, not listed in __all__
 
 from schemas.codec import default_codec
 from schemas.names import NEW_ORDER

@@ -70,7 +70,7 @@ class PipelineRun:
 
     def processor_book(self, symbol: str) -> tuple[dict[int, int], dict[int, int], bool]:
         """The processor's book of ``symbol`` as price → quantity per side, and whether it is stale."""
-        core = self.engine.core
+        (core,) = self.engine.pipeline.cores
         assert isinstance(core, OrderBookCore)
         view = core.book_view(symbol, 100_000)
         assert view is not None, f"the processor has no book of {symbol}"
@@ -87,7 +87,7 @@ def run_pipeline(
     timeout_s: float = 60.0,
 ) -> PipelineRun:
     """Run the processor and the feed until the venue's scripts are done and the processor consumed it all."""
-    engine = KafkaEngine(OrderBookCore, settings, EngineOptions(worker=0, batch_size=200))
+    engine = KafkaEngine([OrderBookCore], settings, EngineOptions(worker=0, batch_size=200))
     watch = FeedStatusWatch(settings)
     http = serve_snapshots(venue, SNAPSHOT_PATHS[market])
     run = PipelineRun(engine, sink)

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from connectors.marketdata.backoff import Backoff
 from connectors.marketdata.binance_client import SNAPSHOT_PATHS, BinanceClient, BinanceConfig
+from connectors.marketdata.binance_messages import Market
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.tape_io import TapeRecorder
@@ -70,7 +71,13 @@ async def only_connection(venue: FakeBinance, ws: ServerConnection) -> None:
 
 
 def run_feed(
-    market: str, settings: Settings, venue: FakeBinance, record: Path | None, *, every_frame: bool = True, **config: Any
+    market: Market,
+    settings: Settings,
+    venue: FakeBinance,
+    record: Path | None,
+    *,
+    every_frame: bool = True,
+    **config: Any,
 ) -> BinanceClient:
     """Run the feed until the venue's scripts are done (and, with ``every_frame``, the client read all it sent)."""
     http = serve_snapshots(venue, SNAPSHOT_PATHS[market])
@@ -144,7 +151,7 @@ def by_symbol(records: list[dict[str, Any]], symbol: str) -> list[dict[str, Any]
 
 
 @pytest.mark.parametrize("market", ["spot", "futures", "coinm"])
-def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: str, settings: Settings, tmp_path: Path) -> None:
+def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: Market, settings: Settings, tmp_path: Path) -> None:
     create_topics(settings, FEED_TOPICS)
     btc, eth = SYMBOLS[market]
     bad_frames = [frame.replace("BTCUSDT", btc) for frame in BAD_FRAMES]
@@ -152,9 +159,9 @@ def test_feed_survives_gap_stall_disconnect_and_bad_frames(market: str, settings
     client = run_feed(market, settings, venue, tmp_path / "recording")
 
     assert venue.connections == 3
-    trades = "trade" if market == "spot" else "aggTrade"
+    stream = "trade" if market == "spot" else "aggTrade"
     assert venue.paths[0] == (
-        f"/stream?streams={btc.lower()}@depth@100ms/{btc.lower()}@{trades}/{eth.lower()}@depth@100ms/{eth.lower()}@{trades}"
+        f"/stream?streams={btc.lower()}@depth@100ms/{btc.lower()}@{stream}/{eth.lower()}@depth@100ms/{eth.lower()}@{stream}"
     )
     stats = client.stats
     assert (stats.gaps, stats.stalls, stats.reconnects, stats.dead_letters) == (1, 1, 2, 2)

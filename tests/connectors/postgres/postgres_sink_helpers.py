@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from connectors.postgres.sample_stream import Produced
 from settings import Settings
+from tests.kit.order_stream import Produced
 from topics.client import AvroProducer
 
 

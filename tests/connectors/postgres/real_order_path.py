@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from connectors.order_flow import FlowConfig, OrderFlow
 from connectors.postgres.projection import INPUTS
-from connectors.postgres.sample_stream import Produced
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import stage_spec
 from processors.runtime.registry import core_class
 from tests.kit.flows import command_event
+from tests.kit.order_stream import Produced
 
 
 def order_path_log(orders: int, seed: int = 11, run_id: str = "pg") -> list[Produced]:

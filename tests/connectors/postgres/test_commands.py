@@ -13,8 +13,8 @@ import pytest
 from postgres_sink_helpers import produce
 from settings_env import sink_environment
 
-from connectors.postgres.sample_stream import SampleStream
 from settings import Settings
+from tests.kit.order_stream import SampleStream
 
 pytestmark = pytest.mark.integration
 

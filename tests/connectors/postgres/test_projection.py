@@ -16,10 +16,11 @@ from connectors.postgres.projection import (
     decode_batch,
     project,
 )
-from connectors.postgres.sample_stream import ORDER_EVENT, POSITION, Produced, SampleStream
 from processors.runtime.dead_letters import SourceRecord
 from schemas.codec import default_codec
 from schemas.examples import example_event
+from schemas.names import ORDER_EVENT, POSITION
+from tests.kit.order_stream import Produced, SampleStream
 from topics.catalogue import ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 
 CODEC = default_codec()
@@ -154,7 +155,7 @@ def test_batch_boundaries_do_not_change_the_numbering(cuts: list[int]) -> None:
 
 
 def test_a_failure_projecting_one_record_dead_letters_it_and_the_batch_goes_on(monkeypatch: Any) -> None:
-    import connectors.postgres.projection as projection
+    from connectors.postgres import projection
 
     def broken(position: Any, rows: BatchRows) -> None:
         raise KeyError("a field this code did not expect")

@@ -10,11 +10,12 @@ from postgres_sink_helpers import consumed_records, produce, table_rows
 
 from connectors.postgres import read_models as rm
 from connectors.postgres.projection import NOT_CREATING
-from connectors.postgres.sample_stream import ORDER_EVENT, Produced, SampleStream
 from connectors.postgres.sink import SINK_LOCK, SinkBusy, SinkOptions, run_sink
 from replay.projections import rebuild_projections
 from schemas.examples import example_event
+from schemas.names import ORDER_EVENT
 from settings import Settings
+from tests.kit.order_stream import Produced, SampleStream
 from topics.admin import physical_name
 from topics.catalogue import DEAD_LETTERS, ORDERS_EVENTS, PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 from topics.client import AvroProducer, read_events, read_topic

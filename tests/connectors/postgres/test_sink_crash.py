@@ -14,9 +14,10 @@ import pytest
 from postgres_sink_helpers import produce, table_rows
 from settings_env import sink_environment
 
-from connectors.postgres.sample_stream import ORDER_EVENT, SampleStream
 from replay.projections import rebuild_projections
+from schemas.names import ORDER_EVENT
 from settings import Settings
+from tests.kit.order_stream import SampleStream
 
 pytestmark = pytest.mark.integration
 

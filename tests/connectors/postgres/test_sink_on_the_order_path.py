@@ -15,9 +15,9 @@ from real_order_path import order_path_log
 
 from connectors.postgres import read_models as rm
 from connectors.postgres.projection import NOT_CREATING
-from connectors.postgres.sample_stream import ORDER_EVENT
 from connectors.postgres.sink import SinkOptions, SinkStats, run_sink
 from replay.projections import rebuild_projections
+from schemas.names import ORDER_EVENT
 from settings import Settings
 from topics.catalogue import PORTFOLIO_POSITIONS, VENUE_EXECUTIONS
 

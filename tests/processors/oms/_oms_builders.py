@@ -13,11 +13,11 @@ from typing import Any
 from processors.core import Emit, Event, order_id_for
 from processors.oms import OmsCore
 from schemas.names import AMEND_ORDER, CANCEL_ORDER, EXECUTION_REPORT, NEW_ORDER, RISK_DECISION
-from tests.processors.event_builders import (
+from schemas.statuses import TERMINAL_STATUSES as TERMINAL
+from tests.kit.events import (
     ACCOUNT,
     SYMBOL,
     T0,
-    TERMINAL,
     P,
     Q,
     amend_record,
@@ -79,7 +79,7 @@ def cancel(order_id: str, *, t: int = T0, account: str = ACCOUNT, symbol: str | 
 
 
 def amend(order_id: str, **changes: Any) -> Command:
-    """An AmendOrder command; ``changes`` as ``event_builders.amend_record`` takes them."""
+    """An AmendOrder command; ``changes`` as ``events.amend_record`` takes them."""
     return AMEND_ORDER, amend_record(order_id, **changes)
 
 

@@ -129,7 +129,7 @@ def test_cancel_racing_a_fill_through_the_venue_leaves_no_dead_letter() -> None:
                 continue
             for emit in run(venue if event.topic == VENUE_ORDERS else oms, event):
                 log.setdefault(emit.topic, []).append(emit.record)
-                if emit.topic != ORDERS_EVENTS and emit.topic != DEAD_LETTERS:
+                if emit.topic not in (ORDERS_EVENTS, DEAD_LETTERS):
                     pending.append(_as_input(emit))
         return held
 

@@ -181,7 +181,7 @@ def test_every_command_has_at_most_one_outcome_and_venue_orders_are_approved(act
     core = OmsCore()
     emits, inputs = _drive(core, actions)
     events = order_events(emits)
-    decisions = [event.record for event in inputs if event.topic == RISK_DECISIONS]
+    decisions = [dict(event.record) for event in inputs if event.topic == RISK_DECISIONS]
     commands = [decided["command"] for decided in decisions]
     log = OrderPathLog(
         commands=commands,

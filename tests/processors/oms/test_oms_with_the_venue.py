@@ -43,7 +43,7 @@ class OrderPath:
         """Decide (approve) a command and deliver everything that follows; the order events it led to."""
         self.commands.append(command)
         decided = decision(command)
-        self.decisions.append(decided.record)
+        self.decisions.append(dict(decided.record))
         start = len(self.log[ORDERS_EVENTS])
         for emit in self.engine.send(decided):
             self.log[emit.topic].append(emit.record)

@@ -9,9 +9,10 @@ import numpy as np
 
 from processors.core import Emit, Event
 from processors.orderbook.core import OrderBookCore
-from schemas.names import BOOK_TOP, DEPTH_SNAPSHOT, DEPTH_UPDATE, FEED_STATUS, MARKET_ANALYTICS
-from tests.processors import event_builders
-from tests.processors.event_builders import MS, SYMBOL, T0, P, Q, S, depth_levels, records_of
+from schemas.names import BOOK_TOP, FEED_STATUS, MARKET_ANALYTICS
+from tests.kit import events as kit
+from tests.kit.books import depth_snapshot, depth_update
+from tests.kit.events import MS, SYMBOL, T0, P, Q, S, records_of
 from topics.catalogue import MD_DEPTH, MD_TRADES
 
 # The order book tests import the shared builders through this module too.
@@ -49,15 +50,7 @@ Levels = Sequence[tuple[int, int]]
 def snapshot(
     last_update_id: int, bids: Levels, asks: Levels, *, t: int = T0, symbol: str = SYMBOL, venue: str = VENUE
 ) -> Event:
-    record = {
-        "meta": event_builders.meta(t, PRODUCER),
-        "venue": venue,
-        "symbol": symbol,
-        "last_update_id": last_update_id,
-        "bids": depth_levels(bids),
-        "asks": depth_levels(asks),
-    }
-    return Event(MD_DEPTH, symbol, DEPTH_SNAPSHOT, record, t)
+    return depth_snapshot(last_update_id, bids, asks, t=t, symbol=symbol, venue=venue, producer=PRODUCER)
 
 
 def update(
@@ -71,26 +64,18 @@ def update(
     symbol: str = SYMBOL,
     venue: str = VENUE,
 ) -> Event:
-    record = {
-        "meta": event_builders.meta(t, PRODUCER),
-        "venue": venue,
-        "symbol": symbol,
-        "first_update_id": first,
-        "last_update_id": first if last is None else last,
-        "previous_last_update_id": previous,
-        "bids": depth_levels(bids),
-        "asks": depth_levels(asks),
-    }
-    return Event(MD_DEPTH, symbol, DEPTH_UPDATE, record, t)
+    return depth_update(
+        first, last, bids=bids, asks=asks, previous=previous, t=t, symbol=symbol, venue=venue, producer=PRODUCER
+    )
 
 
 def trade(price: int, quantity: int, aggressor: str | None, *, t: int = T0, symbol: str = SYMBOL) -> Event:
-    return event_builders.trade(price, quantity, aggressor, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
+    return kit.trade(price, quantity, aggressor, t=t, symbol=symbol, venue=VENUE, producer=PRODUCER)
 
 
 def run(core: OrderBookCore, events: Sequence[Event]) -> list[Emit]:
     """Apply the events in order; every emitted record must encode with the project codec."""
-    return event_builders.run(core, *events)
+    return kit.run(core, *events)
 
 
 def tops(emits: Sequence[Emit]) -> list[dict[str, Any]]:
@@ -127,7 +112,10 @@ def session(seed: int, steps: int) -> list[Event]:
             side = "bids" if rng.random() < 0.5 else "asks"
             price = (int(rng.integers(95, 101)) if side == "bids" else int(rng.integers(101, 107))) * P
             quantity = int(rng.integers(0, 4)) * Q
-            events.append(update(update_id, t=t, **{side: [(price, quantity)]}))
+            level = [(price, quantity)]
+            events.append(
+                update(update_id, t=t, bids=level if side == "bids" else (), asks=level if side == "asks" else ())
+            )
         else:
             aggressor = [None, "BUY", "SELL"][int(rng.integers(0, 3))]
             events.append(trade(int(rng.integers(99, 103)) * P, int(rng.integers(1, 5)) * Q // 2, aggressor, t=t))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _book_builders import (
     ASKS,
@@ -25,7 +27,7 @@ from processors.orderbook.core import OrderBookCore
 from schemas.names import BOOK_TOP
 
 
-def synced_core(**config: int) -> OrderBookCore:
+def synced_core(**config: Any) -> OrderBookCore:
     core = OrderBookCore(OrderBookConfig(**config))
     run(core, [snapshot(100, BIDS, ASKS)])
     return core

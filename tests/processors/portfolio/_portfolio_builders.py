@@ -6,8 +6,8 @@ from typing import Any
 
 from processors.core import Emit, Event
 from processors.portfolio.core import PortfolioCore
-from tests.processors.event_builders import ACCOUNT, SYMBOL, T0, C, P, Q, run, trade
-from tests.processors.event_builders import order_event as _order_event
+from tests.kit.events import ACCOUNT, SYMBOL, T0, C, P, Q, run, trade
+from tests.kit.events import order_event as _order_event
 
 # The portfolio tests import the shared builders through this module too.
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
 def order_event(
     order_id: str, event_type: str, status: str, *, last_quantity: int = 0, last_price: int | None = None, **fields: Any
 ) -> Event:
-    """An OrderEvent (see ``event_builders.order_event``) priced at its last fill, taken liquidity when a fill."""
+    """An OrderEvent (see ``events.order_event``) priced at its last fill, taken liquidity when a fill."""
     liquidity = "TAKER" if last_quantity else None
     return _order_event(
         order_id,

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from processors.core import Emit, Event
 from processors.portfolio import PortfolioConfig, PortfolioCore
-from schemas.scales import notional
+from schemas.scales import Price, Quantity, notional
+from tests.kit.events import changed_state
 from topics.catalogue import MD_TRADES
 
 ACCOUNTS = (ACCOUNT, "acc-2")
@@ -45,7 +46,7 @@ def test_state_changes_return_only_changed_accounts_then_forget_them() -> None:
 def test_state_changes_are_copies_not_the_live_state() -> None:
     core = PortfolioCore()
     run(core, fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=1 * Q))
-    snapshot = core.state_changes()[ACCOUNT]
+    snapshot = changed_state(core, ACCOUNT)
     run(core, fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=2 * Q))
     assert snapshot["positions"][SYMBOL]["quantity"] == 1 * Q
     assert snapshot["orders"] == {"o-1": 1 * Q}
@@ -55,7 +56,7 @@ def test_state_changes_are_copies_not_the_live_state() -> None:
 def test_restore_takes_its_own_copy_of_the_changelog_state() -> None:
     original = PortfolioCore()
     run(original, fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=1 * Q))
-    changelog = original.state_changes()[ACCOUNT]
+    changelog = changed_state(original, ACCOUNT)
     as_read = json.dumps(changelog, sort_keys=True)
     restored = PortfolioCore()
     restored.restore(ACCOUNT, changelog)
@@ -85,7 +86,7 @@ def test_restoring_a_key_again_replaces_what_it_held() -> None:
     run(core, fill("o-1", "BUY", 1 * Q, 100 * P))
     flat = PortfolioCore()
     run(flat, fill("o-1", "BUY", 1 * Q, 100 * P), fill("o-2", "SELL", 1 * Q, 100 * P))
-    core.restore(ACCOUNT, flat.state_changes()[ACCOUNT])
+    core.restore(ACCOUNT, changed_state(flat, ACCOUNT))
     assert run(core, trade(120 * P)) == []  # the restored position is flat: nothing to re-mark
 
 
@@ -169,7 +170,7 @@ def _stream(actions: list[tuple[Any, ...]]) -> Stream:
                 signed = quantity if side == "BUY" else -quantity
                 ledger.quantity += signed
                 ledger.exact_cash -= price * signed
-                ledger.cash_fees_excluded -= notional(price, signed)
+                ledger.cash_fees_excluded -= notional(price, Quantity(signed))
                 ledger.fees += fee
                 ledger.fills += 1
                 ledger.fill_ids.append(event.record["fill_id"])
@@ -212,7 +213,7 @@ def test_positions_add_up_their_fills_once_and_balance_cash_against_pnl(actions:
         assert view["fees"] == ledger.fees
         assert position["realized_exact"] - position["open_cost"] == ledger.exact_cash
         assert view["cash"] + view["fees"] == ledger.cash_fees_excluded
-        mark = view["mark_price"] or 0
+        mark = Price(view["mark_price"] or 0)
         residual = (
             view["cash"]
             + notional(mark, view["quantity"])
@@ -279,7 +280,7 @@ def test_the_finished_order_window_keeps_its_order_through_a_restore() -> None:
     original = PortfolioCore(config)
     run(original, *(fill(f"o-{n}", "BUY", 1 * Q, 100 * P) for n in (5, 1, 3)))
     restored = PortfolioCore(config)
-    restored.restore(ACCOUNT, json.loads(json.dumps(original.state_changes()[ACCOUNT])))
+    restored.restore(ACCOUNT, json.loads(json.dumps(changed_state(original, ACCOUNT))))
     run(restored, fill("o-2", "BUY", 1 * Q, 100 * P))
     state = restored.account_state(ACCOUNT)
     assert state is not None

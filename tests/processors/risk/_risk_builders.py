@@ -8,7 +8,7 @@ from processors.core import Emit, Event
 from processors.risk.core import RiskCore
 from schemas.names import AMEND_ORDER, CANCEL_ORDER, CIRCUIT_BREAKER, KILL_SWITCH, NEW_ORDER, TRADING_STATE_SET
 from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
-from tests.processors.event_builders import (
+from tests.kit.events import (
     ACCOUNT,
     MS,
     SYMBOL,
@@ -29,7 +29,7 @@ from tests.processors.event_builders import (
     run,
     trade,
 )
-from tests.processors.event_builders import order_event as _order_event
+from tests.kit.events import order_event as _order_event
 from topics.catalogue import CONTROL_EVENTS, RISK_DECISIONS, RISK_LIMITS
 
 # The risk tests import the shared builders through this module too.
@@ -91,7 +91,7 @@ def amend(
 
 
 def order_event(order_id: str, event_type: str, status: str, *, last_quantity: int = 0, **fields: Any) -> Event:
-    """An OrderEvent (see ``event_builders.order_event``); a fill gets a fresh fill id."""
+    """An OrderEvent (see ``events.order_event``); a fill gets a fresh fill id."""
     fill_id = next_id("f") if last_quantity else None
     return _order_event(order_id, event_type, status, last_quantity=last_quantity, fill_id=fill_id, **fields)
 
@@ -205,5 +205,6 @@ def breakers(emits: list[Emit]) -> list[dict[str, Any]]:
 
 
 def check(decision: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = [result for result in decision["checks"] if result["check"] == name]
-    return found
+    found: list[dict[str, Any]] = [result for result in decision["checks"] if result["check"] == name]
+    (only,) = found
+    return only

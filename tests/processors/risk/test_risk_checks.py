@@ -9,21 +9,22 @@ from hypothesis import strategies as st
 
 from processors.risk import checks
 from processors.risk.checks import TOKEN, order_rate, reason_for, reduces_position, refill
+from schemas.scales import Cash, Price, Quantity
 
 Q = 10**8
 
 
 def test_each_check_reports_what_it_compared_in_its_unit() -> None:
-    assert checks.order_quantity(1_500 * Q, 1_000 * Q) == {
+    assert checks.order_quantity(Quantity(1_500 * Q), Quantity(1_000 * Q)) == {
         "check": "ORDER_QUANTITY",
         "passed": False,
         "observed": 1_500 * Q,
         "limit": 1_000 * Q,
         "detail": "quantity 1500 > limit 1000",
     }
-    assert checks.order_quantity(150_000_000, 1_000 * Q)["detail"] == "quantity 1.5 <= limit 1000"
+    assert checks.order_quantity(Quantity(150_000_000), Quantity(1_000 * Q))["detail"] == "quantity 1.5 <= limit 1000"
     assert checks.open_orders(201, 200)["detail"] == "open orders 201 > limit 200"
-    assert checks.daily_loss(-2 * Q, 1 * Q, reduces=False)["detail"] == "realized PnL today -2 < -1"
+    assert checks.daily_loss(Cash(-2 * Q), Cash(1 * Q), reduces=False)["detail"] == "realized PnL today -2 < -1"
     assert checks.symbol_allowed("BTCUSDT", [])["passed"] is True
 
 
@@ -58,7 +59,7 @@ def test_order_rate_observed_is_within_burst_exactly_when_a_whole_token_is_left(
 
 @given(price=st.integers(1, 10**12), reference=st.integers(1, 10**12), bps=st.integers(0, 10_000))
 def test_price_collar_observed_is_within_limit_exactly_when_it_passes(price: int, reference: int, bps: int) -> None:
-    result = checks.price_collar(price, reference, "last trade", bps)
+    result = checks.price_collar(Price(price), Price(reference), "last trade", bps)
     assert result["passed"] == (result["observed"] <= result["limit"])
     assert result["passed"] == (abs(price - reference) * 10_000 <= bps * reference)
 

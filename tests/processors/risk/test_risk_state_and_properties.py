@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from processors.core import Event
 from processors.risk import RiskConfig, RiskCore
 from processors.risk.checks import reason_for
+from tests.kit.events import changed_state
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES
 
 
@@ -118,7 +119,7 @@ def test_state_changes_return_only_changed_account_keys_then_forget_them() -> No
 def test_state_changes_are_copies_not_the_live_state() -> None:
     core = RiskCore()
     run(core, new_order("o-1", quantity=4 * Q), new_order("o-3", side="SELL"))
-    snapshot = core.state_changes()[ACCOUNT]
+    snapshot = changed_state(core, ACCOUNT)
     as_written = json.dumps(snapshot, sort_keys=True)
     run(
         core,
@@ -163,6 +164,99 @@ _action = st.one_of(
 )
 
 
+class _OmsModel:
+    """What the OMS would tell risk of the random stream's orders: the clock, the orders sent, those working."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.working: dict[str, dict[str, Any]] = {}  # approved and not yet terminal, as the OMS would report them
+        self.ids: list[str] = []
+
+    def events_of(self, n: int, action: tuple[Any, ...]) -> list[Event]:
+        """The events the ``n``-th action sends risk (none for a clock step or an action on no order)."""
+        kind = action[0]
+        if kind == "new":
+            _, side, quantity, price, symbol, order_type = action
+            order_id = f"o-{n}"
+            self.ids.append(order_id)
+            limit_price = price * P if order_type == "LIMIT" else None
+            return [
+                new_order(
+                    order_id,
+                    t=self.now,
+                    side=side,
+                    quantity=quantity * Q,
+                    symbol=symbol,
+                    price=limit_price,
+                    order_type=order_type,
+                )
+            ]
+        if kind in {"fill", "done", "cancel", "amend"}:
+            event = self._order_action(action) if self.ids else None
+            return [] if event is None else [event]
+        if kind == "time":
+            self.now += action[1] * MS
+            return []
+        return [self._market_or_control(action)]
+
+    def _order_action(self, action: tuple[Any, ...]) -> Event | None:
+        kind = action[0]
+        order_id = self.ids[action[1] % len(self.ids)]
+        order = self.working.get(order_id)
+        if kind == "cancel":
+            return cancel(order_id, t=self.now)
+        if kind == "amend":
+            return amend(order_id, t=self.now, quantity=action[2] * Q, price=action[3] * P)
+        if order is None:
+            return None
+        terms = {"t": self.now, "side": order["side"], "symbol": order["symbol"], "quantity": order["quantity"]}
+        if kind == "done":
+            del self.working[order_id]
+            return order_event(order_id, action[2], action[2], cum=order["cum"], **terms)
+        quantity = min(action[2] * Q, order["quantity"] - order["cum"])
+        order["cum"] += quantity
+        status = "FILLED" if order["cum"] == order["quantity"] else "PARTIALLY_FILLED"
+        if status == "FILLED":
+            del self.working[order_id]
+        last_price = order["price"] or 100 * P
+        return order_event(
+            order_id, status, status, cum=order["cum"], last_quantity=quantity, last_price=last_price, **terms
+        )
+
+    def _market_or_control(self, action: tuple[Any, ...]) -> Event:
+        kind = action[0]
+        if kind == "trade":
+            return trade(action[2] * P, symbol=action[1], t=self.now)
+        if kind == "kill":
+            _, scope, active, cancel_all = action
+            target = {"GLOBAL": None, "ACCOUNT": ACCOUNT, "SYMBOL": SYMBOL}[scope]
+            return kill_switch(scope, target, active=active, cancel_open_orders=cancel_all, t=self.now)
+        assert kind == "state", kind
+        return trading_state_set(action[1], t=self.now)
+
+    def decided(self, event: Event, decision: dict[str, Any]) -> None:
+        """An approved new order works until a fill or an end reported for it."""
+        if decision["approved"] and decision["command_type"] == "NEW" and event.record["order_id"] not in self.working:
+            record = event.record
+            self.working[record["order_id"]] = {
+                "side": record["side"],
+                "symbol": record["symbol"],
+                "quantity": record["quantity"],
+                "cum": 0,
+                "price": record["price"],
+            }
+
+
+def _assert_names_its_failing_check(decision: dict[str, Any]) -> None:
+    failing = [result for result in decision["checks"] if not result["passed"]]
+    if decision["approved"]:
+        assert failing == []
+        assert decision["reason"] is None
+    else:
+        assert failing, decision
+        assert reason_for(failing[0]) == decision["reason"]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     actions=st.lists(_action, max_size=80),
@@ -186,106 +280,17 @@ def test_random_streams_never_exceed_max_open_orders_and_denials_name_a_failing_
             reference_prices={SYMBOL: 100 * P},
         ),
     )
-    now = T0
-    working: dict[str, dict[str, Any]] = {}  # approved and not yet terminal, as the OMS would report them
+    oms = _OmsModel()
     snapshots: list[tuple[dict[str, Any], str]] = []  # every state_changes() answer, with its JSON at the time
     latest: dict[str, Any] = {}  # the changelog as the runtime would have it: the last state of each key
-    ids: list[str] = []
     for n, action in enumerate(actions):
-        kind = action[0]
-        events: list[Event] = []
-        if kind == "new":
-            _, side, quantity, price, symbol, order_type = action
-            order_id = f"o-{n}"
-            ids.append(order_id)
-            events.append(
-                new_order(
-                    order_id,
-                    t=now,
-                    side=side,
-                    quantity=quantity * Q,
-                    symbol=symbol,
-                    price=price * P if order_type == "LIMIT" else None,
-                    order_type=order_type,
-                )
-            )
-        elif kind in {"fill", "done", "cancel", "amend"} and ids:
-            order_id = ids[action[1] % len(ids)]
-            order = working.get(order_id)
-            if kind == "cancel":
-                events.append(cancel(order_id, t=now))
-            elif kind == "amend":
-                events.append(amend(order_id, t=now, quantity=action[2] * Q, price=action[3] * P))
-            elif order is not None and kind == "fill":
-                quantity = min(action[2] * Q, order["quantity"] - order["cum"])
-                order["cum"] += quantity
-                status = "FILLED" if order["cum"] == order["quantity"] else "PARTIALLY_FILLED"
-                events.append(
-                    order_event(
-                        order_id,
-                        status,
-                        status,
-                        t=now,
-                        side=order["side"],
-                        symbol=order["symbol"],
-                        quantity=order["quantity"],
-                        cum=order["cum"],
-                        last_quantity=quantity,
-                        last_price=order["price"] or 100 * P,
-                    )
-                )
-                if status == "FILLED":
-                    del working[order_id]
-            elif order is not None and kind == "done":
-                events.append(
-                    order_event(
-                        order_id,
-                        action[2],
-                        action[2],
-                        t=now,
-                        side=order["side"],
-                        symbol=order["symbol"],
-                        quantity=order["quantity"],
-                        cum=order["cum"],
-                    )
-                )
-                del working[order_id]
-        elif kind == "time":
-            now += action[1] * MS
-        elif kind == "trade":
-            events.append(trade(action[2] * P, symbol=action[1], t=now))
-        elif kind == "kill":
-            _, scope, active, cancel_all = action
-            target = {"GLOBAL": None, "ACCOUNT": ACCOUNT, "SYMBOL": SYMBOL}[scope]
-            events.append(kill_switch(scope, target, active=active, cancel_open_orders=cancel_all, t=now))
-        elif kind == "state":
-            events.append(trading_state_set(action[1], t=now))
-
-        for event in events:
+        for event in oms.events_of(n, action):
             for decision in decisions(run(core, event)):
-                failing = [result for result in decision["checks"] if not result["passed"]]
-                if decision["approved"]:
-                    assert failing == []
-                    assert decision["reason"] is None
-                else:
-                    assert failing, decision
-                    assert reason_for(failing[0]) == decision["reason"]
-                if (
-                    decision["approved"]
-                    and decision["command_type"] == "NEW"
-                    and event.record["order_id"] not in working
-                ):
-                    record = event.record
-                    working[record["order_id"]] = {
-                        "side": record["side"],
-                        "symbol": record["symbol"],
-                        "quantity": record["quantity"],
-                        "cum": 0,
-                        "price": record["price"],
-                    }
-            assert len(working) <= max_open
+                _assert_names_its_failing_check(decision)
+                oms.decided(event, decision)
+            assert len(oms.working) <= max_open
             state = core.account_state(ACCOUNT)
-            assert state is None or set(state["orders"]) == set(working)
+            assert state is None or set(state["orders"]) == set(oms.working)
         if n % 3 == 0:
             changes = core.state_changes()
             snapshots.append((changes, json.dumps(changes, sort_keys=True)))

@@ -8,7 +8,7 @@ from processors.core import Emit, Event
 from processors.venue import Fees, VenueConfig, VenueCore
 from schemas.codec import default_codec
 from schemas.names import EXECUTION_REPORT, VENUE_ORDER
-from tests.processors.event_builders import SYMBOL, T0, C, P, Q, S, meta, next_id
+from tests.kit.events import SYMBOL, T0, C, P, Q, S, meta, next_id
 from topics.catalogue import VENUE_EXECUTIONS, VENUE_ORDERS
 
 # The venue tests import the shared builders through this module too.

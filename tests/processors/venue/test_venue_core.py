@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _venue_builders import DAY_END, SYMBOL, T0, P, Q, S, Sim, fills, kinds, venue_order
 
@@ -10,6 +12,7 @@ from processors.venue import Fees, VenueConfig, VenueCore
 from processors.venue.core import day_end_us
 from processors.venue.matching import fee_for
 from schemas.names import EXECUTION_REPORT, NEW_ORDER
+from schemas.scales import Price
 from topics.catalogue import VENUE_ORDERS
 
 
@@ -69,19 +72,21 @@ def test_fees_come_from_the_named_venue_else_the_default() -> None:
     for venue, expected in (("cheap", [0, 0]), ("dear", [20, 10]), ("other", [1, 1])):
         sim.new(f"a-{venue}", "SELL", 1 * Q, 100 * P, venue=venue)
         reports = sim.new(f"b-{venue}", "BUY", 1 * Q, 100 * P, venue=venue)
-        assert [r["fee"] for r in reports if r["exec_type"] == "FILL"] == [fee_for(100 * P, 1 * Q, b) for b in expected]
+        assert [r["fee"] for r in reports if r["exec_type"] == "FILL"] == [
+            fee_for(Price(100 * P), 1 * Q, b) for b in expected
+        ]
 
 
 def test_fee_rounds_half_even_at_the_cash_scale() -> None:
     # 0.00000001 x 0.5 at 1 bps is 5e-13 cash: below half a cash unit, so 0; 1 x 0.5 at 1 bps = 0.00005.
-    assert fee_for(1, Q // 2, 1) == 0
-    assert fee_for(1 * P, Q // 2, 1) == 5_000
-    assert fee_for(1 * P, 1, 5_000) == 0  # 0.5 cash unit: ties to even (0)
-    assert fee_for(3 * P, 1, 5_000) == 2  # 1.5 cash units: ties to even (2)
+    assert fee_for(Price(1), Q // 2, 1) == 0
+    assert fee_for(Price(1 * P), Q // 2, 1) == 5_000
+    assert fee_for(Price(1 * P), 1, 5_000) == 0  # 0.5 cash unit: ties to even (0)
+    assert fee_for(Price(3 * P), 1, 5_000) == 2  # 1.5 cash units: ties to even (2)
 
 
 def test_fill_ids_are_unique_and_the_same_on_replay() -> None:
-    def run() -> list[dict[str, object]]:
+    def run() -> list[dict[str, Any]]:
         sim = Sim()
         out = []
         for i, (side, price) in enumerate([("SELL", 100), ("SELL", 101), ("BUY", 101), ("SELL", 99), ("BUY", 100)]):

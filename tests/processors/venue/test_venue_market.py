@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from processors.core import Event
 from processors.venue import Fees, VenueConfig, VenueCore
 from processors.venue.matching import fee_for
+from schemas.scales import Price
 from topics.catalogue import MD_DEPTH, MD_TRADES
 
 MAKER_BPS, TAKER_BPS = 2, 5
@@ -43,9 +44,9 @@ def test_market_order_walks_three_levels_at_their_prices_with_taker_fees() -> No
     notional = sum(r["last_quantity"] * r["last_price"] for r in fill_reports)
     assert notional == (100 + 2 * 101 + 102) * P * Q and notional // (4 * Q) == 101 * P  # VWAP 101: 1 of slippage
     assert [r["fee"] for r in fill_reports] == [
-        fee_for(100 * P, 1 * Q, TAKER_BPS),
-        fee_for(101 * P, 2 * Q, TAKER_BPS),
-        fee_for(102 * P, 1 * Q, TAKER_BPS),
+        fee_for(Price(100 * P), 1 * Q, TAKER_BPS),
+        fee_for(Price(101 * P), 2 * Q, TAKER_BPS),
+        fee_for(Price(102 * P), 1 * Q, TAKER_BPS),
     ]
     assert fill_reports[0]["fee"] == 5_000_000  # 100 x 1 x 5 bps = 0.05 in cash scale
     assert (fill_reports[-1]["cum_quantity"], fill_reports[-1]["leaves_quantity"]) == (4 * Q, 0)
@@ -69,7 +70,7 @@ def test_resting_buy_fills_when_a_trade_prints_below_its_price_whatever_the_queu
     sim.new("b1", "BUY", 2 * Q, 99 * P)  # behind 5 displayed at 99
     reports = sim.send(trade(98 * P, 1 * Q, t=T0 + S))
     assert fills(reports) == [("b1", "MAKER", 1 * Q, 99 * P)]
-    assert reports[0]["fee"] == fee_for(99 * P, 1 * Q, MAKER_BPS)
+    assert reports[0]["fee"] == fee_for(Price(99 * P), 1 * Q, MAKER_BPS)
     assert (reports[0]["cum_quantity"], reports[0]["leaves_quantity"]) == (1 * Q, 1 * Q)
     assert sim.send(trade(100 * P, 1 * Q, t=T0 + 2 * S)) == []  # above a buy: not through it
 

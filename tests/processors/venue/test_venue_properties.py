@@ -172,7 +172,9 @@ def test_state_is_json_and_keyed_by_symbol() -> None:
     changes = sim.core.state_changes()
     assert set(changes) == {SYMBOL, "ETHUSDT"}
     assert json.loads(json.dumps(changes)) == changes
-    assert [(b["venue"], b["symbol"], len(b["orders"])) for b in changes[SYMBOL]["books"]] == [(VENUE, SYMBOL, 2)]
+    books = changes[SYMBOL]
+    assert books is not None
+    assert [(b["venue"], b["symbol"], len(b["orders"])) for b in books["books"]] == [(VENUE, SYMBOL, 2)]
 
 
 def test_restored_book_keeps_priority_and_stops() -> None:

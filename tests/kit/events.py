@@ -1,5 +1,5 @@
-"""Builders shared by the processor tests: event meta, the order commands and order events the cores on the
-order path read, a trade print, a runner that checks every emitted record encodes, and readers of emits.
+"""Builders of events: event meta, the order commands and order events the cores on the order path read, a
+trade print, a runner that checks every emitted record encodes, and readers of emits.
 
 The per-processor builder modules (``_risk_builders``, ``_oms_builders``, ...) shape these for their core.
 """
@@ -14,6 +14,7 @@ from processors.core import Core, Emit, Event
 from schemas.codec import default_codec
 from schemas.names import ORDER_EVENT, TRADE
 from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
+from schemas.statuses import TERMINAL_STATUSES
 from topics.catalogue import MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS
 
 Q = QUANTITY_SCALE
@@ -24,7 +25,6 @@ MS = 1_000
 S = 1_000_000
 ACCOUNT = "acc-1"
 SYMBOL = "BTCUSDT"
-TERMINAL = {"FILLED", "CANCELLED", "REJECTED", "EXPIRED"}
 
 _ids = itertools.count(1)  # one counter for every builder, so ids never repeat within a test run
 
@@ -124,7 +124,7 @@ def order_event(
 ) -> Event:
     """An OrderEvent as the OMS publishes it; leaves default to what is left of a working order."""
     if leaves is None:
-        leaves = 0 if status in TERMINAL else quantity - cum
+        leaves = 0 if status in TERMINAL_STATUSES else quantity - cum
     record = {
         "meta": meta(t, "oms"),
         "account": account,
@@ -183,11 +183,6 @@ def trade(
     return Event(MD_TRADES, symbol, TRADE, record, t)
 
 
-def depth_levels(levels: Iterable[tuple[int, int]]) -> list[dict[str, int]]:
-    """(price, quantity) pairs as the PriceLevel records of a depth snapshot or update."""
-    return [{"price": price, "quantity": quantity} for price, quantity in levels]
-
-
 def as_event(emit: Emit) -> Event:
     """An emitted record as the event a reader of its topic would get (e.g. a core's own output coming back)."""
     return Event(emit.topic, emit.key, emit.schema, emit.record, emit.record["meta"]["ingest_time_us"])
@@ -212,3 +207,10 @@ def records_to(emits: Iterable[Emit], topic: str) -> list[dict[str, Any]]:
 def records_of(emits: Iterable[Emit], schema: str) -> list[dict[str, Any]]:
     """The records of one schema, in order."""
     return [emit.record for emit in emits if emit.schema == schema]
+
+
+def changed_state(core: Core, key: str) -> dict[str, Any]:
+    """What ``core.state_changes()`` hands the changelog for ``key``, which must have changed and still exist."""
+    state = core.state_changes()[key]
+    assert state is not None, f"the state of {key} is gone"
+    return state
