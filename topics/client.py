@@ -43,7 +43,7 @@ class AvroProducer:
         value = self.codec.encode(schema, record)
         self.produce_raw(topic, key, value)
 
-    def produce_raw(self, topic: str, key: str | None, value: bytes) -> None:
+    def produce_raw(self, topic: str, key: str | None, value: bytes | None) -> None:
         name = physical_name(self.settings, topic)
         while True:
             try:

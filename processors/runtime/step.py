@@ -22,8 +22,9 @@ from typing import Final
 from processors.core import Emit, Event
 from processors.runtime.dead_letters import SourceRecord, dead_letter
 from processors.runtime.pipeline import Pipeline
-from schemas.codec import Codec
+from schemas.codec import Codec, Decoded
 from schemas.errors import SerializationError, UnknownSchemaError
+from schemas.types import DeadLetterReason
 from topics.catalogue import spec_for
 
 log = logging.getLogger(__name__)
@@ -45,32 +46,46 @@ class InputCheck:
 
 def apply_record(pipeline: Pipeline, codec: Codec, check: InputCheck, source: SourceRecord) -> list[Emit]:
     """The pipeline's outputs for one record; a dead letter instead when it cannot be used."""
-    stage = pipeline.name
-    value = source.value
-    if value is None:
-        return [dead_letter(stage, source, "INVALID_RECORD", "a record without a value (tombstone) on an input")]
-    if len(value) > MAX_INPUT_BYTES:
-        return [dead_letter(stage, source, "OVERSIZED", f"{len(value)} bytes; inputs are limited to {MAX_INPUT_BYTES}")]
-    try:
-        decoded = codec.decode(value)
-    except UnknownSchemaError as error:
-        return [dead_letter(stage, source, "UNKNOWN_SCHEMA", str(error))]
-    except SerializationError as error:
-        return [dead_letter(stage, source, "UNDECODABLE", str(error))]
-    if decoded.schema not in check.schemas:
-        detail = f"{decoded.schema} on {check.logical}, which carries {', '.join(sorted(check.schemas))}"
-        return [dead_letter(stage, source, "UNEXPECTED_SCHEMA", detail)]
-    key = source.key.decode(errors="replace") if source.key is not None else None
-    record = decoded.record
-    if check.key_field is not None:
-        expected = record.get(check.key_field)
-        if key != expected:
-            detail = f"key {key!r} is not the record's {check.key_field} {expected!r}: produce it with that key"
-            return [dead_letter(stage, source, "KEY_MISMATCH", detail)]
-    event = Event(check.logical, key, decoded.schema, record, source.time_us)
+    event = _usable_event(pipeline.name, codec, check, source)
+    if isinstance(event, Emit):
+        return [event]
     try:
         return pipeline.apply(event)
     except Exception as error:  # a core bug must neither stop the pipeline nor lose the record
-        log.exception("%s failed on %s", stage, source.position)
+        log.exception("%s failed on %s", pipeline.name, source.position)
         detail = f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"
-        return [dead_letter(stage, source, "PROCESSING_ERROR", detail)]
+        return [dead_letter(pipeline.name, source, "PROCESSING_ERROR", detail)]
+
+
+def _usable_event(stage: str, codec: Codec, check: InputCheck, source: SourceRecord) -> Event | Emit:
+    """The record as the event the pipeline takes, or the dead letter that says why it cannot be one."""
+    value = source.value
+    if value is None:
+        return dead_letter(stage, source, "INVALID_RECORD", "a record without a value (tombstone) on an input")
+    if len(value) > MAX_INPUT_BYTES:
+        return dead_letter(stage, source, "OVERSIZED", f"{len(value)} bytes; inputs are limited to {MAX_INPUT_BYTES}")
+    decoded = _decoded(codec, value)
+    if not isinstance(decoded, Decoded):
+        reason, detail = decoded
+        return dead_letter(stage, source, reason, detail)
+    if decoded.schema not in check.schemas:
+        detail = f"{decoded.schema} on {check.logical}, which carries {', '.join(sorted(check.schemas))}"
+        return dead_letter(stage, source, "UNEXPECTED_SCHEMA", detail)
+    key = source.key.decode(errors="replace") if source.key is not None else None
+    record = decoded.record
+    if check.key_field is not None and key != record.get(check.key_field):
+        detail = (
+            f"key {key!r} is not the record's {check.key_field} {record.get(check.key_field)!r}: "
+            "produce it with that key"
+        )
+        return dead_letter(stage, source, "KEY_MISMATCH", detail)
+    return Event(check.logical, key, decoded.schema, record, source.time_us)
+
+
+def _decoded(codec: Codec, value: bytes) -> Decoded | tuple[DeadLetterReason, str]:
+    try:
+        return codec.decode(value)
+    except UnknownSchemaError as error:
+        return "UNKNOWN_SCHEMA", str(error)
+    except SerializationError as error:
+        return "UNDECODABLE", str(error)

@@ -41,7 +41,9 @@ def run_worker(
                 print(
                     f"[{stage}#{worker}] {'active' if stats.active else 'standing by'}: consumed {stats.consumed} "
                     f"produced {stats.produced} dead letters {stats.dead_letters} transactions {stats.transactions} "
-                    f"aborts {stats.aborts} retries {stats.retries}",
+                    f"aborts {stats.aborts} retries {stats.retries} rebuilds {stats.rebuilds} (broadcast records "
+                    f"re-read {stats.replayed_broadcast}, keys restored {stats.restored_keys}) client restarts "
+                    f"{stats.client_restarts}",
                     file=sys.stderr,
                     flush=True,
                 )

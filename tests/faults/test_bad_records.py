@@ -83,7 +83,7 @@ def test_bad_records_are_dead_lettered_and_change_nothing(catalogue_topics: Sett
     supervisor.start("orderpath")
     try:
         send_limits(settings, limits, "orderpath")
-        producer = AvroProducer(settings, **{"message.max.bytes": 2 * 1024 * 1024})
+        producer = AvroProducer(settings, None, **{"message.max.bytes": 2 * 1024 * 1024})
         for _, key, value, _ in schedule:
             producer.produce_raw(ORDERS_COMMANDS, key, value)
         producer.flush(120)

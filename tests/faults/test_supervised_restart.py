@@ -6,6 +6,8 @@ worker again, which rebuilds from its changelogs and checkpoints. Every invarian
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from connectors.order_flow import FlowConfig
@@ -16,6 +18,10 @@ from settings import Settings
 from tests.kit.running import PacedFlow, send_limits, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def _sent_at_least(paced: PacedFlow, count: int) -> bool:
+    return paced.sent >= count
 
 
 @pytest.mark.timeout(600)
@@ -34,7 +40,8 @@ def test_killed_workers_are_restarted_by_their_supervisor(catalogue_topics: Sett
         send_limits(settings, limits, stages[0])
         paced.start()
         for n, stage in enumerate(victims, start=1):
-            wait_for(lambda n=n: paced.sent >= n * len(paced.commands) // 3, 60, f"{n} third(s) of the flow")
+            share = n * len(paced.commands) // 3
+            wait_for(functools.partial(_sent_at_least, paced, share), 60, f"{n} third(s) of the flow")
             victim = next(w for w in supervisor.workers if w.processor == stage)
             victim.process.kill()  # SIGKILL: a transaction may be open
 

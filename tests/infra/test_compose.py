@@ -19,12 +19,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from processors.runtime.pipeline import STAGES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "infra" / "Dockerfile"
 
-PROCESSORS = {"risk", "oms", "venue", "portfolio", "orderbook", "router"}
-DEPLOYED_PROCESSORS = {"risk", "oms", "venue", "portfolio", "orderbook"}
+PROCESSORS = set(STAGES)
+DEPLOYED_PROCESSORS = {"orderpath", "orderpath-standby", "orderbook"}
 JOBS = {"topics", "migrate"}
 LONG_RUNNING = DEPLOYED_PROCESSORS | {"sink", "api"}
 INFRA = {"kafka", "postgres"}
@@ -226,7 +228,7 @@ def test_processors_run_on_the_kafka_engine(services: dict[str, Any]) -> None:
             assert "--engine" in options and options[options.index("--engine") + 1] == "kafka", name
             running[name] = processors
     assert set(running) >= DEPLOYED_PROCESSORS
-    assert all(running[name] == [name] for name in DEPLOYED_PROCESSORS)
+    assert all(running[name] == [name.removesuffix("-standby")] for name in DEPLOYED_PROCESSORS)
 
 
 def test_project_services_share_one_image_and_clean_kafka_settings(services: dict[str, Any]) -> None:

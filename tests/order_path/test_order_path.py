@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -50,7 +51,8 @@ def test_two_crossing_orders_from_two_accounts_fill_each_other_and_both_position
     assert by_account[seller]["quantity"] == -3 * LOT
     assert by_account[buyer]["avg_price"] == PRICE  # the resting (maker) order's price
     for order in (sell, buy):
-        assert wait_for(lambda o=order: final_status(path, o["order_id"], {"FILLED"}), 30, "FILLED")
+        filled = functools.partial(final_status, path, order["order_id"], {"FILLED"})
+        assert wait_for(filled, 30, "FILLED")
 
 
 def test_kill_switch_stops_the_next_order_and_clearing_it_lets_orders_through(path: RunningPath, account: str) -> None:
@@ -96,6 +98,14 @@ FLOW_ORDERS = {
 KILL_AT = (0.3, 0.8, 1.4, 2.0)  # order events per order when each kill comes (about 4 order events per order)
 
 
+def _logged_at_least(path: RunningPath, events: int) -> bool:
+    return path.log_size(ORDERS_EVENTS) >= events
+
+
+def _another_active(path: RunningPath, stage: str, slot: int) -> bool:
+    return path.active_slot(stage) not in (None, slot)
+
+
 def _kill_plan(path: RunningPath) -> list[str]:
     """Which stage to kill at each point: every stage in turn (the exclusive single stage every time)."""
     stages = path.stages
@@ -115,10 +125,10 @@ def test_flow_with_each_stage_killed_and_restarted(path: RunningPath) -> None:
     # Kill a stage at each point of the run, mid-stream.
     for stage, share in zip(_kill_plan(path), KILL_AT, strict=True):
         events = int(orders * share)
-        wait_for(lambda n=events: path.log_size(ORDERS_EVENTS) >= n, 600, f"{events} order events")
+        wait_for(functools.partial(_logged_at_least, path, events), 600, f"{events} order events")
         if STAGES[stage].exclusive:  # the active worker dies: the standby takes over, the killed one stands by
             slot = path.kill(stage, path.active_slot(stage))
-            wait_for(lambda s=slot, g=stage: path.active_slot(g) not in (None, s), 60, "the standby to take over")
+            wait_for(functools.partial(_another_active, path, stage, slot), 60, "the standby to take over")
             path.start((stage,), worker=slot)
         else:
             slot = path.kill(stage)

@@ -152,7 +152,7 @@ def post_only_would_take(s: Scenario) -> None:
     s.order("BUY", LOT, PRICE, post_only=True)
 
 
-SCENARIOS: dict[str, tuple[dict[str, Any], Callable[[Scenario], None]]] = {
+SCENARIOS: dict[str, tuple[dict[str, Any], Callable[[Scenario], object]]] = {  # a drive may return what it sent
     "SYMBOL_NOT_ALLOWED": ({}, symbol_not_allowed),
     "QUANTITY_LIMIT": ({"max_order_quantity": LOT}, lambda s: s.order(quantity=2 * LOT)),
     "NOTIONAL_LIMIT": ({"max_order_notional": 1}, lambda s: s.order()),

@@ -61,7 +61,7 @@ def _through_kafka(infra_settings: Settings, topology: str) -> Outputs:
             supervisor.start(stage)
         limits, commands = _flow()
         send_limits(settings, limits, stages[0])
-        producer = AvroProducer(settings, **{"linger.ms": 0})
+        producer = AvroProducer(settings, None, **{"linger.ms": 0})
         for command in commands:
             producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
             producer.flush()

@@ -135,7 +135,7 @@ def test_malformed_records_reach_the_dead_letters_and_the_sink_goes_on(sink_sett
     producer = AvroProducer(sink_settings)
     producer.produce_raw(ORDERS_EVENTS, "acct", b"\xc3\x01not avro at all")
     producer.produce(VENUE_EXECUTIONS, "acct", ORDER_EVENT, example_event(ORDER_EVENT, 90))  # wrong topic
-    producer.produce_raw(PORTFOLIO_POSITIONS, "acct|BTCUSDT", None)  # type: ignore[arg-type]  # a tombstone
+    producer.produce_raw(PORTFOLIO_POSITIONS, "acct|BTCUSDT", None)  # a tombstone
     fill = example_event(ORDER_EVENT, 91, fill_id=None)  # a fill without its id
     producer.produce(ORDERS_EVENTS, fill["account"], ORDER_EVENT, fill)
     nul = example_event(ORDER_EVENT, 92, detail="bad\x00byte")

@@ -11,11 +11,11 @@ import time
 from collections import Counter, defaultdict
 
 import pytest
-from counting_core import POSITION, run_counting_engine, run_counting_faust
+from counting_core import run_counting_engine, run_counting_faust
 
 from processors.core import derived_event_id
 from schemas.examples import example_event
-from schemas.names import NEW_ORDER
+from schemas.names import NEW_ORDER, POSITION
 from settings import Settings
 from topics.catalogue import DEAD_LETTERS, ORDERS_COMMANDS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer, read_events

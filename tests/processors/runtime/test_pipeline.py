@@ -13,7 +13,7 @@ from processors.core import Emit, Event, Record, StateChanges
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import STAGES, TOPOLOGIES, Pipeline, stage_spec
 from processors.runtime.registry import core_class, new_core
-from schemas.codec import default_codec
+from schemas.codec import Codec, default_codec
 from tests.kit.flows import flow_events
 from topics.catalogue import (
     CONTROL_EVENTS,
@@ -34,8 +34,9 @@ def _pipeline(stage: str) -> Pipeline:
     return Pipeline([new_core(name) for name in stage_spec(stage).cores], stage)
 
 
-def _engine(stage: str, **options: object) -> MemoryEngine:
-    return MemoryEngine([core_class(name) for name in stage_spec(stage).cores], name=stage, **options)  # type: ignore[arg-type]
+def _engine(stage: str, codec: Codec | None = None, checkpoint_every: int | None = None) -> MemoryEngine:
+    factories = [core_class(name) for name in stage_spec(stage).cores]
+    return MemoryEngine(factories, name=stage, codec=codec, checkpoint_every=checkpoint_every)
 
 
 FLOW = flow_events(FlowConfig(orders=300, seed=5, accounts=3))
@@ -164,7 +165,7 @@ class _Failing:
 
 def test_a_core_failing_on_a_handed_record_dead_letters_it_and_the_others_go_on() -> None:
     risk = new_core("risk")
-    pipeline = Pipeline([risk, _Failing(), new_core("oms")])  # type: ignore[list-item]
+    pipeline = Pipeline([risk, _Failing(), new_core("oms")])
     assert RISK_DECISIONS in pipeline.internal
     emits: list[Emit] = []
     for event in FLOW[:10]:

@@ -38,7 +38,7 @@ VENUE = "sim"
 def _produce_depth(settings: Settings, count: int) -> None:
     """A snapshot, then ``count - 1`` updates continuing it, each moving one bid level."""
     codec = default_codec()
-    producer = AvroProducer(settings, **{"linger.ms": 50, "batch.num.messages": 10_000})
+    producer = AvroProducer(settings, None, **{"linger.ms": 50, "batch.num.messages": 10_000})
     snapshot = example_event(DEPTH_SNAPSHOT, venue=VENUE, symbol=SYMBOL, last_update_id=1)
     producer.produce_raw(MD_DEPTH, SYMBOL, codec.encode(DEPTH_SNAPSHOT, snapshot))
     update = example_event(DEPTH_UPDATE, venue=VENUE, symbol=SYMBOL)

@@ -46,8 +46,13 @@ def test_a_worker_that_keeps_exiting_is_given_up_on_with_a_reason() -> None:
     _fake(supervisor, "import sys; sys.exit(2)")
     supervisor.start("venue", 1)
     verdicts: list[str | None] = []
+
+    def given_up() -> bool:
+        verdicts.append(supervisor.check())
+        return verdicts[-1] is not None
+
     try:
-        _until(lambda: bool(verdicts.append(supervisor.check()) or verdicts[-1]))
+        _until(given_up)
     finally:
         supervisor.stop()
     assert verdicts[-1] is not None
