@@ -76,6 +76,7 @@ T = TypeVar("T")
 EXCLUSIVE_OWNER = "exclusive"
 _IDLE_ERRORS = frozenset({KafkaError._PARTITION_EOF})
 IDLE_COMMIT_S = 0.1
+SEND_OFFSETS_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -721,7 +722,7 @@ class KafkaEngine:
         producer = self.producer
         commit = [TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()]
         metadata = self.consumer.consumer_group_metadata()
-        timeout_s = 30.0
+        timeout_s = SEND_OFFSETS_TIMEOUT_S
         outcome: list[BaseException | None] = []
 
         def send() -> None:
@@ -736,7 +737,9 @@ class KafkaEngine:
 
         thread = threading.Thread(target=send, name="send-offsets", daemon=True)
         thread.start()
-        thread.join(self.options.transaction_timeout_ms / 1000 + timeout_s)
+        # A call still going after three of its timeouts has hung (or keeps failing): new clients cost less than
+        # the wait. Abandoning a producer that was still working is harmless: its successor fences it.
+        thread.join(3 * timeout_s)
         if not outcome:
             self._abandoned.append(producer)  # still blocked inside it: never closed, never used again
             self._producer = None

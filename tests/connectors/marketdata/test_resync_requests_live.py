@@ -72,7 +72,8 @@ def test_gap_only_the_processor_sees_is_answered_with_a_new_snapshot(market: str
     assert len(sink.lost) == 1
     stats = run.client.stats
     assert (stats.gaps, stats.resync_requests, stats.resyncs, stats.snapshots) == (0, 1, 1, 3)
-    assert [symbol for symbol, _ in venue.snapshot_ids] == [btc, eth, btc]
+    fetched = [symbol for symbol, _ in venue.snapshot_ids]
+    assert sorted(fetched[:2]) == sorted([btc, eth]) and fetched[2:] == [btc]  # the first two in either order
     for symbol in (btc, eth):
         bids, asks, stale = run.processor_book(symbol)
         assert not stale
