@@ -66,7 +66,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(engine: str, catalogue_to
     finally:
         worker.kill()  # SIGKILL: no clean shutdown, a transaction may be open
         worker.join(10)
-    restarted = SPAWN.Process(target=ENGINES[engine], args=(settings, 0, 120.0))
+    restarted = SPAWN.Process(target=ENGINES[engine], args=(settings, 0, 300.0))
     restarted.start()
 
     def all_counted() -> bool:
