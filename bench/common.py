@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
@@ -361,19 +361,36 @@ class BenchTopics:
         self.groups.append(name)
         return name
 
-    def cleanup(self, timeout_s: float = 30.0) -> list[str]:
+    def cleanup(self, timeout_s: float = 30.0, groups_wait_s: float = 0.0) -> list[str]:
+        """Delete the run's topics and its consumer groups (those named here and any under the run prefix, e.g.
+        the workers' stage groups). A group with static members (a stopped worker's) is not empty until their
+        session times out: with ``groups_wait_s`` its deletion is retried that long."""
         admin = admin_client(self.settings)
         names = [t for t in admin.list_topics(timeout=timeout_s).topics if t.startswith(self.prefix)]
         if names:
             for future in admin.delete_topics(names, operation_timeout=timeout_s).values():
                 with contextlib.suppress(KafkaException):
                     future.result()
-        if self.groups:
-            with contextlib.suppress(KafkaException, ValueError):
-                for future in admin.delete_consumer_groups(self.groups, request_timeout=timeout_s).values():
-                    with contextlib.suppress(KafkaException):  # a group that never committed does not exist
-                        future.result()
-        return names
+        deadline = time.monotonic() + groups_wait_s
+        while True:
+            groups = set(self.groups)
+            with contextlib.suppress(KafkaException):
+                listed = admin.list_consumer_groups(request_timeout=timeout_s).result()
+                groups |= {g.group_id for g in listed.valid if g.group_id.startswith(self.prefix)}
+            left = []
+            if groups:
+                with contextlib.suppress(KafkaException, ValueError):
+                    futures = admin.delete_consumer_groups(sorted(groups), request_timeout=timeout_s)
+                    for group, future in futures.items():
+                        try:
+                            future.result()
+                        except KafkaException as error:  # a group that never committed does not exist
+                            if error.args[0].code() == KafkaError.NON_EMPTY_GROUP:
+                                left.append(group)
+            self.groups = left
+            if not left or time.monotonic() > deadline:
+                return names
+            time.sleep(1.0)
 
 
 def end_offsets(config: Mapping[str, Any], topic: str, timeout_s: float = 10.0) -> dict[int, int]:

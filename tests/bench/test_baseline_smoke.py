@@ -19,9 +19,7 @@ EXPECTED_FIGURES = {
     ("loop", "throughput (backlog)"),
     ("loop", "latency p50"),
     ("loop", "latency p99"),
-    ("loop", "CPU per record, loop process"),
     ("txloop", "throughput (backlog)"),
-    ("txloop", "CPU per record, loop process"),
     ("faust default", "throughput (backlog)"),
     ("faust default", "latency p50"),
     ("faust default", "latency p99"),
@@ -29,7 +27,9 @@ EXPECTED_FIGURES = {
     ("faust fetch wait 5 ms", "latency p50"),
     ("faust fetch wait 5 ms", "latency p99"),
 }
-OPTIONAL_FIGURES = {  # only when the broker runs on this machine
+OPTIONAL_FIGURES = {  # CPU: only when the broker runs on this machine, and when enough to resolve (not tiny runs)
+    ("loop", "CPU per record, loop process"),
+    ("txloop", "CPU per record, loop process"),
     ("loop", "CPU per record, broker"),
     ("txloop", "CPU per record, broker"),
 }
