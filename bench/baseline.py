@@ -14,7 +14,9 @@
 5. txloop: the same pass-through tuned for throughput inside Kafka transactions (a transaction per batch of up
    to 500 records, send_offsets_to_transaction, linger.ms=5, read_committed), as the kafka engine runs a stage:
    throughput on the same backlog. The plain loop (tuned for latency) stays the latency baseline; the txloop is
-   the throughput baseline of the order path.
+   the throughput baseline of the order path. Then the same pattern batching as the kafka engine does (the
+   first record, then what has arrived; linger 1 ms): its latency at the paced rate, the cost of a transaction
+   per hop on this broker.
 6. faust: the same pass-through as a faust-streaming agent in a worker subprocess, with faust's defaults and
    with its consumer's fetch wait lowered; throughput on a (smaller) backlog and latency at the same rate.
 
@@ -247,6 +249,13 @@ class Baseline:
                 f"{backlog.get('transactions', 0):,} transactions, linger.ms=5, read_committed",
                 tx_loop.describe_config(),
             )
+        # The same pattern batching as the kafka engine does, for latency: what a transaction per hop costs.
+        phase = "txloop, engine batching"
+        _, source = self.topics.create("txlat-in", ORDERS_COMMANDS)
+        _, sink = self.topics.create("txlat-out", ORDERS_COMMANDS)
+        self.report.progress(f"{phase}: {tx_loop.describe_config(latency=True)}")
+        with self._loop_process("txlat", tx_loop.run_latency, source, sink, 0):
+            self._latency(phase, source, sink, "txlat", tx_loop.describe_config(latency=True))
 
     def _backlog_figures(self, phase: str, backlog: dict[str, Any], what: str, config: str) -> None:
         count, seconds = backlog["count"], backlog["seconds"]
@@ -301,7 +310,7 @@ class Baseline:
         try:
             ready = self._expect(results, "ready", 60.0, process)
             self.report.progress(f"{part} ready after {time.perf_counter() - started:.1f} s ({ready})")
-            yield self._expect(results, "backlog", 30.0 + sent / 1_000, process)
+            yield self._expect(results, "backlog", 30.0 + sent / 1_000, process) if sent else {}
         finally:
             stop.set()
             try:

@@ -499,7 +499,11 @@ def baseline_in_run(settings: Settings, reporter: Reporter, args: argparse.Names
     missing = [k for k, v in found.items() if not v]
     if missing:
         raise RuntimeError(f"the loops gave no {', '.join(missing)}")
-    return {k: float(v) for k, v in found.items() if v}
+    context = {  # the transactional pattern's latency with the engine's batching: for reading, no ratio
+        "txloop_engine_batching_p50_us": values.get(("txloop, engine batching", "latency p50")),
+        "txloop_engine_batching_p99_us": values.get(("txloop, engine batching", "latency p99")),
+    }
+    return {k: float(v) for k, v in {**found, **context}.items() if v}
 
 
 # -- one topology ---------------------------------------------------------------------------------------
@@ -512,6 +516,7 @@ class CurvePoint:
     sent_rate: float  # commands/s the pacer achieved
     accepted: dict[str, float]
     decision: dict[str, float]
+    cpu_us_per_order: float | None  # workers + broker over the phase (pacing and drain), per NewOrder sent
 
 
 class TopologyRun:
@@ -547,8 +552,7 @@ class TopologyRun:
         try:
             self.throughput()
             saturation = self.figures["throughput, commands"]
-            main_rate = self.args.rate or saturation / 2
-            self.latency(main_rate, self.args.latency_seconds, main=True)
+            self.latency(self.args.rate or saturation / 2, self.args.latency_seconds, main=True)
             for fraction in self.args.sweep:
                 self.latency(saturation * fraction, self.args.sweep_seconds, fraction=fraction)
         finally:
@@ -713,18 +717,29 @@ class TopologyRun:
             )
         )
         commands = list(flow.commands())[:count]
-        what = "half of saturation" if fraction is None else f"{fraction:.0%} of saturation"
+        if fraction is not None:
+            what = f"{fraction:.0%} of saturation"
+        else:
+            what = "half of saturation" if self.args.rate is None else "--rate"
         self.report.progress(
             f"{self.label}: latency ({what}): {count:,} commands at {rate_per_s:,.0f} commands/s "
             f"({args.warmup_seconds:g} s warm-up not counted + {seconds:g} s)"
         )
+        broker = broker_pid(self.scoped.bootstrap_servers)
+        before = CpuSnapshot.take(self.workers, broker)
         result = paced_order_latency(self.scoped, commands, rate_per_s, args.warmup_seconds, self.report.progress)
+        after = CpuSnapshot.take(self.workers, broker)
+        ours = sum(after.workers.values()) - sum(before.workers.values()) + after.broker - before.broker
+        others = after.machine_busy - before.machine_busy - ours - (after.bench - before.bench)
+        cpu = ours / result.new_orders * 1e6 if result.new_orders and broker else None
         accepted, decision = latency_stats(result.accepted_us), latency_stats(result.decision_us)
         sent_rate = rate(result.sent, result.seconds)
         if fraction is not None:
-            self.curve.append(CurvePoint(fraction, rate_per_s, sent_rate, accepted, decision))
+            self.curve.append(CurvePoint(fraction, rate_per_s, sent_rate, accepted, decision, cpu))
+        cpu_text = f"CPU per NewOrder, workers + broker {cpu:,.0f} µs; " if cpu is not None else ""
         detail = (
-            f"at {rate_per_s:,.0f} commands/s offered ({sent_rate:,.0f}/s sent), {what}; {result.sent:,} commands "
+            f"at {rate_per_s:,.0f} commands/s offered ({sent_rate:,.0f}/s sent), {what}; {cpu_text}other processes "
+            f"{others:.1f} CPU-s over the phase; {result.sent:,} commands "
             f"({result.new_orders:,} NewOrders), {result.late_sends} sent >1 ms late; order events seen: "
             + ", ".join(f"{k} {v:,}" for k, v in result.event_types.most_common())
             + self.saturation(result, rate_per_s)
@@ -745,6 +760,8 @@ class TopologyRun:
                 decision_stats=decision,
                 offered_rate=rate_per_s,
                 fraction=fraction,
+                cpu_us_per_order=cpu,
+                other_processes_cpu_s=others,
             )
             self.add(f"command → ACCEPTED p99 at {pct}", accepted["p99"], "µs")
             return
@@ -770,8 +787,18 @@ class TopologyRun:
                 + detail,
                 stats=stats,
                 offered_rate=rate_per_s,
+                cpu_us_per_order=cpu,
+                other_processes_cpu_s=others,
             )
             self.add(f"{name} p99", stats["p99"], "µs")
+        if cpu is not None:
+            self.add(
+                "CPU per new order at half saturation, workers + broker",
+                cpu,
+                "µs/order",
+                f"over the paced phase at {rate_per_s:,.0f} commands/s (its drain included), per NewOrder sent: "
+                "transactions are smaller than in the backlog, so their fixed costs weigh more",
+            )
 
     def saturation(self, result: LatencyResult, rate_per_s: float) -> str:
         """A warning when the path could not keep up with the paced rate (its latency then measures a queue)."""
@@ -814,14 +841,17 @@ class TopologyRun:
 
 
 def plot_curve(path: Path, runs: list[TopologyRun], baseline: dict[str, float] | None, title: str) -> None:
-    """command → ACCEPTED p50 (dashed) and p99 (solid) against the offered rate, a line pair per topology; the
-    plain loop's p99 and the aim (3 times it) as reference lines. PNG, matplotlib's Agg backend."""
+    """Above: command → ACCEPTED p50 (dashed) and p99 (solid) against the offered rate, a line pair per topology,
+    with the plain loop's p99 and the aim (3 times it) as reference lines. Below: the CPU each new order cost
+    over the same phases (workers + broker), with the aim of 1,000 µs. PNG, matplotlib's Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 5.5), dpi=110)
+    figure, (axes, cpu_axes) = plt.subplots(
+        2, 1, figsize=(9, 8), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]}
+    )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, run in enumerate(r for r in runs if r.curve):
         color = colors[index % len(colors)]
@@ -829,22 +859,21 @@ def plot_curve(path: Path, runs: list[TopologyRun], baseline: dict[str, float] |
         xs = [p.offered for p in points]
         saturation = run.figures.get("throughput, commands", 0.0)
         label = f"{run.phase} (saturation {saturation:,.0f} commands/s)"
-        axes.plot(
-            xs, [p.accepted.get("p99", float("nan")) / 1000 for p in points], "o-", color=color, label=f"{label}: p99"
-        )
-        axes.plot(
-            xs, [p.accepted.get("p50", float("nan")) / 1000 for p in points], "s--", color=color, label=f"{label}: p50"
-        )
-        for p in points:
+        p99 = [p.accepted.get("p99", float("nan")) / 1000 for p in points]
+        axes.plot(xs, p99, "o-", color=color, label=f"{label}: p99")
+        axes.plot(xs, [p.accepted.get("p50", float("nan")) / 1000 for p in points], "s--", color=color, label="p50")
+        for p, y in zip(points, p99, strict=True):
             axes.annotate(
                 f"{p.fraction:.0%}",
-                (p.offered, p.accepted.get("p99", float("nan")) / 1000),
+                (p.offered, y),
                 textcoords="offset points",
                 xytext=(0, 7),
                 ha="center",
                 fontsize=7,
                 color=color,
             )
+        cpu = [p.cpu_us_per_order if p.cpu_us_per_order is not None else float("nan") for p in points]
+        cpu_axes.plot(xs, cpu, "o-", color=color, label=run.phase)
     if baseline and baseline.get("p99_us"):
         loop_p99 = baseline["p99_us"] / 1000
         axes.axhline(loop_p99, color="grey", linestyle=":", label=f"plain loop p99 ({loop_p99:.2f} ms)")
@@ -855,11 +884,16 @@ def plot_curve(path: Path, runs: list[TopologyRun], baseline: dict[str, float] |
             label=f"aim: {ACCEPTED_P99_AIM:g}x the loop's p99 ({ACCEPTED_P99_AIM * loop_p99:.2f} ms)",
         )
     axes.set_yscale("log")
-    axes.set_xlabel("offered rate, commands/s (labels: share of the topology's saturation)")
     axes.set_ylabel("command → ACCEPTED, ms (log scale)")
     axes.set_title(title, fontsize=10)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=7, loc="upper left")
+    cpu_axes.axhline(1000, color="firebrick", linestyle=":", label="aim: 1,000 µs")
+    cpu_axes.set_ylim(bottom=0)
+    cpu_axes.set_ylabel("CPU per new order, µs\n(workers + broker)", fontsize=8)
+    cpu_axes.set_xlabel("offered rate, commands/s (labels: share of the topology's saturation)")
+    cpu_axes.grid(True, alpha=0.3)
+    cpu_axes.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
@@ -1028,6 +1062,7 @@ def main(argv: list[str] | None = None) -> int:
                         "sent_commands_per_s": p.sent_rate,
                         "accepted_us": p.accepted,
                         "decision_us": p.decision,
+                        "cpu_us_per_order": p.cpu_us_per_order,
                     }
                     for p in run.curve
                 ]

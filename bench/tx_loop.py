@@ -40,14 +40,24 @@ TX_PRODUCER_CONFIG: dict[str, object] = {
 BATCH = 500
 POLL_TIMEOUT_S = 0.05
 PRODUCER_NAME = "bench.txloop"
+#: The latency-tuned variant batches as the kafka engine does: linger 1 ms (``EngineOptions.linger_ms``), and
+#: ``consume(1, timeout)`` for the first record, then what has already arrived (``consume(BATCH - 1, 0)``).
+LATENCY_LINGER_MS = 1
 
 
-def describe_config() -> str:
+def describe_config(latency: bool = False) -> str:
     consumer = ", ".join(f"{k}={v}" for k, v in TX_CONSUMER_CONFIG.items())
-    producer = ", ".join(f"{k}={v}" for k, v in TX_PRODUCER_CONFIG.items())
+    producer = ", ".join(
+        f"{k}={v}" for k, v in {**TX_PRODUCER_CONFIG, **({"linger.ms": LATENCY_LINGER_MS} if latency else {})}.items()
+    )
+    batching = (
+        f"consume(1, {POLL_TIMEOUT_S}) then consume({BATCH - 1}, 0), as the kafka engine batches"
+        if latency
+        else f"consume({BATCH}, {POLL_TIMEOUT_S})"
+    )
     return (
-        f"consumer: {consumer}; producer: {producer}, transactional; consume({BATCH}, {POLL_TIMEOUT_S}) → one "
-        "transaction per batch with send_offsets_to_transaction(positions)"
+        f"consumer: {consumer}; producer: {producer}, transactional; {batching} → one transaction per batch with "
+        "send_offsets_to_transaction(positions)"
     )
 
 
@@ -63,7 +73,25 @@ def run(
     stop: Any,
 ) -> None:
     try:
-        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop)
+        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop, latency=False)
+    except Exception:
+        results.put(("error", traceback.format_exc()))
+
+
+def run_latency(
+    config: Mapping[str, Any],
+    source: str,
+    sink: str,
+    group: str,
+    backlog: int,
+    lifetime_s: float,
+    broker: int | None,
+    results: Any,
+    stop: Any,
+) -> None:
+    """`run` with the kafka engine's batching: the latency floor of a transaction per hop on this broker."""
+    try:
+        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop, latency=True)
     except Exception:
         results.put(("error", traceback.format_exc()))
 
@@ -78,6 +106,8 @@ def _run(
     broker: int | None,
     results: Any,
     stop: Any,
+    *,
+    latency: bool,
 ) -> None:
     from confluent_kafka import Consumer, KafkaError, Producer
 
@@ -90,8 +120,15 @@ def _run(
         errors.append(str(error))
 
     consumer = Consumer({**config, **TX_CONSUMER_CONFIG, "group.id": group})
+    linger = {"linger.ms": LATENCY_LINGER_MS} if latency else {}
     producer = Producer(
-        {**config, **TX_PRODUCER_CONFIG, "transactional.id": f"{group}.tx", "on_delivery": lambda e, _m: on_error(e)}
+        {
+            **config,
+            **TX_PRODUCER_CONFIG,
+            **linger,
+            "transactional.id": f"{group}.tx",
+            "on_delivery": lambda e, _m: on_error(e),
+        }
     )
     producer.init_transactions(30)
     assigned: list[Any] = []
@@ -108,7 +145,13 @@ def _run(
     cpu_first = broker_first = 0.0
     reported = backlog <= 0
     while time.monotonic() < deadline and not stop.is_set():
-        messages = [m for m in consumer.consume(BATCH, POLL_TIMEOUT_S) if m.error() is None and m.value() is not None]
+        if latency:
+            messages = consumer.consume(1, POLL_TIMEOUT_S)
+            if messages:
+                messages += consumer.consume(BATCH - 1, 0)
+        else:
+            messages = consumer.consume(BATCH, POLL_TIMEOUT_S)
+        messages = [m for m in messages if m.error() is None and m.value() is not None]
         if not messages:
             continue
         if first is None:

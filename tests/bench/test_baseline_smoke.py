@@ -20,6 +20,8 @@ EXPECTED_FIGURES = {
     ("loop", "latency p50"),
     ("loop", "latency p99"),
     ("txloop", "throughput (backlog)"),
+    ("txloop, engine batching", "latency p50"),
+    ("txloop, engine batching", "latency p99"),
     ("faust default", "throughput (backlog)"),
     ("faust default", "latency p50"),
     ("faust default", "latency p99"),

@@ -28,12 +28,18 @@ PER_TOPOLOGY = {
     "command → risk decision p50 ÷ loop",
     "command → risk decision p99 ÷ loop",
 }
-BROKER = {"CPU per new order, broker", "CPU per new order, workers + broker"}  # when the broker runs here
+BROKER = {  # when the broker runs on this machine
+    "CPU per new order, broker",
+    "CPU per new order, workers + broker",
+    "CPU per new order at half saturation, workers + broker",
+}
 LOOPS = {
     ("loop", "throughput (backlog)"),
     ("loop", "latency p50"),
     ("loop", "latency p99"),
     ("txloop", "throughput (backlog)"),
+    ("txloop, engine batching", "latency p50"),
+    ("txloop, engine batching", "latency p99"),
 }
 LOOPS_CPU = {(loop, f"CPU per record, {what}") for loop in ("loop", "txloop") for what in ("loop process", "broker")}
 TINY = [
