@@ -323,9 +323,11 @@ def paced_order_latency(
     rate_per_s: float,
     warmup_s: float,
     progress: Callable[[str], None],
-    drain_timeout_s: float = 15.0,
+    stall_timeout_s: float = 10.0,
+    drain_limit_s: float = 300.0,
 ) -> LatencyResult:
-    """Produce `commands` at `rate_per_s`; time each one's risk decision, PENDING_NEW and ACCEPTED arrivals."""
+    """Produce `commands` at `rate_per_s`; time each one's risk decision, PENDING_NEW and ACCEPTED arrivals, until
+    every command is decided (or nothing arrived for `stall_timeout_s`, or `drain_limit_s` after the last send)."""
     codec = default_codec()
     measurer = Consumer(
         settings.kafka_config(
@@ -415,9 +417,12 @@ def paced_order_latency(
                 elif kind == "ACCEPTED":
                     accepted.setdefault(order_id, received - by_order[order_id])
             if state["done"]:
-                deadline = deadline or time.monotonic() + drain_timeout_s
-                settled = len(decision) >= state["sent"] and time.monotonic() - last_arrival > 1.0
-                if settled or time.monotonic() > deadline:
+                # Drained: every command decided and nothing arrived for a second; or stalled; or too long (a
+                # saturated path drains its queue here, so a point past saturation measures the queue whole).
+                deadline = deadline or time.monotonic() + drain_limit_s
+                quiet = time.monotonic() - last_arrival
+                settled = len(decision) >= state["sent"] and quiet > 1.0
+                if settled or quiet > stall_timeout_s or time.monotonic() > deadline:
                     break
             elif time.monotonic() >= next_progress:
                 next_progress += 5
