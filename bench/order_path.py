@@ -511,7 +511,22 @@ def baseline_in_run(settings: Settings, reporter: Reporter, args: argparse.Names
     return {k: float(v) for k, v in {**found, **context}.items() if v}
 
 
-# -- one topology ---------------------------------------------------------------------------------------
+# -- one topology ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseFlow(OrderFlow):
+    """The seeded flow on accounts of its own (``<account_prefix>ACC-001``, …): each latency phase starts from
+    fresh accounts, so positions, open orders and circuit breakers left by earlier phases (which make risk deny
+    everything once limits are reached) do not carry over from one point of the curve to the next."""
+
+    account_prefix: str = ""
+
+    def accounts(self) -> list[str]:
+        return [self.account_prefix + account for account in super().accounts()]
+
+    def _account(self) -> str:
+        return self.account_prefix + super()._account()
 
 
 @dataclass
@@ -579,21 +594,25 @@ class TopologyRun:
             )
         grouped = [s for s in self.stages if self.engine == "faust" or not STAGES[s].exclusive]
         wait_stable(self.scoped, [consumer_group(self.scoped, self.engine, s) for s in grouped], self.workers, 120)
-        gauge = Gauge(self.scoped, self.engine, [self.head])
-        try:
-            deadline = time.monotonic() + 120
-            ends = {RISK_LIMITS: gauge.ends(RISK_LIMITS)}
-            while not gauge.consumed(self.head, ends, [RISK_LIMITS]):
-                check_alive(self.workers)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.head} did not take the risk limits within 120 s")
-                time.sleep(0.1)
-        finally:
-            gauge.close()
+        self.wait_limits()
         self.report.progress(
             f"{self.label}: {', '.join(self.stages)} ready after {time.monotonic() - started:.1f} s "
             f"(the {self.head} stage has the limits)"
         )
+
+    def wait_limits(self, timeout_s: float = 120.0) -> None:
+        """Until the head stage has committed every risk limits record sent so far."""
+        gauge = Gauge(self.scoped, self.engine, [self.head])
+        try:
+            deadline = time.monotonic() + timeout_s
+            ends = {RISK_LIMITS: gauge.ends(RISK_LIMITS)}
+            while not gauge.consumed(self.head, ends, [RISK_LIMITS]):
+                check_alive(self.workers)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.head} did not take the risk limits within {timeout_s:.0f} s")
+                time.sleep(0.05)
+        finally:
+            gauge.close()
 
     def throughput(self) -> None:
         args = self.args
@@ -712,15 +731,21 @@ class TopologyRun:
         args = self.args
         count = max(1, int(rate_per_s * (args.warmup_seconds + seconds)))
         self.paced += 1
-        flow = OrderFlow(
+        flow = PhaseFlow(
             FlowConfig(
                 orders=count,
                 seed=args.seed + self.paced,
                 accounts=args.accounts,
                 run_id=f"{self.topics.prefix}{self.label}-paced-{self.paced}",
                 start_time_us=now_us(),
-            )
+            ),
+            account_prefix=f"P{self.paced}-",
         )
+        producer = AvroProducer(self.scoped)
+        for limits in flow.limits():
+            producer.produce(RISK_LIMITS, limits.key, limits.schema, limits.record)
+        producer.flush()
+        self.wait_limits()
         commands = list(flow.commands())[:count]
         if fraction is not None:
             what = f"{fraction:.0%} of saturation"
