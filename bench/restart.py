@@ -1,7 +1,7 @@
 """Restart time of the exclusive order path stage with a long market data log behind it.
 
     python -m bench.restart [--records 1000000] [--orders 200] [--accounts 4] [--repeat 3] [--skip-cold]
-                            [--engine-option NAME=VALUE ...] [--json]
+                            [--engine-option NAME=VALUE ...] [--profile-dir DIR] [--json]
 
 On the whole catalogue under ``bench-<run id>.restart.``:
 
@@ -15,7 +15,8 @@ On the whole catalogue under ``bench-<run id>.restart.``:
    snapshot covers every record;
 3. warm restart, ``--repeat`` times: SIGKILL the worker, start it again, and produce one fresh NewOrder (a new
    client order id) at once; the time from the process start to that order's ACCEPTED arriving on
-   orders.events (read_committed), and to the worker's log saying it holds the lease (active);
+   orders.events (read_committed), and to the worker's log saying it holds the lease (active). With
+   ``--profile-dir``, one more warm restart (not counted) runs its worker under cProfile;
 4. cold restart (unless ``--skip-cold``): SIGKILL, delete the stage's checkpoint topic (no snapshot, no
    positions: every input is read again from offset 0), start, a fresh order: the time to its ACCEPTED, how
    many md.depth records the worker had read again by then, and the time until it had read all of them.
@@ -151,10 +152,11 @@ class RestartBench:
         self.fresh = 0
         self.starts = 0
 
-    def start(self) -> WorkerProcess:
+    def start(self, profile_dir: Path | None = None) -> WorkerProcess:
         self.starts += 1
         label = f"restart{self.starts}"
-        self.worker = start_stage(STAGE, "kafka", self.scoped, self.log_dir, label, None, self.args.engine_option)
+        options = self.args.engine_option
+        self.worker = start_stage(STAGE, "kafka", self.scoped, self.log_dir, label, profile_dir, options)
         return self.worker
 
     def log_of(self) -> Path:
@@ -253,7 +255,7 @@ class RestartBench:
         command = next(c for c in flow.commands() if c.schema == NEW_ORDER)
         return command.key, command.record["order_id"], self.codec.encode(command.schema, command.record)
 
-    def restart(self, cold: bool) -> Restart:
+    def restart(self, cold: bool, profile_dir: Path | None = None) -> Restart:
         self.kill()
         if cold:
             self.delete_checkpoints()
@@ -261,7 +263,7 @@ class RestartBench:
         measurer = self._measurer()
         try:
             started = time.monotonic()
-            worker = self.start()
+            worker = self.start(profile_dir)
             watch = LogWatch(self.log_of(), ACTIVE_LINE, started)
             self.producer.produce_raw(ORDERS_COMMANDS, account, value)
             self.producer.flush()
@@ -360,6 +362,8 @@ class RestartBench:
                 "up to ACCEPTED is rebuilding (checkpoints, snapshot, changelogs) and the first transaction",
                 runs_s=active,
             )
+        if self.args.profile_dir is not None:
+            self.profiled_restart(self.args.profile_dir)
         if self.args.skip_cold:
             return
         _, _, records = md_depth_read(self.scoped, self.cores)
@@ -387,6 +391,30 @@ class RestartBench:
             f"({rate(self.args.records, cold.to_caught_up_s):,.0f} records/s)",
         )
 
+    def profiled_restart(self, profile_dir: Path) -> None:
+        """One more warm restart (not counted), its worker under cProfile (wall clock: waits show), stopped with
+        SIGTERM once its fresh order is ACCEPTED so the profile is written; then a plain worker again."""
+        result = self.restart(cold=False, profile_dir=profile_dir)
+        assert self.worker is not None
+        stop_workers([self.worker])
+        profile = profile_dir / f"restart{self.starts}-{STAGE}.prof"
+        self.report.notes["profiled warm restart"] = {
+            "to_accepted_s": result.to_accepted_s,
+            "to_active_s": result.to_active_s,
+            "profile": str(profile),
+        }
+        self.report.progress(
+            f"profiled warm restart (not counted): ACCEPTED after {result.to_accepted_s:.2f} s; {profile}"
+        )
+        started = time.monotonic()
+        worker = self.start()
+        watch = LogWatch(self.log_of(), ACTIVE_LINE, started)
+        while watch.seconds is None and time.monotonic() - started < 120:
+            check_alive([worker])
+            time.sleep(0.05)
+        watch.stop()
+        time.sleep(1.0)  # its rebuild done and a transaction or two: the cold restart kills a settled worker
+
     def close(self) -> None:
         if self.worker is not None:
             stop_workers([self.worker])
@@ -407,6 +435,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="warm restarts (3; the median is the figure)")
     parser.add_argument("--skip-cold", action="store_true", help="no restart without the checkpoint topic")
     parser.add_argument(
+        "--profile-dir", type=Path, default=None, help="one more warm restart under cProfile (not counted), .prof here"
+    )
+    parser.add_argument(
         "--engine-option",
         action="append",
         default=[],
@@ -415,6 +446,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout (progress on stderr)")
     args = parser.parse_args(argv)
+    if args.profile_dir is not None:
+        args.profile_dir = args.profile_dir.resolve()
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
     if min(args.records, args.orders, args.accounts, args.repeat) < 1:
         parser.error("--records, --orders, --accounts and --repeat must be positive")
     return args
@@ -463,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             machine=info,
             load_average_at_end=end_load,
             topic_prefix=bench.topics.prefix,
-            parameters=vars(args),
+            parameters={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         )
     if interrupted:
         return 130
