@@ -1,6 +1,6 @@
 """The baseline: raw figures of this machine and broker that every later figure is a ratio of.
 
-    python -m bench.baseline [--messages N] [--only produce,consume,codec,loop,faust] [--json]
+    python -m bench.baseline [--messages N] [--only produce,consume,codec,loop,txloop,faust] [--json]
 
 1. produce: N Avro NewOrder commands encoded and produced (`topics.client.AvroProducer`, the project's producer
    defaults: acks=all, idempotence, linger.ms=5, no compression) to the catalogue's orders.commands topic;
@@ -11,7 +11,13 @@
 4. loop: a plain confluent-kafka consume → decode → transform → encode → produce pass-through (A → B) in its own
    process: throughput on a backlog of N, then end-to-end latency at a paced rate (producer → A → loop → B →
    measuring consumer).
-5. faust: the same pass-through as a faust-streaming agent in a worker subprocess, with faust's defaults and
+5. txloop: the same pass-through tuned for throughput inside Kafka transactions (a transaction per batch of up
+   to 500 records, send_offsets_to_transaction, linger.ms=5, read_committed), as the kafka engine runs a stage:
+   throughput on the same backlog. The plain loop (tuned for latency) stays the latency baseline; the txloop is
+   the throughput baseline of the order path. Then the same pattern batching as the kafka engine does (the
+   first record, then what has arrived; linger 1 ms): its latency at the paced rate, the cost of a transaction
+   per hop on this broker.
+6. faust: the same pass-through as a faust-streaming agent in a worker subprocess, with faust's defaults and
    with its consumer's fetch wait lowered; throughput on a (smaller) backlog and latency at the same rate.
 
 Everything runs against the configured cluster (`settings`), on topics named ``bench-<run id>.…`` that are
@@ -22,6 +28,7 @@ stdout gets one JSON document).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import signal
@@ -30,17 +37,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from bench import plain_loop
+from bench import plain_loop, tx_loop
 from bench.common import (
     MEASURER_CONFIG,
     PACER_LINGER_MS,
     BenchTopics,
     Reporter,
+    broker_pid,
     busy_warning,
     load_average,
     machine_info,
@@ -57,10 +65,11 @@ from settings import PROJECT_ROOT, Settings, load_settings
 from topics.catalogue import ORDERS_COMMANDS
 from topics.client import PRODUCER_DEFAULTS, AvroProducer, read_topic
 
-PHASES = ("produce", "consume", "codec", "loop", "faust")
+PHASES = ("produce", "consume", "codec", "loop", "txloop", "faust")
 POOL = 1000  # distinct records cycled through by the throughput phases (built before the clock starts)
 WARMUP = 1000  # records produced, or encoded and decoded, before a clock starts
 ACCOUNTS = 64
+MIN_CPU_S = 0.05  # /proc counts CPU in clock ticks (10 ms): a CPU figure below this is mostly rounding
 FAUST_LOW_FETCH_WAIT_MS = 5  # the runtime's faust_engine.FETCH_WAIT_MS; not imported: it loads faust here
 
 Record = dict[str, Any]
@@ -201,54 +210,115 @@ class Baseline:
                 )
 
     # 4 -------------------------------------------------------------------------------------------------
-    def loop(self) -> None:
-        n = self.args.messages
-        if self.produced is not None:  # the produce phase's N records are the backlog
+    def _backlog_topic(self, part: str) -> tuple[str, int]:
+        """The produce phase's topic when it ran (its records are the backlog), else a topic filled now."""
+        if self.produced is not None:
             _, source, sent = self.produced
-        else:
-            scoped_in, source = self.topics.create("loop-in", ORDERS_COMMANDS)
-            self.report.progress(f"filling {source} with {n:,} NewOrders (not timed)")
-            sent, _ = fill_topic(scoped_in, ORDERS_COMMANDS, n)
+            return source, sent
+        n = self.args.messages
+        scoped_in, source = self.topics.create(f"{part}-in", ORDERS_COMMANDS)
+        self.report.progress(f"filling {source} with {n:,} NewOrders (not timed)")
+        sent, _ = fill_topic(scoped_in, ORDERS_COMMANDS, n)
+        self.produced = (scoped_in, source, sent)
+        return source, sent
+
+    def loop(self) -> None:
+        source, sent = self._backlog_topic("loop")
         _, sink = self.topics.create("loop-out", ORDERS_COMMANDS)
         self.report.progress(
             f"plain loop in a separate process (multiprocessing, spawn): {plain_loop.describe_config()}"
         )
+        with self._loop_process("loop", plain_loop.run, source, sink, sent) as backlog:
+            self._backlog_figures(
+                "loop",
+                backlog,
+                "consume → decode → set meta.producer → encode → produce, one process",
+                plain_loop.describe_config(),
+            )
+            self._latency("loop", source, sink, "loop")
+
+    def txloop(self) -> None:
+        source, sent = self._backlog_topic("txloop")
+        _, sink = self.topics.create("txloop-out", ORDERS_COMMANDS)
+        self.report.progress(f"transactional loop in a separate process: {tx_loop.describe_config()}")
+        with self._loop_process("txloop", tx_loop.run, source, sink, sent) as backlog:
+            self._backlog_figures(
+                "txloop",
+                backlog,
+                f"the plain loop in transactions of up to {tx_loop.BATCH} records with send_offsets_to_transaction, "
+                f"{backlog.get('transactions', 0):,} transactions, linger.ms=5, read_committed",
+                tx_loop.describe_config(),
+            )
+        # The same pattern batching as the kafka engine does, for latency: what a transaction per hop costs.
+        phase = "txloop, engine batching"
+        _, source = self.topics.create("txlat-in", ORDERS_COMMANDS)
+        _, sink = self.topics.create("txlat-out", ORDERS_COMMANDS)
+        self.report.progress(f"{phase}: {tx_loop.describe_config(latency=True)}")
+        with self._loop_process("txlat", tx_loop.run_latency, source, sink, 0):
+            self._latency(phase, source, sink, "txlat", tx_loop.describe_config(latency=True))
+
+    def _backlog_figures(self, phase: str, backlog: dict[str, Any], what: str, config: str) -> None:
+        count, seconds = backlog["count"], backlog["seconds"]
+        self.report.add(
+            phase,
+            "throughput (backlog)",
+            rate(count, seconds),
+            "msg/s",
+            f"{count:,} records A → B in {seconds:.2f} s, first consumed → all delivered; {what}",
+            count=count,
+            seconds=seconds,
+            config=config,
+            transactions=backlog.get("transactions"),
+        )
+        for name, key, what in (
+            ("CPU per record, loop process", "cpu_s", "the loop process's user + system CPU"),
+            ("CPU per record, broker", "broker_cpu_s", "the local broker's JVM"),
+        ):
+            cpu_s = backlog.get(key)
+            if cpu_s is None:  # an external cluster: no broker process here
+                continue
+            if cpu_s < MIN_CPU_S:
+                self.report.progress(f"{phase}: {name}: {cpu_s:.2f} s of CPU is below what /proc resolves usefully")
+                continue
+            self.report.add(
+                phase,
+                name,
+                cpu_s / count * 1e6,
+                "µs/record",
+                f"{what} over the backlog ({cpu_s:.2f} s)",
+                cpu_s=cpu_s,
+            )
+
+    @contextlib.contextmanager
+    def _loop_process(
+        self, part: str, target: Callable[..., None], source: str, sink: str, sent: int
+    ) -> Iterator[dict[str, Any]]:
+        """A loop process on `source` → `sink`; yields its backlog report, stops it at the end."""
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
         stop = context.Event()
-        lifetime = 60.0 + self.args.latency_seconds + self.args.warmup_seconds + n / 10_000
+        lifetime = 60.0 + self.args.latency_seconds + self.args.warmup_seconds + sent / 5_000
+        broker = broker_pid(self.settings.bootstrap_servers)
         process = context.Process(
-            target=plain_loop.run,
-            args=(self.config, source, sink, self.topics.group("loop"), sent, lifetime, results, stop),
-            name="bench-plain-loop",
+            target=target,
+            args=(self.config, source, sink, self.topics.group(part), sent, lifetime, broker, results, stop),
+            name=f"bench-{part}",
             daemon=True,
         )
         started = time.perf_counter()
         process.start()
         try:
             ready = self._expect(results, "ready", 60.0, process)
-            self.report.progress(f"loop ready after {time.perf_counter() - started:.1f} s ({ready})")
-            backlog = self._expect(results, "backlog", 30.0 + sent / 2_000, process)
-            self.report.add(
-                "loop",
-                "throughput (backlog)",
-                rate(backlog["count"], backlog["seconds"]),
-                "msg/s",
-                f"{backlog['count']:,} records A → B in {backlog['seconds']:.2f} s, first consumed → all delivered; "
-                "consume → decode → set meta.producer → encode → produce, one process",
-                count=backlog["count"],
-                seconds=backlog["seconds"],
-                config=plain_loop.describe_config(),
-            )
-            self._latency("loop", source, sink, "loop")
+            self.report.progress(f"{part} ready after {time.perf_counter() - started:.1f} s ({ready})")
+            yield self._expect(results, "backlog", 30.0 + sent / 1_000, process) if sent else {}
         finally:
             stop.set()
             try:
                 stopped = self._expect(results, "stopped", 15.0, process)
                 if stopped.get("errors") or stopped.get("undelivered"):
-                    self.report.progress(f"loop reported delivery problems: {stopped}")
+                    self.report.progress(f"{part} reported delivery problems: {stopped}")
             except RuntimeError as error:
-                self.report.progress(f"loop did not stop cleanly: {error}")
+                self.report.progress(f"{part} did not stop cleanly: {error}")
             process.join(5)
             if process.is_alive():
                 process.terminate()
@@ -469,7 +539,9 @@ def _stop(worker: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=200_000, help="records for produce, consume, loop (200,000)")
+    parser.add_argument(
+        "--messages", type=int, default=200_000, help="records for produce, consume, loop, txloop (200,000)"
+    )
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout (progress on stderr)")
     parser.add_argument("--codec-messages", type=int, default=100_000, help="records per codec figure (100,000)")
@@ -514,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         "consume": baseline.consume,
         "codec": baseline.codec_phase,
         "loop": baseline.loop,
+        "txloop": baseline.txloop,
         "faust": baseline.faust,
     }
     interrupted = False
@@ -542,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             topic_prefix=baseline.topics.prefix,
             parameters={k: v for k, v in vars(args).items() if k != "only"},
             loop_config=plain_loop.describe_config(),
+            txloop_config=tx_loop.describe_config(),
         )
     if interrupted:
         return 130

@@ -18,10 +18,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
@@ -114,6 +115,63 @@ def machine_lines(info: Mapping[str, Any]) -> list[str]:
         f"broker: {info.get('broker', 'not queried')}",
         f"load average (1, 5, 15 min) before the run: {', '.join(map(str, info['load_average_at_start']))}",
     ]
+
+
+# -- CPU accounting (Linux /proc) --------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all CPUs together."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / CLOCK_TICKS, sum(values) / CLOCK_TICKS
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on ``port`` (IPv4 and IPv6)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table, encoding="ascii") as handle:
+            for line in list(handle)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                    inodes.add(fields[9])
+    return inodes
+
+
+def broker_pid(bootstrap_servers: str | None = None) -> int | None:
+    """The local Kafka broker's process (a JVM running kafka.Kafka), if it runs on this machine.
+
+    Several brokers may run here (colleagues' private stacks): with ``bootstrap_servers``, the one listening on
+    the first server's port; without, or when no socket matches, the only one (None when there are several).
+    """
+    brokers = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if b"kafka.Kafka" in (entry / "cmdline").read_bytes():
+                    brokers.append(entry)
+    if bootstrap_servers:
+        port = int(bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+        sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+        for entry in brokers:
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in sockets for fd in (entry / "fd").iterdir()):
+                    return int(entry.name)
+    return int(brokers[0].name) if len(brokers) == 1 else None
 
 
 # -- statistics -------------------------------------------------------------------------------------------
@@ -308,19 +366,36 @@ class BenchTopics:
         self.groups.append(name)
         return name
 
-    def cleanup(self, timeout_s: float = 30.0) -> list[str]:
+    def cleanup(self, timeout_s: float = 30.0, groups_wait_s: float = 0.0) -> list[str]:
+        """Delete the run's topics and its consumer groups (those named here and any under the run prefix, e.g.
+        the workers' stage groups). A group with static members (a stopped worker's) is not empty until their
+        session times out: with ``groups_wait_s`` its deletion is retried that long."""
         admin = admin_client(self.settings)
         names = [t for t in admin.list_topics(timeout=timeout_s).topics if t.startswith(self.prefix)]
         if names:
             for future in admin.delete_topics(names, operation_timeout=timeout_s).values():
                 with contextlib.suppress(KafkaException):
                     future.result()
-        if self.groups:
-            with contextlib.suppress(KafkaException, ValueError):
-                for future in admin.delete_consumer_groups(self.groups, request_timeout=timeout_s).values():
-                    with contextlib.suppress(KafkaException):  # a group that never committed does not exist
-                        future.result()
-        return names
+        deadline = time.monotonic() + groups_wait_s
+        while True:
+            groups = set(self.groups)
+            with contextlib.suppress(KafkaException):
+                listed = admin.list_consumer_groups(request_timeout=timeout_s).result()
+                groups |= {g.group_id for g in listed.valid if g.group_id.startswith(self.prefix)}
+            left = []
+            if groups:
+                with contextlib.suppress(KafkaException, ValueError):
+                    futures = admin.delete_consumer_groups(sorted(groups), request_timeout=timeout_s)
+                    for group, future in futures.items():
+                        try:
+                            future.result()
+                        except KafkaException as error:  # a group that never committed does not exist
+                            if error.args[0].code() == KafkaError.NON_EMPTY_GROUP:
+                                left.append(group)
+            self.groups = left
+            if not left or time.monotonic() > deadline:
+                return names
+            time.sleep(1.0)
 
 
 def end_offsets(config: Mapping[str, Any], topic: str, timeout_s: float = 10.0) -> dict[int, int]:

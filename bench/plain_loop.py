@@ -3,7 +3,8 @@
 `run` is the body of a separate process (multiprocessing, spawn): on a 2-core machine a thread would share the
 GIL with the side that paces and measures, and each would slow the other; a process has its own interpreter.
 It reports to the parent through a queue: ``("ready", {...})`` once assigned, ``("backlog", {...})`` when the
-first `backlog` records are forwarded and flushed (throughput), ``("stopped", {...})`` at the end, or
+first `backlog` records are forwarded and flushed (throughput; with its own CPU time and the local broker's over
+them), ``("stopped", {...})`` at the end, or
 ``("error", text)``.
 """
 
@@ -14,6 +15,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+from bench.common import process_cpu_s
 from topics.client import PRODUCER_DEFAULTS
 
 #: The loop's consumer, tuned for latency: a fetch returns after at most 5 ms without data (default 500 ms).
@@ -47,11 +49,12 @@ def run(
     group: str,
     backlog: int,
     lifetime_s: float,
+    broker: int | None,
     results: Any,
     stop: Any,
 ) -> None:
     try:
-        _run(config, source, sink, group, backlog, lifetime_s, results, stop)
+        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop)
     except Exception:
         results.put(("error", traceback.format_exc()))
 
@@ -63,6 +66,7 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
     group: str,
     backlog: int,
     lifetime_s: float,
+    broker: int | None,
     results: Any,
     stop: Any,
 ) -> None:
@@ -88,6 +92,7 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
     decode, encode, produce, poll = codec.decode, codec.encode, producer.produce, producer.poll
     forwarded = 0
     first: float | None = None
+    cpu_first = broker_first = 0.0
     reported = backlog <= 0
     checks = 0
     while time.monotonic() < deadline:
@@ -102,6 +107,8 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
             messages = [message]
         if first is None:
             first = time.perf_counter()
+            cpu_first = time.process_time()
+            broker_first = process_cpu_s(broker) if broker else 0.0
         for message in messages:
             data = message.value()
             if message.error() is not None or data is None:
@@ -121,7 +128,13 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
         if not reported and forwarded >= backlog:
             producer.flush(30)
             done = time.perf_counter()
-            results.put(("backlog", {"count": forwarded, "seconds": done - first}))
+            backlog_figures = {
+                "count": forwarded,
+                "seconds": done - first,
+                "cpu_s": time.process_time() - cpu_first,
+                "broker_cpu_s": (process_cpu_s(broker) - broker_first) if broker else None,
+            }
+            results.put(("backlog", backlog_figures))
             reported = True
         checks += 1
         if checks % 64 == 0 and stop.is_set():
