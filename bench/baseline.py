@@ -270,7 +270,7 @@ class Baseline:
             config=config,
             transactions=backlog.get("transactions"),
         )
-        for name, key, what in (
+        for name, key, whose in (
             ("CPU per record, loop process", "cpu_s", "the loop process's user + system CPU"),
             ("CPU per record, broker", "broker_cpu_s", "the local broker's JVM"),
         ):
@@ -285,7 +285,7 @@ class Baseline:
                 name,
                 cpu_s / count * 1e6,
                 "µs/record",
-                f"{what} over the backlog ({cpu_s:.2f} s)",
+                f"{whose} over the backlog ({cpu_s:.2f} s)",
                 cpu_s=cpu_s,
             )
 

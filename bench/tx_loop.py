@@ -96,6 +96,38 @@ def run_latency(
         results.put(("error", traceback.format_exc()))
 
 
+def _next_batch(consumer: Any, *, latency: bool) -> list[Any]:
+    """Throughput: up to a batch within the poll timeout. Latency: the first record, then what has arrived."""
+    if latency:
+        messages = consumer.consume(1, POLL_TIMEOUT_S)
+        if messages:
+            messages += consumer.consume(BATCH - 1, 0)
+    else:
+        messages = consumer.consume(BATCH, POLL_TIMEOUT_S)
+    return [m for m in messages if m.error() is None and m.value() is not None]
+
+
+def _forward_in_transaction(consumer: Any, producer: Any, codec: Any, messages: list[Any], sink: str) -> None:
+    """The kafka engine's pattern: decode, transform, encode, produce, send the offsets, commit."""
+    decode, encode, produce, poll = codec.decode, codec.encode, producer.produce, producer.poll
+    producer.begin_transaction()
+    for message in messages:
+        decoded = decode(message.value())
+        record = decoded.record
+        record["meta"]["producer"] = PRODUCER_NAME  # the transform
+        value = encode(decoded.schema, record)
+        while True:
+            try:
+                produce(sink, value, message.key())
+                break
+            except BufferError:
+                poll(0.01)
+    positions = consumer.position(consumer.assignment())
+    producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+    producer.commit_transaction(30)
+    poll(0)
+
+
 def _run(
     config: Mapping[str, Any],
     source: str,
@@ -138,44 +170,20 @@ def _run(
         consumer.poll(0.1)  # joins the group; with a backlog, the first records wait in the queue
     results.put(("ready", {"partitions": len(assigned)}))
 
-    decode, encode, produce, poll = codec.decode, codec.encode, producer.produce, producer.poll
     forwarded = 0
     transactions = 0
     first: float | None = None
     cpu_first = broker_first = 0.0
     reported = backlog <= 0
     while time.monotonic() < deadline and not stop.is_set():
-        if latency:
-            messages = consumer.consume(1, POLL_TIMEOUT_S)
-            if messages:
-                messages += consumer.consume(BATCH - 1, 0)
-        else:
-            messages = consumer.consume(BATCH, POLL_TIMEOUT_S)
-        messages = [m for m in messages if m.error() is None and m.value() is not None]
+        messages = _next_batch(consumer, latency=latency)
         if not messages:
             continue
         if first is None:
             first = time.perf_counter()
             cpu_first = time.process_time()
             broker_first = process_cpu_s(broker) if broker else 0.0
-        producer.begin_transaction()
-        for message in messages:
-            data = message.value()
-            assert data is not None  # filtered above
-            decoded = decode(data)
-            record = decoded.record
-            record["meta"]["producer"] = PRODUCER_NAME  # the transform
-            value = encode(decoded.schema, record)
-            while True:
-                try:
-                    produce(sink, value, message.key())
-                    break
-                except BufferError:
-                    poll(0.01)
-        positions = consumer.position(consumer.assignment())
-        producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
-        producer.commit_transaction(30)
-        poll(0)
+        _forward_in_transaction(consumer, producer, codec, messages, sink)
         transactions += 1
         forwarded += len(messages)
         if not reported and forwarded >= backlog:
