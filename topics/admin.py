@@ -74,17 +74,31 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
 
 def ensure_topic(settings: Settings, logical: str, partitions: int, config: dict[str, str]) -> str:
     """The physical name of a runtime topic (a changelog, snapshots, a lease), created when missing."""
-    name = physical_name(settings, logical)
+    return ensure_topics(settings, [(logical, partitions, config)])[0]
+
+
+def ensure_topics(settings: Settings, wanted: Iterable[tuple[str, int, dict[str, str]]]) -> list[str]:
+    """The physical names of runtime topics ``(logical, partitions, config)``, the missing ones created: one
+    topic list for all of them (a worker's start asks for half a dozen; each list is a broker round trip)."""
+    wanted = list(wanted)
+    names = [physical_name(settings, logical) for logical, _, _ in wanted]
     admin = admin_client(settings)
-    if name not in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
-        topic = NewTopic(name, partitions, replication_factor=-1, config=config)
-        try:
-            admin.create_topics([topic], operation_timeout=ADMIN_TIMEOUT_S)[name].result()
-        except KafkaException as error:
-            if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # another worker created it first
-                raise
-        wait_for_leaders(settings, [name])
-    return name
+    live = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    missing = [
+        NewTopic(name, partitions, replication_factor=-1, config=config)
+        for name, (_, partitions, config) in zip(names, wanted, strict=True)
+        if name not in live
+    ]
+    if missing:
+        futures = admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S)
+        for topic in missing:
+            try:
+                futures[topic.topic].result()
+            except KafkaException as error:
+                if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # another worker created it first
+                    raise
+        wait_for_leaders(settings, [topic.topic for topic in missing])
+    return names
 
 
 def wait_for_leaders(settings: Settings, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from processors.core import Record
+from processors.runtime.changelog import RESTORE_POLL_S
 from settings import Settings
 
 Positions = dict[tuple[str, int], int]  # (logical topic, partition) -> next offset to read
@@ -83,7 +84,7 @@ def read_checkpoints(settings: Settings, topic: str, cores: list[str], timeout_s
             while consumer.position([TopicPartition(topic, 0)])[0].offset < high:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"reading {topic} did not finish within {timeout_s} s")
-                for message in consumer.consume(500, timeout=0.2):
+                for message in consumer.consume(500, timeout=RESTORE_POLL_S):
                     key, value = message.key(), message.value()
                     if message.error() is not None or key is None or value is None:
                         continue

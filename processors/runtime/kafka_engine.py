@@ -57,7 +57,7 @@ from confluent_kafka import (
 )
 
 from processors.core import Core
-from processors.runtime.changelog import changelog_partitions, ensure_changelog, read_partitions, state_partition
+from processors.runtime.changelog import changelog_partitions, changelog_wanted, read_partitions, state_partition
 from processors.runtime.checkpoints import Checkpoints, Positions, positions_record, read_checkpoints, snapshot_record
 from processors.runtime.dead_letters import SourceRecord, coordinates, dead_letter
 from processors.runtime.pipeline import Pipeline
@@ -66,7 +66,7 @@ from processors.runtime.step import InputCheck, apply_record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
-from topics.admin import ensure_topic, physical_name
+from topics.admin import ensure_topics, physical_name
 from topics.catalogue import CHECKPOINT_CONFIG, DEAD_LETTERS, checkpoint_topic, lease_topic, stage_group
 from topics.partitioning import PARTITIONER
 
@@ -86,9 +86,13 @@ class EngineOptions:
     poll_timeout_s: float = 0.05
     fetch_wait_ms: int = 5  # low: latency matters more than fetch efficiency on the order path
     linger_ms: int = 1
+    # librdkafka waits this long before retrying a request. Back-to-back transactions meet
+    # CONCURRENT_TRANSACTIONS on AddOffsetsToTxn while the broker completes the previous commit; at the default
+    # 100 ms nearly every busy group-stage transaction lost that much (bench.tx_probe: p50 97 ms, 4 ms at 10).
+    retry_backoff_ms: int = 10
     transaction_timeout_ms: int = 60_000  # long enough to ride out a broker restart with a transaction open
     session_timeout_ms: int = 10_000
-    rebuild_wait_s: float = 60.0  # longest read of a changelog or of the broadcast tail when rebuilding
+    rebuild_wait_s: float = 60.0  # longest read of a changelog; longest stall of the broadcast tail when rebuilding
     barrier_wait_s: float = 1.0  # longest wait for a barrier topic's open transaction (see _read_barrier)
     snapshot_interval_s: float = 5.0  # broadcast snapshots at most this often (restart reads the tail after it)
     retry_max_backoff_s: float = 2.0
@@ -158,16 +162,23 @@ class KafkaEngine:
         self._checks = {physical_name(settings, t): InputCheck(t, keyed=True) for t in pipeline.inputs}
         self._checks.update({physical_name(settings, t): InputCheck(t, keyed=False) for t in pipeline.broadcast_inputs})
         self._barrier_topics = {physical_name(settings, t) for t in pipeline.barrier_inputs}
-        self._changelogs = {
-            core.name: (ensure_changelog(settings, core), changelog_partitions(core)) for core in pipeline.cores
-        }
-        self._checkpoints = (
-            ensure_topic(settings, checkpoint_topic(self.name), 1, CHECKPOINT_CONFIG)
-            if pipeline.broadcast_inputs or exclusive
-            else None
+        with_checkpoints = bool(pipeline.broadcast_inputs) or exclusive
+        runtime_topics = ensure_topics(
+            settings,
+            [
+                *(changelog_wanted(core) for core in pipeline.cores),
+                *([(checkpoint_topic(self.name), 1, CHECKPOINT_CONFIG)] if with_checkpoints else []),
+                *([(lease_topic(self.name), 1, {})] if exclusive else []),
+            ],
         )
+        cores = len(pipeline.cores)
+        self._changelogs = {
+            core.name: (topic, changelog_partitions(core))
+            for core, topic in zip(pipeline.cores, runtime_topics[:cores], strict=True)
+        }
+        self._checkpoints = runtime_topics[cores] if with_checkpoints else None
         self._logical = {physical_name(settings, t): t for t in (*pipeline.inputs, *pipeline.broadcast_inputs)}
-        self._lease = ensure_topic(settings, lease_topic(self.name), 1, {}) if exclusive else None
+        self._lease = runtime_topics[-1] if exclusive else None
         self._owned: set[int] = set()  # keyed partitions this worker owns (the same numbers on every input)
         self._keyed: list[TopicPartition] = []  # the keyed partitions it owns, of every input
         self._broadcast: list[TopicPartition] = []  # every broadcast partition
@@ -306,6 +317,7 @@ class KafkaEngine:
                     "transaction.timeout.ms": self.options.transaction_timeout_ms,
                     "partitioner": PARTITIONER,
                     "linger.ms": self.options.linger_ms,
+                    "retry.backoff.ms": self.options.retry_backoff_ms,
                     "message.max.bytes": int(CHECKPOINT_CONFIG["max.message.bytes"]),
                 }
             )
@@ -454,20 +466,31 @@ class KafkaEngine:
         logical = {physical_name(self.settings, t): t for t in self.pipeline.broadcast_inputs}
         begin = {(tp.topic, tp.partition): start.get((logical[tp.topic], tp.partition), 0) for tp in partitions}
         # An exclusive stage replays exactly to where its last transaction left off (what came after meets the
-        # keyed state, live); a group stage to the end, as a worker reading broadcast inputs whole always has.
-        target = {key: self._resume.get(key, 0) for key in begin} if self.exclusive else self._ends(partitions)
+        # keyed state, live); a group stage, and an exclusive one with no position of a partition (its first
+        # start, or its checkpoints lost), to the end: serving orders before reading the market they meet would
+        # fill them against books of hours ago.
+        ends = self._ends(partitions)
+        target = {key: self._resume.get(key, ends[key]) for key in begin} if self.exclusive else ends
         target = {key: max(offset, begin[key]) for key, offset in target.items()}
         self.broadcast.assign([TopicPartition(t, p, offset) for (t, p), offset in begin.items()])
         self._pending_broadcast = []
         positions = dict(begin)
-        deadline = time.monotonic() + self.options.rebuild_wait_s
+        behind = sum(max(0, target[key] - begin[key]) for key in target)
+        if behind:
+            log.info("%s: reading %d broadcast records before serving", self.name, behind)
+        # The wait counts from the last progress, not the start: a long history is read whole, however long it
+        # takes; only a tail that stops advancing (an open transaction holds the end back) is left to come live.
+        stalled_at = time.monotonic() + self.options.rebuild_wait_s
         while any(positions[key] < target[key] for key in target):
-            if time.monotonic() > deadline:  # an open transaction holds the end back: the rest comes live
+            if time.monotonic() > stalled_at:
                 log.warning(
-                    "%s: broadcast tail not read to its end within %.0f s", self.name, self.options.rebuild_wait_s
+                    "%s: broadcast tail stopped advancing for %.0f s before its end; the rest comes live",
+                    self.name,
+                    self.options.rebuild_wait_s,
                 )
                 target = {key: min(offset, positions[key]) for key, offset in target.items()}
                 break
+            before = sum(positions.values())
             for message in self._usable(self.broadcast.consume(self.options.batch_size, 0.1)):
                 topic, partition, offset = coordinates(message)
                 if offset < target[topic, partition]:
@@ -477,6 +500,8 @@ class KafkaEngine:
                     self._pending_broadcast.append(message)
                 positions[topic, partition] = offset + 1
             positions.update(self._positions_of(self.broadcast, partitions, positions))
+            if sum(positions.values()) > before:
+                stalled_at = time.monotonic() + self.options.rebuild_wait_s
         for core in cores:
             core.state_changes()  # broadcast records change no keyed state; nothing to write
         self._broadcast_positions = {key: max(positions[key], target[key]) for key in positions}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,24 @@ def _checkpointed_depth(settings: Settings) -> int:
     return 0 if snapshot is None else sum(o for (t, _), o in snapshot.positions.items() if t == MD_DEPTH)
 
 
+def _new_order(account: str, symbol: str) -> dict[str, Any]:
+    client_order_id = f"order-{time.time_ns()}"
+    return example_event(
+        NEW_ORDER,
+        account=account,
+        client_order_id=client_order_id,
+        order_id=order_id_for(account, client_order_id),
+        symbol=symbol,
+        order_type="LIMIT",
+        time_in_force="GTC",
+        price=100 * PRICE_SCALE,
+        quantity=QUANTITY_SCALE // 100,
+        execution=None,
+        parent_order_id=None,
+        venue=None,
+    )
+
+
 @pytest.mark.timeout(900)
 def test_a_restart_reads_the_snapshot_and_the_tail_not_the_history(catalogue_topics: Settings) -> None:
     settings = catalogue_topics
@@ -71,22 +90,8 @@ def test_a_restart_reads_the_snapshot_and_the_tail_not_the_history(catalogue_top
         first.process.kill()  # SIGKILL
         first.process.wait(10)
 
-    client_order_id = f"after-restart-{time.time_ns()}"
     account = "ACC-RESTART"
-    order = example_event(
-        NEW_ORDER,
-        account=account,
-        client_order_id=client_order_id,
-        order_id=order_id_for(account, client_order_id),
-        symbol="ETHUSDT",
-        order_type="LIMIT",
-        time_in_force="GTC",
-        price=100 * PRICE_SCALE,
-        quantity=QUANTITY_SCALE // 100,
-        execution=None,
-        parent_order_id=None,
-        venue=None,
-    )
+    order = _new_order(account, "ETHUSDT")
     producer = AvroProducer(settings)
     producer.produce(ORDERS_COMMANDS, account, NEW_ORDER, order)
     producer.flush()
@@ -101,3 +106,27 @@ def test_a_restart_reads_the_snapshot_and_the_tail_not_the_history(catalogue_top
     assert engine.stats.rebuilds >= 1 and engine.stats.replayed_broadcast < RECORDS // 100, engine.stats
     events = [d.record for d in read_events(settings, ORDERS_EVENTS) if d.record["order_id"] == order["order_id"]]
     assert [e["event_type"] for e in events][:2] == ["PENDING_NEW", "ACCEPTED"], events
+
+
+@pytest.mark.timeout(300)
+def test_a_first_start_reads_the_market_data_behind_it_before_serving_an_order(catalogue_topics: Settings) -> None:
+    """Without a checkpoint the exclusive stage has no position to replay to: it reads the broadcast topics to
+    their end before the first command, so no order meets a market book of hours ago."""
+    settings = catalogue_topics
+    behind = 20_000
+    _produce_depth(settings, behind)
+    order = _new_order("ACC-FIRST-START", SYMBOL)
+    producer = AvroProducer(settings)
+    producer.produce(ORDERS_COMMANDS, "ACC-FIRST-START", NEW_ORDER, order)
+    producer.flush()
+
+    engine = KafkaEngine(stage_factories("orderpath"), settings, EngineOptions(), name="orderpath", exclusive=True)
+    read_before_the_order: list[int] = []
+
+    def stop_once_decided(stats: EngineStats) -> None:
+        if stats.keyed >= 1:
+            read_before_the_order.append(stats.replayed_broadcast)
+            engine.stop()
+
+    engine.run(max_seconds=120, on_batch=stop_once_decided)
+    assert read_before_the_order == [behind], engine.stats
