@@ -35,6 +35,7 @@ def split_state_key(key: str) -> tuple[str, str | None]:
     record_key, separator, sub_key = key.partition(STATE_SUBKEY_SEPARATOR)
     return record_key, sub_key if separator else None
 
+
 _ID_NAMESPACE = uuid.UUID("5b0c8a47-7d0e-4f5e-9a51-3f4e1c9d2a10")
 # sha1 over the namespace bytes, copied for each id: the namespace prefix is hashed once, not per id.
 _ID_PREFIX: Final = hashlib.sha1(_ID_NAMESPACE.bytes)

@@ -147,4 +147,3 @@ class AccountOrders:
         self.finish_order = deque(self.done)
         self.next_sequence = ordered[-1][1][0] + 1 if ordered else 0
         return self._trim(retention)
-
