@@ -15,7 +15,8 @@ Account state in memory (one JSON-able dict per account):
 - ``orders``: working orders by order id: symbol, side, quantity, cum, leaves, price, ``amend_leaves``
   (the working quantity of an approved amend not yet answered by the OMS) and the order's correlation id;
   an approved NewOrder counts at once, ``orders.events`` then update it and terminal events remove it;
-- ``exposure``: per symbol ``[buy, sell]`` working quantity, the sum over ``orders`` (kept, not recomputed);
+- ``exposure``: per symbol ``[buy, sell]`` working quantity, the sum over ``orders`` (kept as they change,
+  added up again on restore);
 - ``positions``: per symbol, the ``processors.portfolio.position`` dict the account's fills build;
 - ``pnl_day`` / ``pnl_today``: the UTC day (event time) and the realized PnL net of fees of that day's fills;
 - ``bucket``: the ORDER_RATE token bucket ``[micro-tokens, as of event time us]``;
@@ -30,8 +31,8 @@ written: it grows with the symbols the account works orders in and is a function
 adds it up again. What else the account record holds is bounded, whatever the activity: ``rejects`` holds
 fewer than ``breaker_trip_count`` times (the breaker clears it when it trips), ``positions`` one dict per
 symbol the account traded, ``limits`` what the account's RiskLimits configure. A transaction writes the
-account record when a command, a fill, a reject or new limits changed it (every NewOrder takes a token), and
-the record of each order it changed: a command rewrites one order, never the account's working orders.
+account record when a command (every NewOrder takes a token), a fill, a reject or new limits marked it
+changed, and the record of each order it changed: never the account's other working orders.
 
 ``state_changes()`` hands out copies the core never modifies: the account record copies ``positions`` (the
 one container in it the core edits in place) and shares the rest, which the core only ever replaces
