@@ -24,6 +24,18 @@ StateChanges = dict[str, Record | None]  # key → its new state, None when the 
 # change rewrites one order, not the whole account. The runtime routes a sub key to its record key's partition.
 STATE_SUBKEY_SEPARATOR = "|"
 
+
+def state_key(record_key: str, sub_key: str) -> str:
+    """The state key of one sub key's record (an order of an account): ``"<record key>|<sub key>"``."""
+    return f"{record_key}{STATE_SUBKEY_SEPARATOR}{sub_key}"
+
+
+def split_state_key(key: str) -> tuple[str, str | None]:
+    """(record key, sub key) of a state key; sub key None for a key that is a record key alone."""
+    record_key, separator, sub_key = key.partition(STATE_SUBKEY_SEPARATOR)
+    return record_key, sub_key if separator else None
+
+
 _ID_NAMESPACE = uuid.UUID("5b0c8a47-7d0e-4f5e-9a51-3f4e1c9d2a10")
 # sha1 over the namespace bytes, copied for each id: the namespace prefix is hashed once, not per id.
 _ID_PREFIX: Final = hashlib.sha1(_ID_NAMESPACE.bytes)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Final
 
-from processors.core import STATE_SUBKEY_SEPARATOR, Record
+from processors.core import Record
 from processors.oms.orders import ARCHIVED, Order, copy_order, from_archive, from_working_row, working_row
 
 WORKING_FIELD: Final = "order"
@@ -147,13 +147,3 @@ class AccountOrders:
         self.finish_order = deque(self.done)
         self.next_sequence = ordered[-1][1][0] + 1 if ordered else 0
         return self._trim(retention)
-
-
-def state_key(account: str, order_id: str) -> str:
-    return f"{account}{STATE_SUBKEY_SEPARATOR}{order_id}"
-
-
-def split_state_key(key: str) -> tuple[str, str | None]:
-    """(account, order id) of a state key; order id None for an account record of the earlier layout."""
-    account, separator, order_id = key.partition(STATE_SUBKEY_SEPARATOR)
-    return account, order_id if separator else None

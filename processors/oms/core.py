@@ -38,9 +38,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_event_id, order_id_for
+from processors.core import (
+    Emit,
+    Event,
+    Record,
+    StateChanges,
+    derived_event_id,
+    order_id_for,
+    split_state_key,
+    state_key,
+)
 from processors.oms import transitions as t
-from processors.oms.accounts import AccountOrders, split_state_key, state_key
+from processors.oms.accounts import AccountOrders
 from processors.oms.orders import (
     STOPS,
     Order,

@@ -19,6 +19,13 @@ The accounting identity and its rounding: exactly, at price x quantity precision
 ``realized_pnl + unrealized_pnl - fees`` by at most ``fill_count + 1`` units of 1e-8: under one unit per
 fill's truncated notional, under one for the mark's, and half a unit for each half-even rounding.
 
+State
+-----
+Per account, its positions and what its fills already hold (``processors.portfolio.ledger``). The changelog
+holds one record per account (positions and the working orders' applied quantities) and one small record per
+finished order of the window, key ``"<account>|<order id>"``: a transaction writes what it changed, never
+the whole window (layout, restore and the earlier layout in ``processors.portfolio.ledger``).
+
 Marks are broadcast state, not account state
 --------------------------------------------
 As in ``processors.risk.core``, the last trade per symbol is rebuilt by re-reading ``md.trades`` whenever the
@@ -46,18 +53,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_event_id, derived_meta
+from processors.core import (
+    Emit,
+    Event,
+    Record,
+    StateChanges,
+    derived_event_id,
+    derived_meta,
+    split_state_key,
+    state_key,
+)
 from processors.portfolio.ledger import (
     DEFAULT_CONFIG,
     AccountState,
     PortfolioConfig,
+    account_record,
     already_applied,
     apply_to_account,
-    copy_account_state,
     fill_of,
     finish_order,
+    finished_record,
     new_account_state,
-    own_account_state,
+    settle,
+    take_back_account_record,
+    take_back_finished,
 )
 from processors.portfolio.position import Position, unrealized_pnl
 from schemas.names import ORDER_EVENT, POSITION, TRADE
@@ -84,7 +103,11 @@ class PortfolioCore:
     def __init__(self, config: PortfolioConfig = DEFAULT_CONFIG) -> None:
         self.config = config
         self._accounts: dict[str, AccountState] = {}
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # accounts whose account record changed since the last state_changes()
+        self._dirty_finished: set[tuple[str, str]] = set()  # (account, order id) finished or dropped since then
+        self._restored: set[str] = set()  # accounts taken back and not settled yet
+        self._migrated: set[tuple[str, str]] = set()  # finished orders read from account records of the earlier layout
+        self._earlier_layout: set[str] = set()  # those account records, to write again in this layout
         # Derived from account state (rebuilt on restore): symbol -> accounts with an open position in it.
         self._holders: dict[str, set[str]] = {}
         # Broadcast state: rebuilt from md.trades, never in the changelog.
@@ -92,6 +115,8 @@ class PortfolioCore:
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
+        if self._restored:
+            self._settle_restored()
         if event.schema == ORDER_EVENT:
             return self._on_order_event(event)
         if event.schema == TRADE:
@@ -99,19 +124,48 @@ class PortfolioCore:
         raise ValueError(f"portfolio does not take {event.schema} (topic {event.topic})")
 
     def state_changes(self) -> StateChanges:
-        changes: StateChanges = {account: copy_account_state(self._accounts[account]) for account in self._dirty}
+        """The changed account records and finished-order records, None for a dropped order (module docstring).
+
+        What restore alone changes (the window trimmed, the earlier layout rewritten) comes with the first call
+        after an event: an engine may call this right after restoring and drop the answer (the faust engine does).
+        """
+        accounts = self._accounts
+        changes: StateChanges = {account: account_record(accounts[account]) for account in self._dirty}
+        for account, order_id in self._dirty_finished:
+            changes[state_key(account, order_id)] = finished_record(accounts[account], order_id)
         self._dirty.clear()
+        self._dirty_finished.clear()
         return changes
 
     def restore(self, key: str, state: Record) -> None:
-        previous = self._accounts.get(key)
-        if previous is not None:  # restored again (a new assignment): forget what it indexed
-            for symbol in previous["positions"]:
-                self._index(key, symbol, {"quantity": 0})
-        restored = own_account_state({**new_account_state(), **state})
-        self._accounts[key] = restored
-        for symbol, position in restored["positions"].items():
-            self._index(key, symbol, position)
+        account, order_id = split_state_key(key)
+        held = self._accounts.get(account)
+        if held is None:
+            held = self._accounts[account] = new_account_state()
+        if order_id is not None:
+            take_back_finished(held, order_id, state)
+            self._migrated.discard((account, order_id))  # already in this layout: nothing to write again
+        else:
+            for symbol in held["positions"]:  # restored again (a new assignment): forget what it indexed
+                self._index(account, symbol, {"quantity": 0})
+            taken = take_back_account_record(held, state)
+            for symbol, position in held["positions"].items():
+                self._index(account, symbol, position)
+            if "finished" in state:  # the earlier layout: the whole window in the account record
+                self._migrated.update((account, finished) for finished in taken)
+                self._earlier_layout.add(account)
+        self._restored.add(account)
+
+    def _settle_restored(self) -> None:
+        """Before the first event after restore: the windows in finish order and trimmed; what to write again."""
+        config = self.config
+        for account in self._restored:
+            self._dirty_finished.update((account, dropped) for dropped in settle(self._accounts[account], config))
+        self._dirty_finished |= self._migrated
+        self._dirty |= self._earlier_layout
+        self._restored.clear()
+        self._migrated.clear()
+        self._earlier_layout.clear()
 
     def broadcast_state(self) -> Record:
         return {"marks": dict(self._marks)}
@@ -122,6 +176,8 @@ class PortfolioCore:
     # -- read access for tools and tests -----------------------------------------------------------------
     def account_state(self, account: str) -> AccountState | None:
         """The live state of an account (do not modify), None when the portfolio has seen no fill of it."""
+        if self._restored:
+            self._settle_restored()
         return self._accounts.get(account)
 
     def position_view(self, account: str, symbol: str) -> Record | None:
@@ -141,17 +197,18 @@ class PortfolioCore:
         state = self._accounts.get(account)
         if update["event_type"] not in FILL_EVENT_TYPES or update.get("last_quantity", 0) <= 0:  # not a fill
             # A terminal event of an order with fills retires it; any other event changes nothing here.
-            terminal = update["status"] in TERMINAL_STATUSES
-            if terminal and state is not None and finish_order(state, update["order_id"], self.config):
-                self._dirty.add(account)
+            if update["status"] in TERMINAL_STATUSES and state is not None:
+                self._finish(account, state, update["order_id"])
             return []
         fill = fill_of(update)
         if state is None:
             state = self._accounts[account] = new_account_state()
         elif already_applied(state, fill):
             return []
-        position = apply_to_account(state, fill, self.config)
+        position = apply_to_account(state, fill)
         self._dirty.add(account)
+        if fill.finishes_order:
+            self._finish(account, state, fill.order_id)
         symbol = fill.symbol
         self._index(account, symbol, position)
         mark = self._mark_of(symbol, position)
@@ -190,6 +247,15 @@ class PortfolioCore:
         return emits
 
     # -- helpers ----------------------------------------------------------------------------------------
+    def _finish(self, account: str, state: AccountState, order_id: str) -> None:
+        """Retire an order with fills into the window: the account record, its record, the records it dropped."""
+        dropped = finish_order(state, order_id, self.config)
+        if dropped is None:  # no fills of it here: nothing to retire
+            return
+        self._dirty.add(account)
+        self._dirty_finished.add((account, order_id))
+        self._dirty_finished.update((account, oldest) for oldest in dropped)
+
     def _index(self, account: str, symbol: str, position: Mapping[str, Any]) -> None:
         """Keep ``_holders`` in step: only open positions are re-marked."""
         if position["quantity"]:

@@ -9,25 +9,42 @@ RESET, key ``"ACCOUNT:<account>"``).
 
 State
 -----
-Account state (one JSON-able dict per account, the changelog key is the account):
+Account state in memory (one JSON-able dict per account):
 
 - ``limits``: the latest RiskLimits (``None``: ``RiskConfig.default_limits``);
 - ``orders``: working orders by order id: symbol, side, quantity, cum, leaves, price, ``amend_leaves``
   (the working quantity of an approved amend not yet answered by the OMS) and the order's correlation id;
   an approved NewOrder counts at once, ``orders.events`` then update it and terminal events remove it;
-- ``exposure``: per symbol ``[buy, sell]`` working quantity, the sum over ``orders`` (kept, not recomputed);
+- ``exposure``: per symbol ``[buy, sell]`` working quantity, the sum over ``orders`` (kept as they change,
+  added up again on restore);
 - ``positions``: per symbol, the ``processors.portfolio.position`` dict the account's fills build;
 - ``pnl_day`` / ``pnl_today``: the UTC day (event time) and the realized PnL net of fees of that day's fills;
 - ``bucket``: the ORDER_RATE token bucket ``[micro-tokens, as of event time us]``;
 - ``rejects``: event times of recent denials / venue rejects (circuit breaker window);
 - ``breaker``: the account's own circuit breaker while tripped (``cool_down_until_us``, ``trigger_count``).
 
-``state_changes()`` hands out a copy that shares what the core never modifies in place: ``limits``,
-``bucket``, ``rejects``, ``breaker``, each working order and each position dict are replaced whole when they
-change, so only the containers the core edits in place (``orders``, ``exposure`` and its pairs,
-``positions``) are copied (``copy_account_state``): a changelog record costs a copy of the account's order
-index, not of every working order. An account is marked changed only by an event that changes
-it (an order event repeating what risk already holds, e.g. PENDING_NEW or ACCEPTED, does not).
+Changelog: the account record, key ``"<account>"``, holds the fields but ``orders`` and ``exposure``
+(``ACCOUNT_RECORD_FIELDS``); each working order is its own record, key ``"<account>|<order id>"``
+(``processors.core.state_key``; an account name must not contain the separator), value the order's dict, and
+gets a tombstone (None) when the order leaves risk's state, so compaction removes it. ``exposure`` is not
+written: it grows with the symbols the account works orders in and is a function of the orders, so restore
+adds it up again. What else the account record holds is bounded, whatever the activity: ``rejects`` holds
+fewer than ``breaker_trip_count`` times (the breaker clears it when it trips), ``positions`` one dict per
+symbol the account traded, ``limits`` what the account's RiskLimits configure. A transaction writes the
+account record when a command (every NewOrder takes a token), a fill, a reject or new limits marked it
+changed, and the record of each order it changed: never the account's other working orders.
+
+``state_changes()`` hands out copies the core never modifies: the account record copies ``positions`` (the
+one container in it the core edits in place) and shares the rest, which the core only ever replaces
+(``limits``, ``bucket``, ``rejects``, ``breaker``, each position dict); an order record is the working order's
+dict itself, which the core also replaces whole when the order changes. An account is marked changed only by
+an event that changes it (an order event repeating what risk already holds, e.g. PENDING_NEW or ACCEPTED,
+does not).
+
+An account record of the earlier layout (the same key, with ``orders`` and ``exposure`` in it) is still
+read: its working orders are taken (unless a per-order record of the same order came back too: that one is
+newer) and, after the first event, written again as records of their own with the account record in this
+layout.
 
 Broadcast state (kill switches in force, breakers tripped by other producers, trading states set by
 ``TradingStateSet``, last trade price per symbol) is *not* in the changelog: the runtime re-reads the
@@ -43,7 +60,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final
 
-from processors.core import Emit, Event, Record, StateChanges, derived_meta
+from processors.core import Emit, Event, Record, StateChanges, derived_meta, split_state_key, state_key
 from processors.portfolio.position import apply_fill, empty_position
 from processors.risk import checks
 from processors.risk.checks import (
@@ -98,18 +115,40 @@ def new_account_state() -> AccountState:
     }
 
 
-def copy_account_state(state: AccountState) -> AccountState:
-    """A copy the core never modifies: the containers it edits in place are copied, the rest is shared.
+# The account record: every field of the account state but the working orders (a record each) and their exposure.
+ACCOUNT_RECORD_FIELDS: Final = ("limits", "positions", "pnl_day", "pnl_today", "bucket", "rejects", "breaker")
 
-    Shared: ``limits``, ``bucket``, ``rejects``, ``breaker``, the working orders and the position dicts, which
-    the core only ever replaces (module docstring); ``restore`` copies them as well, so no caller's dict is
-    ever aliased.
-    """
-    copied = dict(state)
-    copied["orders"] = dict(state["orders"])
-    copied["exposure"] = {symbol: list(sides) for symbol, sides in state["exposure"].items()}
-    copied["positions"] = dict(state["positions"])
-    return copied
+
+def account_record(state: AccountState) -> Record:
+    """The account's changelog record: a copy the core never modifies (module docstring, "State")."""
+    record = {name: state[name] for name in ACCOUNT_RECORD_FIELDS}
+    record["positions"] = dict(state["positions"])
+    return record
+
+
+def take_back_account_record(state: AccountState, record: Record) -> None:
+    """An account record into ``state``, every container its own copy: no changelog dict is ever aliased."""
+    limits = record.get("limits")
+    state["limits"] = None if limits is None else limits_from_record(limits)
+    state["positions"] = {symbol: dict(held) for symbol, held in record.get("positions", {}).items()}
+    state["pnl_day"] = record.get("pnl_day", 0)
+    state["pnl_today"] = record.get("pnl_today", 0)
+    bucket = record.get("bucket")
+    state["bucket"] = None if bucket is None else list(bucket)
+    state["rejects"] = list(record.get("rejects", ()))
+    breaker = record.get("breaker")
+    state["breaker"] = None if breaker is None else dict(breaker)
+
+
+def exposure_of(orders: Mapping[str, Mapping[str, Any]]) -> dict[str, list[int]]:
+    """Per symbol ``[buy, sell]``: what the working orders add up to (only symbols where it is not zero)."""
+    exposure: dict[str, list[int]] = {}
+    for order in orders.values():
+        working = _order_exposure(order)
+        if working:
+            sides = exposure.setdefault(order["symbol"], [0, 0])
+            sides[0 if order["side"] == "BUY" else 1] += working
+    return exposure
 
 
 def _key(scope: str, target: str | None) -> str:
@@ -136,7 +175,11 @@ class RiskCore:
         self.config = config
         self._default_limits: Record = config.default_limits.as_record()
         self._accounts: dict[str, AccountState] = {}
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # accounts whose account record changed since the last state_changes()
+        self._dirty_orders: set[tuple[str, str]] = set()  # (account, order id) changed or gone since then
+        self._restored: set[str] = set()  # accounts taken back and not settled yet
+        self._migrated: set[tuple[str, str]] = set()  # orders read from account records of the earlier layout
+        self._earlier_layout: set[str] = set()  # those account records, to write again in this layout
         # Broadcast state: rebuilt from the broadcast topics, never in the changelog.
         self._kill_switches: set[str] = set()  # "GLOBAL", "ACCOUNT:<account>", "SYMBOL:<symbol>"
         self._breakers: dict[str, tuple[str, int | None]] = {}  # tripped by others: key -> (state, until)
@@ -156,30 +199,57 @@ class RiskCore:
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
+        if self._restored:
+            self._settle_restored()
         handler = self._handlers.get(event.schema)
         if handler is None:
             raise ValueError(f"risk does not take {event.schema} (topic {event.topic})")
         return handler(event)
 
     def state_changes(self) -> StateChanges:
+        """The changed account records and working-order records, None for an order gone (module docstring).
+
+        What restore alone changes (the earlier layout rewritten) comes with the first call after an event: an
+        engine may call this right after restoring and drop the answer (the faust engine does).
+        """
         accounts = self._accounts
-        changes: StateChanges = {account: copy_account_state(accounts[account]) for account in self._dirty}
+        changes: StateChanges = {account: account_record(accounts[account]) for account in self._dirty}
+        for account, order_id in self._dirty_orders:
+            changes[state_key(account, order_id)] = accounts[account]["orders"].get(order_id)
         self._dirty.clear()
+        self._dirty_orders.clear()
         return changes
 
     def restore(self, key: str, state: Record) -> None:
-        restored = copy_account_state({**new_account_state(), **state})
-        limits = restored["limits"]
-        if limits is not None:  # the changelog's dict: the core shares limits, so it takes its own
-            restored["limits"] = limits_from_record(limits)
-        for name in ("bucket", "rejects"):
-            if restored[name] is not None:
-                restored[name] = list(restored[name])
-        if restored["breaker"] is not None:
-            restored["breaker"] = dict(restored["breaker"])
-        restored["orders"] = {order_id: dict(order) for order_id, order in restored["orders"].items()}
-        restored["positions"] = {symbol: dict(held) for symbol, held in restored["positions"].items()}
-        self._accounts[key] = restored
+        account, order_id = split_state_key(key)
+        held = self._accounts.get(account)
+        if held is None:
+            held = self._accounts[account] = new_account_state()
+        orders = held["orders"]
+        if order_id is not None:
+            orders[order_id] = dict(state)
+            self._migrated.discard((account, order_id))  # already in this layout: nothing to write again
+        else:
+            take_back_account_record(held, state)
+            earlier: dict[str, Record] | None = state.get("orders")
+            if earlier is not None:  # the earlier layout: the working orders in the account record
+                for earlier_id, order in earlier.items():
+                    if earlier_id not in orders:
+                        orders[earlier_id] = dict(order)
+                        self._migrated.add((account, earlier_id))
+                self._earlier_layout.add(account)
+        self._restored.add(account)
+
+    def _settle_restored(self) -> None:
+        """Before the first event after restore: exposure added up again; what to write again."""
+        for account in self._restored:
+            state = self._accounts[account]
+            state["exposure"] = exposure_of(state["orders"])
+        self._dirty_orders |= self._migrated
+        self._dirty |= self._earlier_layout
+        self._restored.clear()
+        self._migrated.clear()
+        self._earlier_layout.clear()
 
     def broadcast_state(self) -> Record:
         return {
@@ -198,6 +268,8 @@ class RiskCore:
     # -- read access for tools and tests -----------------------------------------------------------------
     def account_state(self, account: str) -> AccountState | None:
         """The live state of an account (do not modify), None when risk has seen nothing of it."""
+        if self._restored:
+            self._settle_restored()
         return self._accounts.get(account)
 
     # -- commands ---------------------------------------------------------------------------------------
@@ -255,6 +327,7 @@ class RiskCore:
                     "amend_leaves": None,
                     "correlation_id": meta["correlation_id"],
                 }
+                self._dirty_orders.add((account, order_id))
                 self._expose(state, symbol, buy, quantity)
         state["bucket"] = [tokens, tokens_at]
         emits.append(
@@ -324,6 +397,7 @@ class RiskCore:
             pending = working["amend_leaves"]
             amend_leaves = new_leaves if pending is None else max(pending, new_leaves)
             working = state["orders"][amend["order_id"]] = {**working, "amend_leaves": amend_leaves}  # replaced whole
+            self._dirty_orders.add((account, amend["order_id"]))
             self._expose(state, symbol, buy, _order_exposure(working) - before)
         emits.append(
             self._decision(
@@ -359,7 +433,7 @@ class RiskCore:
             if working is not None:
                 del orders[order_id]
                 self._expose(state, working["symbol"], working["side"] == "BUY", -_order_exposure(working))
-                changed = True
+                self._dirty_orders.add((account, order_id))
         else:
             quantity: int = update["quantity"]
             cum: int = update["cum_quantity"]
@@ -377,7 +451,6 @@ class RiskCore:
                     "amend_leaves": None,
                     "correlation_id": update["meta"]["correlation_id"],
                 }
-                changed = True
             elif (
                 working["leaves"] == leaves
                 and working["cum"] == cum
@@ -399,7 +472,7 @@ class RiskCore:
                 if answers_amend:
                     working["amend_leaves"] = None
                 self._expose(state, working["symbol"], working["side"] == "BUY", _order_exposure(working) - before)
-                changed = True
+                self._dirty_orders.add((account, order_id))
 
         emits: list[Emit] = []
         if event_type == "REJECTED":

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from confluent_kafka import Consumer, TopicPartition
 
-from processors.core import STATE_SUBKEY_SEPARATOR, Core, Record
+from processors.core import Core, Record, split_state_key
 from processors.runtime.state_codec import decode_state
 from settings import Settings
 from topics.catalogue import CHANGELOG_CONFIG, changelog_topic, spec_for
@@ -36,7 +36,7 @@ def changelog_wanted(core: Core) -> tuple[str, int, dict[str, str]]:
 
 def state_partition(key: str, partitions: int) -> int:
     """The changelog partition of a state key: the partition of its record key."""
-    return partition_for(key.split(STATE_SUBKEY_SEPARATOR, 1)[0], partitions)
+    return partition_for(split_state_key(key)[0], partitions)
 
 
 def read_partitions(

@@ -13,7 +13,9 @@ The accounting identity the properties check, with its rounding rules:
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from processors.core import Emit, Event
 from processors.portfolio import PortfolioConfig, PortfolioCore
 from schemas.scales import Price, Quantity, notional
+from tests.kit.changelog import Changelog
 from tests.kit.events import changed_state
 from topics.catalogue import MD_TRADES
 
@@ -36,11 +39,11 @@ def test_state_changes_return_only_changed_accounts_then_forget_them() -> None:
     core = PortfolioCore()
     run(core, fill("o-1", "BUY", 1 * Q, 100 * P), fill("o-2", "SELL", 1 * Q, 100 * P, account="acc-2"))
     changes = core.state_changes()
-    assert set(changes) == {ACCOUNT, "acc-2"}
+    assert set(changes) == {ACCOUNT, f"{ACCOUNT}|o-1", "acc-2", "acc-2|o-2"}  # each filled order finished
     assert json.loads(json.dumps(changes)) == changes  # JSON-able as is
     assert core.state_changes() == {}
-    run(core, trade(101 * P), fill("o-3", "BUY", 1 * Q, 100 * P, account="acc-2"))
-    assert set(core.state_changes()) == {"acc-2"}
+    run(core, trade(101 * P), fill("o-3", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, account="acc-2"))
+    assert set(core.state_changes()) == {"acc-2"}  # a partial fill: the account record alone
 
 
 def test_state_changes_are_copies_not_the_live_state() -> None:
@@ -49,8 +52,7 @@ def test_state_changes_are_copies_not_the_live_state() -> None:
     snapshot = changed_state(core, ACCOUNT)
     run(core, fill("o-1", "BUY", 1 * Q, 100 * P, order_quantity=2 * Q, cum=2 * Q))
     assert snapshot["positions"][SYMBOL]["quantity"] == 1 * Q
-    assert snapshot["orders"] == {"o-1": 1 * Q}
-    assert snapshot["finished"] == {}
+    assert snapshot == {"positions": snapshot["positions"], "orders": {"o-1": 1 * Q}}  # no window in it
 
 
 def test_restore_takes_its_own_copy_of_the_changelog_state() -> None:
@@ -275,13 +277,34 @@ def test_restore_from_state_changes_continues_identically(actions: list[tuple[An
     assert restored.state_changes() == original.state_changes()
 
 
-def test_the_finished_order_window_keeps_its_order_through_a_restore() -> None:
-    config = PortfolioConfig(finished_orders_kept=3)
+@settings(max_examples=150, deadline=None)
+@given(
+    actions=_actions,
+    cuts=st.lists(st.integers(0, 200), max_size=5),
+    split=st.integers(0, 200),
+    kept=st.sampled_from([1, 2, 1024]),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_a_core_restored_from_the_changelog_so_far_continues_identically(
+    actions: list[tuple[Any, ...]], cuts: list[int], split: int, kept: int, shuffle: random.Random
+) -> None:
+    """Transactions of any size write their changes; a core restored from them (keys in any order) at any point
+    answers the rest as the one that kept running, and writes the same changelog records."""
+    events = _stream(actions).events
+    split %= len(events) + 1
+    config = PortfolioConfig(finished_orders_kept=kept)
     original = PortfolioCore(config)
-    run(original, *(fill(f"o-{n}", "BUY", 1 * Q, 100 * P) for n in (5, 1, 3)))
+    changelog = Changelog()
+    bounds = sorted({0, split, *(cut % (split + 1) for cut in cuts)})
+    for start, end in itertools.pairwise(bounds):
+        run(original, *events[start:end])
+        changelog.take(original)
+    assert all(key.count("|") <= 1 for key in changelog.latest)
     restored = PortfolioCore(config)
-    restored.restore(ACCOUNT, json.loads(json.dumps(changed_state(original, ACCOUNT))))
-    run(restored, fill("o-2", "BUY", 1 * Q, 100 * P))
-    state = restored.account_state(ACCOUNT)
-    assert state is not None
-    assert list(state["finished"]) == ["o-1", "o-3", "o-2"]  # the oldest (o-5) left first
+    restored.restore_broadcast(json.loads(json.dumps(original.broadcast_state())))  # the snapshot, then the keys
+    changelog.restore_into(restored, shuffle)
+    rest = events[split:]
+    assert run(restored, *rest) == run(original, *rest)
+    assert json.loads(json.dumps(restored.state_changes())) == json.loads(json.dumps(original.state_changes()))
+    for account in ACCOUNTS:  # as JSON: the window's order counts too
+        assert json.dumps(restored.account_state(account)) == json.dumps(original.account_state(account))

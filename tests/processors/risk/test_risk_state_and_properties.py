@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from _risk_builders import (
@@ -31,7 +32,8 @@ from hypothesis import strategies as st
 from processors.core import Event
 from processors.risk import RiskConfig, RiskCore
 from processors.risk.checks import reason_for
-from tests.kit.events import changed_state
+from processors.risk.core import account_record
+from tests.kit.changelog import Changelog
 from topics.catalogue import CONTROL_EVENTS, MD_TRADES
 
 
@@ -90,7 +92,7 @@ def test_restore_from_state_changes_continues_identically() -> None:
     original = RiskCore(config)
     run(original, *first)
     changelog = json.loads(json.dumps(original.state_changes()))  # what the runtime writes and reads back
-    assert set(changelog) == {ACCOUNT, "acc-2"}
+    assert {key.partition("|")[0] for key in changelog} == {ACCOUNT, "acc-2"}
 
     restored = RiskCore(config)
     for key, state in changelog.items():
@@ -109,17 +111,19 @@ def test_state_changes_return_only_changed_account_keys_then_forget_them() -> No
     core = RiskCore()
     run(core, new_order("o-1"), new_order("x-1", account="acc-2"), trade(100 * P), kill_switch("GLOBAL", None))
     changes = core.state_changes()
-    assert set(changes) == {ACCOUNT, "acc-2"}
+    assert set(changes) == {ACCOUNT, f"{ACCOUNT}|o-1", "acc-2", "acc-2|x-1"}  # each account and its new order
     assert json.loads(json.dumps(changes)) == changes  # JSON-able as is
     assert core.state_changes() == {}
     run(core, cancel("o-1"))
     assert set(core.state_changes()) == {ACCOUNT}
+    run(core, order_event("o-1", "CANCELLED", "CANCELLED"))
+    assert core.state_changes() == {f"{ACCOUNT}|o-1": None}  # the order leaves risk's state: a tombstone
 
 
 def test_state_changes_are_copies_not_the_live_state() -> None:
     core = RiskCore()
     run(core, new_order("o-1", quantity=4 * Q), new_order("o-3", side="SELL"))
-    snapshot = changed_state(core, ACCOUNT)
+    snapshot = core.state_changes()
     as_written = json.dumps(snapshot, sort_keys=True)
     run(
         core,
@@ -137,7 +141,7 @@ def test_state_changes_are_copies_not_the_live_state() -> None:
         order_event("o-3", "CANCELLED", "CANCELLED", side="SELL"),
     )
     assert json.dumps(snapshot, sort_keys=True) == as_written
-    assert set(snapshot["orders"]) == {"o-1", "o-3"}
+    assert set(snapshot) == {ACCOUNT, f"{ACCOUNT}|o-1", f"{ACCOUNT}|o-3"}
 
 
 # -- properties -----------------------------------------------------------------------------------------
@@ -301,4 +305,64 @@ def test_random_streams_never_exceed_max_open_orders_and_denials_name_a_failing_
     for changes, as_written in snapshots:
         assert json.dumps(changes, sort_keys=True) == as_written
     latest.update(core.state_changes())
-    assert latest == {account: core.account_state(account) for account in latest}
+    for key, written in latest.items():
+        account, _, order_id = key.partition("|")
+        state = core.account_state(account)
+        assert state is not None
+        assert written == (state["orders"].get(order_id) if order_id else account_record(state))
+    state = core.account_state(ACCOUNT)
+    if state is not None:  # every working order has its record, every order gone its tombstone
+        assert {key for key, written in latest.items() if "|" in key and written is not None} == {
+            f"{ACCOUNT}|{order_id}" for order_id in state["orders"]
+        }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    actions=st.lists(_action, max_size=80),
+    cuts=st.lists(st.integers(0, 80), max_size=5),
+    split=st.integers(0, 80),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_a_core_restored_from_the_changelog_so_far_continues_identically(
+    actions: list[tuple[Any, ...]], cuts: list[int], split: int, shuffle: random.Random
+) -> None:
+    """Transactions of any size write their changes; a core restored from them (keys in any order) at any point
+    decides the rest as the one that kept running, and writes the same changelog records."""
+    config = RiskConfig(breaker_trip_count=6, breaker_window_us=S, breaker_cool_down_us=2 * S)
+    live = RiskCore(config)
+    run(
+        live,
+        limits(
+            max_open_orders=4,
+            orders_per_second=3,
+            order_burst=5,
+            max_position_quantity=60 * Q,
+            price_collar_bps=800,
+            daily_loss_limit=300 * 10**8,
+            reference_prices={SYMBOL: 100 * P},
+        ),
+    )
+    split %= len(actions) + 1
+    transaction_ends = {cut % (split + 1) for cut in cuts} | {split}
+    changelog = Changelog()
+    oms = _OmsModel()
+    restored: RiskCore | None = None
+    for n, action in enumerate([*actions, None]):
+        if n in transaction_ends:
+            changelog.take(live)
+        if n == split:
+            restored = RiskCore(config)
+            restored.restore_broadcast(json.loads(json.dumps(live.broadcast_state())))  # the snapshot, then the keys
+            changelog.restore_into(restored, shuffle)
+        if action is None:
+            break
+        for event in oms.events_of(n, action):
+            emits = run(live, event)
+            if restored is not None:
+                assert run(restored, event) == emits
+            for decision in decisions(emits):
+                oms.decided(event, decision)
+    assert restored is not None
+    assert json.loads(json.dumps(restored.state_changes())) == json.loads(json.dumps(live.state_changes()))
+    assert restored.account_state(ACCOUNT) == live.account_state(ACCOUNT)
