@@ -65,7 +65,7 @@ def run_digests() -> Digests:
 
 
 EXPECTED_OUTPUTS = "17b1c2fa83b36c2ed291b8b7a5ad4ffcc5ecd30b8af10080e85367f78530768d"
-EXPECTED_STATE = "24e9a33b78a0a07fab045287f4f6b8d15b2bfb1038317ab49f524699907aeb8d"
+EXPECTED_STATE = "46572bad806c1cfe5250055d9c59da9c228fc65883e6398d59b5dd8c5a7650a7"  # venue: per-order changelog layout
 EXPECTED_COUNTS: dict[str, int] = {
     "control.events CircuitBreaker": 2,
     "orders.events OrderEvent": 14392,
