@@ -7,16 +7,22 @@ a FIFO ``deque`` of orders. Cancelling marks the order dead and takes its quanti
 swept once a level holds more dead entries than live ones.
 
 Priority is a per-book sequence number (``Order.seq``) given when an order joins a queue; the queue of a
-level is always in ``seq`` order, which is what lets ``to_state``/``from_state`` rebuild the exact queues.
+level is always in ``seq`` order, which is what lets ``Book.rebuilt`` put orders restored one by one (in any
+order) back into the exact queues.
 Untriggered stop orders wait in two sorted lists keyed by stop price (buy stops trigger on a trade at or
 above their stop, sell stops at or below). GTD and DAY orders sit in an expiry heap as well.
+
+Every change to an order the book holds (it comes to rest, fills, shrinks, leaves) adds its id to
+``Book.changed``, so the venue writes to the changelog only the orders that changed (``processors.venue.state``).
+A change the matching makes to an order's fields outside these methods (a market queue estimate) goes
+through ``Book.note_changed``.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from sortedcontainers import SortedList
@@ -209,6 +215,7 @@ class Book:
         "asks",
         "bids",
         "buy_stops",
+        "changed",
         "clock_us",
         "expiries",
         "market",
@@ -226,6 +233,7 @@ class Book:
         self.sell_stops: SortedList = SortedList()  # (-stop_price, seq, order_id)
         self.expiries: list[tuple[int, int, str]] = []  # heap of (expire_time_us, seq, order_id)
         self.orders: dict[str, Order] = {}  # every live order: resting and untriggered stops
+        self.changed: set[str] = set()  # ids of orders changed (or gone) since the venue last wrote them
         self.next_seq = 1
         self.clock_us = 0  # the latest event time seen: GTD orders expire against it
         # The symbol's market book when the venue fills against the market (broadcast state, never saved)
@@ -294,6 +302,7 @@ class Book:
         level.count += 1
         order.live = True
         self.orders[order.order_id] = order
+        self.changed.add(order.order_id)
         if order.expire_time_us is not None:
             heapq.heappush(self.expiries, (order.expire_time_us, order.seq, order.order_id))
 
@@ -307,6 +316,7 @@ class Book:
             self.sell_stops.add((-stop, order.seq, order.order_id))
         order.live = True
         self.orders[order.order_id] = order
+        self.changed.add(order.order_id)
         if order.expire_time_us is not None:
             heapq.heappush(self.expiries, (order.expire_time_us, order.seq, order.order_id))
 
@@ -314,6 +324,7 @@ class Book:
         """Take a live order out of the book (cancel, fully filled, expired, triggered or re-queued)."""
         order.live = False
         del self.orders[order.order_id]
+        self.changed.add(order.order_id)
         if order.is_stop:
             stop = order.stop_price
             assert stop is not None
@@ -347,6 +358,7 @@ class Book:
             order.leaves = 0
             return
         order.leaves -= quantity
+        self.changed.add(order.order_id)
         levels = self.bids if order.side == BUY else self.asks
         levels[order.price].quantity -= quantity  # type: ignore[index]
 
@@ -357,6 +369,11 @@ class Book:
         levels[order.price].quantity += new_leaves - order.leaves  # type: ignore[index]
         order.quantity = new_quantity
         order.leaves = new_leaves
+        self.changed.add(order.order_id)
+
+    def note_changed(self, order: Order) -> None:
+        """Mark an order held here as changed by a caller that set its fields directly."""
+        self.changed.add(order.order_id)
 
     def pop_triggered_stop(self, trade_price: int) -> Order | None:
         """The next stop a trade at ``trade_price`` triggers, taken out of the book (None: no more).
@@ -388,25 +405,20 @@ class Book:
         return None
 
     # -- state ---------------------------------------------------------------------------------------
-    def to_state(self) -> dict[str, Any]:
-        """A JSON-able image of the book: every live order (priority is its seq), the sequence and clock."""
-        return {
-            "next_seq": self.next_seq,
-            "clock_us": self.clock_us,
-            "orders": [order.to_state() for order in self.orders.values()],  # any order: from_state sorts
-        }
-
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Book:
+    def rebuilt(cls, next_seq: int, clock_us: int, rows: Iterable[list[Any]]) -> Book:
+        """A book from its counters and its orders' ``Order.to_state`` rows, in any order: they are put back in
+        ``seq`` order, so every level's queue and the stops come back exactly. ``changed`` starts empty."""
         book = cls()
-        for row in sorted(state["orders"], key=_seq_of_row):  # in seq order: queues come back in the same order
+        for row in sorted(rows, key=_seq_of_row):
             order = Order.from_state(row)
             if order.is_stop:
                 book.add_stop(order)
             else:
                 book.rest(order)
-        book.next_seq = state["next_seq"]
-        book.clock_us = state["clock_us"]
+        book.next_seq = next_seq
+        book.clock_us = clock_us
+        book.changed.clear()
         return book
 
 

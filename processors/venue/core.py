@@ -16,11 +16,14 @@ turns records into calls and what happened into records.
 - A report about an order carries that order's correlation id (a maker's fill belongs to the maker's story);
   its causation id is the event that caused it: the venue order, or the market event (a trade's fills).
 
-State: per partition key (the symbol), ``{"books": [{"venue", "symbol", "next_seq", "clock_us", "orders"}],
-"pending": [...], "market_taken": [...], "market_seen": {...}}`` with every working order as a row carrying
-its priority (``seq``) and its market queue estimate: ``Book.to_state`` / ``Book.from_state``; ``pending``:
-order messages waiting out the latency; ``market_taken``: the market liquidity our orders took
-(``MarketBook.taken_state``); ``market_seen``: the market position this state had met (below).
+State: per partition key (the symbol), its books (``Book``: the working orders, each with its priority
+``seq`` and its market queue estimate), the order messages waiting out the latency, the market liquidity our
+orders took (``MarketBook.taken``) and the market position this state had met (below). In the changelog it
+is one small record for the symbol and one record per order a book holds and per waiting message
+(``processors.venue.state``): a transaction writes the symbol record and the orders and messages it changed,
+tombstones for those gone, never the whole book. Restored records come back in any order: they are kept
+aside and the books built from them at the next event (``_settle_restored``), which also writes a symbol
+of the earlier whole-symbol layout again in this one.
 
 Fills from the market (``VenueConfig.market_liquidity``, docs/ORDER_PATH.md "venue")
 ----------------------------------------------------------------------------------
@@ -58,6 +61,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar, Final, NamedTuple
 
 from processors.core import Emit, Event, Record, StateChanges, derived_event_id
@@ -66,21 +70,41 @@ from processors.venue.config import DEFAULT_CONFIG, VenueConfig
 from processors.venue.market import MarketBook, already_applied
 from processors.venue.market_fills import cap_queues, fill_on_trade
 from processors.venue.matching import Fees, Output, Report, amend, cancel, expire_due, new_order
+from processors.venue.state import (
+    BookKey,
+    Restored,
+    Restoring,
+    order_state_key,
+    order_value,
+    pending_state_key,
+    split_state_key,
+    symbol_state_key,
+)
 from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, EXECUTION_REPORT, TRADE, VENUE_ORDER
 from topics.catalogue import MD_DEPTH, MD_TRADES, VENUE_EXECUTIONS, VENUE_ORDERS
 
 STAGE: Final = "venue"
 MARKET_SCHEMAS: Final = frozenset((DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE))
 DAY_US: Final = 86_400 * 1_000_000
-
-BookKey = tuple[str, str]  # (venue, symbol)
+_NONE_WRITTEN: Final[frozenset[int]] = frozenset()
 
 
 class Pending(NamedTuple):
     """An order message waiting out the venue's latency."""
 
     ready_us: int  # arrival event time + latency: when the venue handles it
+    arrival: int  # numbers the symbol's messages as they arrive: their order among equal ready times
     event: Event
+
+    def value(self) -> Record:
+        """Its changelog value (``processors.venue.state``)."""
+        event = self.event
+        return {
+            "arrival": self.arrival,
+            "ready_us": self.ready_us,
+            "ingest_time_us": event.ingest_time_us,
+            "record": event.record,
+        }
 
 
 def day_end_us(event_time_us: int) -> int:
@@ -126,7 +150,13 @@ class VenueCore:
         self.config = config
         self._books: dict[str, dict[BookKey, Book]] = {}  # partition key -> its books
         self._pending: dict[str, list[Pending]] = {}  # partition key -> messages waiting, by ready time
-        self._dirty: set[str] = set()
+        self._next_arrival: dict[str, int] = {}  # partition key -> the number its next waiting message gets
+        self._dirty: set[str] = set()  # partition keys changed since the last state_changes()
+        # What the changelog holds, to write only what differs: each key's symbol record and waiting messages
+        self._symbol_written: dict[str, Record] = {}
+        self._pending_written: dict[str, AbstractSet[int]] = {}
+        self._gone: set[str] = set()  # symbol records of the earlier layout, to delete
+        self._restoring: dict[str, Restoring] = {}  # partition key -> its records restored, books not built yet
         self._fees: dict[str, Fees] = {}  # venue -> its fees, looked up once
         self._markets: dict[str, MarketBook] = {}  # symbol -> the market's book: broadcast state, never saved
         self._seen: dict[str, Record] = {}  # key -> the market position its restored state had met
@@ -136,6 +166,8 @@ class VenueCore:
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
+        if self._restoring:
+            self._settle_restored()
         schema = event.schema
         if schema == VENUE_ORDER:
             return self._on_order(event)
@@ -144,26 +176,98 @@ class VenueCore:
         raise ValueError(f"venue does not take {schema} (topic {event.topic})")
 
     def state_changes(self) -> StateChanges:
-        changes: StateChanges = {key: self._key_state(key) for key in self._dirty}
+        """The records of what changed since the last call, tombstones for what is gone (``processors.venue.state``).
+
+        What restore alone changes (the earlier layout written again) comes with the first call after an event:
+        an engine may call this right after restoring and drop the answer (the faust engine does).
+        """
+        changes: StateChanges = {}
+        for key in self._dirty:
+            self._changes_of(key, changes)
+        for key in self._gone:
+            changes[key] = None
         self._dirty.clear()
+        self._gone.clear()
         return changes
 
+    def _changes_of(self, key: str, changes: StateChanges) -> None:
+        for (venue, symbol), book in self._books.get(key, {}).items():
+            changed = book.changed
+            if changed:
+                orders = book.orders
+                for order_id in changed:
+                    order = orders.get(order_id)
+                    state_key = order_state_key(key, venue, symbol, order_id)
+                    changes[state_key] = None if order is None else order_value(venue, symbol, order)
+                changed.clear()
+        pending = self._pending.get(key) or []
+        written = self._pending_written.get(key, _NONE_WRITTEN)
+        if pending or written:  # a waiting message's record never changes: written when it comes, deleted when gone
+            for item in pending:
+                if item.arrival not in written:
+                    changes[pending_state_key(key, item.arrival)] = item.value()
+            waiting = {item.arrival for item in pending}
+            for arrival in written - waiting:
+                changes[pending_state_key(key, arrival)] = None
+            self._pending_written[key] = waiting
+        record = self._symbol_record(key)
+        if record != self._symbol_written.get(key):
+            changes[symbol_state_key(key)] = record
+            self._symbol_written[key] = record  # never modified: a fresh record is built each time
+
     def restore(self, key: str, state: Record) -> None:
-        books = self._books[key] = {
-            (entry["venue"], entry["symbol"]): Book.from_state(entry) for entry in state.get("books", ())
-        }
-        for (_, symbol), book in books.items():
-            book.market = self._markets.get(symbol)
-        self._pending[key] = [
-            Pending(row["ready_us"], Event(VENUE_ORDERS, key, VENUE_ORDER, row["record"], row["ingest_time_us"]))
-            for row in state.get("pending", ())
-        ]
+        partition_key, kind = split_state_key(key)
+        restoring = self._restoring.get(partition_key)
+        if restoring is None:
+            restoring = self._restoring[partition_key] = Restoring()
+        restoring.take(kind, state)
+
+    def _settle_restored(self) -> None:
+        """Before the first event after restore: the books of every restored symbol, built from its records."""
+        for key, restoring in self._restoring.items():
+            if restoring.earlier is not None:  # the earlier layout's record goes, taken or superseded
+                self._gone.add(key)
+            self._take_back(key, restoring.result())
+        self._restoring.clear()
+
+    def _take_back(self, key: str, restored: Restored) -> None:
+        symbol = restored.symbol
+        rows = restored.rows
+        books = self._books[key] = {}
+        params = {(entry["venue"], entry["symbol"]): entry for entry in symbol["books"]}
+        for book_key in [*params, *sorted(rows.keys() - params.keys())]:
+            book_rows = rows.get(book_key, [])
+            entry = params.get(book_key)
+            if entry is None:  # orders without their book's counters: the next seq after theirs
+                entry = {"next_seq": 1 + max(Order.from_state(row).seq for row in book_rows), "clock_us": 0}
+            book = books[book_key] = Book.rebuilt(entry["next_seq"], entry["clock_us"], book_rows)
+            book.market = self._markets.get(book_key[1])
+            if restored.migrated:
+                book.changed.update(book.orders)
+        self._pending[key] = sorted(
+            (
+                Pending(
+                    value["ready_us"],
+                    value["arrival"],
+                    Event(VENUE_ORDERS, key, VENUE_ORDER, value["record"], value["ingest_time_us"]),
+                )
+                for value in restored.pending
+            ),
+            key=_waiting_order,
+        )
+        self._next_arrival[key] = symbol["next_arrival"]
+        if restored.migrated:
+            self._dirty.add(key)  # nothing of it is in this layout yet: everything is written
+        else:
+            self._symbol_written[key] = symbol
+            self._pending_written[key] = {value["arrival"] for value in restored.pending}
+        taken: list[Any] = symbol["market_taken"]
         market = self._markets.get(key)
         if market is not None:
-            market.restore_taken(state.get("market_taken", []))
-        elif state.get("market_taken"):  # restored before any market data: for the market book to come
-            self._taken_rows[key] = state["market_taken"]
-        seen = state.get("market_seen")
+            market.restore_taken(taken)
+        elif taken:  # restored before any market data: for the market book to come
+            self._taken_rows[key] = taken
+        seen = symbol["market_seen"]
         if seen is not None:
             self._seen[key] = seen
             missed = [e for e in self._recent_trades.get(key, ()) if not already_applied(seen, True, e.record)]
@@ -201,7 +305,10 @@ class VenueCore:
             emits += self._release(key, now)
         latency = self.config.latency_us
         if latency:
-            bisect.insort(self._pending.setdefault(key, []), Pending(now + latency, event), key=_ready_us)
+            arrival = self._next_arrival.get(key, 0)
+            self._next_arrival[key] = arrival + 1
+            waiting = Pending(now + latency, arrival, event)
+            bisect.insort(self._pending.setdefault(key, []), waiting, key=_ready_us)  # after equal ready times
             self._dirty.add(key)
             return emits
         if emits:
@@ -216,7 +323,7 @@ class VenueCore:
             return []
         emits: list[Emit] = []
         while pending and pending[0].ready_us < now:
-            ready_us, event = pending.pop(0)
+            ready_us, _, event = pending.pop(0)
             record = {**event.record, "meta": {**event.record["meta"], "event_time_us": ready_us}}
             emits += self._handle_order(key, Event(event.topic, event.key, event.schema, record, event.ingest_time_us))
         self._dirty.add(key)
@@ -343,6 +450,8 @@ class VenueCore:
     # -- read access for tools and tests -----------------------------------------------------------------
     def book(self, venue: str, symbol: str, key: str | None = None) -> Book | None:
         """The live book of ``symbol`` at ``venue`` (do not modify), None when it has seen no order."""
+        if self._restoring:
+            self._settle_restored()
         books = self._books.get(symbol if key is None else key)
         return None if books is None else books.get((venue, symbol))
 
@@ -358,18 +467,17 @@ class VenueCore:
             fees = self._fees[venue] = self.config.fees_for(venue)
         return fees
 
-    def _key_state(self, key: str) -> Record:
+    def _symbol_record(self, key: str) -> Record:
+        """The symbol record of ``key`` as it is now (``processors.venue.state``)."""
         market = self._markets.get(key)
         return {
             "books": [
-                {"venue": venue, "symbol": symbol, **book.to_state()}
+                {"venue": venue, "symbol": symbol, "next_seq": book.next_seq, "clock_us": book.clock_us}
                 for (venue, symbol), book in self._books.get(key, {}).items()
             ],
-            "pending": [
-                {"ready_us": item.ready_us, "ingest_time_us": item.event.ingest_time_us, "record": item.event.record}
-                for item in self._pending.get(key, ())
-            ],
-            "market_taken": [] if market is None else market.taken_state(),
+            "next_arrival": self._next_arrival.get(key, 0),
+            # taken rows restored before the symbol's market book came are still to be kept
+            "market_taken": self._taken_rows.get(key, []) if market is None else market.taken_state(),
             "market_seen": None if market is None or not market.seen_any() else market.position(),
         }
 
@@ -417,3 +525,7 @@ class VenueCore:
 
 def _ready_us(item: Pending) -> int:
     return item.ready_us
+
+
+def _waiting_order(item: Pending) -> tuple[int, int]:
+    return item.ready_us, item.arrival

@@ -42,8 +42,11 @@ def fill_on_trade(
                 continue  # it came to rest after the trade printed (the trades topic lagging the orders)
             reached_any = True
             if order.price == price:
-                ahead = order.queue_ahead or 0
+                before = order.queue_ahead
+                ahead = before or 0
                 order.queue_ahead = ahead - quantity if ahead > quantity else 0
+                if order.queue_ahead != before:  # None (no estimate) becomes 0 too
+                    book.note_changed(order)
                 past_queue = budget - ahead
                 fill = order.leaves if order.leaves < past_queue else past_queue
             else:
@@ -96,5 +99,6 @@ def cap_queues(book: Book, levels: list[LevelKey] | None) -> bool:
         for order in list(level.orders()):
             if order.queue_ahead is not None and order.queue_ahead > displayed:
                 order.queue_ahead = displayed
+                book.note_changed(order)
                 changed = True
     return changed
