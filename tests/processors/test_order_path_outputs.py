@@ -65,7 +65,8 @@ def run_digests() -> Digests:
 
 
 EXPECTED_OUTPUTS = "17b1c2fa83b36c2ed291b8b7a5ad4ffcc5ecd30b8af10080e85367f78530768d"
-EXPECTED_STATE = "7bff3541535b18096e05ac04f162dd271e33a74e400db733b307234a19091b95"  # risk, portfolio and venue: per-order changelog records
+# risk, portfolio and venue: per-order changelog records
+EXPECTED_STATE = "7bff3541535b18096e05ac04f162dd271e33a74e400db733b307234a19091b95"
 EXPECTED_COUNTS: dict[str, int] = {
     "control.events CircuitBreaker": 2,
     "orders.events OrderEvent": 14392,
