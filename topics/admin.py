@@ -72,14 +72,10 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
     return [reports[spec.name] for spec in specs]
 
 
-def ensure_topic(settings: Settings, logical: str, partitions: int, config: dict[str, str]) -> str:
-    """The physical name of a runtime topic (a changelog, snapshots, a lease), created when missing."""
-    return ensure_topics(settings, [(logical, partitions, config)])[0]
-
-
 def ensure_topics(settings: Settings, wanted: Iterable[tuple[str, int, dict[str, str]]]) -> list[str]:
-    """The physical names of runtime topics ``(logical, partitions, config)``, the missing ones created: one
-    topic list for all of them (a worker's start asks for half a dozen; each list is a broker round trip)."""
+    """The physical names of runtime topics (changelogs, snapshots, a lease) given as ``(logical, partitions,
+    config)``, the missing ones created: one topic list for all of them (a worker's start asks for half a
+    dozen; each list is a broker round trip)."""
     wanted = list(wanted)
     names = [physical_name(settings, logical) for logical, _, _ in wanted]
     admin = admin_client(settings)
