@@ -235,6 +235,14 @@ class OrderAccepted(CommandAccepted):
 
     order_id: str
     client_order_id: str
+    order: OrderPublic | None = Field(
+        default=None,
+        description="With ?wait=: the order as projected once the wait was met (null: not projected in time).",
+    )
+    pending_projection: bool | None = Field(
+        default=None,
+        description="With ?wait=: true when the wait timed out before the projection reached it; absent otherwise.",
+    )
 
 
 class OrderCommandAccepted(CommandAccepted):
