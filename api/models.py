@@ -371,6 +371,32 @@ class FillPublic(BaseModel):
     time: datetime
 
 
+class BookTopPublic(BaseModel):
+    """A top of book as md.book.top carries it (a stream's ``book_tops`` channel)."""
+
+    venue: str
+    symbol: str
+    sequence: int
+    bid_price: str | None
+    bid_quantity: str | None
+    ask_price: str | None
+    ask_quantity: str | None
+    bids: list[list[str]] = Field(description="Best bid levels, best first: [price, quantity].")
+    asks: list[list[str]] = Field(description="Best ask levels, best first: [price, quantity].")
+    stale: bool
+    time: datetime
+
+
+class StreamMessage(BaseModel):
+    """One message of ``GET /v1/stream``: where the record is in the log, and the record as an answer."""
+
+    channel: Literal["orders", "fills", "positions", "book_tops"]
+    topic: str = Field(description="The logical topic the record was read from.")
+    partition: int
+    offset: int
+    data: OrderEventPublic | PositionPublic | BookTopPublic
+
+
 class PositionPublic(BaseModel):
     account: str
     symbol: str
