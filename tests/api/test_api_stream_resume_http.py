@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 
 ROUNDS = 300  # each round writes 6 records: an order event and a position for OWN and OTHER, two book tops
 PAUSE_S = 0.004
-CHANNELS = [("channel", c) for c in ("orders", "fills", "positions", "book_tops")]
+CHANNELS: list[tuple[str, str | int | float | bool | None]] = [
+    ("channel", c) for c in ("orders", "fills", "positions", "book_tops")
+]
 Position = tuple[str, int, int]
 
 
@@ -77,16 +79,12 @@ class Flow(threading.Thread):
 
 def _expected(env: ApiEnv, symbol: str) -> set[Position]:
     """The log's records the trader's stream carries: OWN's order events and positions, the symbol's book tops."""
-    wanted = {
-        ORDERS_EVENTS: lambda key: key == OWN,
-        PORTFOLIO_POSITIONS: lambda key: key == f"{OWN}|{symbol}",
-        MD_BOOK_TOP: lambda key: key == symbol,
-    }
+    wanted = {ORDERS_EVENTS: OWN, PORTFOLIO_POSITIONS: f"{OWN}|{symbol}", MD_BOOK_TOP: symbol}  # topic → key
     return {
         (topic, record.partition, record.offset)
-        for topic, keep in wanted.items()
+        for topic, key in wanted.items()
         for record in read_topic(env.settings, topic)
-        if record.key is not None and keep(record.key)
+        if record.key == key
     }
 
 
