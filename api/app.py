@@ -76,7 +76,7 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
         opened = resources if resources is not None else Resources.open(config)
         opened.metrics = metrics
         app.state.resources = opened
-        views = MarketViews(config.settings)
+        views = MarketViews(config.settings, timeout_s=config.broker_timeout_s)
         views.start()
         views.wait_settled(MARKET_VIEWS_START_S)
         app.state.market_views = views

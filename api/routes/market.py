@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.deps import Reader
 from api.errors import ApiProblem, responses
 from api.models import Problem
-from connectors.marketdata.views import MarketViews, NoMarketData, ViewNotReady
+from connectors.marketdata.views import MarketDataUnreadable, MarketViews, NoMarketData, ViewNotReady
 
 router = APIRouter(prefix="/v1", tags=["market"])
 
@@ -69,7 +69,9 @@ def _views(request: Request) -> MarketViews:
     return views
 
 
-def _problem(error: ViewNotReady | NoMarketData) -> ApiProblem:
+def _problem(error: ViewNotReady | NoMarketData | MarketDataUnreadable) -> ApiProblem:
+    if isinstance(error, MarketDataUnreadable):  # the view never could read its source: not a stale answer
+        return ApiProblem(503, f"broker unavailable: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"})
     if isinstance(error, ViewNotReady):
         return ApiProblem(503, str(error), "VIEW_NOT_READY", headers={"Retry-After": "1"})
     return ApiProblem(404, str(error), "NO_MARKET_DATA")
@@ -91,7 +93,7 @@ async def get_book(
     """The L2 book as the orderbook processor last committed it (its changelog), any depth."""
     try:
         return BookView(**_views(request).book(symbol, depth))
-    except (ViewNotReady, NoMarketData) as error:
+    except (ViewNotReady, NoMarketData, MarketDataUnreadable) as error:
         raise _problem(error) from None
 
 
@@ -106,5 +108,5 @@ async def get_analytics(symbol: Symbol, _principal: Reader, request: Request) ->
     null where its window had too little data."""
     try:
         return AnalyticsView(**_views(request).analytics(symbol))
-    except (ViewNotReady, NoMarketData) as error:
+    except (ViewNotReady, NoMarketData, MarketDataUnreadable) as error:
         raise _problem(error) from None

@@ -215,6 +215,7 @@ class _Source:
     partitions: int
     partition_of: Callable[[str], int]
     problem: str | None = "not read yet"  # why it cannot answer (None once attached)
+    broker_down: bool = False  # the problem is the broker not answering
     low: dict[int, int] = field(default_factory=dict)
     live_from: dict[int, int] = field(default_factory=dict)  # where the live read started, per partition
     targets: dict[int, int] = field(default_factory=dict)  # the ends at start: caught up once read to them
@@ -304,6 +305,8 @@ class MarketViews:
 
     def _latest(self, source: _Source, symbol: str, nothing: str) -> tuple[Latest, int]:
         with self._lock:
+            if source.broker_down:
+                raise MarketDataUnreadable(f"cannot read {source.logical}: {source.problem}")
             if source.problem is not None:
                 raise ViewNotReady(f"{source.logical} cannot be read yet: {source.problem}")
             if not source.caught_up:
@@ -360,7 +363,7 @@ class MarketViews:
             if metadata is None or metadata.error is not None or not metadata.partitions:
                 problem = f"{source.logical} does not exist yet (the orderbook processor creates and writes it)"
                 with self._lock:
-                    source.problem = problem
+                    source.problem, source.broker_down = problem, False
                 return
             ends = {
                 partition: consumer.get_watermark_offsets(
@@ -370,14 +373,14 @@ class MarketViews:
             }
         except KafkaException as error:
             with self._lock:
-                source.problem = f"the broker did not answer: {error}"
+                source.problem, source.broker_down = f"the broker did not answer: {error}", True
             return
         with self._lock:
             source.low = {p: low for p, (low, _) in ends.items()}
             source.live_from = {p: max(low, high - self.tail_records) for p, (low, high) in ends.items()}
             source.targets = {p: high for p, (_, high) in ends.items() if high > source.live_from[p]}
             source.caught_up = not source.targets
-            source.problem = None
+            source.problem, source.broker_down = None, False
         consumer.incremental_assign([TopicPartition(source.topic, p, offset) for p, offset in source.live_from.items()])
 
     def _apply(self, messages: list[Message]) -> None:
