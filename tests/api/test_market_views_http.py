@@ -57,7 +57,7 @@ class Market:
 @pytest.fixture(scope="module")
 def market(api_settings: Settings) -> Market:
     expected = Expected()
-    produced = produce(api_settings, market_history(QUIET, 400), expected)
+    produced = produce(api_settings, market_history(QUIET, 3000), expected)
     produced += produce(api_settings, market_history(BUSY, RECORDS), expected)
     run_orderbook(api_settings, produced)
     return Market(api_settings, expected)
