@@ -216,6 +216,7 @@ class _Source:
     partition_of: Callable[[str], int]
     problem: str | None = "not read yet"  # why it cannot answer (None once attached)
     broker_down: bool = False  # the problem is the broker not answering
+    missing: bool = False  # the problem is the topic not existing (its writer never ran): nothing to show
     low: dict[int, int] = field(default_factory=dict)
     live_from: dict[int, int] = field(default_factory=dict)  # where the live read started, per partition
     targets: dict[int, int] = field(default_factory=dict)  # the ends at start: caught up once read to them
@@ -232,7 +233,8 @@ class MarketViews:
     At start each source partition is read from ``tail_records`` before its end, so the symbols active lately
     are known as soon as that tail is read; a symbol asked for and not in it is looked up once, backwards from
     where the live read started (``reach_back``), by a second thread. Until a symbol's answer is known a
-    request gets ``ViewNotReady`` (never a guess), then ``NoMarketData`` if the log has nothing of it."""
+    request gets ``ViewNotReady`` (never a guess), then ``NoMarketData`` if the log has nothing of it (a source
+    topic that does not exist holds nothing either); ``MarketDataUnreadable`` while the broker was never reached."""
 
     def __init__(self, settings: Settings, tail_records: int = TAIL_RECORDS, timeout_s: float = BROKER_TIMEOUT_S):
         if tail_records < 1:
@@ -307,6 +309,8 @@ class MarketViews:
         with self._lock:
             if source.broker_down:
                 raise MarketDataUnreadable(f"cannot read {source.logical}: {source.problem}")
+            if source.missing:
+                raise NoMarketData(f"{nothing} of {symbol}: {source.problem}")
             if source.problem is not None:
                 raise ViewNotReady(f"{source.logical} cannot be read yet: {source.problem}")
             if not source.caught_up:
@@ -361,9 +365,9 @@ class MarketViews:
         try:
             metadata = consumer.list_topics(source.topic, timeout=self.timeout_s).topics.get(source.topic)
             if metadata is None or metadata.error is not None or not metadata.partitions:
-                problem = f"{source.logical} does not exist yet (the orderbook processor creates and writes it)"
+                problem = f"{source.logical} does not exist (the orderbook processor creates it when it first runs)"
                 with self._lock:
-                    source.problem, source.broker_down = problem, False
+                    source.problem, source.broker_down, source.missing = problem, False, True
                 return
             ends = {
                 partition: consumer.get_watermark_offsets(
@@ -374,13 +378,14 @@ class MarketViews:
         except KafkaException as error:
             with self._lock:
                 source.problem, source.broker_down = f"the broker did not answer: {error}", True
+                source.missing = False
             return
         with self._lock:
             source.low = {p: low for p, (low, _) in ends.items()}
             source.live_from = {p: max(low, high - self.tail_records) for p, (low, high) in ends.items()}
             source.targets = {p: high for p, (_, high) in ends.items() if high > source.live_from[p]}
             source.caught_up = not source.targets
-            source.problem, source.broker_down = None, False
+            source.problem, source.broker_down, source.missing = None, False, False
         consumer.incremental_assign([TopicPartition(source.topic, p, offset) for p, offset in source.live_from.items()])
 
     def _apply(self, messages: list[Message]) -> None:

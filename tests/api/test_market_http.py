@@ -122,12 +122,13 @@ def market(api_env: ApiEnv) -> None:
         producer.produce(topic, key, schema, record)
     producer.flush()
     run_orderbook(api_env.settings, len(records))
-    # The API started before the processor created its changelog: it answers VIEW_NOT_READY until it found it.
+    # The API started before the processor created its changelog (404 NO_MARKET_DATA: nothing of the symbol);
+    # it looks for it once a second, then answers VIEW_NOT_READY until it read it.
     with api_env.client(api_env.keys.risk) as client:
         deadline = time.monotonic() + 60
         for path in (f"/v1/books/{SYMBOL}", f"/v1/analytics/{SYMBOL}"):
-            while (response := client.get(path)).status_code == 503:
-                assert response.json()["reason"] == "VIEW_NOT_READY", response.text
+            while (response := client.get(path)).status_code in (404, 503):
+                assert response.json()["reason"] in ("NO_MARKET_DATA", "VIEW_NOT_READY"), response.text
                 assert time.monotonic() < deadline, response.text
                 time.sleep(0.1)
 
