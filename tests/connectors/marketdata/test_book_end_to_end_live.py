@@ -122,6 +122,7 @@ def test_sq_feed_then_sq_book_without_a_fault_gives_the_venues_book(
     market: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The issue's steps: `sq feed binance --market … --ws-url … --rest-url …`, then `sq book SYMBOL --json`."""
+    create_topics(settings, CATALOGUE)  # the orderbook processor's outputs too (md.book.top, md.analytics)
     btc, eth = SYMBOLS[market]
 
     async def talk(venue_: FakeBinance, ws: ServerConnection) -> None:
