@@ -50,9 +50,9 @@ from bench.common import (
     Reporter,
     broker_pid,
     busy_warning,
+    interrupt_on_sigterm,
     load_average,
-    machine_info,
-    machine_lines,
+    open_report,
     paced_latency,
     rate,
     topic_count,
@@ -61,7 +61,7 @@ from bench.faust_passthrough import FAUST_DEFAULT_FETCH_WAIT_MS
 from schemas.codec import Codec, default_codec
 from schemas.examples import example_event
 from schemas.names import NEW_ORDER, ORDER_EVENT
-from settings import PROJECT_ROOT, Settings, load_settings
+from settings import PROJECT_ROOT, Settings
 from topics.catalogue import ORDERS_COMMANDS
 from topics.client import PRODUCER_DEFAULTS, AvroProducer, read_topic
 
@@ -563,24 +563,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    reporter = Reporter(json_output=args.json)
-    settings = load_settings()
-    info = machine_info(settings)
-    reporter.line("ShrivenQuant baseline (bench/baseline.py)")
-    for line in machine_lines(info):
-        reporter.line(line)
+    reporter, settings, info = open_report("ShrivenQuant baseline (bench/baseline.py)", args.json)
     reporter.line(f"phases: {', '.join(args.phases)}; messages {args.messages:,}; latency at {args.rate:,.0f} msg/s")
     baseline = Baseline(args, settings, reporter)
     reporter.line(f"topics: {baseline.topics.prefix}* (deleted at the end)")
     if busy := busy_warning(info):
         reporter.line(busy)
-    signal.signal(signal.SIGTERM, _interrupt)  # clean up the bench topics when stopped with `kill` as well
+    interrupt_on_sigterm()  # clean up the bench topics when stopped with `kill` as well
     steps: dict[str, Callable[[], None]] = {
         "produce": baseline.produce,
         "consume": baseline.consume,

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import threading
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from settings import Settings
+from settings import Settings, load_settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import spec_for
 
@@ -115,6 +116,26 @@ def machine_lines(info: Mapping[str, Any]) -> list[str]:
         f"broker: {info.get('broker', 'not queried')}",
         f"load average (1, 5, 15 min) before the run: {', '.join(map(str, info['load_average_at_start']))}",
     ]
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM raises KeyboardInterrupt: a bench stopped with `kill` cleans up (topics, processes) as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def open_report(title: str, json_output: bool) -> tuple[Reporter, Settings, dict[str, Any]]:
+    """A bench's reporter, settings and machine info, the title and the machine lines printed first."""
+    reporter = Reporter(json_output=json_output)
+    settings = load_settings()
+    info = machine_info(settings)
+    reporter.line(title)
+    for line in machine_lines(info):
+        reporter.line(line)
+    return reporter, settings, info
 
 
 # -- CPU accounting (Linux /proc) --------------------------------------------------------------------------

@@ -44,7 +44,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -63,12 +62,12 @@ from bench.common import (
     Reporter,
     broker_pid,
     busy_warning,
+    interrupt_on_sigterm,
     latency_stats,
     load_average,
     machine_cpu_s,
-    machine_info,
-    machine_lines,
     now_us,
+    open_report,
     process_cpu_s,
     rate,
 )
@@ -78,7 +77,7 @@ from processors.runtime.registry import consumer_group, stage_factories
 from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from schemas.codec import default_codec
 from schemas.names import NEW_ORDER
-from settings import PROJECT_ROOT, Settings, load_settings
+from settings import PROJECT_ROOT, Settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import (
     CATALOGUE,
@@ -998,18 +997,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    reporter = Reporter(json_output=args.json)
-    settings = load_settings()
-    info = machine_info(settings)
-    reporter.line("ShrivenQuant order path end to end (bench/order_path.py)")
-    for line in machine_lines(info):
-        reporter.line(line)
+    reporter, settings, info = open_report("ShrivenQuant order path end to end (bench/order_path.py)", args.json)
     reporter.line(
         f"topologies: {', '.join(args.topologies)} on the {args.engine} engine; backlog "
         f"{args.orders if args.engine == 'kafka' else min(args.orders, args.faust_orders):,} new orders over "
@@ -1021,7 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
     reporter.line(f"topics: {topics.prefix}* (deleted at the end)")
     if busy := busy_warning(info):
         reporter.line(busy)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     interrupted = False
     baseline: dict[str, float] | None = None
     baseline_source = "docs/BENCHMARKS.md (latest recorded loop runs)"

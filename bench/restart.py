@@ -40,7 +40,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from bench.common import BenchTopics, Reporter, busy_warning, load_average, machine_info, machine_lines, rate
+from bench.common import BenchTopics, Reporter, busy_warning, interrupt_on_sigterm, load_average, open_report, rate
 from bench.order_path import Gauge, check_alive, start_stage
 from connectors.marketdata.messages import TradePrint
 from connectors.marketdata.records import event_id_for, meta, to_emit
@@ -52,7 +52,7 @@ from processors.runtime.pipeline import stage_spec
 from processors.runtime.supervisor import WorkerProcess, stop_workers
 from schemas.codec import default_codec
 from schemas.names import NEW_ORDER
-from settings import Settings, load_settings
+from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import CATALOGUE, MD_DEPTH, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_LIMITS, checkpoint_topic
 from topics.client import AvroProducer
@@ -454,21 +454,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    reporter = Reporter(json_output=args.json)
-    settings = load_settings()
-    info = machine_info(settings)
-    reporter.line("ShrivenQuant restart time of the orderpath stage (bench/restart.py)")
-    for line in machine_lines(info):
-        reporter.line(line)
+    reporter, settings, info = open_report(
+        "ShrivenQuant restart time of the orderpath stage (bench/restart.py)", args.json
+    )
     if busy := busy_warning(info):
         reporter.line(busy)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="bench-restart-") as tmp:
         bench = RestartBench(args, settings, reporter, Path(tmp))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import statistics
 import sys
 import time
@@ -27,10 +26,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from bench.common import BenchTopics, Reporter, busy_warning, load_average, machine_info, machine_lines
+from bench.common import BenchTopics, busy_warning, interrupt_on_sigterm, load_average, open_report
 from schemas.examples import example_event
 from schemas.names import NEW_ORDER
-from settings import Settings, load_settings
+from settings import Settings
 from topics.catalogue import ORDERS_COMMANDS
 from topics.client import AvroProducer
 
@@ -140,23 +139,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    reporter = Reporter(json_output=args.json)
-    settings = load_settings()
-    info = machine_info(settings)
-    reporter.line("ShrivenQuant back-to-back Kafka transactions (bench/tx_probe.py)")
-    for line in machine_lines(info):
-        reporter.line(line)
+    reporter, settings, info = open_report(
+        "ShrivenQuant back-to-back Kafka transactions (bench/tx_probe.py)", args.json
+    )
     if busy := busy_warning(info):
         reporter.line(busy)
     topics = BenchTopics(settings)
     reporter.line(f"topics: {topics.prefix}* (deleted at the end)")
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     interrupted = False
     variants = [
         (offsets, backoff)
