@@ -179,7 +179,8 @@ def latest_record(settings: Settings, topic: str, partition: int, key: str, time
         try:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
         except KafkaException as error:
-            if error.args[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+            missing = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION)
+            if error.args[0].code() in missing:  # the writer never ran: nothing to show, not an outage
                 return None
             raise MarketDataUnreadable(f"cannot read {topic}: {error}") from None
         return reach_back(consumer, topic, partition, key, low=low, below=high, timeout_s=timeout_s)
