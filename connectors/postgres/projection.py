@@ -1,9 +1,11 @@
 """What a batch of consumed records does to the projection tables: pure, no I/O.
 
-The sink decodes a batch, asks the database two questions (which order events it already holds, and how
-many events each touched order has), and hands everything to ``project``, which returns the rows to write
-and the dead letters to send. Every rule here is independent of where batch boundaries fall, so a live
-build and a rebuild from the topics end in the same rows:
+The sink decodes a batch (``decode_batch``: Avro, the NUL check and each order event's JSON, everything
+that needs no database, so it runs while the previous batch is being written), asks the database two
+questions (which order events it already holds, and how many events each touched order has), and hands
+everything to ``project``, which returns the rows to write and the dead letters to send. Every rule here is
+independent of where batch boundaries fall, so a live build and a rebuild from the topics end in the same
+rows:
 
 - order_events: one row per new event id, numbered 1, 2, … within its order in topic order (all of an
   order's events share its account's partition, so topic order is the order's history);
@@ -136,6 +138,7 @@ class Decoded:
     consumed: Consumed
     schema: str
     record: Mapping[str, Any]
+    json: str | None = None  # an order event as the order_events.event column holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +243,16 @@ def decode_batch(codec: Codec, batch: Iterable[Consumed]) -> tuple[list[Decoded]
         if schema not in spec_for(consumed.logical_topic).value_schemas:
             rows.dead_letters.append(_dead(source, "INVALID_RECORD", f"a {schema} on {consumed.logical_topic}"))
             continue
-        decoded.append(Decoded(consumed, schema, record))
+        try:
+            _check_strings(record)
+            text = _to_json(record) if schema == ORDER_EVENT else None
+        except InvalidRecord as error:
+            rows.dead_letters.append(_dead(source, "INVALID_RECORD", str(error)))
+            continue
+        except (TypeError, ValueError) as error:  # not JSON-serialisable: a bug here must not stop the sink
+            rows.dead_letters.append(_dead(source, "PROCESSING_ERROR", f"{type(error).__name__}: {error}"))
+            continue
+        decoded.append(Decoded(consumed, schema, record, text))
     return decoded, rows
 
 
@@ -264,7 +276,6 @@ def project(
     counts = dict(event_counts)
     for item in decoded:
         try:
-            _check_strings(item.record)
             if item.schema == ORDER_EVENT:
                 if item.record["meta"]["event_id"] in seen:
                     rows.duplicates += 1
@@ -302,7 +313,7 @@ def _project_order_event(item: Decoded, rows: BatchRows, counts: dict[str, int])
         event["status"],
         event["version"],
         meta["event_time_us"],
-        json.dumps(event, separators=(",", ":"), default=_json_default),
+        item.json if item.json is not None else _to_json(event),
         source.topic,
         source.partition,
         source.offset,
@@ -452,6 +463,11 @@ def _json_default(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# One encoder for every event: json.dumps with options builds a new JSONEncoder per call; decoded Avro holds no
+# cycles, so the cycle check is skipped too.
+_to_json = json.JSONEncoder(separators=(",", ":"), default=_json_default, check_circular=False).encode
 
 
 def _dead(source: SourceRecord, reason: DeadLetterReason, detail: str) -> Emit:

@@ -73,21 +73,21 @@ class BatchWriter:
             )
 
     # -- what the batch needs to know first --------------------------------------------------------
-    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        found = self.conn.execute("SELECT event_id FROM order_events WHERE event_id = ANY(%s)", (list(event_ids),))
-        return {event_id for (event_id,) in found.fetchall()}
+    def lookups(self, event_ids: Sequence[str], order_ids: Sequence[str]) -> tuple[set[str], dict[str, int]]:
+        """The order event ids already held, and the last sequence number of each order (absent: none yet).
 
-    def event_counts(self, order_ids: Sequence[str]) -> dict[str, int]:
-        if not order_ids:
-            return {}
-        # From the history, not the orders table: events of an order id that is no order have no orders row.
-        found = self.conn.execute(
-            "SELECT order_id, max(sequence) FROM order_events WHERE order_id = ANY(%s) GROUP BY order_id",
-            (list(order_ids),),
-        )
-        return dict(found.fetchall())
+        Both questions go in one round trip (pipeline mode).
+        """
+        if not event_ids:
+            return set(), {}
+        with self.conn.pipeline():
+            known = self.conn.execute("SELECT event_id FROM order_events WHERE event_id = ANY(%s)", (list(event_ids),))
+            # From the history, not the orders table: events of an order id that is no order have no orders row.
+            counts = self.conn.execute(
+                "SELECT order_id, max(sequence) FROM order_events WHERE order_id = ANY(%s) GROUP BY order_id",
+                (list(order_ids),),
+            )
+        return {event_id for (event_id,) in known.fetchall()}, dict(counts.fetchall())
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
         rows = self.conn.execute(
