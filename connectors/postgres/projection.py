@@ -204,6 +204,7 @@ class BatchRows:
     fills: dict[tuple[str, str], FillRow] = field(default_factory=dict)
     positions: dict[tuple[str, str], Row] = field(default_factory=dict)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (physical topic, partition) → next
+    times: dict[tuple[str, int], int] = field(default_factory=dict)  # → broker time (ms) of its newest record
     dead_letters: list[Emit] = field(default_factory=list)
     duplicates: int = 0  # order events already projected (an upstream redelivery), skipped
 
@@ -232,6 +233,7 @@ def decode_batch(codec: Codec, batch: Iterable[Consumed]) -> tuple[list[Decoded]
         source = consumed.source
         assert source.partition is not None and source.offset is not None  # consumed from Kafka
         rows.offsets[(source.topic, source.partition)] = source.offset + 1
+        rows.times[(source.topic, source.partition)] = source.time_us // 1000
         if source.value is None:
             rows.dead_letters.append(_dead(source, "INVALID_RECORD", "a record without a value (tombstone)"))
             continue

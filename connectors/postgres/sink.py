@@ -273,13 +273,15 @@ class _Sink:
         while not stopped() and (deadline is None or time.monotonic() < deadline):
             if self.options.until_end and self._caught_up():
                 self._settle()
+                self._store_idle_positions()
                 self.stats.caught_up = True
                 break
             records = [self._consumed(m) for m in self._poll() if self._is_record(m)]
             if records:
                 self._process(records)
-            elif self._pending is not None and self._pending.done():
+            elif self._pending is None or self._pending.done():
                 self._settle()  # idle: count the last write as soon as it is in
+                self._store_idle_positions()
             if on_progress is not None and time.monotonic() - last_progress >= self.options.progress_every_s:
                 on_progress(self.stats)
                 last_progress = time.monotonic()
@@ -326,6 +328,22 @@ class _Sink:
         self._pending = self._writes.submit(self._write, rows)
         self._pending_batch = (rows, len(records))
 
+    def _store_idle_positions(self) -> None:
+        """Idle at the end of a partition that ends in transaction markers: store the position past them.
+
+        A marker is no record, so no batch stores the offset after it; without this the stored offsets stay one
+        behind the topic's end after every transaction and the projection's lag would never read 0.
+        """
+        assignment = [TopicPartition(topic, partition) for topic, partition in self._positions]
+        ahead = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self.consumer.position(assignment)
+            if tp.offset > self._positions[(tp.topic, tp.partition)]
+        }
+        if ahead:
+            self._positions.update(ahead)
+            self._write(BatchRows(offsets=ahead))  # offsets only: the rows before them are all written
+
     def _write(self, rows: BatchRows) -> None:
         began = time.monotonic()
         self.writer.write(rows)
@@ -359,7 +377,6 @@ class _Sink:
             position = self.consumer.position([TopicPartition(*key)])[0].offset
             if position < end:  # a partition ending in transaction markers ends when the consumer passes them
                 return False
-            self._positions[key] = position
         return True
 
     def close(self) -> None:

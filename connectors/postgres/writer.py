@@ -109,10 +109,14 @@ class BatchWriter:
             if rows.offsets:
                 with self.conn.cursor() as cur:
                     cur.executemany(
-                        "INSERT INTO projection_offsets (projection, topic, partition, next_offset) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
-                        "DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                        [(self.projection, t, p, o) for (t, p), o in sorted(rows.offsets.items())],
+                        "INSERT INTO projection_offsets (projection, topic, partition, next_offset, applied_time_ms) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
+                        "DO UPDATE SET next_offset = EXCLUDED.next_offset, applied_time_ms = "
+                        "coalesce(EXCLUDED.applied_time_ms, projection_offsets.applied_time_ms)",
+                        [
+                            (self.projection, t, p, o, rows.times.get((t, p)))
+                            for (t, p), o in sorted(rows.offsets.items())
+                        ],
                     )
 
     def _merge(self, table: str, columns: Sequence[str], rows: Iterable[Row], on_conflict: str) -> None:

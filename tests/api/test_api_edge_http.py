@@ -92,6 +92,10 @@ def test_health_readiness_and_metrics_need_no_key(api_env: ApiEnv) -> None:
     ready = _get(api_env.api, "/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["postgres"] == "ok"
     assert ready.json()["checks"]["kafka"].startswith("ok")
+    health = _get(api_env.api, "/v1/health")
+    assert health.status_code == 200 and health.json()["checks"]["projections"] == "ok"
+    (projection,) = health.json()["projections"]
+    assert projection["name"] == "postgres" and projection["lag_records"] >= 0
     _get(api_env.api, "/v1/orders")  # one 401 to count
     metrics = _get(api_env.api, "/metrics")
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
