@@ -26,7 +26,7 @@ import logging
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from processors.core import Emit
 from processors.runtime.dead_letters import SourceRecord, dead_letter
@@ -125,9 +125,11 @@ POSITION_COLUMNS: tuple[str, ...] = (
 Row = tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """One consumed record: where it came from (physical topic) and which catalogue topic that is."""
+class Consumed(NamedTuple):
+    """One consumed record: where it came from (physical topic) and which catalogue topic that is.
+
+    A named tuple, not a frozen dataclass: one is made per consumed record, and a tuple is made about 3 times faster.
+    """
 
     logical_topic: str
     source: SourceRecord
