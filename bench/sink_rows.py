@@ -234,9 +234,23 @@ def run(orders: int, batch_size: int) -> dict[str, Any]:
         }
     finally:
         topics.cleanup()
-        with psycopg.connect(base.database_url, autocommit=True) as admin:
-            for name in (database, patterns_database):
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        for name in (database, patterns_database):
+            _drop_database(base.database_url, name)
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    """DROP … WITH (FORCE), again while an autovacuum worker is in the database (after the bulk writes): only
+    a superuser may end that one, and it ends by itself within moments."""
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(20):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(drop)
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
