@@ -67,14 +67,13 @@ class LagProbe:
     def end_offsets(self, timeout_s: float) -> dict[Partition, int]:
         try:
             metadata = self._admin.list_topics(timeout=timeout_s).topics
+            if missing := [topic for topic in self.topics if topic not in metadata]:
+                raise LagUnavailable(f"no topic {', '.join(missing)} on the broker: `sq topics create` first")
             wanted = {
                 TopicPartition(topic, partition): OffsetSpec.latest()  # type: ignore[no-untyped-call]
                 for topic in self.topics
-                if topic in metadata
                 for partition in metadata[topic].partitions
             }
-            if not wanted:
-                return {}
             futures = self._admin.list_offsets(
                 wanted, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout_s
             )

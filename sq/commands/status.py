@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         with psycopg.connect(settings.database_url, connect_timeout=int(TIMEOUT_S)) as conn:
             lags = LagProbe(settings).measure(conn, int(time.time() * 1000), TIMEOUT_S)
     except LagUnavailable as error:
-        raise CommandError(f"{error}; is it running? try `sq infra status`") from None
+        raise CommandError(str(error)) from None
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
     if args.json:
