@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler
 
 import uvicorn
 
-from api import app, models
+from api import app, models, read_your_writes
 from api.routes import market
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
@@ -37,3 +37,8 @@ uvicorn.Server.should_exit
 # The stdlib's HTTP server calls these by name.
 BaseHTTPRequestHandler.do_GET
 BaseHTTPRequestHandler.log_message
+
+# Response fields: FastAPI serializes them (POST /v1/orders?wait=).
+models.OrderAccepted.pending_projection
+# A query value FastAPI parses by its string (?wait=accepted).
+read_your_writes.Until.ACCEPTED

@@ -16,7 +16,11 @@ from api.deps import Resources
 from api.errors import install_handlers
 from api.metrics import ApiMetrics
 from api.routes import health, market, orders, queries, risk, stream
+from connectors.marketdata.views import MarketViews
 from connectors.postgres.migrate import migrate
+
+# How long a start waits for the market views to read their sources' tails (they answer 503 until then).
+MARKET_VIEWS_START_S = 10.0
 
 DESCRIPTION = """\
 Commands in, queries out, for the ShrivenQuant order path.
@@ -72,9 +76,14 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
         opened = resources if resources is not None else Resources.open(config)
         opened.metrics = metrics
         app.state.resources = opened
+        views = MarketViews(config.settings, timeout_s=config.broker_timeout_s)
+        views.start()
+        views.wait_settled(MARKET_VIEWS_START_S)
+        app.state.market_views = views
         try:
             yield
         finally:
+            views.close()
             if owned:
                 opened.close()
 
@@ -88,7 +97,7 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
             {"name": "queries", "description": "Reads of the PostgreSQL projections."},
             {"name": "risk", "description": "Kill switches and limits (risk and admin keys)."},
             {"name": "stream", "description": "Live order events (server-sent events)."},
-            {"name": "market", "description": "Order books and analytics rebuilt from market data."},
+            {"name": "market", "description": "Order books and analytics as the orderbook processor holds them."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
         ],
     )

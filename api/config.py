@@ -14,6 +14,9 @@ Environment variables (all optional):
   JSON escapes as surrogate pairs, is about 123 KB; the command it becomes stays below Kafka's 1 MB records).
 - ``SQ_API_BROKER_TIMEOUT_SECONDS``: how long a request waits for the broker (a produce acknowledgement, a
   topic's metadata) before it is answered 503 (default 10).
+- ``SQ_API_PROJECTION_WAIT_SECONDS``: how long a read, cancel or amend of an order whose command this API
+  produced waits for the projection to hold that command's answer, and the bound of ``POST ?wait=`` (default
+  2); then the answer says what is known (``PENDING_PROJECTION``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ DEFAULT_PORT = 8000
 MIN_JWT_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash output
 DEFAULT_MAX_BODY_BYTES = 128 * 1024
 DEFAULT_BROKER_TIMEOUT_S = 10.0
+DEFAULT_PROJECTION_WAIT_S = 2.0
 
 
 class ConfigError(ValueError):
@@ -50,6 +54,7 @@ class ApiSettings:
     key_cache_ttl_s: float = 5.0  # how long a key's role and accounts are trusted between database look-ups
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     broker_timeout_s: float = DEFAULT_BROKER_TIMEOUT_S
+    projection_wait_s: float = DEFAULT_PROJECTION_WAIT_S  # read-your-writes: the bound of a wait for the sink
 
     @classmethod
     def from_env(cls, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -68,6 +73,7 @@ class ApiSettings:
             key_cache_ttl_s=_number(env, "SQ_API_KEY_CACHE_SECONDS", 5.0, float),
             max_body_bytes=_number(env, "SQ_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int),
             broker_timeout_s=_number(env, "SQ_API_BROKER_TIMEOUT_SECONDS", DEFAULT_BROKER_TIMEOUT_S, float),
+            projection_wait_s=_number(env, "SQ_API_PROJECTION_WAIT_SECONDS", DEFAULT_PROJECTION_WAIT_S, float),
         )
 
     @property

@@ -23,6 +23,7 @@ from api.errors import ApiProblem
 from api.metrics import ApiMetrics
 from api.producer import CommandProducer
 from api.rate_limit import RateLimiter
+from api.read_your_writes import ProducedCommands
 from connectors.postgres.lag import LagProbe
 
 
@@ -35,6 +36,7 @@ class Resources:
     producer: CommandProducer
     limiter: RateLimiter
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    produced: ProducedCommands = field(default_factory=ProducedCommands)  # read-your-writes (read_your_writes.py)
     wall_clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     _key_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)

@@ -31,7 +31,9 @@ _DESCRIPTIONS = {
     401: "No credentials, or an unknown, revoked, malformed or expired key or token.",
     403: "The key's role may not do this, or may not act on this account.",
     404: "No such order (also when the order belongs to an account the key may not see).",
-    409: "The order's state does not allow this (e.g. it is already filled); `reason` says why.",
+    409: "The order's state does not allow this (e.g. it is already filled), or the projection has not yet "
+    "reached a command this API wrote about the order (`PENDING_PROJECTION`, with the command's place in the log "
+    "in `extra`); `reason` says which.",
     413: "The request body is larger than the server's limit (SQ_API_MAX_BODY_BYTES, default 128 KiB).",
     429: "The key's rate limit is exceeded; retry after `Retry-After` seconds.",
     503: "The broker or the database did not answer in time.",

@@ -1,19 +1,21 @@
-"""What the API reads straight from Kafka: an account's current limits, and the live tail of order events."""
+"""What the API reads straight from Kafka: an account's current limits, and the live tail of the streams."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from schemas.codec import Codec, default_codec
 from schemas.errors import DecodeError
+from schemas.statuses import FILL_EVENT_TYPES
 from settings import Settings
 from topics.admin import physical_name
-from topics.catalogue import ORDERS_EVENTS, RISK_LIMITS
+from topics.catalogue import MD_BOOK_TOP, ORDERS_EVENTS, PORTFOLIO_POSITIONS, RISK_LIMITS
 from topics.client import read_topic
 
 METADATA_TIMEOUT_S = 10.0
@@ -46,32 +48,64 @@ def latest_limits(
     return latest
 
 
+class Channel(StrEnum):
+    """What a stream may carry, and the topic each is read from."""
+
+    ORDERS = "orders"  # every OrderEvent of the accounts (orders.events)
+    FILLS = "fills"  # the OrderEvents that carry a fill (orders.events)
+    POSITIONS = "positions"  # Position updates of the accounts (portfolio.positions)
+    BOOK_TOPS = "book_tops"  # BookTop of the symbols asked for (md.book.top)
+
+
+CHANNEL_TOPICS: Final = {
+    Channel.ORDERS: ORDERS_EVENTS,
+    Channel.FILLS: ORDERS_EVENTS,
+    Channel.POSITIONS: PORTFOLIO_POSITIONS,
+    Channel.BOOK_TOPS: MD_BOOK_TOP,
+}
+
+Position = tuple[str, int]  # (logical topic, partition)
+
+
 @dataclass(frozen=True, slots=True)
 class TailedEvent:
+    channel: Channel
+    topic: str  # logical name
     partition: int
     offset: int
     record: dict[str, Any]
-    resume: str  # the stream position right after this event (encode_positions)
+    resume: str  # the stream position right after this event (encode_positions): a client passes it back
 
 
-class OrderEventTail:
-    """Follows orders.events from given positions (default: its current end) for a set of accounts.
+class StreamTail:
+    """Follows the channels' topics from given positions (default: their current end), filtered to accounts
+    (orders, fills, positions) and symbols (book tops).
 
-    The starting offsets are resolved when the tail is opened, so every event written after ``open`` returns
-    is delivered. ``positions`` (next offset per partition) is what a client passes back to resume.
+    One consumer reads every partition of every topic; Kafka keeps each partition's order, and the position
+    is kept per (topic, partition): after an event is handed out, its partition's next offset is the one
+    after it. Every event carries the whole position vector at that point, so a client that resumes from
+    the last event it received gets exactly what follows it in each partition: no gap, no duplicate. The
+    starting offsets are resolved when the tail is opened, so every event written after ``open`` returns
+    is delivered.
     """
 
     def __init__(
         self,
         settings: Settings,
+        channels: Collection[Channel],
         accounts: Collection[str] | None,
+        *,
+        symbols: Collection[str] = (),
         codec: Codec | None = None,
         timeout_s: float = METADATA_TIMEOUT_S,
     ) -> None:
+        self.channels = frozenset(channels)
         self.accounts = None if accounts is None else frozenset(accounts)  # None: every account
+        self.symbols = frozenset(symbols)
         self.codec = codec or default_codec()
-        self.timeout_s = timeout_s  # for the topic's metadata and end offsets when the tail opens
-        self.topic = physical_name(settings, ORDERS_EVENTS)
+        self.timeout_s = timeout_s  # for the topics' metadata and end offsets when the tail opens
+        self.topics = sorted({CHANNEL_TOPICS[channel] for channel in self.channels})
+        self._logical = {physical_name(settings, topic): topic for topic in self.topics}
         self._consumer = Consumer(
             settings.kafka_config(
                 **{
@@ -82,56 +116,78 @@ class OrderEventTail:
                 }
             )
         )
-        self.positions: dict[int, int] = {}
+        self.positions: dict[Position, int] = {}
 
-    def open(self, resume_from: dict[int, int] | None = None) -> None:
-        metadata = self._consumer.list_topics(self.topic, timeout=self.timeout_s).topics[self.topic]
-        if metadata.error is not None:
-            raise RuntimeError(f"topic {self.topic} cannot be read: {metadata.error}")
-        for partition in sorted(metadata.partitions):
-            if resume_from is not None and partition in resume_from:
-                self.positions[partition] = resume_from[partition]
-            else:
-                _, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(self.topic, partition), timeout=self.timeout_s
-                )
-                if high < 0:  # no leader answered yet: starting "somewhere" could skip events, so refuse
-                    raise RuntimeError(f"{self.topic} partition {partition} has no end offset yet; retry")
-                self.positions[partition] = high
-        self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in self.positions.items()])
+    def open(self, resume_from: dict[Position, int] | None = None) -> None:
+        resume_from = resume_from or {}
+        assignment: list[TopicPartition] = []
+        for physical, topic in self._logical.items():
+            metadata = self._consumer.list_topics(physical, timeout=self.timeout_s).topics[physical]
+            if metadata.error is not None:
+                raise RuntimeError(f"topic {physical} cannot be read: {metadata.error}")
+            for partition in sorted(metadata.partitions):
+                if (topic, partition) in resume_from:
+                    offset = resume_from[(topic, partition)]
+                else:
+                    _, offset = self._consumer.get_watermark_offsets(
+                        TopicPartition(physical, partition), timeout=self.timeout_s
+                    )
+                    if offset < 0:  # no leader answered yet: starting "somewhere" could skip events, so refuse
+                        raise RuntimeError(f"{physical} partition {partition} has no end offset yet; retry")
+                self.positions[(topic, partition)] = offset
+                assignment.append(TopicPartition(physical, partition, offset))
+        self._consumer.assign(assignment)
 
     def poll(self, timeout_s: float) -> list[TailedEvent]:
         found: list[TailedEvent] = []
         for message in self._consumer.consume(500, timeout=timeout_s):
             if message.error() is not None:
                 continue
-            partition, offset = message.partition(), message.offset()
+            topic, partition, offset = self._logical[message.topic() or ""], message.partition(), message.offset()
             assert partition is not None and offset is not None  # a record always has both
-            self.positions[partition] = offset + 1
+            self.positions[(topic, partition)] = offset + 1
             key, value = message.key(), message.value()
-            if value is None or (self.accounts is not None and (key is None or key.decode() not in self.accounts)):
+            if value is None or key is None:
                 continue
             try:
                 record = self.codec.decode(value).record
             except DecodeError:
-                continue  # not an OrderEvent we can read: the dead-letter path is the processors' business
-            found.append(TailedEvent(partition, offset, record, encode_positions(self.positions)))
+                continue  # not a record we can read: the dead-letter path is the processors' business
+            channel = self._channel(topic, key.decode(), record)
+            if channel is not None:
+                found.append(TailedEvent(channel, topic, partition, offset, record, encode_positions(self.positions)))
         return found
+
+    def _channel(self, topic: str, key: str, record: dict[str, Any]) -> Channel | None:
+        """The channel an event goes out on, None when the stream does not carry it. A fill is one message:
+        on ``fills`` when asked for, else on ``orders``."""
+        if topic == MD_BOOK_TOP:
+            return Channel.BOOK_TOPS if key in self.symbols else None
+        account = key.split("|", 1)[0]  # portfolio.positions: "account|symbol"
+        if self.accounts is not None and account not in self.accounts:
+            return None
+        if topic == PORTFOLIO_POSITIONS:
+            return Channel.POSITIONS
+        if Channel.FILLS in self.channels and record["event_type"] in FILL_EVENT_TYPES:
+            return Channel.FILLS
+        return Channel.ORDERS if Channel.ORDERS in self.channels else None
 
     def close(self) -> None:
         self._consumer.close()
 
 
-def encode_positions(positions: dict[int, int]) -> str:
-    """``{0: 12, 1: 0}`` → ``"0:12,1:0"``: the SSE event id a client sends back as Last-Event-ID."""
-    return ",".join(f"{p}:{o}" for p, o in sorted(positions.items()))
+def encode_positions(positions: dict[Position, int]) -> str:
+    """``{("orders.events", 0): 12}`` → ``"orders.events/0/12,…"``: a resume token (the SSE event id a client
+    sends back as Last-Event-ID, or as ``?resume=``)."""
+    return ",".join(f"{t}/{p}/{o}" for (t, p), o in sorted(positions.items()))
 
 
-def decode_positions(text: str) -> dict[int, int]:
-    positions: dict[int, int] = {}
+def decode_positions(text: str, topics: Collection[str]) -> dict[Position, int]:
+    """A resume token's positions; ValueError for one this API did not write for a stream of ``topics``."""
+    positions: dict[Position, int] = {}
     for part in text.split(","):
-        partition, sep, offset = part.partition(":")
-        if not sep or not partition.isdigit() or not offset.isdigit():
-            raise ValueError(f"not a stream position: {text!r}")
-        positions[int(partition)] = int(offset)
+        fields = part.split("/")
+        if len(fields) != 3 or fields[0] not in topics or not fields[1].isdigit() or not fields[2].isdigit():
+            raise ValueError(f"not a resume token of this stream (topic/partition/offset,…): {text[:200]!r}")
+        positions[(fields[0], int(fields[1]))] = int(fields[2])
     return positions

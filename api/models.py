@@ -235,6 +235,14 @@ class OrderAccepted(CommandAccepted):
 
     order_id: str
     client_order_id: str
+    order: OrderPublic | None = Field(
+        default=None,
+        description="With ?wait=: the order as projected once the wait was met (null: not projected in time).",
+    )
+    pending_projection: bool | None = Field(
+        default=None,
+        description="With ?wait=: true when the wait timed out before the projection reached it; absent otherwise.",
+    )
 
 
 class OrderCommandAccepted(CommandAccepted):
@@ -374,6 +382,32 @@ class FillPublic(BaseModel):
     liquidity: str | None
     venue: str | None
     time: datetime
+
+
+class BookTopPublic(BaseModel):
+    """A top of book as md.book.top carries it (a stream's ``book_tops`` channel)."""
+
+    venue: str
+    symbol: str
+    sequence: int
+    bid_price: str | None
+    bid_quantity: str | None
+    ask_price: str | None
+    ask_quantity: str | None
+    bids: list[list[str]] = Field(description="Best bid levels, best first: [price, quantity].")
+    asks: list[list[str]] = Field(description="Best ask levels, best first: [price, quantity].")
+    stale: bool
+    time: datetime
+
+
+class StreamMessage(BaseModel):
+    """One message of ``GET /v1/stream``: where the record is in the log, and the record as an answer."""
+
+    channel: Literal["orders", "fills", "positions", "book_tops"]
+    topic: str = Field(description="The logical topic the record was read from.")
+    partition: int
+    offset: int
+    data: OrderEventPublic | PositionPublic | BookTopPublic
 
 
 class PositionPublic(BaseModel):

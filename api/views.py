@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from api.amounts import maybe_text, text
-from api.models import FillPublic, OrderEventPublic, OrderPublic, PositionPublic, RiskLimitsPublic
+from api.models import BookTopPublic, FillPublic, OrderEventPublic, OrderPublic, PositionPublic, RiskLimitsPublic
 from connectors.postgres.read_models import Fill, Order, Position
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,6 +115,34 @@ def position_public(position: Position) -> PositionPublic:
         last_fill_id=position.last_fill_id,
         version=position.version,
         updated_time=at(position.updated_time_us),
+    )
+
+
+def position_record_public(record: Mapping[str, Any]) -> PositionPublic:
+    """From a Position record on portfolio.positions (the projection's row holds the same fields)."""
+    meta = record["meta"]
+    fields = {name: record[name] for name in Position.__dataclass_fields__ if name in record}
+    return position_public(Position(**fields, updated_time_us=meta["event_time_us"], last_event_id=meta["event_id"]))
+
+
+def book_top_public(record: Mapping[str, Any]) -> BookTopPublic:
+    """From a BookTop record on md.book.top."""
+
+    def levels(side: list[Mapping[str, int]]) -> list[list[str]]:
+        return [[text(level["price"], "price"), text(level["quantity"], "quantity")] for level in side]
+
+    return BookTopPublic(
+        venue=record["venue"],
+        symbol=record["symbol"],
+        sequence=record["sequence"],
+        bid_price=maybe_text(record["bid_price"], "price"),
+        bid_quantity=maybe_text(record["bid_quantity"], "quantity"),
+        ask_price=maybe_text(record["ask_price"], "price"),
+        ask_quantity=maybe_text(record["ask_quantity"], "quantity"),
+        bids=levels(record["bids"]),
+        asks=levels(record["asks"]),
+        stale=record["stale"],
+        time=at(record["meta"]["event_time_us"]),
     )
 
 

@@ -97,6 +97,16 @@ def ensure_topics(settings: Settings, wanted: Iterable[tuple[str, int, dict[str,
     return names
 
 
+class MissingTopicsError(RuntimeError):
+    """A topic a process needs does not exist: the operator has to create the catalogue's topics."""
+
+
+def missing_topics(settings: Settings, logical: Iterable[str]) -> list[str]:
+    """The logical names among ``logical`` whose topic does not exist on the cluster."""
+    live = admin_client(settings).list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    return sorted({name for name in logical if physical_name(settings, name) not in live})
+
+
 def wait_for_leaders(settings: Settings, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
     """Return once every partition of the named topics answers a watermark request: a topic the controller
     has just created answers "unknown topic" or "not leader" for a moment (even after metadata names a

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.commands import micros
-from api.deps import Db, Reader, require_account
+from api.deps import Db, Reader, Res, require_account
 from api.errors import responses
 from api.models import FillPublic, OrderEventPublic, OrderPublic, Page, PositionPublic, Text
-from api.routes.orders import OrderId, visible_order
+from api.routes.orders import OrderId, known_order
 from api.views import fill_public, order_event_public, order_public, position_public
 from connectors.postgres import read_models
 from connectors.postgres.read_models import DEFAULT_LIMIT, MAX_LIMIT
@@ -78,28 +78,31 @@ def list_orders(
     "/orders/{order_id}",
     response_model=OrderPublic,
     summary="One order's current state",
-    responses=responses(401, 403, 404, 429, 503),
+    responses=responses(401, 403, 404, 409, 429, 503),
 )
-def get_order(order_id: OrderId, principal: Reader, conn: Db) -> OrderPublic:
-    return order_public(visible_order(conn, principal, order_id))
+def get_order(order_id: OrderId, principal: Reader, res: Res) -> OrderPublic:
+    """An order this API placed, cancelled or amended is shown once the projection holds that command's answer
+    (read-your-writes: waited for, bounded; then 409 PENDING_PROJECTION with what is known)."""
+    return order_public(known_order(res, principal, order_id, latest=True))
 
 
 @router.get(
     "/orders/{order_id}/events",
     response_model=list[OrderEventPublic],
     summary="One order's history",
-    responses=responses(401, 403, 404, 429, 503),
+    responses=responses(401, 403, 404, 409, 429, 503),
 )
 def get_order_events(
     order_id: OrderId,
     principal: Reader,
-    conn: Db,
+    res: Res,
     after_sequence: Annotated[int, Query(ge=0, description="Only events after this sequence number.")] = 0,
     limit: Limit = MAX_LIMIT,
 ) -> list[OrderEventPublic]:
-    """Every event of the order in the order it happened (sequence 1, 2, …)."""
-    visible_order(conn, principal, order_id)
-    rows = read_models.order_events(conn, order_id, after_sequence=after_sequence, limit=limit)
+    """Every event of the order in the order it happened (sequence 1, 2, …); read-your-writes as for the order."""
+    known_order(res, principal, order_id, latest=True)
+    with res.pool.connection() as conn:
+        rows = read_models.order_events(conn, order_id, after_sequence=after_sequence, limit=limit)
     return [order_event_public(row.event, row.sequence) for row in rows]
 
 

@@ -181,6 +181,31 @@ def order_events(
         return cur.execute(query, (order_id, after_sequence, _checked_limit(limit))).fetchall()
 
 
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What the projection holds of one command about an order: its answer, and whether the venue took it."""
+
+    event_type: str  # the OrderEvent that answers the command (its ``command_id``): PENDING_NEW, DENIED, …
+    venue_accepted: bool  # the order has an ACCEPTED event (the venue acknowledged it)
+    order: Order | None  # the order's row as projected with that answer (None: the answer made no order)
+
+
+def command_outcome(conn: psycopg.Connection[Any], order_id: str, command_id: str) -> CommandOutcome | None:
+    """The projected answer to the command ``command_id`` about ``order_id``, None while it is not projected.
+
+    An answer's event row and the order's row are written in one sink transaction, so a found answer comes
+    with an order row that already reflects it. The event scan uses the (order_id, sequence) index.
+    """
+    answer = conn.execute(
+        "SELECT (array_agg(event_type ORDER BY sequence) FILTER (WHERE event->>'command_id' = %s))[1],"
+        " coalesce(bool_or(event_type = 'ACCEPTED'), false) FROM order_events WHERE order_id = %s",
+        (command_id, order_id),
+    ).fetchone()
+    if answer is None or answer[0] is None:
+        return None
+    return CommandOutcome(str(answer[0]), bool(answer[1]), get_order(conn, order_id))
+
+
 # -- fills --------------------------------------------------------------------------------------------------
 def list_fills(
     conn: psycopg.Connection[Any],

@@ -18,6 +18,7 @@ from dataclasses import replace
 from processors.runtime.pipeline import STAGES, stage_spec
 from processors.runtime.registry import stage_factories
 from settings import load_settings
+from topics.admin import MissingTopicsError
 
 ENGINES = ("kafka", "faust")
 DEFAULT_ENGINE = "kafka"
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         run_worker(args.stage, args.engine, args.worker, args.max_seconds, args.engine_option)
     except ValueError as error:
         parser.error(str(error))
+    except MissingTopicsError as error:  # an operator's step is missing: say which, without a traceback
+        logging.getLogger(__name__).error("%s", error)
+        return 1
     return 0
 
 

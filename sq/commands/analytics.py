@@ -1,8 +1,8 @@
 """`sq analytics SYMBOL [--json]`: the latest microstructure analytics of a symbol.
 
-Reads ``md.depth`` and ``md.trades`` from the beginning through the orderbook core (as `sq book` does) and
-prints the last ``MarketAnalytics`` the core computed: every measure by name, null where its window had too
-little data. The window end is the last whole analytics interval of event time.
+Reads the symbol's last ``MarketAnalytics`` on md.analytics once (from the end backwards, never the history;
+``connectors.marketdata.views``, which the API's market routes use too) and prints it: every measure by name,
+null where its window had too little data. The window end is the last interval the orderbook processor closed.
 """
 
 from __future__ import annotations
@@ -25,20 +25,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    progress(f"computing {args.symbol} analytics from md.depth and md.trades")
+    progress(f"reading the latest analytics of {args.symbol} from md.analytics")
     try:
         document = latest_analytics(load_settings(), args.symbol)
     except MarketDataUnreadable as error:
         raise CommandError(f"{error}; is the broker up (`sq infra status`)?") from None
     except NoMarketData as error:
-        raise CommandError(f"{error}; start a feed (`sq feed …`) first") from None
+        raise CommandError(f"{error}; start a feed (`sq feed …`) and the orderbook processor first") from None
     if args.json:
         emit_json(document)
         return 0
-    say(
-        f"{args.symbol} on {document['venue']}, window ending {iso_time(document['window_end_us'])} "
-        f"({document['windows']} windows computed)"
-    )
+    say(f"{args.symbol} on {document['venue']}, window ending {iso_time(document['window_end_us'])}")
     values = ((name, document[name]) for name in MEASURES)
     rows = [(name, "n/a (too little data)" if value is None else f"{value:.10g}") for name, value in values]
     table(("measure", "value"), rows)

@@ -1,8 +1,8 @@
-"""`sq book SYMBOL [--depth N] [--json]`: the order book of a symbol, rebuilt from md.depth by the orderbook core.
+"""`sq book SYMBOL [--depth N] [--json]`: the order book of a symbol, as the orderbook processor holds it.
 
-The command reads ``md.depth`` and ``md.trades`` from the beginning and feeds the symbol's events, merged in
-event time, through the same ``OrderBookCore`` the processor runs, so it prints what the processor holds.
-Prices and quantities are printed as exact decimal strings.
+The command reads the symbol's latest record of the processor's changelog once (from the end backwards, never
+md.depth's history) into the same ``OrderBookCore`` the processor runs (``connectors.marketdata.views``, which
+the API's market routes use too). Prices and quantities are printed as exact decimal strings.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sq.output import emit_json, progress, say, table
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("book", help="print a symbol's order book, rebuilt from md.depth")
+    parser = subparsers.add_parser("book", help="print a symbol's order book, as the orderbook processor holds it")
     parser.add_argument("symbol", help="instrument symbol, e.g. BTCUSDT")
     parser.add_argument("--depth", type=int, default=10, help="levels per side (default 10)")
     parser.add_argument("--json", action="store_true")
@@ -32,17 +32,16 @@ def iso_time(us: int) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.depth <= 0:
         raise CommandError("--depth must be positive")
-    progress(f"rebuilding {args.symbol} from md.depth and md.trades")
+    progress(f"reading the orderbook processor's latest state of {args.symbol}")
     try:
         view = book_view(load_settings(), args.symbol, args.depth)
     except MarketDataUnreadable as error:
         raise CommandError(f"{error}; is the broker up (`sq infra status`)?") from None
     except NoMarketData as error:
-        raise CommandError(f"{error}; start a feed (`sq feed …`) first") from None
+        raise CommandError(f"{error}; start a feed (`sq feed …`) and the orderbook processor first") from None
     bids, asks = view["bids"], view["asks"]
-    document = {name: view[name] for name in ("symbol", "venue", "sequence", "bids", "asks", "stale")}
     if args.json:
-        emit_json(document)
+        emit_json(view)
         return 0
     state = "STALE (not in sync: resync pending)" if view["stale"] else "in sync"
     say(f"{args.symbol} on {view['venue']} at update id {view['sequence']}: {state}")

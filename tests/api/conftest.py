@@ -6,6 +6,7 @@ and one API server on them; keys for every role are created in that database. ``
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 import warnings
@@ -23,6 +24,9 @@ from psycopg.conninfo import make_conninfo
 from api import key_store
 from api.auth import Role
 from connectors.postgres.migrate import migrate
+from connectors.postgres.sink import run_sink
+from processors.runtime.pipeline import ORDER_PATH
+from processors.runtime.supervisor import start_worker, stop_workers
 from settings import Settings
 from topics.admin import create_topics, delete_prefixed_topics, physical_name
 from topics.catalogue import CATALOGUE
@@ -128,3 +132,18 @@ def api_env(api_settings: Settings, keys: Keys) -> Iterator[ApiEnv]:
     """The API serving the module's topics and database, with a rate limit no functional test reaches."""
     with serve_api(api_settings, rate_per_second=100_000.0, rate_burst=100_000) as api:
         yield ApiEnv(api, api_settings, keys)
+
+
+@pytest.fixture(scope="module")
+def order_path(api_env: ApiEnv) -> Iterator[ApiEnv]:
+    """The order path's workers and the projection sink running on the API's topics and database."""
+    workers = [start_worker(name, 0, "kafka", env=api_env.settings.as_env()) for name in ORDER_PATH]
+    stop = threading.Event()
+    sink = threading.Thread(target=run_sink, args=(api_env.settings,), kwargs={"stop": stop}, daemon=True)
+    sink.start()
+    try:
+        yield api_env
+    finally:
+        stop.set()
+        stop_workers(workers)
+        sink.join(timeout=30)

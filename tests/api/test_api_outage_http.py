@@ -153,7 +153,7 @@ def test_routes_answer_503_while_the_broker_is_away(
         ("PUT", f"/v1/risk/limits/{OWN}", {"max_open_orders": 5}),
         ("GET", f"/v1/risk/limits/{OWN}", None),
         ("GET", "/v1/stream/orders", None),
-        ("GET", "/v1/books/BTCUSDT", None),  # these two read whole topics: 15 s before they give up
+        ("GET", "/v1/books/BTCUSDT", None),  # the market views never reached the broker
         ("GET", "/v1/analytics/BTCUSDT", None),
     ]
 

@@ -4,39 +4,19 @@ the kill switch."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from conftest import OTHER, OWN, ApiEnv
 
-from connectors.postgres.sink import run_sink
-from processors.runtime.pipeline import ORDER_PATH
-from processors.runtime.supervisor import start_worker, stop_workers
-
 pytestmark = pytest.mark.integration
 
 STARTUP_S = 120  # the first order waits for the workers to join their groups
 SETTLE_S = 30
-
-
-@pytest.fixture(scope="module")
-def order_path(api_env: ApiEnv) -> Iterator[ApiEnv]:
-    """The order path's workers and the projection sink running on the API's topics and database."""
-    workers = [start_worker(name, 0, "kafka", env=api_env.settings.as_env()) for name in ORDER_PATH]
-    stop = threading.Event()
-    sink = threading.Thread(target=run_sink, args=(api_env.settings,), kwargs={"stop": stop}, daemon=True)
-    sink.start()
-    try:
-        yield api_env
-    finally:
-        stop.set()
-        stop_workers(workers)
-        sink.join(timeout=30)
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:

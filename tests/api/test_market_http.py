@@ -1,14 +1,17 @@
 """Market data over real HTTP: GET /v1/books/{symbol} and GET /v1/analytics/{symbol}, from records on the
-module's own md.depth / md.trades topics; expected values worked out by hand from those records."""
+module's own md.depth / md.trades topics applied by the orderbook processor (the Kafka engine); expected values
+worked out by hand from those records."""
 
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
 from conftest import ApiEnv
 
+from bench.market_views import run_orderbook
 from connectors.marketdata.views import MEASURES
 from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE, TRADE
 from topics.catalogue import MD_DEPTH, MD_TRADES
@@ -106,6 +109,8 @@ def market(api_env: ApiEnv) -> None:
             asks=[(101 * P, Q // 2), (102 * P, 3 * Q)],
         ),
         _trade(SYMBOL, T0 + SECOND // 5, 101 * P, Q // 4, "BUY"),
+        # Past the 1 s boundary: with the depth at 1.5 s both inputs passed it, so the processor closes it.
+        _trade(SYMBOL, T0 + 6 * SECOND // 5, 102 * P, Q // 4, "BUY"),
         # At T0 + 0.5 s: the ask at 101 goes, a bid appears at 100.75; the book at the 1 s boundary.
         _update(SYMBOL, 11, 12, T0 + SECOND // 2, bids=[(10075 * P // 100, Q // 10)], asks=[(101 * P, 0)]),
         # At T0 + 1.5 s: more size at 102 (what the book shows now, after the boundary).
@@ -116,6 +121,16 @@ def market(api_env: ApiEnv) -> None:
     for topic, key, schema, record in records:
         producer.produce(topic, key, schema, record)
     producer.flush()
+    run_orderbook(api_env.settings, len(records))
+    # The API started before the processor created its changelog (404 NO_MARKET_DATA: nothing of the symbol);
+    # it looks for it once a second, then answers VIEW_NOT_READY until it read it.
+    with api_env.client(api_env.keys.risk) as client:
+        deadline = time.monotonic() + 60
+        for path in (f"/v1/books/{SYMBOL}", f"/v1/analytics/{SYMBOL}"):
+            while (response := client.get(path)).status_code in (404, 503):
+                assert response.json()["reason"] in ("NO_MARKET_DATA", "VIEW_NOT_READY"), response.text
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.1)
 
 
 def test_book_has_the_best_levels_as_decimal_strings(api_env: ApiEnv, market: None) -> None:
@@ -166,3 +181,11 @@ def test_unknown_symbol_is_404_and_a_bad_depth_is_422(api_env: ApiEnv, market: N
         assert (missing.status_code, missing.json()["reason"]) == (404, "NO_MARKET_DATA")
         assert client.get("/v1/analytics/NOSUCH").status_code == 404
         assert client.get(f"/v1/books/{SYMBOL}", params={"depth": 0}).status_code == 422
+
+
+def test_an_unknown_symbol_is_a_404_naming_it(api_env: ApiEnv, market: None) -> None:
+    with api_env.client(api_env.keys.read_only) as client:
+        for path in ("/v1/books/MKTNONE", "/v1/analytics/MKTNONE"):
+            response = client.get(path)
+            assert response.status_code == 404, response.text
+            assert response.json()["reason"] == "NO_MARKET_DATA" and "MKTNONE" in response.json()["detail"]

@@ -21,11 +21,12 @@ from _book_pipeline import STALL_S, LossySink, run_pipeline
 from _fake_binance import SYMBOLS, FakeBinance, serve_snapshots, until
 from websockets.asyncio.server import ServerConnection, serve
 
+from bench.market_views import run_orderbook
 from connectors.marketdata.binance_client import SNAPSHOT_PATHS
 from settings import Settings
 from sq.cli import main
 from topics.admin import create_topics
-from topics.catalogue import CATALOGUE, MD_BOOK_TOP, MD_DEPTH, MD_FEED_STATUS
+from topics.catalogue import CATALOGUE, MD_BOOK_TOP, MD_DEPTH, MD_FEED_STATUS, MD_TRADES
 from topics.client import AvroProducer, read_events
 
 pytestmark = pytest.mark.integration
@@ -99,7 +100,7 @@ def test_books_survive_every_fault_and_equal_the_venues_level_by_level(
         bids, asks, stale = run.processor_book(symbol)
         assert not stale
         assert (bids, asks) == venue.book_fixed(symbol)
-        # `sq book`, rebuilt from md.depth by the same core.
+        # `sq book`: the processor's state, as its changelog holds it.
         book = sq_book(settings, symbol, monkeypatch, capsys)
         assert (book["stale"], book["sequence"], book["venue"]) == (False, venue.last_id[symbol], f"binance-{market}")
         assert (decimal_book(book["bids"]), decimal_book(book["asks"])) == venue_decimal_book(venue, symbol)
@@ -121,6 +122,7 @@ def test_sq_feed_then_sq_book_without_a_fault_gives_the_venues_book(
     market: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The issue's steps: `sq feed binance --market … --ws-url … --rest-url …`, then `sq book SYMBOL --json`."""
+    create_topics(settings, CATALOGUE)  # the orderbook processor's outputs too (md.book.top, md.analytics)
     btc, eth = SYMBOLS[market]
 
     async def talk(venue_: FakeBinance, ws: ServerConnection) -> None:
@@ -175,6 +177,8 @@ def test_sq_feed_then_sq_book_without_a_fault_gives_the_venues_book(
     # Futures also publish each book's first event, whose u == lastUpdateId; spot drops it (u <= lastUpdateId).
     updates = 300 if market == "spot" else 302
     assert (summary["snapshots"], summary["updates"], summary["gaps"]) == (2, updates, 0)
+    # `sq book` prints what the orderbook processor holds: it runs over what the feed wrote.
+    run_orderbook(settings, sum(len(read_events(settings, topic)) for topic in (MD_DEPTH, MD_TRADES)))
     for symbol in (btc, eth):
         book = sq_book(settings, symbol, monkeypatch, capsys)
         assert (book["stale"], book["sequence"]) == (False, venue.last_id[symbol])

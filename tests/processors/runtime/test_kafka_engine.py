@@ -14,9 +14,13 @@ import pytest
 from counting_core import run_counting_engine, run_counting_faust
 
 from processors.core import derived_event_id
+from processors.runtime.kafka_engine import KafkaEngine
+from processors.runtime.registry import stage_factories
+from processors.runtime.worker import main as worker_main
 from schemas.examples import example_event
 from schemas.names import NEW_ORDER, POSITION
 from settings import Settings
+from topics.admin import MissingTopicsError
 from topics.catalogue import DEAD_LETTERS, ORDERS_COMMANDS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer, read_events
 
@@ -105,3 +109,17 @@ def test_undecodable_record_goes_to_dead_letters_and_the_stream_goes_on(
     assert len(letters) == 1 and sum(sent.values()) == 3
     assert letters[0]["reason"] == "UNDECODABLE" and letters[0]["value"] == b"not avro at all"
     assert letters[0]["stage"] == "counting" and "expected marker c301" in letters[0]["detail"]
+
+
+def test_a_stage_whose_output_topics_are_missing_says_which_and_how_to_create_them(settings: Settings) -> None:
+    """Without the check every transaction failed on "Unknown topic" and the worker retried for ever."""
+    # `settings` has a fresh prefix and no catalogue topics: the orderbook's md.book.top and md.analytics are missing
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in settings.as_env().items():
+            env.setenv(name, value)
+        assert worker_main(["orderbook", "--max-seconds", "5"]) == 1
+
+
+def test_the_missing_topics_error_names_them(settings: Settings) -> None:
+    with pytest.raises(MissingTopicsError, match=r"md\.analytics, md\.book\.top.*sq topics create"):
+        KafkaEngine(stage_factories("orderbook"), settings, name="orderbook")
