@@ -24,6 +24,7 @@ from api.metrics import ApiMetrics
 from api.producer import CommandProducer
 from api.rate_limit import RateLimiter
 from api.read_your_writes import ProducedCommands
+from connectors.postgres.lag import LagProbe
 
 
 @dataclass
@@ -40,6 +41,14 @@ class Resources:
     monotonic: Callable[[], float] = time.monotonic
     _key_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _key_cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lag_probe: LagProbe | None = None
+
+    def lag_probe(self) -> LagProbe:
+        """The projections' lag probe, made on first use (an admin client: only health checks need it)."""
+        with self._key_cache_lock:
+            if self._lag_probe is None:
+                self._lag_probe = LagProbe(self.config.settings)
+            return self._lag_probe
 
     @classmethod
     def open(cls, config: ApiSettings) -> Resources:

@@ -295,6 +295,19 @@ class Health(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
+class ProjectionLagPublic(BaseModel):
+    name: str
+    lag_records: int = Field(description="offsets of the input topics not yet applied")
+    lag_ms: int | None = Field(
+        description="0 when caught up; when behind, ms since the newest applied record's broker timestamp "
+        "(null: nothing applied yet)"
+    )
+
+
+class HealthDetail(Health):
+    projections: list[ProjectionLagPublic] = Field(default_factory=list)
+
+
 class OrderPublic(BaseModel):
     """An order as the projection shows it after its latest event."""
 

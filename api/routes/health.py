@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from api.deps import Res
-from api.models import Health
+from api.deps import Res, Resources
+from api.models import Health, HealthDetail, ProjectionLagPublic
 
 router = APIRouter(tags=["health"])
 
@@ -27,6 +27,36 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
 
 @router.get("/readyz", response_model=Health, summary="The broker and the database answer", responses=NOT_READY)
 def readyz(res: Res) -> JSONResponse:
+    checks = _checks(res)
+    ready = all(value.startswith("ok") for value in checks.values())
+    health = Health(status="ok" if ready else "unavailable", checks=checks)
+    return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get(
+    "/v1/health",
+    response_model=HealthDetail,
+    summary="Readiness, and how far each projection is behind the log",
+    responses={503: {"model": HealthDetail, "description": "The broker or the database does not answer."}},
+)
+def health(res: Res) -> JSONResponse:
+    checks = _checks(res)
+    projections: list[ProjectionLagPublic] = []
+    if all(value.startswith("ok") for value in checks.values()):
+        try:
+            with res.pool.connection(timeout_s=READY_TIMEOUT_S) as conn:
+                lags = res.lag_probe().measure(conn, int(res.wall_clock() * 1000), READY_TIMEOUT_S)
+            projections = [ProjectionLagPublic(**lag.as_json()) for lag in lags]
+            checks["projections"] = "ok"
+        except Exception as error:  # a lag that cannot be read makes the answer incomplete: not ready
+            checks["projections"] = f"unavailable: {error}"
+    ready = all(value.startswith("ok") for value in checks.values())
+    detail = HealthDetail(status="ok" if ready else "unavailable", checks=checks, projections=projections)
+    return JSONResponse(detail.model_dump(), status_code=200 if ready else 503)
+
+
+def _checks(res: Resources) -> dict[str, str]:
+    """Whether the broker and the database answer, each within READY_TIMEOUT_S."""
     checks: dict[str, str] = {}
     try:
         metadata = res.producer.list_topics(READY_TIMEOUT_S)
@@ -39,9 +69,7 @@ def readyz(res: Res) -> JSONResponse:
         checks["postgres"] = "ok"
     except Exception as error:
         checks["postgres"] = f"unavailable: {error}"
-    ready = all(value.startswith("ok") for value in checks.values())
-    health = Health(status="ok" if ready else "unavailable", checks=checks)
-    return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
+    return checks
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text format, or OpenMetrics)")

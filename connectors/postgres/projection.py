@@ -1,9 +1,11 @@
 """What a batch of consumed records does to the projection tables: pure, no I/O.
 
-The sink decodes a batch, asks the database two questions (which order events it already holds, and how
-many events each touched order has), and hands everything to ``project``, which returns the rows to write
-and the dead letters to send. Every rule here is independent of where batch boundaries fall, so a live
-build and a rebuild from the topics end in the same rows:
+The sink decodes a batch (``decode_batch``: Avro, the NUL check and each order event's JSON, everything
+that needs no database, so it runs while the previous batch is being written), asks the database two
+questions (which order events it already holds, and how many events each touched order has), and hands
+everything to ``project``, which returns the rows to write and the dead letters to send. Every rule here is
+independent of where batch boundaries fall, so a live build and a rebuild from the topics end in the same
+rows:
 
 - order_events: one row per new event id, numbered 1, 2, … within its order in topic order (all of an
   order's events share its account's partition, so topic order is the order's history);
@@ -24,7 +26,7 @@ import logging
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from processors.core import Emit
 from processors.runtime.dead_letters import SourceRecord, dead_letter
@@ -123,9 +125,11 @@ POSITION_COLUMNS: tuple[str, ...] = (
 Row = tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Consumed:
-    """One consumed record: where it came from (physical topic) and which catalogue topic that is."""
+class Consumed(NamedTuple):
+    """One consumed record: where it came from (physical topic) and which catalogue topic that is.
+
+    A named tuple, not a frozen dataclass: one is made per consumed record, and a tuple is made about 3 times faster.
+    """
 
     logical_topic: str
     source: SourceRecord
@@ -136,6 +140,7 @@ class Decoded:
     consumed: Consumed
     schema: str
     record: Mapping[str, Any]
+    json: str | None = None  # an order event as the order_events.event column holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +206,7 @@ class BatchRows:
     fills: dict[tuple[str, str], FillRow] = field(default_factory=dict)
     positions: dict[tuple[str, str], Row] = field(default_factory=dict)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # (physical topic, partition) → next
+    times: dict[tuple[str, int], int] = field(default_factory=dict)  # → broker time (ms) of its newest record
     dead_letters: list[Emit] = field(default_factory=list)
     duplicates: int = 0  # order events already projected (an upstream redelivery), skipped
 
@@ -229,6 +235,7 @@ def decode_batch(codec: Codec, batch: Iterable[Consumed]) -> tuple[list[Decoded]
         source = consumed.source
         assert source.partition is not None and source.offset is not None  # consumed from Kafka
         rows.offsets[(source.topic, source.partition)] = source.offset + 1
+        rows.times[(source.topic, source.partition)] = source.time_us // 1000
         if source.value is None:
             rows.dead_letters.append(_dead(source, "INVALID_RECORD", "a record without a value (tombstone)"))
             continue
@@ -240,7 +247,18 @@ def decode_batch(codec: Codec, batch: Iterable[Consumed]) -> tuple[list[Decoded]
         if schema not in spec_for(consumed.logical_topic).value_schemas:
             rows.dead_letters.append(_dead(source, "INVALID_RECORD", f"a {schema} on {consumed.logical_topic}"))
             continue
-        decoded.append(Decoded(consumed, schema, record))
+        try:
+            text = _to_json(record) if schema == ORDER_EVENT else None
+            # JSON writes a NUL as \u0000: text without that holds none, and the field walk is saved.
+            if text is None or "\\u0000" in text:
+                _check_strings(record)
+        except InvalidRecord as error:
+            rows.dead_letters.append(_dead(source, "INVALID_RECORD", str(error)))
+            continue
+        except (TypeError, ValueError) as error:  # not JSON-serialisable: a bug here must not stop the sink
+            rows.dead_letters.append(_dead(source, "PROCESSING_ERROR", f"{type(error).__name__}: {error}"))
+            continue
+        decoded.append(Decoded(consumed, schema, record, text))
     return decoded, rows
 
 
@@ -264,7 +282,6 @@ def project(
     counts = dict(event_counts)
     for item in decoded:
         try:
-            _check_strings(item.record)
             if item.schema == ORDER_EVENT:
                 if item.record["meta"]["event_id"] in seen:
                     rows.duplicates += 1
@@ -302,7 +319,7 @@ def _project_order_event(item: Decoded, rows: BatchRows, counts: dict[str, int])
         event["status"],
         event["version"],
         meta["event_time_us"],
-        json.dumps(event, separators=(",", ":"), default=_json_default),
+        item.json if item.json is not None else _to_json(event),
         source.topic,
         source.partition,
         source.offset,
@@ -452,6 +469,11 @@ def _json_default(value: object) -> object:
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# One encoder for every event: json.dumps with options builds a new JSONEncoder per call; decoded Avro holds no
+# cycles, so the cycle check is skipped too.
+_to_json = json.JSONEncoder(separators=(",", ":"), default=_json_default, check_circular=False).encode
 
 
 def _dead(source: SourceRecord, reason: DeadLetterReason, detail: str) -> Emit:

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -223,7 +224,11 @@ class _Sink:
             )
         )
         self._ends: dict[tuple[str, int], int] = {}
-        self._positions: dict[tuple[str, int], int] = {}
+        self._positions: dict[tuple[str, int], int] = {}  # next offset to consume, of the batches handed over
+        # One writer thread: batches commit one at a time, in consumption order.
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
+        self._pending: Future[None] | None = None
+        self._pending_batch: tuple[BatchRows, int] = (BatchRows(), 0)
         try:
             self._assign_from_stored_offsets()
         except BaseException:
@@ -267,17 +272,36 @@ class _Sink:
         last_progress = time.monotonic()
         while not stopped() and (deadline is None or time.monotonic() < deadline):
             if self.options.until_end and self._caught_up():
+                self._settle()
+                self._store_idle_positions()
                 self.stats.caught_up = True
                 break
-            messages = self.consumer.consume(self.options.batch_size, self.options.poll_timeout_s)
-            records = [self._consumed(m) for m in messages if self._is_record(m)]
+            records = [self._consumed(m) for m in self._poll() if self._is_record(m)]
             if records:
                 self._process(records)
+            elif self._pending is None or self._pending.done():
+                self._settle()  # idle: count the last write as soon as it is in
+                self._store_idle_positions()
             if on_progress is not None and time.monotonic() - last_progress >= self.options.progress_every_s:
                 on_progress(self.stats)
                 last_progress = time.monotonic()
+        self._settle()
         self.stats.seconds = time.monotonic() - self.stats.started_at
         return self.stats
+
+    def _poll(self) -> list[Message]:
+        """What has arrived, up to a batch; when nothing has, wait (poll timeout) for the first record only.
+
+        Batching by size and by time at once: idle, a record is written as soon as it comes (consume(n, t)
+        would wait the whole timeout for n); busy, a batch is what arrived while the previous one was written.
+        """
+        size = self.options.batch_size
+        messages = self.consumer.consume(size, 0)
+        if not messages:
+            messages = self.consumer.consume(1, self.options.poll_timeout_s)
+            if messages:
+                messages += self.consumer.consume(size - 1, 0)
+        return messages
 
     @staticmethod
     def _is_record(message: Message) -> bool:
@@ -292,17 +316,47 @@ class _Sink:
         return Consumed(self._logical[source.topic], source)
 
     def _process(self, records: list[Consumed]) -> None:
+        # Decoding needs no database, so it runs while the previous batch is written (a thread of its own:
+        # psycopg waits for PostgreSQL without the GIL). The lookups must see that batch: they wait for it.
         decoded, rows = decode_batch(self.codec, records)
-        known = self.writer.known_event_ids(order_event_ids(decoded))
-        counts = self.writer.event_counts(order_ids(decoded))
+        self._settle()
+        known, counts = self.writer.lookups(order_event_ids(decoded), order_ids(decoded))
         project(decoded, rows, known, counts)
         if rows.dead_letters:
             self._send_dead_letters(rows)
+        self._positions.update(rows.offsets)
+        self._pending = self._writes.submit(self._write, rows)
+        self._pending_batch = (rows, len(records))
+
+    def _store_idle_positions(self) -> None:
+        """Idle at the end of a partition that ends in transaction markers: store the position past them.
+
+        A marker is no record, so no batch stores the offset after it; without this the stored offsets stay one
+        behind the topic's end after every transaction and the projection's lag would never read 0.
+        """
+        assignment = [TopicPartition(topic, partition) for topic, partition in self._positions]
+        ahead = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self.consumer.position(assignment)
+            if tp.offset > self._positions[(tp.topic, tp.partition)]
+        }
+        if ahead:
+            self._positions.update(ahead)
+            self._write(BatchRows(offsets=ahead))  # offsets only: the rows before them are all written
+
+    def _write(self, rows: BatchRows) -> None:
         began = time.monotonic()
         self.writer.write(rows)
         self.stats.write_seconds += time.monotonic() - began
-        self.stats.add(rows, len(records))
-        self._positions.update(rows.offsets)
+
+    def _settle(self) -> None:
+        """Wait for the batch being written; its failure (the transaction rolled back whole) is raised here."""
+        if self._pending is None:
+            return
+        pending, (rows, consumed) = self._pending, self._pending_batch
+        self._pending = None
+        pending.result()
+        self.stats.add(rows, consumed)
         committed = [TopicPartition(t, p, o) for (t, p), o in rows.offsets.items()]
         self.consumer.commit(offsets=committed, asynchronous=True)  # for lag tools; the database is the truth
 
@@ -323,10 +377,10 @@ class _Sink:
             position = self.consumer.position([TopicPartition(*key)])[0].offset
             if position < end:  # a partition ending in transaction markers ends when the consumer passes them
                 return False
-            self._positions[key] = position
         return True
 
     def close(self) -> None:
+        self._writes.shutdown(wait=True)  # a write still running (the run failed) ends before its connection does
         self.consumer.close()
         if self._dead_letters is not None:
             self._dead_letters.flush()

@@ -1,6 +1,7 @@
 """Writes one batch's rows and consumed offsets in one PostgreSQL transaction.
 
-Rows go by COPY into session temp tables (emptied at each commit, or after each use in a rebuild), then one
+Order events (new rows only, see ``_append_order_events``) go by COPY straight into order_events; the other
+rows by COPY into session temp tables (emptied at each commit, or after each use in a rebuild), then one
 INSERT … ON CONFLICT per table merges them: one round trip per table whatever the batch size. The offsets
 are upserted in the same transaction, so after a crash the tables and the resume points agree.
 """
@@ -45,13 +46,13 @@ _FILLS_ON_CONFLICT = (
 _POSITIONS_ON_CONFLICT = "ON CONFLICT (account, symbol) DO UPDATE SET " + ", ".join(
     f"{c} = EXCLUDED.{c}" for c in POSITION_COLUMNS if c not in ("account", "symbol")
 )
-_ORDER_EVENTS_ON_CONFLICT = "ON CONFLICT (event_id) DO NOTHING"
 _ORDERS_UPDATE = ", ".join(
     f"{c} = coalesce(u.{c}, orders.{c})" if c == "last_reason" else f"{c} = u.{c}"
     for c in ORDER_COLUMNS
     if c not in ("order_id", "created_time_us")
 )
 _ORDER_NAMES = sql.SQL(", ").join(sql.Identifier(c) for c in ORDER_COLUMNS)
+_ORDER_EVENT_NAMES = sql.SQL(", ").join(sql.Identifier(c) for c in ORDER_EVENT_COLUMNS)
 
 
 class BatchWriter:
@@ -64,7 +65,8 @@ class BatchWriter:
         self.conn = conn
         self.projection = projection
         self.one_transaction = one_transaction
-        staging = [(f"incoming_{table}", table) for table in PROJECTION_TABLES] + [("incoming_order_updates", "orders")]
+        merged = ("orders", "fills", "positions")
+        staging = [(f"incoming_{table}", table) for table in merged] + [("incoming_order_updates", "orders")]
         for staged, table in staging:
             conn.execute(
                 sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
@@ -73,21 +75,21 @@ class BatchWriter:
             )
 
     # -- what the batch needs to know first --------------------------------------------------------
-    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        found = self.conn.execute("SELECT event_id FROM order_events WHERE event_id = ANY(%s)", (list(event_ids),))
-        return {event_id for (event_id,) in found.fetchall()}
+    def lookups(self, event_ids: Sequence[str], order_ids: Sequence[str]) -> tuple[set[str], dict[str, int]]:
+        """The order event ids already held, and the last sequence number of each order (absent: none yet).
 
-    def event_counts(self, order_ids: Sequence[str]) -> dict[str, int]:
-        if not order_ids:
-            return {}
-        # From the history, not the orders table: events of an order id that is no order have no orders row.
-        found = self.conn.execute(
-            "SELECT order_id, max(sequence) FROM order_events WHERE order_id = ANY(%s) GROUP BY order_id",
-            (list(order_ids),),
-        )
-        return dict(found.fetchall())
+        Both questions go in one round trip (pipeline mode).
+        """
+        if not event_ids:
+            return set(), {}
+        with self.conn.pipeline():
+            known = self.conn.execute("SELECT event_id FROM order_events WHERE event_id = ANY(%s)", (list(event_ids),))
+            # From the history, not the orders table: events of an order id that is no order have no orders row.
+            counts = self.conn.execute(
+                "SELECT order_id, max(sequence) FROM order_events WHERE order_id = ANY(%s) GROUP BY order_id",
+                (list(order_ids),),
+            )
+        return {event_id for (event_id,) in known.fetchall()}, dict(counts.fetchall())
 
     def stored_offsets(self) -> dict[tuple[str, int], int]:
         rows = self.conn.execute(
@@ -98,7 +100,7 @@ class BatchWriter:
     # -- the write ---------------------------------------------------------------------------------
     def write(self, rows: BatchRows) -> None:
         with self.conn.transaction():
-            self._merge("order_events", ORDER_EVENT_COLUMNS, rows.order_events, _ORDER_EVENTS_ON_CONFLICT)
+            self._append_order_events(rows.order_events)
             self._merge("orders", ORDER_COLUMNS, rows.order_upserts(), _ORDERS_ON_CONFLICT)
             self._update_orders(rows.order_updates())
             if counts := rows.order_counts():
@@ -109,11 +111,30 @@ class BatchWriter:
             if rows.offsets:
                 with self.conn.cursor() as cur:
                     cur.executemany(
-                        "INSERT INTO projection_offsets (projection, topic, partition, next_offset) "
-                        "VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
-                        "DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                        [(self.projection, t, p, o) for (t, p), o in sorted(rows.offsets.items())],
+                        "INSERT INTO projection_offsets (projection, topic, partition, next_offset, applied_time_ms) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
+                        "DO UPDATE SET next_offset = EXCLUDED.next_offset, applied_time_ms = "
+                        "coalesce(EXCLUDED.applied_time_ms, projection_offsets.applied_time_ms)",
+                        [
+                            (self.projection, t, p, o, rows.times.get((t, p)))
+                            for (t, p), o in sorted(rows.offsets.items())
+                        ],
                     )
+
+    def _append_order_events(self, rows: list[Row]) -> None:
+        """COPY straight into order_events: the history is append-only and every row is new.
+
+        ``project`` keeps only event ids the table does not hold (asked under the sink lock, the only writer)
+        and numbers them after the order's last sequence, so staging and ON CONFLICT would merge nothing; this
+        halves the work of the biggest table. Were a row there already, the unique keys would fail the batch
+        whole (rows and offsets), never skip or double it.
+        """
+        if not rows:
+            return
+        statement = sql.SQL("COPY order_events ({}) FROM STDIN").format(_ORDER_EVENT_NAMES)
+        with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _merge(self, table: str, columns: Sequence[str], rows: Iterable[Row], on_conflict: str) -> None:
         batch = list(rows)

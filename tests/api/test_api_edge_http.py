@@ -92,6 +92,10 @@ def test_health_readiness_and_metrics_need_no_key(api_env: ApiEnv) -> None:
     ready = _get(api_env.api, "/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["postgres"] == "ok"
     assert ready.json()["checks"]["kafka"].startswith("ok")
+    health = _get(api_env.api, "/v1/health")
+    assert health.status_code == 200 and health.json()["checks"]["projections"] == "ok"
+    (projection,) = health.json()["projections"]
+    assert projection["name"] == "postgres" and projection["lag_records"] >= 0
     _get(api_env.api, "/v1/orders")  # one 401 to count
     metrics = _get(api_env.api, "/metrics")
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -133,10 +137,11 @@ def test_the_openapi_document_describes_every_route_with_models_and_errors(api_e
         ("GET", "/v1/stream/orders"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
+        ("GET", "/v1/health"),
         ("GET", "/metrics"),
     }
     for (method, path), operation in operations.items():
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") and path != "/v1/health":  # health, like /readyz, needs no credentials
             assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
             assert operation.get("security"), (method, path)
         success = next(code for code in operation["responses"] if code.startswith("2"))

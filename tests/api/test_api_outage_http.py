@@ -100,6 +100,9 @@ def test_routes_answer_503_while_the_database_is_away_then_recover(
             _assert_503(by_key, "DATABASE_UNAVAILABLE", str(db_proxy.port))
             ready = client.get("/readyz")
             assert ready.status_code == 503 and ready.json()["checks"]["postgres"].startswith("unavailable")
+            health = client.get("/v1/health")
+            assert health.status_code == 503 and health.json()["checks"]["postgres"].startswith("unavailable")
+            assert health.json()["projections"] == []
         finally:
             db_proxy.restore()
         deadline = time.monotonic() + 30
@@ -168,3 +171,5 @@ def test_routes_answer_503_while_the_broker_is_away(
         assert client.get(f"/v1/orders/{live}").status_code == 200  # reads of the projections go on
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["kafka"].startswith("unavailable")
+        health = client.get("/v1/health")
+        assert health.status_code == 503 and health.json()["checks"]["kafka"].startswith("unavailable")

@@ -58,3 +58,19 @@ def test_sink_without_topics_says_what_to_do(sink_settings: Settings) -> None:
     missing = sink_settings.with_topic_prefix("never-created.")
     done = _sq(missing, "sink", "--until-end")
     assert done.returncode == 2 and "sq topics create" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_status_shows_the_projection_behind_then_caught_up(sink_settings: Settings) -> None:
+    records = SampleStream(4, run="status").records()
+    produce(sink_settings, records)
+    behind = _json(_sq(sink_settings, "status", "--json"))
+    assert behind == {"projections": [{"name": "postgres", "lag_records": len(records), "lag_ms": None}]}
+    _json(_sq(sink_settings, "sink", "--until-end", "--json"))
+    assert _json(_sq(sink_settings, "status", "--json"))["projections"][0]["lag_records"] == 0
+    table = _sq(sink_settings, "status")
+    assert table.returncode == 0 and "postgres" in table.stdout and "lag (records)" in table.stdout
+
+
+def test_status_without_the_topics_says_to_create_them(sink_settings: Settings) -> None:
+    missing = _sq(replace(sink_settings, topic_prefix="no-such-prefix."), "status")
+    assert missing.returncode != 0 and "sq topics create" in missing.stderr
