@@ -22,6 +22,7 @@ before each rate starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,7 +46,18 @@ from psycopg.conninfo import make_conninfo
 
 from api import key_store
 from api.auth import Role
-from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, load_average, machine_info, rate
+from bench.common import (
+    BenchTopics,
+    Reporter,
+    broker_pid,
+    busy_warning,
+    latency_stats,
+    load_average,
+    machine_cpu_s,
+    machine_info,
+    process_cpu_s,
+    rate,
+)
 from connectors.order_flow import FlowConfig, OrderFlow
 from connectors.postgres.sink import SinkOptions
 from deploy.demo_session import Session, demo_account, order_body
@@ -86,6 +99,8 @@ class Bench:
     reporter: Reporter
     poll_s: float
     bodies: Iterator[dict[str, Any]]
+    server_pid: int  # the API server process
+    broker: int | None  # the local broker's process, None when elsewhere
 
     def take(self, n: int) -> list[dict[str, Any]]:
         return [next(self.bodies) for _ in range(n)]
@@ -112,8 +127,9 @@ def _interrupt_and_wait(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def plain_process(reporter: Reporter) -> Iterator[str]:
-    """The plain endpoint (bench/api_plain.py) in a process of its own; its base URL once it answers."""
+def plain_process(reporter: Reporter) -> Iterator[tuple[str, int]]:
+    """The plain endpoint (bench/api_plain.py) in a process of its own; its base URL once it answers, and its
+    process id."""
     port = _free_port()
     reporter.progress("starting the plain endpoint …")
     plain = subprocess.Popen(
@@ -125,15 +141,16 @@ def plain_process(reporter: Reporter) -> Iterator[str]:
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait_for(base_url, plain, "the plain endpoint")
-        yield base_url
+        yield base_url, plain.pid
     finally:
         _interrupt_and_wait(plain)
 
 
 @contextmanager
-def stack_process(settings: Settings, reporter: Reporter) -> Iterator[str]:
+def stack_process(settings: Settings, reporter: Reporter) -> Iterator[tuple[str, int]]:
     """`sq up` in a process of its own (the clients do not share its interpreter) with the per-key rate limit
-    lifted; its base URL once /readyz answers. SIGINT stops it in its own order (API, processors, sink)."""
+    lifted; its base URL once /readyz answers, and the process id of its API server (deploy/stack.py). SIGINT
+    stops it in its own order (API, processors, sink)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -154,7 +171,7 @@ def stack_process(settings: Settings, reporter: Reporter) -> Iterator[str]:
     )
     try:
         _wait_for(base_url, up, "`sq up`")
-        yield base_url
+        yield base_url, api_server_pid(up.pid)
         if up.poll() is not None:
             raise RuntimeError(f"`sq up` stopped during the run (exit code {up.returncode})")
     finally:
@@ -183,6 +200,31 @@ def delete_groups(settings: Settings, groups: list[str], timeout_s: float = GROU
         if left:
             time.sleep(1.0)
     return left
+
+
+def api_server_pid(up_pid: int) -> int:
+    """The API server `sq up` started (``python -m api.server``, a child of it)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == up_pid and b"api.server" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+    raise RuntimeError(f"no API server process under `sq up` (pid {up_pid})")
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    """CPU seconds so far: the server under test, the broker (when local), the whole machine (busy, total)."""
+
+    server_s: float
+    broker_s: float
+    machine: tuple[float, float]
+
+    @classmethod
+    def now(cls, server_pid: int, broker: int | None) -> CpuMark:
+        return cls(process_cpu_s(server_pid), process_cpu_s(broker) if broker else 0.0, machine_cpu_s())
 
 
 def _ready(base_url: str) -> bool:
@@ -282,8 +324,11 @@ def burst(
     return posted, began
 
 
-def report_burst(reporter: Reporter, phase: str, posted: list[Posted], began: float) -> float:
-    """The burst's figures; its rate of 202 answers."""
+def report_burst(
+    reporter: Reporter, phase: str, posted: list[Posted], began: float, cpu: tuple[CpuMark, CpuMark]
+) -> float:
+    """The burst's figures (with where the CPU went: the server under test, the broker, the machine); its rate
+    of 202 answers."""
     accepted = [p for p in posted if p.order_id is not None]
     last_answer = max(p.answered for p in posted)
     refused = len(posted) - len(accepted)
@@ -299,13 +344,24 @@ def report_burst(reporter: Reporter, phase: str, posted: list[Posted], began: fl
     )
     stats = latency_stats([(p.answered - p.sent) * 1e6 for p in accepted])
     reporter.add_latency(phase, stats, "POST sent → 202 answer, under full load")
+    first, last = cpu
+    busy, total = (b - a for a, b in zip(first.machine, last.machine, strict=True))
+    reporter.add(
+        phase,
+        "server CPU per request",
+        (last.server_s - first.server_s) / len(posted) * 1e3,
+        "ms",
+        f"the server process's user + system CPU over the burst; broker "
+        f"{(last.broker_s - first.broker_s) / len(posted) * 1e3:.2f} ms per request; the machine "
+        f"{busy / total * 100 if total else 0:.0f} % busy (all CPUs)",
+    )
     return per_second
 
 
 def plain_throughput(bench: Bench, clients: int, orders: int) -> float:
     """The plain endpoint's rate of 202 answers, for as many bodies (not the API's: they stay unused there)."""
     bodies = [{**body, "client_order_id": f"plain-{i}"} for i, body in enumerate(bench.take(orders))]
-    with plain_process(bench.reporter) as base_url:
+    with plain_process(bench.reporter) as (base_url, pid):
 
         def client_factory() -> httpx.Client:
             return httpx.Client(base_url=base_url, timeout=30)
@@ -314,8 +370,10 @@ def plain_throughput(bench: Bench, clients: int, orders: int) -> float:
             with client_factory() as client:
                 post(client, body)
         bench.reporter.progress(f"(a) plain endpoint: {orders} bodies from {clients} clients …")
+        first = CpuMark.now(pid, bench.broker)
         posted, began = burst(client_factory, bodies, clients)
-    return report_burst(bench.reporter, f"plain endpoint, {clients} clients", posted, began)
+        cpu = (first, CpuMark.now(pid, bench.broker))
+    return report_burst(bench.reporter, f"plain endpoint, {clients} clients", posted, began, cpu)
 
 
 def produce_totals(client: httpx.Client) -> tuple[float, float]:
@@ -337,9 +395,11 @@ def throughput(bench: Bench, clients: int, orders: int) -> None:
     reporter.progress(f"(a) {orders} orders from {clients} clients …")
     with bench.client_factory() as client:
         before = produce_totals(client)
+    first = CpuMark.now(bench.server_pid, bench.broker)
     posted, began = burst(bench.client_factory, bench.take(orders), clients)
+    cpu = (first, CpuMark.now(bench.server_pid, bench.broker))
     phase = f"POST /v1/orders, {clients} clients"
-    api = report_burst(reporter, phase, posted, began)
+    api = report_burst(reporter, phase, posted, began, cpu)
     reporter.add(phase, "POST ÷ plain endpoint", api / plain, "ratio", f"{api:.0f} ÷ {plain:.0f} orders/s")
     with bench.client_factory() as client:
         after = produce_totals(client)
@@ -438,7 +498,7 @@ def run(reporter: Reporter, clients: int, orders: int, rates: Sequence[float], s
         topics.groups.extend(consumer_group(settings, DEFAULT_ENGINE, stage) for stage in stack.stages)
         topics.groups.append(physical_name(settings, f"sq.sink.{SinkOptions().projection}"))
         try:
-            with stack_process(settings, reporter) as base_url:
+            with stack_process(settings, reporter) as (base_url, server_pid):
                 session = Session(httpx.Client(base_url=base_url, timeout=30), run_id, orders, threading.Event())
                 accounts = session.run_accounts()
                 with psycopg.connect(database_url, autocommit=True) as conn:
@@ -453,7 +513,14 @@ def run(reporter: Reporter, clients: int, orders: int, rates: Sequence[float], s
                     return httpx.Client(base_url=base_url, timeout=30, headers={"X-API-Key": key})
 
                 total = WARMUP_ORDERS + 2 * orders + sum(max(1, int(r * seconds)) for r in rates)
-                bench = Bench(client_factory, reporter, poll_s, order_bodies(run_id, total))
+                bench = Bench(
+                    client_factory,
+                    reporter,
+                    poll_s,
+                    order_bodies(run_id, total),
+                    server_pid,
+                    broker_pid(settings.bootstrap_servers),
+                )
                 reporter.progress(f"warm-up: {WARMUP_ORDERS} orders, each waited for …")
                 warm_up(bench)
                 throughput(bench, clients, orders)
