@@ -15,6 +15,7 @@ Chosen by measurement (docs/BENCHMARKS.md, "Read side (issue 19): API"):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 from collections.abc import Sequence
 
@@ -44,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
     args = parser.parse_args(argv)
     sock = socket.socket(fileno=args.fd)  # family, type and protocol (TCP: asyncio sets TCP_NODELAY) read back
-    uvicorn.Server(server_config(create_app(ApiSettings.from_env()), log_level=args.log_level)).run(sockets=[sock])
+    server = uvicorn.Server(server_config(create_app(ApiSettings.from_env()), log_level=args.log_level))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it shut down on
+        server.run(sockets=[sock])
     return 0
 
 

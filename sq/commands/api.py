@@ -4,6 +4,7 @@ SQ_API_PORT) until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 from sq.errors import CommandError
@@ -38,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     progress(f"API on {config.base_url} (docs: {config.base_url}/docs); Ctrl-C stops it")
     try:
         app = create_app(config)
-        uvicorn.Server(server_config(app, log_level=args.log_level, host=config.host, port=config.port)).run()
+        server = uvicorn.Server(server_config(app, log_level=args.log_level, host=config.host, port=config.port))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it shut down on (as .run)
+            server.run()
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
     return 0
