@@ -23,7 +23,7 @@ from api.deps import Res, Resources, allowed, require_account
 from api.errors import ApiProblem, responses
 from api.models import OrderAccepted, OrderCommandAccepted, OrderCreate, OrderUpdate, Text
 from api.producer import Delivered
-from api.read_your_writes import ProducedCommand, Until, await_outcome, reached
+from api.read_your_writes import ProducedCommand, Until, await_outcome, await_outcome_async, reached
 from api.views import order_public
 from connectors.postgres import read_models
 from connectors.postgres.read_models import Order
@@ -143,8 +143,7 @@ def known_order(res: Resources, principal: Principal, order_id: str, *, latest: 
     """
     command = res.produced.get(order_id)
     if command is None or not principal.sees(command.account):
-        with res.pool.connection() as conn:
-            return visible_order(conn, principal, order_id)
+        return _visible_now(res, principal, order_id)
     if not latest:
         with res.pool.connection() as conn:
             order = read_models.get_order(conn, order_id)
@@ -152,22 +151,42 @@ def known_order(res: Resources, principal: Principal, order_id: str, *, latest: 
             return order  # the command's account is the caller's, and an order never changes account
     outcome = await_outcome(res.pool.connection, res.produced, command, Until.DECISION, res.config.projection_wait_s)
     if outcome is None:
-        with res.pool.connection() as conn:
-            before = read_models.get_order(conn, order_id)  # the state before the command, if projected
-        raise ApiProblem(
-            409,
-            f"order {order_id}: the projection has not reached the {command.known()['command']} this API "
-            f"wrote within {res.config.projection_wait_s:g} s; retry",
-            "PENDING_PROJECTION",
-            {
-                **command.known(),
-                "pending_projection": True,
-                "order": None if before is None else order_public(before).model_dump(mode="json"),
-            },
-            headers={"Retry-After": "1"},
-        )
+        raise _pending_projection(res, command, order_id)
+    return _visible_now(res, principal, order_id)
+
+
+async def read_known_order(res: Resources, principal: Principal, order_id: str) -> Order:
+    """``known_order(latest=True)`` for an async read route: the wait for the projection on the event loop."""
+    command = res.produced.get(order_id)
+    if command is not None and principal.sees(command.account):
+        wait_s = res.config.projection_wait_s
+        outcome = await await_outcome_async(res.pool.connection, res.produced, command, Until.DECISION, wait_s)
+        if outcome is None:
+            raise await run_in_threadpool(_pending_projection, res, command, order_id)
+    return await run_in_threadpool(_visible_now, res, principal, order_id)
+
+
+def _visible_now(res: Resources, principal: Principal, order_id: str) -> Order:
     with res.pool.connection() as conn:
         return visible_order(conn, principal, order_id)
+
+
+def _pending_projection(res: Resources, command: ProducedCommand, order_id: str) -> ApiProblem:
+    """The 409 of a command whose answer the projection does not hold yet, with the order as it was before."""
+    with res.pool.connection() as conn:
+        before = read_models.get_order(conn, order_id)  # the state before the command, if projected
+    return ApiProblem(
+        409,
+        f"order {order_id}: the projection has not reached the {command.known()['command']} this API "
+        f"wrote within {res.config.projection_wait_s:g} s; retry",
+        "PENDING_PROJECTION",
+        {
+            **command.known(),
+            "pending_projection": True,
+            "order": None if before is None else order_public(before).model_dump(mode="json"),
+        },
+        headers={"Retry-After": "1"},
+    )
 
 
 def _live(order: Order, action: str) -> None:
