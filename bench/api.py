@@ -427,6 +427,17 @@ def throughput(bench: Bench, clients: int, orders: int) -> None:
     )
 
 
+def _cpu_shares(first: tuple[CpuMark, float], last: tuple[CpuMark, float], count: int) -> str:
+    """Where the CPU went over a paced phase: per order, the API, the broker, these clients; the machine."""
+    (api_0, clients_0), (api_1, clients_1) = first, last
+    busy, total = (b - a for a, b in zip(api_0.machine, api_1.machine, strict=True))
+    return (
+        f"CPU per order: API {(api_1.server_s - api_0.server_s) / count * 1e3:.2f} ms, broker "
+        f"{(api_1.broker_s - api_0.broker_s) / count * 1e3:.2f} ms, the clients "
+        f"{(clients_1 - clients_0) / count * 1e3:.2f} ms; the machine {busy / total * 100 if total else 0:.0f} % busy"
+    )
+
+
 def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
     """(b): orders on a schedule, each polled until visible; POST sent → first 200 from GET."""
     reporter = bench.reporter
@@ -457,12 +468,14 @@ def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
     workers = max(64, int(per_second * PACED_THREAD_SECONDS))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-paced") as pool:
         began = time.perf_counter()
+        first = CpuMark.now(bench.server_pid, bench.broker), process_cpu_s(os.getpid())
         for i, body in enumerate(bodies):
             due = began + i / per_second
             if (delay := due - time.perf_counter()) > 0:
                 time.sleep(delay)
             futures.append(pool.submit(one, body, due))
         visible = [f.result() for f in futures]
+        last = CpuMark.now(bench.server_pid, bench.broker), process_cpu_s(os.getpid())
     for made in clients:
         made.close()
     late = sum(v.late_s > 0.001 for v in visible)
@@ -473,7 +486,7 @@ def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
         stats,
         f"POST sent → first GET /v1/orders/{{id}} answering 200, polled every "
         f"{bench.poll_s * 1000:g} ms ({polls:.1f} GETs each); {late} POSTs > 1 ms behind schedule, "
-        f"at most {max(v.late_s for v in visible) * 1000:.1f} ms",
+        f"at most {max(v.late_s for v in visible) * 1000:.1f} ms; {_cpu_shares(first, last, count)}",
         load_average=load_average(),
     )
 
