@@ -73,7 +73,7 @@ from topics.catalogue import RISK_LIMITS
 PART = "api"
 WARMUP_ORDERS = 20  # sent one by one and waited for: the workers' first transactions are slow
 VISIBLE_TIMEOUT_S = 60.0
-PACED_THREAD_SECONDS = 2.0  # paced phase: a client thread per order in flight, for orders visible within this
+PACED_THREADS = 64
 UNLIMITED_RATE = 1e9  # the API's per-key token bucket, lifted
 STOP_TIMEOUT_S = 60.0
 GROUPS_TIMEOUT_S = 30.0  # the workers' session timeout (10 s) and some
@@ -464,9 +464,9 @@ def paced_latency(bench: Bench, per_second: float, seconds: float) -> None:
 
     reporter.progress(f"(b) {count} orders at {per_second:g}/s, each polled every {bench.poll_s * 1000:g} ms …")
     futures: list[Future[Visible]] = []
-    # Enough threads (each an order's POST and its GETs) that the pool is not what queues the orders.
-    workers = max(64, int(per_second * PACED_THREAD_SECONDS))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-paced") as pool:
+    # 64 threads (each an order's POST and its GETs): a pool sized to the orders in flight at 200/s (400
+    # threads) measured worse, its own GIL contention costing 5.2 ms of CPU per order (docs/BENCHMARKS.md).
+    with ThreadPoolExecutor(max_workers=PACED_THREADS, thread_name_prefix="bench-paced") as pool:
         began = time.perf_counter()
         first = CpuMark.now(bench.server_pid, bench.broker), process_cpu_s(os.getpid())
         for i, body in enumerate(bodies):
