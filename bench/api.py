@@ -2,11 +2,11 @@
 
     python -m bench.api [--clients K] [--orders N] [--rates R1,R2] [--seconds S] [--poll-ms P] [--json]
 
-The stack runs as `sq up` runs it (deploy/stack.py: processors as workers; sink and API in the `sq up`
-process, the clients in this one) on a throwaway topic prefix (``bench-<id>.api.``) and a throwaway database,
-both deleted at the end. One admin key for four accounts with the flow's risk limits (connectors/order_flow.py:
-crossing and resting limit, market, IOC and FOK orders, so some fill); the API's per-key rate limit is lifted (it
-would otherwise be what is measured).
+The stack runs as `sq up` runs it (deploy/stack.py: processors as workers, the sink in the `sq up` process,
+the API in a process of its own, the clients in this one) on a throwaway topic prefix (``bench-<id>.api.``)
+and a throwaway database, both deleted at the end. One admin key for four accounts with the flow's risk limits
+(connectors/order_flow.py: crossing and resting limit, market, IOC and FOK orders, so some fill); the API's
+per-key rate limit is lifted (it would otherwise be what is measured).
 
 (a) throughput: K clients (one thread and one keep-alive connection each) POST N orders as fast as the API
 answers; orders/s counts 202 answers only. The same clients first POST the same number of bodies to the plain
