@@ -31,7 +31,7 @@ read_models.OrderEventRow.source_offset
 # The close task's only strong reference: asyncio keeps weak ones, and a task it drops may never run.
 binance_client.BinanceClient._closing
 
-# Read by uvicorn's serve loop (deploy/stack.py and the tests' API server set it to stop the server).
+# Read by uvicorn's serve loop (the tests' API server sets it to stop the server).
 uvicorn.Server.should_exit
 
 # The stdlib's HTTP server calls these by name.

@@ -76,6 +76,24 @@ class ApiSettings:
             projection_wait_s=_number(env, "SQ_API_PROJECTION_WAIT_SECONDS", DEFAULT_PROJECTION_WAIT_S, float),
         )
 
+    def as_env(self) -> dict[str, str]:
+        """Environment variables that make ``from_env`` in a child process give back these settings."""
+        env = {
+            **self.settings.as_env(),
+            "SQ_API_HOST": self.host,
+            "SQ_API_PORT": str(self.port),
+            "SQ_API_RATE_PER_SECOND": repr(self.rate_per_second),
+            "SQ_API_RATE_BURST": str(self.rate_burst),
+            "SQ_API_DB_POOL_SIZE": str(self.db_pool_size),
+            "SQ_API_KEY_CACHE_SECONDS": repr(self.key_cache_ttl_s),
+            "SQ_API_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "SQ_API_BROKER_TIMEOUT_SECONDS": repr(self.broker_timeout_s),
+            "SQ_API_PROJECTION_WAIT_SECONDS": repr(self.projection_wait_s),
+        }
+        if self.jwt_secret is not None:
+            env["SQ_API_JWT_SECRET"] = self.jwt_secret.decode()
+        return env
+
     @property
     def database_url(self) -> str:
         return self.settings.database_url

@@ -18,6 +18,7 @@ this one) produced is not known here: its order is a 404 until projected, as bef
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from starlette.concurrency import run_in_threadpool
 
 from api.db import Connection
 from connectors.postgres.read_models import CommandOutcome, command_outcome
@@ -107,6 +110,17 @@ def reached(outcome: CommandOutcome | None, until: Until) -> bool:
     return outcome.venue_accepted or outcome.order is None or outcome.order.status in TERMINAL_STATUSES
 
 
+def _look(
+    connection: Callable[[], AbstractContextManager[Connection]], produced: ProducedCommands, command: ProducedCommand
+) -> CommandOutcome | None:
+    """One poll: the command's answer if projected (then the command is forgotten)."""
+    with connection() as conn:
+        outcome = command_outcome(conn, command.order_id, command.command_id)
+    if outcome is not None:
+        produced.settled(command)
+    return outcome
+
+
 def await_outcome(
     connection: Callable[[], AbstractContextManager[Connection]],
     produced: ProducedCommands,
@@ -122,14 +136,33 @@ def await_outcome(
     deadline = time.monotonic() + timeout_s
     pause = FIRST_POLL_S
     while True:
-        with connection() as conn:
-            outcome = command_outcome(conn, command.order_id, command.command_id)
-        if outcome is not None:
-            produced.settled(command)
+        outcome = _look(connection, produced, command)
         if reached(outcome, until):
             return outcome
         left = deadline - time.monotonic()
         if left <= 0:
             return outcome
         time.sleep(min(pause, left))
+        pause = min(pause * 2, MAX_POLL_S)
+
+
+async def await_outcome_async(
+    connection: Callable[[], AbstractContextManager[Connection]],
+    produced: ProducedCommands,
+    command: ProducedCommand,
+    until: Until,
+    timeout_s: float,
+) -> CommandOutcome | None:
+    """``await_outcome`` on the event loop: each poll on a worker thread, the pauses between them on the loop,
+    so a waiting request holds no thread (at 200 orders/s, reads waiting for the sink outnumber anyio's 40)."""
+    deadline = time.monotonic() + timeout_s
+    pause = FIRST_POLL_S
+    while True:
+        outcome = await run_in_threadpool(_look, connection, produced, command)
+        if reached(outcome, until):
+            return outcome
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return outcome
+        await asyncio.sleep(min(pause, left))
         pause = min(pause * 2, MAX_POLL_S)

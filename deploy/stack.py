@@ -3,7 +3,8 @@
 Starts, in order: the local broker and database (only what is local and not yet running; nothing when
 KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere), the catalogue's topics, the migrations, the
 topology's stages as supervised worker subprocesses (docs/TOPOLOGIES.md), the projection sink in a thread,
-and the API (uvicorn) in a thread. Stops in a safe order: the API first (no new commands), then the workers
+and the API (uvicorn, api/server.py) in a process of its own on a socket bound here (so it shares no GIL with
+the sink). Stops in a safe order: the API first (no new commands), then the workers
 (each finishes its transaction), then the sink (it projects what they wrote last), then the infra it started.
 
 A worker that exits is restarted with backoff (processors.runtime.supervisor), and so is the sink; only one
@@ -13,8 +14,10 @@ their own, so a Ctrl-C at the terminal reaches only this process, which then sto
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -24,10 +27,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 import httpx
-import uvicorn
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from api.app import create_app
 from api.config import ApiSettings
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
@@ -39,6 +40,7 @@ from settings import Settings
 from topics.admin import create_topics, physical_name
 
 READY_TIMEOUT_S = 60.0
+API_STOP_TIMEOUT_S = 15.0  # uvicorn drains its connections, then the producer flushes
 SINK_LOCK_WAIT_S = 15.0  # another sink on the same database: give up (and say so) rather than wait forever
 
 
@@ -119,6 +121,17 @@ def wait_until_consumed(
         consumer.close()
 
 
+def _stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM (uvicorn's graceful shutdown), then SIGKILL past ``timeout_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -132,8 +145,7 @@ class Stack:
     _sink_stop: threading.Event = field(default_factory=threading.Event)
     _sink_thread: threading.Thread | None = None
     _sink_error: BaseException | None = None
-    _server: uvicorn.Server | None = None
-    _api_thread: threading.Thread | None = None
+    _api_process: subprocess.Popen[bytes] | None = None
     _socket: socket.socket | None = None
     _stopped: bool = False
 
@@ -233,13 +245,18 @@ class Stack:
         self._socket = sock
 
     def _start_api(self) -> None:
+        """The API in a process of its own (api/server.py) on the socket bound here, with these settings. Its own
+        session, as the workers': the terminal's Ctrl-C reaches only us, and we stop it first."""
         assert self._socket is not None, "bound first"
-        config = uvicorn.Config(create_app(self.api), log_level=self.options.api_log_level, lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._api_thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="sq-api", daemon=True
+        fd = self._socket.fileno()
+        self._api_process = subprocess.Popen(
+            [sys.executable, "-m", "api.server", "--fd", str(fd), "--log-level", self.options.api_log_level],
+            env={**os.environ, **self.api.as_env()},
+            pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=sys.stderr.fileno(),
+            start_new_session=True,
         )
-        self._api_thread.start()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -269,8 +286,8 @@ class Stack:
                     return f"processor {w.label} exited with code {w.process.returncode}"
         if self._sink_thread is not None and not self._sink_thread.is_alive():
             return f"the sink stopped: {self._sink_error or 'without an error'}"
-        if self._api_thread is not None and not self._api_thread.is_alive():
-            return "the API server stopped (see its log above)"
+        if self._api_process is not None and self._api_process.poll() is not None:
+            return f"the API server stopped with exit code {self._api_process.returncode} (see its log above)"
         return None
 
     def run_until_stopped(self, poll_s: float = 0.2) -> str | None:
@@ -286,10 +303,9 @@ class Stack:
         if self._stopped:
             return
         self._stopped = True
-        if self._server is not None and self._api_thread is not None:
+        if self._api_process is not None:
             self.say("stopping the API …")
-            self._server.should_exit = True
-            self._api_thread.join(timeout=15)
+            _stop_process(self._api_process, API_STOP_TIMEOUT_S)
         if self._socket is not None:
             self._socket.close()
         if self.supervisor is not None:

@@ -13,6 +13,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
 
 from api import commands
 from api.amounts import quantity_fp, text
@@ -22,7 +23,7 @@ from api.deps import Res, Resources, allowed, require_account
 from api.errors import ApiProblem, responses
 from api.models import OrderAccepted, OrderCommandAccepted, OrderCreate, OrderUpdate, Text
 from api.producer import Delivered
-from api.read_your_writes import ProducedCommand, Until, await_outcome, reached
+from api.read_your_writes import ProducedCommand, Until, await_outcome, await_outcome_async, reached
 from api.views import order_public
 from connectors.postgres import read_models
 from connectors.postgres.read_models import Order
@@ -44,13 +45,25 @@ def produce_command(res: Resources, schema: str, key: str, record: Record) -> De
     return delivered
 
 
+async def produce_command_async(res: Resources, schema: str, key: str, record: Record) -> Delivered:
+    began = time.perf_counter()
+    delivered = await res.producer.send_async(ORDERS_COMMANDS, key, schema, record)
+    res.metrics.produce_latency.observe(time.perf_counter() - began)
+    res.metrics.commands.labels(schema).inc()
+    return delivered
+
+
 def produce_order_command(res: Resources, schema: str, record: Record) -> tuple[Delivered, ProducedCommand]:
     """Produces a command about one order and remembers it (once the broker has it) for read-your-writes."""
-    account: str = record["account"]
-    delivered = produce_command(res, schema, account, record)
+    delivered = produce_command(res, schema, record["account"], record)
+    return delivered, remember(res, schema, record, delivered)
+
+
+def remember(res: Resources, schema: str, record: Record, delivered: Delivered) -> ProducedCommand:
+    """Read-your-writes: the command about an order the broker now has (api/read_your_writes.py)."""
     command = ProducedCommand(
         record["order_id"],
-        account,
+        record["account"],
         schema,
         record["meta"]["event_id"],
         delivered.topic,
@@ -58,7 +71,7 @@ def produce_order_command(res: Resources, schema: str, record: Record) -> tuple[
         delivered.offset,
     )
     res.produced.add(command)
-    return delivered, command
+    return command
 
 
 @router.post(
@@ -69,7 +82,7 @@ def produce_order_command(res: Resources, schema: str, record: Record) -> tuple[
     responses=responses(401, 403, 413, 429, 503),
     response_model_exclude_unset=True,  # ``order`` and ``pending_projection`` only when a wait was asked
 )
-def place_order(
+async def place_order(
     body: OrderCreate,
     res: Res,
     principal: Annotated[Principal, Depends(allowed(Action.PLACE_ORDER))],
@@ -84,11 +97,14 @@ def place_order(
 ) -> OrderAccepted:
     """Writes a NewOrder command. The same ``client_order_id`` always names the same ``order_id``: a resent
     order is never a second order (the OMS answers it with DUPLICATE_REJECTED)."""
+    # Async: the event loop awaits the broker's acknowledgement (api/producer.py), no worker thread per order;
+    # only the bounded wait for the projection, which polls the database, goes to a worker thread.
     require_account(principal, body.account)
     origin = res.origin()
     client_order_id = body.client_order_id or f"api-{uuid.uuid4().hex}"
     record = commands.new_order(body, client_order_id, origin)
-    delivered, command = produce_order_command(res, NEW_ORDER, record)
+    delivered = await produce_command_async(res, NEW_ORDER, body.account, record)
+    command = remember(res, NEW_ORDER, record, delivered)
     accepted = OrderAccepted(
         order_id=order_id_for(body.account, client_order_id),
         client_order_id=client_order_id,
@@ -98,7 +114,9 @@ def place_order(
         offset=delivered.offset,
     )
     if wait is not None:
-        outcome = await_outcome(res.pool.connection, res.produced, command, wait, res.config.projection_wait_s)
+        outcome = await run_in_threadpool(
+            await_outcome, res.pool.connection, res.produced, command, wait, res.config.projection_wait_s
+        )
         known = outcome.order if outcome is not None else None
         accepted.order = order_public(known) if known is not None else None  # at the timeout: as far as it got
         accepted.pending_projection = not reached(outcome, wait)
@@ -125,8 +143,7 @@ def known_order(res: Resources, principal: Principal, order_id: str, *, latest: 
     """
     command = res.produced.get(order_id)
     if command is None or not principal.sees(command.account):
-        with res.pool.connection() as conn:
-            return visible_order(conn, principal, order_id)
+        return _visible_now(res, principal, order_id)
     if not latest:
         with res.pool.connection() as conn:
             order = read_models.get_order(conn, order_id)
@@ -134,22 +151,42 @@ def known_order(res: Resources, principal: Principal, order_id: str, *, latest: 
             return order  # the command's account is the caller's, and an order never changes account
     outcome = await_outcome(res.pool.connection, res.produced, command, Until.DECISION, res.config.projection_wait_s)
     if outcome is None:
-        with res.pool.connection() as conn:
-            before = read_models.get_order(conn, order_id)  # the state before the command, if projected
-        raise ApiProblem(
-            409,
-            f"order {order_id}: the projection has not reached the {command.known()['command']} this API "
-            f"wrote within {res.config.projection_wait_s:g} s; retry",
-            "PENDING_PROJECTION",
-            {
-                **command.known(),
-                "pending_projection": True,
-                "order": None if before is None else order_public(before).model_dump(mode="json"),
-            },
-            headers={"Retry-After": "1"},
-        )
+        raise _pending_projection(res, command, order_id)
+    return _visible_now(res, principal, order_id)
+
+
+async def read_known_order(res: Resources, principal: Principal, order_id: str) -> Order:
+    """``known_order(latest=True)`` for an async read route: the wait for the projection on the event loop."""
+    command = res.produced.get(order_id)
+    if command is not None and principal.sees(command.account):
+        wait_s = res.config.projection_wait_s
+        outcome = await await_outcome_async(res.pool.connection, res.produced, command, Until.DECISION, wait_s)
+        if outcome is None:
+            raise await run_in_threadpool(_pending_projection, res, command, order_id)
+    return await run_in_threadpool(_visible_now, res, principal, order_id)
+
+
+def _visible_now(res: Resources, principal: Principal, order_id: str) -> Order:
     with res.pool.connection() as conn:
         return visible_order(conn, principal, order_id)
+
+
+def _pending_projection(res: Resources, command: ProducedCommand, order_id: str) -> ApiProblem:
+    """The 409 of a command whose answer the projection does not hold yet, with the order as it was before."""
+    with res.pool.connection() as conn:
+        before = read_models.get_order(conn, order_id)  # the state before the command, if projected
+    return ApiProblem(
+        409,
+        f"order {order_id}: the projection has not reached the {command.known()['command']} this API "
+        f"wrote within {res.config.projection_wait_s:g} s; retry",
+        "PENDING_PROJECTION",
+        {
+            **command.known(),
+            "pending_projection": True,
+            "order": None if before is None else order_public(before).model_dump(mode="json"),
+        },
+        headers={"Retry-After": "1"},
+    )
 
 
 def _live(order: Order, action: str) -> None:

@@ -14,7 +14,7 @@ from api.commands import micros
 from api.deps import Db, Reader, Res, require_account
 from api.errors import responses
 from api.models import FillPublic, OrderEventPublic, OrderPublic, Page, PositionPublic, Text
-from api.routes.orders import OrderId, known_order
+from api.routes.orders import OrderId, known_order, read_known_order
 from api.views import fill_public, order_event_public, order_public, position_public
 from connectors.postgres import read_models
 from connectors.postgres.read_models import DEFAULT_LIMIT, MAX_LIMIT
@@ -80,10 +80,10 @@ def list_orders(
     summary="One order's current state",
     responses=responses(401, 403, 404, 409, 429, 503),
 )
-def get_order(order_id: OrderId, principal: Reader, res: Res) -> OrderPublic:
+async def get_order(order_id: OrderId, principal: Reader, res: Res) -> OrderPublic:
     """An order this API placed, cancelled or amended is shown once the projection holds that command's answer
     (read-your-writes: waited for, bounded; then 409 PENDING_PROJECTION with what is known)."""
-    return order_public(known_order(res, principal, order_id, latest=True))
+    return order_public(await read_known_order(res, principal, order_id))
 
 
 @router.get(

@@ -4,6 +4,7 @@ SQ_API_PORT) until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 from sq.errors import CommandError
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.config import ApiSettings, ConfigError
+    from api.server import server_config
 
     try:
         config = ApiSettings.from_env()
@@ -36,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         config = config.with_overrides(port=args.port)
     progress(f"API on {config.base_url} (docs: {config.base_url}/docs); Ctrl-C stops it")
     try:
-        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=args.log_level)
+        app = create_app(config)
+        server = uvicorn.Server(server_config(app, log_level=args.log_level, host=config.host, port=config.port))
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it shut down on (as .run)
+            server.run()
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
     return 0

@@ -19,6 +19,7 @@ import uvicorn
 
 from api.app import create_app
 from api.config import ApiSettings
+from api.server import server_config
 from settings import Settings
 
 START_TIMEOUT_S = 30.0
@@ -47,9 +48,7 @@ def serve_api(settings: Settings, *, migrate_on_start: bool = True, **overrides:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = ApiSettings(settings=settings, host="127.0.0.1", port=port).with_overrides(**overrides)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config, migrate_on_start=migrate_on_start), log_level="warning", lifespan="on")
-    )
+    server = uvicorn.Server(server_config(create_app(config, migrate_on_start=migrate_on_start)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
