@@ -12,27 +12,13 @@ from conftest import OTHER, OWN, ApiEnv
 from schemas.examples import example_event
 from schemas.names import ORDER_EVENT
 from schemas.scales import CASH_DECIMALS, format_fixed
+from tests.kit.sse import sse_frames
 from topics.catalogue import ORDERS_EVENTS
 from topics.client import AvroProducer
 
 pytestmark = pytest.mark.integration
 
 EXAMPLE_FEE = format_fixed(example_event(ORDER_EVENT)["fee"], CASH_DECIMALS)  # the event's fee, as a decimal string
-
-
-def _frames(lines: Iterator[str]) -> Iterator[dict[str, str]]:
-    """SSE frames as {field: value}; comments under ":"."""
-    frame: dict[str, str] = {}
-    for line in lines:
-        if line == "":
-            if frame:
-                yield frame
-            frame = {}
-        elif line.startswith(":"):
-            frame[":"] = line[1:].strip()
-        else:
-            name, _, value = line.partition(":")
-            frame[name] = value.removeprefix(" ")
 
 
 def _produce(env: ApiEnv, *events: tuple[str, str]) -> None:
@@ -53,7 +39,7 @@ def test_a_trader_streams_its_account_events_as_they_happen_and_resumes_after_th
         with client.stream("GET", "/v1/stream/orders") as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
-            frames = _frames(response.iter_lines())
+            frames = sse_frames(response.iter_lines())
             assert next(frames) == {":": "ready"}
             _produce(api_env, (OTHER, "other-1"), (OWN, "own-1"))
             first = _next_order_event(frames)
@@ -62,7 +48,7 @@ def test_a_trader_streams_its_account_events_as_they_happen_and_resumes_after_th
 
         _produce(api_env, (OWN, "own-2"), (OTHER, "other-2"), (OWN, "own-3"))  # while disconnected
         with client.stream("GET", "/v1/stream/orders", headers={"Last-Event-ID": first["id"]}) as response:
-            frames = _frames(response.iter_lines())
+            frames = sse_frames(response.iter_lines())
             assert next(frames) == {":": "ready"}
             resumed = [json.loads(_next_order_event(frames)["data"])["event_id"] for _ in range(2)]
     assert resumed == ["own-2", "own-3"]

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from conftest import OTHER, OWN, ApiEnv
 
 from schemas.examples import example_event
 from schemas.names import BOOK_TOP, ORDER_EVENT, POSITION
+from tests.kit.sse import sse_frames
 from topics.catalogue import MD_BOOK_TOP, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer, read_topic
 
@@ -27,21 +27,6 @@ CHANNELS: list[tuple[str, str | int | float | bool | None]] = [
     ("channel", c) for c in ("orders", "fills", "positions", "book_tops")
 ]
 Position = tuple[str, int, int]
-
-
-def _frames(lines: Iterator[str]) -> Iterator[dict[str, str]]:
-    """SSE frames as {field: value}; comments under ":"."""
-    frame: dict[str, str] = {}
-    for line in lines:
-        if line == "":
-            if frame:
-                yield frame
-            frame = {}
-        elif line.startswith(":"):
-            frame[":"] = line[1:].strip()
-        else:
-            name, _, value = line.partition(":")
-            frame[name] = value.removeprefix(" ")
 
 
 class Flow(threading.Thread):
@@ -104,7 +89,7 @@ def test_the_stream_resumes_after_disconnects_with_no_gap_and_no_duplicate(api_e
             headers = {"Last-Event-ID": token} if token and connections != 1 else {}
             with client.stream("GET", "/v1/stream", params=params, headers=headers) as response:
                 assert response.status_code == 200, response.read()
-                frames = _frames(response.iter_lines())
+                frames = sse_frames(response.iter_lines())
                 assert next(frames) == {":": "ready"}
                 connections += 1
                 if not flow.ident:
