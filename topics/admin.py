@@ -45,26 +45,17 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
     admin = admin_client(settings)
     specs = list(specs)
     live = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
-    missing = [spec for spec in specs if physical_name(settings, spec.name) not in live]
+    missing = [
+        NewTopic(physical_name(settings, s.name), s.partitions, replication_factor=-1, config=s.config())
+        for s in specs
+        if physical_name(settings, s.name) not in live
+    ]
+    created = _create(settings, admin, missing)
     reports: dict[str, TopicReport] = {}
-    if missing:
-        futures = admin.create_topics(
-            [
-                NewTopic(physical_name(settings, s.name), s.partitions, replication_factor=-1, config=s.config())
-                for s in missing
-            ],
-            operation_timeout=ADMIN_TIMEOUT_S,
-            request_timeout=ADMIN_TIMEOUT_S,
-        )
-        for spec in missing:
-            name = physical_name(settings, spec.name)
-            try:
-                futures[name].result()
-                reports[spec.name] = TopicReport(spec, name, "created")
-            except KafkaException as error:
-                if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # a concurrent creator won
-                    raise
-        wait_for_leaders(settings, [physical_name(settings, s.name) for s in missing])
+    for spec in specs:
+        name = physical_name(settings, spec.name)
+        if name in created:
+            reports[spec.name] = TopicReport(spec, name, "created")
     existing = [spec for spec in specs if spec.name not in reports]
     for spec, differences in zip(existing, _differences(settings, admin, existing), strict=True):
         name = physical_name(settings, spec.name)
@@ -72,39 +63,52 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
     return [reports[spec.name] for spec in specs]
 
 
-def ensure_topics(settings: Settings, wanted: Iterable[tuple[str, int, dict[str, str]]]) -> list[str]:
+class MissingTopicsError(RuntimeError):
+    """A topic a process needs does not exist: the operator has to create the catalogue's topics."""
+
+
+def ensure_topics(
+    settings: Settings, wanted: Iterable[tuple[str, int, dict[str, str]]], required: Iterable[str] = ()
+) -> list[str]:
     """The physical names of runtime topics (changelogs, snapshots, a lease) given as ``(logical, partitions,
-    config)``, the missing ones created: one topic list for all of them (a worker's start asks for half a
-    dozen; each list is a broker round trip)."""
+    config)``, the missing ones created; ``MissingTopicsError`` first, creating nothing, when one of the
+    ``required`` catalogue topics (logical names) does not exist. One topic list for all of it: a worker's start
+    asks about a dozen topics, and each list is a broker round trip."""
     wanted = list(wanted)
     names = [physical_name(settings, logical) for logical, _, _ in wanted]
     admin = admin_client(settings)
     live = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    absent = sorted({logical for logical in required if physical_name(settings, logical) not in live})
+    if absent:
+        raise MissingTopicsError(
+            f"topics {', '.join(absent)} do not exist under prefix {settings.topic_prefix!r}; "
+            "create them with `sq topics create`"
+        )
     missing = [
         NewTopic(name, partitions, replication_factor=-1, config=config)
         for name, (_, partitions, config) in zip(names, wanted, strict=True)
         if name not in live
     ]
-    if missing:
-        futures = admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S)
-        for topic in missing:
-            try:
-                futures[topic.topic].result()
-            except KafkaException as error:
-                if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:  # another worker created it first
-                    raise
-        wait_for_leaders(settings, [topic.topic for topic in missing])
+    _create(settings, admin, missing)
     return names
 
 
-class MissingTopicsError(RuntimeError):
-    """A topic a process needs does not exist: the operator has to create the catalogue's topics."""
-
-
-def missing_topics(settings: Settings, logical: Iterable[str]) -> list[str]:
-    """The logical names among ``logical`` whose topic does not exist on the cluster."""
-    live = admin_client(settings).list_topics(timeout=ADMIN_TIMEOUT_S).topics
-    return sorted({name for name in logical if physical_name(settings, name) not in live})
+def _create(settings: Settings, admin: AdminClient, topics: list[NewTopic]) -> set[str]:
+    """Create the topics and wait until they serve; the names this call created (another creator may have
+    won a race: its topic exists, which is all that was wanted)."""
+    if not topics:
+        return set()
+    futures = admin.create_topics(topics, operation_timeout=ADMIN_TIMEOUT_S, request_timeout=ADMIN_TIMEOUT_S)
+    created = set()
+    for topic in topics:
+        try:
+            futures[topic.topic].result()
+            created.add(topic.topic)
+        except KafkaException as error:
+            if error.args[0].code() != error.args[0].TOPIC_ALREADY_EXISTS:
+                raise
+    wait_for_leaders(settings, [topic.topic for topic in topics])
+    return created
 
 
 def wait_for_leaders(settings: Settings, names: list[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:

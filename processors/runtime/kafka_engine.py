@@ -66,7 +66,7 @@ from processors.runtime.step import InputCheck, apply_record
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
-from topics.admin import MissingTopicsError, ensure_topics, missing_topics, physical_name
+from topics.admin import ensure_topics, physical_name
 from topics.catalogue import CHECKPOINT_CONFIG, DEAD_LETTERS, checkpoint_topic, lease_topic, stage_group
 from topics.partitioning import PARTITIONER
 
@@ -159,12 +159,6 @@ class KafkaEngine:
         self._stopping = False
         pipeline = self.pipeline
         self._physical = {topic: physical_name(settings, topic) for topic in (*pipeline.outputs, DEAD_LETTERS)}
-        missing = missing_topics(settings, self._physical)
-        if missing:  # else every transaction fails on "Unknown topic" and the worker retries for ever
-            raise MissingTopicsError(
-                f"{self.name}: output topics {', '.join(missing)} do not exist under prefix "
-                f"{settings.topic_prefix!r}; create them with `sq topics create`"
-            )
         self._checks = {physical_name(settings, t): InputCheck(t, keyed=True) for t in pipeline.inputs}
         self._checks.update({physical_name(settings, t): InputCheck(t, keyed=False) for t in pipeline.broadcast_inputs})
         self._barrier_topics = {physical_name(settings, t) for t in pipeline.barrier_inputs}
@@ -176,6 +170,8 @@ class KafkaEngine:
                 *([(checkpoint_topic(self.name), 1, CHECKPOINT_CONFIG)] if with_checkpoints else []),
                 *([(lease_topic(self.name), 1, {})] if exclusive else []),
             ],
+            # Missing outputs would fail every transaction on "Unknown topic", retried for ever: stop at start.
+            required=self._physical,
         )
         cores = len(pipeline.cores)
         self._changelogs = {
