@@ -22,7 +22,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -121,6 +121,15 @@ def _look(
     return outcome
 
 
+def _pauses(timeout_s: float) -> Iterator[float]:
+    """The waits between polls, doubling from FIRST_POLL_S to MAX_POLL_S, until ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    pause = FIRST_POLL_S
+    while (left := deadline - time.monotonic()) > 0:
+        yield min(pause, left)
+        pause = min(pause * 2, MAX_POLL_S)
+
+
 def await_outcome(
     connection: Callable[[], AbstractContextManager[Connection]],
     produced: ProducedCommands,
@@ -133,17 +142,13 @@ def await_outcome(
     ``connection`` lends a database connection for one poll: none is held while sleeping, so waiting requests
     do not starve the pool the other requests need.
     """
-    deadline = time.monotonic() + timeout_s
-    pause = FIRST_POLL_S
-    while True:
-        outcome = _look(connection, produced, command)
+    outcome = _look(connection, produced, command)
+    for pause in _pauses(timeout_s):
         if reached(outcome, until):
-            return outcome
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return outcome
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, MAX_POLL_S)
+            break
+        time.sleep(pause)
+        outcome = _look(connection, produced, command)
+    return outcome
 
 
 async def await_outcome_async(
@@ -155,14 +160,10 @@ async def await_outcome_async(
 ) -> CommandOutcome | None:
     """``await_outcome`` on the event loop: each poll on a worker thread, the pauses between them on the loop,
     so a waiting request holds no thread (at 200 orders/s, reads waiting for the sink outnumber anyio's 40)."""
-    deadline = time.monotonic() + timeout_s
-    pause = FIRST_POLL_S
-    while True:
-        outcome = await run_in_threadpool(_look, connection, produced, command)
+    outcome = await run_in_threadpool(_look, connection, produced, command)
+    for pause in _pauses(timeout_s):
         if reached(outcome, until):
-            return outcome
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return outcome
-        await asyncio.sleep(min(pause, left))
-        pause = min(pause * 2, MAX_POLL_S)
+            break
+        await asyncio.sleep(pause)
+        outcome = await run_in_threadpool(_look, connection, produced, command)
+    return outcome

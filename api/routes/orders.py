@@ -98,7 +98,7 @@ async def place_order(
     """Writes a NewOrder command. The same ``client_order_id`` always names the same ``order_id``: a resent
     order is never a second order (the OMS answers it with DUPLICATE_REJECTED)."""
     # Async: the event loop awaits the broker's acknowledgement (api/producer.py), no worker thread per order;
-    # only the bounded wait for the projection, which polls the database, goes to a worker thread.
+    # with ?wait=, each poll of the projection goes to a worker thread, the pauses between them stay on the loop.
     require_account(principal, body.account)
     origin = res.origin()
     client_order_id = body.client_order_id or f"api-{uuid.uuid4().hex}"
@@ -114,8 +114,8 @@ async def place_order(
         offset=delivered.offset,
     )
     if wait is not None:
-        outcome = await run_in_threadpool(
-            await_outcome, res.pool.connection, res.produced, command, wait, res.config.projection_wait_s
+        outcome = await await_outcome_async(
+            res.pool.connection, res.produced, command, wait, res.config.projection_wait_s
         )
         known = outcome.order if outcome is not None else None
         accepted.order = order_public(known) if known is not None else None  # at the timeout: as far as it got
