@@ -153,6 +153,43 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
 
 
+def join_group(consumer: Consumer, source: str, lifetime_s: float) -> tuple[float, int]:
+    """A loop process's start: subscribe and poll until assigned (with a backlog, the first records wait in the
+    queue). (The deadline of the loop's lifetime, the partitions assigned.)"""
+    assigned: list[TopicPartition] = []
+    consumer.subscribe([source], on_assign=lambda _c, partitions: assigned.extend(partitions))
+    deadline = time.monotonic() + lifetime_s
+    while not assigned and time.monotonic() < deadline:
+        consumer.poll(0.1)
+    return deadline, len(assigned)
+
+
+@dataclass
+class BacklogMeter:
+    """A loop's backlog figures, from the first record it forwards: wall time, its CPU and the broker's."""
+
+    broker: int | None  # the local broker's pid; None on an external cluster
+    first: float | None = None
+    cpu_first: float = 0.0
+    broker_first: float = 0.0
+
+    def start(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+            self.cpu_first = time.process_time()
+            self.broker_first = process_cpu_s(self.broker) if self.broker else 0.0
+
+    def figures(self, count: int) -> dict[str, Any]:
+        """``count``, ``seconds``, ``cpu_s``, ``broker_cpu_s`` (None without a local broker) since ``start``."""
+        assert self.first is not None, "figures before the first record"
+        return {
+            "count": count,
+            "seconds": time.perf_counter() - self.first,
+            "cpu_s": time.process_time() - self.cpu_first,
+            "broker_cpu_s": (process_cpu_s(self.broker) - self.broker_first) if self.broker else None,
+        }
+
+
 def machine_cpu_s() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, all CPUs together."""
     with open("/proc/stat", encoding="ascii") as handle:

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from bench.common import process_cpu_s
+from bench.common import BacklogMeter, join_group
 from topics.client import PRODUCER_DEFAULTS
 
 #: The loop's consumer, tuned for latency: a fetch returns after at most 5 ms without data (default 500 ms).
@@ -82,17 +82,12 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
 
     consumer = Consumer({**config, **LOOP_CONSUMER_CONFIG, "group.id": group})
     producer = Producer({**config, **LOOP_PRODUCER_CONFIG, "on_delivery": lambda e, _m: on_error(e)})
-    assigned: list[Any] = []
-    consumer.subscribe([source], on_assign=lambda _c, partitions: assigned.extend(partitions))
-    deadline = time.monotonic() + lifetime_s
-    while not assigned and time.monotonic() < deadline:
-        consumer.poll(0.1)  # joins the group; with a backlog, the first records wait in the queue
-    results.put(("ready", {"partitions": len(assigned)}))
+    deadline, partitions = join_group(consumer, source, lifetime_s)
+    results.put(("ready", {"partitions": partitions}))
 
     decode, encode, produce, poll = codec.decode, codec.encode, producer.produce, producer.poll
     forwarded = 0
-    first: float | None = None
-    cpu_first = broker_first = 0.0
+    meter = BacklogMeter(broker)
     reported = backlog <= 0
     checks = 0
     while time.monotonic() < deadline:
@@ -105,10 +100,7 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
                     break
                 continue
             messages = [message]
-        if first is None:
-            first = time.perf_counter()
-            cpu_first = time.process_time()
-            broker_first = process_cpu_s(broker) if broker else 0.0
+        meter.start()
         for message in messages:
             data = message.value()
             if message.error() is not None or data is None:
@@ -127,14 +119,7 @@ def _run(  # noqa: PLR0915  the measured loop stays whole and inline: a call per
         poll(0)
         if not reported and forwarded >= backlog:
             producer.flush(30)
-            done = time.perf_counter()
-            backlog_figures = {
-                "count": forwarded,
-                "seconds": done - first,
-                "cpu_s": time.process_time() - cpu_first,
-                "broker_cpu_s": (process_cpu_s(broker) - broker_first) if broker else None,
-            }
-            results.put(("backlog", backlog_figures))
+            results.put(("backlog", meter.figures(forwarded)))
             reported = True
         checks += 1
         if checks % 64 == 0 and stop.is_set():

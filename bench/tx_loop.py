@@ -17,9 +17,10 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-from bench.common import process_cpu_s
+from bench.common import BacklogMeter, join_group
 from topics.client import PRODUCER_DEFAULTS
 
 #: The consumer: read_committed (it reads a transactional producer's output downstream), no auto commit (the
@@ -71,29 +72,16 @@ def run(
     broker: int | None,
     results: Any,
     stop: Any,
+    latency: bool = False,
 ) -> None:
     try:
-        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop, latency=False)
+        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop, latency=latency)
     except Exception:
         results.put(("error", traceback.format_exc()))
 
 
-def run_latency(
-    config: Mapping[str, Any],
-    source: str,
-    sink: str,
-    group: str,
-    backlog: int,
-    lifetime_s: float,
-    broker: int | None,
-    results: Any,
-    stop: Any,
-) -> None:
-    """`run` with the kafka engine's batching: the latency floor of a transaction per hop on this broker."""
-    try:
-        _run(config, source, sink, group, backlog, lifetime_s, broker, results, stop, latency=True)
-    except Exception:
-        results.put(("error", traceback.format_exc()))
+#: `run` with the kafka engine's batching: the latency floor of a transaction per hop on this broker.
+run_latency = partial(run, latency=True)
 
 
 def _next_batch(consumer: Any, *, latency: bool) -> list[Any]:
@@ -163,44 +151,23 @@ def _run(
         }
     )
     producer.init_transactions(30)
-    assigned: list[Any] = []
-    consumer.subscribe([source], on_assign=lambda _c, partitions: assigned.extend(partitions))
-    deadline = time.monotonic() + lifetime_s
-    while not assigned and time.monotonic() < deadline:
-        consumer.poll(0.1)  # joins the group; with a backlog, the first records wait in the queue
-    results.put(("ready", {"partitions": len(assigned)}))
+    deadline, partitions = join_group(consumer, source, lifetime_s)
+    results.put(("ready", {"partitions": partitions}))
 
     forwarded = 0
     transactions = 0
-    first: float | None = None
-    cpu_first = broker_first = 0.0
+    meter = BacklogMeter(broker)
     reported = backlog <= 0
     while time.monotonic() < deadline and not stop.is_set():
         messages = _next_batch(consumer, latency=latency)
         if not messages:
             continue
-        if first is None:
-            first = time.perf_counter()
-            cpu_first = time.process_time()
-            broker_first = process_cpu_s(broker) if broker else 0.0
+        meter.start()
         _forward_in_transaction(consumer, producer, codec, messages, sink)
         transactions += 1
         forwarded += len(messages)
         if not reported and forwarded >= backlog:
-            done = time.perf_counter()
-            assert first is not None
-            results.put(
-                (
-                    "backlog",
-                    {
-                        "count": forwarded,
-                        "seconds": done - first,
-                        "transactions": transactions,
-                        "cpu_s": time.process_time() - cpu_first,
-                        "broker_cpu_s": (process_cpu_s(broker) - broker_first) if broker else None,
-                    },
-                )
-            )
+            results.put(("backlog", {**meter.figures(forwarded), "transactions": transactions}))
             reported = True
     remaining = producer.flush(10)
     consumer.close()
