@@ -1,0 +1,244 @@
+"""Transaction cost analysis of one parent order: pure, no I/O. docs/TCA.md defines every figure.
+
+Inputs are the order (side, quantity, the interval it worked over), its fills (a parent with children is
+analysed on its children's fills, an order without children on its own) and the market over the interval:
+book tops per venue (md.book.top) and public trades (md.trades). Costs are signed so that a positive number
+is a cost to the order's owner, for buys and sells alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
+
+BPS: Final = 10_000.0
+UNKNOWN_VENUE: Final = "unknown"  # a fill whose event does not name its venue
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    time_us: int
+    venue: str | None
+    quantity: int  # fixed point, as on the wire
+    price: int
+    fee: int  # cash fixed point; negative for a rebate
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A venue's best bid and offer from one md.book.top record."""
+
+    time_us: int
+    venue: str
+    bid: int | None
+    ask: int | None
+    stale: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MarketTrade:
+    time_us: int
+    venue: str
+    price: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUnderAnalysis:
+    order_id: str
+    symbol: str
+    side: str  # BUY or SELL
+    quantity: int  # the parent's quantity (fixed point)
+    start_us: int  # arrival: the order's first event
+    end_us: int  # the interval's end: its last event or last fill, whichever is later
+    status: str
+    children: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VenueCosts:
+    fills: int
+    quantity: float
+    notional: float
+    fees: float
+    fee_bps: float | None  # fees / notional
+
+
+@dataclass(frozen=True, slots=True)
+class TcaReport:
+    order: OrderUnderAnalysis
+    arrival_price: float | None
+    arrival_source: str | None  # "mid" (consolidated book top) or "last_trade"; None: no market data before
+    end_price: float | None
+    end_source: str | None
+    interval_vwap: float | None
+    market_volume: float
+    filled_quantity: float
+    fill_ratio: float
+    average_price: float | None
+    participation: float | None
+    slippage_vs_arrival_bps: float | None
+    slippage_vs_vwap_bps: float | None
+    execution_cost_bps: float | None
+    opportunity_cost_bps: float | None
+    fees_bps: float | None
+    implementation_shortfall_bps: float | None
+    fees: float
+    fees_by_venue: dict[str, VenueCosts] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        order = self.order
+        return {
+            "order_id": order.order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "status": order.status,
+            "quantity": order.quantity / QUANTITY_SCALE,
+            "children": list(order.children),
+            "start_time_us": order.start_us,
+            "end_time_us": order.end_us,
+            "arrival_price": self.arrival_price,
+            "arrival_source": self.arrival_source,
+            "end_price": self.end_price,
+            "end_source": self.end_source,
+            "interval_vwap": self.interval_vwap,
+            "market_volume": self.market_volume,
+            "filled_quantity": self.filled_quantity,
+            "fill_ratio": self.fill_ratio,
+            "average_price": self.average_price,
+            "participation": self.participation,
+            "slippage_vs_arrival_bps": self.slippage_vs_arrival_bps,
+            "slippage_vs_vwap_bps": self.slippage_vs_vwap_bps,
+            "execution_cost_bps": self.execution_cost_bps,
+            "opportunity_cost_bps": self.opportunity_cost_bps,
+            "fees_bps": self.fees_bps,
+            "implementation_shortfall_bps": self.implementation_shortfall_bps,
+            "fees": self.fees,
+            "fees_by_venue": {
+                venue: {
+                    "fills": costs.fills,
+                    "quantity": costs.quantity,
+                    "notional": costs.notional,
+                    "fees": costs.fees,
+                    "fee_bps": costs.fee_bps,
+                }
+                for venue, costs in sorted(self.fees_by_venue.items())
+            },
+        }
+
+
+def consolidated_mid(quotes: Iterable[Quote], at_us: int) -> float | None:
+    """The mid of the consolidated best bid and offer at ``at_us``: each venue's latest quote at or before it,
+    stale quotes and empty sides left out; the best bid over venues and the best offer over venues.
+    None when no venue has both a bid and an offer then."""
+    latest: dict[str, Quote] = {}
+    for quote in quotes:
+        if quote.time_us <= at_us and (quote.venue not in latest or latest[quote.venue].time_us <= quote.time_us):
+            latest[quote.venue] = quote
+    bids = [q.bid for q in latest.values() if not q.stale and q.bid is not None]
+    asks = [q.ask for q in latest.values() if not q.stale and q.ask is not None]
+    if not bids or not asks:
+        return None
+    return (max(bids) + min(asks)) / 2 / PRICE_SCALE
+
+
+def last_trade_price(trades: Iterable[MarketTrade], at_us: int) -> float | None:
+    """The price of the latest public trade at or before ``at_us`` (the later one in input order on a tie)."""
+    found: MarketTrade | None = None
+    for trade in trades:
+        if trade.time_us <= at_us and (found is None or trade.time_us >= found.time_us):
+            found = trade
+    return None if found is None else found.price / PRICE_SCALE
+
+
+def benchmark_price(
+    quotes: Sequence[Quote], trades: Sequence[MarketTrade], at_us: int
+) -> tuple[float | None, str | None]:
+    """The consolidated mid at ``at_us``, else the last trade price before it; with which one it is."""
+    mid = consolidated_mid(quotes, at_us)
+    if mid is not None:
+        return mid, "mid"
+    last = last_trade_price(trades, at_us)
+    return (last, "last_trade") if last is not None else (None, None)
+
+
+def _bps(cost: float, base: float | None) -> float | None:
+    return None if base is None or base == 0 else cost / base * BPS
+
+
+def _slippage_bps(sign: float, average: float | None, benchmark: float | None) -> float | None:
+    """sign x (average fill price - benchmark) / benchmark in bps: positive when the fills were worse."""
+    if average is None or benchmark is None:
+        return None
+    return _bps(sign * (average - benchmark), benchmark)
+
+
+def analyse(
+    order: OrderUnderAnalysis, fills: Sequence[Fill], quotes: Sequence[Quote], trades: Sequence[MarketTrade]
+) -> TcaReport:
+    """Every figure of docs/TCA.md for ``order``; a figure whose benchmark is missing is None."""
+    if order.side not in ("BUY", "SELL"):
+        raise ValueError(f"side must be BUY or SELL, not {order.side!r}")
+    sign = 1.0 if order.side == "BUY" else -1.0
+    ordered = order.quantity / QUANTITY_SCALE
+    filled = sum(f.quantity for f in fills) / QUANTITY_SCALE
+    notional = sum(f.quantity / QUANTITY_SCALE * (f.price / PRICE_SCALE) for f in fills)
+    fees = sum(f.fee for f in fills) / CASH_SCALE
+    average = notional / filled if filled else None
+
+    arrival, arrival_source = benchmark_price(quotes, trades, order.start_us)
+    end, end_source = benchmark_price(quotes, trades, order.end_us)
+    window = [t for t in trades if order.start_us <= t.time_us <= order.end_us]
+    volume = sum(t.quantity for t in window) / QUANTITY_SCALE
+    vwap = sum(t.quantity / QUANTITY_SCALE * (t.price / PRICE_SCALE) for t in window) / volume if volume else None
+
+    paper = None if arrival is None else ordered * arrival  # the order's value at arrival: the bps base
+    execution = opportunity = None
+    if arrival is not None:
+        execution = sign * (notional - filled * arrival)
+        unfilled_end = end if end is not None else arrival
+        opportunity = sign * (ordered - filled) * (unfilled_end - arrival)
+    shortfall = None if execution is None or opportunity is None else execution + opportunity + fees
+    return TcaReport(
+        order=order,
+        arrival_price=arrival,
+        arrival_source=arrival_source,
+        end_price=end,
+        end_source=end_source,
+        interval_vwap=vwap,
+        market_volume=volume,
+        filled_quantity=filled,
+        fill_ratio=filled / ordered if ordered else 0.0,
+        average_price=average,
+        participation=filled / volume if volume else None,
+        slippage_vs_arrival_bps=_slippage_bps(sign, average, arrival),
+        slippage_vs_vwap_bps=_slippage_bps(sign, average, vwap),
+        execution_cost_bps=None if execution is None else _bps(execution, paper),
+        opportunity_cost_bps=None if opportunity is None else _bps(opportunity, paper),
+        fees_bps=_bps(fees, paper),
+        implementation_shortfall_bps=None if shortfall is None else _bps(shortfall, paper),
+        fees=fees,
+        fees_by_venue=costs_by_venue(fills),
+    )
+
+
+def costs_by_venue(fills: Iterable[Fill]) -> dict[str, VenueCosts]:
+    """Fills, quantity, notional and fees per venue (a fill without a venue under ``unknown``)."""
+    grouped: dict[str, list[Fill]] = {}
+    for fill in fills:
+        grouped.setdefault(fill.venue or UNKNOWN_VENUE, []).append(fill)
+    costs = {}
+    for venue, venue_fills in grouped.items():
+        notional = sum(f.quantity / QUANTITY_SCALE * (f.price / PRICE_SCALE) for f in venue_fills)
+        fees = sum(f.fee for f in venue_fills) / CASH_SCALE
+        costs[venue] = VenueCosts(
+            fills=len(venue_fills),
+            quantity=sum(f.quantity for f in venue_fills) / QUANTITY_SCALE,
+            notional=notional,
+            fees=fees,
+            fee_bps=_bps(fees, notional),
+        )
+    return costs

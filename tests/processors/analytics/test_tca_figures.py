@@ -1,0 +1,96 @@
+"""Transaction cost analysis (processors/analytics/tca.py) on a scenario computed by hand (docs/TCA.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.analytics.tca import (
+    Fill,
+    MarketTrade,
+    OrderUnderAnalysis,
+    Quote,
+    analyse,
+    consolidated_mid,
+)
+from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
+
+P, Q, C = PRICE_SCALE, QUANTITY_SCALE, CASH_SCALE
+
+# Venue A quotes 99/101 and later 100.5/102; venue B 99.5/100.5; venue C is stale (its 105 bid is no price).
+QUOTES = [
+    Quote(500, "A", 99 * P, 101 * P, stale=False),
+    Quote(800, "B", 995 * P // 10, 1005 * P // 10, stale=False),
+    Quote(900, "C", 105 * P, 106 * P, stale=True),
+    Quote(5_000, "A", 1005 * P // 10, 102 * P, stale=False),
+]
+# Inside the interval [1000, 6000]: 10 at 100 and 10 at 101; the others are outside it.
+TRADES = [
+    MarketTrade(900, "A", 50 * P, 1 * Q),
+    MarketTrade(2_000, "A", 100 * P, 10 * Q),
+    MarketTrade(3_000, "B", 101 * P, 10 * Q),
+    MarketTrade(7_000, "A", 200 * P, 5 * Q),
+]
+FILLS = [
+    Fill(2_500, "A", 4 * Q, 1002 * P // 10, 4 * C // 10),
+    Fill(4_000, "B", 4 * Q, 1004 * P // 10, 2 * C // 10),
+]
+
+
+def _order(side: str) -> OrderUnderAnalysis:
+    return OrderUnderAnalysis("parent", "X", side, 10 * Q, 1_000, 6_000, "CANCELLED", ("child-1", "child-2"))
+
+
+def test_a_buy_parent_filled_on_two_venues() -> None:
+    report = analyse(_order("BUY"), FILLS, QUOTES, TRADES)
+    # Arrival: best bid 99.5 (B), best offer 100.5 (B): mid 100. End: bid 100.5 (A), offer 100.5 (B): 100.5.
+    assert (report.arrival_price, report.arrival_source) == (100.0, "mid")
+    assert report.end_price == pytest.approx(100.5)
+    assert report.interval_vwap == pytest.approx(100.5)  # (10 x 100 + 10 x 101) / 20
+    assert (report.market_volume, report.filled_quantity) == (20.0, 8.0)
+    assert report.participation == pytest.approx(0.4)
+    assert report.fill_ratio == pytest.approx(0.8)
+    assert report.average_price == pytest.approx(100.3)
+    assert report.slippage_vs_arrival_bps == pytest.approx(30.0)  # (100.3 - 100) / 100
+    assert report.slippage_vs_vwap_bps == pytest.approx((100.3 - 100.5) / 100.5 * 10_000)
+    # Paper value 10 x 100 = 1000: execution 8 x 0.3 = 2.4, opportunity 2 x 0.5 = 1.0, fees 0.6: 4.0 = 40 bps.
+    assert report.execution_cost_bps == pytest.approx(24.0)
+    assert report.opportunity_cost_bps == pytest.approx(10.0)
+    assert report.fees_bps == pytest.approx(6.0)
+    assert report.implementation_shortfall_bps == pytest.approx(40.0)
+    venues = report.as_json()["fees_by_venue"]
+    assert venues["A"] == pytest.approx(
+        {"fills": 1, "quantity": 4.0, "notional": 400.8, "fees": 0.4, "fee_bps": 0.4 / 400.8 * 10_000}
+    )
+    assert venues["B"]["fees"] == pytest.approx(0.2)
+
+
+def test_the_same_prices_are_a_gain_to_a_seller_and_fees_are_always_a_cost() -> None:
+    report = analyse(_order("SELL"), FILLS, QUOTES, TRADES)
+    assert report.slippage_vs_arrival_bps == pytest.approx(-30.0)
+    assert report.execution_cost_bps == pytest.approx(-24.0)
+    assert report.opportunity_cost_bps == pytest.approx(-10.0)
+    assert report.fees_bps == pytest.approx(6.0)
+    assert report.implementation_shortfall_bps == pytest.approx(-28.0)
+
+
+def test_without_a_book_the_arrival_is_the_last_trade_and_without_any_market_data_nothing_is_guessed() -> None:
+    report = analyse(_order("BUY"), FILLS, [], TRADES)
+    assert (report.arrival_price, report.arrival_source) == (50.0, "last_trade")
+    bare = analyse(_order("BUY"), FILLS, [], [])
+    assert (bare.arrival_price, bare.interval_vwap, bare.participation) == (None, None, None)
+    assert bare.implementation_shortfall_bps is None and bare.slippage_vs_arrival_bps is None
+    assert bare.average_price == pytest.approx(100.3) and bare.fees == pytest.approx(0.6)
+
+
+def test_an_order_without_fills_costs_only_its_opportunity() -> None:
+    report = analyse(_order("BUY"), [], QUOTES, TRADES)
+    assert (report.average_price, report.fill_ratio, report.slippage_vs_arrival_bps) == (None, 0.0, None)
+    assert report.implementation_shortfall_bps == pytest.approx(50.0)  # 10 x 0.5 / 1000
+    assert report.as_json()["fees_by_venue"] == {}
+
+
+def test_the_consolidated_mid_uses_each_venues_latest_live_quote_at_the_time() -> None:
+    assert consolidated_mid(QUOTES, 499) is None
+    assert consolidated_mid(QUOTES, 600) == pytest.approx(100.0)  # A alone
+    one_sided = [Quote(1, "A", None, 101 * P, stale=False)]
+    assert consolidated_mid(one_sided, 10) is None
