@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
-from connectors.postgres.projection import FillRow
+from connectors.postgres.projection import FILL_EVENT_TYPES, FillRow
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -204,6 +204,28 @@ def command_outcome(conn: psycopg.Connection[Any], order_id: str, command_id: st
     if answer is None or answer[0] is None:
         return None
     return CommandOutcome(str(answer[0]), bool(answer[1]), get_order(conn, order_id))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFills:
+    """The fills an order's execution is measured on: its children's when it has any, else its own."""
+
+    children: int  # orders that name it as their parent
+    events: list[OrderEventRow]  # in event time
+
+
+def order_fills(conn: psycopg.Connection[Any], order_id: str) -> OrderFills:
+    """The fill events (``last_quantity`` > 0) of the order's children, or of the order when it has none. A
+    parent's roll-up of a child's fill carries ``last_quantity`` 0 (the child's event is the fill): not one."""
+    (children,) = conn.execute("SELECT count(*) FROM orders WHERE parent_order_id = %s", (order_id,)).fetchone() or (0,)
+    owners = sql.SQL("SELECT order_id FROM orders WHERE parent_order_id = %s") if children else sql.SQL("SELECT %s")
+    query = sql.SQL(
+        "SELECT {} FROM order_events WHERE order_id IN ({}) AND event_type = ANY(%s)"
+        " AND (event->>'last_quantity')::bigint > 0 ORDER BY event_time_us, order_id, sequence"
+    ).format(_EVENT_COLUMNS, owners)
+    with conn.cursor(row_factory=class_row(OrderEventRow)) as cur:
+        events = cur.execute(query, (order_id, sorted(FILL_EVENT_TYPES))).fetchall()
+    return OrderFills(int(children), events)
 
 
 # -- fills --------------------------------------------------------------------------------------------------

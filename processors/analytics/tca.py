@@ -55,7 +55,7 @@ class OrderUnderAnalysis:
     start_us: int  # arrival: the order's first event
     end_us: int  # the interval's end: its last event or last fill, whichever is later
     status: str
-    children: tuple[str, ...] = ()
+    children: int = 0  # child orders whose fills are the order's (0: analysed on its own fills)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ class TcaReport:
             "side": order.side,
             "status": order.status,
             "quantity": order.quantity / QUANTITY_SCALE,
-            "children": list(order.children),
+            "children": order.children,
             "start_time_us": order.start_us,
             "end_time_us": order.end_us,
             "arrival_price": self.arrival_price,

@@ -37,7 +37,7 @@ FILLS = [
 
 
 def _order(side: str) -> OrderUnderAnalysis:
-    return OrderUnderAnalysis("parent", "X", side, 10 * Q, 1_000, 6_000, "CANCELLED", ("child-1", "child-2"))
+    return OrderUnderAnalysis("parent", "X", side, 10 * Q, 1_000, 6_000, "CANCELLED", children=2)
 
 
 def test_a_buy_parent_filled_on_two_venues() -> None:
