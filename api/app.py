@@ -15,7 +15,7 @@ from api.config import ApiSettings
 from api.deps import Resources
 from api.errors import install_handlers
 from api.metrics import ApiMetrics
-from api.routes import health, market, orders, queries, risk, stream
+from api.routes import analytics, health, market, orders, queries, risk, stream
 from connectors.marketdata.views import MarketViews
 from connectors.postgres.migrate import migrate
 
@@ -99,10 +99,11 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
             {"name": "stream", "description": "Live order events (server-sent events)."},
             {"name": "market", "description": "Order books and analytics as the orderbook processor holds them."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
+            {"name": "analytics", "description": "Portfolio risk and optimisation per account; TCA per order."},
         ],
     )
     install_handlers(app)
-    for module in (orders, queries, risk, stream, market, health):
+    for module in (orders, queries, risk, stream, market, health, analytics):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outermost: it counts the 413s too

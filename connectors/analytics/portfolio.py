@@ -33,6 +33,7 @@ from topics.catalogue import MD_TRADES
 
 SECOND_US: Final = 1_000_000
 DEFAULT_BENCHMARK: Final = "BTCUSDT"
+DEFAULT_RISK_AVERSION: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ def optimize(
     *,
     method: str,
     symbols: Collection[str] = (),
-    risk_aversion: float = 5.0,
+    risk_aversion: float = DEFAULT_RISK_AVERSION,
     capital: int | None = None,
     lot: int = 1,
 ) -> Optimization:
