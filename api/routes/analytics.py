@@ -9,6 +9,7 @@ optimisation's orders needs a role that may place orders.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -16,9 +17,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.amounts import Cash, Quantity, fp, quantity_fp
 from api.auth import Action
+from api.commands import micros
 from api.deps import Reader, Res, require_account
 from api.errors import ApiProblem, responses
-from api.models import OrderAccepted, Problem, Symbol, Text
+from api.models import AwareDatetime, OrderAccepted, Problem, Symbol, Text
 from api.rebalance import new_order_records
 from api.routes.orders import OrderId, known_order, produce_order_command
 from connectors.analytics.portfolio import (
@@ -81,6 +83,7 @@ class OptimizeRequest(BaseModel):
     method: Literal["min_variance", "mean_variance", "risk_parity"]
     lookback_s: int = Field(3600, ge=2, le=7 * 86_400, description="Seconds of recorded trades to use.")
     bar_s: int = Field(60, ge=1, le=86_400, description="Bar length (seconds) of the returns.")
+    to: AwareDatetime | None = Field(None, description="End of the window (ISO 8601 with zone); default now.")
     risk_aversion: float | None = Field(
         None, gt=0, le=1e6, description=f"λ of mean_variance only (default {DEFAULT_RISK_AVERSION:g})."
     )
@@ -167,8 +170,8 @@ def _broker(error: MarketDataUnreadable) -> ApiProblem:
     return ApiProblem(503, f"broker unavailable: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"})
 
 
-def _now_us(res: Res) -> int:
-    return int(res.wall_clock() * 1_000_000)
+def _end_us(res: Res, to: datetime | None) -> int:
+    return int(res.wall_clock() * 1_000_000) if to is None else micros(to)
 
 
 @router.get(
@@ -188,12 +191,15 @@ def risk_analytics(
     benchmark: Annotated[
         Symbol | None, Query(description=f"Symbol betas are measured against (default {DEFAULT_BENCHMARK}).")
     ] = DEFAULT_BENCHMARK,
+    to: Annotated[
+        AwareDatetime | None, Query(description="End of the window (ISO 8601 with zone); default now.")
+    ] = None,
 ) -> RiskAnalytics:
     """The account's positions valued at their last recorded trade, its symbols' bar returns over the lookback
     (md.trades), and the figures of docs/PORTFOLIO_ANALYTICS.md."""
     require_account(principal, account)
     try:
-        window = Window(_now_us(res), lookback_s, bar_s)
+        window = Window(_end_us(res, to), lookback_s, bar_s)
         with res.pool.connection() as conn:
             document = risk_document(
                 conn, res.config.settings, account, window, confidence=confidence, benchmark=benchmark
@@ -220,7 +226,7 @@ def optimize_account(account: Account, body: OptimizeRequest, principal: Reader,
     if body.submit and not principal.may(Action.PLACE_ORDER):
         raise ApiProblem(403, f"the {principal.role} role may not place orders (submit)", "FORBIDDEN")
     try:
-        window = Window(_now_us(res), body.lookback_s, body.bar_s)
+        window = Window(_end_us(res, body.to), body.lookback_s, body.bar_s)
         with res.pool.connection() as conn:
             plan = optimize(
                 conn,

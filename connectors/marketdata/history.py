@@ -1,11 +1,13 @@
 """A symbol's recorded market data over a time range: its md.trades or md.book.top records, read once.
 
 Both topics are keyed by symbol, so a symbol's records are in one partition. The read starts where the
-broker's time index puts the range's start (``offsets_for_times`` on record timestamps), less ``SEEK_SLACK``
-because a record's timestamp is when it was produced, not its event time (a feed's records trail the venue's
-clock by its latency); records are then kept by their own event time. It ends at the offset the time index
-gives for the range's end (plus the slack), or at the partition's end as the read began: the cost is the
-partition's records over the range, never the history before it.
+broker's time index puts the range's start (``offsets_for_times`` on record timestamps) less ``SEEK_SLACK_US``,
+since a record's timestamp is when it was produced, not its event time (a live feed's records trail the
+venue's clock by its latency; records replayed from a file (`sq feed file`) carry old event times and new
+timestamps, so they all lie after the start). Records are kept by their own event time. The read stops once
+it is past the time index's offset for the range's end (plus the slack) and has seen a record of the symbol
+after the range, or at the partition's end as the read began: for live data the cost is the partition's
+records over the range, for replayed data what was replayed up to the range's end.
 """
 
 from __future__ import annotations
@@ -64,27 +66,29 @@ def symbol_records(
             raise MarketDataUnreadable(f"cannot read {topic}: {error}") from None
         if bounds is None:
             return []
-        start, end = bounds
+        start, index_end, high = bounds
         wanted = symbol.encode()
         found: list[dict[str, Any]] = []
+        past_range = False  # a record of the symbol after the range was seen
         consumer.assign([TopicPartition(name, partition, start)])
         deadline = time.monotonic() + timeout_s
         while True:
             for message in consumer.consume(BATCH, timeout=0.1):
-                offset = message.offset() or 0
-                if message.error() is not None or offset >= end or message.key() != wanted:
-                    continue
                 value = message.value()
+                if message.error() is not None or (message.offset() or 0) >= high or message.key() != wanted:
+                    continue
                 if value is None:
                     continue
                 try:
                     record = codec.decode(value).record
                 except DecodeError:
                     continue  # the processors dead-letter it; it is no market data
-                if from_us <= record["meta"]["event_time_us"] <= to_us:
+                event_time = record["meta"]["event_time_us"]
+                if from_us <= event_time <= to_us:
                     found.append(record)
+                past_range = past_range or event_time > to_us
             (position,) = consumer.position([TopicPartition(name, partition)])
-            if position.offset >= end:
+            if position.offset >= high or (position.offset >= index_end and past_range):
                 return found
             if time.monotonic() > deadline:
                 raise MarketDataUnreadable(f"reading {topic} for {symbol} took over {timeout_s} s")
@@ -94,8 +98,9 @@ def symbol_records(
 
 def _offsets(
     consumer: Consumer, where: TopicPartition, from_us: int, to_us: int, *, timeout_s: float
-) -> tuple[int, int] | None:
-    """[start, end) offsets of the partition covering the range (with the slack), None when it holds none."""
+) -> tuple[int, int, int] | None:
+    """Where to start, the time index's end of the range (with the slack) and the partition's end; None when
+    the partition holds nothing from the range's start on."""
     name, partition = where.topic, where.partition
     low, high = consumer.get_watermark_offsets(where, timeout=timeout_s)
     if high <= low:
@@ -106,6 +111,6 @@ def _offsets(
         consumer.offsets_for_times([TopicPartition(name, partition, moment)], timeout=timeout_s)[0]
         for moment in (first_ms, last_ms)
     )
-    start = starts.offset if starts.offset >= 0 else high  # -1: no record at or after that time
-    end = ends.offset if ends.offset >= 0 else high
-    return (max(start, low), end) if end > start else None
+    start = max(low, starts.offset) if starts.offset >= 0 else high  # -1: no record at or after that time
+    index_end = ends.offset if ends.offset >= 0 else high
+    return (start, index_end, high) if high > start else None

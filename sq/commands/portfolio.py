@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from datetime import datetime
 from decimal import InvalidOperation
 from typing import Any
 
 import psycopg
 
-from api.commands import Origin
+from api.commands import Origin, micros
 from api.rebalance import new_order_records
 from connectors.analytics.portfolio import (
     DEFAULT_BENCHMARK,
@@ -68,12 +69,24 @@ def _window_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("account")
     parser.add_argument("--lookback", type=int, default=3600, help="seconds of recorded trades (default 3600)")
     parser.add_argument("--bar", type=int, default=60, help="bar length in seconds (default 60)")
+    parser.add_argument("--to", type=_aware_time, help="end of the window, ISO 8601 with zone (default now)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _aware_time(text: str) -> int:
+    """An ISO 8601 time with its zone, as microseconds since the epoch."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a zone, e.g. {text}Z")
+    return micros(moment)
 
 
 def _window(args: argparse.Namespace) -> Window:
     try:
-        return Window(time.time_ns() // 1000, args.lookback, args.bar)
+        return Window(time.time_ns() // 1000 if args.to is None else args.to, args.lookback, args.bar)
     except AnalyticsError as error:
         raise CommandError(f"{error}: change --lookback or --bar") from None
 
