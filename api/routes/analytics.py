@@ -189,7 +189,12 @@ def risk_analytics(
     bar_s: Annotated[int, Query(ge=1, le=86_400, description="Bar length (seconds).")] = 60,
     confidence: Annotated[float, Query(ge=0.5, lt=1, description="VaR and ES confidence.")] = 0.95,
     benchmark: Annotated[
-        Symbol | None, Query(description=f"Symbol betas are measured against (default {DEFAULT_BENCHMARK}).")
+        str,
+        Query(
+            max_length=32,
+            pattern=r"^([A-Z0-9][A-Z0-9._\-]*|none)$",
+            description=f"Symbol betas are measured against (default {DEFAULT_BENCHMARK}); `none` for no beta.",
+        ),
     ] = DEFAULT_BENCHMARK,
     to: Annotated[
         AwareDatetime | None, Query(description="End of the window (ISO 8601 with zone); default now.")
@@ -202,7 +207,12 @@ def risk_analytics(
         window = Window(_end_us(res, to), lookback_s, bar_s)
         with res.pool.connection() as conn:
             document = risk_document(
-                conn, res.config.settings, account, window, confidence=confidence, benchmark=benchmark
+                conn,
+                res.config.settings,
+                account,
+                window,
+                confidence=confidence,
+                benchmark=None if benchmark == "none" else benchmark,
             )
     except AnalyticsError as error:
         raise _unavailable(error) from None

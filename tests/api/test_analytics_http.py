@@ -251,6 +251,9 @@ def test_risk_analytics_answers_what_to_change_when_the_data_cannot_give_the_fig
     assert "two bars" in too_short.json()["detail"]
     assert no_positions.status_code == 422 and "holds no position" in no_positions.json()["detail"]
     assert bad_benchmark.status_code == 422 and "no recorded trade of NOSUCH" in bad_benchmark.json()["detail"]
+    with api_env.client(api_env.keys.trader) as client:
+        no_beta = client.get(f"/v1/accounts/{OWN}/risk-analytics", params=_risk_params(seeded, benchmark="none"))
+    assert no_beta.status_code == 200 and no_beta.json()["beta"] == {"BTCUSDT": None, "ETHUSDT": None}
 
 
 def test_analytics_follow_the_api_account_rules(api_env: ApiEnv, seeded: Seeded) -> None:
