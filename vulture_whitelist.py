@@ -22,6 +22,9 @@ models.PositionPublic.updated_time
 market.AnalyticsView.window_end_us
 market.AnalyticsView.windows
 market.AnalyticsView.kyle_lambda_t
+analytics.VarFigures.var_cash
+analytics.VarFigures.es_cash
+analytics.TcaPublic.end_time_us
 
 # Row fields: `as_json` hands them on whole (dataclasses.asdict).
 read_models.OrderEventRow.source_topic
@@ -42,8 +45,3 @@ BaseHTTPRequestHandler.log_message
 models.OrderAccepted.pending_projection
 # A query value FastAPI parses by its string (?wait=accepted).
 read_your_writes.Until.ACCEPTED
-
-# Response fields: FastAPI serializes them (the analytics routes).
-analytics.VarFigures.var_cash
-analytics.VarFigures.es_cash
-analytics.TcaPublic.end_time_us
