@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.amounts import Cash, Quantity, fp, quantity_fp
 from api.auth import Action
@@ -25,7 +25,6 @@ from api.rebalance import new_order_records
 from api.routes.orders import OrderId, known_order, produce_order_command
 from connectors.analytics.portfolio import (
     DEFAULT_BENCHMARK,
-    DEFAULT_RISK_AVERSION,
     Optimization,
     Window,
     optimize,
@@ -33,7 +32,7 @@ from connectors.analytics.portfolio import (
 )
 from connectors.analytics.tca import order_tca
 from connectors.marketdata.views import MarketDataUnreadable
-from processors.analytics.portfolio import AnalyticsError
+from processors.analytics.portfolio import DEFAULT_RISK_AVERSION, AnalyticsError
 from schemas.names import NEW_ORDER
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -78,7 +77,7 @@ class RiskAnalytics(BaseModel):
 
 
 class OptimizeRequest(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
 
     method: Literal["min_variance", "mean_variance", "risk_parity"]
     lookback_s: int = Field(3600, ge=2, le=7 * 86_400, description="Seconds of recorded trades to use.")

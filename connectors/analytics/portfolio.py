@@ -17,6 +17,7 @@ import psycopg
 from connectors.marketdata.history import symbol_records
 from connectors.postgres import read_models
 from processors.analytics.portfolio import (
+    DEFAULT_RISK_AVERSION,
     METHODS,
     AnalyticsError,
     Rebalance,
@@ -33,7 +34,6 @@ from topics.catalogue import MD_TRADES
 
 SECOND_US: Final = 1_000_000
 DEFAULT_BENCHMARK: Final = "BTCUSDT"
-DEFAULT_RISK_AVERSION: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)

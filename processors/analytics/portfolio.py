@@ -38,6 +38,7 @@ Matrix = npt.NDArray[np.float64]
 
 SECONDS_PER_YEAR: Final = 365 * 24 * 3600  # crypto markets trade every day of the year
 METHODS: Final = ("min_variance", "mean_variance", "risk_parity")
+DEFAULT_RISK_AVERSION: Final = 5.0
 _STANDARD_NORMAL: Final = NormalDist()
 
 
@@ -265,9 +266,8 @@ def _finite(value: Any) -> float | None:
 
 
 # -- target weights -------------------------------------------------------------------------------------------
-def _inverse(cov: Matrix) -> Matrix:
-    """Σ⁻¹ of a positive definite Σ; AnalyticsError when Σ is singular (a symbol that never moved, or fewer
-    observations than symbols)."""
+def _require_positive_definite(cov: Matrix) -> None:
+    """AnalyticsError when Σ is singular (a symbol that never moved, or fewer observations than symbols)."""
     try:
         np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
@@ -275,6 +275,11 @@ def _inverse(cov: Matrix) -> Matrix:
             "the covariance matrix is singular (a symbol whose price never moved, or fewer bars than symbols): "
             "widen the lookback or shorten the bar"
         ) from None
+
+
+def _inverse(cov: Matrix) -> Matrix:
+    """Σ⁻¹ of a positive definite Σ."""
+    _require_positive_definite(cov)
     inverse: Matrix = np.linalg.inv(cov).astype(np.float64)
     return inverse
 
@@ -306,7 +311,7 @@ def risk_parity_weights(cov: Matrix, *, tolerance: float = 1e-12, max_sweeps: in
     sum 1 is the risk-parity portfolio: each step solves Σ_ii y_i² + c_i y_i - 1/n = 0 for y_i exactly, with
     c_i = Σ_{j≠i} Σ_ij y_j.
     """
-    _inverse(cov)  # the same refusal of a singular Σ as the other methods
+    _require_positive_definite(cov)  # the same refusal of a singular Σ as the other methods
     n = len(cov)
     budget = 1.0 / n
     y = 1.0 / np.sqrt(np.diag(cov)) / n
@@ -325,7 +330,9 @@ def risk_parity_weights(cov: Matrix, *, tolerance: float = 1e-12, max_sweeps: in
     return weights
 
 
-def target_weights(method: str, returns: pd.DataFrame, *, risk_aversion: float = 5.0) -> dict[str, float]:
+def target_weights(
+    method: str, returns: pd.DataFrame, *, risk_aversion: float = DEFAULT_RISK_AVERSION
+) -> dict[str, float]:
     """The target weights of ``method`` (one of METHODS) over the returns' columns."""
     cov = covariance(returns)
     if method == "min_variance":

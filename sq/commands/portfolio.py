@@ -21,14 +21,13 @@ from api.commands import Origin, micros
 from api.rebalance import new_order_records
 from connectors.analytics.portfolio import (
     DEFAULT_BENCHMARK,
-    DEFAULT_RISK_AVERSION,
     Optimization,
     Window,
     optimize,
     risk_document,
 )
 from connectors.marketdata.views import MarketDataUnreadable
-from processors.analytics.portfolio import METHODS, AnalyticsError
+from processors.analytics.portfolio import DEFAULT_RISK_AVERSION, METHODS, AnalyticsError
 from schemas.names import NEW_ORDER
 from schemas.scales import CASH_DECIMALS, QUANTITY_DECIMALS, to_fixed
 from settings import load_settings
