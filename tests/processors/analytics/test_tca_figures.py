@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processors.analytics.tca import (
     Fill,
@@ -94,3 +96,42 @@ def test_the_consolidated_mid_uses_each_venues_latest_live_quote_at_the_time() -
     assert consolidated_mid(QUOTES, 600) == pytest.approx(100.0)  # A alone
     one_sided = [Quote(1, "A", None, 101 * P, stale=False)]
     assert consolidated_mid(one_sided, 10) is None
+
+
+@st.composite
+def executions(draw: st.DrawFn) -> tuple[list[Fill], list[Quote], list[MarketTrade]]:
+    prices = st.integers(90 * P, 110 * P)
+    fills = [
+        Fill(draw(st.integers(1_000, 6_000)), draw(st.sampled_from(["A", "B", None])), q, p, draw(st.integers(-C, C)))
+        for q, p in draw(st.lists(st.tuples(st.integers(1, 2 * Q), prices), max_size=5))
+    ]
+    quotes = [
+        Quote(draw(st.integers(0, 7_000)), draw(st.sampled_from(["A", "B"])), bid, bid + spread, draw(st.booleans()))
+        for bid, spread in draw(st.lists(st.tuples(prices, st.integers(1, P)), max_size=6))
+    ]
+    trades = [
+        MarketTrade(t, "A", p, q)
+        for t, p, q in draw(st.lists(st.tuples(st.integers(0, 7_000), prices, st.integers(1, Q)), max_size=6))
+    ]
+    return fills, quotes, trades
+
+
+@settings(max_examples=300, deadline=None)
+@given(executions())
+def test_shortfall_is_its_parts_and_a_sell_mirrors_a_buy_except_for_fees(
+    execution: tuple[list[Fill], list[Quote], list[MarketTrade]],
+) -> None:
+    fills, quotes, trades = execution
+    buy, sell = (analyse(_order(side), fills, quotes, trades) for side in ("BUY", "SELL"))
+    for report in (buy, sell):
+        parts = (report.execution_cost_bps, report.opportunity_cost_bps, report.fees_bps)
+        if report.implementation_shortfall_bps is None:
+            assert report.arrival_price is None
+            continue
+        assert all(part is not None for part in parts)
+        assert report.implementation_shortfall_bps == pytest.approx(sum(p for p in parts if p is not None), abs=1e-9)
+    if buy.execution_cost_bps is not None and sell.execution_cost_bps is not None:
+        assert sell.execution_cost_bps == pytest.approx(-buy.execution_cost_bps, abs=1e-9)
+        assert sell.fees_bps == pytest.approx(buy.fees_bps)
+    assert buy.fill_ratio == sell.fill_ratio == pytest.approx(sum(f.quantity for f in fills) / (10 * Q))
+    assert sum(c.fees for c in buy.fees_by_venue.values()) == pytest.approx(buy.fees)
