@@ -86,6 +86,7 @@ class OptimizeRequest(BaseModel):
     risk_aversion: float | None = Field(
         None, gt=0, le=1e6, description=f"λ of mean_variance only (default {DEFAULT_RISK_AVERSION:g})."
     )
+    long_only: bool = Field(False, description="No negative weight (risk_parity never has one).")
     symbols: list[Symbol] = Field(
         default_factory=list, max_length=50, description="Symbols to add to the account's positions (held 0)."
     )
@@ -245,6 +246,7 @@ def optimize_account(account: Account, body: OptimizeRequest, principal: Reader,
                 method=body.method,
                 symbols=body.symbols,
                 risk_aversion=DEFAULT_RISK_AVERSION if body.risk_aversion is None else body.risk_aversion,
+                long_only=body.long_only,
                 capital=None if body.capital is None else fp(body.capital, "cash"),
                 lot=quantity_fp(body.lot),
             )

@@ -152,17 +152,19 @@ def optimize(
     method: str,
     symbols: Collection[str] = (),
     risk_aversion: float = DEFAULT_RISK_AVERSION,
+    long_only: bool = False,
     capital: int | None = None,
     lot: int = 1,
 ) -> Optimization:
-    """Target weights by ``method`` over the account's symbols (and ``symbols``), and the orders that reach
-    them from its positions. The capital is the account's net exposure unless given (cash fixed point)."""
+    """Target weights by ``method`` over the account's symbols (and ``symbols``; no short with ``long_only``),
+    and the orders that reach them from its positions. The capital is the account's net exposure unless given
+    (cash fixed point)."""
     if method not in METHODS:
         raise AnalyticsError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     market = account_market(conn, settings, account, window, symbols=symbols)
     universe = sorted(market.quantities)
     returns = market.returns[universe]
-    targets = target_weights(method, returns, risk_aversion=risk_aversion)
+    targets = target_weights(method, returns, risk_aversion=risk_aversion, long_only=long_only)
     prices = {symbol: market.last_prices[symbol] / PRICE_SCALE for symbol in universe}
     exposures = exposures_of(market.quantities, prices)
     net = sum(exposures.values())

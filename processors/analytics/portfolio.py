@@ -7,8 +7,9 @@ measurable: the portfolio return of a bar is its PnL over the gross exposure. De
 docs/PORTFOLIO_ANALYTICS.md; every function here is the formula that page states.
 
 Target weights are fully invested (they sum to 1). Minimum variance and mean-variance are the closed-form
-solutions under that one constraint (a weight may be negative: a short); risk parity is long-only by
-construction (equal risk contributions need positive weights).
+solutions under that one constraint (a weight may be negative: a short), or with ``long_only`` the solutions
+with w ≥ 0 too (accelerated projected gradient); risk parity is long-only by construction (equal risk
+contributions need positive weights).
 """
 
 from __future__ import annotations
@@ -330,15 +331,56 @@ def risk_parity_weights(cov: Matrix, *, tolerance: float = 1e-12, max_sweeps: in
     return weights
 
 
+def project_to_simplex(point: Vector) -> Vector:
+    """The closest point (Euclidean) with non-negative entries summing to 1 (Duchi et al. 2008: sort, find the
+    threshold, clip)."""
+    ordered = np.sort(point)[::-1]
+    cumulative = np.cumsum(ordered) - 1.0
+    ranks = np.arange(1, len(point) + 1)
+    last = int(np.nonzero(ordered - cumulative / ranks > 0)[0][-1])
+    projected: Vector = np.maximum(point - cumulative[last] / (last + 1), 0.0)
+    return projected
+
+
+def long_only_weights(
+    mean: Vector, cov: Matrix, risk_aversion: float, *, tolerance: float = 1e-13, max_steps: int = 100_000
+) -> Vector:
+    """argmax w'μ - (λ/2) w'Σw subject to Σw_i = 1 and w ≥ 0 (μ = 0: minimum variance), by accelerated
+    projected gradient (FISTA) with step 1/(λ·largest eigenvalue of Σ), until a step moves no weight by more
+    than ``tolerance``."""
+    _require_positive_definite(cov)
+    if not risk_aversion > 0:
+        raise AnalyticsError(f"risk aversion must be positive, not {risk_aversion}")
+    step = 1.0 / (risk_aversion * float(np.linalg.eigvalsh(cov)[-1]))
+    weights = np.full(len(cov), 1.0 / len(cov))
+    ahead, momentum = weights.copy(), 1.0
+    for _ in range(max_steps):
+        gradient = risk_aversion * (cov @ ahead) - mean
+        updated = project_to_simplex(ahead - step * gradient)
+        following = (1 + math.sqrt(1 + 4 * momentum * momentum)) / 2
+        ahead = updated + (momentum - 1) / following * (updated - weights)
+        moved = float(np.abs(updated - weights).max())
+        weights, momentum = updated, following
+        if moved < tolerance:
+            return weights
+    raise AnalyticsError(f"the long-only optimisation did not converge in {max_steps} steps")
+
+
 def target_weights(
-    method: str, returns: pd.DataFrame, *, risk_aversion: float = DEFAULT_RISK_AVERSION
+    method: str, returns: pd.DataFrame, *, risk_aversion: float = DEFAULT_RISK_AVERSION, long_only: bool = False
 ) -> dict[str, float]:
-    """The target weights of ``method`` (one of METHODS) over the returns' columns."""
+    """The target weights of ``method`` (one of METHODS) over the returns' columns; with ``long_only`` minimum
+    variance and mean-variance are constrained to w ≥ 0 (risk parity always is)."""
     cov = covariance(returns)
+    mean = returns.mean().to_numpy(dtype=np.float64)
     if method == "min_variance":
-        weights = min_variance_weights(cov)
+        weights = long_only_weights(np.zeros(len(cov)), cov, 1.0) if long_only else min_variance_weights(cov)
     elif method == "mean_variance":
-        weights = mean_variance_weights(returns.mean().to_numpy(dtype=np.float64), cov, risk_aversion)
+        weights = (
+            long_only_weights(mean, cov, risk_aversion)
+            if long_only
+            else mean_variance_weights(mean, cov, risk_aversion)
+        )
     elif method == "risk_parity":
         weights = risk_parity_weights(cov)
     else:

@@ -57,6 +57,7 @@ def register(subparsers: Any) -> None:
     _window_arguments(opt)
     opt.add_argument("--method", choices=METHODS, required=True)
     opt.add_argument("--risk-aversion", type=float, help=f"λ of mean_variance only (default {DEFAULT_RISK_AVERSION:g})")
+    opt.add_argument("--long-only", action="store_true", help="no negative weight (risk_parity never has one)")
     opt.add_argument("--symbol", action="append", default=[], help="a symbol to include at 0 held (repeatable)")
     opt.add_argument("--capital", help="cash to allocate, a decimal (default: the account's net exposure)")
     opt.add_argument("--lot", default="0.00000001", help="round target quantities toward zero to this step")
@@ -191,6 +192,7 @@ def run_optimize(args: argparse.Namespace) -> int:
                 method=args.method,
                 symbols=args.symbol,
                 risk_aversion=DEFAULT_RISK_AVERSION if args.risk_aversion is None else args.risk_aversion,
+                long_only=args.long_only,
                 capital=capital,
                 lot=lot,
             )

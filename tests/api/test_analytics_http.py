@@ -351,6 +351,10 @@ def test_sq_portfolio_risk_and_optimize(api_env: ApiEnv, seeded: Seeded) -> None
     plan = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "min_variance")
     assert plan.returncode == 0, plan.stderr
     assert "not submitted: run again with --submit" in plan.stdout
+    long_only = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "min_variance", "--long-only", "--json")
+    assert long_only.returncode == 0, long_only.stderr
+    targets = json.loads(long_only.stdout)["target_weights"]
+    assert targets["BTCUSDT"] == pytest.approx(0.0, abs=1e-12) and targets["ETHUSDT"] == pytest.approx(1.0)
     wrong = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "risk_parity", "--risk-aversion", "2")
     assert wrong.returncode == 2 and "mean_variance only" in wrong.stderr
     submitted = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "mean_variance", "--submit", "--json")

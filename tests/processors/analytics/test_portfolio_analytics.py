@@ -19,9 +19,11 @@ from processors.analytics.portfolio import (
     beta,
     covariance,
     historical_var_es,
+    long_only_weights,
     mean_variance_weights,
     min_variance_weights,
     parametric_var_es,
+    project_to_simplex,
     rebalancing_orders,
     risk_contributions,
     risk_parity_weights,
@@ -227,3 +229,57 @@ def test_rebalancing_rounds_toward_zero_to_the_lot_and_sells_into_a_short() -> N
         rebalancing_orders({}, {"A": P}, {"A": 1.0}, capital=0)
     with pytest.raises(AnalyticsError, match="no price of A"):
         rebalancing_orders({}, {}, {"A": 1.0}, capital=C)
+
+
+def test_the_simplex_projection_of_hand_picked_points() -> None:
+    assert project_to_simplex(np.array([0.6, 0.6])).tolist() == pytest.approx([0.5, 0.5])
+    assert project_to_simplex(np.array([2.0, 0.0])).tolist() == pytest.approx([1.0, 0.0])
+    assert project_to_simplex(np.array([0.2, 0.3, 0.5])).tolist() == pytest.approx([0.2, 0.3, 0.5])
+    assert project_to_simplex(np.array([1.0, 0.5, -3.0])).tolist() == pytest.approx([0.75, 0.25, 0.0])
+
+
+def _scipy_long_only(objective: object, n: int) -> np.ndarray:
+    found = optimize.minimize(
+        objective,
+        np.full(n, 1 / n),
+        bounds=[(0, None)] * n,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
+    assert found.success, found.message
+    solution: np.ndarray = found.x
+    return solution
+
+
+def test_long_only_weights_agree_with_scipy_and_drop_what_the_unconstrained_would_short() -> None:
+    # Asset 2 is volatile and correlated with asset 1: unconstrained minimum variance shorts it.
+    cov = np.array([[0.04, 0.05, 0.0], [0.05, 0.09, 0.0], [0.0, 0.0, 0.0225]])
+    assert min_variance_weights(cov)[1] < 0
+    weights = long_only_weights(np.zeros(3), cov, 1.0)
+    assert weights.tolist() == pytest.approx(_scipy_long_only(lambda w: w @ cov @ w, 3).tolist(), abs=1e-6)
+    assert weights[1] == 0.0 and weights.sum() == pytest.approx(1.0)
+    mean = np.array([0.05, 0.3, 0.03])
+    reference = _scipy_long_only(lambda w: -(w @ mean - 2.5 * w @ cov @ w), 3)
+    assert long_only_weights(mean, cov, 5.0).tolist() == pytest.approx(reference.tolist(), abs=1e-6)
+    returns = pd.DataFrame(
+        {"A": [0.01, -0.02, 0.03, 0.0], "B": [0.02, -0.03, 0.05, 0.01], "C": [0.0, 0.01, -0.01, 0.0]}
+    )
+    long_only = target_weights("min_variance", returns, long_only=True)
+    assert min(long_only.values()) >= 0 and sum(long_only.values()) == pytest.approx(1.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(covariances(), st.data())
+def test_long_only_minimum_variance_is_feasible_and_beats_every_long_only_portfolio(
+    cov: np.ndarray, data: st.DataObject
+) -> None:
+    weights = long_only_weights(np.zeros(len(cov)), cov, 1.0)
+    assert (weights >= 0).all() and weights.sum() == pytest.approx(1.0)
+    unconstrained = min_variance_weights(cov)
+    assert unconstrained @ cov @ unconstrained <= weights @ cov @ weights + 1e-12
+    raw = np.array(data.draw(st.lists(st.floats(0, 1), min_size=len(cov), max_size=len(cov))))
+    if raw.sum() < 1e-3:
+        return
+    other = raw / raw.sum()
+    assert weights @ cov @ weights <= other @ cov @ other + 1e-10
