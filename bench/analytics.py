@@ -74,6 +74,12 @@ def portfolio_figures(args: argparse.Namespace, reporter: Reporter) -> None:
     for method in ("min_variance", "mean_variance", "risk_parity"):
         seconds, spread = median_of_runs(_cpu(lambda m=method: target_weights(m, returns)), args.repeat)  # type: ignore[misc]
         reporter.add("portfolio", method, seconds * 1000, "ms", f"{detail}; {spread}")
+    for method in ("min_variance", "mean_variance"):
+        seconds, spread = median_of_runs(
+            _cpu(lambda m=method: target_weights(m, returns, long_only=True)),  # type: ignore[misc]
+            args.repeat,
+        )
+        reporter.add("portfolio", f"{method} long-only", seconds * 1000, "ms", f"{detail}; {spread}")
 
 
 def tca_figures(args: argparse.Namespace, reporter: Reporter) -> None:

@@ -21,6 +21,8 @@ def test_analytics_bench_reports_every_figure_and_leaves_no_topics(infra_setting
         ("portfolio", "min_variance"),
         ("portfolio", "mean_variance"),
         ("portfolio", "risk_parity"),
+        ("portfolio", "min_variance long-only"),
+        ("portfolio", "mean_variance long-only"),
         ("tca", "analyse one parent"),
         ("history", "symbol_records"),
         ("history", "baseline: read_topic + decode"),
