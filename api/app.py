@@ -98,8 +98,8 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
             {"name": "risk", "description": "Kill switches and limits (risk and admin keys)."},
             {"name": "stream", "description": "Live order events (server-sent events)."},
             {"name": "market", "description": "Order books and analytics as the orderbook processor holds them."},
-            {"name": "health", "description": "Liveness, readiness, metrics."},
             {"name": "analytics", "description": "Portfolio risk and optimisation per account; TCA per order."},
+            {"name": "health", "description": "Liveness, readiness, metrics."},
         ],
     )
     install_handlers(app)
