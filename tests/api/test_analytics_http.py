@@ -26,6 +26,7 @@ from schemas.codec import default_codec
 from schemas.examples import example_event
 from schemas.names import BOOK_TOP, ORDER_EVENT, POSITION, TRADE
 from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
+from sq.cli import main as sq_main
 from topics.catalogue import MD_BOOK_TOP, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, PORTFOLIO_POSITIONS
 from topics.client import AvroProducer, read_topic
 
@@ -341,23 +342,34 @@ def test_sq_tca_prints_the_figures_and_their_json(api_env: ApiEnv, seeded: Seede
     assert missing.returncode == 2 and "no order no-such-order" in missing.stderr
 
 
-def test_sq_portfolio_risk_and_optimize(api_env: ApiEnv, seeded: Seeded) -> None:
-    window = ("--lookback", "300", "--to", _iso(seeded.window_end_us))
-    risk = _sq(api_env, "portfolio", "risk", OWN, *window, "--json")
-    assert risk.returncode == 0, risk.stderr
-    assert json.loads(risk.stdout)["exposures"] == pytest.approx({"BTCUSDT": 196.02, "ETHUSDT": 102.9})
-    human = _sq(api_env, "portfolio", "risk", OWN, *window)
-    assert human.returncode == 0 and "historical" in human.stdout and "correlation" in human.stdout
-    plan = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "min_variance")
-    assert plan.returncode == 0, plan.stderr
-    assert "not submitted: run again with --submit" in plan.stdout
-    long_only = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "min_variance", "--long-only", "--json")
-    assert long_only.returncode == 0, long_only.stderr
-    targets = json.loads(long_only.stdout)["target_weights"]
+def test_sq_portfolio_risk_and_optimize(
+    api_env: ApiEnv, seeded: Seeded, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in api_env.settings.as_env().items():
+        monkeypatch.setenv(name, value)
+    window = ["--lookback", "300", "--to", _iso(seeded.window_end_us)]
+
+    def sq(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = sq_main([*args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = sq("portfolio", "risk", OWN, *window, "--json")
+    assert code == 0, err
+    assert json.loads(out)["exposures"] == pytest.approx({"BTCUSDT": 196.02, "ETHUSDT": 102.9})
+    code, out, _ = sq("portfolio", "risk", OWN, *window)
+    assert code == 0 and "historical" in out and "correlation" in out
+    code, out, err = sq("portfolio", "optimize", OWN, *window, "--method", "min_variance")
+    assert code == 0, err
+    assert "not submitted: run again with --submit" in out
+    code, out, err = sq("portfolio", "optimize", OWN, *window, "--method", "min_variance", "--long-only", "--json")
+    assert code == 0, err
+    targets = json.loads(out)["target_weights"]
     assert targets["BTCUSDT"] == pytest.approx(0.0, abs=1e-12) and targets["ETHUSDT"] == pytest.approx(1.0)
-    wrong = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "risk_parity", "--risk-aversion", "2")
-    assert wrong.returncode == 2 and "mean_variance only" in wrong.stderr
-    submitted = _sq(api_env, "portfolio", "optimize", OWN, *window, "--method", "mean_variance", "--submit", "--json")
-    assert submitted.returncode == 0, submitted.stderr
-    document = json.loads(submitted.stdout)
+    code, _, err = sq("portfolio", "optimize", OWN, *window, "--method", "risk_parity", "--risk-aversion", "2")
+    assert code == 2 and "mean_variance only" in err
+    code, out, err = sq("portfolio", "optimize", OWN, *window, "--method", "mean_variance", "--submit", "--json")
+    assert code == 0, err
+    document = json.loads(out)
     assert len(document["submitted"]) == len(document["orders"]) > 0
