@@ -31,15 +31,7 @@ SCALE_OF: Final = (
 
 def _decimal(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
-        scale = (
-            PRICE_SCALE
-            if column in PRICES
-            else QUANTITY_SCALE
-            if column in QUANTITIES
-            else CASH_SCALE
-            if column in CASH
-            else None
-        )
+        scale = SCALE_OF.get(column)
         if scale is not None:
             frame[column] = frame[column].astype("float64") / scale
     return frame

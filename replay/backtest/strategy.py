@@ -55,10 +55,6 @@ class Book:
     ask_quantity: int | None
 
     @property
-    def two_sided(self) -> bool:
-        return self.bid_price is not None and self.ask_price is not None
-
-    @property
     def mid(self) -> int | None:
         if self.bid_price is None or self.ask_price is None:
             return None
@@ -233,7 +229,6 @@ class StrategyRunner:
         self.ctx = StrategyContext(name=name, account=account, params=dict(params))
         strategy.ctx = self.ctx
         self.started = False
-        self.commands_sent = 0
         self._next_timer_us: int | None = None
 
     def start(self, now_us: int) -> list[Emit]:
@@ -338,5 +333,4 @@ class StrategyRunner:
             }
             emits.append(Emit(ORDERS_COMMANDS, self.ctx.account, schema, {"meta": meta} | record))
         outbox.clear()
-        self.commands_sent += len(emits)
         return emits
