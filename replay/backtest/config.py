@@ -3,6 +3,7 @@
     account = "BT-001"
     initial_cash = "100000"        # cash units, a decimal string
     sample_interval_ms = 1000      # the equity curve's sampling interval
+    analytics = false              # run the order book's scheduled analytics too (no callback reads them)
     [latency]
     market_data_us = 0             # a market event → the strategy sees it
     order_us = 0                   # a command → the venue handles it
@@ -26,7 +27,7 @@ from processors.venue.matching import Fees
 from replay.backtest.engine import BacktestConfig, LatencyModel
 from schemas.scales import CASH_DECIMALS, to_fixed
 
-TOP_KEYS = {"account", "initial_cash", "sample_interval_ms", "latency", "fees", "params"}
+TOP_KEYS = {"account", "initial_cash", "sample_interval_ms", "analytics", "latency", "fees", "params"}
 
 
 def _only(section: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -65,4 +66,5 @@ def backtest_config(
         start_us=start_us,
         end_us=end_us,
         sample_interval_us=int(settings.get("sample_interval_ms", 1000)) * 1000,
+        analytics=bool(settings.get("analytics", False)),
     )

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from processors.core import Core, Emit, Event, Record
+from processors.orderbook.config import DEFAULT_CONFIG as DEFAULT_ORDERBOOK_CONFIG
+from processors.orderbook.config import OrderBookConfig
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import MARKET_DATA_STAGES, STAGES
 from processors.runtime.registry import core_class
@@ -34,6 +36,7 @@ from topics.catalogue import ORDERS_COMMANDS
 
 SECOND_US: Final = 1_000_000
 ORDER_PATH_STAGE: Final = "orderpath"
+ANALYTICS_OFF_US: Final = 10**15  # about 31 years of event time
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,19 @@ class BacktestConfig:
     start_us: int | None = None
     end_us: int | None = None
     sample_interval_us: int = SECOND_US  # the equity curve's and the positions' sampling interval
+    analytics: bool = False  # the order book's scheduled analytics (md.analytics); no strategy callback reads them
 
     def __post_init__(self) -> None:
         if self.sample_interval_us <= 0:
             raise ValueError("the sampling interval must be positive")
         if self.start_us is not None and self.end_us is not None and self.end_us < self.start_us:
             raise ValueError("the end is before the start")
+
+    def orderbook_config(self) -> OrderBookConfig:
+        if self.analytics:
+            return DEFAULT_ORDERBOOK_CONFIG
+        # Off: the first analytics boundary (and PIN period) lies beyond any recording.
+        return replace(DEFAULT_ORDERBOOK_CONFIG, interval_us=ANALYTICS_OFF_US, pin_period_us=ANALYTICS_OFF_US)
 
     def venue_config(self) -> VenueConfig:
         base = VenueConfig(latency_us=self.latency.order_us)
@@ -80,7 +90,10 @@ def backtest_core_names() -> tuple[str, ...]:
 
 
 def core_factories(config: BacktestConfig) -> list[Callable[[], Core]]:
-    configured: dict[str, Callable[[], Core]] = {"venue": lambda: core_class("venue")(config.venue_config())}  # type: ignore[call-arg]
+    configured: dict[str, Callable[[], Core]] = {
+        "venue": lambda: core_class("venue")(config.venue_config()),  # type: ignore[call-arg]
+        "orderbook": lambda: core_class("orderbook")(config.orderbook_config()),  # type: ignore[call-arg]
+    }
     return [configured.get(name, core_class(name)) for name in backtest_core_names()]
 
 
