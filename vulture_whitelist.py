@@ -50,3 +50,6 @@ from tests.kit import backtest as kit_backtest  # noqa: E402
 market_maker.MarketMaker
 momentum.Momentum
 kit_backtest.Scripted
+from bench import backtest as bench_backtest  # noqa: E402
+
+bench_backtest.Idle

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from functools import partial
 
 from bench.common import Reporter, machine_info, median_of_runs
 from processors.core import Event
@@ -65,7 +66,7 @@ def main() -> int:
     reporter.progress(f"{count} events in memory; timing {args.repeat} runs each")
     for label, analytics in (("analytics off", False), ("analytics on", True)):
         config = BacktestConfig(IDLE, analytics=analytics).orderbook_config()
-        seconds, spread = median_of_runs(_timed(lambda c=config: _orderbook_only(events, c)), args.repeat)
+        seconds, spread = median_of_runs(_timed(partial(_orderbook_only, events, config)), args.repeat)
         reporter.add(f"orderbook core alone, {label}", "throughput", count / seconds, "events/s", spread)
     for strategy in (IDLE, "market_maker", "momentum"):
         outcome: dict[str, int] = {}
