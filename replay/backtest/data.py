@@ -1,8 +1,11 @@
-"""Recorded market data as the backtest reads it: tape files (CSV, Parquet) played in event-time order.
+"""Recorded market data as the backtest reads it, in event-time order: tape files (CSV, Parquet), or the market
+data topics in Kafka.
 
 ``sample`` names the shipped session (``connectors/marketdata/sample``). Each row becomes the md.depth or
 md.trades event ``sq feed file`` would publish, ids included, stamped with its event time as its ingest time
-(the simulated clock), so a rerun reads exactly the same events.
+(the simulated clock), so a rerun reads exactly the same events. ``md.depth,md.trades`` (or one of them, or
+``kafka`` for both) reads those topics of the configured namespace from their start to their end as of the
+call, merged by event time (ties in topic, partition and offset order): a live session read back.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pyarrow.parquet as pq
 
@@ -17,14 +21,45 @@ from connectors.marketdata.sample import SAMPLE_DIR, SAMPLE_FILE
 from connectors.marketdata.tape import TapePlayer
 from connectors.marketdata.tape_io import merged_rows, tape_files
 from processors.core import Event
-from topics.catalogue import DEAD_LETTERS
+from schemas.codec import default_codec
+from settings import Settings
+from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_TRADES
+from topics.client import read_topic
 
 SAMPLE = "sample"
+MARKET_TOPICS: Final = (MD_DEPTH, MD_TRADES)
+KAFKA = "kafka"  # both market data topics
+
+
+def data_topics(data: str) -> tuple[str, ...] | None:
+    """The market data topics ``--data`` names (None when it names files)."""
+    if data == KAFKA:
+        return MARKET_TOPICS
+    names = tuple(data.split(","))
+    if all(name in MARKET_TOPICS for name in names) and not Path(data).exists():
+        return names
+    return None
 
 
 def data_paths(data: str) -> list[Path]:
     """The tape files ``--data`` names: ``sample``, a file or a directory of them."""
     return tape_files([SAMPLE_DIR / SAMPLE_FILE if data == SAMPLE else Path(data)])
+
+
+def topic_events(settings: Settings, topics: tuple[str, ...]) -> list[Event]:
+    """Every record of ``topics`` up to their end now, decoded, in event-time order (stamped with it)."""
+    codec = default_codec()
+    keyed = []
+    for rank, topic in enumerate(topics):
+        for record in read_topic(settings, topic):
+            if record.value is None:
+                continue
+            decoded = codec.decode(record.value)
+            time_us = decoded.record["meta"]["event_time_us"]
+            event = Event(topic, record.key, decoded.schema, decoded.record, time_us)
+            keyed.append(((time_us, rank, record.partition, record.offset), event))
+    keyed.sort(key=lambda pair: pair[0])
+    return [event for _, event in keyed]
 
 
 def count_rows(paths: list[Path]) -> int:

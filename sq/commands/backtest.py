@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from replay.backtest.config import backtest_config, read_config_file
-from replay.backtest.data import SAMPLE, count_rows, data_paths
+from replay.backtest.data import SAMPLE, count_rows, data_paths, data_topics
 from replay.backtest.session import run_to_directory
 from replay.backtest.strategy import STRATEGIES
 from replay.backtest.sweep import SWEEP_METRICS, read_grid, run_sweep
@@ -27,7 +29,12 @@ SUMMARY_LINES = ("total_return", "sharpe", "sortino", "max_drawdown", "fills", "
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("backtest", help="run a strategy on recorded market data through the cores")
-    parser.add_argument("--data", default=SAMPLE, help="'sample' (the shipped session), a tape file or a directory")
+    parser.add_argument(
+        "--data",
+        default=SAMPLE,
+        help="'sample' (the shipped session), a tape file or a directory, or market data topics read from Kafka "
+        "(md.depth,md.trades; 'kafka' for both)",
+    )
     parser.add_argument("--strategy", help=f"{', '.join(STRATEGIES)} or module:Class")
     parser.add_argument("--from", dest="start", help="start time: ISO 8601 (UTC) or microseconds since the epoch")
     parser.add_argument("--to", dest="end", help="end time, as --from")
@@ -83,17 +90,22 @@ def run(args: argparse.Namespace) -> int:
             start_us=parse_time(args.start, "--from"),
             end_us=parse_time(args.end, "--to"),
         )
-        total = count_rows(data_paths(args.data))
+        total = None if data_topics(args.data) is not None else count_rows(data_paths(args.data))
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
     out = args.out or Path("backtests") / args.strategy.replace(":", "-")
+    of_total = "?" if total is None else f"{total:,}"
     try:
         with Activity("backtest", total=total) as activity:
             results = run_to_directory(
-                config, args.data, out, lambda done: activity.status(f"{done:,} of {total:,} events", done)
+                config, args.data, out, lambda done: activity.status(f"{done:,} of {of_total} events", done)
             )
     except ValueError as error:  # a strategy that cannot load or run its parameters, data without events
         raise CommandError(str(error)) from None
+    except (KafkaException, RuntimeError, TimeoutError) as error:  # reading market data topics
+        raise CommandError(
+            f"cannot read the market data topics ({error}); is the broker up? `sq infra status`"
+        ) from None
     summary = results.summary | {"out": str(out), "report": str(out / "report.html")}
     if args.open:
         webbrowser.open((out / "report.html").resolve().as_uri())
