@@ -29,7 +29,7 @@ from processors.runtime.pipeline import MARKET_DATA_STAGES, STAGES
 from processors.runtime.registry import core_class
 from processors.venue.config import VenueConfig
 from processors.venue.matching import Fees
-from replay.backtest.strategy import StrategyRunner, strategy_class
+from replay.backtest.strategy import StrategyRunner, book_of, strategy_class
 from schemas.names import BOOK_TOP, ORDER_EVENT, POSITION, TRADE
 from schemas.scales import CASH_SCALE, Price, Quantity, notional
 from topics.catalogue import ORDERS_COMMANDS
@@ -149,15 +149,26 @@ class Backtest:
             self._sample_until(now)
             started = True
         self._deliver_due(now)
+        if started:  # timers due up to now fire before the event: they must not see it
+            self._send_commands(self.runner.advance(now), now)
         emits = self.engine.send(event)
+        self._take_books(emits, started)
+        if started:
+            self._show(event, emits, now)
+
+    def _take_books(self, emits: list[Emit], started: bool) -> None:
+        """Marks from every top of book; while warming up, the strategy's books too (without callbacks)."""
         for emit in emits:
             if emit.schema == BOOK_TOP:
                 self._mark_book(emit.record)
-        if not started:
-            return
+                if not started and not emit.record["stale"]:
+                    self.runner.ctx.books[emit.record["symbol"]] = book_of(emit.record)
+
+    def _show(self, event: Event, emits: list[Emit], now: int) -> None:
+        """The strategy sees the market event and what it caused, after the market data latency."""
         if event.schema == TRADE and event.record["symbol"] not in self._book_symbols:
             self._marks[event.record["symbol"]] = event.record["price"]
-        lag = config.latency.market_data_us
+        lag = self.config.latency.market_data_us
         if lag == 0:
             if event.schema == TRADE:
                 self._send_commands(self.runner.on_event(event, now), now)

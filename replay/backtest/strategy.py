@@ -68,6 +68,18 @@ class Book:
         return round(microprice(self.bid_price, self.bid_quantity, self.ask_price, self.ask_quantity) * PRICE_SCALE)
 
 
+def book_of(record: Mapping[str, Any]) -> Book:
+    """The top of book of a ``BookTop`` record."""
+    return Book(
+        record["symbol"],
+        record["meta"]["event_time_us"],
+        record["bid_price"],
+        record["bid_quantity"],
+        record["ask_price"],
+        record["ask_quantity"],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Trade:
     symbol: str
@@ -256,23 +268,18 @@ class StrategyRunner:
         """One event of ``STRATEGY_INPUTS`` (others are ignored), seen at ``now_us``."""
         record = event.record
         ctx = self.ctx
-        if event.schema == BOOK_TOP:
+        schema = event.schema
+        if schema not in (BOOK_TOP, TRADE) and not (schema == ORDER_EVENT and record["account"] == ctx.account):
+            return []
+        out = self.advance(now_us)  # the timers due before this event see the state before it
+        if schema == BOOK_TOP:
             if record["stale"]:
                 ctx.books.pop(record["symbol"], None)
-                return []
-            book = Book(
-                record["symbol"],
-                record["meta"]["event_time_us"],
-                record["bid_price"],
-                record["bid_quantity"],
-                record["ask_price"],
-                record["ask_quantity"],
-            )
+                return out
+            book = book_of(record)
             ctx.books[book.symbol] = book
-            out = self.advance(now_us)
             self.strategy.on_book(book)
-        elif event.schema == TRADE:
-            out = self.advance(now_us)
+        elif schema == TRADE:
             trade = Trade(
                 record["symbol"],
                 record["meta"]["event_time_us"],
@@ -281,13 +288,10 @@ class StrategyRunner:
                 record["aggressor"],
             )
             self.strategy.on_trade(trade)
-        elif event.schema == ORDER_EVENT and record["account"] == ctx.account:
-            out = self.advance(now_us)
+        else:
             fill = self._track(record)
             if fill is not None:
                 self.strategy.on_fill(fill)
-        else:
-            return []
         return out + self._flush(record["meta"]["event_id"])
 
     def _track(self, record: Mapping[str, Any]) -> Fill | None:

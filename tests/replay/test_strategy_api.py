@@ -17,6 +17,7 @@ class Recorder(Strategy):
 
     def on_start(self) -> None:
         self.seen: list[object] = []
+        self.books_at_timer: list[Book | None] = []
 
     def on_book(self, book: Book) -> None:
         self.seen.append(book)
@@ -32,6 +33,7 @@ class Recorder(Strategy):
 
     def on_timer(self) -> None:
         self.seen.append(("timer", self.ctx.now_us))
+        self.books_at_timer.append(self.ctx.books.get("BTCUSDT"))
 
 
 def book_top(t: int, bid: int, bid_qty: int, ask: int, ask_qty: int, event_id: str = "top-1") -> Event:
@@ -125,3 +127,15 @@ def test_strategies_load_by_name_or_module_and_class_and_bad_names_say_what_is_k
         strategy_class("no.such.module:Thing")
     with pytest.raises(ValueError, match="not a Strategy"):
         strategy_class("processors.core:Event")
+
+
+def test_a_timer_due_before_a_book_fires_before_the_strategy_sees_that_book() -> None:
+    host, strategy = runner()
+    host.start(T0)
+    host.on_event(book_top(T0 + 10, 100 * P, Q, 101 * P, Q), T0 + 10)
+    host.on_event(book_top(T0 + 1_500_000, 90 * P, Q, 91 * P, Q, event_id="top-2"), T0 + 1_500_000)
+    timer = strategy.seen.index(("timer", T0 + 1_000_000))
+    later_book = strategy.seen[timer + 1]
+    assert isinstance(later_book, Book) and later_book.bid_price == 90 * P  # the timer came first
+    (seen_by_timer,) = strategy.books_at_timer
+    assert seen_by_timer is not None and seen_by_timer.bid_price == 100 * P  # and saw the book of its time
