@@ -36,6 +36,7 @@ def _plots(results: BacktestResults) -> list[tuple[str, str]]:
     figure = Figure(figsize=(10, 3))
     axes = figure.subplots()
     axes.plot(_minutes(equity["time_us"], start), equity["equity"], linewidth=1)
+    axes.ticklabel_format(axis="y", useOffset=False, style="plain")
     axes.set_xlabel("minutes")
     axes.set_ylabel("equity")
     plots.append(("Equity", _svg(figure)))
