@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from bench.common import Reporter, machine_info, median_of_runs
@@ -49,12 +49,12 @@ def _orderbook_only(events: list[Event], config: OrderBookConfig) -> None:
         core.apply(event)
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=SAMPLE)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     reporter = Reporter(args.json)
     info = machine_info()
     reporter.machine(info)
