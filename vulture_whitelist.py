@@ -44,12 +44,11 @@ models.OrderAccepted.pending_projection
 read_your_writes.Until.ACCEPTED
 
 # Strategies are loaded by name (replay.backtest.strategy.STRATEGIES) or as module:Class.
+from bench import backtest as bench_backtest  # noqa: E402
 from replay.backtest.strategies import market_maker, momentum  # noqa: E402
 from tests.kit import backtest as kit_backtest  # noqa: E402
 
 market_maker.MarketMaker
 momentum.Momentum
 kit_backtest.Scripted
-from bench import backtest as bench_backtest  # noqa: E402
-
 bench_backtest.Idle
