@@ -45,3 +45,13 @@ BaseHTTPRequestHandler.log_message
 models.OrderAccepted.pending_projection
 # A query value FastAPI parses by its string (?wait=accepted).
 read_your_writes.Until.ACCEPTED
+
+# Strategies are loaded by name (replay.backtest.strategy.STRATEGIES) or as module:Class.
+from bench import backtest as bench_backtest  # noqa: E402
+from replay.backtest.strategies import market_maker, momentum  # noqa: E402
+from tests.kit import backtest as kit_backtest  # noqa: E402
+
+market_maker.MarketMaker
+momentum.Momentum
+kit_backtest.Scripted
+bench_backtest.Idle

@@ -1,0 +1,1 @@
+"""The example strategies `sq backtest --strategy NAME` and `sq strategy run NAME` know."""
