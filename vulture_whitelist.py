@@ -42,3 +42,8 @@ BaseHTTPRequestHandler.log_message
 models.OrderAccepted.pending_projection
 # A query value FastAPI parses by its string (?wait=accepted).
 read_your_writes.Until.ACCEPTED
+
+# Read by Selenium when it starts the browser (tests.kit.browser: the system's Chromium).
+from selenium.webdriver.chrome.options import Options as ChromeOptions  # noqa: E402
+
+ChromeOptions.binary_location

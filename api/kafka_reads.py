@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.codec import Codec, default_codec
 from schemas.errors import DecodeError
@@ -191,3 +192,99 @@ def decode_positions(text: str, topics: Collection[str]) -> dict[Position, int]:
             raise ValueError(f"not a resume token of this stream (topic/partition/offset,…): {text[:200]!r}")
         positions[(fields[0], int(fields[1]))] = int(fields[2])
     return positions
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRecord:
+    partition: int
+    offset: int
+    timestamp_ms: int
+    schema: str  # the Avro full name the record was written with
+    record: dict[str, Any]
+
+
+def recent_records(
+    settings: Settings,
+    topic: str,
+    per_partition: int,
+    codec: Codec | None = None,
+    timeout_s: float = METADATA_TIMEOUT_S,
+) -> list[RecentRecord]:
+    """The last ``per_partition`` records of each partition of ``topic`` (read from there to the end as of the
+    call), oldest first by broker timestamp; records that do not decode are skipped (they are in the log)."""
+    codec = codec or default_codec()
+    name = physical_name(settings, topic)
+    consumer = Consumer(
+        settings.kafka_config(
+            **{"group.id": "sq-api-recent", "enable.auto.commit": False, "isolation.level": "read_committed"}
+        )
+    )
+    found: list[RecentRecord] = []
+    try:
+        metadata = consumer.list_topics(name, timeout=timeout_s).topics[name]
+        if metadata.error is not None:
+            raise BrokerUnavailable(f"cannot read {topic}: {metadata.error}")
+        ends: dict[int, int] = {}
+        assignment: list[TopicPartition] = []
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=timeout_s)
+            if high > low:
+                ends[partition] = high
+                assignment.append(TopicPartition(name, partition, max(low, high - per_partition)))
+        consumer.assign(assignment)
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"reading {topic} did not reach its end within {timeout_s} s")
+            found.extend(r for m in consumer.consume(500, timeout=0.2) if (r := _recent(m, codec)) is not None)
+            for partition in list(ends):  # past the last record, or only markers and aborted records remain
+                if consumer.position([TopicPartition(name, partition)])[0].offset >= ends[partition]:
+                    del ends[partition]
+    except KafkaException as error:
+        raise BrokerUnavailable(f"cannot read {topic}: {error}") from None
+    finally:
+        consumer.close()
+    return sorted(found, key=lambda r: (r.timestamp_ms, r.partition, r.offset))
+
+
+def _recent(message: Message, codec: Codec) -> RecentRecord | None:
+    """A consumed message as a RecentRecord; None for markers, tombstones and records that do not decode."""
+    partition, offset, value = message.partition(), message.offset(), message.value()
+    if message.error() is not None or partition is None or offset is None or value is None:
+        return None
+    try:
+        decoded = codec.decode(value)
+    except DecodeError:
+        return None
+    return RecentRecord(partition, offset, message.timestamp()[1], decoded.schema, decoded.record)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    group: str
+    committed: int  # offsets of the inputs the group has committed past, summed over partitions
+    lag_records: int  # offsets of the inputs not committed yet
+
+
+def group_lag(settings: Settings, group: str, topics: Collection[str], timeout_s: float) -> GroupLag | None:
+    """How far a consumer group is behind the ends of its input topics; None when it never committed."""
+    consumer = Consumer(settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+    committed_total, lag, seen = 0, 0, False
+    try:
+        for topic in topics:
+            name = physical_name(settings, topic)
+            metadata = consumer.list_topics(name, timeout=timeout_s).topics[name]
+            partitions = [TopicPartition(name, p) for p in sorted(metadata.partitions)]
+            for tp in consumer.committed(partitions, timeout=timeout_s):
+                high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
+                if tp.offset >= 0:
+                    seen = True
+                    committed_total += tp.offset
+                    lag += max(high - tp.offset, 0)
+                else:
+                    lag += max(high, 0)
+    except KafkaException as error:
+        raise BrokerUnavailable(f"cannot read the offsets of {group}: {error}") from None
+    finally:
+        consumer.close()
+    return GroupLag(group, committed_total, lag) if seen else None
