@@ -3,7 +3,8 @@ circuit breakers (control.events), dead letters (ops.deadletters) and each proce
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -32,6 +33,61 @@ class Me(BaseModel):
     may: list[str] = Field(description="The actions the role may take.")
 
 
+class ControlEntry(BaseModel):
+    """A kill switch (``active``, ``cancel_open_orders``, ``actor``) or circuit breaker (``state``,
+    ``trading_state``, ``trigger_count``, ``cool_down_until``) record of control.events."""
+
+    kind: Literal["kill_switch", "circuit_breaker"]
+    scope: Literal["global", "account", "symbol"]
+    target: str | None
+    detail: str
+    time: datetime
+    producer: str
+    partition: int
+    offset: int
+    active: bool | None = None
+    cancel_open_orders: bool | None = None
+    actor: str | None = None
+    state: Literal["TRIPPED", "RESET"] | None = None
+    trading_state: str | None = None
+    trigger_count: int | None = None
+    cool_down_until: datetime | None = None
+
+
+class ControlState(BaseModel):
+    kill_switches: list[ControlEntry] = Field(description="The kill switches in force.")
+    breakers: list[ControlEntry] = Field(description="Each circuit breaker's latest record.")
+    history: list[ControlEntry] = Field(description="Kill switch and breaker records, newest first.")
+
+
+class DeadLetterPublic(BaseModel):
+    time: datetime
+    stage: str = Field(description="The stage that gave up on the record.")
+    reason: str
+    detail: str
+    source_topic: str
+    source_partition: int | None
+    source_offset: int | None
+    partition: int = Field(description="Where the dead letter is on ops.deadletters.")
+    offset: int
+
+
+class AnalyticsPoint(BaseModel):
+    symbol: str
+    venue: str
+    window_end_us: int
+    spread: float | None
+    mid: float | None
+    microprice: float | None
+    depth_imbalance: float | None
+    realized_volatility: float | None
+    trade_flow_imbalance: float | None
+    vpin: float | None
+    kyle_lambda: float | None
+    kyle_lambda_t: float | None
+    pin: float | None
+
+
 class StageLag(BaseModel):
     stage: str
     group: str
@@ -43,7 +99,12 @@ def _unavailable(error: BrokerUnavailable) -> ApiProblem:
     return ApiProblem(503, f"broker unavailable: {error}", "BROKER_UNAVAILABLE", headers={"Retry-After": "1"})
 
 
-@router.get("/me", response_model=Me, summary="The caller: role, accounts and what it may do", responses=responses(401))
+@router.get(
+    "/me",
+    response_model=Me,
+    summary="The caller: role, accounts and what it may do",
+    responses=responses(401, 403, 429),
+)
 async def me(principal: Reader) -> Me:
     return Me(
         subject=principal.subject,
@@ -55,6 +116,7 @@ async def me(principal: Reader) -> Me:
 
 @router.get(
     "/control",
+    response_model=ControlState,
     summary="Kill switches in force, circuit breaker states and their history (control.events)",
     responses=responses(401, 403, 429, 503),
 )
@@ -75,6 +137,7 @@ def control(
 
 @router.get(
     "/dead-letters",
+    response_model=list[DeadLetterPublic],
     summary="The latest dead letters with their reasons (keys for every account)",
     responses=responses(401, 403, 429, 503),
 )
@@ -102,7 +165,7 @@ def dead_letters(
     "/pipeline",
     response_model=list[StageLag],
     summary="Each processor stage's consumer group: input offsets committed and not yet committed",
-    responses=responses(401, 429, 503),
+    responses=responses(401, 403, 429, 503),
 )
 async def pipeline(_principal: Reader, res: Res) -> list[StageLag]:
     """The stages that have committed (whichever topology runs); sample twice for throughput."""
@@ -125,8 +188,9 @@ async def pipeline(_principal: Reader, res: Res) -> list[StageLag]:
 
 @router.get(
     "/analytics/{symbol}/history",
+    response_model=list[AnalyticsPoint],
     summary="A symbol's latest analytics records, oldest first (md.analytics)",
-    responses=responses(401, 429, 503),
+    responses=responses(401, 403, 429, 503),
 )
 def analytics_history(
     symbol: Symbol,

@@ -148,7 +148,10 @@ function showView(name) {
   for (const view of $$(".view")) view.classList.toggle("active", view.id === `${name}-view`);
   for (const button of $$("#tabs button")) button.classList.toggle("active", button.dataset.view === name);
   state.view = name;
-  if (name === "risk") refreshRisk();
+  if (name === "risk") {
+    refreshRisk();
+    if ($("#limits-form").hidden && $("#limits-account").value) loadLimits($("#limits-account").value);
+  }
   if (name === "pipeline") refreshPipeline();
   for (const chart of Object.values(state.charts)) resizeChart(chart);
 }
