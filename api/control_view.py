@@ -13,6 +13,8 @@ from schemas.names import CIRCUIT_BREAKER, KILL_SWITCH
 
 def control_public(record: RecentRecord) -> dict[str, Any] | None:
     """A kill switch or circuit breaker record as JSON; None for the other control records."""
+    if record.schema not in (KILL_SWITCH, CIRCUIT_BREAKER):  # TradingStateSet: neither
+        return None
     value, meta = record.record, record.record["meta"]
     common = {
         "scope": value["scope"].lower(),
@@ -31,17 +33,15 @@ def control_public(record: RecentRecord) -> dict[str, Any] | None:
             "cancel_open_orders": value["cancel_open_orders"],
             "actor": value["actor"],
         }
-    if record.schema == CIRCUIT_BREAKER:
-        until = value["cool_down_until_us"]
-        return {
-            "kind": "circuit_breaker",
-            **common,
-            "state": value["state"],
-            "trading_state": value["trading_state"],
-            "trigger_count": value["trigger_count"],
-            "cool_down_until": None if until is None else at(until).isoformat(),
-        }
-    return None
+    until = value["cool_down_until_us"]
+    return {
+        "kind": "circuit_breaker",
+        **common,
+        "state": value["state"],
+        "trading_state": value["trading_state"],
+        "trigger_count": value["trigger_count"],
+        "cool_down_until": None if until is None else at(until).isoformat(),
+    }
 
 
 def _visible(entry: dict[str, Any], accounts: frozenset[str] | None) -> bool:
