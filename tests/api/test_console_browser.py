@@ -72,12 +72,41 @@ def test_an_order_shows_in_the_blotter_and_fills_and_a_trader_sees_only_its_acco
     find(browser, f'#blotter tr[data-order-id="{sell}"]')[0].click()
     events = wait_until(browser, lambda d: find(d, "#panel-events tbody tr"), SETTLE_S, "the order's history")
     assert [row.find_elements(By.TAG_NAME, "td")[2].text for row in events] == ["PENDING_NEW", "ACCEPTED", "FILLED"]
+    assert not browser.find_element(By.ID, "panel-audit").is_displayed()  # no audit route here: the history alone
 
     show(browser, "positions")
     wait_until(browser, lambda d: find(d, f'#positions tr[data-account="{OWN}"]'), SETTLE_S, "the position")
     accounts = {row.get_attribute("data-account") for row in find(browser, "tr[data-account]")}
     assert accounts == {OWN}  # neither the buyer's order nor its position reached this key's page
     assert not find(browser, f'#blotter tr[data-order-id="{buy}"]')
+
+
+def test_a_trader_submits_amends_and_cancels_an_order_from_the_console(pipeline: ApiEnv, browser: Chrome) -> None:
+    symbol = f"S{uuid.uuid4().hex[:8].upper()}"
+    log_in(browser, pipeline.api.base_url, pipeline.keys.trader)
+    form = browser.find_element(By.ID, "order-form")
+    assert form.find_element(By.NAME, "account").get_attribute("value") == OWN  # the key's account, filled in
+    for name, value in (("symbol", symbol), ("quantity", "2"), ("price", "50")):
+        form.find_element(By.NAME, name).send_keys(value)
+    form.find_element(By.CSS_SELECTOR, "button").click()
+
+    def submitted(driver: Chrome) -> str | None:
+        rows = find(driver, f'#blotter tr[data-symbol="{symbol}"]')
+        return rows[0].get_attribute("data-order-id") if rows else None
+
+    order_id = wait_until(browser, submitted, STARTUP_S, "the submitted order in the blotter")
+    wait_until(browser, lambda d: _row_status(d, order_id) == "NEW", STARTUP_S, "the order to rest")
+    find(browser, f'#blotter tr[data-order-id="{order_id}"]')[0].click()
+    amend = wait_until(browser, lambda d: d.find_element(By.ID, "amend-form"), SETTLE_S, "the amend form")
+    amend.find_element(By.NAME, "price").send_keys("49.5")
+    amend.find_element(By.CSS_SELECTOR, "button").click()
+    price = f'#blotter tr[data-order-id="{order_id}"] td:nth-child(8)'
+    wait_until(browser, lambda d: [c.text for c in find(d, price)] == ["49.5"], SETTLE_S, "the amended price")
+    browser.find_element(By.ID, "cancel-order").click()
+    wait_until(browser, lambda d: _row_status(d, order_id) == "CANCELLED", SETTLE_S, "the cancel")
+    with pipeline.client(pipeline.keys.trader) as trader:
+        order = trader.get(f"/v1/orders/{order_id}").json()
+    assert (order["status"], order["price"], order["version"]) == ("CANCELLED", "49.5", 2)
 
 
 def test_the_book_ladder_follows_the_depth_updates(pipeline: ApiEnv, browser: Chrome) -> None:

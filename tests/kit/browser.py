@@ -43,7 +43,9 @@ def chromium(width: int = 1440, height: int = 900) -> Iterator[webdriver.Chrome]
         driver.quit()
 
 
-def wait_until(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout_s: float, what: str) -> T:
+def wait_until(
+    driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T | None], timeout_s: float, what: str
+) -> T:
     """``condition``'s first truthy answer, polled; an AssertionError naming ``what`` after ``timeout_s``."""
 
     def attempt(d: webdriver.Chrome) -> T | None:

@@ -149,10 +149,10 @@ function showView(name) {
   for (const button of $$("#tabs button")) button.classList.toggle("active", button.dataset.view === name);
   state.view = name;
   if (name === "risk") {
-    refreshRisk();
+    refreshRisk().catch(console.warn);
     if ($("#limits-form").hidden && $("#limits-account").value) loadLimits($("#limits-account").value);
   }
-  if (name === "pipeline") refreshPipeline();
+  if (name === "pipeline") refreshPipelineSample().catch(console.warn);
   for (const chart of Object.values(state.charts)) resizeChart(chart);
 }
 
@@ -173,7 +173,7 @@ function startLiveData() {
   stream.run();
   every(POLL_MS.equity, sampleEquity);
   every(POLL_MS.risk, () => (state.view === "risk" ? refreshRisk() : null));
-  every(POLL_MS.pipeline, refreshPipelineSample);
+  every(POLL_MS.pipeline, () => (state.view === "pipeline" ? refreshPipelineSample() : null));
   every(POLL_MS.market, () => (state.view === "market" && state.symbol ? refreshMarket() : null));
 }
 
@@ -265,6 +265,7 @@ function renderBlotter() {
     row.dataset.orderId = o.order_id;
     row.dataset.status = o.status;
     row.dataset.account = o.account;
+    row.dataset.symbol = o.symbol;
     if (o.order_id === state.selected) row.classList.add("selected");
     if (changed.has(o.order_id)) row.classList.add("flash");
     cell(row, time(o.created_time)); cell(row, shortId(o.order_id)); cell(row, o.account); cell(row, o.symbol);
@@ -643,7 +644,6 @@ async function refreshPipelineSample() {
   }
   for (const values of series.byStage.values()) if (values.length < series.times.length) values.push(null);
   if (series.times.length > SERIES_POINTS) { series.times.shift(); for (const v of series.byStage.values()) v.shift(); }
-  if (state.view !== "pipeline") return;
   fillBody($("#stages"), stages, (row, s) => {
     row.dataset.stage = s.stage;
     cell(row, s.stage); cell(row, s.lag_records, "num"); cell(row, s.rate === null ? "…" : fixed(s.rate, 1), "num");
