@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # exported, untyped
 
 from schemas.codec import Codec, default_codec
 from schemas.errors import DecodeError
 from schemas.statuses import FILL_EVENT_TYPES
 from settings import Settings
-from topics.admin import physical_name
+from topics.admin import admin_client, physical_name
 from topics.catalogue import MD_BOOK_TOP, ORDERS_EVENTS, PORTFOLIO_POSITIONS, RISK_LIMITS
 from topics.client import read_topic
 
@@ -236,7 +244,7 @@ def recent_records(
         while ends:
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(f"reading {topic} did not reach its end within {timeout_s} s")
-            found.extend(r for m in consumer.consume(500, timeout=0.2) if (r := _recent(m, codec)) is not None)
+            found.extend(r for m in consumer.consume(500, timeout=0.02) if (r := _recent(m, codec)) is not None)
             for partition in list(ends):  # past the last record, or only markers and aborted records remain
                 if consumer.position([TopicPartition(name, partition)])[0].offset >= ends[partition]:
                     del ends[partition]
@@ -266,25 +274,45 @@ class GroupLag:
     lag_records: int  # offsets of the inputs not committed yet
 
 
-def group_lag(settings: Settings, group: str, topics: Collection[str], timeout_s: float) -> GroupLag | None:
-    """How far a consumer group is behind the ends of its input topics; None when it never committed."""
-    consumer = Consumer(settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
-    committed_total, lag, seen = 0, 0, False
+def group_lags(settings: Settings, inputs: Mapping[str, Collection[str]], timeout_s: float) -> list[GroupLag]:
+    """How far each consumer group (physical name → its logical input topics) is behind the read_committed
+    ends of its inputs; groups that never committed are left out. One admin client, its requests in flight
+    together: the ends in one request, each group's committed offsets in one each."""
+    admin = admin_client(settings)
     try:
-        for topic in topics:
-            name = physical_name(settings, topic)
-            metadata = consumer.list_topics(name, timeout=timeout_s).topics[name]
-            partitions = [TopicPartition(name, p) for p in sorted(metadata.partitions)]
-            for tp in consumer.committed(partitions, timeout=timeout_s):
-                high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)[1]
-                if tp.offset >= 0:
-                    seen = True
-                    committed_total += tp.offset
-                    lag += max(high - tp.offset, 0)
-                else:
-                    lag += max(high, 0)
-    except KafkaException as error:
-        raise BrokerUnavailable(f"cannot read the offsets of {group}: {error}") from None
-    finally:
-        consumer.close()
-    return GroupLag(group, committed_total, lag) if seen else None
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        partitions = {
+            group: [
+                TopicPartition(name, p)
+                for name in (physical_name(settings, topic) for topic in topics)
+                if name in metadata
+                for p in sorted(metadata[name].partitions)
+            ]
+            for group, topics in inputs.items()
+        }
+        wanted = {(tp.topic, tp.partition) for tps in partitions.values() for tp in tps}
+        ends_future = admin.list_offsets(
+            {TopicPartition(topic, p): OffsetSpec.latest() for topic, p in wanted},  # type: ignore[no-untyped-call]
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=timeout_s,
+        )
+        committed_futures = {
+            group: admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout_s
+            )[group]
+            for group, tps in partitions.items()
+            if tps
+        }
+        ends = {(tp.topic, tp.partition): f.result(timeout=timeout_s).offset for tp, f in ends_future.items()}
+        lags: list[GroupLag] = []
+        for group, future in committed_futures.items():
+            committed = {
+                (tp.topic, tp.partition): tp.offset for tp in future.result(timeout=timeout_s).topic_partitions
+            }
+            if all(offset < 0 for offset in committed.values()):
+                continue  # never committed (librdkafka answers -1001)
+            behind = sum(max(ends[key] - max(offset, 0), 0) for key, offset in committed.items() if key in ends)
+            lags.append(GroupLag(group, sum(o for o in committed.values() if o >= 0), behind))
+        return lags
+    except (KafkaException, TimeoutError) as error:
+        raise BrokerUnavailable(f"cannot read the consumer groups' offsets: {error}") from None

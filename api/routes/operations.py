@@ -14,7 +14,7 @@ from api.auth import Action
 from api.control_view import control_state, dead_letter_public
 from api.deps import Reader, Res
 from api.errors import ApiProblem, responses
-from api.kafka_reads import BrokerUnavailable, group_lag, recent_records
+from api.kafka_reads import BrokerUnavailable, group_lags, recent_records
 from api.routes.market import Symbol
 from connectors.marketdata.views import MEASURES
 from processors.runtime.pipeline import STAGES, Pipeline
@@ -170,15 +170,20 @@ def dead_letters(
 async def pipeline(_principal: Reader, res: Res) -> list[StageLag]:
     """The stages that have committed (whichever topology runs); sample twice for throughput."""
 
+    settings = res.config.settings
+    groups = {
+        consumer_group(settings, "kafka", name): (name, Pipeline([new_core(core) for core in spec.cores]).inputs)
+        for name, spec in STAGES.items()
+    }
+
     def measure() -> list[StageLag]:
-        found: list[StageLag] = []
-        for name, spec in STAGES.items():
-            inputs = Pipeline([new_core(core) for core in spec.cores]).inputs
-            group = consumer_group(res.config.settings, "kafka", name)
-            lag = group_lag(res.config.settings, group, inputs, res.config.broker_timeout_s)
-            if lag is not None:
-                found.append(StageLag(stage=name, group=group, committed=lag.committed, lag_records=lag.lag_records))
-        return found
+        lags = group_lags(
+            settings, {group: inputs for group, (_, inputs) in groups.items()}, res.config.broker_timeout_s
+        )
+        return [
+            StageLag(stage=groups[lag.group][0], group=lag.group, committed=lag.committed, lag_records=lag.lag_records)
+            for lag in lags
+        ]
 
     try:
         return await run_in_threadpool(measure)
