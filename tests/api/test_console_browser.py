@@ -5,15 +5,18 @@ switch through the confirmation dialog, and a trader key sees none of another ac
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from _api_server import serve_api
 from conftest import OTHER, OWN, ApiEnv
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
+from api.auth import Role, token_for
 from processors.core import Event
 from processors.runtime.supervisor import start_worker, stop_workers
 from tests.kit.books import depth_snapshot, depth_update
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.integration
 STARTUP_S = 120  # the first order waits for the workers to join their groups
 SETTLE_S = 30
 P = 100_000_000  # price and quantity scale of md.depth
+SECRET = b"console-test-secret-of-32-bytes!"
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +160,19 @@ def test_a_risk_key_engages_and_releases_a_kill_switch_after_confirming(pipeline
     wait_until(browser, lambda d: d.find_element(By.ID, "confirm").is_displayed(), SETTLE_S, "the confirmation")
     browser.find_element(By.ID, "confirm-yes").click()
     wait_until(browser, lambda d: not find(d, engaged), SETTLE_S, "the switch to show as released")
+
+
+def test_a_jwt_logs_in_and_the_page_offers_only_what_its_role_may_do(api_env: ApiEnv, browser: Chrome) -> None:
+    token = token_for("auditor", Role.READ_ONLY, [OWN], SECRET, int(time.time()) + 600)
+    with serve_api(api_env.settings, jwt_secret=SECRET) as api:
+        log_in(browser, api.base_url, token)
+        assert browser.find_element(By.ID, "who").text == f"read-only · {OWN}"
+        assert not browser.find_element(By.ID, "order-form").is_displayed()  # read-only: no new orders
+        show(browser, "risk")
+        assert not browser.find_element(By.ID, "kill-form").is_displayed()
+        browser.find_element(By.ID, "logout").click()
+        wait_until(browser, lambda d: d.find_element(By.ID, "login-form").is_displayed(), SETTLE_S, "the login form")
+        browser.find_element(By.ID, "login-secret").send_keys(token[:-4] + "AAAA")  # a forged signature
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        error = wait_until(browser, lambda d: d.find_element(By.ID, "login-error").text, SETTLE_S, "the refusal")
+    assert error == "bad token signature"
