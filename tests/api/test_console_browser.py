@@ -161,6 +161,18 @@ def test_a_risk_key_engages_and_releases_a_kill_switch_after_confirming(pipeline
     browser.find_element(By.ID, "confirm-yes").click()
     wait_until(browser, lambda d: not find(d, engaged), SETTLE_S, "the switch to show as released")
 
+    browser.find_element(By.ID, "limits-account").send_keys(OTHER)  # a key for every account names one
+    browser.find_element(By.CSS_SELECTOR, "#limits-pick button").click()
+    field = wait_until(browser, lambda d: find(d, '#limits-form input[name="max_open_orders"]'), SETTLE_S, "limits")
+    field[0].clear()
+    field[0].send_keys("77")
+    browser.find_element(By.CSS_SELECTOR, "#limits-form button").click()
+    wait_until(
+        browser, lambda d: d.find_element(By.ID, "limits-result").text.startswith("configured"), SETTLE_S, "save"
+    )
+    with pipeline.client(pipeline.keys.risk) as risk:
+        assert risk.get(f"/v1/risk/limits/{OTHER}").json()["max_open_orders"] == 77
+
 
 def test_a_jwt_logs_in_and_the_page_offers_only_what_its_role_may_do(api_env: ApiEnv, browser: Chrome) -> None:
     token = token_for("auditor", Role.READ_ONLY, [OWN], SECRET, int(time.time()) + 600)
