@@ -161,17 +161,28 @@ def test_a_risk_key_engages_and_releases_a_kill_switch_after_confirming(pipeline
     browser.find_element(By.ID, "confirm-yes").click()
     wait_until(browser, lambda d: not find(d, engaged), SETTLE_S, "the switch to show as released")
 
-    browser.find_element(By.ID, "limits-account").send_keys(OTHER)  # a key for every account names one
-    browser.find_element(By.CSS_SELECTOR, "#limits-pick button").click()
-    field = wait_until(browser, lambda d: find(d, '#limits-form input[name="max_open_orders"]'), SETTLE_S, "limits")
-    field[0].clear()
-    field[0].send_keys("77")
-    browser.find_element(By.CSS_SELECTOR, "#limits-form button").click()
-    wait_until(
-        browser, lambda d: d.find_element(By.ID, "limits-result").text.startswith("configured"), SETTLE_S, "save"
-    )
-    with pipeline.client(pipeline.keys.risk) as risk:
-        assert risk.get(f"/v1/risk/limits/{OTHER}").json()["max_open_orders"] == 77
+    with pipeline.client(pipeline.keys.risk) as risk:  # limits set before: the form keeps what it does not edit
+        assert risk.put(f"/v1/risk/limits/{OTHER}", json={"reference_prices": {"BTCUSDT": "60000"}}).status_code == 202
+        browser.find_element(By.ID, "limits-account").send_keys(OTHER)  # a key for every account names one
+        browser.find_element(By.CSS_SELECTOR, "#limits-pick button").click()
+        prices = '#limits-form input[name="reference_prices"]'
+        wait_until(
+            browser,
+            lambda d: [f.get_attribute("value") for f in find(d, prices)] == ["BTCUSDT=60000"],
+            SETTLE_S,
+            "the limits in the form",
+        )
+        field = find(browser, '#limits-form input[name="max_open_orders"]')[0]
+        field.clear()
+        field.send_keys("77")
+        browser.find_element(By.CSS_SELECTOR, "#limits-form button").click()
+        saved = wait_until(
+            browser,
+            lambda _: (limits := risk.get(f"/v1/risk/limits/{OTHER}").json())["max_open_orders"] == 77 and limits,
+            SETTLE_S,
+            "the saved limits",
+        )
+    assert saved["reference_prices"] == {"BTCUSDT": "60000"}
 
 
 def test_a_jwt_logs_in_and_the_page_offers_only_what_its_role_may_do(api_env: ApiEnv, browser: Chrome) -> None:

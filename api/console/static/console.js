@@ -583,7 +583,7 @@ async function waitForControl(condition) {
 }
 
 const LIMIT_FIELDS = ["max_order_quantity", "max_order_notional", "max_position_quantity", "max_open_orders",
-  "orders_per_second", "order_burst", "price_collar_bps", "daily_loss_limit", "allowed_symbols"];
+  "orders_per_second", "order_burst", "price_collar_bps", "daily_loss_limit", "allowed_symbols", "reference_prices"];
 const INTEGER_LIMITS = new Set(["max_open_orders", "orders_per_second", "order_burst", "price_collar_bps"]);
 
 async function loadLimits(account) {
@@ -593,7 +593,10 @@ async function loadLimits(account) {
     const limits = await api("GET", `/v1/risk/limits/${encodeURIComponent(account)}`);
     form.replaceChildren();
     for (const name of LIMIT_FIELDS) {
-      const value = name === "allowed_symbols" ? limits[name].join(",") : limits[name];
+      // A PUT sets every field (those left out take the defaults), so the form carries all of them.
+      const value = name === "allowed_symbols" ? limits[name].join(",")
+        : name === "reference_prices" ? Object.entries(limits[name]).map(([symbol, price]) => `${symbol}=${price}`).join(",")
+        : limits[name];
       const input = Object.assign(document.createElement("input"), { name, value, disabled: !canDo("set_limits") });
       const label = Object.assign(document.createElement("label"), { textContent: name.replaceAll("_", " ") });
       label.append(input);
@@ -715,6 +718,9 @@ function wire() {
     for (const name of LIMIT_FIELDS) {
       const value = form.elements[name].value.trim();
       if (name === "allowed_symbols") body[name] = value ? value.split(",").map((s) => s.trim()) : [];
+      else if (name === "reference_prices") {
+        body[name] = Object.fromEntries(value ? value.split(",").map((pair) => pair.split("=").map((s) => s.trim())) : []);
+      }
       else if (value !== "") body[name] = INTEGER_LIMITS.has(name) ? Number(value) : value;
     }
     try {
