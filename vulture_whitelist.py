@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler
 import uvicorn
 
 from api import app, models, read_your_writes
-from api.routes import analytics, market
+from api.routes import analytics, market, operations
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
 
@@ -55,3 +55,13 @@ market_maker.MarketMaker
 momentum.Momentum
 kit_backtest.Scripted
 bench_backtest.Idle
+
+# Read by Selenium when it starts the browser (tests.kit.browser: the system's Chromium).
+from selenium.webdriver.chrome.options import Options as ChromeOptions  # noqa: E402
+
+ChromeOptions.binary_location
+
+# Response fields of the console's routes: FastAPI serialises them, the console's JavaScript reads them.
+operations.ControlEntry.trigger_count
+operations.ControlEntry.cool_down_until
+operations.ControlState.kill_switches

@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import console
 from api.body_limit import BodyLimitMiddleware
 from api.config import ApiSettings
 from api.deps import Resources
 from api.errors import install_handlers
 from api.metrics import ApiMetrics
-from api.routes import analytics, health, market, orders, queries, risk, stream
+from api.routes import analytics, health, market, operations, orders, queries, risk, stream
 from connectors.marketdata.views import MarketViews
 from connectors.postgres.migrate import migrate
 
@@ -100,11 +101,13 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
             {"name": "market", "description": "Order books and analytics as the orderbook processor holds them."},
             {"name": "analytics", "description": "Portfolio risk and optimisation per account; TCA per order."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
+            {"name": "operations", "description": "The caller, kill switches and breakers, dead letters, stage lag."},
         ],
     )
     install_handlers(app)
-    for module in (orders, queries, risk, stream, market, health, analytics):
+    for module in (orders, queries, risk, stream, market, health, analytics, operations):
         app.include_router(module.router)
+    console.mount(app)  # the operator's web console at /console
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outermost: it counts the 413s too
     return app

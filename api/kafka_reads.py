@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    IsolationLevel,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # exported, untyped
 
 from schemas.codec import Codec, default_codec
 from schemas.errors import DecodeError
 from schemas.statuses import FILL_EVENT_TYPES
 from settings import Settings
-from topics.admin import physical_name
+from topics.admin import admin_client, physical_name
 from topics.catalogue import MD_BOOK_TOP, ORDERS_EVENTS, PORTFOLIO_POSITIONS, RISK_LIMITS
 from topics.client import read_topic
 
@@ -191,3 +200,119 @@ def decode_positions(text: str, topics: Collection[str]) -> dict[Position, int]:
             raise ValueError(f"not a resume token of this stream (topic/partition/offset,…): {text[:200]!r}")
         positions[(fields[0], int(fields[1]))] = int(fields[2])
     return positions
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRecord:
+    partition: int
+    offset: int
+    timestamp_ms: int
+    schema: str  # the Avro full name the record was written with
+    record: dict[str, Any]
+
+
+def recent_records(
+    settings: Settings,
+    topic: str,
+    per_partition: int,
+    codec: Codec | None = None,
+    timeout_s: float = METADATA_TIMEOUT_S,
+) -> list[RecentRecord]:
+    """The last ``per_partition`` records of each partition of ``topic`` (read from there to the end as of the
+    call), oldest first by broker timestamp; records that do not decode are skipped (they are in the log)."""
+    codec = codec or default_codec()
+    name = physical_name(settings, topic)
+    consumer = Consumer(
+        settings.kafka_config(
+            **{"group.id": "sq-api-recent", "enable.auto.commit": False, "isolation.level": "read_committed"}
+        )
+    )
+    found: list[RecentRecord] = []
+    try:
+        metadata = consumer.list_topics(name, timeout=timeout_s).topics[name]
+        if metadata.error is not None:
+            raise BrokerUnavailable(f"cannot read {topic}: {metadata.error}")
+        ends: dict[int, int] = {}
+        assignment: list[TopicPartition] = []
+        for partition in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=timeout_s)
+            if high > low:
+                ends[partition] = high
+                assignment.append(TopicPartition(name, partition, max(low, high - per_partition)))
+        consumer.assign(assignment)
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"reading {topic} did not reach its end within {timeout_s} s")
+            found.extend(r for m in consumer.consume(500, timeout=0.02) if (r := _recent(m, codec)) is not None)
+            for partition in list(ends):  # past the last record, or only markers and aborted records remain
+                if consumer.position([TopicPartition(name, partition)])[0].offset >= ends[partition]:
+                    del ends[partition]
+    except KafkaException as error:
+        raise BrokerUnavailable(f"cannot read {topic}: {error}") from None
+    finally:
+        consumer.close()
+    return sorted(found, key=lambda r: (r.timestamp_ms, r.partition, r.offset))
+
+
+def _recent(message: Message, codec: Codec) -> RecentRecord | None:
+    """A consumed message as a RecentRecord; None for markers, tombstones and records that do not decode."""
+    partition, offset, value = message.partition(), message.offset(), message.value()
+    if message.error() is not None or partition is None or offset is None or value is None:
+        return None
+    try:
+        decoded = codec.decode(value)
+    except DecodeError:
+        return None
+    return RecentRecord(partition, offset, message.timestamp()[1], decoded.schema, decoded.record)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    group: str
+    committed: int  # offsets of the inputs the group has committed past, summed over partitions
+    lag_records: int  # offsets of the inputs not committed yet
+
+
+def group_lags(settings: Settings, inputs: Mapping[str, Collection[str]], timeout_s: float) -> list[GroupLag]:
+    """How far each consumer group (physical name → its logical input topics) is behind the read_committed
+    ends of its inputs; groups that never committed are left out. One admin client, its requests in flight
+    together: the ends in one request, each group's committed offsets in one each."""
+    admin = admin_client(settings)
+    try:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        partitions = {
+            group: [
+                TopicPartition(name, p)
+                for name in (physical_name(settings, topic) for topic in topics)
+                if name in metadata
+                for p in sorted(metadata[name].partitions)
+            ]
+            for group, topics in inputs.items()
+        }
+        wanted = {(tp.topic, tp.partition) for tps in partitions.values() for tp in tps}
+        ends_future = admin.list_offsets(
+            {TopicPartition(topic, p): OffsetSpec.latest() for topic, p in wanted},  # type: ignore[no-untyped-call]
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=timeout_s,
+        )
+        committed_futures = {
+            group: admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group, tps)], request_timeout=timeout_s
+            )[group]
+            for group, tps in partitions.items()
+            if tps
+        }
+        ends = {(tp.topic, tp.partition): f.result(timeout=timeout_s).offset for tp, f in ends_future.items()}
+        lags: list[GroupLag] = []
+        for group, future in committed_futures.items():
+            committed = {
+                (tp.topic, tp.partition): tp.offset for tp in future.result(timeout=timeout_s).topic_partitions
+            }
+            if all(offset < 0 for offset in committed.values()):
+                continue  # never committed (librdkafka answers -1001)
+            behind = sum(max(ends[key] - max(offset, 0), 0) for key, offset in committed.items() if key in ends)
+            lags.append(GroupLag(group, sum(o for o in committed.values() if o >= 0), behind))
+        return lags
+    except (KafkaException, TimeoutError) as error:
+        raise BrokerUnavailable(f"cannot read the consumer groups' offsets: {error}") from None

@@ -157,6 +157,10 @@ class Stack:
     def docs_url(self) -> str:
         return f"{self.api.base_url}/docs"
 
+    @property
+    def console_url(self) -> str:
+        return f"{self.api.base_url}/console"
+
     # -- starting ---------------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every part; StackError (and everything already started stopped) when one cannot start."""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs from the system's packages when it is missing: Java 17+ and Maven (the
-# local Kafka broker) and PostgreSQL's server. Needs root with apt-get to install; otherwise it says what
-# is missing and what to do.
+# local Kafka broker), PostgreSQL's server, and Chromium with its driver (the console's browser tests).
+# Needs root with apt-get to install; otherwise it says what is missing and what to do.
 set -euo pipefail
 
 missing=()
@@ -10,6 +10,8 @@ command -v mvn >/dev/null || missing+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null || missing+=(postgresql)
 # runuser runs initdb/pg_ctl as the postgres user when we are root; it ships with util-linux.
 [ "$(id -u)" -ne 0 ] || command -v runuser >/dev/null || missing+=(util-linux)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -4,8 +4,8 @@ Starts the whole stack as `sq up` does (deploy/stack.py), creates a demo API key
 accounts, stored hashed), drives a trading session through the API over HTTP (deploy/demo_session.py: several
 accounts placing, amending and cancelling orders that cross, a kill switch episode), waits until the log
 is settled (`sq verify`'s invariants hold) and the projections show it, then prints a summary: orders,
-fills, positions, rejects by reason, the API docs URL and the demo key. Without ``--exit`` the stack keeps
-running for you to explore until Ctrl-C; with it, everything it started is stopped.
+fills, positions, rejects by reason, the console's and the API docs' URLs and the demo key. Without ``--exit``
+the stack keeps running for you to explore until Ctrl-C; with it, everything it started is stopped.
 
 Each run has a fresh run id (``demo-xxxxxx``) prefixed to its accounts and client order ids, so the demo
 runs again on the same topics and tables and its summary counts only its own run.
@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError(f"{failures[0]}; the demo stopped")
             _print(document, args.json)
             if not args.exit:
-                say("\nThe stack keeps running: explore the API at the docs URL with the key. Ctrl-C stops it.")
+                say(
+                    "\nThe stack keeps running: watch it in the console, explore the API at the docs URL, "
+                    "with the key. Ctrl-C stops it."
+                )
                 watcher.join()
                 if failures:
                     progress(f"{failures[0]}; stopping the rest")
@@ -131,6 +134,7 @@ def _demo(args: argparse.Namespace, stack: Stack, stop: threading.Event, began: 
         "verify": report.as_json(),
         "api": stack.base_url,
         "docs": stack.docs_url,
+        "console": stack.console_url,
         "key": key,
         "seconds": round(time.monotonic() - began, 1),
     }
@@ -198,7 +202,8 @@ def _print(document: dict[str, Any], as_json: bool) -> None:
     )
     if not document["caught_up"]:
         say("  the projections had not caught up with the log when the summary was taken")
-    say(f"\nAPI docs: {document['docs']}")
+    say(f"\nconsole: {document['console']} (log in with the demo key)")
+    say(f"API docs: {document['docs']}")
     say(f"demo key (admin for the demo accounts): {document['key']}")
     say(f"  curl -H 'X-API-Key: {document['key']}' {document['api']}/v1/positions")
 

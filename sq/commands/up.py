@@ -80,6 +80,7 @@ def ready_document(stack: Stack) -> dict[str, Any]:
         "ready": True,
         "api": stack.base_url,
         "docs": stack.docs_url,
+        "console": stack.console_url,
         "engine": stack.options.engine,
         "topology": stack.options.topology,
         "processors": stack.supervisor.labels if stack.supervisor is not None else [],
@@ -98,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 emit_json(ready_document(stack))
             else:
-                say(f"ready: API {stack.base_url}, docs {stack.docs_url}; Ctrl-C stops everything")
+                say(
+                    f"ready: API {stack.base_url}, console {stack.console_url}, docs {stack.docs_url}; "
+                    "Ctrl-C stops everything"
+                )
             failure = stack.run_until_stopped()
             if failure:
                 progress(f"{failure}; stopping the rest")

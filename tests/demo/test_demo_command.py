@@ -119,6 +119,7 @@ def test_demo_drives_orders_through_the_api_and_its_counts_agree(stack_env: Stac
     assert summary["verify"]["orders"] == summary["orders"]  # a fresh log: the run is all of it
     assert summary["verify"]["fills"] == summary["fills"]
     assert summary["key"].startswith("sqk_") and summary["docs"] == f"{stack_env.base_url}/docs"
+    assert summary["console"] == f"{stack_env.base_url}/console"
     assert _worker_pids_of(stack_env) == set()
     assert time.monotonic() - began < DEMO_TIMEOUT_S
 
@@ -144,7 +145,7 @@ def test_up_serves_the_api_until_sigint_then_leaves_nothing_running(stack_env: S
         if up.poll() is None:
             up.kill()
     assert up.returncode == 0, err[-3000:]
-    assert out.startswith(f"ready: API {stack_env.base_url}")
+    assert out.startswith(f"ready: API {stack_env.base_url}, console {stack_env.base_url}/console")
     assert (
         err.index("stopping the API") < err.index("stopping orderbook#0, orderpath#0") < err.index("stopping the sink")
     )
