@@ -33,9 +33,11 @@ from api.config import ApiSettings
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from infra import stack as infra
+from infra.local_state import LogBinding, read_binding, record_binding
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, MARKET_DATA_STAGES, STAGES, topology_stages
 from processors.runtime.supervisor import Supervisor, WorkerProcess, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
+from replay.projections import rebuild_projections
 from settings import Settings
 from topics.admin import create_topics, physical_name
 
@@ -121,6 +123,22 @@ def wait_until_consumed(
         consumer.close()
 
 
+def reconcile_projections(settings: Settings, say: Callable[[str], None]) -> LogBinding:
+    """Rebuild the projections when the database holds those of another Kafka log (a new broker met an old
+    database), then record which log they project; the sink would otherwise refuse its stored offsets."""
+    binding = read_binding(settings)
+    if binding.stale:
+        say(
+            f"database: its projections are of another Kafka log (cluster {binding.database_cluster}; this broker "
+            f"is {binding.broker_cluster}): rebuilding them from this log"
+        )
+        report = rebuild_projections(settings)
+        say(f"database: projections rebuilt from {report.stats.consumed} records")
+    if binding.database_cluster != binding.broker_cluster:
+        record_binding(settings, binding.broker_cluster)
+    return binding
+
+
 def _stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
     """SIGTERM (uvicorn's graceful shutdown), then SIGKILL past ``timeout_s``."""
     if process.poll() is None:
@@ -169,6 +187,7 @@ class Stack:
             self.say(f"topics: {fresh} created, {len(created)} in the catalogue")
             report = migrate(self.settings.database_url)
             self.say(f"database: schema version {report.current} ({len(report.applied)} migrations applied now)")
+            reconcile_projections(self.settings, self.say)
             self._check_interrupt()
             # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
             # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).
