@@ -11,6 +11,7 @@ from api import app, models, read_your_writes
 from api.routes import market
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
+from processors.runtime import metrics
 
 app.app_factory  # the entry point of `uvicorn --factory api.app:app_factory` (the API under other servers)
 
@@ -42,3 +43,5 @@ BaseHTTPRequestHandler.log_message
 models.OrderAccepted.pending_projection
 # A query value FastAPI parses by its string (?wait=accepted).
 read_your_writes.Until.ACCEPTED
+# socketserver reads it: a scrape in flight never holds a process up at exit.
+metrics._Server.daemon_threads

@@ -34,6 +34,7 @@ from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from infra import stack as infra
 from infra.local_state import LogBinding, read_binding, record_binding
+from processors.runtime.metrics import ProbeServer, ProcessMetrics
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, MARKET_DATA_STAGES, STAGES, topology_stages
 from processors.runtime.supervisor import Supervisor, WorkerProcess, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
@@ -163,6 +164,8 @@ class Stack:
     _sink_stop: threading.Event = field(default_factory=threading.Event)
     _sink_thread: threading.Thread | None = None
     _sink_error: BaseException | None = None
+    _sink_metrics: ProcessMetrics = field(default_factory=lambda: ProcessMetrics("sink"))
+    _sink_probes: ProbeServer | None = None
     _api_process: subprocess.Popen[bytes] | None = None
     _socket: socket.socket | None = None
     _stopped: bool = False
@@ -170,6 +173,13 @@ class Stack:
     @property
     def base_url(self) -> str:
         return self.api.base_url
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Where each process of the stack serves /metrics (the API: its own port); empty without SQ_METRICS_PORT."""
+        if self.settings.metrics_port is None:
+            return {}
+        workers = self.supervisor.metrics_ports() if self.supervisor is not None else {}
+        return {"sink": self.settings.metrics_port, **workers, "api": self.api.port}
 
     @property
     def docs_url(self) -> str:
@@ -231,7 +241,7 @@ class Stack:
             while not self._sink_stop.is_set():
                 try:
                     options = SinkOptions(lock_wait_s=SINK_LOCK_WAIT_S)
-                    run_sink(self.settings, stop=self._sink_stop, options=options)
+                    run_sink(self.settings, stop=self._sink_stop, options=options, metrics=self._sink_metrics)
                     return
                 except Exception as error:
                     now = time.monotonic()
@@ -243,6 +253,9 @@ class Stack:
                     self.say(f"the sink stopped ({error}); restarting it in {delay:.1f} s")
                     self._sink_stop.wait(delay)
 
+        if self.settings.metrics_port is not None:  # the workers serve theirs on the ports after it
+            self._sink_probes = ProbeServer(self._sink_metrics, self.settings.metrics_port, self.settings.metrics_host)
+            self._sink_probes.start()
         self._sink_thread = threading.Thread(target=target, name="sq-sink", daemon=True)
         self._sink_thread.start()
         self.say("sink: projecting orders, fills and positions into PostgreSQL")
@@ -337,6 +350,9 @@ class Stack:
             self.say("stopping the sink …")
             self._sink_stop.set()
             self._sink_thread.join(timeout=30)
+        if self._sink_probes is not None:
+            self._sink_probes.close()
+            self._sink_probes = None
         if self.started_infra and not self.options.keep_infra:
             self.say(f"stopping {' and '.join(self.started_infra)} (started by this stack) …")
             if "kafka" in self.started_infra:
