@@ -19,6 +19,7 @@ from settings import Settings
 
 CORRELATION_ID: Final[contextvars.ContextVar[str | None]] = contextvars.ContextVar("sq_correlation_id", default=None)
 _STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.makeLogRecord({})))
+QUIET_LIBRARIES: Final = ("httpx", "httpcore")  # a line per HTTP request at INFO
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,3 +65,5 @@ def configure_logging(settings: Settings, role: str, stream: TextIO | None = Non
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
