@@ -201,9 +201,10 @@ class Stack:
             self._check_interrupt()
             # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
             # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).
-            self.supervisor = Supervisor(
-                self.settings.as_env(), say=self.say, stdout=sys.stderr.fileno(), own_session=True
-            )
+            env = self.settings.as_env()
+            if self.settings.metrics_port is not None:  # the sink serves on it, the workers on the ports after it
+                env["SQ_METRICS_PORT"] = str(self.settings.metrics_port + 1)
+            self.supervisor = Supervisor(env, say=self.say, stdout=sys.stderr.fileno(), own_session=True)
             for stage in self.options.stages:
                 self.supervisor.start(stage, 0, self.options.engine)
                 if self.options.standby and STAGES[stage].exclusive:

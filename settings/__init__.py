@@ -10,7 +10,8 @@ Environment variables (all optional):
 - ``SQ_TOPIC_PREFIX``: prefixes every topic name (isolates tests and tenants on one cluster).
 - ``SQ_KAFKA_PORT`` / ``SQ_POSTGRES_PORT``: ports of the local broker and database.
 - ``SQ_METRICS_PORT``: where a process serves ``/metrics``, ``/healthz`` and ``/readyz`` (unset: not served;
-  ``sq up`` and ``sq run`` give their N-th worker this port + 1 + N); ``SQ_METRICS_HOST``: its interface.
+  ``sq run`` gives its N-th worker this port + N, ``sq up`` serves the sink's on it and its N-th worker's on
+  this port + 1 + N); ``SQ_METRICS_HOST``: its interface (default 127.0.0.1).
 - ``SQ_LOG_FORMAT``: ``json`` (one JSON object a line, with the correlation id of the event in hand) or
   ``text`` (for humans at a terminal); default ``json``. ``SQ_LOG_LEVEL``: default ``INFO``.
 """

@@ -3,8 +3,8 @@
 A worker that exits is started again after a backoff that doubles with each exit in the recent window; one
 that keeps exiting (``max_restarts`` within ``window_s``) is given up on, and ``check()`` says so in words a
 person can act on. Every restart is logged and counted (``restarts``). With ``SQ_METRICS_PORT`` = P in its
-environment, the N-th worker it starts (by stage and number; a restart keeps its place) serves its metrics and
-probes on P + 1 + N.
+environment, the N-th worker it starts (counting from 0, by stage and number; a restart keeps its place) serves
+its metrics and probes on P + N: `sq run orderpath` in a container serves on P itself.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Supervisor:
         if not base:
             return {}
         slot = self._metrics_slots.setdefault(label, len(self._metrics_slots))
-        return {"SQ_METRICS_PORT": str(int(base) + 1 + slot)}
+        return {"SQ_METRICS_PORT": str(int(base) + slot)}
 
     def metrics_ports(self) -> dict[str, int]:
         """Each worker's metrics port (empty without ``SQ_METRICS_PORT``)."""

@@ -248,6 +248,13 @@ def test_api_healthcheck_probes_healthz(services: dict[str, Any]) -> None:
     assert "http://127.0.0.1:8000/healthz" in " ".join(api["healthcheck"]["test"])
 
 
+def test_the_api_is_given_the_variables_it_reads(services: dict[str, Any]) -> None:
+    api_config = (ROOT / "api" / "config.py").read_text()
+    for name in _env(services["api"]):
+        if name.startswith("SQ_API_"):
+            assert f"``{name}``" in api_config or f'"{name}"' in api_config, f"the API reads no {name}"
+
+
 def test_processors_and_the_sink_serve_probes_that_prometheus_scrapes(services: dict[str, Any]) -> None:
     config = yaml.safe_load((ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
