@@ -1,4 +1,5 @@
-"""A running worker serves its metrics and probes, and every Grafana panel queries a metric that exists.
+"""A running worker serves its metrics and probes, every Grafana panel queries a metric that exists, and
+`sq status` reports the stage.
 
 One orderpath worker process (kafka engine) with ``SQ_METRICS_PORT`` set, scraped over HTTP while a kill switch
 denies an order: the counters move (events in and out, rejects by reason), the kill switch shows, the probes
@@ -8,8 +9,11 @@ answer. Then every query of infra/grafana/shrivenquant.json names a metric that 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,7 +30,8 @@ from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import PROJECT_ROOT, Settings
 from topics.admin import create_topics, delete_prefixed_topics
-from topics.catalogue import CATALOGUE, RISK_LIMITS
+from topics.catalogue import CATALOGUE, ORDERS_COMMANDS, RISK_LIMITS
+from topics.client import AvroProducer
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +145,33 @@ def test_every_dashboard_query_names_a_metric_that_exists(running: RunningPath) 
             queried |= names
     for required in ("sq_consumer_lag_records", "sq_rejects_total", "sq_kill_switch_engaged", "sq_dead_letters_total"):
         assert required in queried
+
+
+def test_a_dead_letter_is_counted_and_sq_status_reports_the_stage(running: RunningPath) -> None:
+    port = running.settings.metrics_port
+    assert port is not None
+    producer = AvroProducer(running.settings)
+    producer.produce_raw(ORDERS_COMMANDS, "garbage", b"\x00not an avro record")
+    producer.flush()
+    wait_for(
+        lambda: _value(_scrape(port), "sq_dead_letters_total", stage="orderpath", reason="UNDECODABLE") >= 1,
+        TIMEOUT_S,
+        "the dead letter in the metrics",
+    )
+    env = {**os.environ, **running.settings.as_env(), "DATABASE_URL": running.settings.database_url}
+    env.pop("PYTHONSAFEPATH", None)  # `-m sq.cli` must find this checkout's packages from its working directory
+    done = subprocess.run(
+        [sys.executable, "-m", "sq.cli", "status", "--json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    stages = {stage["name"]: stage for stage in json.loads(done.stdout)["stages"]}
+    orderpath = stages["orderpath"]
+    assert orderpath["workers"] == 1 and orderpath["dead_letters"] >= 1
+    assert orderpath["state_records"] >= 1 and orderpath["last_event_ms"] is not None
+    assert orderpath["lag_records"] >= 0 and "orderbook" not in stages  # never run under this prefix
