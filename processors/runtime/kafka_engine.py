@@ -256,7 +256,7 @@ class KafkaEngine:
         """What only this thread may read: the consumer's lag (cached watermarks, no request), kill switches."""
         metrics = self.metrics
         metrics.state_keys = len(self._state_keys)
-        metrics.kill_switches = kill_switches_of(core.broadcast_state() for core in self.pipeline.cores)
+        metrics.kill_switches = kill_switches_of(self.pipeline.cores)
         lag: dict[tuple[str, int], int] = {}
         if self.stats.active and self._keyed:
             with contextlib.suppress(KafkaException):

@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from processors.core import Emit
+from processors.core import Core, Emit
+from processors.risk.core import RiskCore
 from schemas.names import CIRCUIT_BREAKER, RISK_DECISION
 from settings import Settings
 from topics.catalogue import DEAD_LETTERS
@@ -113,9 +114,9 @@ class ProcessMetrics:
         return encoder(self.registry), content_type
 
 
-def kill_switches_of(states: Iterable[Mapping[str, Any]]) -> frozenset[str]:
-    """The kill switches in force according to cores' broadcast states (risk's ``kill_switches``)."""
-    return frozenset(switch for state in states for switch in state.get("kill_switches", ()))
+def kill_switches_of(cores: Iterable[Core]) -> frozenset[str]:
+    """The kill switches in force according to the risk cores among ``cores`` (a set copied, nothing encoded)."""
+    return frozenset(switch for core in cores if isinstance(core, RiskCore) for switch in core.kill_switches_in_force())
 
 
 class _Snapshot(Collector):
