@@ -126,7 +126,8 @@ def wait_until_consumed(
 
 def reconcile_projections(settings: Settings, say: Callable[[str], None]) -> LogBinding:
     """Rebuild the projections when the database holds those of another Kafka log (a new broker met an old
-    database), then record which log they project; the sink would otherwise refuse its stored offsets."""
+    database), then record which log they project; the sink would otherwise refuse its stored offsets.
+    `sq up` asks it of the local broker and database only: an operator's external pair is theirs to manage."""
     binding = read_binding(settings)
     if binding.stale:
         say(
@@ -197,7 +198,8 @@ class Stack:
             self.say(f"topics: {fresh} created, {len(created)} in the catalogue")
             report = migrate(self.settings.database_url)
             self.say(f"database: schema version {report.current} ({len(report.applied)} migrations applied now)")
-            reconcile_projections(self.settings, self.say)
+            if not (self.settings.external_kafka or self.settings.external_database_url):
+                reconcile_projections(self.settings, self.say)  # both local: one home, checked every start
             self._check_interrupt()
             # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
             # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).

@@ -6,7 +6,7 @@ Environment variables (all optional):
 - any other ``KAFKA_<NAME>``: passed to librdkafka as ``<name>`` with ``_`` → ``.``
   (``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` → ``security.protocol``), so a managed cluster works unchanged.
 - ``DATABASE_URL``: an existing PostgreSQL; when unset, the local server of ``sq infra``.
-- ``SQ_HOME``: where local state lives (broker jars and data, pid files); default ``<repo>/.sq``.
+- ``SQ_HOME``: where all local state lives (broker jars and data, the database, pid files); default ``<repo>/.sq``.
 - ``SQ_TOPIC_PREFIX``: prefixes every topic name (isolates tests and tenants on one cluster).
 - ``SQ_KAFKA_PORT`` / ``SQ_POSTGRES_PORT``: ports of the local broker and database.
 - ``SQ_METRICS_PORT``: where a process serves ``/metrics``, ``/healthz`` and ``/readyz`` (unset: not served;
