@@ -77,6 +77,10 @@ class ProcessMetrics:
     def observe_record(self, topic: str, emits: Sequence[Emit]) -> None:
         """One record applied (``topic`` logical) and what it emitted."""
         self.events_in[topic] += 1
+        self.observe_emits(emits)
+
+    def observe_emits(self, emits: Iterable[Emit]) -> None:
+        """Records produced (by a stage for one input, or by a feed)."""
         for emit in emits:
             self.events_out[emit.topic] += 1
             if emit.topic == DEAD_LETTERS:
