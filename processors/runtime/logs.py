@@ -20,6 +20,7 @@ from settings import Settings
 CORRELATION_ID: Final[contextvars.ContextVar[str | None]] = contextvars.ContextVar("sq_correlation_id", default=None)
 _STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.makeLogRecord({})))
 QUIET_LIBRARIES: Final = ("httpx", "httpcore")  # a line per HTTP request at INFO
+HANDLER_NAME: Final = "sq"
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,12 +57,27 @@ class TextFormatter(logging.Formatter):
         return text if correlation is None else f"{text} (correlation {correlation})"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (as logging's last resort does): a command run
+    in process by a test keeps logging to the test's stderr, not to a captured stream since closed."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
 def configure_logging(settings: Settings, role: str, stream: TextIO | None = None) -> None:
-    """The root logger of this process: one handler on stderr, in the format and at the level of the settings."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """The root logger of this process: one handler on stderr (or ``stream``), in the format and at the level of
+    the settings. It replaces the handler an earlier call installed, and only that one (a host's own handlers,
+    pytest's log capture, stay)."""
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(JsonFormatter(role) if settings.log_format == "json" else TextFormatter(role))
+    handler.set_name(HANDLER_NAME)
     root = logging.getLogger()
-    for existing in list(root.handlers):
+    for existing in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
