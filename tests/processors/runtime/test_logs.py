@@ -78,3 +78,15 @@ def test_the_runtime_sets_the_correlation_id_of_each_record_it_applies() -> None
         garbage = SourceRecord(ORDERS_COMMANDS, 0, 1, key, b"not avro", 0)
         apply_record(Pipeline([RiskCore()]), codec, InputCheck(ORDERS_COMMANDS, keyed=True), garbage)
         assert CORRELATION_ID.get() is None  # a record that is no event belongs to no story
+
+
+def test_configuring_again_replaces_only_its_own_handler() -> None:
+    with _root_logger_restored():
+        foreign = logging.NullHandler()
+        logging.getLogger().addHandler(foreign)
+        configure_logging(_settings(), "first")
+        configure_logging(_settings(SQ_LOG_FORMAT="text"), "second")
+        handlers = logging.getLogger().handlers
+        assert foreign in handlers
+        ours = [h for h in handlers if h.get_name() == "sq"]
+        assert len(ours) == 1 and "[second]" in (ours[0].formatter._fmt or "")  # type: ignore[union-attr]
