@@ -11,6 +11,7 @@ from api import app, models, read_your_writes
 from api.routes import analytics, market, operations
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
+from processors.runtime import metrics
 
 app.app_factory  # the entry point of `uvicorn --factory api.app:app_factory` (the API under other servers)
 
@@ -65,3 +66,6 @@ ChromeOptions.binary_location
 operations.ControlEntry.trigger_count
 operations.ControlEntry.cool_down_until
 operations.ControlState.kill_switches
+
+# socketserver reads it: a scrape in flight never holds a process up at exit.
+metrics._Server.daemon_threads

@@ -24,6 +24,8 @@ from starlette.types import ASGIApp
 
 from api.app import create_app
 from api.config import ApiSettings
+from processors.runtime.logs import configure_logging
+from settings import load_settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -32,8 +34,11 @@ def server_config(
     app: ASGIApp, *, log_level: str = "warning", host: str = "127.0.0.1", port: int = 8000
 ) -> uvicorn.Config:
     """The uvicorn settings of the API (``host`` and ``port`` matter only when uvicorn binds the socket itself).
-    No access log: a line per request costs more than a POST's own work at these rates (the metrics count them)."""
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False)
+    No access log: a line per request costs more than a POST's own work at these rates (the metrics count them).
+    No log configuration of uvicorn's own: its records go to the process's (processors.runtime.logs)."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False, log_config=None
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="file descriptor of the bound, listening socket")
     parser.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
     args = parser.parse_args(argv)
+    configure_logging(load_settings(), "api")
     sock = socket.socket(fileno=args.fd)  # family, type and protocol (TCP: asyncio sets TCP_NODELAY) read back
     server = uvicorn.Server(server_config(create_app(ApiSettings.from_env()), log_level=args.log_level))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it shut down on

@@ -33,9 +33,12 @@ from api.config import ApiSettings
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from infra import stack as infra
+from infra.local_state import LogBinding, read_binding, record_binding
+from processors.runtime.metrics import ProbeServer, ProcessMetrics
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, MARKET_DATA_STAGES, STAGES, topology_stages
 from processors.runtime.supervisor import Supervisor, WorkerProcess, stop_workers
 from processors.runtime.worker import DEFAULT_ENGINE
+from replay.projections import rebuild_projections
 from settings import Settings
 from topics.admin import create_topics, physical_name
 
@@ -121,6 +124,23 @@ def wait_until_consumed(
         consumer.close()
 
 
+def reconcile_projections(settings: Settings, say: Callable[[str], None]) -> LogBinding:
+    """Rebuild the projections when the database holds those of another Kafka log (a new broker met an old
+    database), then record which log they project; the sink would otherwise refuse its stored offsets.
+    `sq up` asks it of the local broker and database only: an operator's external pair is theirs to manage."""
+    binding = read_binding(settings)
+    if binding.stale:
+        say(
+            f"database: its projections are of another Kafka log (cluster {binding.database_cluster}; this broker "
+            f"is {binding.broker_cluster}): rebuilding them from this log"
+        )
+        report = rebuild_projections(settings)
+        say(f"database: projections rebuilt from {report.stats.consumed} records")
+    if binding.database_cluster != binding.broker_cluster:
+        record_binding(settings, binding.broker_cluster)
+    return binding
+
+
 def _stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
     """SIGTERM (uvicorn's graceful shutdown), then SIGKILL past ``timeout_s``."""
     if process.poll() is None:
@@ -145,6 +165,8 @@ class Stack:
     _sink_stop: threading.Event = field(default_factory=threading.Event)
     _sink_thread: threading.Thread | None = None
     _sink_error: BaseException | None = None
+    _sink_metrics: ProcessMetrics = field(default_factory=lambda: ProcessMetrics("sink"))
+    _sink_probes: ProbeServer | None = None
     _api_process: subprocess.Popen[bytes] | None = None
     _socket: socket.socket | None = None
     _stopped: bool = False
@@ -152,6 +174,13 @@ class Stack:
     @property
     def base_url(self) -> str:
         return self.api.base_url
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Where each process of the stack serves /metrics (the API: its own port); empty without SQ_METRICS_PORT."""
+        if self.settings.metrics_port is None:
+            return {}
+        workers = self.supervisor.metrics_ports() if self.supervisor is not None else {}
+        return {"sink": self.settings.metrics_port, **workers, "api": self.api.port}
 
     @property
     def docs_url(self) -> str:
@@ -173,12 +202,15 @@ class Stack:
             self.say(f"topics: {fresh} created, {len(created)} in the catalogue")
             report = migrate(self.settings.database_url)
             self.say(f"database: schema version {report.current} ({len(report.applied)} migrations applied now)")
+            if not (self.settings.external_kafka or self.settings.external_database_url):
+                reconcile_projections(self.settings, self.say)  # both local: one home, checked every start
             self._check_interrupt()
             # Own sessions: the terminal's Ctrl-C reaches only us, so the stop order holds. Workers' stdout goes
             # to our stderr: stdout stays ours (a --json document; faust draws a spinner there).
-            self.supervisor = Supervisor(
-                self.settings.as_env(), say=self.say, stdout=sys.stderr.fileno(), own_session=True
-            )
+            env = self.settings.as_env()
+            if self.settings.metrics_port is not None:  # the sink serves on it, the workers on the ports after it
+                env["SQ_METRICS_PORT"] = str(self.settings.metrics_port + 1)
+            self.supervisor = Supervisor(env, say=self.say, stdout=sys.stderr.fileno(), own_session=True)
             for stage in self.options.stages:
                 self.supervisor.start(stage, 0, self.options.engine)
                 if self.options.standby and STAGES[stage].exclusive:
@@ -216,7 +248,7 @@ class Stack:
             while not self._sink_stop.is_set():
                 try:
                     options = SinkOptions(lock_wait_s=SINK_LOCK_WAIT_S)
-                    run_sink(self.settings, stop=self._sink_stop, options=options)
+                    run_sink(self.settings, stop=self._sink_stop, options=options, metrics=self._sink_metrics)
                     return
                 except Exception as error:
                     now = time.monotonic()
@@ -228,6 +260,9 @@ class Stack:
                     self.say(f"the sink stopped ({error}); restarting it in {delay:.1f} s")
                     self._sink_stop.wait(delay)
 
+        if self.settings.metrics_port is not None:  # the workers serve theirs on the ports after it
+            self._sink_probes = ProbeServer(self._sink_metrics, self.settings.metrics_port, self.settings.metrics_host)
+            self._sink_probes.start()
         self._sink_thread = threading.Thread(target=target, name="sq-sink", daemon=True)
         self._sink_thread.start()
         self.say("sink: projecting orders, fills and positions into PostgreSQL")
@@ -322,6 +357,9 @@ class Stack:
             self.say("stopping the sink …")
             self._sink_stop.set()
             self._sink_thread.join(timeout=30)
+        if self._sink_probes is not None:
+            self._sink_probes.close()
+            self._sink_probes = None
         if self.started_infra and not self.options.keep_infra:
             self.say(f"stopping {' and '.join(self.started_infra)} (started by this stack) …")
             if "kafka" in self.started_infra:

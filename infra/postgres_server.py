@@ -1,13 +1,16 @@
 """A local PostgreSQL server from Debian's ``postgresql`` package, on 127.0.0.1.
 
 ``initdb`` and ``pg_ctl`` refuse to run as root, so as root they run as the ``postgres`` user on a data folder
-it owns (under its home, because a checkout in a private temporary folder is not readable by it); as any
-other user they run as that user under ``$SQ_HOME/postgres``. The server is reached over TCP with a
+it owns (under its home, because a checkout in a private temporary folder is not readable by it), in a folder
+named after ``$SQ_HOME`` so that each checkout has a database of its own, as it has a broker of its own; as any
+other user they run as that user under ``$SQ_HOME/postgres``. Which log a database projects is checked on every
+start (infra/local_state.py). The server is reached over TCP with a
 password (the application role) and over a Unix socket in the data folder (administration).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -54,7 +57,8 @@ class LocalPostgres:
     @property
     def data_dir(self) -> Path:
         if _running_as_root():
-            return Path(pwd.getpwnam("postgres").pw_dir) / "shrivenquant" / f"pg-{self.port}"
+            home_id = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+            return Path(pwd.getpwnam("postgres").pw_dir) / "shrivenquant" / home_id / f"pg-{self.port}"
         return self.home / "postgres" / "data"
 
     @property
@@ -103,10 +107,11 @@ class LocalPostgres:
     def stop(self) -> bool:
         if not self.started_marker.exists():
             return False
+        data_dir = Path(self.started_marker.read_text().strip() or self.data_dir)  # where it was started
         self.started_marker.unlink()
-        if not (self.data_dir / "postmaster.pid").exists():
+        if not (data_dir / "postmaster.pid").exists():
             return False
-        self._pg_ctl(find_bin_dir(), "stop")
+        self._pg_ctl(find_bin_dir(), "stop", data_dir)
         return True
 
     # -- internals ----------------------------------------------------------------------------------
@@ -145,12 +150,13 @@ class LocalPostgres:
             "initdb",
         )
 
-    def _pg_ctl(self, bin_dir: Path, action: str) -> None:
+    def _pg_ctl(self, bin_dir: Path, action: str, data_dir: Path | None = None) -> None:
+        data_dir = data_dir or self.data_dir
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.data_dir} "
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data_dir} "
             "-c max_connections=200 -c shared_buffers=128MB"
         )
-        argv = [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", str(READY_TIMEOUT_S)]
+        argv = [str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-w", "-t", str(READY_TIMEOUT_S)]
         if action == "start":
             argv += ["-l", str(self.log_file), "-o", options, "start"]
         else:

@@ -6,9 +6,14 @@ Environment variables (all optional):
 - any other ``KAFKA_<NAME>``: passed to librdkafka as ``<name>`` with ``_`` → ``.``
   (``KAFKA_SECURITY_PROTOCOL=SASL_SSL`` → ``security.protocol``), so a managed cluster works unchanged.
 - ``DATABASE_URL``: an existing PostgreSQL; when unset, the local server of ``sq infra``.
-- ``SQ_HOME``: where local state lives (broker jars and data, pid files); default ``<repo>/.sq``.
+- ``SQ_HOME``: where all local state lives (broker jars and data, the database, pid files); default ``<repo>/.sq``.
 - ``SQ_TOPIC_PREFIX``: prefixes every topic name (isolates tests and tenants on one cluster).
 - ``SQ_KAFKA_PORT`` / ``SQ_POSTGRES_PORT``: ports of the local broker and database.
+- ``SQ_METRICS_PORT``: where a process serves ``/metrics``, ``/healthz`` and ``/readyz`` (unset: not served;
+  ``sq run`` gives its N-th worker this port + N, ``sq up`` serves the sink's on it and its N-th worker's on
+  this port + 1 + N); ``SQ_METRICS_HOST``: its interface (default 127.0.0.1).
+- ``SQ_LOG_FORMAT``: ``json`` (one JSON object a line, with the correlation id of the event in hand) or
+  ``text`` (for humans at a terminal); default ``json``. ``SQ_LOG_LEVEL``: default ``INFO``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ def _kafka_client_properties(env: Mapping[str, str]) -> dict[str, str]:
     return properties
 
 
+LOG_FORMATS = ("json", "text")
+
+
+def _log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ValueError(f"SQ_LOG_FORMAT={value!r}: choose one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -45,6 +59,10 @@ class Settings:
     external_database_url: str | None
     kafka_properties: dict[str, str] = field(default_factory=dict)
     topic_prefix: str = ""
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "json"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +75,10 @@ class Settings:
             external_database_url=env.get("DATABASE_URL") or None,
             kafka_properties=_kafka_client_properties(env),
             topic_prefix=env.get("SQ_TOPIC_PREFIX", ""),
+            metrics_port=int(env["SQ_METRICS_PORT"]) if env.get("SQ_METRICS_PORT") else None,
+            metrics_host=env.get("SQ_METRICS_HOST", "127.0.0.1"),
+            log_format=_log_format(env.get("SQ_LOG_FORMAT", "json")),
+            log_level=env.get("SQ_LOG_LEVEL", "INFO").upper(),
         )
 
     @property
@@ -86,7 +108,12 @@ class Settings:
             "SQ_KAFKA_PORT": str(self.kafka_port),
             "SQ_POSTGRES_PORT": str(self.postgres_port),
             "SQ_TOPIC_PREFIX": self.topic_prefix,
+            "SQ_METRICS_HOST": self.metrics_host,
+            "SQ_LOG_FORMAT": self.log_format,
+            "SQ_LOG_LEVEL": self.log_level,
         }
+        if self.metrics_port is not None:
+            env["SQ_METRICS_PORT"] = str(self.metrics_port)
         if self.external_kafka:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.external_kafka
         if self.external_database_url:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from infra.process import InfraError
+from processors.runtime.logs import configure_logging
+from settings import load_settings
 from sq import commands
 from sq.errors import CommandError
 
@@ -35,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        configure_logging(load_settings(), f"sq {args.command}")
+    except ValueError as error:  # a setting that cannot be read (SQ_LOG_FORMAT=…)
+        print(f"sq {args.command}: {error}", file=sys.stderr)
+        return 2
     try:
         code: int = args.handler(args)
     except (CommandError, InfraError) as error:

@@ -38,9 +38,11 @@ from connectors.postgres.projection import (
 )
 from connectors.postgres.writer import BatchWriter
 from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.metrics import ProcessMetrics
 from schemas.codec import Codec, default_codec
 from settings import Settings
 from topics.admin import physical_name
+from topics.catalogue import DEAD_LETTERS
 from topics.client import AvroProducer
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ def run_sink(
     options: SinkOptions | None = None,
     on_progress: Callable[[SinkStats], None] | None = None,
     codec: Codec | None = None,
+    metrics: ProcessMetrics | None = None,
 ) -> SinkStats:
     """Run the sink until ``stop`` is set, ``max_seconds`` pass, or (``until_end``) the inputs are drained.
 
@@ -126,6 +129,7 @@ def run_sink(
     from the offsets stored with the last committed batch (the batch in flight was rolled back whole).
     """
     options = options or SinkOptions()
+    metrics = metrics or ProcessMetrics("sink")
     stopped = _stopper(stop)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     if options.migrate:
@@ -146,7 +150,7 @@ def run_sink(
                     with conn.transaction():
                         BatchWriter(conn, options.projection).clear()
                         _run(
-                            _Sink(settings, conn, options, codec or default_codec(), stats),
+                            _Sink(settings, conn, options, codec or default_codec(), stats, metrics=metrics),
                             deadline,
                             stopped,
                             on_progress,
@@ -155,7 +159,10 @@ def run_sink(
                             raise psycopg.Rollback()
                     return stats
                 return _run(
-                    _Sink(settings, conn, options, codec or default_codec(), stats), deadline, stopped, on_progress
+                    _Sink(settings, conn, options, codec or default_codec(), stats, metrics=metrics),
+                    deadline,
+                    stopped,
+                    on_progress,
                 )
         except psycopg.OperationalError as error:
             if not (connected or stats.batches) or stopped() or (deadline is not None and time.monotonic() >= deadline):
@@ -202,9 +209,17 @@ def _take_lock(conn: psycopg.Connection[Any], wait_s: float | None, stopped: Cal
 
 class _Sink:
     def __init__(
-        self, settings: Settings, conn: psycopg.Connection[Any], options: SinkOptions, codec: Codec, stats: SinkStats
+        self,
+        settings: Settings,
+        conn: psycopg.Connection[Any],
+        options: SinkOptions,
+        codec: Codec,
+        stats: SinkStats,
+        *,
+        metrics: ProcessMetrics,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.options = options
         self.codec = codec
         self.writer = BatchWriter(conn, options.projection, one_transaction=options.start_empty)
@@ -271,6 +286,8 @@ class _Sink:
     ) -> SinkStats:
         last_progress = time.monotonic()
         while not stopped() and (deadline is None or time.monotonic() < deadline):
+            if self.metrics.tick():
+                self._sample_lag()
             if self.options.until_end and self._caught_up():
                 self._settle()
                 self._store_idle_positions()
@@ -319,13 +336,16 @@ class _Sink:
         # Decoding needs no database, so it runs while the previous batch is written (a thread of its own:
         # psycopg waits for PostgreSQL without the GIL). The lookups must see that batch: they wait for it.
         decoded, rows = decode_batch(self.codec, records)
+        self.metrics.events_in.update(consumed.logical_topic for consumed in records)
+        self.metrics.dead_letters.update(str(emit.record["reason"]) for emit in rows.dead_letters)
+        self.metrics.events_out[DEAD_LETTERS] += len(rows.dead_letters)
         self._settle()
         known, counts = self.writer.lookups(order_event_ids(decoded), order_ids(decoded))
         project(decoded, rows, known, counts)
         if rows.dead_letters:
             self._send_dead_letters(rows)
         self._positions.update(rows.offsets)
-        self._pending = self._writes.submit(self._write, rows)
+        self._pending = self._writes.submit(self._write, rows, min(c.source.time_us for c in records) // 1000)
         self._pending_batch = (rows, len(records))
 
     def _store_idle_positions(self) -> None:
@@ -344,10 +364,23 @@ class _Sink:
             self._positions.update(ahead)
             self._write(BatchRows(offsets=ahead))  # offsets only: the rows before them are all written
 
-    def _write(self, rows: BatchRows) -> None:
+    def _write(self, rows: BatchRows, oldest_timestamp_ms: int | None = None) -> None:
         began = time.monotonic()
+        began_perf = time.perf_counter()
         self.writer.write(rows)
         self.stats.write_seconds += time.monotonic() - began
+        if oldest_timestamp_ms is not None:
+            self.metrics.observe_batch(began_perf, oldest_timestamp_ms)
+
+    def _sample_lag(self) -> None:
+        """Records between the consumed positions and the ends the consumer last heard of (no request)."""
+        lag: dict[tuple[str, int], int] = {}
+        for tp in self.consumer.position([TopicPartition(t, p) for t, p in self._positions]):
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if tp.offset >= 0 and high >= 0:
+                lag[self._logical[tp.topic], tp.partition] = max(0, high - tp.offset)
+        self.metrics.lag = lag
+        self.metrics.active = True
 
     def _settle(self) -> None:
         """Wait for the batch being written; its failure (the transaction rolled back whole) is raised here."""

@@ -266,6 +266,10 @@ class RiskCore:
         self._last_trade = dict(state.get("last_trade", {}))
 
     # -- read access for tools and tests -----------------------------------------------------------------
+    def kill_switches_in_force(self) -> frozenset[str]:
+        """``GLOBAL``, ``ACCOUNT:<account>``, ``SYMBOL:<symbol>``: the switches engaged now (the metrics read it)."""
+        return frozenset(self._kill_switches)
+
     def account_state(self, account: str) -> AccountState | None:
         """The live state of an account (do not modify), None when risk has seen nothing of it."""
         if self._restored:

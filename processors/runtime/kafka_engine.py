@@ -60,6 +60,7 @@ from processors.core import Core
 from processors.runtime.changelog import changelog_partitions, changelog_wanted, read_partitions, state_partition
 from processors.runtime.checkpoints import Checkpoints, Positions, positions_record, read_checkpoints, snapshot_record
 from processors.runtime.dead_letters import SourceRecord, coordinates, dead_letter
+from processors.runtime.metrics import ProcessMetrics, kill_switches_of
 from processors.runtime.pipeline import Pipeline
 from processors.runtime.state_codec import encode_state
 from processors.runtime.step import InputCheck, apply_record
@@ -144,6 +145,7 @@ class KafkaEngine:
         *,
         name: str | None = None,
         exclusive: bool = False,
+        metrics: ProcessMetrics | None = None,
     ) -> None:
         self.factories = tuple(core_factories)
         self.settings = settings
@@ -153,6 +155,8 @@ class KafkaEngine:
         self.pipeline = Pipeline([factory() for factory in self.factories], name)
         self.name = self.pipeline.name
         self.stats = EngineStats()
+        self.metrics = metrics or ProcessMetrics(self.name, self.options.worker)
+        self._state_keys: set[str] = set()  # keys with state, for the metrics' state size
         self.group = physical_name(settings, stage_group(self.name))
         self.owner = EXCLUSIVE_OWNER if exclusive else f"worker-{self.options.worker}"
         self.transactional_id = f"{self.group}.{EXCLUSIVE_OWNER if exclusive else self.options.worker}"
@@ -239,11 +243,28 @@ class KafkaEngine:
         if not self.exclusive:
             self._activate_group()
         while not self._stopping and (deadline is None or time.monotonic() < deadline):
+            self.metrics.active = self.stats.active
+            if self.metrics.tick():
+                self._sample_metrics()
             if self.exclusive and not self._hold_lease():
                 continue
             self._step()
             if on_batch is not None:
                 on_batch(self.stats)
+
+    def _sample_metrics(self) -> None:
+        """What only this thread may read: the consumer's lag (cached watermarks, no request), kill switches."""
+        metrics = self.metrics
+        metrics.state_keys = len(self._state_keys)
+        metrics.kill_switches = kill_switches_of(self.pipeline.cores)
+        lag: dict[tuple[str, int], int] = {}
+        if self.stats.active and self._keyed:
+            with contextlib.suppress(KafkaException):
+                for tp in self.consumer.position(list(self._keyed)):
+                    _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                    if tp.offset >= 0 and high >= 0:
+                        lag[self._logical[tp.topic], tp.partition] = max(0, high - tp.offset)
+        metrics.lag = lag
 
     def _activate_group(self) -> None:
         if self._producer is None:
@@ -437,6 +458,7 @@ class KafkaEngine:
         if self.broadcast is not None:
             self._rebuild_broadcast(found)
         restored = 0
+        self._state_keys.clear()
         for core in self.pipeline.cores:
             topic, partitions = self._changelogs[core.name]
             owned = list(range(partitions)) if self.exclusive else sorted(self._owned)
@@ -446,6 +468,7 @@ class KafkaEngine:
             for key, state in latest.items():
                 if state is not None:
                     core.restore(key, state)
+                    self._state_keys.add(key)
             restored += len(latest)
         self.stats.restored_keys += restored
         log.info("%s: restored %d keys (partitions %s)", self.name, restored, "all" if self.exclusive else owned)
@@ -647,6 +670,7 @@ class KafkaEngine:
     def _transact(self, broadcast: list[Message], keyed: list[Message]) -> None:
         producer = self.producer
         offsets: dict[tuple[str, int], int] = {}
+        began = time.perf_counter()
         try:
             self._retrying("begin_transaction", producer.begin_transaction)
             for message in broadcast:
@@ -676,6 +700,7 @@ class KafkaEngine:
             self.stats.transactions += 1
             self.stats.consumed += len(broadcast) + len(keyed)
             self.stats.keyed += len(keyed)
+            self.metrics.observe_batch(began, min((m.timestamp()[1] for m in keyed), default=None))
             if self.exclusive and offsets:
                 self._resume.update(offsets)
                 self._commit_for_observers(offsets)
@@ -685,6 +710,7 @@ class KafkaEngine:
                 raise
             log.warning("%s: aborting a transaction (%s); rewinding", self.name, error)
             self.stats.aborts += 1
+            self.metrics.aborts += 1
             self._retrying("abort_transaction", lambda: producer.abort_transaction(30), forever=True)
             self._rewind()
         producer.poll(0)
@@ -702,6 +728,7 @@ class KafkaEngine:
                 (self._physical[DEAD_LETTERS], self.codec.encode(letter.schema, letter.record), letter.key.encode())
             ]
             emits = [letter]
+        self.metrics.observe_record(self._checks[source.topic].logical, emits)
         for (topic, value, key), emit in zip(encoded, emits, strict=True):
             self._send(topic, value, key)
             if emit.topic == DEAD_LETTERS:
@@ -728,6 +755,10 @@ class KafkaEngine:
                 ):  # step dead-letters mis-keyed records, so this is a core's bug
                     raise RuntimeError(f"{core.name}: state key {key!r} is in partition {partition}, not owned here")
                 self._send(topic, encode_state(state), key.encode(), partition)
+                if state is None:
+                    self._state_keys.discard(key)
+                else:
+                    self._state_keys.add(key)
 
     def _logical_positions(self, positions: Positions) -> Positions:
         return {(self._logical[topic], partition): offset for (topic, partition), offset in positions.items()}

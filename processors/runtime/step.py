@@ -21,6 +21,7 @@ from typing import Final
 
 from processors.core import Emit, Event
 from processors.runtime.dead_letters import SourceRecord, dead_letter
+from processors.runtime.logs import CORRELATION_ID
 from processors.runtime.pipeline import Pipeline
 from schemas.codec import Codec, Decoded
 from schemas.errors import SerializationError, UnknownSchemaError
@@ -48,7 +49,9 @@ def apply_record(pipeline: Pipeline, codec: Codec, check: InputCheck, source: So
     """The pipeline's outputs for one record; a dead letter instead when it cannot be used."""
     event = _usable_event(pipeline.name, codec, check, source)
     if isinstance(event, Emit):
+        CORRELATION_ID.set(None)
         return [event]
+    CORRELATION_ID.set(event.record.get("meta", {}).get("correlation_id"))  # for the logs of whatever handles it
     try:
         return pipeline.apply(event)
     except Exception as error:  # a core bug must neither stop the pipeline nor lose the record

@@ -2,7 +2,9 @@
 
 A worker that exits is started again after a backoff that doubles with each exit in the recent window; one
 that keeps exiting (``max_restarts`` within ``window_s``) is given up on, and ``check()`` says so in words a
-person can act on. Every restart is logged and counted (``restarts``).
+person can act on. Every restart is logged and counted (``restarts``). With ``SQ_METRICS_PORT`` = P in its
+environment, the N-th worker it starts (counting from 0, by stage and number; a restart keeps its place) serves
+its metrics and probes on P + N: `sq run orderpath` in a container serves on P itself.
 """
 
 from __future__ import annotations
@@ -101,14 +103,34 @@ class Supervisor:
     _exits: dict[str, list[float]] = field(default_factory=dict)  # label -> recent exit times
     _due: dict[str, float] = field(default_factory=dict)  # label -> when its restart is due
     _gone: list[WorkerProcess] = field(default_factory=list)  # exited, waiting out their backoff
+    _metrics_slots: dict[str, int] = field(default_factory=dict)  # label -> its place among the metrics ports
 
     def start(self, stage: str, worker: int = 0, engine: str = DEFAULT_ENGINE) -> WorkerProcess:
         options = self.engine_options if engine == "kafka" else ()
         started = start_worker(
-            stage, worker, engine, self.env, stdout=self.stdout, own_session=self.own_session, engine_options=options
+            stage,
+            worker,
+            engine,
+            {**self.env, **self._metrics_env(f"{stage}#{worker}")},
+            stdout=self.stdout,
+            own_session=self.own_session,
+            engine_options=options,
         )
         self.workers.append(started)
         return started
+
+    def _metrics_env(self, label: str) -> dict[str, str]:
+        base = self.env.get("SQ_METRICS_PORT") or os.environ.get("SQ_METRICS_PORT")
+        if not base:
+            return {}
+        slot = self._metrics_slots.setdefault(label, len(self._metrics_slots))
+        return {"SQ_METRICS_PORT": str(int(base) + slot)}
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Each worker's metrics port (empty without ``SQ_METRICS_PORT``)."""
+        return {
+            label: int(env["SQ_METRICS_PORT"]) for label in self._metrics_slots if (env := self._metrics_env(label))
+        }
 
     def check(self) -> str | None:
         """Restart what exited and is due; a message when a worker is given up on, else None."""

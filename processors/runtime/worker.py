@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from processors.runtime.logs import configure_logging
+from processors.runtime.metrics import ProcessMetrics, serving_probes
 from processors.runtime.pipeline import STAGES, stage_spec
 from processors.runtime.registry import stage_factories
 from settings import load_settings
@@ -32,6 +34,7 @@ def run_worker(
     spec = stage_spec(stage)
     factories = stage_factories(spec)
     if engine == "kafka":
+        metrics = ProcessMetrics(spec.name, worker)
         from processors.runtime.kafka_engine import EngineStats, KafkaEngine, parse_options
 
         last_report = [time.monotonic()]
@@ -50,12 +53,14 @@ def run_worker(
                 )
 
         options = replace(parse_options(engine_options), worker=worker)
-        KafkaEngine(factories, settings, options, name=spec.name, exclusive=spec.exclusive).run(
-            max_seconds, on_batch=report
-        )
+        engine_ = KafkaEngine(factories, settings, options, name=spec.name, exclusive=spec.exclusive, metrics=metrics)
+        with serving_probes(settings, metrics):
+            engine_.run(max_seconds, on_batch=report)
     elif engine == "faust":
         if engine_options:
             raise ValueError("--engine-option sets the kafka engine's options; faust has none of them")
+        if settings.metrics_port is not None:
+            raise ValueError("SQ_METRICS_PORT: the faust engine serves no metrics; run the kafka engine for them")
         if len(factories) != 1:
             raise ValueError(f"the faust engine runs one core per stage; {stage} has {len(factories)}")
         from processors.runtime.faust_engine import run_faust_worker
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a kafka engine option (processors.runtime.kafka_engine.EngineOptions), e.g. batch_size=100",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"[{args.stage}#{args.worker}] %(levelname)s %(message)s")
+    configure_logging(load_settings(), f"{args.stage}#{args.worker}")
     try:
         run_worker(args.stage, args.engine, args.worker, args.max_seconds, args.engine_option)
     except ValueError as error:

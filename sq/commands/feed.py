@@ -32,6 +32,7 @@ from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.stats import FeedStats
 from connectors.marketdata.status_watch import FeedStatusWatch
 from connectors.marketdata.tape_io import TapeRecorder
+from processors.runtime.metrics import ProcessMetrics, serving_probes
 from settings import Settings, load_settings
 from sq.errors import CommandError
 from sq.output import Activity, emit_json, progress, say
@@ -118,12 +119,13 @@ def run_file(args: argparse.Namespace) -> int:
         raise CommandError("name a file or directory to play, or pass --sample")
     settings = load_settings()
     _ensure_topics(settings)
-    sink = KafkaSink(AvroProducer(settings))
+    metrics = ProcessMetrics("feed-file")
+    sink = KafkaSink(AvroProducer(settings), metrics=metrics)
     began = time.monotonic()
     stats = FeedStats()
     interrupted = False
     try:
-        with Activity("playing") as activity:
+        with Activity("playing") as activity, serving_probes(settings, metrics):
             play_files(paths, sink, speed=speed, on_progress=lambda s: activity.status(s.line()), stats=stats)
     except (FileNotFoundError, ValueError) as error:
         raise CommandError(str(error)) from None
@@ -156,7 +158,8 @@ def run_binance(args: argparse.Namespace) -> int:
     session_id = uuid.uuid4().hex[:12]
     label = f"{venue_of(args.market)}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{session_id}"
     recorder = TapeRecorder(args.record, label) if args.record else None
-    sink = KafkaSink(AvroProducer(settings), recorder)
+    metrics = ProcessMetrics(f"feed-{venue_of(args.market)}")
+    sink = KafkaSink(AvroProducer(settings), recorder, metrics)
     try:
         watch = FeedStatusWatch(settings)
     except (KafkaException, RuntimeError) as error:
@@ -166,7 +169,8 @@ def run_binance(args: argparse.Namespace) -> int:
     began = time.monotonic()
     client = BinanceClient(config, sink, session_id, on_progress=lambda line: progress(f"  {line}"), watch=watch)
     try:
-        asyncio.run(_run_until_signal(client))
+        with serving_probes(settings, metrics):
+            asyncio.run(_run_until_signal(client))
     finally:
         watch.close()
         sink.close()

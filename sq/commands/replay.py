@@ -9,6 +9,7 @@ import psycopg
 
 from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkBusy, SinkError
+from infra.local_state import kafka_cluster_id, record_binding
 from replay.projections import rebuild_projections
 from settings import load_settings
 from sq.commands.sink import sink_status
@@ -31,11 +32,14 @@ def run_rebuild(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise CommandError("--batch-size must be positive")
     progress("rebuilding the projections from the topics …")
+    settings = load_settings()
     try:
         with Activity("rebuilding") as activity:
             report = rebuild_projections(
-                load_settings(), args.batch_size, on_progress=lambda s: activity.status(sink_status(s))
+                settings, args.batch_size, on_progress=lambda s: activity.status(sink_status(s))
             )
+        if report.complete and not (settings.external_kafka or settings.external_database_url):
+            record_binding(settings, kafka_cluster_id(settings))  # `sq up` then finds them of this log
     except SinkBusy:
         raise CommandError("a sink is running on this database (sq sink / sq up); stop it, then rebuild") from None
     except (SinkError, MigrationError) as error:

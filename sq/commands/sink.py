@@ -16,6 +16,7 @@ import psycopg
 
 from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkError, SinkOptions, SinkStats, run_sink
+from processors.runtime.metrics import ProcessMetrics, serving_probes
 from settings import load_settings
 from sq.errors import CommandError
 from sq.output import Activity, emit_json, progress, say
@@ -43,14 +44,17 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     options = SinkOptions(batch_size=args.batch_size, until_end=args.until_end)
     progress("sink running" + (" until the topics are drained" if args.until_end else "; Ctrl-C stops it"))
+    settings = load_settings()
+    metrics = ProcessMetrics("sink")
     try:
-        with Activity("projecting") as activity:
+        with Activity("projecting") as activity, serving_probes(settings, metrics):
             stats = run_sink(
-                load_settings(),
+                settings,
                 args.max_seconds,
                 stop,
                 options=options,
                 on_progress=lambda s: activity.status(sink_status(s)),
+                metrics=metrics,
             )
     except (SinkError, MigrationError) as error:
         raise CommandError(str(error)) from None

@@ -87,6 +87,7 @@ def ready_document(stack: Stack) -> dict[str, Any]:
         "kafka": stack.settings.bootstrap_servers,
         "topic_prefix": stack.settings.topic_prefix,
         "started_infra": stack.started_infra,
+        "metrics": stack.metrics_ports(),
     }
 
 

@@ -29,6 +29,7 @@ PROCESSORS = set(STAGES)
 DEPLOYED_PROCESSORS = {"orderpath", "orderpath-standby", "orderbook"}
 JOBS = {"topics", "migrate"}
 LONG_RUNNING = DEPLOYED_PROCESSORS | {"sink", "api"}
+OBSERVABILITY = {"prometheus", "grafana"}
 INFRA = {"kafka", "postgres"}
 
 
@@ -119,7 +120,7 @@ def _instruction(stage: list[tuple[str, str]], keyword: str) -> list[str]:
 
 def test_compose_declares_every_service(compose: dict[str, Any], services: dict[str, Any]) -> None:
     assert "version" not in compose, "the Compose spec has no version key"
-    assert set(services) >= INFRA | JOBS | LONG_RUNNING
+    assert set(services) >= INFRA | JOBS | LONG_RUNNING | OBSERVABILITY
 
 
 def test_kafka_is_a_single_node_kraft_broker(services: dict[str, Any]) -> None:
@@ -245,6 +246,42 @@ def test_api_healthcheck_probes_healthz(services: dict[str, Any]) -> None:
     api = services["api"]
     assert _command(api) == ["api"]
     assert "http://127.0.0.1:8000/healthz" in " ".join(api["healthcheck"]["test"])
+
+
+def test_the_api_is_given_the_variables_it_reads(services: dict[str, Any]) -> None:
+    api_config = (ROOT / "api" / "config.py").read_text()
+    for name in _env(services["api"]):
+        if name.startswith("SQ_API_"):
+            assert f"``{name}``" in api_config or f'"{name}"' in api_config, f"the API reads no {name}"
+
+
+def test_processors_and_the_sink_serve_probes_that_prometheus_scrapes(services: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    for name in DEPLOYED_PROCESSORS | {"sink"}:
+        env = _env(services[name])
+        assert env["SQ_METRICS_HOST"] == "0.0.0.0", f"{name}: probes must answer outside the container"
+        port = env["SQ_METRICS_PORT"]
+        assert f"{name}:{port}" in targets, name
+        assert f"http://127.0.0.1:{port}/healthz" in " ".join(services[name]["healthcheck"]["test"]), name
+    assert "api:8000" in targets
+    assert "SQ_METRICS_PORT" not in _env(services["api"]), "the API serves /metrics on its own port"
+
+
+def test_prometheus_and_grafana_mount_files_that_exist(services: dict[str, Any]) -> None:
+    mounted = {}
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            source, target = volume.split(":")[:2]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+                mounted[target] = source
+    assert mounted["/etc/prometheus/prometheus.yml"] == "./infra/prometheus/prometheus.yml"
+    provider = yaml.safe_load((ROOT / "infra/grafana/provisioning/dashboards/shrivenquant.yml").read_text())
+    folder = provider["providers"][0]["options"]["path"]
+    assert any(target.startswith(folder + "/") and source.endswith(".json") for target, source in mounted.items())
+    datasource = yaml.safe_load((ROOT / "infra/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
 
 
 # ---- the image ------------------------------------------------------------------------------------------------

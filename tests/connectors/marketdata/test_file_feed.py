@@ -4,22 +4,27 @@ dead-lettered and the feed goes on; `sq feed file` puts CSV and Parquet tapes on
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from connectors.marketdata import sample
 from connectors.marketdata.file_feed import play_files
 from connectors.marketdata.messages import TradePrint
+from connectors.marketdata.sink import KafkaSink
 from connectors.marketdata.synthetic import SessionConfig, generate_session
 from connectors.marketdata.tape import row_from_message
 from connectors.marketdata.tape_io import write_csv, write_parquet
 from processors.core import Emit
+from processors.runtime.metrics import ProcessMetrics, serving_probes
 from schemas.names import DEPTH_SNAPSHOT, DEPTH_UPDATE
 from settings import Settings
 from sq.cli import main
 from topics.catalogue import DEAD_LETTERS, MD_DEPTH, MD_TRADES
-from topics.client import read_events
+from topics.client import AvroProducer, read_events
 
 BAD_ROW = {
     "kind": "trade",
@@ -142,3 +147,22 @@ def test_sq_feed_file_plays_csv_and_parquet_to_the_broker(
 def _fixed(text: str) -> int:
     whole, _, fraction = text.partition(".")
     return int(whole) * 10**8 + int(fraction.ljust(8, "0") or 0)
+
+
+@pytest.mark.integration
+def test_a_feed_counts_what_it_publishes_and_serves_it(catalogue_topics: Settings) -> None:
+    metrics = ProcessMetrics("feed-file")
+    sink = KafkaSink(AvroProducer(catalogue_topics), metrics=metrics)
+    stats = play_files([sample.SAMPLE_DIR / sample.SAMPLE_FILE], sink)
+    sink.flush()
+    assert metrics.events_out[MD_DEPTH] == stats.snapshots + stats.updates
+    assert metrics.events_out[MD_TRADES] == stats.trades
+    assert sum(metrics.dead_letters.values()) == stats.dead_letters
+    with serving_probes(replace(catalogue_topics, metrics_port=0), metrics) as server:
+        assert server is not None
+        scraped = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
+        assert (
+            f'sq_events_out_total{{stage="feed-file",topic="{MD_DEPTH}"}} {float(metrics.events_out[MD_DEPTH])}'
+            in scraped
+        )
+        assert httpx.get(f"http://127.0.0.1:{server.port}/readyz", timeout=5).status_code == 200

@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import Any
 
+from processors.runtime import supervisor as supervisor_module
 from processors.runtime.supervisor import Supervisor, WorkerProcess
 
 
@@ -58,3 +60,22 @@ def test_a_worker_that_keeps_exiting_is_given_up_on_with_a_reason() -> None:
     assert verdicts[-1] is not None
     assert verdicts[-1].startswith("venue#1 exited 4 times within 60 s (last exit code 2); not restarting it")
     assert supervisor.restarts["venue#1"] == 3
+
+
+def test_each_worker_gets_a_metrics_port_of_its_own_and_keeps_it_across_restarts(monkeypatch: Any) -> None:
+    given: list[tuple[str, str]] = []
+
+    def start_worker(stage: str, worker: int, engine: str, env: dict[str, str], **_: object) -> WorkerProcess:
+        given.append((f"{stage}#{worker}", env["SQ_METRICS_PORT"]))
+        return WorkerProcess(stage, worker, engine, subprocess.Popen([sys.executable, "-c", "pass"]))
+
+    monkeypatch.setattr(supervisor_module, "start_worker", start_worker)
+    supervisor = Supervisor(env={"SQ_METRICS_PORT": "9400"}, say=lambda _: None, first_backoff_s=0.01)
+    supervisor.start("orderpath")
+    supervisor.start("orderpath", 1)
+    supervisor.start("orderbook")
+    _until(lambda: supervisor.check() is None and supervisor.restarts["orderpath#1"] >= 1)
+    supervisor.stop()
+    assert dict(given) == {"orderpath#0": "9400", "orderpath#1": "9401", "orderbook#0": "9402"}
+    assert ("orderpath#1", "9401") in given[3:]  # a restart serves where its predecessor did
+    assert supervisor.metrics_ports() == {"orderpath#0": 9400, "orderpath#1": 9401, "orderbook#0": 9402}
