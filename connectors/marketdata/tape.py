@@ -205,15 +205,25 @@ def parse_levels_text(text: Any, column: str) -> tuple[Level, ...]:
     levels = []
     for pair in text.split():
         price, colon, quantity = pair.partition(":")
-        if not colon:
-            raise MalformedRow(f"{column}: {pair!r} is not price:quantity")
-        levels.append(
-            (
-                _amount(price, PRICE_DECIMALS, f"{column} price", False),
-                _amount(quantity, QUANTITY_DECIMALS, f"{column} quantity", True),
-            )
-        )
+        try:  # the common case, at the cost of two cached parses; anything unusual takes the checked path
+            level = (parse_amount(price, PRICE_DECIMALS), parse_amount(quantity, QUANTITY_DECIMALS))
+        except ValueError:
+            level = (0, -1)
+        if not colon or level[0] <= 0 or level[1] < 0:
+            level = _checked_level(pair, column)
+        levels.append(level)
     return tuple(levels)
+
+
+def _checked_level(pair: str, column: str) -> Level:
+    """One ``price:quantity`` pair, or MalformedRow saying precisely what is wrong with it."""
+    price, colon, quantity = pair.partition(":")
+    if not colon:
+        raise MalformedRow(f"{column}: {pair!r} is not price:quantity")
+    return (
+        _amount(price, PRICE_DECIMALS, f"{column} price", False),
+        _amount(quantity, QUANTITY_DECIMALS, f"{column} quantity", True),
+    )
 
 
 def parse_row(row: Mapping[str, Any]) -> TapeEntry:

@@ -80,6 +80,9 @@ def _timed(path: Path, index: int) -> Iterator[tuple[int, int, int, TapeRow]]:
 def merged_rows(paths: list[Path]) -> Iterator[TapeRow]:
     """Rows of several time-ordered files, merged by event time (ties keep file order)."""
     files = tape_files(paths)
+    if len(files) == 1:  # one file plays in file order: nothing to merge
+        yield from read_rows(files[0])
+        return
     for _time, _index, _number, row in heapq.merge(*(_timed(p, i) for i, p in enumerate(files))):
         yield row
 

@@ -235,18 +235,32 @@ class OrderBookCore:
         if verdict is Verdict.GAP:
             self._go_stale(event, state, detail, emits)
             return
-        bids = book.bids
-        for level in record["bids"]:
-            bids.set(level["price"], level["quantity"])
-        asks = book.asks
-        for level in record["asks"]:
-            asks.set(level["price"], level["quantity"])
+        # Whether a side's published levels can have changed: not when that side of the view is full and every
+        # level the update sets lies strictly behind its last published level.
+        view = state.published if state.published is not None and not state.published[2] else None
+        bids, asks = book.bids, book.asks
+        bids_touched = asks_touched = view is None
+        if record["bids"]:
+            floor = _full_view_edge(view[0], self.config.publish_depth) if view is not None else None
+            for level in record["bids"]:
+                price = level["price"]
+                bids.set(price, level["quantity"])
+                if floor is None or price >= floor:
+                    bids_touched = True
+        if record["asks"]:
+            ceiling = _full_view_edge(view[1], self.config.publish_depth) if view is not None else None
+            for level in record["asks"]:
+                price = level["price"]
+                asks.set(price, level["quantity"])
+                if ceiling is None or price <= ceiling:
+                    asks_touched = True
         book.last_update_id = last
         state.fresh = False
         if book.crossed():
             self._go_stale(event, state, f"crossed after update {last}: {self._cross_detail(book)}", emits)
             return
-        self._publish_if_changed(event, state, emits)
+        if bids_touched or asks_touched:
+            self._publish_if_changed(event, state, emits, bids_touched, asks_touched)
 
     def _go_stale(self, event: Event, state: SymbolBook, cause: str, emits: list[Emit]) -> None:
         """Stop trusting the book: ask for a resync once and withdraw the published prices."""
@@ -257,13 +271,24 @@ class OrderBookCore:
         if state.published is not None:  # withdraw published prices; a book never published has none to withdraw
             self._publish_if_changed(event, state, emits)
 
-    def _publish_if_changed(self, event: Event, state: SymbolBook, emits: list[Emit]) -> None:
+    def _publish_if_changed(
+        self, event: Event, state: SymbolBook, emits: list[Emit], bids_touched: bool = True, asks_touched: bool = True
+    ) -> None:
+        """Publish the view if it changed; a side not ``touched`` is known to equal its published levels."""
+        published = state.published
         if state.synced:
-            depth = self.config.publish_depth
-            view: View = (state.book.bids.top(depth), state.book.asks.top(depth), False)
+            depth, book = self.config.publish_depth, state.book
+            if published is None or published[2]:
+                view: View = (book.bids.top(depth), book.asks.top(depth), False)
+            else:
+                view = (
+                    book.bids.top(depth) if bids_touched else published[0],
+                    book.asks.top(depth) if asks_touched else published[1],
+                    False,
+                )
         else:
             view = ([], [], True)  # a stale book publishes no prices
-        if view == state.published:
+        if view == published:
             return
         state.published = view
         emits.append(self._book_top(event, state, view, len(emits)))
@@ -362,3 +387,9 @@ class OrderBookCore:
                 "detail": detail,
             },
         )
+
+
+def _full_view_edge(levels: list[Level], depth: int) -> int | None:
+    """The last published price of a side whose view is full (a level behind it cannot enter the view), else
+    None: any level set may change a view that is not full."""
+    return levels[-1][0] if len(levels) == depth else None

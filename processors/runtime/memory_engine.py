@@ -31,10 +31,14 @@ class MemoryEngine:
         codec: Codec | None = None,
         checkpoint_every: int | None = None,
         name: str | None = None,
+        keep_outputs: bool = True,
     ) -> None:
+        """``keep_outputs=False``: ``send`` only returns each event's outputs, ``outputs`` stays empty (a caller
+        that takes what it needs as it goes, like the backtest, then holds no record it will not read)."""
         self._factories = tuple(core_factories)
         self.codec = codec
         self.checkpoint_every = checkpoint_every
+        self.keep_outputs = keep_outputs
         self.pipeline = Pipeline([factory() for factory in self._factories], name, roundtrip=codec)
         self.outputs: dict[str, list[Emit]] = {}
         self.changelog: dict[str, dict[str, Record]] = {core.name: {} for core in self.pipeline.cores}
@@ -57,15 +61,17 @@ class MemoryEngine:
         """Apply one input event; its outputs (also kept in ``outputs``)."""
         emits = self.pipeline.apply(event)
         codec = self.codec
-        outputs = self.outputs
-        for emit in emits:
-            if codec is not None:
+        if codec is not None:
+            for emit in emits:
                 codec.encode(emit.schema, emit.record)
-            found = outputs.get(emit.topic)
-            if found is None:
-                outputs[emit.topic] = [emit]
-            else:
-                found.append(emit)
+        if self.keep_outputs:
+            outputs = self.outputs
+            for emit in emits:
+                found = outputs.get(emit.topic)
+                if found is None:
+                    outputs[emit.topic] = [emit]
+                else:
+                    found.append(emit)
         self.events_in += 1
         self._since_checkpoint += 1
         if self.checkpoint_every is not None and self._since_checkpoint >= self.checkpoint_every:
@@ -95,7 +101,9 @@ class MemoryEngine:
     def restarted(self) -> MemoryEngine:
         """A new engine of fresh cores restored from the last checkpoint (broadcast snapshot, then keyed state),
         keeping the outputs so far: what a worker is after a crash right after that checkpoint."""
-        engine = MemoryEngine(self._factories, codec=self.codec, checkpoint_every=self.checkpoint_every)
+        engine = MemoryEngine(
+            self._factories, codec=self.codec, checkpoint_every=self.checkpoint_every, keep_outputs=self.keep_outputs
+        )
         for core in engine.pipeline.cores:
             core.restore_broadcast(self.snapshot[core.name])
             for key, state in self.changelog[core.name].items():

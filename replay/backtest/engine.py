@@ -117,7 +117,8 @@ class Backtest:
 
     def __init__(self, config: BacktestConfig) -> None:
         self.config = config
-        self.engine = MemoryEngine(core_factories(config), name="backtest")
+        # The run keeps what it reads as it goes (``_take_outputs``): the engine holds no copy of every output.
+        self.engine = MemoryEngine(core_factories(config), name="backtest", keep_outputs=False)
         strategy = strategy_class(config.strategy)()
         self.runner = StrategyRunner(
             strategy, name=config.strategy.rpartition(":")[2], account=config.account, params=config.params

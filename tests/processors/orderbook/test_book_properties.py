@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _book_builders import T0, P, Q, levels_of, run, snapshot, tops, update
+from _book_builders import ASKS, BIDS, T0, P, Q, levels_of, run, snapshot, tops, update
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,3 +96,32 @@ def test_book_matches_a_plain_dict_model_whenever_it_is_in_sync(events: list[Eve
         bids, asks = expected
         assert view["bids"] == sorted(bids.items(), reverse=True)
         assert view["asks"] == sorted(asks.items())
+
+
+@settings(max_examples=120, deadline=None)
+@given(streams(), st.integers(1, 3))
+def test_a_shallow_view_is_published_exactly_when_its_levels_change(events: list[Event], depth: int) -> None:
+    """With a view shallower than the book, most updates set levels behind it: whatever the core skips, the
+    last published levels are the book's best ``depth`` after every event, and a top goes out only on change."""
+    core = OrderBookCore(OrderBookConfig(publish_depth=depth))
+    last: tuple[list[tuple[int, int]], list[tuple[int, int]], bool] | None = None
+    for event in events:
+        for top in tops(core.apply(event)):
+            view = (levels_of(top["bids"]), levels_of(top["asks"]), top["stale"])
+            assert view != last
+            last = view
+        book = core.book_view("BTCUSDT", depth)
+        assert book is not None
+        if not book["stale"]:
+            assert last == (book["bids"], book["asks"], False)
+
+
+def test_a_full_views_edge_level_and_what_lies_behind_it() -> None:
+    """Depth 2 of three levels a side: a change at the last published level goes out, one behind it does not."""
+    core = OrderBookCore(OrderBookConfig(publish_depth=2))
+    run(core, [snapshot(10, BIDS, ASKS)])
+    behind = update(11, bids=[(98 * P, 5 * Q)], asks=[(103 * P, 5 * Q)])
+    assert tops(core.apply(behind)) == []
+    (edge,) = tops(core.apply(update(12, bids=[(99 * P, 7 * Q)], asks=[(102 * P, 0)])))
+    assert levels_of(edge["bids"]) == [(100 * P, 1 * Q), (99 * P, 7 * Q)]
+    assert levels_of(edge["asks"]) == [(101 * P, 1 * Q), (103 * P, 5 * Q)]

@@ -177,3 +177,12 @@ def test_a_core_failing_on_a_handed_record_dead_letters_it_and_the_others_go_on(
     assert all(d.record["meta"]["event_id"] in letter["detail"] for d, letter in zip(decisions, letters, strict=True))
     assert len({letter["meta"]["event_id"] for letter in letters}) == len(letters)  # stable, distinct ids
     assert any(e.topic == ORDERS_EVENTS for e in emits)  # the OMS still got every decision
+
+
+def test_an_engine_that_keeps_no_outputs_returns_the_same_ones() -> None:
+    factories = [core_class(name) for name in stage_spec("orderpath").cores]
+    keeping, returning = MemoryEngine(factories), MemoryEngine(factories, keep_outputs=False)
+    returned = [emit for event in FLOW for emit in returning.send(event)]
+    kept = [emit for event in FLOW for emit in keeping.send(event)]
+    assert returned == kept and returned
+    assert returning.outputs == {} and sum(map(len, keeping.outputs.values())) == len(kept)
