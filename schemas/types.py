@@ -201,6 +201,16 @@ class CircuitBreaker(TypedDict):
     detail: str
 
 
+class ClockTick(TypedDict):
+    """shrivenquant.control.ClockTick: A tick of event time: how time reaches the execution algorithms when no
+    other event arrives. Its meta.event_time_us is the time it marks.
+    """
+
+    meta: EventMeta
+    source: str
+    interval_us: int
+
+
 class KillSwitch(TypedDict):
     """shrivenquant.control.KillSwitch: Engage or release a kill switch: while active, new orders in scope are
     denied.

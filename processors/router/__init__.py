@@ -1,0 +1,1 @@
+"""The router: works algorithmic parent orders into child orders (docs/EXECUTION.md)."""

@@ -1,0 +1,96 @@
+"""One algorithmic parent as the router keeps it, and what it should do next (pure).
+
+A parent is a JSON-able dict: the order's terms, its plan (``processors.algos.plan``), ``accepted`` (the OMS
+accepted it), ``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
+``children`` (child id -> ``[quantity, cum, open, cancel sent]``) and each algorithm's progress: ``slices_due``
+(TWAP), ``volume`` (POV: traded volume seen since the start), ``show_at`` (ICEBERG: when the next slice may show).
+
+*Placed* is what the children hold: an open child's quantity, a finished child's filled quantity; *unplaced*
+is the parent's quantity less that, the most any new child may take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from processors.algos import schedule
+from processors.core import Record
+
+QUANTITY: Final = 0
+CUM: Final = 1
+OPEN: Final = 2
+CANCEL_SENT: Final = 3
+
+Parent = dict[str, Any]
+
+
+def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Record) -> Parent:
+    """The parent a risk-approved NewOrder with an execution instruction makes."""
+    return {
+        "account": command["account"],
+        "order_id": command["order_id"],
+        "client_order_id": command["client_order_id"],
+        "symbol": command["symbol"],
+        "side": command["side"],
+        "order_type": command["order_type"],
+        "time_in_force": command["time_in_force"],
+        "expire_time_us": command.get("expire_time_us"),
+        "price": command.get("price"),
+        "post_only": bool(command.get("post_only")),
+        "reduce_only": bool(command.get("reduce_only")),
+        "venue": command.get("venue"),
+        "quantity": command["quantity"],
+        "correlation_id": command["meta"]["correlation_id"],
+        "decision_id": decision["meta"]["event_id"],
+        "plan": plan,
+        "accepted": False,
+        "stopping": False,
+        "next": 0,
+        "children": {},
+        "slices_due": 0,
+        "volume": 0,
+        "show_at": None,
+    }
+
+
+def placed(parent: Mapping[str, Any]) -> int:
+    return sum(child[QUANTITY] if child[OPEN] else child[CUM] for child in parent["children"].values())
+
+
+def open_children(parent: Mapping[str, Any]) -> list[str]:
+    return [child_id for child_id, child in parent["children"].items() if child[OPEN]]
+
+
+def due_quantity(parent: Parent, now: int) -> int:
+    """The quantity of the child the parent should send at ``now`` (0: none), advancing its schedule."""
+    plan = parent["plan"]
+    if not parent["accepted"] or parent["stopping"] or now < plan["start_us"]:
+        return 0
+    already = placed(parent)
+    unplaced: int = parent["quantity"] - already
+    if unplaced <= 0:
+        return 0
+    algo = plan["algo"]
+    if algo == "TWAP":
+        parent["slices_due"] = schedule.twap_slices_due(plan, parent["order_id"], now, parent["slices_due"])
+        want = schedule.twap_target(plan, parent["quantity"], parent["slices_due"]) - already
+    elif algo == "POV":
+        floor, target, cap = schedule.pov_bounds(plan, parent["volume"])
+        if already >= floor:
+            return 0
+        want = target - already
+        if want < plan["min_slice"] and want < unplaced:  # no dust: wait until a minimum slice fits the cap
+            if cap - already < plan["min_slice"]:
+                return 0
+            want = plan["min_slice"]
+    else:  # ICEBERG: one slice shows at a time
+        if open_children(parent) or (parent["show_at"] is not None and now < parent["show_at"]):
+            return 0
+        want = schedule.iceberg_slice(plan, parent["order_id"], parent["next"])
+    return max(0, min(want, unplaced))
+
+
+def expired(parent: Mapping[str, Any], now: int) -> bool:
+    end: int | None = parent["plan"]["end_us"]
+    return end is not None and now >= end
