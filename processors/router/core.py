@@ -48,6 +48,7 @@ from topics.catalogue import CLOCK_TICKS, MD_TRADES, ORDERS_CHILD_COMMANDS, ORDE
 
 STAGE: Final = "router"
 _STOPPING_EVENTS: Final = frozenset({"DENIED", "REJECTED"})
+_TAKES_CHILDREN: Final = frozenset({"NEW", "PARTIALLY_FILLED"})  # the parent statuses the OMS adds children to
 
 
 class _Out:
@@ -196,6 +197,7 @@ class RouterCore:
         if parent.get("plan") is None:
             return
         event_type: str = update["event_type"]
+        parent["status"] = update["status"]
         if event_type == "ACCEPTED":
             parent["accepted"] = True
         elif update["status"] == "PENDING_CANCEL":
@@ -243,6 +245,8 @@ class RouterCore:
     def _work(self, out: _Out, parent: Parent) -> None:
         if parent.get("plan") is None or not parent["accepted"] or parent["stopping"]:
             return
+        if parent["status"] not in _TAKES_CHILDREN:
+            return  # a replace is open: its answer re-plans
         if expired(parent, self._now):
             self._stop(out, parent)
             return

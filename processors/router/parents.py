@@ -1,7 +1,8 @@
 """One algorithmic parent as the router keeps it, and what it should do next (pure).
 
 A parent is a JSON-able dict: the order's terms, its plan (``processors.algos.plan``), ``accepted`` (the OMS
-accepted it), ``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
+accepted it), ``status`` (its latest status at the OMS: children go only to a NEW or PARTIALLY_FILLED one),
+``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
 ``children`` (child id -> ``[quantity, cum, open, cancel sent]``) and each algorithm's progress: ``slices_due``
 (TWAP), ``volume`` (POV: traded volume seen since the start), ``show_at`` (ICEBERG: when the next slice may show).
 
@@ -45,6 +46,7 @@ def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Re
         "decision_id": decision["meta"]["event_id"],
         "plan": plan,
         "accepted": False,
+        "status": "NEW",
         "stopping": False,
         "next": 0,
         "children": {},
