@@ -41,7 +41,17 @@ from processors.core import (
     split_state_key,
     state_key,
 )
-from processors.router.parents import CANCEL_SENT, CUM, OPEN, QUANTITY, Parent, due_quantity, expired, new_parent
+from processors.router.parents import (
+    CANCEL_SENT,
+    CUM,
+    OPEN,
+    QUANTITY,
+    Parent,
+    due_quantity,
+    expired,
+    holds,
+    new_parent,
+)
 from schemas.names import CANCEL_ORDER, CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
 from schemas.statuses import TERMINAL_STATUSES
 from topics.catalogue import CLOCK_TICKS, MD_TRADES, ORDERS_CHILD_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS
@@ -210,11 +220,14 @@ class RouterCore:
 
     def _on_child_event(self, out: _Out, parent: Parent, child_id: str, update: Mapping[str, Any]) -> None:
         child = parent["children"][child_id]
+        before = holds(child)
         child[QUANTITY], child[CUM] = update["quantity"], update["cum_quantity"]
-        was_open = child[OPEN]
         child[OPEN] = update["status"] not in TERMINAL_STATUSES
+        parent["placed"] += holds(child) - before
         self._dirty.add((parent["account"], parent["order_id"]))
-        if was_open and not child[OPEN]:
+        if not child[OPEN]:  # ended: it counts for its fills in ``placed`` and leaves the parent's record
+            del parent["children"][child_id]
+            del self._children[child_id]
             refresh: int = parent["plan"].get("refresh_us", 0)
             parent["show_at"] = self._now + refresh
         if update["event_type"] in _STOPPING_EVENTS and not parent["stopping"]:
@@ -284,6 +297,7 @@ class RouterCore:
             "execution": None,
         }
         parent["children"][child_id] = [quantity, 0, True, False]
+        parent["placed"] += quantity
         self._children[child_id] = parent["order_id"]
         out.emits.append(Emit(ORDERS_CHILD_COMMANDS, account, NEW_ORDER, record))
 
@@ -296,7 +310,7 @@ class RouterCore:
 
     def _cancel_children(self, out: _Out, parent: Parent) -> None:
         for child_id, child in parent["children"].items():
-            if child[OPEN] and not child[CANCEL_SENT]:
+            if not child[CANCEL_SENT]:
                 child[CANCEL_SENT] = True
                 out.cancel(parent, child_id)
 

@@ -3,11 +3,13 @@
 A parent is a JSON-able dict: the order's terms, its plan (``processors.algos.plan``), ``accepted`` (the OMS
 accepted it), ``status`` (its latest status at the OMS: children go only to a NEW or PARTIALLY_FILLED one),
 ``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
-``children`` (child id -> ``[quantity, cum, open, cancel sent]``) and each algorithm's progress: ``slices_due``
-(TWAP), ``volume`` (POV: traded volume seen since the start), ``show_at`` (ICEBERG: when the next slice may show).
+``children`` (the open children: child id -> ``[quantity, cum, open, cancel sent]``; a child leaves when it
+ends, so the record stays small however many children a parent works through), ``placed`` (below) and each
+algorithm's progress: ``slices_due`` (TWAP), ``volume`` (POV: traded volume seen since the start),
+``show_at`` (ICEBERG: when the next slice may show).
 
-*Placed* is what the children hold: an open child's quantity, a finished child's filled quantity; *unplaced*
-is the parent's quantity less that, the most any new child may take.
+*Placed* is what the children hold: an open child's quantity, a finished child's filled quantity (kept as a sum,
+changed as children change); *unplaced* is the parent's quantity less that, the most any new child may take.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Re
         "stopping": False,
         "next": 0,
         "children": {},
+        "placed": 0,
         "slices_due": 0,
         "volume": 0,
         "show_at": None,
@@ -57,11 +60,14 @@ def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Re
 
 
 def placed(parent: Mapping[str, Any]) -> int:
-    return sum(child[QUANTITY] if child[OPEN] else child[CUM] for child in parent["children"].values())
+    value: int = parent["placed"]
+    return value
 
 
-def open_children(parent: Mapping[str, Any]) -> list[str]:
-    return [child_id for child_id, child in parent["children"].items() if child[OPEN]]
+def holds(child: list[Any]) -> int:
+    """What a child counts for in ``placed``: its quantity while open, its filled quantity once ended."""
+    value: int = child[QUANTITY] if child[OPEN] else child[CUM]
+    return value
 
 
 def due_quantity(parent: Parent, now: int) -> int:
@@ -87,7 +93,7 @@ def due_quantity(parent: Parent, now: int) -> int:
                 return 0
             want = plan["min_slice"]
     else:  # ICEBERG: one slice shows at a time
-        if open_children(parent) or (parent["show_at"] is not None and now < parent["show_at"]):
+        if parent["children"] or (parent["show_at"] is not None and now < parent["show_at"]):
             return 0
         want = schedule.iceberg_slice(plan, parent["order_id"], parent["next"])
     return max(0, min(want, unplaced))
