@@ -90,8 +90,9 @@ DeadLetterReason = Literal[
 ]
 
 
-# shrivenquant.orders.Algo: Execution algorithm working a parent order.
-Algo = Literal["TWAP", "VWAP", "POV", "ICEBERG", "PEG", "SMART"]
+# shrivenquant.orders.Algo: Execution algorithm working a parent order. No default: a reader that does not
+# know a symbol refuses the record (a dead letter) rather than work the order with another algorithm.
+Algo = Literal["TWAP", "VWAP", "POV", "ICEBERG", "PEG", "SMART", "IMPLEMENTATION_SHORTFALL", "SNIPER"]
 
 
 # shrivenquant.orders.OrderEventType: What happened to an order. DENIED is a pre-trade risk denial; REJECTED a

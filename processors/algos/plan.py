@@ -41,6 +41,8 @@ NOT_AVAILABLE: Final = {
     "VWAP": "VWAP is not available in this router yet (no volume profile source); use TWAP or POV",
     "PEG": "PEG is not available in this router yet; use a LIMIT order or ICEBERG",
     "SMART": "SMART multi-venue routing is not available in this router yet; name a venue instead",
+    "IMPLEMENTATION_SHORTFALL": "IMPLEMENTATION_SHORTFALL is not available in this router yet; use TWAP or POV",
+    "SNIPER": "SNIPER is not available in this router yet; use an IOC LIMIT order",
 }
 
 
