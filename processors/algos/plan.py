@@ -7,7 +7,8 @@ algorithm this router does not run yet, so no instruction is ever silently sent 
 Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
 
 - every algorithm: ``start_time`` (default: the parent's event time), ``end_time`` (default: none). At the end
-  time the router cancels what is left of the parent; the parent must be MARKET or LIMIT.
+  time (or when a DAY or GTD parent's time in force ends) the router cancels what is left of the parent; the
+  parent must be MARKET or LIMIT, GTC, DAY or GTD.
 - TWAP: ``end_time`` or ``params.duration_s`` (exactly one), ``params.slices`` (default 10), ``params.min_slice``
   (a quantity: fewer, larger slices so that each is at least this; default none), ``params.randomise_pct`` (0 to
   50: each slice time moves by up to this share of the slice interval, seeded by the parent id; default 0).
@@ -31,6 +32,7 @@ from schemas.scales import QUANTITY_DECIMALS, to_fixed
 SECOND_US: Final = 1_000_000
 ALGO_VENUE_PREFIX: Final = "algo:"  # a parent's venue: the algorithm working it, e.g. "algo:TWAP"
 PARENT_ORDER_TYPES: Final = frozenset({"MARKET", "LIMIT"})
+PARENT_TIME_IN_FORCE: Final = frozenset({"GTC", "DAY", "GTD"})  # a DAY or GTD parent ends as its time in force does
 TWAP_DEFAULT_SLICES: Final = 10
 MAX_SLICES: Final = 10_000
 MAX_RANDOMISE_PCT: Final = 50
@@ -65,6 +67,8 @@ def plan_for(order: Mapping[str, Any]) -> Record:
         raise InvalidInstruction(f"unknown algorithm {algo}")
     if order["order_type"] not in PARENT_ORDER_TYPES:
         raise InvalidInstruction(f"{algo} works MARKET or LIMIT parents, not {order['order_type']}")
+    if order["time_in_force"] not in PARENT_TIME_IN_FORCE:
+        raise InvalidInstruction(f"a parent works over time: GTC, DAY or GTD, not {order['time_in_force']}")
     params = _Params(algo, instruction.get("params") or {})
     start: int = instruction.get("start_time_us") or order["meta"]["event_time_us"]
     end: int | None = instruction.get("end_time_us")

@@ -20,6 +20,7 @@ from typing import Any, Final
 from processors.algos import schedule
 from processors.core import Record
 
+DAY_US: Final = 86_400_000_000
 QUANTITY: Final = 0
 CUM: Final = 1
 OPEN: Final = 2
@@ -44,6 +45,7 @@ def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Re
         "reduce_only": bool(command.get("reduce_only")),
         "venue": command.get("venue"),
         "quantity": command["quantity"],
+        "expires_us": _expiry(command, plan),
         "correlation_id": command["meta"]["correlation_id"],
         "decision_id": decision["meta"]["event_id"],
         "plan": plan,
@@ -99,6 +101,18 @@ def due_quantity(parent: Parent, now: int) -> int:
     return max(0, min(want, unplaced))
 
 
+def _expiry(command: Mapping[str, Any], plan: Mapping[str, Any]) -> int | None:
+    """When the parent's time in force ends: a GTD's expire time, a DAY's end of the UTC day it starts in."""
+    if command["time_in_force"] == "GTD":
+        expire: int | None = command.get("expire_time_us")
+        return expire
+    if command["time_in_force"] == "DAY":
+        start: int = plan["start_us"]
+        return (start // DAY_US + 1) * DAY_US
+    return None
+
+
 def expired(parent: Mapping[str, Any], now: int) -> bool:
-    end: int | None = parent["plan"]["end_us"]
-    return end is not None and now >= end
+    """Past the plan's end time or the parent's time in force: the router cancels what is left."""
+    ends = [end for end in (parent["plan"]["end_us"], parent.get("expires_us")) if end is not None]
+    return bool(ends) and now >= min(ends)

@@ -20,6 +20,7 @@ from _router_builders import (
     open_children,
     parent,
     send_all,
+    tick,
     ticks,
 )
 
@@ -167,6 +168,26 @@ def test_the_end_time_cancels_what_is_left() -> None:
     parent_id, new = parent("ice-e", execution, order_type="LIMIT", price=90 * P, quantity=9 * Q)
     path.send(new)
     send_all(path, ticks(T0 + S, T0 + 10 * S))
+    assert last_event(path, parent_id)["status"] == "CANCELLED"
+    assert not open_children(path, parent_id)
+
+
+def test_a_gtd_parent_ends_at_its_expire_time() -> None:
+    path = engine()
+    execution = instruction("ICEBERG", display_quantity=2 * Q)
+    parent_id, new = parent(
+        "ice-gtd",
+        execution,
+        quantity=9 * Q,
+        order_type="LIMIT",
+        price=90 * P,
+        time_in_force="GTD",
+        expire_time_us=T0 + 5 * S,
+    )
+    path.send(new)
+    send_all(path, ticks(T0 + S, T0 + 4 * S))
+    assert last_event(path, parent_id)["status"] == "NEW"
+    path.send(tick(T0 + 5 * S))
     assert last_event(path, parent_id)["status"] == "CANCELLED"
     assert not open_children(path, parent_id)
 

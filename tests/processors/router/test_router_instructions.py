@@ -36,6 +36,7 @@ from topics.catalogue import VENUE_ORDERS
         (instruction("VWAP"), {}, "VWAP is not available"),
         (instruction("PEG"), {}, "PEG is not available"),
         (instruction("SMART"), {}, "SMART multi-venue routing is not available"),
+        (instruction("TWAP", params={"duration_s": "60"}), {"time_in_force": "IOC"}, "GTC, DAY or GTD"),
         (instruction("IMPLEMENTATION_SHORTFALL"), {}, "IMPLEMENTATION_SHORTFALL is not available"),
         (instruction("SNIPER"), {}, "SNIPER is not available"),
         (instruction("TWAP", params={"duration_s": "60"}), {"order_type": "STOP", "stop_price": 100 * P}, "MARKET or"),
