@@ -234,7 +234,11 @@ class RouterCore:
             # A child refused (kill switch, limits, the venue): the algorithm stops and the parent is cancelled.
             self._stop(out, parent)
             return
-        self._work(out, parent)
+        if parent["plan"]["algo"] == "ICEBERG":
+            # The next slice follows the end of the last one. TWAP and POV wait for the next market or clock
+            # event: a child that ends unfilled (a market order finding no liquidity) is not sent again at once,
+            # or the router would spin on the venue within one event.
+            self._work(out, parent)
 
     def _on_trade(self, out: _Out, trade: Mapping[str, Any]) -> None:
         symbol: str = trade["symbol"]

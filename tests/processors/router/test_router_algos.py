@@ -94,6 +94,17 @@ def test_pov_keeps_within_one_trade_of_its_target_share_of_traded_volume() -> No
     assert sum(child["quantity"] for child in children(path, parent_id)) == 5 * Q
 
 
+def test_a_child_finding_no_liquidity_is_not_sent_again_until_the_next_market_event() -> None:
+    path = engine()
+    send_all(path, deep_book(depth=Q))  # one lot at 101: the first child takes it, the market is then dry
+    parent_id, new = parent("pov-dry", instruction("POV", participation_bps=5_000), quantity=50 * Q)
+    path.send(new)
+    for n in range(1, 11):
+        path.send(trade(100 * P, 4 * Q, t=T0 + n * S))
+        assert len(children(path, parent_id)) <= n, "at most one child per market event"
+    assert last_event(path, parent_id)["status"] == "PARTIALLY_FILLED"
+
+
 def test_iceberg_never_shows_more_than_its_display_quantity() -> None:
     path = engine()
     execution = instruction("ICEBERG", display_quantity=2 * Q, params={"variance_pct": "30"})
