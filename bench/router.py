@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.common import Reporter, machine_info, median_of_runs
-from connectors.clock import clock_tick
+from connectors.clock import ticks_between
 from connectors.marketdata.sample import SAMPLE_DIR, SAMPLE_FILE
 from connectors.marketdata.tape import TapePlayer
 from connectors.marketdata.tape_io import merged_rows
@@ -110,11 +110,14 @@ def _accepted_router(parents: int) -> RouterCore:
 
 
 def _market_events(count: int) -> list[Event]:
+    """A trade and a clock tick in turn, 10 ms of event time apart (the ticks as a backtest writes them)."""
+    ticks = iter(ticks_between(T0 + 20_000, T0 + count * 10_000, 20_000, "bench"))
     events = []
     for n in range(count):
         t = T0 + (n + 1) * 10_000
         if n % 2:
-            events.append(Event(CLOCK_TICKS, "bench", CLOCK_TICK, clock_tick(t, 10_000, "bench"), t))
+            tick = next(ticks)
+            events.append(Event(CLOCK_TICKS, "bench", CLOCK_TICK, tick, tick["meta"]["event_time_us"]))
         else:
             trade = {
                 "meta": _meta(derived_event_id("bench", "trade", n), t),
