@@ -46,7 +46,9 @@ class _Body(BaseModel):
 class ExecutionCreate(_Body):
     """Work the order with an algorithm instead of sending it as is."""
 
-    algo: Literal["twap", "vwap", "pov", "iceberg", "peg", "smart"]
+    algo: Literal["twap", "vwap", "pov", "iceberg", "peg", "smart", "implementation_shortfall", "sniper"] = Field(
+        description="twap, pov and iceberg are worked (docs/EXECUTION.md); the others are rejected with the reason."
+    )
     start_time: AwareDatetime | None = Field(None, description="Earliest start; absent = now.")
     end_time: AwareDatetime | None = Field(None, description="Complete by then; absent = no deadline.")
     participation_bps: Annotated[int, Field(ge=1, le=10_000)] | None = Field(None, description="POV target share.")

@@ -30,6 +30,7 @@ import httpx
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from api.config import ApiSettings
+from connectors.clock import run_ticker
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from infra import stack as infra
@@ -67,9 +68,12 @@ class StackOptions:
     market_data: bool = True  # the orderbook stage beside the order path
     keep_infra: bool = False  # leave a broker and database this stack started running when it stops
     api_log_level: str = "warning"
+    tick_interval_s: float = 1.0  # the ticker's clock.ticks: how often execution algorithms see time pass
 
     def __post_init__(self) -> None:
         stages = topology_stages(self.topology)  # a ValueError names the known ones
+        if self.tick_interval_s <= 0:
+            raise ValueError(f"the tick interval must be positive, not {self.tick_interval_s} s")
         if self.engine == "faust" and any(len(STAGES[stage].cores) > 1 for stage in stages):
             raise ValueError(f"the faust engine runs one core per stage: use --topology cores, not {self.topology}")
 
@@ -164,6 +168,7 @@ class Stack:
     started_infra: list[str] = field(default_factory=list)
     _sink_stop: threading.Event = field(default_factory=threading.Event)
     _sink_thread: threading.Thread | None = None
+    _ticker_thread: threading.Thread | None = None
     _sink_error: BaseException | None = None
     _sink_metrics: ProcessMetrics = field(default_factory=lambda: ProcessMetrics("sink"))
     _sink_probes: ProbeServer | None = None
@@ -221,6 +226,7 @@ class Stack:
                 f"{self.options.engine} engine)"
             )
             self._start_sink()
+            self._start_ticker()
             self._start_api()
             self._wait_ready()
         except BaseException:
@@ -266,6 +272,20 @@ class Stack:
         self._sink_thread = threading.Thread(target=target, name="sq-sink", daemon=True)
         self._sink_thread.start()
         self.say("sink: projecting orders, fills and positions into PostgreSQL")
+
+    def _start_ticker(self) -> None:
+        """The ticker in a thread: event time for the execution algorithms (connectors.clock). It stops with
+        the sink; an error stops only it (the algorithms then move on market data and order events alone)."""
+
+        def target() -> None:
+            try:
+                run_ticker(self.settings, self.options.tick_interval_s, self._sink_stop)
+            except Exception as error:
+                self.say(f"the ticker stopped ({error}): algorithms move on market data and order events only")
+
+        self._ticker_thread = threading.Thread(target=target, name="sq-ticker", daemon=True)
+        self._ticker_thread.start()
+        self.say(f"ticker: a clock tick every {self.options.tick_interval_s:g} s for the execution algorithms")
 
     def _bind_api_socket(self) -> None:
         # Bound here, not by uvicorn, so a port in use is a clear error at once. IPPROTO_TCP: asyncio sets
@@ -360,6 +380,9 @@ class Stack:
         if self._sink_probes is not None:
             self._sink_probes.close()
             self._sink_probes = None
+        if self._ticker_thread is not None:
+            self._sink_stop.set()
+            self._ticker_thread.join(timeout=10)
         if self.started_infra and not self.options.keep_infra:
             self.say(f"stopping {' and '.join(self.started_infra)} (started by this stack) …")
             if "kafka" in self.started_infra:

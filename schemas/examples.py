@@ -16,6 +16,7 @@ from schemas.names import (
     BOOK_TOP,
     CANCEL_ORDER,
     CIRCUIT_BREAKER,
+    CLOCK_TICK,
     DEAD_LETTER,
     DEPTH_SNAPSHOT,
     DEPTH_UPDATE,
@@ -295,6 +296,10 @@ def _kill_switch(seq: int) -> t.KillSwitch:
     }
 
 
+def _clock_tick(seq: int) -> t.ClockTick:
+    return {"meta": example_meta(seq, "ticker"), "source": "ticker", "interval_us": 1_000_000}
+
+
 def _circuit_breaker(seq: int) -> t.CircuitBreaker:
     return {
         "meta": example_meta(seq, "risk"),
@@ -407,6 +412,7 @@ _BUILDERS: Mapping[str, Callable[[int], Mapping[str, Any]]] = {
     RISK_DECISION: _risk_decision,
     RISK_LIMITS: _risk_limits,
     KILL_SWITCH: _kill_switch,
+    CLOCK_TICK: _clock_tick,
     CIRCUIT_BREAKER: _circuit_breaker,
     TRADING_STATE_SET: _trading_state_set,
     VENUE_ORDER: _venue_order,

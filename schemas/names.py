@@ -20,6 +20,7 @@ TIME_IN_FORCE: Final = "shrivenquant.common.TimeInForce"
 # shrivenquant.control
 BREAKER_STATE: Final = "shrivenquant.control.BreakerState"
 CIRCUIT_BREAKER: Final = "shrivenquant.control.CircuitBreaker"
+CLOCK_TICK: Final = "shrivenquant.control.ClockTick"
 KILL_SWITCH: Final = "shrivenquant.control.KillSwitch"
 SCOPE: Final = "shrivenquant.control.Scope"
 TRADING_STATE: Final = "shrivenquant.control.TradingState"

@@ -90,8 +90,9 @@ DeadLetterReason = Literal[
 ]
 
 
-# shrivenquant.orders.Algo: Execution algorithm working a parent order.
-Algo = Literal["TWAP", "VWAP", "POV", "ICEBERG", "PEG", "SMART"]
+# shrivenquant.orders.Algo: Execution algorithm working a parent order. No default: a reader that does not
+# know a symbol refuses the record (a dead letter) rather than work the order with another algorithm.
+Algo = Literal["TWAP", "VWAP", "POV", "ICEBERG", "PEG", "SMART", "IMPLEMENTATION_SHORTFALL", "SNIPER"]
 
 
 # shrivenquant.orders.OrderEventType: What happened to an order. DENIED is a pre-trade risk denial; REJECTED a
@@ -199,6 +200,16 @@ class CircuitBreaker(TypedDict):
     window_us: int
     cool_down_until_us: int | None
     detail: str
+
+
+class ClockTick(TypedDict):
+    """shrivenquant.control.ClockTick: A tick of event time: how time reaches the execution algorithms when no
+    other event arrives. Its meta.event_time_us is the time it marks.
+    """
+
+    meta: EventMeta
+    source: str
+    interval_us: int
 
 
 class KillSwitch(TypedDict):

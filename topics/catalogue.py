@@ -17,6 +17,7 @@ from schemas.names import (
     BOOK_TOP,
     CANCEL_ORDER,
     CIRCUIT_BREAKER,
+    CLOCK_TICK,
     DEAD_LETTER,
     DEPTH_SNAPSHOT,
     DEPTH_UPDATE,
@@ -63,6 +64,8 @@ VENUE_ORDERS = "venue.orders"
 VENUE_EXECUTIONS = "venue.executions"
 PORTFOLIO_POSITIONS = "portfolio.positions"
 DEAD_LETTERS = "ops.deadletters"
+ORDERS_CHILD_COMMANDS = "orders.child_commands"
+CLOCK_TICKS = "clock.ticks"
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,26 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         FOREVER,
         "Records no stage could use, with the reason; nothing bad is dropped silently.",
         written_by=(UPSTREAM, "risk", "oms", "venue", "portfolio", "orderbook"),
+    ),
+    TopicSpec(
+        ORDERS_CHILD_COMMANDS,
+        "account",
+        (NEW_ORDER, CANCEL_ORDER),
+        ACCOUNT_PARTITIONS,
+        "delete",
+        FOREVER,
+        "Child orders and their cancels from the execution algorithms (router); risk decides them like any order.",
+        key_field="account",
+        written_by=("router",),
+    ),
+    TopicSpec(
+        CLOCK_TICKS,
+        "source",
+        (CLOCK_TICK,),
+        1,
+        "delete",
+        WEEK_MS,
+        "Event-time ticks (the ticker service, a backtest): how time reaches the execution algorithms.",
     ),
 )
 

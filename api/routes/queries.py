@@ -107,6 +107,20 @@ def get_order_events(
 
 
 @router.get(
+    "/orders/{order_id}/children",
+    response_model=list[OrderPublic],
+    summary="An algorithmic parent's child orders",
+    responses=responses(401, 403, 404, 409, 429, 503),
+)
+def get_order_children(order_id: OrderId, principal: Reader, res: Res, limit: Limit = MAX_LIMIT) -> list[OrderPublic]:
+    """The child orders the router placed for a parent (``execution`` on POST /v1/orders), in the order placed,
+    each with its own status and fills; the parent's cum and average price are theirs rolled up."""
+    known_order(res, principal, order_id, latest=False)
+    with res.pool.connection() as conn:
+        return [order_public(child) for child in read_models.child_orders(conn, order_id, limit=limit)]
+
+
+@router.get(
     "/fills",
     response_model=Page[FillPublic],
     summary="List fills, newest first",

@@ -170,6 +170,15 @@ def get_order(conn: psycopg.Connection[Any], order_id: str) -> Order | None:
         return cur.execute(query, (order_id,)).fetchone()
 
 
+def child_orders(conn: psycopg.Connection[Any], parent_order_id: str, *, limit: int = MAX_LIMIT) -> list[Order]:
+    """The children of an algorithmic parent, oldest first (the order the router placed them in)."""
+    query = sql.SQL(
+        "SELECT {} FROM orders WHERE parent_order_id = %s ORDER BY created_time_us, order_id LIMIT %s"
+    ).format(_ORDER_COLUMNS)
+    with conn.cursor(row_factory=class_row(Order)) as cur:
+        return cur.execute(query, (parent_order_id, _checked_limit(limit))).fetchall()
+
+
 def order_events(
     conn: psycopg.Connection[Any], order_id: str, *, after_sequence: int = 0, limit: int = MAX_LIMIT
 ) -> list[OrderEventRow]:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+from processors.algos.plan import ALGO_VENUE_PREFIX, InvalidInstruction, is_parent_venue, plan_for
 from processors.core import (
     Emit,
     Event,
@@ -295,6 +296,32 @@ def _amended_trigger(out: _Out, order: Order) -> str | None:
     return t.AMENDED_COMPLETE if done else t.AMENDED
 
 
+def _children_leaves(orders: AccountOrders, parent_id: str) -> int:
+    """Quantity still working in the children of a parent (its working orders that name it)."""
+    return sum(
+        child["quantity"] - child["cum"]
+        for child in orders.working.values()
+        if child["parent_order_id"] == parent_id and child["status"] not in _TERMINAL
+    )
+
+
+def _child_refusal(orders: AccountOrders, command: Mapping[str, Any]) -> str | None:
+    """Why a child of an algorithmic parent the OMS holds cannot be placed; None for any other order."""
+    parent_id: str | None = command.get("parent_order_id")
+    parent = None if parent_id is None else orders.get(parent_id)
+    if parent is None or not is_parent_venue(parent["venue"]):
+        return None  # not a child of an algorithmic parent held here: a plain order
+    if parent["status"] not in (t.NEW, t.PARTIALLY_FILLED):
+        return f"parent {parent_id} is {parent['status']}: it takes no new children"
+    if (command["symbol"], command["side"]) != (parent["symbol"], parent["side"]):
+        return f"a child must trade the parent's {parent['side']} {parent['symbol']}"
+    assert parent_id is not None
+    unplaced = parent["quantity"] - parent["cum"] - _children_leaves(orders, parent_id)
+    if command["quantity"] > unplaced:
+        return f"quantity {command['quantity']} exceeds the parent's unplaced {unplaced}"
+    return None
+
+
 class OmsCore:
     """The order state machine for the accounts of the partitions a worker owns (see the module docstring)."""
 
@@ -419,9 +446,15 @@ class OmsCore:
             out.order_event(
                 order, "DENIED", command_id=command_id, reason=decision["reason"], detail=decision["detail"]
             )
-        elif (invalid := new_order_invalid_reason(command)) is not None:
+        elif (invalid := self._invalid_reason(orders, command)) is not None:
             order = new_order_state(command, t.REJECTED, None, command_id)
             out.order_event(order, "REJECTED", command_id=command_id, reason="INVALID_ORDER", detail=invalid)
+        elif command.get("execution") is not None:
+            algo: str = command["execution"]["algo"]
+            order = new_order_state(command, t.PENDING_NEW, ALGO_VENUE_PREFIX + algo, command_id)
+            out.order_event(order, "PENDING_NEW", command_id=command_id, detail=f"worked by {algo}")
+            order["status"], order["working"] = _STEPS[t.PENDING_NEW, t.PENDING_NEW, t.ACK]
+            out.order_event(order, "ACCEPTED", command_id=None, detail=f"{algo} working: the router places children")
         else:
             order = new_order_state(
                 command, t.PENDING_NEW, command.get("venue") or self.config.default_venue, command_id
@@ -434,6 +467,23 @@ class OmsCore:
         orders.working[order_id] = order
         self._dirty.add((account, order_id))
         self._archive_if_done(orders, order)
+
+    @staticmethod
+    def _invalid_reason(orders: AccountOrders, command: Mapping[str, Any]) -> str | None:
+        """Why an approved NewOrder cannot become an order: its terms, its execution instruction, or (a child of
+        a parent the OMS holds) its parent, which must be working and have the quantity unplaced."""
+        invalid = new_order_invalid_reason(command)
+        if invalid is not None:
+            return invalid
+        if command.get("execution") is not None:
+            if command.get("parent_order_id") is not None:
+                return "a child order cannot carry an execution instruction"
+            try:
+                plan_for(command)
+            except InvalidInstruction as error:
+                return f"execution: {error}"
+            return None
+        return _child_refusal(orders, command)
 
     @staticmethod
     def _existing(orders: AccountOrders, order_id: str, derived_id: str, client_order_id: str) -> Order | None:
@@ -458,7 +508,9 @@ class OmsCore:
     def _on_amend(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any]) -> None:
         self._on_request(out, decision, command, REPLACE)
 
-    def _on_request(self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any], kind: str) -> None:
+    def _on_request(  # noqa: PLR0911  one return per way a request is answered
+        self, out: _Out, decision: Mapping[str, Any], command: Mapping[str, Any], kind: str
+    ) -> None:
         """A cancel or replace request: rejected at once, or opened (PENDING_*) and sent to the venue."""
         account: str = command["account"]
         command_id: str = command["meta"]["event_id"]
@@ -485,6 +537,9 @@ class OmsCore:
             out.order_event(order, reject_type, command_id=command_id, reason="INVALID_TRANSITION", detail=detail)
             return
         decision_id: str = decision["meta"]["event_id"]
+        if is_parent_venue(order["venue"]):
+            self._on_parent_request(out, order, command, kind, step)
+            return
         if kind == CANCEL and step[0] == t.PENDING_REPLACE:
             self._queue_cancel(out, order, command_id, decision_id)
             return
@@ -501,6 +556,88 @@ class OmsCore:
 
         self._dirty.add((account, order["order_id"]))
         self._open_request(out, order, step, request, decision_id)
+
+    def _on_parent_request(
+        self, out: _Out, order: Order, command: Mapping[str, Any], kind: str, step: tuple[str, str]
+    ) -> None:
+        """A cancel or replace of an algorithmic parent: no venue holds it, so the OMS answers it here.
+
+        A replace is applied at once (the router re-plans the remainder), unless the new quantity is below what
+        is filled or still working in children. A cancel is PENDING_CANCEL while children work (the router
+        cancels them) and CANCELLED once none does.
+        """
+        orders = self._accounts[order["account"]]
+        account, order_id = order["account"], order["order_id"]
+        command_id: str = command["meta"]["event_id"]
+        if kind == REPLACE:
+            refusal = _replace_refusal(order, command)
+            quantity: int = order["quantity"] if command.get("quantity") is None else command["quantity"]
+            working_children = _children_leaves(orders, order_id)
+            if refusal is None and quantity < order["cum"] + working_children:
+                refusal = (
+                    "AMEND_BELOW_FILLED",
+                    f"new quantity {quantity} is below the filled {order['cum']} plus {working_children} working "
+                    "in children",
+                )
+            if refusal is not None:
+                reason, detail = refusal
+                out.order_event(order, "REPLACE_REJECTED", command_id=command_id, reason=reason, detail=detail)
+                return
+        self._dirty.add((account, order_id))
+        order["status"], order["working"] = step
+        order["pending"] = {"kind": kind, "command_id": command_id}
+        if kind == CANCEL:
+            out.order_event(order, t.PENDING_CANCEL, command_id=command_id, detail="the router cancels the children")
+            self._finish_parent_cancel(out, orders, order)
+            return
+        out.order_event(order, t.PENDING_REPLACE, command_id=command_id, detail="the router re-plans the remainder")
+        order["pending"].update(
+            quantity=quantity,
+            price=order["price"] if command.get("price") is None else command["price"],
+            stop_price=order["stop_price"],
+        )
+        trigger = t.AMENDED_COMPLETE if quantity == order["cum"] else t.AMENDED
+        self._apply_report(out, order, {}, trigger, _STEPS[order["status"], order["working"], trigger])
+        self._archive_if_done(orders, order)
+
+    def _finish_parent_cancel(self, out: _Out, orders: AccountOrders, parent: Order) -> None:
+        """A parent with a cancel open and no child working is CANCELLED."""
+        pending = parent["pending"]
+        if pending is None or pending["kind"] != CANCEL or _children_leaves(orders, parent["order_id"]):
+            return
+        step = _STEPS[parent["status"], parent["working"], t.VENUE_CANCELLED]
+        self._apply_report(out, parent, {"detail": "no child working"}, t.VENUE_CANCELLED, step)
+        self._archive_if_done(orders, parent)
+
+    def _roll_up(self, out: _Out, orders: AccountOrders, child: Order, report: Mapping[str, Any]) -> None:
+        """A child's fill or end, told to its algorithmic parent: the parent's cum, average price and status.
+
+        The parent's event shows the child's fill in its detail with ``last_quantity`` 0: the child's own event
+        is the fill (positions and risk count it once)."""
+        parent = orders.working.get(child["parent_order_id"])
+        if parent is None or not is_parent_venue(parent["venue"]):
+            return
+        self._dirty.add((orders.account, parent["order_id"]))
+        if report.get("exec_type") == "FILL":
+            quantity: int = report["last_quantity"]
+            price: int = report["last_price"]
+            trigger = t.FILL_COMPLETE if quantity >= parent["quantity"] - parent["cum"] else t.FILL
+            step = _STEPS.get((parent["status"], parent["working"], trigger))
+            if step is not None:
+                parent["cum"] += quantity
+                parent["fill_value"] += price * quantity
+                parent["status"], parent["working"] = step
+                out.order_event(
+                    parent,
+                    _EVENT_TYPE[trigger],
+                    command_id=None,
+                    detail=f"child {child['order_id']} filled {quantity} at {price}",
+                )
+                if parent["pending"] is not None:
+                    self._settle_requests(out, parent)
+                self._archive_if_done(orders, parent)
+        if child["status"] in _TERMINAL and parent["status"] not in _TERMINAL:
+            self._finish_parent_cancel(out, orders, parent)
 
     @staticmethod
     def _open_request(out: _Out, order: Order, step: tuple[str, str], request: Record, decision_id: str) -> None:
@@ -567,6 +704,8 @@ class OmsCore:
         self._dirty.add((account, order["order_id"]))
         self._apply_report(out, order, report, trigger, step)
         self._archive_if_done(orders, order)
+        if order["parent_order_id"] is not None:
+            self._roll_up(out, orders, order, report)
 
     def _execution_trigger(self, out: _Out, order: Order, report: Mapping[str, Any]) -> str | None:
         """The state machine's trigger a venue report is; None when it is a repeat or is dead-lettered."""

@@ -90,7 +90,15 @@ from schemas.names import KILL_SWITCH as KILL_SWITCH_SCHEMA
 from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from schemas.scales import Cash, Price, Quantity, notional
 from schemas.statuses import FILL_EVENT_TYPES, TERMINAL_STATUSES
-from topics.catalogue import CONTROL_EVENTS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS, RISK_LIMITS
+from topics.catalogue import (
+    CONTROL_EVENTS,
+    MD_TRADES,
+    ORDERS_CHILD_COMMANDS,
+    ORDERS_COMMANDS,
+    ORDERS_EVENTS,
+    RISK_DECISIONS,
+    RISK_LIMITS,
+)
 
 STAGE: Final = "risk"
 
@@ -156,7 +164,10 @@ def _key(scope: str, target: str | None) -> str:
 
 
 def _order_exposure(order: Mapping[str, Any]) -> int:
-    """The working quantity an order counts for: its leaves, or a pending approved amend's if larger."""
+    """The working quantity an order counts for: its leaves, or a pending approved amend's if larger; nothing
+    for a child of an algorithmic parent (its quantity is carved from the parent's, which counts already)."""
+    if "child" in order:
+        return 0
     amend: int | None = order["amend_leaves"]
     leaves: int = order["leaves"]
     return leaves if amend is None or amend < leaves else amend
@@ -166,7 +177,8 @@ class RiskCore:
     """Pre-trade risk for the accounts of the partitions a worker owns (see the module docstring)."""
 
     name: ClassVar[str] = STAGE
-    inputs: ClassVar[tuple[str, ...]] = (ORDERS_COMMANDS, RISK_LIMITS, ORDERS_EVENTS)
+    # The router's child orders come on their own topic (handed in process where the router runs in the stage).
+    inputs: ClassVar[tuple[str, ...]] = (ORDERS_COMMANDS, RISK_LIMITS, ORDERS_EVENTS, ORDERS_CHILD_COMMANDS)
     broadcast_inputs: ClassVar[tuple[str, ...]] = (CONTROL_EVENTS, MD_TRADES)
     barrier_inputs: ClassVar[tuple[str, ...]] = (CONTROL_EVENTS,)  # a kill switch acts on the next command
     outputs: ClassVar[tuple[str, ...]] = (RISK_DECISIONS, CONTROL_EVENTS)
@@ -299,6 +311,10 @@ class RiskCore:
         exposure = state["exposure"].get(symbol)
         same_side = 0 if exposure is None else (exposure[0] if buy else -exposure[1])
         reduces = reduces_position(position_qty, same_side, signed)
+        # A child of an algorithmic parent risk holds adds no exposure: the parent's leaves cover it.
+        parent_id: str | None = order.get("parent_order_id")
+        parent = None if parent_id is None else state["orders"].get(parent_id)
+        child = parent is not None and "parent" in parent
         reference, reference_name = self._reference(symbol, limits)
         value, basis = self._valuation(order, quantity, reference, reference_name)
         tokens, tokens_at = self._bucket(state, now, limits)
@@ -310,7 +326,7 @@ class RiskCore:
             symbol_allowed(symbol, limits["allowed_symbols"]),
             order_quantity(quantity, limits["max_order_quantity"]),
             order_notional(value, limits["max_order_notional"], basis),
-            position(position_qty + same_side + signed, limits["max_position_quantity"]),
+            position(position_qty + same_side + (0 if child else signed), limits["max_position_quantity"]),
             open_orders(len(state["orders"]) + 1, limits["max_open_orders"]),
             order_rate(tokens, limits["orders_per_second"], limits["order_burst"]),
             price_collar(limit_price, reference, reference_name, limits["price_collar_bps"]),
@@ -331,8 +347,12 @@ class RiskCore:
                     "amend_leaves": None,
                     "correlation_id": meta["correlation_id"],
                 }
+                if order.get("execution") is not None:
+                    state["orders"][order_id]["parent"] = True
+                if child:
+                    state["orders"][order_id]["child"] = True
                 self._dirty_orders.add((account, order_id))
-                self._expose(state, symbol, buy, quantity)
+                self._expose(state, symbol, buy, 0 if child else quantity)
         state["bucket"] = [tokens, tokens_at]
         emits.append(
             self._decision(

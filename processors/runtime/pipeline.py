@@ -38,13 +38,15 @@ class StageSpec:
     exclusive: bool = False
 
 
-ORDER_PATH = ("risk", "oms", "venue", "portfolio")
+# The router follows the OMS: it works the parents the OMS accepts, and its child orders go back to risk in
+# process (orders.child_commands), so neither a parent's children nor a direct order take an extra hop.
+ORDER_PATH = ("risk", "oms", "router", "venue", "portfolio")
 
 STAGES: dict[str, StageSpec] = {
     spec.name: spec
     for spec in (
         StageSpec("orderpath", ORDER_PATH, exclusive=True),
-        StageSpec("account", ("risk", "oms", "portfolio")),
+        StageSpec("account", ("risk", "oms", "router", "portfolio")),
         *(StageSpec(name, (name,)) for name in (*ORDER_PATH, "orderbook")),
     )
 }

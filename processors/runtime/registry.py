@@ -14,6 +14,7 @@ from topics.catalogue import stage_group
 PROCESSORS: dict[str, str] = {
     "risk": "processors.risk.core:RiskCore",
     "oms": "processors.oms.core:OmsCore",
+    "router": "processors.router.core:RouterCore",
     "venue": "processors.venue.core:VenueCore",
     "portfolio": "processors.portfolio.core:PortfolioCore",
     "orderbook": "processors.orderbook.core:OrderBookCore",

@@ -43,6 +43,12 @@ def add_deployment_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave a broker and database that this command started running when it stops",
     )
+    parser.add_argument(
+        "--tick-interval",
+        type=float,
+        default=1.0,
+        help="seconds between the clock ticks execution algorithms see time by (docs/EXECUTION.md; default: 1)",
+    )
 
 
 def start_stack(args: argparse.Namespace, stop: threading.Event) -> Stack:
@@ -59,7 +65,11 @@ def start_stack(args: argparse.Namespace, stop: threading.Event) -> Stack:
         raise CommandError(str(error)) from None
     try:
         options = StackOptions(
-            engine=args.engine, topology=args.topology, standby=args.standby, keep_infra=args.keep_infra
+            engine=args.engine,
+            topology=args.topology,
+            standby=args.standby,
+            keep_infra=args.keep_infra,
+            tick_interval_s=args.tick_interval,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None

@@ -109,3 +109,29 @@ def test_the_kill_switch_stops_the_next_order_and_releasing_it_lets_orders_throu
         assert released.status_code == 202
         allowed = _place(trader, OTHER, _symbol(), "buy", "1", "100")
         wait_for(lambda: _status_in(trader, allowed, {"NEW"}), SETTLE_S, "the next order to rest")
+
+
+def test_an_algorithmic_parent_shows_its_children_and_a_cancel_ends_them(order_path: ApiEnv) -> None:
+    symbol = _symbol()
+    iceberg = {"algo": "iceberg", "display_quantity": "0.25"}
+    body = {"account": OWN, "symbol": symbol, "side": "buy", "type": "limit", "quantity": "1", "price": "100"}
+    with order_path.client(order_path.keys.trader) as trader:
+        response = trader.post("/v1/orders", json={**body, "execution": iceberg})
+        assert response.status_code == 202, response.text
+        parent = response.json()["order_id"]
+        assert wait_for(lambda: _status_in(trader, parent, {"NEW"}), STARTUP_S, "the parent")["venue"] == "algo:ICEBERG"
+        children = wait_for(lambda: trader.get(f"/v1/orders/{parent}/children").json(), SETTLE_S, "the first slice")
+        assert [(c["quantity"], c["price"], c["parent_order_id"]) for c in children] == [("0.25", "100", parent)]
+        child = children[0]["order_id"]
+        wait_for(lambda: _status_in(trader, child, {"NEW"}), SETTLE_S, "the slice to rest")
+
+        assert trader.delete(f"/v1/orders/{parent}").status_code == 202
+        wait_for(lambda: _status_in(trader, parent, {"CANCELLED"}), SETTLE_S, "the parent to be cancelled")
+        assert _status_in(trader, child, {"CANCELLED"}), "cancelling the parent cancelled its open child"
+
+        response = trader.post("/v1/orders", json={**body, "execution": {"algo": "vwap"}})
+        unworkable = response.json()["order_id"]
+        rejected = wait_for(lambda: _status_in(trader, unworkable, {"REJECTED"}), SETTLE_S, "the reject")
+        assert (rejected["last_reason"], rejected["venue"]) == ("INVALID_ORDER", None)
+        assert "VWAP is not available" in rejected["last_detail"]
+        assert trader.get(f"/v1/orders/{unworkable}/children").json() == []

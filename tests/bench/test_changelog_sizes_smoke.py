@@ -19,4 +19,5 @@ def test_every_batch_reports_its_changelog(capsys: pytest.CaptureFixture[str]) -
     names = ("changelog bytes per command", "changelog records", "state_changes + encoding per command")
     assert set(figures) == {(f"batch of {n} commands", name) for n in (3, 10) for name in names}
     per_core = figures[("batch of 3 commands", "changelog bytes per command")]["extra"]["per_core"]
-    assert set(per_core) == {"risk", "oms", "venue", "portfolio"}
+    assert set(per_core) == {"risk", "oms", "router", "venue", "portfolio"}
+    assert per_core["router"]["bytes"] == 0, "direct orders leave the router without state"

@@ -34,6 +34,6 @@ def test_each_core_alone_on_its_handed_inputs_writes_what_it_wrote_in_the_engine
     for name in stage_spec(PATH_STAGE).cores:
         core = new_core(name)
         alone = [emit for event in inputs[name] for emit in core.apply(event)]
-        assert alone, name
+        assert bool(alone) == (name != "router"), name  # the router works only algorithmic parents: none here
         for topic in core.outputs:  # each of its output topics has no other writer in the path: same order
             assert [emit for emit in alone if emit.topic == topic] == engine.outputs.get(topic, []), (name, topic)

@@ -28,7 +28,7 @@ DOCKERFILE = ROOT / "infra" / "Dockerfile"
 PROCESSORS = set(STAGES)
 DEPLOYED_PROCESSORS = {"orderpath", "orderpath-standby", "orderbook"}
 JOBS = {"topics", "migrate"}
-LONG_RUNNING = DEPLOYED_PROCESSORS | {"sink", "api"}
+LONG_RUNNING = DEPLOYED_PROCESSORS | {"sink", "api", "ticker"}
 OBSERVABILITY = {"prometheus", "grafana"}
 INFRA = {"kafka", "postgres"}
 

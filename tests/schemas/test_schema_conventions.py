@@ -27,6 +27,7 @@ UNSCALED_LONGS = {
     "fill_count",
     "version",
     "window_us",
+    "interval_us",
     "source_offset",
 }
 AMOUNT_WORDS = re.compile(r"price|quantity|notional|pnl|fee|cash|loss|offset_price|peg_offset")

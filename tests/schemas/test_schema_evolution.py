@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from schemas.codec import Codec
-from schemas.errors import DecodeError, SchemaError
+from schemas.errors import DecodeError, SchemaError, UnknownSchemaError
 from schemas.freeze import freeze
 from schemas.registry import SchemaRegistry
 
@@ -129,3 +129,31 @@ def test_history_schemas_are_writers_only(tmp_path: Path) -> None:
     assert registry.get(NAME).version == 2
     assert [(schema.full_name, schema.version, schema.current) for schema in registry.history] == [(NAME, 1, False)]
     assert len(registry.writers) == 2
+
+
+def test_shipped_new_order_v1_records_read_as_v2_and_v1_readers_refuse_the_new_algorithms(tmp_path: Path) -> None:
+    """NewOrder v2 (the Algo enum grew IMPLEMENTATION_SHORTFALL and SNIPER): records written with v1 still read
+    as v2; a reader that only knows v1 refuses a v2 record (its writer fingerprint is unknown to it: an
+    UNKNOWN_SCHEMA dead letter), so a new algorithm is never worked as another one."""
+    from schemas.codec import default_codec
+    from schemas.examples import example_event
+    from schemas.names import NEW_ORDER
+
+    history = Path(__file__).resolve().parents[2] / "schemas" / "avro" / "history"
+    v1 = json.loads((history / f"{NEW_ORDER}.v1.avsc").read_text())
+    write(tmp_path / "v1" / f"{NEW_ORDER}.avsc", v1)
+    old = codec_for(tmp_path / "v1")
+    instruction = {
+        "algo": "TWAP",
+        "start_time_us": None,
+        "end_time_us": None,
+        "participation_bps": None,
+        "display_quantity": None,
+        "peg_offset": None,
+        "params": {"duration_s": "60"},
+    }
+    record = example_event(NEW_ORDER, execution=instruction)
+    assert default_codec().decode(old.encode(NEW_ORDER, record)).record == record
+    sniper = example_event(NEW_ORDER, execution={**instruction, "algo": "SNIPER", "params": {}})
+    with pytest.raises(UnknownSchemaError):
+        old.decode(default_codec().encode(NEW_ORDER, sniper))

@@ -16,10 +16,12 @@ from processors.runtime.registry import core_class, new_core
 from schemas.codec import Codec, default_codec
 from tests.kit.flows import flow_events
 from topics.catalogue import (
+    CLOCK_TICKS,
     CONTROL_EVENTS,
     DEAD_LETTERS,
     MD_DEPTH,
     MD_TRADES,
+    ORDERS_CHILD_COMMANDS,
     ORDERS_COMMANDS,
     ORDERS_EVENTS,
     PORTFOLIO_POSITIONS,
@@ -45,8 +47,8 @@ FLOW = flow_events(FlowConfig(orders=300, seed=5, accounts=3))
 def test_the_single_stage_reads_commands_and_limits_and_hands_the_rest_in_process() -> None:
     pipeline = _pipeline("orderpath")
     assert pipeline.inputs == (ORDERS_COMMANDS, RISK_LIMITS)
-    assert set(pipeline.broadcast_inputs) == {CONTROL_EVENTS, MD_TRADES, MD_DEPTH}
-    assert pipeline.internal == {RISK_DECISIONS, ORDERS_EVENTS, VENUE_ORDERS, VENUE_EXECUTIONS}
+    assert set(pipeline.broadcast_inputs) == {CONTROL_EVENTS, MD_TRADES, MD_DEPTH, CLOCK_TICKS}
+    assert pipeline.internal == {RISK_DECISIONS, ORDERS_EVENTS, VENUE_ORDERS, VENUE_EXECUTIONS, ORDERS_CHILD_COMMANDS}
     assert pipeline.barrier_inputs == (CONTROL_EVENTS,)
     # control.events has writers outside the pipeline (the API's kill switches): always read from Kafka
     assert pipeline.takes(CONTROL_EVENTS) and not pipeline.takes(VENUE_ORDERS)
@@ -56,6 +58,7 @@ def test_the_account_stage_reads_the_venue_s_executions_from_kafka() -> None:
     pipeline = _pipeline("account")
     assert pipeline.inputs == (ORDERS_COMMANDS, RISK_LIMITS, VENUE_EXECUTIONS)
     assert RISK_DECISIONS in pipeline.internal and ORDERS_EVENTS in pipeline.internal
+    assert ORDERS_CHILD_COMMANDS in pipeline.internal  # a parent's children take no extra hop
     assert VENUE_ORDERS not in pipeline.internal  # the venue stage reads it
 
 
@@ -69,7 +72,7 @@ def test_a_core_alone_hands_nothing_in_process() -> None:
 def test_every_topology_runs_every_order_path_core_once() -> None:
     for stages in TOPOLOGIES.values():
         cores = Counter(core for stage in stages for core in STAGES[stage].cores)
-        assert cores == Counter({"risk": 1, "oms": 1, "venue": 1, "portfolio": 1})
+        assert cores == Counter({"risk": 1, "oms": 1, "router": 1, "venue": 1, "portfolio": 1})
 
 
 def test_a_crossing_pair_is_decided_accepted_filled_and_booked_within_one_input_each() -> None:

@@ -1,0 +1,188 @@
+"""An ``ExecutionInstruction`` validated into a plan: the parameters each algorithm takes, checked on arrival.
+
+A plan is a JSON-able dict (it lives in the router's changelog). ``plan_for`` raises ``InvalidInstruction`` with
+the reason for anything it cannot work: a bad parameter, a parameter the algorithm does not take, or an
+algorithm this router does not run yet, so no instruction is ever silently sent as a plain order.
+
+Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
+
+- every algorithm: ``start_time`` (default: the parent's event time), ``end_time`` (default: none). At the end
+  time (or when a DAY or GTD parent's time in force ends) the router cancels what is left of the parent; the
+  parent must be MARKET or LIMIT, GTC, DAY or GTD.
+- TWAP: ``end_time`` or ``params.duration_s`` (exactly one), ``params.slices`` (default 10), ``params.min_slice``
+  (a quantity: fewer, larger slices so that each is at least this; default none), ``params.randomise_pct`` (0 to
+  50: each slice time moves by up to this share of the slice interval, seeded by the parent id; default 0).
+- POV: ``participation_bps`` (1 to 5,000), ``params.min_bps`` / ``params.max_bps`` (a child is sent when the
+  parent's placed quantity falls below ``min_bps`` of the traded volume since the start, sized up to the target,
+  never above ``max_bps``; both default to the target), ``params.min_slice`` (default none).
+- ICEBERG: a LIMIT parent; ``display_quantity`` (at most the parent's quantity), ``params.variance_pct`` (0 to 50:
+  each shown slice is smaller by up to this share, seeded; never larger than the display), ``params.refresh_s``
+  (delay before the next slice shows once one is filled; default 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from processors.core import Record
+from schemas.scales import QUANTITY_DECIMALS, to_fixed
+
+SECOND_US: Final = 1_000_000
+ALGO_VENUE_PREFIX: Final = "algo:"  # a parent's venue: the algorithm working it, e.g. "algo:TWAP"
+PARENT_ORDER_TYPES: Final = frozenset({"MARKET", "LIMIT"})
+PARENT_TIME_IN_FORCE: Final = frozenset({"GTC", "DAY", "GTD"})  # a DAY or GTD parent ends as its time in force does
+TWAP_DEFAULT_SLICES: Final = 10
+MAX_SLICES: Final = 10_000
+MAX_RANDOMISE_PCT: Final = 50
+MAX_PARTICIPATION_BPS: Final = 5_000
+
+# Algorithms the schema names that this router does not run: refused with the reason, never sent as is.
+NOT_AVAILABLE: Final = {
+    "VWAP": "VWAP is not available in this router yet (no volume profile source); use TWAP or POV",
+    "PEG": "PEG is not available in this router yet; use a LIMIT order or ICEBERG",
+    "SMART": "SMART multi-venue routing is not available in this router yet; name a venue instead",
+    "IMPLEMENTATION_SHORTFALL": "IMPLEMENTATION_SHORTFALL is not available in this router yet; use TWAP or POV",
+    "SNIPER": "SNIPER is not available in this router yet; use an IOC LIMIT order",
+}
+
+
+class InvalidInstruction(ValueError):
+    """The reason an execution instruction cannot be worked (the parent is rejected with it)."""
+
+
+def is_parent_venue(venue: str | None) -> bool:
+    return venue is not None and venue.startswith(ALGO_VENUE_PREFIX)
+
+
+def plan_for(order: Mapping[str, Any]) -> Record:
+    """The plan of a NewOrder's execution instruction (raises ``InvalidInstruction``)."""
+    instruction: Mapping[str, Any] = order["execution"]
+    algo: str = instruction["algo"]
+    if algo in NOT_AVAILABLE:
+        raise InvalidInstruction(NOT_AVAILABLE[algo])
+    builder = _BUILDERS.get(algo)
+    if builder is None:
+        raise InvalidInstruction(f"unknown algorithm {algo}")
+    if order["order_type"] not in PARENT_ORDER_TYPES:
+        raise InvalidInstruction(f"{algo} works MARKET or LIMIT parents, not {order['order_type']}")
+    if order["time_in_force"] not in PARENT_TIME_IN_FORCE:
+        raise InvalidInstruction(f"a parent works over time: GTC, DAY or GTD, not {order['time_in_force']}")
+    params = _Params(algo, instruction.get("params") or {})
+    start: int = instruction.get("start_time_us") or order["meta"]["event_time_us"]
+    end: int | None = instruction.get("end_time_us")
+    if end is not None and end <= start:
+        raise InvalidInstruction(f"end_time ({end}) must be after the start ({start})")
+    plan: Record = {"algo": algo, "start_us": start, "end_us": end}
+    plan.update(builder(order, instruction, params, start, end))
+    params.check_all_used()
+    return plan
+
+
+class _Params:
+    """The string parameters of an instruction, parsed on use; any left unused is an error (never ignored)."""
+
+    def __init__(self, algo: str, raw: Mapping[str, str]) -> None:
+        self.algo = algo
+        self.raw = dict(raw)
+        self.used: set[str] = set()
+
+    def _text(self, name: str) -> str | None:
+        self.used.add(name)
+        return self.raw.get(name)
+
+    def number(self, name: str, low: Decimal, high: Decimal, default: Decimal | None) -> Decimal | None:
+        text = self._text(name)
+        if text is None:
+            return default
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise InvalidInstruction(f"params.{name} must be a number, not {text!r}") from None
+        if not value.is_finite() or not low <= value <= high:
+            raise InvalidInstruction(f"params.{name} must be between {low} and {high}, not {text}")
+        return value
+
+    def integer(self, name: str, low: int, high: int, default: int) -> int:
+        value = self.number(name, Decimal(low), Decimal(high), Decimal(default))
+        assert value is not None
+        if value != value.to_integral_value():
+            raise InvalidInstruction(f"params.{name} must be a whole number, not {value}")
+        return int(value)
+
+    def quantity(self, name: str) -> int:
+        text = self._text(name)
+        if text is None:
+            return 0
+        try:
+            value = to_fixed(text, QUANTITY_DECIMALS)
+        except (ValueError, ArithmeticError) as error:
+            raise InvalidInstruction(f"params.{name} must be a quantity: {error}") from None
+        if value <= 0:
+            raise InvalidInstruction(f"params.{name} must be positive, not {text}")
+        return value
+
+    def check_all_used(self) -> None:
+        unknown = sorted(self.raw.keys() - self.used)
+        if unknown:
+            raise InvalidInstruction(f"{self.algo} takes no parameter(s) {', '.join(unknown)}")
+
+
+def _no_fields(algo: str, instruction: Mapping[str, Any], *fields: str) -> None:
+    for field in fields:
+        if instruction.get(field) is not None:
+            raise InvalidInstruction(f"{algo} does not take {field}")
+
+
+def _twap(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("TWAP", instruction, "participation_bps", "display_quantity", "peg_offset")
+    duration = params.number("duration_s", Decimal("0.001"), Decimal(7 * 86_400), None)
+    if (end is None) == (duration is None):
+        raise InvalidInstruction("TWAP needs end_time or params.duration_s (exactly one)")
+    if duration is not None:
+        end = start + int(duration * SECOND_US)
+    slices = params.integer("slices", 1, MAX_SLICES, TWAP_DEFAULT_SLICES)
+    min_slice = params.quantity("min_slice")
+    quantity: int = order["quantity"]
+    if min_slice:
+        slices = max(1, min(slices, quantity // min_slice))
+    randomise = params.number("randomise_pct", Decimal(0), Decimal(MAX_RANDOMISE_PCT), Decimal(0))
+    return {"end_us": end, "slices": slices, "min_slice": min_slice, "randomise_pct": float(randomise or 0)}
+
+
+def _pov(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("POV", instruction, "display_quantity", "peg_offset")
+    target: int | None = instruction.get("participation_bps")
+    if target is None or not 1 <= target <= MAX_PARTICIPATION_BPS:
+        raise InvalidInstruction(f"POV needs participation_bps between 1 and {MAX_PARTICIPATION_BPS}, not {target}")
+    low = params.integer("min_bps", 1, target, target)
+    high = params.integer("max_bps", target, MAX_PARTICIPATION_BPS, target)
+    return {"target_bps": target, "min_bps": low, "max_bps": high, "min_slice": params.quantity("min_slice")}
+
+
+def _iceberg(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("ICEBERG", instruction, "participation_bps", "peg_offset")
+    if order["order_type"] != "LIMIT":
+        raise InvalidInstruction("ICEBERG works LIMIT parents only")
+    display: int | None = instruction.get("display_quantity")
+    if display is None or not 0 < display <= order["quantity"]:
+        raise InvalidInstruction(
+            f"ICEBERG needs display_quantity above 0 and at most the order's quantity, not {display}"
+        )
+    variance = params.number("variance_pct", Decimal(0), Decimal(MAX_RANDOMISE_PCT), Decimal(0))
+    refresh = params.number("refresh_s", Decimal(0), Decimal(86_400), Decimal(0))
+    return {"display": display, "variance_pct": float(variance or 0), "refresh_us": int((refresh or 0) * SECOND_US)}
+
+
+_BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any], _Params, int, int | None], Record]]] = {
+    "TWAP": _twap,
+    "POV": _pov,
+    "ICEBERG": _iceberg,
+}

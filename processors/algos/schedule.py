@@ -1,0 +1,54 @@
+"""The schedulers: pure functions of a plan, the parent's progress and event time (docs/EXECUTION.md).
+
+Each answers "how much should the parent have placed by now": the router sends a child for the difference
+between that target and what it has placed (``processors.router.parents``). Randomisation is seeded by the
+parent's id and the slice number, so live, replay and backtest draw the same numbers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+BPS = 10_000
+
+
+def draw(parent_id: str, n: int) -> float:
+    """A number in [0, 1) for slice ``n`` of a parent: the same in every run."""
+    return random.Random(f"{parent_id}|{n}").random()
+
+
+def twap_slice_time(plan: Mapping[str, Any], parent_id: str, n: int) -> int:
+    """When slice ``n`` (0-based) is due: evenly spaced from the start, moved by the seeded jitter."""
+    start: int = plan["start_us"]
+    interval: float = (plan["end_us"] - start) / plan["slices"]
+    jitter: float = (draw(parent_id, n) - 0.5) * plan["randomise_pct"] / 100 * interval
+    return max(start, round(start + n * interval + jitter))
+
+
+def twap_slices_due(plan: Mapping[str, Any], parent_id: str, now: int, after: int) -> int:
+    """How many slices are due at ``now``, counting on from ``after`` already due (times only move forward)."""
+    slices: int = plan["slices"]
+    due = after
+    while due < slices and twap_slice_time(plan, parent_id, due) <= now:
+        due += 1
+    return due
+
+
+def twap_target(plan: Mapping[str, Any], quantity: int, slices_due: int) -> int:
+    """Quantity to have placed once ``slices_due`` slices are due: an equal share each, the rest in the last."""
+    slices: int = plan["slices"]
+    return quantity * slices_due // slices
+
+
+def pov_bounds(plan: Mapping[str, Any], volume: int) -> tuple[int, int, int]:
+    """(floor, target, cap) of the placed quantity for ``volume`` traded since the start."""
+    return volume * plan["min_bps"] // BPS, volume * plan["target_bps"] // BPS, volume * plan["max_bps"] // BPS
+
+
+def iceberg_slice(plan: Mapping[str, Any], parent_id: str, n: int) -> int:
+    """The size shown by slice ``n``: the display quantity, smaller by up to ``variance_pct`` (seeded)."""
+    display: int = plan["display"]
+    shrink = int(display * plan["variance_pct"] / 100 * draw(parent_id, n))
+    return max(1, display - shrink)

@@ -1,0 +1,332 @@
+"""The router core: works algorithmic parent orders into child orders (docs/EXECUTION.md).
+
+Inputs, co-partitioned by account: ``risk.decisions`` (an approved NewOrder with an execution instruction makes a
+parent) and ``orders.events`` (the OMS accepting, amending, cancelling and ending parents; the children's fills
+and ends). Broadcast: ``clock.ticks`` (event time when nothing else happens) and ``md.trades`` (POV's volume).
+Output: ``orders.child_commands`` (key account): child NewOrders and CancelOrders, which risk decides like any
+command and the OMS books, rolling the children's fills up into the parent.
+
+Time is event time only: the latest event time the core has seen (ticks, trades, decisions, order events). A
+child is a NewOrder with ``parent_order_id``, client order id ``"<parent client order id>/<n>"`` and the order id
+``order_id_for`` derives from it, so a child is the same order in live, replay and backtest, and the OMS refuses
+a child sent twice. The ids of the router's commands derive from the cause and the parent, so they do not
+depend on which other parents a worker holds.
+
+- A parent starts when the router has its plan (from the decision) and the OMS's ACCEPTED (either may come
+  first: in the ``cores`` topology they come on two topics). Every event then lets each working parent send the
+  child its algorithm says is due (``processors.router.parents.due_quantity``).
+- A cancel of the parent (PENDING_CANCEL, from a user, the kill switch, or the router at the end time) stops
+  the algorithm and cancels the open children; the OMS ends the parent once none works.
+- A child denied or rejected (a kill switch engaged, a limit hit) stops the algorithm: the router cancels the
+  parent and its open children.
+- REPLACED re-plans the remainder: the schedulers' targets follow the parent's new quantity.
+
+State: one changelog record per parent, key ``"<account>|<parent order id>"``, a tombstone when it ends. Broadcast
+state: the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final
+
+from processors.algos.plan import InvalidInstruction, plan_for
+from processors.core import (
+    Emit,
+    Event,
+    Record,
+    StateChanges,
+    derived_event_id,
+    order_id_for,
+    split_state_key,
+    state_key,
+)
+from processors.router.parents import (
+    CANCEL_SENT,
+    CUM,
+    OPEN,
+    QUANTITY,
+    Parent,
+    due_quantity,
+    expired,
+    holds,
+    new_parent,
+)
+from schemas.names import CANCEL_ORDER, CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
+from schemas.statuses import TERMINAL_STATUSES
+from topics.catalogue import CLOCK_TICKS, MD_TRADES, ORDERS_CHILD_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS
+
+STAGE: Final = "router"
+_STOPPING_EVENTS: Final = frozenset({"DENIED", "REJECTED"})
+_TAKES_CHILDREN: Final = frozenset({"NEW", "PARTIALLY_FILLED"})  # the parent statuses the OMS adds children to
+
+
+class _Out:
+    """The commands one event causes, their ids derived from the cause and the parent."""
+
+    __slots__ = ("cause", "counts", "emits")
+
+    def __init__(self, cause: Event) -> None:
+        self.cause = cause
+        self.counts: dict[str, int] = {}
+        self.emits: list[Emit] = []
+
+    def meta(self, parent: Mapping[str, Any]) -> Record:
+        cause_meta = self.cause.record["meta"]
+        parent_id: str = parent["order_id"]
+        index = self.counts.get(parent_id, 0)
+        self.counts[parent_id] = index + 1
+        return {
+            "event_id": derived_event_id(cause_meta["event_id"], f"{STAGE}|{parent_id}", index),
+            "producer": STAGE,
+            "event_time_us": cause_meta["event_time_us"],
+            "ingest_time_us": self.cause.ingest_time_us,
+            "causation_id": cause_meta["event_id"],
+            "correlation_id": parent["correlation_id"],
+        }
+
+    def cancel(self, parent: Mapping[str, Any], order_id: str) -> None:
+        record = {
+            "meta": self.meta(parent),
+            "account": parent["account"],
+            "order_id": order_id,
+            "symbol": parent["symbol"],
+        }
+        self.emits.append(Emit(ORDERS_CHILD_COMMANDS, parent["account"], CANCEL_ORDER, record))
+
+
+class RouterCore:
+    """Execution algorithms for the accounts of the partitions a worker owns (see the module docstring)."""
+
+    name: ClassVar[str] = STAGE
+    inputs: ClassVar[tuple[str, ...]] = (RISK_DECISIONS, ORDERS_EVENTS)
+    broadcast_inputs: ClassVar[tuple[str, ...]] = (CLOCK_TICKS, MD_TRADES)
+    outputs: ClassVar[tuple[str, ...]] = (ORDERS_CHILD_COMMANDS,)
+
+    def __init__(self) -> None:
+        self._parents: dict[str, dict[str, Parent]] = {}  # account -> parent order id -> parent
+        self._children: dict[str, str] = {}  # child order id -> parent order id
+        self._dirty: set[tuple[str, str]] = set()
+        self._now = 0
+
+    # -- the Core protocol ------------------------------------------------------------------------------
+    def apply(self, event: Event) -> list[Emit]:
+        self._now = max(self._now, event.record["meta"]["event_time_us"])
+        out = _Out(event)
+        schema = event.schema
+        if schema == ORDER_EVENT:
+            self._on_order_event(out, event.record)
+        elif schema == RISK_DECISION:
+            self._on_decision(out, event.record)
+        elif schema == TRADE:
+            self._on_trade(out, event.record)
+        elif schema == CLOCK_TICK:
+            for parents in self._parents.values():
+                for parent in list(parents.values()):
+                    self._work(out, parent)
+        else:
+            raise ValueError(f"router does not take {schema} (topic {event.topic})")
+        return out.emits
+
+    def state_changes(self) -> StateChanges:
+        changes: StateChanges = {}
+        for account, parent_id in self._dirty:
+            parent = self._parents.get(account, {}).get(parent_id)
+            changes[state_key(account, parent_id)] = None if parent is None else _copy(parent)
+        self._dirty.clear()
+        return changes
+
+    def restore(self, key: str, state: Record) -> None:
+        account, parent_id = split_state_key(key)
+        if parent_id is None:
+            raise ValueError(f"router state key {key!r} names no parent")
+        parent = _copy(state)
+        self._parents.setdefault(account, {})[parent_id] = parent
+        for child_id in parent.get("children", ()):
+            self._children[child_id] = parent_id
+
+    def broadcast_state(self) -> Record:
+        return {"now": self._now}
+
+    def restore_broadcast(self, state: Record) -> None:
+        self._now = int(state.get("now", 0))
+
+    # -- read access for tools, tests and benches --------------------------------------------------------
+    def parent(self, account: str, parent_id: str) -> Parent | None:
+        return self._parents.get(account, {}).get(parent_id)
+
+    def working_parents(self) -> int:
+        return sum(len(parents) for parents in self._parents.values())
+
+    # -- events -----------------------------------------------------------------------------------------
+    def _on_decision(self, out: _Out, decision: Mapping[str, Any]) -> None:
+        command_schema, command = decision["command"]
+        if command_schema != NEW_ORDER or not decision["approved"] or command.get("execution") is None:
+            return
+        if command.get("parent_order_id") is not None:
+            return  # the OMS refuses a child carrying an instruction
+        try:
+            plan = plan_for(command)
+        except InvalidInstruction:
+            return  # the OMS rejects the parent with the reason
+        account: str = command["account"]
+        parents = self._parents.setdefault(account, {})
+        held = parents.get(command["order_id"])
+        if held is not None and held.get("plan") is not None:
+            return  # a duplicate: the OMS answers it
+        parent = new_parent(decision, command, plan)
+        if held is not None:  # the OMS's ACCEPTED came first
+            parent["accepted"] = True
+        parents[parent["order_id"]] = parent
+        self._dirty.add((account, parent["order_id"]))
+        self._work(out, parent)
+
+    def _on_order_event(self, out: _Out, update: Mapping[str, Any]) -> None:
+        account: str = update["account"]
+        order_id: str = update["order_id"]
+        parents = self._parents.get(account)
+        parent_id = self._children.get(order_id)
+        if parent_id is not None and parents is not None and parent_id in parents:
+            self._on_child_event(out, parents[parent_id], order_id, update)
+            return
+        parent = None if parents is None else parents.get(order_id)
+        if parent is None:
+            if update["event_type"] == "ACCEPTED" and (update["venue"] or "").startswith("algo:"):
+                # The decision has not come yet (cores topology): remember the acceptance.
+                self._parents.setdefault(account, {})[order_id] = {"accepted": True, "plan": None}
+                self._dirty.add((account, order_id))
+            return
+        self._on_parent_event(out, parent, update)
+
+    def _on_parent_event(self, out: _Out, parent: Parent, update: Mapping[str, Any]) -> None:
+        account, parent_id = update["account"], update["order_id"]
+        self._dirty.add((account, parent_id))
+        if update["status"] in TERMINAL_STATUSES:
+            self._forget(account, parent_id)
+            return
+        if parent.get("plan") is None:
+            return
+        event_type: str = update["event_type"]
+        parent["status"] = update["status"]
+        if event_type == "ACCEPTED":
+            parent["accepted"] = True
+        elif update["status"] == "PENDING_CANCEL":
+            parent["stopping"] = True
+            self._cancel_children(out, parent)
+            return
+        elif event_type == "REPLACED":
+            parent["quantity"], parent["price"] = update["quantity"], update["price"]
+        self._work(out, parent)
+
+    def _on_child_event(self, out: _Out, parent: Parent, child_id: str, update: Mapping[str, Any]) -> None:
+        child = parent["children"][child_id]
+        before = holds(child)
+        child[QUANTITY], child[CUM] = update["quantity"], update["cum_quantity"]
+        child[OPEN] = update["status"] not in TERMINAL_STATUSES
+        parent["placed"] += holds(child) - before
+        self._dirty.add((parent["account"], parent["order_id"]))
+        if not child[OPEN]:  # ended: it counts for its fills in ``placed`` and leaves the parent's record
+            del parent["children"][child_id]
+            del self._children[child_id]
+            refresh: int = parent["plan"].get("refresh_us", 0)
+            parent["show_at"] = self._now + refresh
+        if update["event_type"] in _STOPPING_EVENTS and not parent["stopping"]:
+            # A child refused (kill switch, limits, the venue): the algorithm stops and the parent is cancelled.
+            self._stop(out, parent)
+            return
+        if parent["plan"]["algo"] == "ICEBERG":
+            # The next slice follows the end of the last one. TWAP and POV wait for the next market or clock
+            # event: a child that ends unfilled (a market order finding no liquidity) is not sent again at once,
+            # or the router would spin on the venue within one event.
+            self._work(out, parent)
+
+    def _on_trade(self, out: _Out, trade: Mapping[str, Any]) -> None:
+        symbol: str = trade["symbol"]
+        quantity: int = trade["quantity"]
+        for parents in self._parents.values():
+            for parent in list(parents.values()):
+                plan = parent.get("plan")
+                if plan is None or parent["symbol"] != symbol:
+                    continue
+                if (
+                    plan["algo"] == "POV"
+                    and parent["accepted"]
+                    and not parent["stopping"]
+                    and self._now >= plan["start_us"]
+                ):
+                    parent["volume"] += quantity
+                    self._dirty.add((parent["account"], parent["order_id"]))
+                self._work(out, parent)
+
+    # -- working a parent -------------------------------------------------------------------------------
+    def _work(self, out: _Out, parent: Parent) -> None:
+        if parent.get("plan") is None or not parent["accepted"] or parent["stopping"]:
+            return
+        if parent["status"] not in _TAKES_CHILDREN:
+            return  # a replace is open: its answer re-plans
+        if expired(parent, self._now):
+            self._stop(out, parent)
+            return
+        slices_due = parent["slices_due"]
+        quantity = due_quantity(parent, self._now)
+        if quantity > 0 or slices_due != parent["slices_due"]:
+            self._dirty.add((parent["account"], parent["order_id"]))
+        if quantity > 0:
+            self._send_child(out, parent, quantity)
+
+    def _send_child(self, out: _Out, parent: Parent, quantity: int) -> None:
+        number: int = parent["next"]
+        parent["next"] = number + 1
+        account: str = parent["account"]
+        client_order_id = f"{parent['client_order_id']}/{number}"
+        child_id = order_id_for(account, client_order_id)
+        market = parent["order_type"] == "MARKET"
+        record: Record = {
+            "meta": out.meta(parent),
+            "account": account,
+            "order_id": child_id,
+            "client_order_id": client_order_id,
+            "symbol": parent["symbol"],
+            "side": parent["side"],
+            "order_type": parent["order_type"],
+            "quantity": quantity,
+            "price": parent["price"],
+            "stop_price": None,
+            "time_in_force": "IOC" if market else parent["time_in_force"],
+            "expire_time_us": None if market else parent["expire_time_us"],
+            "post_only": parent["post_only"],
+            "reduce_only": parent["reduce_only"],
+            "venue": parent["venue"],
+            "parent_order_id": parent["order_id"],
+            "execution": None,
+        }
+        parent["children"][child_id] = [quantity, 0, True, False]
+        parent["placed"] += quantity
+        self._children[child_id] = parent["order_id"]
+        out.emits.append(Emit(ORDERS_CHILD_COMMANDS, account, NEW_ORDER, record))
+
+    def _stop(self, out: _Out, parent: Parent) -> None:
+        """Stop the algorithm: cancel the parent (the OMS ends it once no child works) and its open children."""
+        parent["stopping"] = True
+        self._dirty.add((parent["account"], parent["order_id"]))
+        out.cancel(parent, parent["order_id"])
+        self._cancel_children(out, parent)
+
+    def _cancel_children(self, out: _Out, parent: Parent) -> None:
+        for child_id, child in parent["children"].items():
+            if not child[CANCEL_SENT]:
+                child[CANCEL_SENT] = True
+                out.cancel(parent, child_id)
+
+    def _forget(self, account: str, parent_id: str) -> None:
+        parent = self._parents[account].pop(parent_id)
+        for child_id in parent.get("children", ()):
+            self._children.pop(child_id, None)
+
+
+def _copy(parent: Mapping[str, Any]) -> Parent:
+    """A copy sharing nothing mutable (the changelog's record, or a restored parent)."""
+    copied = dict(parent)
+    if "children" in copied:
+        copied["children"] = {child_id: list(child) for child_id, child in parent["children"].items()}
+    return copied

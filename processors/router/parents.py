@@ -1,0 +1,118 @@
+"""One algorithmic parent as the router keeps it, and what it should do next (pure).
+
+A parent is a JSON-able dict: the order's terms, its plan (``processors.algos.plan``), ``accepted`` (the OMS
+accepted it), ``status`` (its latest status at the OMS: children go only to a NEW or PARTIALLY_FILLED one),
+``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
+``children`` (the open children: child id -> ``[quantity, cum, open, cancel sent]``; a child leaves when it
+ends, so the record stays small however many children a parent works through), ``placed`` (below) and each
+algorithm's progress: ``slices_due`` (TWAP), ``volume`` (POV: traded volume seen since the start),
+``show_at`` (ICEBERG: when the next slice may show).
+
+*Placed* is what the children hold: an open child's quantity, a finished child's filled quantity (kept as a sum,
+changed as children change); *unplaced* is the parent's quantity less that, the most any new child may take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from processors.algos import schedule
+from processors.core import Record
+
+DAY_US: Final = 86_400_000_000
+QUANTITY: Final = 0
+CUM: Final = 1
+OPEN: Final = 2
+CANCEL_SENT: Final = 3
+
+Parent = dict[str, Any]
+
+
+def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Record) -> Parent:
+    """The parent a risk-approved NewOrder with an execution instruction makes."""
+    return {
+        "account": command["account"],
+        "order_id": command["order_id"],
+        "client_order_id": command["client_order_id"],
+        "symbol": command["symbol"],
+        "side": command["side"],
+        "order_type": command["order_type"],
+        "time_in_force": command["time_in_force"],
+        "expire_time_us": command.get("expire_time_us"),
+        "price": command.get("price"),
+        "post_only": bool(command.get("post_only")),
+        "reduce_only": bool(command.get("reduce_only")),
+        "venue": command.get("venue"),
+        "quantity": command["quantity"],
+        "expires_us": _expiry(command, plan),
+        "correlation_id": command["meta"]["correlation_id"],
+        "decision_id": decision["meta"]["event_id"],
+        "plan": plan,
+        "accepted": False,
+        "status": "NEW",
+        "stopping": False,
+        "next": 0,
+        "children": {},
+        "placed": 0,
+        "slices_due": 0,
+        "volume": 0,
+        "show_at": None,
+    }
+
+
+def placed(parent: Mapping[str, Any]) -> int:
+    value: int = parent["placed"]
+    return value
+
+
+def holds(child: list[Any]) -> int:
+    """What a child counts for in ``placed``: its quantity while open, its filled quantity once ended."""
+    value: int = child[QUANTITY] if child[OPEN] else child[CUM]
+    return value
+
+
+def due_quantity(parent: Parent, now: int) -> int:
+    """The quantity of the child the parent should send at ``now`` (0: none), advancing its schedule."""
+    plan = parent["plan"]
+    if not parent["accepted"] or parent["stopping"] or now < plan["start_us"]:
+        return 0
+    already = placed(parent)
+    unplaced: int = parent["quantity"] - already
+    if unplaced <= 0:
+        return 0
+    algo = plan["algo"]
+    if algo == "TWAP":
+        parent["slices_due"] = schedule.twap_slices_due(plan, parent["order_id"], now, parent["slices_due"])
+        want = schedule.twap_target(plan, parent["quantity"], parent["slices_due"]) - already
+    elif algo == "POV":
+        floor, target, cap = schedule.pov_bounds(plan, parent["volume"])
+        if already >= floor:
+            return 0
+        want = target - already
+        if want < plan["min_slice"] and want < unplaced:  # no dust: wait until a minimum slice fits the cap
+            if cap - already < plan["min_slice"]:
+                return 0
+            want = plan["min_slice"]
+    else:  # ICEBERG: one slice shows at a time
+        if parent["children"] or (parent["show_at"] is not None and now < parent["show_at"]):
+            return 0
+        want = schedule.iceberg_slice(plan, parent["order_id"], parent["next"])
+    return max(0, min(want, unplaced))
+
+
+def _expiry(command: Mapping[str, Any], plan: Mapping[str, Any]) -> int | None:
+    """When the parent's time in force ends: a GTD's expire time, a DAY's end of the UTC day it starts in."""
+    if command["time_in_force"] == "GTD":
+        expire: int | None = command.get("expire_time_us")
+        return expire
+    if command["time_in_force"] == "DAY":
+        start: int = plan["start_us"]
+        return (start // DAY_US + 1) * DAY_US
+    return None
+
+
+def expired(parent: Mapping[str, Any], now: int) -> bool:
+    """Past the plan's end time or the parent's time in force: the router cancels what is left."""
+    ends = [end for end in (parent["plan"]["end_us"], parent.get("expires_us")) if end is not None]
+    return bool(ends) and now >= min(ends)
