@@ -15,7 +15,7 @@ from api.config import ApiSettings
 from api.deps import Resources
 from api.errors import install_handlers
 from api.metrics import ApiMetrics
-from api.routes import health, market, orders, queries, risk, stream
+from api.routes import audit, health, market, orders, queries, risk, stream
 from connectors.marketdata.views import MarketViews
 from connectors.postgres.migrate import migrate
 
@@ -102,7 +102,7 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
         ],
     )
     install_handlers(app)
-    for module in (orders, queries, risk, stream, market, health):
+    for module in (orders, queries, risk, stream, market, health, audit):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outermost: it counts the 413s too
