@@ -6,6 +6,7 @@ log, which every deployment writes alike, so one is enough here).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -51,6 +52,10 @@ def single(infra_settings: Settings) -> Iterator[RunningPath]:
 def _status(path: RunningPath, order_id: str) -> str | None:
     events = path.records(ORDERS_EVENTS, lambda r: r["order_id"] == order_id)
     return events[-1]["status"] if events else None
+
+
+def _status_in(path: RunningPath, order_id: str, statuses: set[str]) -> bool:
+    return _status(path, order_id) in statuses
 
 
 def _kinds(lines: list[dict[str, Any]]) -> list[str]:
@@ -135,7 +140,8 @@ def test_a_parent_shows_its_children_and_the_cli_answers_json_and_a_precise_erro
     child = single.new_order(account, symbol, "BUY", LOT, PRICE, parent_order_id=parent["order_id"])
     denied = single.new_order(account, symbol, "BUY", 0, PRICE)  # invalid quantity: a reject with its reason
     for order in (parent, child, denied):
-        wait_for(lambda o=order: _status(single, o["order_id"]) in {"NEW", "REJECTED"}, STARTUP_S, "an outcome")
+        outcome = functools.partial(_status_in, single, order["order_id"], {"NEW", "REJECTED"})
+        wait_for(outcome, STARTUP_S, "an outcome")
     single.cancel(account, child["order_id"], symbol)
     wait_for(lambda: _status(single, child["order_id"]) == "CANCELLED", 30, "the child's cancel")
 
