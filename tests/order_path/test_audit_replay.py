@@ -1,7 +1,8 @@
-"""`sq audit order`: an order's story read back from a live session through the real broker and database.
+"""`sq audit order` and `sq replay diff` on a live session through the real broker and database.
 
-One single-topology path of its own (the module fixture ``path`` runs every deployment; the audit reads the
-log, which every deployment writes alike, so one is enough here).
+One single-topology path of its own, with a standby (the module fixture ``path`` runs every deployment; the
+audit reads the log, which every deployment writes alike, so one is enough here). The replay test comes last:
+it replays the whole session, the audit tests' orders included.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from connectors.audit.index import catch_up
 from connectors.audit.read import UnknownOrder, audit_order
 from connectors.postgres.migrate import migrate
 from schemas.codec import default_codec
+from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import Settings
 from topics.admin import create_topics, delete_prefixed_topics
@@ -42,6 +44,7 @@ def single(infra_settings: Settings) -> Iterator[RunningPath]:
     migrate(settings.database_url)
     running = RunningPath(settings, "single")
     running.start()
+    running.start(worker=1)  # a standby: it takes over when the active worker is killed
     try:
         yield running
     finally:
@@ -176,3 +179,62 @@ def test_a_parent_shows_its_children_and_the_cli_answers_json_and_a_precise_erro
     with pytest.raises(UnknownOrder):
         audit_order(single.settings, "no-such-order", refresh=False)
     assert catch_up(single.settings, single.settings.database_url).records == 0  # the CLI left it at the end
+
+
+def _logged_at_least(path: RunningPath, events: int) -> bool:
+    return path.log_size(ORDERS_EVENTS) >= events
+
+
+@pytest.mark.timeout(600)
+def test_a_session_with_fills_cancels_amends_rejects_a_kill_switch_and_a_killed_worker_replays_with_no_difference(
+    single: RunningPath,
+) -> None:
+    env = {**os.environ, **single.settings.as_env()}
+    cli = [sys.executable, "-m", "sq.cli"]
+    # Without limits updates: one that lands in the same batch as a command of its account causes no output, so
+    # the log cannot tell which of the two the live stage applied first (docs/AUDIT.md, "what the log cannot tell").
+    flow = subprocess.Popen(
+        [*cli, "flow", "--orders", "400", "--seed", "5", "--accounts", "4", "--rate", "80", "--no-limits", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    wait_for(functools.partial(_logged_at_least, single, 300), 120, "the flow under way")
+    slot = single.active_slot("orderpath")
+    single.kill("orderpath", slot)  # SIGKILL mid-flow: the standby takes over, a transaction may be left open
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    symbol = f"X{account[-6:]}"  # a book of its own
+    resting = single.new_order(account, symbol, "BUY", LOT, PRICE)
+    wait_for(lambda: _status(single, resting["order_id"]) == "NEW", 90, "the order to rest (after the takeover)")
+    single.control(
+        KILL_SWITCH,
+        f"ACCOUNT:{account}",
+        scope="ACCOUNT",
+        target=account,
+        active=True,
+        cancel_open_orders=True,
+        actor="test",
+        detail="stop this account",
+    )
+    denied = single.new_order(account, symbol, "BUY", LOT, PRICE)
+    assert flow.wait(300) == 0
+    single.start(worker=slot if slot is not None else 0)
+    wait_for(lambda: _status(single, resting["order_id"]) == "CANCELLED", 60, "the kill switch's cancel")
+    wait_for(lambda: _status(single, denied["order_id"]) == "REJECTED", 60, "the denial")
+    verified = subprocess.run(
+        [*cli, "verify", "--settle", "60", "--json"], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    report = json.loads(verified.stdout)
+    assert report["ok"], report
+    outcomes = report["outcomes_by_type"]
+    assert outcomes.get("CANCELLED") and outcomes.get("REPLACED") and outcomes.get("DENIED"), outcomes
+
+    run = subprocess.run(
+        [*cli, "replay", "diff", "--json"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    diff = json.loads(run.stdout)
+    assert diff["differences"] == 0 and diff["first_divergence"] is None, json.dumps(diff["first_divergence"])
+    assert run.returncode == 0 and diff["ok"], diff["stages"]
+    stage = diff["stages"]["orderpath"]
+    assert diff["compared"] > 1000 and stage["forced_orderings"] == 0
+    assert set(stage["state_hashes"]) == {"risk", "oms", "venue", "portfolio"}
+    assert stage["state_hashes"] == stage["live_state_hashes"]
