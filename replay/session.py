@@ -34,7 +34,7 @@ from replay.order import InputPosition, application_order
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
-from topics.admin import physical_name
+from topics.admin import admin_client, physical_name
 from topics.catalogue import DEAD_LETTERS, changelog_topic, spec_for
 from topics.client import ConsumedRecord, read_topic
 from topics.partitioning import partition_for
@@ -54,7 +54,8 @@ class StageReplay:
     state_hashes: dict[str, str] = field(default_factory=dict)
     live_state_hashes: dict[str, str] = field(default_factory=dict)
     forced: int = 0  # contradictory ordering constraints broken (replay/order.py)
-    read_seconds: float = 0.0  # consuming and decoding the inputs
+    input_seconds: float = 0.0  # consuming the inputs and decoding their event ids
+    read_seconds: float = 0.0  # that, and reading the live outputs (for the order and the diff)
     apply_seconds: float = 0.0  # the cores
 
     @property
@@ -112,6 +113,7 @@ def stage_json(replayed: StageReplay) -> dict[str, Any]:
         "state_hashes": replayed.state_hashes,
         "live_state_hashes": replayed.live_state_hashes,
         "forced_orderings": replayed.forced,
+        "input_seconds": round(replayed.input_seconds, 3),
         "read_seconds": round(replayed.read_seconds, 3),
         "apply_seconds": round(replayed.apply_seconds, 3),
     }
@@ -151,6 +153,7 @@ def replay_stage(settings: Settings, stage: str, codec: Codec) -> StageReplay:
             event_id = _event_id(codec, consumed.value)
             if event_id is not None:
                 input_ids.setdefault(event_id, index)
+    result.input_seconds = time.monotonic() - began
     ranks = {t: r for r, t in enumerate((*pipeline.inputs, *pipeline.broadcast_inputs))}
     logical_of = {physical_name(settings, t): t for t in ranks}
     producers = {core.name for core in pipeline.cores} | {pipeline.name}
@@ -176,7 +179,8 @@ def replay_stage(settings: Settings, stage: str, codec: Codec) -> StageReplay:
     result.outputs = _by_partition(settings, codec, emitted)
     engine.checkpoint()
     result.state_hashes = {name: state_hash(state) for name, state in engine.changelog.items()}
-    result.live_state_hashes = {core.name: state_hash(live_state(settings, core.name)) for core in pipeline.cores}
+    live_states = {core.name: live_state(settings, core.name) for core in pipeline.cores}
+    result.live_state_hashes = {name: state_hash(state) for name, state in live_states.items() if state is not None}
     return result
 
 
@@ -245,9 +249,14 @@ def _by_partition(settings: Settings, codec: Codec, emitted: list[Emit]) -> dict
     return dict(out)
 
 
-def live_state(settings: Settings, core: str) -> dict[str, Record]:
-    """A core's state as its changelog topic holds it: the latest record per key, tombstones removing keys."""
+def live_state(settings: Settings, core: str) -> dict[str, Record] | None:
+    """A core's state as its changelog topic holds it: the latest record per key, tombstones removing keys; None
+    without a changelog topic (the log was not written by the kafka engine: nothing to compare with)."""
     state: dict[str, Record] = {}
+    name = physical_name(settings, changelog_topic(core))
+    found = admin_client(settings).list_topics(name, timeout=10).topics.get(name)
+    if found is None or found.error is not None:
+        return None
     for consumed in read_topic(settings, changelog_topic(core)):
         if consumed.key is None:
             continue

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from connectors.audit.fetch import arrived, audit_consumer
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
@@ -88,8 +89,10 @@ def catch_up(
     batch_size: int = 50_000,
     on_progress: Callable[[IndexStats], None] | None = None,
     timeout_s: float = 600.0,
+    consumer: Consumer | None = None,
 ) -> IndexStats:
-    """Index every record of the indexed topics up to their ends as of the call (see the module docstring)."""
+    """Index every record of the indexed topics up to their ends as of the call (see the module docstring).
+    ``consumer``: an ``audit_consumer`` to reuse (its assignment is replaced); else one is made and closed."""
     codec = codec or default_codec()
     began = time.monotonic()
     stats = IndexStats()
@@ -98,7 +101,8 @@ def catch_up(
         conn.execute("SELECT pg_advisory_lock(%s)", (AUDIT_INDEX_LOCK,))
         try:
             stored = _stored_offsets(conn, logical)
-            consumer = _consumer(settings)
+            own = consumer is None
+            consumer = consumer or audit_consumer(settings)
             try:
                 ends = _ends(consumer, logical, stored)
                 stats.behind = _behind(ends, stored)
@@ -107,25 +111,12 @@ def catch_up(
                     reading = _Reading(settings.topic_prefix, consumer, conn, codec, logical)
                     reading.run(ends, stats, batch_size, on_progress, timeout_s)
             finally:
-                consumer.close()
+                if own:
+                    consumer.close()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (AUDIT_INDEX_LOCK,))
     stats.seconds = time.monotonic() - began
     return stats
-
-
-def _consumer(settings: Settings) -> Consumer:
-    return Consumer(
-        settings.kafka_config(
-            **{
-                "group.id": "sq-audit-index",  # never committed: the offsets live with the rows
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",  # an aborted transaction's records are no part of any story
-                "enable.partition.eof": False,
-                "fetch.wait.max.ms": 10,
-            }
-        )
-    )
 
 
 def _stored_offsets(conn: psycopg.Connection[Any], logical: Mapping[str, str]) -> dict[Position, int]:
@@ -222,7 +213,7 @@ class _Reading:
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the audit index did not reach the end of {sorted(remaining)} within {timeout_s} s")
-            for message in self.consumer.consume(1000, timeout=0.2):
+            for message in arrived(self.consumer, 0.2, batch=5000):
                 if message.error() is None:
                     self._take(message, batch, stats, remaining)
             # A partition whose last offsets are transaction markers ends when the consumer has passed them.

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from confluent_kafka import Consumer
 
-from connectors.audit.fetch import fetch_records
+from connectors.audit.fetch import audit_consumer, fetch_records
 from connectors.audit.index import INDEXED_TOPICS, IndexStats, catch_up, children_of, lookup
 from connectors.audit.story import StoryRecord, story_lines
 from schemas.codec import Codec, default_codec
@@ -60,17 +61,22 @@ def audit_order(
 ) -> OrderAudit:
     """The order's story from the log (see the module docstring); UnknownOrder when no record names it."""
     codec = codec or default_codec()
-    if refresh:
-        catch_up(settings, settings.database_url, codec=codec, on_progress=on_index_progress)
-    with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
-        return _Teller(conn, settings, codec).story(order_id, depth=0)
+    consumer = audit_consumer(settings)  # one consumer for the catch-up and every fetch: connected once
+    try:
+        if refresh:
+            catch_up(settings, settings.database_url, codec=codec, on_progress=on_index_progress, consumer=consumer)
+        with psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10) as conn:
+            return _Teller(conn, settings, codec, consumer).story(order_id, depth=0)
+    finally:
+        consumer.close()
 
 
 class _Teller:
     """Tells the stories of one order tree over one database connection."""
 
-    def __init__(self, conn: psycopg.Connection[Any], settings: Settings, codec: Codec) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], settings: Settings, codec: Codec, consumer: Consumer) -> None:
         self.conn = conn
+        self.consumer = consumer
         self.settings = settings
         self.codec = codec
         self.logical = {physical_name(settings, topic): topic for topic in INDEXED_TOPICS}
@@ -100,7 +106,7 @@ class _Teller:
 
     def _records(self, positions: dict[tuple[str, int], list[int]]) -> list[StoryRecord]:
         found: list[StoryRecord] = []
-        for consumed in fetch_records(self.settings, positions):
+        for consumed in fetch_records(self.settings, positions, consumer=self.consumer):
             if consumed.value is None:
                 continue
             decoded = self.codec.decode(consumed.value)
