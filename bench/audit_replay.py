@@ -224,7 +224,7 @@ def replay_phase(reporter: Reporter, replay_settings: Settings, orders: int, cod
             replayed.inputs / replay_s,
             "events/s",
             f"inputs read {replayed.input_seconds:.1f} s, cores {replayed.apply_seconds:.1f} s; "
-            f"{replayed.apply_seconds:.1f} s; {diff.differences} differences in {diff.compared:,}",
+            f"{diff.differences} differences in {diff.compared:,}",
         )
     )
     reporter.figure(Figure("replay", "replay ÷ raw", raw_s / replay_s * replayed.inputs / raw, "ratio", "aim >= 0.8"))
