@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -227,6 +228,27 @@ def test_a_session_with_fills_cancels_amends_rejects_a_kill_switch_and_a_killed_
     assert report["ok"], report
     outcomes = report["outcomes_by_type"]
     assert outcomes.get("CANCELLED") and outcomes.get("REPLACED") and outcomes.get("DENIED"), outcomes
+
+    hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    in_range = subprocess.run(
+        [*cli, "audit", "verify", "--from", hour_ago, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    windowed = json.loads(in_range.stdout)
+    assert windowed["ok"] and windowed["commands"] == report["commands"] and windowed["violations"] == []
+    before = subprocess.run(
+        [*cli, "audit", "verify", "--to", hour_ago, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert json.loads(before.stdout)["commands"] == 0
 
     run = subprocess.run(
         [*cli, "replay", "diff", "--json"], env=env, capture_output=True, text=True, timeout=300, check=False
