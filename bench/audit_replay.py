@@ -14,7 +14,7 @@
    raw floor), then the orderpath stage replayed from them (`replay_stage`: consume, decode, order, apply); the
    figure is replay events/s ÷ raw consume+decode events/s of the same run, and the replay is diffed against
    the produced outputs (it must show 0 differences).
-Topics are deleted at the end; the index rows stay with the shared table (they are scoped by topic name).
+The run's topics and its index rows are deleted at the end.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import psycopg
 from confluent_kafka import Producer
 
 from bench.common import Figure, Reporter, latency_stats, open_report
-from connectors.audit.index import catch_up
+from connectors.audit.index import catch_up, forget
 from connectors.audit.read import audit_order
 from connectors.order_flow import FlowConfig
 from connectors.postgres.migrate import migrate
@@ -125,6 +125,7 @@ def main() -> int:
         replay_phase(reporter, replay_settings, args.replay_orders, codec)
     finally:
         delete_prefixed_topics(base.with_topic_prefix(run))
+        forget(base.database_url, audit_settings)
     reporter.finish()
     return 0
 
