@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from running_path import RunningPath, wait_for
 
-from connectors.audit.index import catch_up
+from connectors.audit.index import catch_up, forget
 from connectors.audit.read import UnknownOrder, audit_order
 from connectors.postgres.migrate import migrate
 from schemas.codec import default_codec
@@ -51,6 +51,7 @@ def single(infra_settings: Settings) -> Iterator[RunningPath]:
     finally:
         running.stop()
         delete_prefixed_topics(settings)
+        forget(settings.database_url, settings)
 
 
 def _status(path: RunningPath, order_id: str) -> str | None:
