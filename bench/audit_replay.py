@@ -226,6 +226,7 @@ def replay_phase(reporter: Reporter, replay_settings: Settings, orders: int, cod
             "events/s",
             f"inputs read {replayed.input_seconds:.1f} s, cores {replayed.apply_seconds:.1f} s; "
             f"{diff.differences} differences in {diff.compared:,}",
+            extra={"differences": diff.differences, "compared": diff.compared, "forced": replayed.forced},
         )
     )
     reporter.figure(Figure("replay", "replay ÷ raw", raw_s / replay_s * replayed.inputs / raw, "ratio", "aim >= 0.8"))
