@@ -14,6 +14,7 @@ from api.deps import Reader, Res
 from api.errors import ApiProblem, responses
 from api.routes.orders import OrderId
 from connectors.audit.fetch import MissingRecords
+from connectors.audit.index import LogUnavailable
 from connectors.audit.read import UnknownOrder, audit_order
 
 router = APIRouter(prefix="/v1/orders", tags=["queries"])
@@ -35,6 +36,9 @@ def get_order_audit(order_id: OrderId, principal: Reader, res: Res) -> dict[str,
     except MissingRecords as error:
         detail = f"the log no longer holds records of order {order_id}: {error}"
         raise ApiProblem(503, detail, "LOG_INCOMPLETE") from None
+    except LogUnavailable as error:
+        detail = f"broker unavailable: {error}"
+        raise ApiProblem(503, detail, "BROKER_UNAVAILABLE", headers={"Retry-After": "1"}) from None
     if not principal.sees(audit.account):
         raise ApiProblem(404, f"no record of the log names order {order_id}", "UNKNOWN_ORDER")
     return audit.as_json()

@@ -52,6 +52,10 @@ INDEXED_TOPICS: tuple[str, ...] = (
 Position = tuple[str, int]  # (physical topic, partition)
 
 
+class LogUnavailable(RuntimeError):
+    """A topic cannot be read (missing, or the broker does not answer in time)."""
+
+
 @dataclass
 class IndexStats:
     records: int = 0  # records read by this catch-up
@@ -132,7 +136,7 @@ def _ends(consumer: Consumer, logical: Mapping[str, str], stored: Mapping[Positi
     for name in logical:
         metadata = consumer.list_topics(name, timeout=10).topics[name]
         if metadata.error is not None:
-            raise RuntimeError(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
+            raise LogUnavailable(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
         for partition in metadata.partitions:
             _low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
             if high > stored.get((name, partition), 0):
@@ -212,7 +216,9 @@ class _Reading:
         deadline = time.monotonic() + timeout_s
         while remaining:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the audit index did not reach the end of {sorted(remaining)} within {timeout_s} s")
+                raise LogUnavailable(
+                    f"the audit index did not reach the end of {sorted(remaining)} within {timeout_s} s"
+                )
             for message in arrived(self.consumer, 0.2, batch=5000):
                 if message.error() is None:
                     self._take(message, batch, stats, remaining)

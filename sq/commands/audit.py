@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from connectors.audit.fetch import MissingRecords
-from connectors.audit.index import IndexStats, catch_up
+from connectors.audit.index import IndexStats, LogUnavailable, catch_up
 from connectors.audit.read import OrderAudit, UnknownOrder, audit_order
 from connectors.postgres.migrate import migrate
 from replay.order_path_log import read_order_path_log
@@ -61,6 +61,8 @@ def run_order(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{error}: the topics no longer hold records the audit index names (retention, or topics recreated)"
         ) from None
+    except LogUnavailable as error:
+        raise CommandError(f"{error}; is the broker up? try `sq infra status`") from None
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
     if args.json:
@@ -116,6 +118,8 @@ def run_index(args: argparse.Namespace) -> int:
         migrate(settings.database_url)
         with Activity("indexing") as activity:
             stats = catch_up(settings, settings.database_url, on_progress=lambda s: activity.status(_index_status(s)))
+    except LogUnavailable as error:
+        raise CommandError(f"{error}; is the broker up? try `sq infra status`") from None
     except psycopg.OperationalError as error:
         raise CommandError(f"cannot reach PostgreSQL ({error}); is it running? try `sq infra status`") from None
     if args.json:
