@@ -55,6 +55,9 @@ def fetch_records(
     missing: list[str] = []
     floor = {key: queue[0] for key, queue in pending.items()}  # records below it are left over from before a seek
     try:
+        for name in {name for name, _ in pending}:
+            # Partition leaders known before the assignment: without, the first fetch waits a metadata refresh (~1 s).
+            consumer.list_topics(name, timeout=timeout_s)
         assignment = [TopicPartition(topic, partition, queue[0]) for (topic, partition), queue in pending.items()]
         consumer.assign(assignment)
         consumer.resume(assignment)  # a reused consumer may have paused these in an earlier fetch

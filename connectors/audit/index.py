@@ -8,8 +8,8 @@ The index keeps itself current: ``catch_up`` reads every indexed partition from 
 partition's end as of the call, and writes the rows and the new offsets in one transaction per batch (a crash
 keeps a batch whole or drops it whole, so no record is indexed twice). An audit calls it first, so an answer
 never misses a record the broker had committed when it was asked; when nothing is new that costs one
-watermark look-up per partition. A session advisory lock lets one indexer write at a time; another waits,
-then finds little or nothing left to read.
+ListOffsets request (at the last stable offset: an open transaction is not waited for). A session advisory
+lock lets one indexer write at a time; another waits, then finds little or nothing left to read.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]  # exported, untyped
 
 from connectors.audit.fetch import arrived, audit_consumer
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
-from topics.admin import physical_name
+from topics.admin import admin_client, physical_name
 from topics.catalogue import (
     ORDERS_COMMANDS,
     ORDERS_EVENTS,
@@ -108,7 +109,7 @@ def catch_up(
             own = consumer is None
             consumer = consumer or audit_consumer(settings)
             try:
-                ends = _ends(consumer, logical, stored)
+                ends = _ends(settings, logical, stored)
                 stats.behind = _behind(ends, stored)
                 if ends:
                     consumer.assign([TopicPartition(t, p, stored.get((t, p), 0)) for t, p in ends])
@@ -130,18 +131,26 @@ def _stored_offsets(conn: psycopg.Connection[Any], logical: Mapping[str, str]) -
     return {(topic, partition): offset for topic, partition, offset in rows}
 
 
-def _ends(consumer: Consumer, logical: Mapping[str, str], stored: Mapping[Position, int]) -> dict[Position, int]:
-    """The partitions with records past the stored offset, and where each ends now."""
-    ends: dict[Position, int] = {}
-    for name in logical:
-        metadata = consumer.list_topics(name, timeout=10).topics[name]
-        if metadata.error is not None:
-            raise LogUnavailable(f"topic {name} cannot be read: {metadata.error}; did `sq topics create` run?")
-        for partition in metadata.partitions:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=10)
-            if high > stored.get((name, partition), 0):
-                ends[(name, partition)] = high
-    return ends
+def _ends(settings: Settings, logical: Mapping[str, str], stored: Mapping[Position, int]) -> dict[Position, int]:
+    """The partitions with committed records past the stored offset, and where each one's committed records end.
+
+    One ListOffsets request for every partition, at the last stable offset (read_committed): an open transaction
+    holds it back, so a catch-up never waits for a transaction to end (its records join the next audit).
+    """
+    admin = admin_client(settings)
+    try:
+        wanted = {}
+        for name in logical:
+            metadata = admin.list_topics(name, timeout=10).topics.get(name)
+            if metadata is None or metadata.error is not None:
+                raise LogUnavailable(f"no topic {name} on the broker; did `sq topics create` run?")
+            for partition in metadata.partitions:
+                wanted[TopicPartition(name, partition)] = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        futures = admin.list_offsets(wanted, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=10)
+        ends = {(tp.topic, tp.partition): future.result(timeout=10).offset for tp, future in futures.items()}
+    except (KafkaException, TimeoutError) as error:
+        raise LogUnavailable(f"the broker did not give the topics' ends: {error}") from None
+    return {key: end for key, end in ends.items() if end > stored.get(key, 0)}
 
 
 def _behind(ends: Mapping[Position, int], stored: Mapping[Position, int]) -> dict[str, int]:
@@ -224,7 +233,8 @@ class _Reading:
                     self._take(message, batch, stats, remaining)
             # A partition whose last offsets are transaction markers ends when the consumer has passed them.
             for key in _passed(self.consumer, remaining):
-                batch.positions[key] = remaining.pop(key)
+                end = remaining.pop(key)
+                batch.positions[key] = max(batch.positions.get(key, 0), end)  # never behind a record it holds
             if batch.records >= batch_size or not remaining:
                 stats.rows += batch.write(self.conn)
                 stats.records += batch.records
