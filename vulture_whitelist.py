@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler
 import uvicorn
 
 from api import app, models, read_your_writes
-from api.routes import market
+from api.routes import audit, market
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
 
@@ -42,3 +42,5 @@ BaseHTTPRequestHandler.log_message
 models.OrderAccepted.pending_projection
 # A query value FastAPI parses by its string (?wait=accepted).
 read_your_writes.Until.ACCEPTED
+# Response fields: FastAPI serializes them (GET /v1/orders/{id}/audit).
+audit.AuditLine.timestamp_us

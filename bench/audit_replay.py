@@ -14,7 +14,7 @@
    raw floor), then the orderpath stage replayed from them (`replay_stage`: consume, decode, order, apply); the
    figure is replay events/s ÷ raw consume+decode events/s of the same run, and the replay is diffed against
    the produced outputs (it must show 0 differences).
-The run's topics and its index rows are deleted at the end.
+The run's topics and its database (a new one, migrated: never the shared one) are deleted at the end.
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ import psycopg
 from confluent_kafka import Producer
 
 from bench.common import Figure, Reporter, latency_stats, open_report
-from connectors.audit.index import INDEXED_TOPICS, catch_up, forget
+from connectors.audit.index import INDEXED_TOPICS, catch_up
 from connectors.audit.read import audit_order
 from connectors.order_flow import FlowConfig
-from connectors.postgres.migrate import migrate
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import Pipeline
 from processors.runtime.registry import stage_factories
 from replay.session import diff_session, replay_stage
 from schemas.codec import Codec, default_codec
 from settings import Settings
+from tests.kit.databases import scratch_database
 from tests.kit.flows import flow_events
 from topics.admin import create_topics, delete_prefixed_topics, physical_name
 from topics.catalogue import CATALOGUE, ORDERS_COMMANDS
@@ -119,18 +119,18 @@ def main() -> int:
     parser.add_argument("--kafka-data-dir", type=Path, default=None, help="the broker's log.dirs, for bytes on disk")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    reporter, base, _info = open_report("audit and replay on the log", args.json)
+    reporter, server, _info = open_report("audit and replay on the log", args.json)
     codec = default_codec()
-    migrate(base.database_url)
     run = f"bench-{random.randrange(16**8):08x}."
-    audit_settings = base.with_topic_prefix(f"{run}audit.")
-    replay_settings = base.with_topic_prefix(f"{run}replay.")
-    try:
-        audit_phase(reporter, base, audit_settings, args, codec)
-        replay_phase(reporter, replay_settings, args.replay_orders, codec)
-    finally:
-        delete_prefixed_topics(base.with_topic_prefix(run))
-        forget(base.database_url, audit_settings)
+    with scratch_database(server.database_url, "bench_audit") as database:
+        base = server.with_database_url(database)
+        audit_settings = base.with_topic_prefix(f"{run}audit.")
+        replay_settings = base.with_topic_prefix(f"{run}replay.")
+        try:
+            audit_phase(reporter, base, audit_settings, args, codec)
+            replay_phase(reporter, replay_settings, args.replay_orders, codec)
+        finally:
+            delete_prefixed_topics(base.with_topic_prefix(run))
     reporter.finish()
     return 0
 

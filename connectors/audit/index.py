@@ -288,12 +288,3 @@ def children_of(conn: psycopg.Connection[Any], settings: Settings, order_id: str
         (settings.topic_prefix, order_id),
     ).fetchall()
     return [row[0] for row in rows]
-
-
-def forget(conninfo: str, settings: Settings) -> None:
-    """Drop what the index holds of ``settings``' topics (deleted topics: a benchmark's run, a test's prefix)."""
-    topics = [physical_name(settings, topic) for topic in INDEXED_TOPICS]
-    with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
-        conn.execute("DELETE FROM audit_index WHERE topic = ANY(%s)", (topics,))
-        conn.execute("DELETE FROM audit_index_offsets WHERE topic = ANY(%s)", (topics,))
-        conn.execute("DELETE FROM audit_children WHERE topic_prefix = %s", (settings.topic_prefix,))

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from running_path import RunningPath, wait_for
 
-from connectors.audit.index import catch_up, forget
+from connectors.audit.index import catch_up
 from connectors.audit.read import UnknownOrder, audit_order
-from connectors.postgres.migrate import migrate
 from schemas.codec import default_codec
 from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import Settings
+from tests.kit.databases import scratch_database
 from topics.admin import create_topics, delete_prefixed_topics
 from topics.catalogue import CATALOGUE, ORDERS_EVENTS
 from topics.client import read_topic
@@ -40,18 +40,17 @@ STARTUP_S = 120
 
 @pytest.fixture(scope="module")
 def single(infra_settings: Settings) -> Iterator[RunningPath]:
-    settings = infra_settings.with_topic_prefix(f"a{uuid.uuid4().hex[:10]}.")
-    create_topics(settings, CATALOGUE)
-    migrate(settings.database_url)
-    running = RunningPath(settings, "single")
-    running.start()
-    running.start(worker=1)  # a standby: it takes over when the active worker is killed
-    try:
-        yield running
-    finally:
-        running.stop()
-        delete_prefixed_topics(settings)
-        forget(settings.database_url, settings)
+    with scratch_database(infra_settings.database_url, "sqaudit") as database:
+        settings = infra_settings.with_topic_prefix(f"a{uuid.uuid4().hex[:10]}.").with_database_url(database)
+        create_topics(settings, CATALOGUE)
+        running = RunningPath(settings, "single")
+        running.start()
+        running.start(worker=1)  # a standby: it takes over when the active worker is killed
+        try:
+            yield running
+        finally:
+            running.stop()
+            delete_prefixed_topics(settings)
 
 
 def _status(path: RunningPath, order_id: str) -> str | None:
