@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler
 import uvicorn
 
 from api import app, models, read_your_writes
-from api.routes import analytics, market, operations
+from api.routes import analytics, audit, market, operations
 from connectors.marketdata import binance_client
 from connectors.postgres import read_models
 from processors.runtime import metrics
@@ -69,3 +69,6 @@ operations.ControlState.kill_switches
 
 # socketserver reads it: a scrape in flight never holds a process up at exit.
 metrics._Server.daemon_threads
+
+# Response fields: FastAPI serializes them (GET /v1/orders/{id}/audit).
+audit.AuditLine.timestamp_us

@@ -16,7 +16,7 @@ from api.config import ApiSettings
 from api.deps import Resources
 from api.errors import install_handlers
 from api.metrics import ApiMetrics
-from api.routes import analytics, health, market, operations, orders, queries, risk, stream
+from api.routes import analytics, audit, health, market, operations, orders, queries, risk, stream
 from connectors.marketdata.views import MarketViews
 from connectors.postgres.migrate import migrate
 
@@ -105,7 +105,7 @@ def create_app(config: ApiSettings, resources: Resources | None = None, migrate_
         ],
     )
     install_handlers(app)
-    for module in (orders, queries, risk, stream, market, health, analytics, operations):
+    for module in (orders, queries, risk, stream, market, health, analytics, audit, operations):
         app.include_router(module.router)
     console.mount(app)  # the operator's web console at /console
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)

@@ -29,14 +29,26 @@ from topics.catalogue import (
 )
 from topics.client import ConsumedRecord, read_topic
 
+Window = tuple[int | None, int | None]  # [from, to) in broker time, ms; None: open
 
-def read_order_path_log(settings: Settings, codec: Codec | None = None) -> OrderPathLog:
+
+def in_window(window: Window, timestamp_ms: int) -> bool:
+    begin, end = window
+    return (begin is None or timestamp_ms >= begin) and (end is None or timestamp_ms < end)
+
+
+def read_order_path_log(settings: Settings, codec: Codec | None = None, window: Window = (None, None)) -> OrderPathLog:
+    """The order path's records. ``window``: only the commands and venue orders of that broker-time range are
+    checked (`sq audit verify`); their outcomes, decisions, fills and positions are read whole, wherever they are."""
     codec = codec or default_codec()
     unreadable = [0]
+    where: dict[str, str] = {}
 
-    def decoded(topic: str) -> Iterator[tuple[ConsumedRecord, str, Record]]:
+    def decoded(topic: str, windowed: bool = False) -> Iterator[tuple[ConsumedRecord, str, Record]]:
         schemas = set(spec_for(topic).value_schemas)
         for consumed in read_topic(settings, topic):
+            if windowed and not in_window(window, consumed.timestamp_ms):
+                continue
             try:
                 found = codec.decode(consumed.value) if consumed.value is not None else None
             except SerializationError:
@@ -44,10 +56,11 @@ def read_order_path_log(settings: Settings, codec: Codec | None = None) -> Order
             if found is None or found.schema not in schemas:
                 unreadable[0] += 1
                 continue
+            where[str(found.record["meta"]["event_id"])] = _position(consumed)
             yield consumed, found.schema, found.record
 
-    def records(topic: str) -> list[Record]:
-        return [record for _, _, record in decoded(topic)]
+    def records(topic: str, windowed: bool = False) -> list[Record]:
+        return [record for _, _, record in decoded(topic, windowed)]
 
     commands_topic = physical_name(settings, ORDERS_COMMANDS)
     letters: dict[tuple[int, int], str] = {}
@@ -59,6 +72,8 @@ def read_order_path_log(settings: Settings, codec: Codec | None = None) -> Order
     vanished: list[str] = []
     command_schemas = set(spec_for(ORDERS_COMMANDS).value_schemas)
     for consumed in read_topic(settings, ORDERS_COMMANDS):
+        if not in_window(window, consumed.timestamp_ms):
+            continue
         reason = letters.get((consumed.partition, consumed.offset))
         if reason is not None:
             dead_lettered[reason] += 1
@@ -68,21 +83,27 @@ def read_order_path_log(settings: Settings, codec: Codec | None = None) -> Order
         except SerializationError:
             found = None
         if found is None or found.schema not in command_schemas:
-            vanished.append(f"{ORDERS_COMMANDS} [{consumed.partition}] @{consumed.offset}")
+            vanished.append(_position(consumed))
             continue
+        where[str(found.record["meta"]["event_id"])] = _position(consumed)
         commands.append((found.schema, found.record))
     log = OrderPathLog(
         commands=commands,
         decisions=records(RISK_DECISIONS),
         order_events=records(ORDERS_EVENTS),
-        venue_orders=records(VENUE_ORDERS),
+        venue_orders=records(VENUE_ORDERS, windowed=True),
         executions=records(VENUE_EXECUTIONS),
         positions=records(PORTFOLIO_POSITIONS),
         dead_lettered=dict(dead_lettered),
         vanished=vanished,
+        where=where,
     )
     log.unreadable = unreadable[0]  # counted while the lists above were read
     return log
+
+
+def _position(consumed: ConsumedRecord) -> str:
+    return f"{consumed.topic} [{consumed.partition}] @{consumed.offset}"
 
 
 QUIET_S = 10.0  # nothing in flight and a log this still: what is violated now stays violated

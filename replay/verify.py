@@ -36,6 +36,7 @@ OUTCOMES_BY_COMMAND = {
 }
 
 Record = dict[str, Any]  # a decoded record, as the codec hands it out
+MAX_VIOLATIONS = 1000  # listed one by one (with where they are); counted beyond
 
 
 @dataclass
@@ -60,6 +61,9 @@ class VerifyReport:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
+    # Each violation with where the log holds the record it is about ("topic [partition] @offset", when known).
+    violations: list[dict[str, str | None]] = field(default_factory=list)
+    _where: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -75,11 +79,16 @@ class VerifyReport:
         )
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+        document = {**asdict(self), "ok": self.ok}
+        del document["_where"]
+        return document
 
-    def _example(self, text: str) -> None:
+    def _example(self, text: str, event_id: str | None = None, where: str | None = None) -> None:
+        where = where or (self._where.get(event_id) if event_id is not None else None)
+        if len(self.violations) < MAX_VIOLATIONS:
+            self.violations.append({"violation": text, "event_id": event_id, "where": where})
         if len(self.examples) < 10:
-            self.examples.append(text)
+            self.examples.append(f"{text} at {where}" if where else text)
 
 
 @dataclass
@@ -95,16 +104,18 @@ class OrderPathLog:
     dead_lettered: dict[str, int] = field(default_factory=dict)  # reason -> commands-topic records dead-lettered
     vanished: list[str] = field(default_factory=list)  # commands-topic records unusable and without a dead letter
     unreadable: int = 0
+    where: dict[str, str] = field(default_factory=dict)  # event id -> "topic [partition] @offset"
 
 
 def verify(log: OrderPathLog) -> VerifyReport:
     report = VerifyReport()
+    report._where = log.where
     report.dead_lettered = sum(log.dead_lettered.values())
     report.dead_letter_reasons = dict(sorted(log.dead_lettered.items()))
     report.vanished = len(log.vanished)
     report.unreadable = log.unreadable
     for where in log.vanished:
-        report._example(f"vanished: {where} is no usable command and has no dead letter")
+        report._example("vanished: no usable command and no dead letter", where=where)
     _check_outcomes(report, log.commands, log.order_events)
     approved = _check_decisions(report, [c["meta"]["event_id"] for _, c in log.commands], log.decisions)
     _check_venue_orders(report, log.venue_orders, approved)
@@ -138,10 +149,10 @@ def _check_outcomes(report: VerifyReport, commands: list[tuple[str, Record]], ev
         report.outcomes += len(outcomes)
         if not outcomes:
             report.lost += 1
-            report._example(f"lost: {schema.rsplit('.', 1)[1]} {command_id} (order {command['order_id']})")
+            report._example(f"lost: {schema.rsplit('.', 1)[1]} {command_id} (order {command['order_id']})", command_id)
         elif len(outcomes) > 1:
             report.duplicated += 1
-            report._example(f"duplicated: {command_id} has outcomes {outcomes}")
+            report._example(f"duplicated: {command_id} has outcomes {outcomes}", command_id)
     report.outcomes_by_type = dict(sorted(types.items()))
     report.reject_reasons = dict(sorted(reasons.items()))
 
@@ -164,7 +175,7 @@ def _check_decisions(report: VerifyReport, command_ids: list[str], decisions: It
     for command_id in command_ids:
         if per_command[command_id] != 1:
             report.undecided += 1
-            report._example(f"command {command_id} has {per_command[command_id]} risk decisions")
+            report._example(f"command {command_id} has {per_command[command_id]} risk decisions", command_id)
     return approved
 
 
@@ -172,7 +183,8 @@ def _check_venue_orders(report: VerifyReport, venue_orders: Iterable[Record], ap
     for order in venue_orders:
         if order["action"] in {"NEW", "AMEND"} and order["risk_decision_id"] not in approved:
             report.unapproved += 1
-            report._example(f"unapproved: venue order {order['order_id']} ({order['action']})")
+            event_id = order.get("meta", {}).get("event_id")
+            report._example(f"unapproved: venue order {order['order_id']} ({order['action']})", event_id)
 
 
 def _check_fills(report: VerifyReport, events: list[Record], executions: Iterable[Record]) -> None:
@@ -183,7 +195,8 @@ def _check_fills(report: VerifyReport, events: list[Record], executions: Iterabl
             fill = (event["order_id"], event["fill_id"])
             if fill in seen:
                 report.duplicate_fills += 1
-                report._example(f"fill counted twice: order {fill[0]} fill {fill[1]}")
+                event_id = event.get("meta", {}).get("event_id")
+                report._example(f"fill counted twice: order {fill[0]} fill {fill[1]}", event_id)
             seen.add(fill)
     report.venue_fills = len({(e["order_id"], e["fill_id"]) for e in executions if e["exec_type"] == "FILL"})
 
@@ -195,12 +208,15 @@ def _check_positions(report: VerifyReport, events: list[Record], positions: Iter
             sign = 1 if event["side"] == "BUY" else -1
             expected[(event["account"], event["symbol"])] += sign * event["last_quantity"]
     latest: dict[tuple[str, str], int] = {}
+    latest_id: dict[tuple[str, str], str | None] = {}
     for position in positions:
         latest[(position["account"], position["symbol"])] = position["quantity"]
+        latest_id[(position["account"], position["symbol"])] = position.get("meta", {}).get("event_id")
     for key in set(expected) | set(latest):
         if expected.get(key, 0) != latest.get(key, 0):
             report.position_mismatches += 1
-            report._example(f"position {key}: fills sum to {expected.get(key, 0)}, position says {latest.get(key)}")
+            text = f"position {key}: fills sum to {expected.get(key, 0)}, position says {latest.get(key)}"
+            report._example(text, latest_id.get(key))
 
 
 def _count_orders(report: VerifyReport, events: list[Record]) -> None:

@@ -1,16 +1,21 @@
-"""`sq replay rebuild-projections [--json]`: drop the PostgreSQL projections and rebuild them from the topics."""
+"""`sq replay rebuild-projections [--json]`: drop the PostgreSQL projections and rebuild them from the topics;
+`sq replay run|diff [--topology T] [--json]`: replay the stages from their inputs, compare (replay/session.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 import psycopg
 
+from connectors.audit.story import jsonable
 from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkBusy, SinkError
 from infra.local_state import kafka_cluster_id, record_binding
+from processors.runtime.pipeline import DEFAULT_TOPOLOGY, TOPOLOGIES
 from replay.projections import rebuild_projections
+from replay.session import StageReplay, diff_session, replay_topology, stage_json
 from settings import load_settings
 from sq.commands.sink import sink_status
 from sq.errors import CommandError
@@ -26,6 +31,7 @@ def register(subparsers: Any) -> None:
     rebuild.add_argument("--batch-size", type=int, default=5000)
     rebuild.add_argument("--json", action="store_true")
     rebuild.set_defaults(handler=run_rebuild)
+    register_session(actions)
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
@@ -58,3 +64,63 @@ def run_rebuild(args: argparse.Namespace) -> int:
         f"({stats.dead_letters} dead letters): " + ", ".join(f"{n} {t}" for t, n in report.tables.items())
     )
     return 0
+
+
+def register_session(actions: Any) -> None:
+    for name, handler, text in (
+        ("run", run_replay, "re-run the cores of each stage from their input topics in the memory engine"),
+        ("diff", run_diff, "replay, then compare the replayed outputs with the live ones, event by event"),
+    ):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument(
+            "--topology",
+            default=DEFAULT_TOPOLOGY,
+            choices=sorted(TOPOLOGIES),
+            help="the topology the live session ran (its stages are replayed one by one)",
+        )
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(handler=handler)
+
+
+def _replayed(topology: str) -> list[StageReplay]:
+    try:
+        with Activity("replaying") as activity:
+            return replay_topology(load_settings(), topology, on_stage=lambda s: activity.status(f"stage {s}"))
+    except (RuntimeError, TimeoutError) as error:
+        raise CommandError(f"cannot read the log ({error}); is the broker up (`sq infra status`)?") from None
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    stages = _replayed(args.topology)
+    if args.json:
+        emit_json({s.stage: stage_json(s) for s in stages})
+        return 0
+    for replayed in stages:
+        rate = replayed.inputs / replayed.apply_seconds if replayed.apply_seconds else 0.0
+        say(
+            f"stage {replayed.stage}: {replayed.inputs:,} input records → {replayed.produced:,} outputs "
+            f"in {replayed.apply_seconds:.2f} s ({rate:,.0f} records/s; reading {replayed.read_seconds:.2f} s)"
+        )
+        for core, digest in replayed.state_hashes.items():
+            live = replayed.live_state_hashes.get(core)
+            say(f"  {core:<10} state {digest}  live changelog {live}  {'same' if live == digest else 'DIFFERENT'}")
+    return 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    diff = diff_session(_replayed(args.topology))
+    if args.json:
+        emit_json(diff.as_json())
+        return 0 if diff.ok else 1
+    for replayed in diff.stages:
+        for core, digest in replayed.state_hashes.items():
+            live = replayed.live_state_hashes.get(core)
+            say(f"{replayed.stage}/{core:<10} state {digest}  live {live}  {'same' if live == digest else 'DIFFERENT'}")
+    say(f"{diff.compared:,} events compared, {diff.differences:,} differences")
+    if diff.first is not None:
+        first = diff.first
+        say(f"first divergence: {first.topic} [{first.partition}] @{first.live_offset} (event {first.index} there)")
+        say(f"  live:     {json.dumps(jsonable(first.live), default=str)[:2000]}")
+        say(f"  replayed: {json.dumps(jsonable(first.replayed), default=str)[:2000]}")
+    say("OK: the replay reproduces the live session" if diff.ok else "DIFFERENT: see above")
+    return 0 if diff.ok else 1

@@ -94,3 +94,17 @@ def test_a_position_that_is_not_the_sum_of_fills_is_reported() -> None:
     log = clean_log()
     log.positions.append({"account": "A", "symbol": "BTCUSDT", "quantity": 7})
     assert verify(log).position_mismatches == 1
+
+
+def test_each_violation_is_listed_with_where_the_log_holds_its_record() -> None:
+    log = clean_log()
+    log.commands.append((CANCEL_ORDER, command("c2", "o1")))
+    log.decisions.append(decision("d2", command("c2", "o1")))
+    log.where = {"c2": "orders.commands [1] @41"}
+    log.vanished = ["orders.commands [0] @7"]
+    report = verify(log)
+    assert {(str(v["violation"]).split(":")[0], v["where"]) for v in report.violations} == {
+        ("lost", "orders.commands [1] @41"),
+        ("vanished", "orders.commands [0] @7"),
+    }
+    assert "_where" not in report.as_json() and report.as_json()["violations"] == report.violations

@@ -1,0 +1,300 @@
+"""Replay a live session: each stage of its topology re-run from its input topics in the memory engine, and the
+replayed outputs compared with the live ones, event by event (`sq replay run`, `sq replay diff`).
+
+A stage is replayed from the records of its Kafka inputs as the log holds them (committed records only), in
+the order the live stage applied them (replay/order.py), each through the same ``apply_record`` step the
+kafka engine runs (so a bad record is dead-lettered alike). Its outputs are compared, per output partition,
+with the live stage's own records there (those its cores or the stage itself produced); only
+``meta.ingest_time_us`` is set aside. Each core's state after the replay is hashed and compared with the
+state the live workers left in the core's changelog topic (latest record per key).
+
+A stage of another topology than the one that ran reads topics the live session handed over in process, and
+would meet other application orders: ``--topology`` names the topology the session ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.audit.story import jsonable
+from processors.core import Emit
+from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.memory_engine import MemoryEngine
+from processors.runtime.pipeline import topology_stages
+from processors.runtime.registry import stage_factories
+from processors.runtime.state_codec import decode_state
+from processors.runtime.step import InputCheck, apply_record
+from replay.order import InputPosition, application_order
+from schemas.codec import Codec, default_codec
+from schemas.errors import SerializationError
+from settings import Settings
+from topics.admin import admin_client, physical_name
+from topics.catalogue import DEAD_LETTERS, changelog_topic, spec_for
+from topics.client import ConsumedRecord, read_topic
+from topics.partitioning import partition_for
+
+Record = dict[str, Any]
+Partition = tuple[str, int]  # (physical topic, partition)
+
+
+@dataclass
+class StageReplay:
+    """One stage replayed: its outputs by partition, its cores' states, how fast."""
+
+    stage: str
+    inputs: int = 0
+    outputs: dict[Partition, list[Record]] = field(default_factory=dict)
+    live: dict[Partition, list[tuple[int, Record]]] = field(default_factory=dict)  # (offset, record)
+    state_hashes: dict[str, str] = field(default_factory=dict)
+    live_state_hashes: dict[str, str] = field(default_factory=dict)
+    forced: int = 0  # contradictory ordering constraints broken (replay/order.py)
+    input_seconds: float = 0.0  # consuming the inputs and decoding their event ids
+    read_seconds: float = 0.0  # that, and reading the live outputs (for the order and the diff)
+    apply_seconds: float = 0.0  # the cores
+
+    @property
+    def produced(self) -> int:
+        return sum(len(records) for records in self.outputs.values())
+
+
+@dataclass
+class Divergence:
+    topic: str
+    partition: int
+    index: int  # the position among the stage's records in that partition
+    live_offset: int | None
+    live: Record | None
+    replayed: Record | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "index": self.index,
+            "live_offset": self.live_offset,
+            "live": jsonable(self.live),
+            "replayed": jsonable(self.replayed),
+        }
+
+
+@dataclass
+class SessionDiff:
+    stages: list[StageReplay]
+    compared: int = 0
+    differences: int = 0
+    first: Divergence | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.differences == 0 and all(
+            s.state_hashes == s.live_state_hashes for s in self.stages if s.live_state_hashes
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "compared": self.compared,
+            "differences": self.differences,
+            "first_divergence": None if self.first is None else self.first.as_json(),
+            "stages": {s.stage: stage_json(s) for s in self.stages},
+        }
+
+
+def stage_json(replayed: StageReplay) -> dict[str, Any]:
+    return {
+        "inputs": replayed.inputs,
+        "outputs": replayed.produced,
+        "state_hashes": replayed.state_hashes,
+        "live_state_hashes": replayed.live_state_hashes,
+        "forced_orderings": replayed.forced,
+        "input_seconds": round(replayed.input_seconds, 3),
+        "read_seconds": round(replayed.read_seconds, 3),
+        "apply_seconds": round(replayed.apply_seconds, 3),
+    }
+
+
+def replay_topology(
+    settings: Settings,
+    topology: str,
+    *,
+    codec: Codec | None = None,
+    on_stage: Callable[[str], None] = lambda _: None,
+) -> list[StageReplay]:
+    codec = codec or default_codec()
+    replayed = []
+    for stage in topology_stages(topology):
+        on_stage(stage)
+        replayed.append(replay_stage(settings, stage, codec))
+    return replayed
+
+
+def replay_stage(settings: Settings, stage: str, codec: Codec) -> StageReplay:
+    engine = MemoryEngine(stage_factories(stage), name=stage)
+    pipeline = engine.pipeline
+    result = StageReplay(stage)
+    began = time.monotonic()
+    inputs: list[ConsumedRecord] = []
+    checks: list[InputCheck] = []
+    input_ids: dict[str, int] = {}
+    by_position: dict[tuple[str, int, int], int] = {}
+    for topic, keyed in [(t, True) for t in pipeline.inputs] + [(t, False) for t in pipeline.broadcast_inputs]:
+        check = InputCheck(topic, keyed=keyed)
+        for consumed in read_topic(settings, topic):
+            index = len(inputs)
+            inputs.append(consumed)
+            checks.append(check)
+            by_position[(consumed.topic, consumed.partition, consumed.offset)] = index
+            event_id = _event_id(codec, consumed.value)
+            if event_id is not None:
+                input_ids.setdefault(event_id, index)
+    result.input_seconds = time.monotonic() - began
+    ranks = {t: r for r, t in enumerate((*pipeline.inputs, *pipeline.broadcast_inputs))}
+    logical_of = {physical_name(settings, t): t for t in ranks}
+    producers = {core.name for core in pipeline.cores} | {pipeline.name}
+    result.live = _live_outputs(settings, codec, (*pipeline.outputs, DEAD_LETTERS), producers)
+    roots = _roots(result.live, input_ids, by_position)
+    result.read_seconds = time.monotonic() - began
+    positions = [
+        InputPosition(ranks[logical_of[c.topic]], c.topic, c.partition, c.offset, c.timestamp_ms) for c in inputs
+    ]
+    ordering = application_order(positions, roots)
+    result.forced = ordering.forced
+    began = time.monotonic()
+    emitted: list[Emit] = []
+    for index in ordering.order:
+        consumed = inputs[index]
+        key = consumed.key.encode() if consumed.key is not None else None
+        source = SourceRecord(
+            consumed.topic, consumed.partition, consumed.offset, key, consumed.value, consumed.timestamp_ms * 1000
+        )
+        emitted += apply_record(pipeline, codec, checks[index], source)
+    result.apply_seconds = time.monotonic() - began
+    result.inputs = len(inputs)
+    result.outputs = _by_partition(settings, codec, emitted)
+    engine.checkpoint()
+    result.state_hashes = {name: state_hash(state) for name, state in engine.changelog.items()}
+    live_states = {core.name: live_state(settings, core.name) for core in pipeline.cores}
+    result.live_state_hashes = {name: state_hash(state) for name, state in live_states.items() if state is not None}
+    return result
+
+
+def _event_id(codec: Codec, value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        meta = codec.decode(value).record.get("meta")
+    except SerializationError:
+        return None
+    return str(meta["event_id"]) if isinstance(meta, dict) else None
+
+
+def _live_outputs(
+    settings: Settings, codec: Codec, topics: Iterable[str], producers: set[str]
+) -> dict[Partition, list[tuple[int, Record]]]:
+    """The stage's own records in each output partition, in offset order."""
+    live: dict[Partition, list[tuple[int, Record]]] = defaultdict(list)
+    for topic in dict.fromkeys(topics):
+        for consumed in read_topic(settings, topic):
+            if consumed.value is None:
+                continue
+            try:
+                record = codec.decode(consumed.value).record
+            except SerializationError:
+                continue
+            if record["meta"]["producer"] in producers:
+                live[(consumed.topic, consumed.partition)].append((consumed.offset, record))
+    for records in live.values():
+        records.sort(key=lambda pair: pair[0])
+    return dict(live)
+
+
+def _roots(
+    live: dict[Partition, list[tuple[int, Record]]],
+    input_ids: dict[str, int],
+    by_position: dict[tuple[str, int, int], int],
+) -> list[list[int]]:
+    """Per output partition, the input each output descends from (outputs of unknown descent left out)."""
+    cause_of = {str(r["meta"]["event_id"]): r["meta"]["causation_id"] for records in live.values() for _, r in records}
+
+    def root(record: Record) -> int | None:
+        if "source_offset" in record and record.get("source_offset") is not None:  # a dead letter of an input
+            found = by_position.get((record["source_topic"], record["source_partition"], record["source_offset"]))
+            if found is not None:
+                return found
+        cause = record["meta"]["causation_id"]
+        for _ in range(64):  # a causal chain inside one stage is a few hops long
+            if cause is None:
+                return None
+            if cause in input_ids:
+                return input_ids[cause]
+            cause = cause_of.get(cause)
+        return None
+
+    return [[r for _, record in records if (r := root(record)) is not None] for records in live.values()]
+
+
+def _by_partition(settings: Settings, codec: Codec, emitted: list[Emit]) -> dict[Partition, list[Record]]:
+    """The replayed outputs where the live stage wrote them, as a consumer decodes them."""
+    out: dict[Partition, list[Record]] = defaultdict(list)
+    for emit in emitted:
+        partition = partition_for(emit.key, spec_for(emit.topic).partitions)
+        record = codec.decode(codec.encode(emit.schema, emit.record)).record
+        out[(physical_name(settings, emit.topic), partition)].append(record)
+    return dict(out)
+
+
+def live_state(settings: Settings, core: str) -> dict[str, Record] | None:
+    """A core's state as its changelog topic holds it: the latest record per key, tombstones removing keys; None
+    without a changelog topic (the log was not written by the kafka engine: nothing to compare with)."""
+    state: dict[str, Record] = {}
+    name = physical_name(settings, changelog_topic(core))
+    found = admin_client(settings).list_topics(name, timeout=10).topics.get(name)
+    if found is None or found.error is not None:
+        return None
+    for consumed in read_topic(settings, changelog_topic(core)):
+        if consumed.key is None:
+            continue
+        if consumed.value is None:
+            state.pop(consumed.key, None)
+        else:
+            state[consumed.key] = decode_state(consumed.value)
+    return state
+
+
+def state_hash(state: dict[str, Record]) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _comparable(record: Record) -> Record:
+    meta = {k: v for k, v in record["meta"].items() if k != "ingest_time_us"}
+    return {**record, "meta": meta}
+
+
+def diff_session(stages: list[StageReplay]) -> SessionDiff:
+    """Every stage's replayed outputs against its live ones, partition by partition, event by event."""
+    diff = SessionDiff(stages)
+    for replayed in stages:
+        for key in sorted(set(replayed.live) | set(replayed.outputs)):
+            live = replayed.live.get(key, [])
+            ours = replayed.outputs.get(key, [])
+            for index in range(max(len(live), len(ours))):
+                live_offset, live_record = live[index] if index < len(live) else (None, None)
+                our_record = ours[index] if index < len(ours) else None
+                diff.compared += 1
+                same = (
+                    live_record is not None
+                    and our_record is not None
+                    and _comparable(live_record) == _comparable(our_record)
+                )
+                if same:
+                    continue
+                diff.differences += 1
+                if diff.first is None:
+                    diff.first = Divergence(key[0], key[1], index, live_offset, live_record, our_record)
+    return diff
