@@ -1,0 +1,368 @@
+"""The fault harness behind `sq chaos`: a seeded flow through the order path while faults are injected, then
+the invariants checked from the log (replay/verify.py) and the projections against a rebuild from the log.
+
+Each run is isolated on the servers it is given: topics of its own (a prefix named after the run) and a
+database of its own (created on the settings' PostgreSQL server, dropped at the end), so it disturbs neither a
+running stack nor another run. It starts the topology's stages under the supervisor, as `sq up` does, and the
+projection sink in a thread.
+
+crash: each stage's worker is SIGKILLed ``kills`` times at seeded random points of the flow (a transaction
+may be open); the supervisor restarts it, and it rebuilds from its changelogs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, TopicPartition
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
+from connectors.postgres.migrate import migrate
+from connectors.postgres.sink import SinkOptions, run_sink
+from deploy.stack import wait_until_consumed
+from processors.runtime.pipeline import DEFAULT_TOPOLOGY, stage_of, topology_stages
+from processors.runtime.registry import consumer_group
+from processors.runtime.supervisor import Supervisor
+from replay.order_path_log import verify_settled
+from replay.projections import projection_rows, rebuild_projections
+from replay.verify import VerifyReport
+from settings import Settings
+from topics.admin import create_topics, delete_prefixed_topics, physical_name
+from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
+from topics.client import AvroProducer
+
+Say = Callable[[str], None]
+
+
+class ChaosError(RuntimeError):
+    """The harness itself could not run (a server away, a worker given up on); the message says which."""
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    orders: int
+    seed: int = 7
+    kills: int = 2  # per stage (crash)
+    rate: float = 500.0  # commands per second: the flow lasts long enough for the faults to land mid-flow
+    topology: str = DEFAULT_TOPOLOGY
+    settle_s: float = 240.0
+    keep: bool = False  # leave the run's topics and database for a look afterwards
+
+    def __post_init__(self) -> None:
+        if self.orders <= 0:
+            raise ValueError("--orders must be positive")
+        if self.kills < 0:
+            raise ValueError("--kills cannot be negative")
+        if self.rate <= 0:
+            raise ValueError("--rate must be positive")
+        topology_stages(self.topology)  # a ValueError names the known ones
+
+
+@dataclass
+class ChaosReport:
+    mode: str
+    run_id: str
+    commands: int  # commands sent
+    outcomes: int  # terminal outcomes found for them
+    faults: int  # faults injected
+    lost: int  # commands without an outcome
+    duplicated: int  # commands with more than one outcome, plus fills counted twice
+    mismatches: int  # every other violated invariant, plus projection rows that differ from a rebuild
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.mismatches) and self.outcomes == self.commands
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "run_id": self.run_id,
+            "commands": self.commands,
+            "outcomes": self.outcomes,
+            "faults": self.faults,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "mismatches": self.mismatches,
+            "ok": self.ok,
+            "details": self.details,
+        }
+
+
+def verify_mismatches(report: VerifyReport) -> int:
+    """The violations of `sq verify` that are neither lost nor duplicated commands."""
+    return (
+        report.undecided
+        + report.unapproved
+        + report.position_mismatches
+        + report.vanished
+        + abs(report.fills - report.venue_fills)
+    )
+
+
+def row_differences(
+    before: Mapping[str, Sequence[tuple[object, ...]]], after: Mapping[str, Sequence[tuple[object, ...]]]
+) -> int:
+    """Rows in one build and not the other, over every projection table."""
+    differences = 0
+    for table in before.keys() | after.keys():
+        left, right = Counter(map(repr, before.get(table, []))), Counter(map(repr, after.get(table, [])))
+        differences += (left - right).total() + (right - left).total()
+    return differences
+
+
+# -- isolation -------------------------------------------------------------------------------------------------
+@contextmanager
+def own_database(settings: Settings, name: str, keep: bool) -> Iterator[str]:
+    """A new database on the settings' PostgreSQL server; dropped afterwards unless ``keep``."""
+    admin_url = settings.database_url
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as error:
+        raise ChaosError(f"cannot reach PostgreSQL ({error}); try `sq infra status`") from None
+    try:
+        yield make_conninfo(admin_url, dbname=name)
+    finally:
+        if not keep:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
+                admin.execute(drop)
+
+
+@contextmanager
+def isolated(settings: Settings, run_id: str, keep: bool) -> Iterator[Settings]:
+    """Settings with the run's own topics (created) and database (migrated)."""
+    run_settings = settings.with_topic_prefix(f"{settings.topic_prefix}{run_id}.")
+    database = f"sq_{run_id.replace('-', '_')}"
+    with own_database(settings, database, keep) as url:
+        run_settings = run_settings.with_database_url(url)
+        create_topics(run_settings)
+        migrate(url)
+        try:
+            yield run_settings
+        finally:
+            if not keep:
+                delete_prefixed_topics(run_settings)
+
+
+def database_name(settings: Settings) -> str:
+    return str(conninfo_to_dict(settings.database_url).get("dbname", ""))
+
+
+# -- the running order path ------------------------------------------------------------------------------------
+@dataclass
+class Watched:
+    """The stages under a supervisor, checked by a thread of their own; kills go through the same lock."""
+
+    supervisor: Supervisor
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    given_up: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Watched:
+        self._thread = threading.Thread(target=self._watch, name="sq-chaos-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            with self.lock:
+                self.given_up = self.given_up or self.supervisor.check()
+
+    def kill(self, stage: str) -> bool:
+        """SIGKILL the stage's worker if it is running now (False while it waits to be restarted)."""
+        with self.lock:
+            for worker in self.supervisor.workers:
+                if worker.processor == stage and worker.process.poll() is None:
+                    worker.process.kill()
+                    return True
+        return False
+
+    def all_running(self) -> bool:
+        with self.lock:
+            running = {w.label for w in self.supervisor.workers if w.process.poll() is None}
+            return running == set(self.supervisor.labels)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.supervisor.stop()
+
+
+@dataclass
+class SinkThread:
+    """The projection sink beside the flow, as `sq up` runs it."""
+
+    settings: Settings
+    error: BaseException | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> SinkThread:
+        self._thread = threading.Thread(target=self._run, name="sq-chaos-sink", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            run_sink(self.settings, stop=self._stop, options=SinkOptions(lock_wait_s=15.0, migrate=False))
+        except BaseException as error:  # reported by the run
+            self.error = error
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+
+
+def apply_limits(settings: Settings, limits: list[FlowCommand], topology: str) -> None:
+    """Every account's limits, consumed by the risk stage before any command is sent (risk reads the two
+    topics in no order between them)."""
+    producer = AvroProducer(settings)
+    for command in limits:
+        producer.produce(RISK_LIMITS, command.key, command.schema, command.record)
+    producer.flush()
+    name = physical_name(settings, RISK_LIMITS)
+    consumer = Consumer(settings.kafka_config(**{"group.id": f"{name}.chaos-probe", "enable.auto.commit": False}))
+    try:
+        partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+        highs = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+    offsets = {p: high - 1 for p, high in highs.items() if high > 0}
+    group = consumer_group(settings, "kafka", stage_of("risk", topology))
+    wait_until_consumed(settings, group, RISK_LIMITS, offsets, stop=threading.Event(), timeout_s=120)
+
+
+def kill_schedule(stages: tuple[str, ...], kills: int, commands: int, seed: int) -> list[tuple[int, str]]:
+    """(after how many commands sent, which stage) for every kill: seeded, spread over the flow."""
+    rng = random.Random(seed)
+    schedule = [(rng.randrange(commands), stage) for stage in stages for _ in range(kills)]
+    return sorted(schedule)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ChaosError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def run_crash(settings: Settings, options: ChaosOptions, say: Say) -> ChaosReport:
+    """Workers SIGKILLed at seeded random points of a paced flow, restarted by their supervisor."""
+    run_id = f"chaos-crash-{uuid.uuid4().hex[:6]}"
+    stages = topology_stages(options.topology)
+    with isolated(settings, run_id, options.keep) as run_settings:
+        say(f"{run_id}: topics {run_settings.topic_prefix}*, database {database_name(run_settings)}")
+        supervisor = Supervisor(
+            run_settings.as_env(),
+            say=say,
+            first_backoff_s=0.2,
+            max_backoff_s=2.0,
+            max_restarts=options.kills + 5,
+            window_s=600.0,
+        )
+        for stage in stages:
+            supervisor.start(stage)
+        watched = Watched(supervisor).start()
+        sink = SinkThread(run_settings).start()
+        try:
+            flow = OrderFlow(FlowConfig(orders=options.orders, seed=options.seed, run_id=run_id))
+            commands = list(flow.commands())
+            apply_limits(run_settings, flow.limits(), options.topology)
+            schedule = kill_schedule(stages, options.kills, len(commands), options.seed)
+            say(f"sending {len(commands)} commands at {options.rate:.0f}/s; {len(schedule)} SIGKILLs scheduled")
+            faults = _send_with_kills(run_settings, commands, options.rate, schedule=schedule, watched=watched, say=say)
+            wait_until(watched.all_running, 60, "every worker to be running again")
+            if watched.given_up:
+                raise ChaosError(f"the supervisor gave up on {watched.given_up}")
+            say("flow sent; verifying the log until it settles …")
+            report = verify_settled(run_settings, options.settle_s, say)
+            if watched.given_up:
+                raise ChaosError(f"the supervisor gave up on {watched.given_up}")
+        finally:
+            watched.stop()
+            sink.stop()
+        restarts = dict(supervisor.restarts)
+        projection = compare_projections(run_settings, sink, say)
+    return ChaosReport(
+        mode="crash",
+        run_id=run_id,
+        commands=report.commands,
+        outcomes=report.outcomes,
+        faults=faults,
+        lost=report.lost,
+        duplicated=report.duplicated + report.duplicate_fills,
+        mismatches=verify_mismatches(report) + projection["differences"],
+        details={"verify": report.as_json(), "restarts": restarts, "projections": projection},
+    )
+
+
+def _send_with_kills(
+    settings: Settings,
+    commands: list[FlowCommand],
+    rate: float,
+    *,
+    schedule: list[tuple[int, str]],
+    watched: Watched,
+    say: Say,
+) -> int:
+    """Produce the commands at ``rate``; at each scheduled point SIGKILL the stage's worker (when it is being
+    restarted just then, as soon as it runs again). Returns the kills delivered."""
+    producer = AvroProducer(settings, None, **{"message.timeout.ms": 300_000})
+    pending: list[tuple[int, str]] = list(schedule)
+    delivered = 0
+    began = time.monotonic()
+    for sent, command in enumerate(commands, start=1):
+        delay = began + sent / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
+        for due in [d for d in pending if d[0] <= sent]:
+            if watched.kill(due[1]):
+                pending.remove(due)
+                delivered += 1
+                say(f"SIGKILL {due[1]} after {sent} commands ({delivered}/{len(schedule)})")
+    producer.flush(300)
+    deadline = time.monotonic() + 120
+    while pending:  # kills due at the very end, while their worker was restarting
+        due = pending[0]
+        if watched.kill(due[1]):
+            pending.pop(0)
+            delivered += 1
+            say(f"SIGKILL {due[1]} after the flow ({delivered}/{len(schedule)})")
+        elif time.monotonic() > deadline:
+            raise ChaosError(f"{due[1]} was not running again within 120 s to be killed")
+        time.sleep(0.2)
+    return delivered
+
+
+def compare_projections(settings: Settings, sink: SinkThread, say: Say) -> dict[str, Any]:
+    """The live sink's projections, caught up to the end of the log, against a rebuild from the log."""
+    if sink.error is not None:
+        raise ChaosError(f"the sink stopped: {sink.error}")
+    caught_up = run_sink(settings, options=SinkOptions(until_end=True, lock_wait_s=30.0, migrate=False))
+    live = projection_rows(settings.database_url)
+    say("rebuilding the projections from the log to compare …")
+    rebuild = rebuild_projections(settings)
+    rebuilt = projection_rows(settings.database_url)
+    return {
+        "rows": {table: len(rows) for table, rows in live.items()},
+        "rebuilt_rows": {table: len(rows) for table, rows in rebuilt.items()},
+        "differences": row_differences(live, rebuilt) + (0 if rebuild.complete and caught_up.caught_up else 1),
+    }
