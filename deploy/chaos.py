@@ -12,6 +12,7 @@ may be open); the supervisor restarts it, and it rebuilds from its changelogs an
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
@@ -31,16 +32,30 @@ from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from deploy.stack import wait_until_consumed
+from processors.core import Event
+from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, stage_of, topology_stages
-from processors.runtime.registry import consumer_group
+from processors.runtime.registry import consumer_group, stage_factories
+from processors.runtime.step import MAX_INPUT_BYTES
 from processors.runtime.supervisor import Supervisor
 from replay.order_path_log import verify_settled
 from replay.projections import projection_rows, rebuild_projections
 from replay.verify import VerifyReport
+from schemas.codec import MARKER, default_codec
+from schemas.examples import example_event
+from schemas.names import NEW_ORDER, ORDER_EVENT
+from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
 from settings import Settings
 from topics.admin import create_topics, delete_prefixed_topics, physical_name
-from topics.catalogue import ORDERS_COMMANDS, RISK_LIMITS
-from topics.client import AvroProducer
+from topics.catalogue import (
+    DEAD_LETTERS,
+    ORDERS_COMMANDS,
+    ORDERS_EVENTS,
+    PORTFOLIO_POSITIONS,
+    RISK_LIMITS,
+    VENUE_EXECUTIONS,
+)
+from topics.client import AvroProducer, read_events
 
 Say = Callable[[str], None]
 
@@ -54,6 +69,7 @@ class ChaosOptions:
     orders: int
     seed: int = 7
     kills: int = 2  # per stage (crash)
+    per_kind: int = 100  # malformed records of each kind, and commands of each absurd value (poison)
     rate: float = 500.0  # commands per second: the flow lasts long enough for the faults to land mid-flow
     topology: str = DEFAULT_TOPOLOGY
     settle_s: float = 240.0
@@ -64,6 +80,8 @@ class ChaosOptions:
             raise ValueError("--orders must be positive")
         if self.kills < 0:
             raise ValueError("--kills cannot be negative")
+        if self.per_kind < 0:
+            raise ValueError("--per-kind cannot be negative")
         if self.rate <= 0:
             raise ValueError("--rate must be positive")
         topology_stages(self.topology)  # a ValueError names the known ones
@@ -366,3 +384,190 @@ def compare_projections(settings: Settings, sink: SinkThread, say: Say) -> dict[
         "rebuilt_rows": {table: len(rows) for table, rows in rebuilt.items()},
         "differences": row_differences(live, rebuilt) + (0 if rebuild.complete and caught_up.caught_up else 1),
     }
+
+
+# -- poison ----------------------------------------------------------------------------------------------------
+OVERSIZED_BYTES = MAX_INPUT_BYTES + 64 * 1024
+OVERSIZED_AT_MOST = 20  # each is over half a megabyte: a few show it as well as thousands
+ABSURD_VALUES: tuple[tuple[str, int], ...] = (
+    ("quantity", 0),
+    ("quantity", -1),
+    ("quantity", 2**62),
+    ("price", -1),
+    ("price", 2**62),
+)
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    kind: str
+    key: str | None
+    value: bytes | None
+    reason: str  # the dead letter's reason it must get
+
+
+def malformed_records(valid: FlowCommand, per_kind: int, rng: random.Random) -> list[BadRecord]:
+    """``per_kind`` records of every malformed kind (oversized: at most OVERSIZED_AT_MOST), each with the
+    dead-letter reason it must get."""
+    codec = default_codec()
+    encoded = codec.encode(valid.schema, valid.record)
+    foreign = codec.encode(ORDER_EVENT, example_event(ORDER_EVENT, account=valid.key))
+    records: list[BadRecord] = []
+    for n in range(per_kind):
+        records += [
+            BadRecord("garbage bytes", valid.key, rng.randbytes(rng.randint(1, 200)), "UNDECODABLE"),
+            BadRecord("truncated Avro", valid.key, encoded[: rng.randint(11, len(encoded) - 1)], "UNDECODABLE"),
+            BadRecord("unknown fingerprint", valid.key, MARKER + rng.randbytes(8) + encoded[10:], "UNKNOWN_SCHEMA"),
+            BadRecord("a valid record of the wrong schema", valid.key, foreign, "UNEXPECTED_SCHEMA"),
+            BadRecord("keyed by another account", f"POISON-{n % 7}", encoded, "KEY_MISMATCH"),
+            BadRecord("no key", None, encoded, "KEY_MISMATCH"),
+            BadRecord("tombstone", valid.key, None, "INVALID_RECORD"),
+        ]
+    oversized = b"\xc3\x01" + rng.randbytes(OVERSIZED_BYTES)
+    records += [BadRecord("oversized", valid.key, oversized, "OVERSIZED")] * min(per_kind, OVERSIZED_AT_MOST)
+    return records
+
+
+def absurd_commands(template: FlowCommand, per_kind: int, rng: random.Random) -> list[FlowCommand]:
+    """Well-formed new orders with absurd values (zero, negative, 2**62 quantities and prices): commands, so each
+    must be rejected with a reason, not dead-lettered."""
+    commands = []
+    for n in range(per_kind):
+        for field_name, value in ABSURD_VALUES:
+            record = copy.deepcopy(template.record)
+            event_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            record["meta"] = {**record["meta"], "event_id": event_id, "correlation_id": event_id}
+            record.update(
+                {
+                    "order_type": "LIMIT",
+                    "order_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "client_order_id": f"absurd-{field_name}-{value}-{n}",
+                    field_name: value,
+                }
+            )
+            commands.append(FlowCommand(template.key, template.schema, record))
+    return commands
+
+
+def command_event(command: FlowCommand) -> Event:
+    """A flow command as a core is handed it (its ingest time as the record's timestamp)."""
+    topic = RISK_LIMITS if command.schema == RISK_LIMITS_SCHEMA else ORDERS_COMMANDS
+    return Event(topic, command.key, command.schema, command.record, command.record["meta"]["ingest_time_us"])
+
+
+OUTPUT_TOPICS = (ORDERS_EVENTS, VENUE_EXECUTIONS, PORTFOLIO_POSITIONS)
+
+
+def outputs_by_key(records: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Each account and symbol's records in their order (a topic orders records per partition only), ingest
+    times aside (the live run's are the broker's)."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        comparable = {**record, "meta": {**record["meta"], "ingest_time_us": 0}}
+        grouped.setdefault((record["account"], record["symbol"]), []).append(comparable)
+    return grouped
+
+
+def output_differences(live: list[dict[str, Any]], reference: list[dict[str, Any]]) -> int:
+    """Records by which the live outputs differ from the reference's, key by key, position by position."""
+    left, right = outputs_by_key(live), outputs_by_key(reference)
+    differences = 0
+    for key in left.keys() | right.keys():
+        mine, theirs = left.get(key, []), right.get(key, [])
+        differences += sum(a != b for a, b in zip(mine, theirs, strict=False)) + abs(len(mine) - len(theirs))
+    return differences
+
+
+def poison_schedule(
+    commands: list[FlowCommand], per_kind: int, rng: random.Random
+) -> tuple[list[FlowCommand], list[FlowCommand], list[BadRecord], list[tuple[str | None, bytes | None]]]:
+    """(the commands with the absurd ones at seeded places, the absurd ones, the malformed records, everything
+    as (key, value) in the order it is produced)."""
+    template = next(c for c in commands if c.schema == NEW_ORDER)
+    bad = malformed_records(template, per_kind, rng)
+    absurd = absurd_commands(template, per_kind, rng)
+    good = list(commands)
+    for command in absurd:  # the reference run takes them in this order too
+        good.insert(rng.randint(0, len(good)), command)
+    codec = default_codec()
+    schedule: list[tuple[str | None, bytes | None]] = [(c.key, codec.encode(c.schema, c.record)) for c in good]
+    for record in bad:
+        schedule.insert(rng.randint(0, len(schedule)), (record.key, record.value))
+    return good, absurd, bad, schedule
+
+
+def run_poison(settings: Settings, options: ChaosOptions, say: Say) -> ChaosReport:
+    """Malformed records of every kind and commands with absurd values mixed into one account's flow."""
+    run_id = f"chaos-poison-{uuid.uuid4().hex[:6]}"
+    rng = random.Random(options.seed)
+    flow = OrderFlow(FlowConfig(orders=options.orders, seed=options.seed, accounts=1, run_id=run_id))
+    limits, commands = flow.limits(), list(flow.commands())
+    good, absurd, bad, schedule = poison_schedule(commands, options.per_kind, rng)
+    if options.topology != "single":
+        raise ChaosError("poison compares with the single topology's stage run in memory: use --topology single")
+    stage = topology_stages(options.topology)[0]
+    with isolated(settings, run_id, options.keep) as run_settings:
+        say(f"{run_id}: topics {run_settings.topic_prefix}*, database {database_name(run_settings)}")
+        supervisor = Supervisor(run_settings.as_env(), say=say, first_backoff_s=0.2, max_backoff_s=2.0)
+        supervisor.start(stage)
+        watched = Watched(supervisor).start()
+        sink = SinkThread(run_settings).start()
+        try:
+            apply_limits(run_settings, limits, options.topology)
+            say(f"sending {len(good)} commands ({len(absurd)} absurd) and {len(bad)} malformed records")
+            producer = AvroProducer(run_settings, None, **{"message.max.bytes": 2 * OVERSIZED_BYTES})
+            began = time.monotonic()
+            for sent, (key, value) in enumerate(schedule, start=1):
+                delay = began + sent / options.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                producer.produce_raw(ORDERS_COMMANDS, key, value)
+            producer.flush(300)
+            say("flow sent; verifying the log until it settles …")
+            report = verify_settled(run_settings, options.settle_s, say)
+            if watched.given_up:
+                raise ChaosError(f"the supervisor gave up on {watched.given_up}")
+        finally:
+            watched.stop()
+            sink.stop()
+        restarts = sum(supervisor.restarts.values())
+        letters = Counter(d.record["reason"] for d in read_events(run_settings, DEAD_LETTERS))
+        live = {topic: [d.record for d in read_events(run_settings, topic)] for topic in OUTPUT_TOPICS}
+        projection = compare_projections(run_settings, sink, say)
+    say("running the same flow without the malformed records in memory to compare …")
+    reference = MemoryEngine(stage_factories(stage)).run(command_event(c) for c in (*limits, *good))
+    differences = {topic: output_differences(live[topic], reference.records(topic)) for topic in OUTPUT_TOPICS}
+    expected = Counter(record.reason for record in bad)
+    absurd_ids = {c.record["client_order_id"] for c in absurd}
+    accepted_absurd = {
+        r["client_order_id"]
+        for r in live[ORDERS_EVENTS]
+        if r["client_order_id"] in absurd_ids and r["status"] not in {"REJECTED", "DENIED"}
+    }
+    letter_differences = (letters - expected).total() + (expected - letters).total()
+    return ChaosReport(
+        mode="poison",
+        run_id=run_id,
+        commands=report.commands,
+        outcomes=report.outcomes,
+        faults=len(bad) + len(absurd),
+        lost=report.lost,
+        duplicated=report.duplicated + report.duplicate_fills,
+        mismatches=verify_mismatches(report)
+        + letter_differences
+        + sum(differences.values())
+        + len(accepted_absurd)
+        + projection["differences"]
+        + restarts,
+        details={
+            "verify": report.as_json(),
+            "malformed": {kind: sum(r.kind == kind for r in bad) for kind in dict.fromkeys(r.kind for r in bad)},
+            "absurd": len(absurd),
+            "absurd_accepted": sorted(accepted_absurd),
+            "dead_letters": dict(letters),
+            "dead_letters_expected": dict(expected),
+            "output_differences": differences,
+            "worker_restarts": restarts,
+            "projections": projection,
+        },
+    )

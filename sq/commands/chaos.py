@@ -1,5 +1,5 @@
-"""`sq chaos crash --orders N [--kills K] [--seed S] [--json]`: faults injected into a running order path, then
-its invariants checked (deploy/chaos.py).
+"""`sq chaos crash|poison --orders N [--kills K] [--per-kind P] [--seed S] [--json]`: faults injected into a
+running order path, then its invariants checked (deploy/chaos.py).
 
 A run uses topics and a database of its own on the configured broker and PostgreSQL server, so it can be
 pointed at a deployment's servers without touching its data. Prints
@@ -25,6 +25,18 @@ def register(subparsers: Any) -> None:
     _common(crash)
     crash.add_argument("--kills", type=int, default=2, help="SIGKILLs per processor (default: %(default)s)")
     crash.set_defaults(handler=run)
+    poison = modes.add_parser(
+        "poison", help="malformed records of every kind and absurd commands mixed into one account's flow"
+    )
+    _common(poison)
+    poison.add_argument(
+        "--per-kind",
+        type=int,
+        default=100,
+        help="malformed records of each kind and commands of each absurd value (default: %(default)s; "
+        "oversized ones at most 20)",
+    )
+    poison.set_defaults(handler=run)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +52,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.chaos import ChaosError, ChaosOptions, run_crash
+    from deploy.chaos import ChaosError, ChaosOptions, run_crash, run_poison
     from settings import load_settings
 
     try:
@@ -48,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             orders=args.orders,
             seed=args.seed,
             kills=getattr(args, "kills", 0),
+            per_kind=getattr(args, "per_kind", 0),
             rate=args.rate,
             topology=args.topology,
             settle_s=args.settle,
@@ -55,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
-    runners = {"crash": run_crash}
+    runners = {"crash": run_crash, "poison": run_poison}
     try:
         report = runners[args.mode](load_settings(), options, progress)
     except ChaosError as error:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from deploy.chaos import ChaosOptions, kill_schedule, row_differences
+from connectors.order_flow import FlowConfig, OrderFlow
+from deploy.chaos import ChaosOptions, kill_schedule, poison_schedule, row_differences
 from settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -85,3 +88,49 @@ def test_projection_differences_count_missing_extra_and_repeated_rows() -> None:
 def test_bad_options_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"orders|kills|topolog"):
         ChaosOptions(**bad)  # type: ignore[arg-type]
+
+
+POISON_ORDERS = int(os.environ.get("SQ_CHAOS_POISON_ORDERS", "2000"))
+POISON_PER_KIND = int(os.environ.get("SQ_CHAOS_POISON_PER_KIND", "100"))
+
+
+@pytest.mark.timeout(600)
+def test_poison_every_malformed_kind_is_dead_lettered_and_changes_nothing(infra_settings: Settings) -> None:
+    """Malformed records of every kind and absurd commands in one account's flow: each malformed one
+    dead-lettered with its reason, each absurd one rejected, the worker never restarted, and the outputs
+    those of the same flow without them (run in memory)."""
+    code, report, stderr = _chaos(
+        infra_settings, "poison", f"--orders={POISON_ORDERS}", f"--per-kind={POISON_PER_KIND}", timeout_s=540
+    )
+    assert code == 0, stderr[-4000:]
+    details = report["details"]
+    assert isinstance(details, dict)
+    malformed = sum(details["malformed"].values())
+    assert len(details["malformed"]) == 8 and details["absurd"] == 5 * POISON_PER_KIND
+    _assert_clean(report, faults=malformed + details["absurd"])
+    assert details["dead_letters"] == details["dead_letters_expected"]
+    assert set(details["dead_letters"]) == {
+        "UNDECODABLE",
+        "UNKNOWN_SCHEMA",
+        "UNEXPECTED_SCHEMA",
+        "KEY_MISMATCH",
+        "INVALID_RECORD",
+        "OVERSIZED",
+    }
+    assert details["worker_restarts"] == 0 and details["absurd_accepted"] == []
+    assert set(details["output_differences"].values()) == {0}
+
+
+def test_poison_records_cover_every_kind_with_its_reason() -> None:
+    commands = list(OrderFlow(FlowConfig(orders=20, accounts=1)).commands())
+    good, absurd, bad, schedule = poison_schedule(commands, 3, random.Random(1))
+    assert len(schedule) == len(good) + len(bad) and len(good) == len(absurd) + len(commands)
+    assert Counter(record.reason for record in bad) == {
+        "UNDECODABLE": 6,
+        "UNKNOWN_SCHEMA": 3,
+        "UNEXPECTED_SCHEMA": 3,
+        "KEY_MISMATCH": 6,
+        "INVALID_RECORD": 3,
+        "OVERSIZED": 3,
+    }
+    assert {c.record["quantity"] for c in absurd} >= {0, -1, 2**62}
