@@ -13,7 +13,11 @@ may be open); the supervisor restarts it, and it rebuilds from its changelogs an
 from __future__ import annotations
 
 import copy
+import json
 import random
+import shutil
+import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -21,17 +25,23 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from api import key_store
+from api.auth import Role
+from api.config import ApiSettings
 from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
-from deploy.stack import wait_until_consumed
+from deploy.stack import Stack, StackOptions, wait_until_consumed
+from infra.postgres_server import LocalPostgres
 from processors.core import Event
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, stage_of, topology_stages
@@ -370,9 +380,9 @@ def _send_with_kills(
     return delivered
 
 
-def compare_projections(settings: Settings, sink: SinkThread, say: Say) -> dict[str, Any]:
+def compare_projections(settings: Settings, sink: SinkThread | None, say: Say) -> dict[str, Any]:
     """The live sink's projections, caught up to the end of the log, against a rebuild from the log."""
-    if sink.error is not None:
+    if sink is not None and sink.error is not None:
         raise ChaosError(f"the sink stopped: {sink.error}")
     caught_up = run_sink(settings, options=SinkOptions(until_end=True, lock_wait_s=30.0, migrate=False))
     live = projection_rows(settings.database_url)
@@ -568,6 +578,143 @@ def run_poison(settings: Settings, options: ChaosOptions, say: Say) -> ChaosRepo
             "dead_letters_expected": dict(expected),
             "output_differences": differences,
             "worker_restarts": restarts,
+            "projections": projection,
+        },
+    )
+
+
+# -- database --------------------------------------------------------------------------------------------------
+DATABASE_DOWN_S = 3.0  # how long PostgreSQL stays away each time: long enough for the API and the sink to notice
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ApiProbe:
+    """Reads over the API, back to back, in a thread: what it answered while the database came and went."""
+
+    base_url: str
+    key: str
+    account: str
+    statuses: Counter[int] = field(default_factory=Counter)
+    unclear: list[str] = field(default_factory=list)  # a 5xx that is not a 503 saying the database is away
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ApiProbe:
+        self._thread = threading.Thread(target=self._run, name="sq-chaos-api-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=30, headers={"X-API-Key": self.key}) as client:
+            while not self._stop.wait(0.05):
+                for path in (f"/v1/orders?account={self.account}&limit=5", "/readyz"):
+                    try:
+                        response = client.get(path)
+                    except httpx.TransportError as error:
+                        self.unclear.append(f"GET {path}: no answer ({error})")
+                        continue
+                    self.statuses[response.status_code] += 1
+                    if response.status_code >= 500 and not _clear_unavailable(response):
+                        self.unclear.append(f"GET {path}: {response.status_code} {response.text[:200]}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(60)
+
+
+def _clear_unavailable(response: httpx.Response) -> bool:
+    """A 503 whose JSON body says the database is away."""
+    if response.status_code != 503:
+        return False
+    try:
+        body = json.dumps(response.json()).lower()
+    except ValueError:
+        return False
+    return ("database" in body or "postgres" in body) and "unavailable" in body
+
+
+def run_database(settings: Settings, options: ChaosOptions, say: Say) -> ChaosReport:
+    """A PostgreSQL server of the run's own, crashed (``pg_ctl stop -m immediate``) and restarted ``kills`` times
+    during the flow, under the whole stack (processors, sink, API) as `sq up` runs it."""
+    run_id = f"chaos-database-{uuid.uuid4().hex[:6]}"
+    home = Path(tempfile.mkdtemp(prefix="sq-chaos-pg-"))
+    server = LocalPostgres(home, free_port())
+    say(f"{run_id}: starting a PostgreSQL server of its own on port {server.port} …")
+    try:
+        server.start()
+        with isolated(settings.with_database_url(server.url), run_id, options.keep) as run_settings:
+            say(f"topics {run_settings.topic_prefix}*, database {database_name(run_settings)}")
+            return _database_run(run_settings, server, run_id, options, say)
+    finally:
+        if server.running_here():
+            server.crash()
+        if not options.keep:
+            server.remove()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _database_run(
+    run_settings: Settings, server: LocalPostgres, run_id: str, options: ChaosOptions, say: Say
+) -> ChaosReport:
+    api = ApiSettings(settings=run_settings, port=free_port())
+    stack = Stack(run_settings, api, StackOptions(topology=options.topology, market_data=False), say)
+    stack.start()
+    try:
+        flow = OrderFlow(FlowConfig(orders=options.orders, seed=options.seed, run_id=run_id))
+        commands, limits = list(flow.commands()), flow.limits()
+        apply_limits(run_settings, limits, options.topology)
+        accounts = sorted({c.key for c in limits})
+        with psycopg.connect(run_settings.database_url, autocommit=True, connect_timeout=10) as conn:
+            key = key_store.create_key(conn, Role.ADMIN, accounts, label=f"sq chaos {run_id}").key
+        probe = ApiProbe(stack.base_url, key, accounts[0]).start()
+        rng = random.Random(options.seed)
+        crash_points = sorted(rng.randrange(len(commands)) for _ in range(options.kills))
+        say(f"sending {len(commands)} commands at {options.rate:.0f}/s; PostgreSQL crashed after {crash_points}")
+        producer = AvroProducer(run_settings, None, **{"message.timeout.ms": 300_000})
+        began, crashes = time.monotonic(), 0
+        for sent, command in enumerate(commands, start=1):
+            delay = began + sent / options.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
+            while crashes < len(crash_points) and crash_points[crashes] < sent:
+                server.crash()
+                crashes += 1
+                say(
+                    f"PostgreSQL crashed after {sent} commands ({crashes}/{len(crash_points)}); "
+                    f"restarting it in {DATABASE_DOWN_S} s"
+                )
+                time.sleep(DATABASE_DOWN_S)
+                server.start()
+        producer.flush(300)
+        say("flow sent; verifying the log until it settles …")
+        report = verify_settled(run_settings, options.settle_s, say)
+        probe.stop()
+        if failure := stack.failure():
+            raise ChaosError(f"the stack lost a part: {failure}")
+    finally:
+        stack.stop()
+    projection = compare_projections(run_settings, None, say)
+    return ChaosReport(
+        mode="database",
+        run_id=run_id,
+        commands=report.commands,
+        outcomes=report.outcomes,
+        faults=crashes,
+        lost=report.lost,
+        duplicated=report.duplicated + report.duplicate_fills,
+        mismatches=verify_mismatches(report) + projection["differences"] + len(probe.unclear),
+        details={
+            "verify": report.as_json(),
+            "api_statuses": {str(code): n for code, n in sorted(probe.statuses.items())},
+            "api_unclear_answers": probe.unclear[:5],
             "projections": projection,
         },
     )

@@ -1,4 +1,4 @@
-"""`sq chaos crash|poison --orders N [--kills K] [--per-kind P] [--seed S] [--json]`: faults injected into a
+"""`sq chaos crash|poison|database --orders N [--kills K] [--per-kind P] [--seed S] [--json]`: faults injected into a
 running order path, then its invariants checked (deploy/chaos.py).
 
 A run uses topics and a database of its own on the configured broker and PostgreSQL server, so it can be
@@ -37,6 +37,13 @@ def register(subparsers: Any) -> None:
         "oversized ones at most 20)",
     )
     poison.set_defaults(handler=run)
+    database = modes.add_parser(
+        "database",
+        help="a PostgreSQL server of the run's own crashed and restarted during the flow, under the whole stack",
+    )
+    _common(database)
+    database.add_argument("--kills", type=int, default=2, help="PostgreSQL crashes (default: %(default)s)")
+    database.set_defaults(handler=run)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +59,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.chaos import ChaosError, ChaosOptions, run_crash, run_poison
+    from deploy.chaos import ChaosError, ChaosOptions, run_crash, run_database, run_poison
     from settings import load_settings
 
     try:
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
-    runners = {"crash": run_crash, "poison": run_poison}
+    runners = {"crash": run_crash, "poison": run_poison, "database": run_database}
     try:
         report = runners[args.mode](load_settings(), options, progress)
     except ChaosError as error:

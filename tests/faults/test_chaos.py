@@ -134,3 +134,32 @@ def test_poison_records_cover_every_kind_with_its_reason() -> None:
         "OVERSIZED": 3,
     }
     assert {c.record["quantity"] for c in absurd} >= {0, -1, 2**62}
+
+
+DATABASE_ORDERS = int(os.environ.get("SQ_CHAOS_DATABASE_ORDERS", "2000"))
+DATABASE_CRASHES = int(os.environ.get("SQ_CHAOS_DATABASE_CRASHES", "2"))
+
+
+@pytest.mark.timeout(600)
+def test_database_crashes_are_survived_and_the_api_answers_503_meanwhile(infra_settings: Settings) -> None:
+    """A PostgreSQL server of the test's own (never the session's) crashed and restarted under the whole stack:
+    the sink resumes exactly once (projections equal a rebuild), the API answers 503 saying the database is
+    away, never 500."""
+    if infra_settings.external_database_url:
+        pytest.skip("needs the local PostgreSQL programs: the session runs against an external database")
+    code, report, stderr = _chaos(
+        infra_settings,
+        "database",
+        f"--orders={DATABASE_ORDERS}",
+        f"--kills={DATABASE_CRASHES}",
+        "--seed=5",
+        timeout_s=540,
+    )
+    assert code == 0, stderr[-4000:]
+    _assert_clean(report, faults=DATABASE_CRASHES)
+    details = report["details"]
+    assert isinstance(details, dict)
+    statuses = details["api_statuses"]
+    assert statuses.get("503", 0) > 0 and statuses.get("200", 0) > 0, statuses
+    assert not any(code.startswith("5") and code != "503" for code in statuses), statuses
+    assert details["api_unclear_answers"] == []
