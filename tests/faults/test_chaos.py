@@ -27,6 +27,12 @@ CRASH_ORDERS = int(os.environ.get("SQ_CHAOS_CRASH_ORDERS", "2000"))
 CRASH_KILLS = int(os.environ.get("SQ_CHAOS_CRASH_KILLS", "2"))
 
 
+def _budget_s(orders: int) -> float:
+    """Seconds a run may take: the flow at the default 500 commands/s (about 1.33 commands per order), twice
+    over, plus starting, settling and the rebuild; `make soak` runs the sizes up to 100,000 orders."""
+    return 300 + 2 * 1.4 * orders / 500
+
+
 def _chaos(settings: Settings, *args: str, timeout_s: float) -> tuple[int, dict[str, object], str]:
     done = subprocess.run(
         [sys.executable, "-m", "sq.cli", "chaos", *args, "--json"],
@@ -47,7 +53,7 @@ def _assert_clean(report: dict[str, object], faults: int) -> None:
     assert report["ok"] is True
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(_budget_s(CRASH_ORDERS) + 60)
 def test_crash_every_processor_killed_at_random_points(infra_settings: Settings) -> None:
     """The split topology: both stages SIGKILLed mid-flow, restarted by the supervisor; nothing lost or doubled,
     and the live projections equal a rebuild from the log."""
@@ -58,7 +64,7 @@ def test_crash_every_processor_killed_at_random_points(infra_settings: Settings)
         f"--kills={CRASH_KILLS}",
         "--seed=11",
         "--topology=split",
-        timeout_s=540,
+        timeout_s=_budget_s(CRASH_ORDERS),
     )
     assert code == 0, stderr[-4000:]
     _assert_clean(report, faults=2 * CRASH_KILLS)
@@ -94,13 +100,17 @@ POISON_ORDERS = int(os.environ.get("SQ_CHAOS_POISON_ORDERS", "2000"))
 POISON_PER_KIND = int(os.environ.get("SQ_CHAOS_POISON_PER_KIND", "100"))
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(_budget_s(POISON_ORDERS) + 60)
 def test_poison_every_malformed_kind_is_dead_lettered_and_changes_nothing(infra_settings: Settings) -> None:
     """Malformed records of every kind and absurd commands in one account's flow: each malformed one
     dead-lettered with its reason, each absurd one rejected, the worker never restarted, and the outputs
     those of the same flow without them (run in memory)."""
     code, report, stderr = _chaos(
-        infra_settings, "poison", f"--orders={POISON_ORDERS}", f"--per-kind={POISON_PER_KIND}", timeout_s=540
+        infra_settings,
+        "poison",
+        f"--orders={POISON_ORDERS}",
+        f"--per-kind={POISON_PER_KIND}",
+        timeout_s=_budget_s(POISON_ORDERS),
     )
     assert code == 0, stderr[-4000:]
     details = report["details"]
@@ -140,7 +150,7 @@ DATABASE_ORDERS = int(os.environ.get("SQ_CHAOS_DATABASE_ORDERS", "2000"))
 DATABASE_CRASHES = int(os.environ.get("SQ_CHAOS_DATABASE_CRASHES", "2"))
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(_budget_s(DATABASE_ORDERS) + 60)
 def test_database_crashes_are_survived_and_the_api_answers_503_meanwhile(infra_settings: Settings) -> None:
     """A PostgreSQL server of the test's own (never the session's) crashed and restarted under the whole stack:
     the sink resumes exactly once (projections equal a rebuild), the API answers 503 saying the database is
@@ -153,7 +163,7 @@ def test_database_crashes_are_survived_and_the_api_answers_503_meanwhile(infra_s
         f"--orders={DATABASE_ORDERS}",
         f"--kills={DATABASE_CRASHES}",
         "--seed=5",
-        timeout_s=540,
+        timeout_s=_budget_s(DATABASE_ORDERS),
     )
     assert code == 0, stderr[-4000:]
     _assert_clean(report, faults=DATABASE_CRASHES)
