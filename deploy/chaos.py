@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -152,7 +152,7 @@ def row_differences(
 
 # -- isolation -------------------------------------------------------------------------------------------------
 @contextmanager
-def own_database(settings: Settings, name: str, keep: bool) -> Iterator[str]:
+def own_database(settings: Settings, name: str, keep: bool, say: Say) -> Iterator[str]:
     """A new database on the settings' PostgreSQL server; dropped afterwards unless ``keep``."""
     admin_url = settings.database_url
     try:
@@ -164,17 +164,31 @@ def own_database(settings: Settings, name: str, keep: bool) -> Iterator[str]:
         yield make_conninfo(admin_url, dbname=name)
     finally:
         if not keep:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            _drop_database(admin_url, name, say)
+
+
+def _drop_database(admin_url: str, name: str, say: Say) -> None:
+    """Drop the run's database; a session of another role still in it (a monitor) can refuse the forced drop
+    for a moment: a few attempts, then say what is left rather than lose the run's report."""
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(5):
+        try:
             with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
                 admin.execute(drop)
+            return
+        except psycopg.Error as error:
+            if attempt == 4:
+                say(f"could not drop the run's database {name} ({error}); drop it by hand")
+                return
+            time.sleep(1.0)
 
 
 @contextmanager
-def isolated(settings: Settings, run_id: str, keep: bool) -> Iterator[Settings]:
+def isolated(settings: Settings, run_id: str, keep: bool, say: Say) -> Iterator[Settings]:
     """Settings with the run's own topics (created) and database (migrated)."""
     run_settings = settings.with_topic_prefix(f"{settings.topic_prefix}{run_id}.")
     database = f"sq_{run_id.replace('-', '_')}"
-    with own_database(settings, database, keep) as url:
+    with own_database(settings, database, keep, say) as url:
         run_settings = run_settings.with_database_url(url)
         create_topics(run_settings)
         migrate(url)
@@ -182,7 +196,10 @@ def isolated(settings: Settings, run_id: str, keep: bool) -> Iterator[Settings]:
             yield run_settings
         finally:
             if not keep:
-                delete_prefixed_topics(run_settings)
+                try:
+                    delete_prefixed_topics(run_settings)
+                except KafkaException as error:
+                    say(f"could not delete the run's topics {run_settings.topic_prefix}* ({error})")
 
 
 def database_name(settings: Settings) -> str:
@@ -295,7 +312,7 @@ def run_crash(settings: Settings, options: ChaosOptions, say: Say) -> ChaosRepor
     """Workers SIGKILLed at seeded random points of a paced flow, restarted by their supervisor."""
     run_id = f"chaos-crash-{uuid.uuid4().hex[:6]}"
     stages = topology_stages(options.topology)
-    with isolated(settings, run_id, options.keep) as run_settings:
+    with isolated(settings, run_id, options.keep, say) as run_settings:
         say(f"{run_id}: topics {run_settings.topic_prefix}*, database {database_name(run_settings)}")
         supervisor = Supervisor(
             run_settings.as_env(),
@@ -516,7 +533,7 @@ def run_poison(settings: Settings, options: ChaosOptions, say: Say) -> ChaosRepo
     if options.topology != "single":
         raise ChaosError("poison compares with the single topology's stage run in memory: use --topology single")
     stage = topology_stages(options.topology)[0]
-    with isolated(settings, run_id, options.keep) as run_settings:
+    with isolated(settings, run_id, options.keep, say) as run_settings:
         say(f"{run_id}: topics {run_settings.topic_prefix}*, database {database_name(run_settings)}")
         supervisor = Supervisor(run_settings.as_env(), say=say, first_backoff_s=0.2, max_backoff_s=2.0)
         supervisor.start(stage)
@@ -649,7 +666,7 @@ def run_database(settings: Settings, options: ChaosOptions, say: Say) -> ChaosRe
     say(f"{run_id}: starting a PostgreSQL server of its own on port {server.port} …")
     try:
         server.start()
-        with isolated(settings.with_database_url(server.url), run_id, options.keep) as run_settings:
+        with isolated(settings.with_database_url(server.url), run_id, options.keep, say) as run_settings:
             say(f"topics {run_settings.topic_prefix}*, database {database_name(run_settings)}")
             return _database_run(run_settings, server, run_id, options, say)
     finally:
