@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     poison = modes.add_parser(
         "poison", help="malformed records of every kind and absurd commands mixed into one account's flow"
     )
-    _common(poison)
+    _common(poison, topology=False)
     poison.add_argument(
         "--per-kind",
         type=int,
@@ -46,11 +46,12 @@ def register(subparsers: Any) -> None:
     database.set_defaults(handler=run)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, topology: bool = True) -> None:
     parser.add_argument("--orders", type=int, required=True, help="new orders in the flow (cancels, amends on top)")
     parser.add_argument("--seed", type=int, default=7, help="seeds the flow and the fault points")
     parser.add_argument("--rate", type=float, default=500.0, help="commands per second (default: %(default)s)")
-    parser.add_argument("--topology", choices=TOPOLOGIES, default=DEFAULT_TOPOLOGY)
+    if topology:  # poison runs the single topology: it compares with that stage run in memory
+        parser.add_argument("--topology", choices=TOPOLOGIES, default=DEFAULT_TOPOLOGY)
     parser.add_argument(
         "--settle", type=float, default=240.0, help="seconds to wait for the log to settle before judging it"
     )
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             kills=getattr(args, "kills", 0),
             per_kind=getattr(args, "per_kind", 0),
             rate=args.rate,
-            topology=args.topology,
+            topology=getattr(args, "topology", DEFAULT_TOPOLOGY),
             settle_s=args.settle,
             keep=args.keep,
         )
