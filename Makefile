@@ -47,3 +47,10 @@ demo: install
 clean:
 	-$(BIN)/sq infra down
 	rm -rf $(VENV) .sq .pytest_cache .mypy_cache .ruff_cache
+
+# The fault harness (tests/faults/test_chaos.py) at the soak sizes: not part of `make test`; an hour or more on a
+# busy 2-core machine. docs/RELIABILITY.md has the figures.
+.PHONY: soak
+soak: install
+	SQ_CHAOS_CRASH_ORDERS=100000 SQ_CHAOS_CRASH_KILLS=20 SQ_CHAOS_POISON_ORDERS=20000 SQ_CHAOS_POISON_PER_KIND=1430 \
+	SQ_CHAOS_DATABASE_ORDERS=20000 SQ_CHAOS_DATABASE_CRASHES=5 $(BIN)/pytest tests/faults/test_chaos.py -x

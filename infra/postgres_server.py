@@ -114,6 +114,17 @@ class LocalPostgres:
         self._pg_ctl(find_bin_dir(), "stop", data_dir)
         return True
 
+    def crash(self) -> None:
+        """Stop the server as a crash does (``pg_ctl stop -m immediate``: every process quits at once, no
+        checkpoint; the next start runs crash recovery), whoever started it. For fault tests on a server of
+        their own."""
+        self._run([str(find_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "stop"], "crash")
+
+    def remove(self) -> None:
+        """Delete the stopped server's data folder and log (a fault test's own server, when it is done)."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.log_file.unlink(missing_ok=True)
+
     # -- internals ----------------------------------------------------------------------------------
     def _as_owner(self, argv: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *argv] if _running_as_root() else argv

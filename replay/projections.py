@@ -51,3 +51,12 @@ def rebuild_projections(
     options = SinkOptions(batch_size=batch_size, until_end=True, start_empty=True, lock_wait_s=0.0)
     stats = run_sink(settings, options=options, on_progress=on_progress)
     return RebuildReport(stats, table_counts(settings.database_url))
+
+
+def projection_rows(conninfo: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every projection table, sorted: what two builds of the projections are compared on."""
+    with psycopg.connect(conninfo) as conn:
+        return {
+            table: sorted(conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))).fetchall(), key=repr)
+            for table in PROJECTION_TABLES
+        }

@@ -88,7 +88,7 @@ from schemas.names import AMEND_ORDER, CANCEL_ORDER, NEW_ORDER, ORDER_EVENT, RIS
 from schemas.names import CIRCUIT_BREAKER as CIRCUIT_BREAKER_SCHEMA
 from schemas.names import KILL_SWITCH as KILL_SWITCH_SCHEMA
 from schemas.names import RISK_LIMITS as RISK_LIMITS_SCHEMA
-from schemas.scales import Cash, Price, Quantity, notional
+from schemas.scales import AVRO_LONG_MAX, AVRO_LONG_MIN, Cash, Price, Quantity, notional
 from schemas.statuses import FILL_EVENT_TYPES, TERMINAL_STATUSES
 from topics.catalogue import (
     CONTROL_EVENTS,
@@ -694,7 +694,7 @@ class RiskCore:
                 "approved": approved,
                 "reason": reason,
                 "detail": detail,
-                "checks": results,
+                "checks": [_recordable(result) for result in results],
                 "command": (event.schema, command if isinstance(command, dict) else dict(command)),
             },
         )
@@ -771,6 +771,19 @@ class RiskCore:
                 "detail": detail,
             },
         )
+
+
+def _recordable(result: checks.CheckResult) -> checks.CheckResult:
+    """The result with ``observed`` and ``limit`` saturated to an Avro long: an absurd order (a quantity of 2**62)
+    makes a notional past it, and the decision must still be written (its detail keeps the exact figures)."""
+    return {
+        **result,
+        **{
+            name: min(max(result[name], AVRO_LONG_MIN), AVRO_LONG_MAX)
+            for name in ("observed", "limit")
+            if result[name] is not None
+        },
+    }
 
 
 def _verdict(results: list[checks.CheckResult]) -> tuple[bool, str | None, str]:

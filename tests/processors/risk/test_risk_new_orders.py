@@ -25,6 +25,7 @@ from _risk_builders import (
 
 from processors.core import derived_meta
 from processors.risk import AccountLimits, RiskConfig, RiskCore
+from schemas.codec import default_codec
 from schemas.names import NEW_ORDER, RISK_DECISION
 from topics.catalogue import RISK_DECISIONS
 
@@ -278,3 +279,13 @@ def test_defaults_apply_without_limits_and_the_config_overrides_them() -> None:
     assert decide(RiskCore(), new_order(quantity=1_000 * Q, price=1 * P))["approved"] is True
     strict = RiskCore(RiskConfig(default_limits=AccountLimits(max_order_quantity=10 * Q)))
     assert decide(strict, new_order(quantity=11 * Q, price=1 * P))["reason"] == "QUANTITY_LIMIT"
+
+
+def test_an_absurd_quantity_is_denied_by_a_decision_that_can_be_written() -> None:
+    """2**62 lots make a notional past an Avro long: the decision saturates the figure, keeps it in words, and
+    encodes (a decision that cannot be written would dead-letter the command instead of denying it)."""
+    core = RiskCore()
+    decision = decide(core, new_order(quantity=2**62, price=1_000_000 * P))
+    assert (decision["approved"], decision["reason"]) == (False, "QUANTITY_LIMIT")
+    assert check(decision, "ORDER_NOTIONAL")["observed"] == 2**63 - 1
+    default_codec().encode(RISK_DECISION, decision)
