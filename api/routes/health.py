@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.deps import Res, Resources
 from api.models import Health, HealthDetail, ProjectionLagPublic
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -49,7 +52,7 @@ def health(res: Res) -> JSONResponse:
             projections = [ProjectionLagPublic(**lag.as_json()) for lag in lags]
             checks["projections"] = "ok"
         except Exception as error:  # a lag that cannot be read makes the answer incomplete: not ready
-            checks["projections"] = f"unavailable: {error}"
+            checks["projections"] = _unavailable("projections", error)
     ready = all(value.startswith("ok") for value in checks.values())
     detail = HealthDetail(status="ok" if ready else "unavailable", checks=checks, projections=projections)
     return JSONResponse(detail.model_dump(), status_code=200 if ready else 503)
@@ -62,14 +65,21 @@ def _checks(res: Resources) -> dict[str, str]:
         metadata = res.producer.list_topics(READY_TIMEOUT_S)
         checks["kafka"] = f"ok ({len(metadata.brokers)} brokers)"
     except Exception as error:  # any failure means not ready; the message says which
-        checks["kafka"] = f"unavailable: {error}"
+        checks["kafka"] = _unavailable("kafka", error)
     try:
         with res.pool.connection(timeout_s=READY_TIMEOUT_S) as conn:
             conn.execute("select 1").fetchone()
         checks["postgres"] = "ok"
     except Exception as error:
-        checks["postgres"] = f"unavailable: {error}"
+        checks["postgres"] = _unavailable("postgres", error)
     return checks
+
+
+def _unavailable(check: str, error: Exception) -> str:
+    """What an unauthenticated probe is told: the kind of failure. The driver's message names servers, ports
+    and users, so it goes to the API's log only."""
+    log.warning("readiness check %s failed: %s", check, error)
+    return f"unavailable ({type(error).__name__}; the API's log has the details)"
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics (text format, or OpenMetrics)")

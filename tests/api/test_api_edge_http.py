@@ -115,6 +115,7 @@ def test_readiness_is_503_when_the_database_is_unreachable(api_settings: Setting
         response = _get(api, "/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["postgres"].startswith("unavailable")
+    assert "127.0.0.1" not in response.text and "nobody" not in response.text  # no server or user to strangers
 
 
 def test_the_openapi_document_describes_every_route_with_models_and_errors(api_env: ApiEnv) -> None:
