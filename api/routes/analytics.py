@@ -20,7 +20,7 @@ from api.auth import Action
 from api.commands import micros
 from api.deps import Reader, Res, require_account
 from api.errors import ApiProblem, responses
-from api.models import AwareDatetime, OrderAccepted, Problem, Symbol, Text
+from api.models import AwareDatetime, OrderAccepted, Symbol, Text
 from api.rebalance import new_order_records
 from api.routes.orders import OrderId, known_order, produce_order_command
 from connectors.analytics.portfolio import (
@@ -40,9 +40,19 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 Account = Annotated[Text, Path(max_length=64, description="The account.")]
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     422: {
-        "model": Problem,
         "description": "ANALYTICS_UNAVAILABLE: the recorded data cannot give the figures (no position, too few "
         "bars, a price that never moved); `detail` says what to change. Also a request validation error.",
+        # Either answer: a Problem, or FastAPI's validation error (its `detail` a list of the refused fields).
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/Problem"},
+                        {"$ref": "#/components/schemas/HTTPValidationError"},
+                    ]
+                }
+            }
+        },
     }
 }
 
