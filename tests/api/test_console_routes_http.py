@@ -10,7 +10,7 @@ from conftest import OTHER, OWN, ApiEnv
 
 from processors.runtime.registry import consumer_group
 from schemas.examples import example_event
-from schemas.names import CIRCUIT_BREAKER, DEAD_LETTER, MARKET_ANALYTICS
+from schemas.names import CIRCUIT_BREAKER, DEAD_LETTER, DEPTH_SNAPSHOT, MARKET_ANALYTICS
 from topics.admin import physical_name
 from topics.catalogue import CONTROL_EVENTS, DEAD_LETTERS, MD_ANALYTICS, MD_DEPTH
 from topics.client import AvroProducer
@@ -85,8 +85,8 @@ def test_pipeline_gives_each_stage_that_committed_its_offsets_and_lag(api_env: A
         producer.produce(
             MD_DEPTH,
             "PIPEBTC",
-            "shrivenquant.md.DepthSnapshot",
-            example_event("shrivenquant.md.DepthSnapshot", n + 1, symbol="PIPEBTC"),
+            DEPTH_SNAPSHOT,
+            example_event(DEPTH_SNAPSHOT, n + 1, symbol="PIPEBTC"),
         )
     producer.flush(10)
     name = physical_name(settings, MD_DEPTH)

@@ -22,6 +22,7 @@ from running_path import RunningPath, wait_for
 
 from connectors.audit.index import catch_up
 from connectors.audit.read import UnknownOrder, audit_order
+from processors.runtime.pipeline import STAGES
 from schemas.codec import default_codec
 from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
@@ -258,5 +259,5 @@ def test_a_session_with_fills_cancels_amends_rejects_a_kill_switch_and_a_killed_
     assert run.returncode == 0 and diff["ok"], diff["stages"]
     stage = diff["stages"]["orderpath"]
     assert diff["compared"] > 1000 and stage["forced_orderings"] == 0
-    assert set(stage["state_hashes"]) == {"risk", "oms", "venue", "portfolio"}
+    assert set(stage["state_hashes"]) == set(STAGES["orderpath"].cores)  # every core of the stage, the router too
     assert stage["state_hashes"] == stage["live_state_hashes"]
