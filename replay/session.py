@@ -135,7 +135,7 @@ def replay_topology(
 
 
 def replay_stage(settings: Settings, stage: str, codec: Codec) -> StageReplay:
-    engine = MemoryEngine(stage_factories(stage), name=stage)
+    engine = MemoryEngine(stage_factories(stage, settings), name=stage)  # the venues live ran with
     pipeline = engine.pipeline
     result = StageReplay(stage)
     began = time.monotonic()
