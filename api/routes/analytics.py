@@ -142,7 +142,7 @@ class VenueCostsPublic(BaseModel):
     fees: float
     fee_bps: float | None
     price_improvement_bps: float | None = Field(
-        None, description="This venue's fills against the consolidated best bid or offer at each fill (bps)."
+        None, description="This venue's fills against the consolidated BBO when their orders were decided (bps)."
     )
 
 
@@ -175,8 +175,8 @@ class TcaPublic(BaseModel):
     fees_by_venue: dict[str, VenueCostsPublic]
     price_improvement_bps: float | None = Field(
         None,
-        description="Best execution: the fills against the consolidated best offer (buy) or bid (sell) at each "
-        "fill, in bps; positive when they beat it.",
+        description="Best execution: the fills against the consolidated best offer (buy) or bid (sell) when "
+        "each fill's order was decided, in bps; positive when they beat it.",
     )
     at_or_better_than_bbo: float | None = Field(
         None, description="Share of the measured quantity filled at or better than the consolidated BBO."

@@ -25,6 +25,7 @@ class Fill:
     quantity: int  # fixed point, as on the wire
     price: int
     fee: int  # cash fixed point; negative for a rebate
+    decided_us: int | None = None  # when the filled order was decided (its creation); None: the fill's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class VenueCosts:
     notional: float
     fees: float
     fee_bps: float | None  # fees / notional
-    price_improvement_bps: float | None = None  # against the consolidated best bid or offer at each fill
+    price_improvement_bps: float | None = None  # against the consolidated BBO when each fill's order was decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ class TcaReport:
     implementation_shortfall_bps: float | None
     fees: float
     fees_by_venue: dict[str, VenueCosts] = field(default_factory=dict)
-    price_improvement_bps: float | None = None  # best execution: against the consolidated BBO at each fill
+    price_improvement_bps: float | None = None  # best execution: against the consolidated BBO at each decision
     at_or_better_than_bbo: float | None = None  # share of the measured quantity filled at or inside the BBO
 
     def as_json(self) -> dict[str, Any]:
@@ -158,7 +159,8 @@ def consolidated_mid(quotes: Iterable[Quote], at_us: int) -> float | None:
 
 
 class _Improvement:
-    """Best execution: each fill against the consolidated best offer (a buy) or bid (a sell) at its time."""
+    """Best execution: each fill against the consolidated best offer (a buy) or bid (a sell) when its order was
+    decided (else at the fill's time)."""
 
     __slots__ = ("at_or_better", "base", "gain", "measured")
 
@@ -169,7 +171,7 @@ class _Improvement:
         self.at_or_better = 0.0
 
     def add(self, fill: Fill, sign: float, quotes: Sequence[Quote]) -> None:
-        bid, ask = consolidated_bbo(quotes, fill.time_us)
+        bid, ask = consolidated_bbo(quotes, fill.time_us if fill.decided_us is None else fill.decided_us)
         reference = ask if sign > 0 else bid
         if reference is None:
             return

@@ -171,3 +171,12 @@ def test_a_fill_outside_the_bbo_is_negative_improvement_and_a_fill_without_a_quo
     one_sided = [Quote(0, "A", None, 101 * P, stale=False)]
     assert analyse(_order("SELL"), fills, one_sided, []).price_improvement_bps is None  # no bid anywhere
     assert analyse(_order("BUY"), [], QUOTES, TRADES).at_or_better_than_bbo is None
+
+
+def test_best_execution_takes_the_bbo_of_when_the_order_was_decided_not_of_when_it_filled() -> None:
+    # Decided at 600 (A alone: offer 101), filled at 5_000 (offer 100.5 by then) at 100.8: better than the
+    # offer it was decided under, worse than the offer when it filled.
+    decided = analyse(_order("BUY"), [Fill(5_000, "A", 1 * Q, 1008 * P // 10, 0, decided_us=600)], QUOTES, [])
+    assert decided.price_improvement_bps == pytest.approx(0.2 / 101 * 10_000)
+    at_fill = analyse(_order("BUY"), [Fill(5_000, "A", 1 * Q, 1008 * P // 10, 0)], QUOTES, [])
+    assert at_fill.price_improvement_bps == pytest.approx(-0.3 / 100.5 * 10_000)
