@@ -59,6 +59,9 @@ class VenueSpec:
     latency_us: int
 
 
+DEFAULT_VENUE = VenueSpec("sim", maker_fee_bps=2, taker_fee_bps=5, latency_us=0)  # unset SQ_VENUES: this alone
+
+
 def parse_venues(text: str) -> tuple[VenueSpec, ...]:
     """``SQ_VENUES`` as venue specs; ValueError naming the part that is wrong."""
     specs: list[VenueSpec] = []

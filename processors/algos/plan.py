@@ -18,6 +18,9 @@ Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
 - ICEBERG: a LIMIT parent; ``display_quantity`` (at most the parent's quantity), ``params.variance_pct`` (0 to 50:
   each shown slice is smaller by up to this share, seeded; never larger than the display), ``params.refresh_s``
   (delay before the next slice shows once one is filled; default 0).
+- SMART: no parameters. On each book change it sweeps the unplaced quantity over the named venues by displayed
+  liquidity at or better than the parent's limit, net of taker fees, latency breaking ties
+  (``processors.algos.smart``): one IOC child per venue; what the book does not show waits for the next change.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ MAX_PARTICIPATION_BPS: Final = 5_000
 NOT_AVAILABLE: Final = {
     "VWAP": "VWAP is not available in this router yet (no volume profile source); use TWAP or POV",
     "PEG": "PEG is not available in this router yet; use a LIMIT order or ICEBERG",
-    "SMART": "SMART multi-venue routing is not available in this router yet; name a venue instead",
     "IMPLEMENTATION_SHORTFALL": "IMPLEMENTATION_SHORTFALL is not available in this router yet; use TWAP or POV",
     "SNIPER": "SNIPER is not available in this router yet; use an IOC LIMIT order",
 }
@@ -181,8 +183,16 @@ def _iceberg(
     return {"display": display, "variance_pct": float(variance or 0), "refresh_us": int((refresh or 0) * SECOND_US)}
 
 
+def _smart(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("SMART", instruction, "participation_bps", "display_quantity", "peg_offset")
+    return {}
+
+
 _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any], _Params, int, int | None], Record]]] = {
     "TWAP": _twap,
     "POV": _pov,
     "ICEBERG": _iceberg,
+    "SMART": _smart,
 }

@@ -37,12 +37,16 @@ def new_core(name: str) -> Core:
 
 def core_factory(name: str, settings: Settings | None = None) -> Callable[[], Core]:
     """What makes the core ``name``: its class, or with the configuration ``settings`` gives it (the venue core
-    with the named venues of ``SQ_VENUES``)."""
+    and the router's SMART with the named venues of ``SQ_VENUES``)."""
     if name == "venue" and settings is not None and settings.venues:
         from processors.venue.config import venue_config
         from processors.venue.core import VenueCore
 
         return partial(VenueCore, venue_config(settings.venues))
+    if name == "router" and settings is not None and settings.venues:
+        from processors.router.core import RouterCore
+
+        return partial(RouterCore, settings.venues)
     return core_class(name)
 
 

@@ -32,9 +32,9 @@ from types import MappingProxyType
 from typing import Final
 
 from processors.venue.matching import Fees
-from settings import VenueSpec
+from settings import DEFAULT_VENUE, VenueSpec
 
-DEFAULT_FEES: Final = Fees(maker_fee_bps=2, taker_fee_bps=5)
+DEFAULT_FEES: Final = Fees(DEFAULT_VENUE.maker_fee_bps, DEFAULT_VENUE.taker_fee_bps)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from topics.catalogue import VENUE_ORDERS
         (instruction("ICEBERG", display_quantity=20 * Q), {"order_type": "LIMIT", "price": 100 * P}, "at most"),
         (instruction("VWAP"), {}, "VWAP is not available"),
         (instruction("PEG"), {}, "PEG is not available"),
-        (instruction("SMART"), {}, "SMART multi-venue routing is not available"),
+        (instruction("SMART", participation_bps=10), {}, "SMART does not take participation_bps"),
         (instruction("TWAP", params={"duration_s": "60"}), {"time_in_force": "IOC"}, "GTC, DAY or GTD"),
         (instruction("IMPLEMENTATION_SHORTFALL"), {}, "IMPLEMENTATION_SHORTFALL is not available"),
         (instruction("SNIPER"), {}, "SNIPER is not available"),
