@@ -6,7 +6,10 @@ venue, no latency), spread over three named venues of different fees and no late
 of different latencies (messages wait in event time). Each run writes the state changes every ``--batch``
 messages, as an engine does. Figures: µs per order message (median of ``--repeat`` runs).
 
-Reproduce: ``python -m bench.venues [--orders N] [--json]``.
+Also SMART's sweep (``processors.algos.smart.allocate``), what the router does for a SMART parent on each book
+change: µs per sweep over three named venues sharing a market of ``--levels`` displayed levels a side.
+
+Reproduce: ``python -m bench.venues [--orders N] [--levels N] [--json]``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.common import Reporter, machine_info, median_of_runs
+from processors.algos.smart import VenueView, allocate
 from processors.core import Event
 from processors.venue import VenueCore
 from processors.venue.config import venue_config
@@ -99,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=20_000, help="order messages of the flow")
     parser.add_argument("--batch", type=int, default=500, help="messages per state_changes call")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure; the median is reported")
+    parser.add_argument("--levels", type=int, default=20, help="displayed levels a side for the SMART sweep")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -124,6 +129,25 @@ def main(argv: list[str] | None = None) -> int:
             "µs/message",
             f"{args.orders / seconds:,.0f} messages/s; {reports} reports; {spread}",
         )
+    views = [VenueView(spec.name, spec.taker_fee_bps, spec.latency_us, "market") for spec in WITH_LATENCY]
+    asks = {"market": [(100 * PRICE_SCALE + n * PRICE_SCALE // 100, QUANTITY_SCALE) for n in range(args.levels)]}
+    sweeps = 2_000
+    quantity = args.levels // 2 * QUANTITY_SCALE  # half the displayed levels: the sweep stops midway
+
+    def sweep_seconds() -> float:
+        started = time.perf_counter()
+        for _ in range(sweeps):
+            allocate("BUY", quantity, None, views, asks)
+        return time.perf_counter() - started
+
+    seconds, spread = median_of_runs(sweep_seconds, args.repeat)
+    reporter.add(
+        PHASE,
+        f"SMART sweep, 3 venues sharing {args.levels} ask levels",
+        seconds / sweeps * 1e6,
+        "µs/sweep",
+        f"{sweeps} sweeps a run; {spread}",
+    )
     reporter.finish(machine=info)
     return 0
 

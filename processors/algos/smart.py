@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 BPS = 10_000
 
@@ -36,10 +35,10 @@ class Allocation:
     price: int  # the worst level price taken on this venue: the child's limit
 
 
-def net_price(side: str, price: int, taker_fee_bps: int) -> Fraction:
-    """What one unit costs a buy (or brings a sell) on a venue, its taker fee included."""
-    fee = Fraction(price * taker_fee_bps, BPS)
-    return price + fee if side == "BUY" else price - fee
+def net_price(side: str, price: int, taker_fee_bps: int) -> int:
+    """What one unit costs a buy (or brings a sell) on a venue, its taker fee included, times ``BPS`` (exact in
+    integers, so candidates compare without rounding)."""
+    return price * (BPS + taker_fee_bps if side == "BUY" else BPS - taker_fee_bps)
 
 
 def allocate(
@@ -53,7 +52,7 @@ def allocate(
     order takes, best first; ``limit`` None: any price). Ordered by venue name; empty when nothing shows."""
     if quantity <= 0:
         return []
-    candidates: list[tuple[Fraction, int, str, int, str, int]] = []  # net, latency, venue, price, market, index
+    candidates: list[tuple[int, int, str, int, str, int]] = []  # net, latency, venue, price, market, index
     for venue in venues:
         for index, (price, _) in enumerate(levels.get(venue.market, ())):
             if limit is not None and (price > limit if side == "BUY" else price < limit):

@@ -3,7 +3,6 @@ several named venues (docs/EXECUTION.md via processors.algos.plan)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 from _router_builders import T0, P, Q, S, children, instruction, last_event, parent, send_all, ticks
@@ -112,7 +111,7 @@ def test_children_never_exceed_the_quantity_and_the_sweep_takes_the_best_net_pri
         assert marginal is not None and _cost(side, a.price, by_name[a.venue].taker_fee_bps) <= marginal
 
 
-def _cost(side: str, price: int, fee: int) -> Fraction:
+def _cost(side: str, price: int, fee: int) -> int:
     net = net_price(side, price, fee)
     return net if side == "BUY" else -net
 
