@@ -36,6 +36,7 @@ from topics.catalogue import VENUE_ORDERS
         (instruction("VWAP"), {}, "VWAP is not available"),
         (instruction("PEG"), {}, "PEG is not available"),
         (instruction("SMART", participation_bps=10), {}, "SMART does not take participation_bps"),
+        (instruction("SMART", params={"split": "even"}), {}, "SMART takes no parameter(s) split"),
         (instruction("TWAP", params={"duration_s": "60"}), {"time_in_force": "IOC"}, "GTC, DAY or GTD"),
         (instruction("IMPLEMENTATION_SHORTFALL"), {}, "IMPLEMENTATION_SHORTFALL is not available"),
         (instruction("SNIPER"), {}, "SNIPER is not available"),
