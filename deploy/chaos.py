@@ -31,13 +31,13 @@ from typing import Any
 import httpx
 import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from api import key_store
 from api.auth import Role
 from api.config import ApiSettings
 from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
+from connectors.postgres.databases import create_database, drop_database
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from deploy.stack import Stack, StackOptions, wait_until_consumed
@@ -156,31 +156,17 @@ def own_database(settings: Settings, name: str, keep: bool, say: Say) -> Iterato
     """A new database on the settings' PostgreSQL server; dropped afterwards unless ``keep``."""
     admin_url = settings.database_url
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = create_database(admin_url, name, connect_timeout_s=10)
     except psycopg.OperationalError as error:
         raise ChaosError(f"cannot reach PostgreSQL ({error}); try `sq infra status`") from None
     try:
-        yield make_conninfo(admin_url, dbname=name)
+        yield url
     finally:
         if not keep:
-            _drop_database(admin_url, name, say)
-
-
-def _drop_database(admin_url: str, name: str, say: Say) -> None:
-    """Drop the run's database; a session of another role still in it (a monitor) can refuse the forced drop
-    for a moment: a few attempts, then say what is left rather than lose the run's report."""
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    for attempt in range(5):
-        try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
-                admin.execute(drop)
-            return
-        except psycopg.Error as error:
-            if attempt == 4:
+            try:  # a few attempts (a monitor's session can refuse the forced drop for a moment), then say so
+                drop_database(admin_url, name, pause_s=1.0, connect_timeout_s=10)
+            except psycopg.Error as error:  # the run's report matters more than the leftover
                 say(f"could not drop the run's database {name} ({error}); drop it by hand")
-                return
-            time.sleep(1.0)
 
 
 @contextmanager

@@ -22,12 +22,12 @@ from running_path import RunningPath, wait_for
 
 from connectors.audit.index import catch_up
 from connectors.audit.read import UnknownOrder, audit_order
+from connectors.postgres.databases import scratch_database
 from processors.runtime.pipeline import STAGES
 from schemas.codec import default_codec
 from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import Settings
-from tests.kit.databases import scratch_database
 from topics.admin import create_topics, delete_prefixed_topics
 from topics.catalogue import CATALOGUE, ORDERS_EVENTS
 from topics.client import read_topic
@@ -41,7 +41,7 @@ STARTUP_S = 120
 
 @pytest.fixture(scope="module")
 def single(infra_settings: Settings) -> Iterator[RunningPath]:
-    with scratch_database(infra_settings.database_url, "sqaudit") as database:
+    with scratch_database(infra_settings.database_url, "sqaudit", migrated=True) as database:
         settings = infra_settings.with_topic_prefix(f"a{uuid.uuid4().hex[:10]}.").with_database_url(database)
         create_topics(settings, CATALOGUE)
         running = RunningPath(settings, "single")
