@@ -99,6 +99,13 @@ class EngineOptions:
     retry_max_backoff_s: float = 2.0
 
 
+def is_fatal(error: KafkaError) -> bool:
+    """A client's error that leaves it unusable. A consumer reports its fatal state (a static member fenced
+    after its session timed out while the group coordinator moved: found by `sq chaos broker`) as a ``_FATAL``
+    record whose own fatal flag is not set."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 def parse_options(pairs: Sequence[str], base: EngineOptions | None = None) -> EngineOptions:
     """``EngineOptions`` with ``NAME=VALUE`` pairs applied (``batch_size=100``); ValueError names a bad one."""
     options = base or EngineOptions()
@@ -604,7 +611,7 @@ class KafkaEngine:
             error = message.error()
             if error is None:
                 usable.append(message)
-            elif error.fatal():
+            elif is_fatal(error):
                 raise KafkaException(error)
             elif error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 self._warn_once(f"{error.str()}: create the catalogue's topics with `sq topics create`")
