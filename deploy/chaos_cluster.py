@@ -16,6 +16,7 @@ deploy/chaos.py: `sq verify`'s invariants and the projections against a rebuild 
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 import random
 import tempfile
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
 
 from connectors.order_flow import REFERENCE_MIDS, FlowCommand, FlowConfig, OrderFlow
 from deploy.chaos import (
@@ -329,26 +331,30 @@ def run_broker(settings: Settings, options: ChaosOptions, say: Say, cluster_home
 
 
 # -- rebalance -------------------------------------------------------------------------------------------------
-def group_members(settings: Settings, group: str) -> tuple[str, list[int]] | None:
-    """(the group's state, each member's count of assigned partitions), None when the broker does not answer."""
+def group_members(admin: AdminClient, group: str) -> tuple[str, list[int]] | None:
+    """(the group's state, each member's count of assigned partitions), None when the broker does not answer.
+    The admin client must outlive the request (a future of a collected client never completes)."""
     try:
-        future = admin_client(settings).describe_consumer_groups([group], request_timeout=10)[group]
-        description = future.result()
-    except KafkaException:
+        description = admin.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    except (KafkaException, concurrent.futures.TimeoutError):
         return None
     counts = sorted(len(m.assignment.topic_partitions) for m in description.members)
     return description.state.name, counts
 
 
 def wait_for_members(settings: Settings, group: str, members: int) -> list[int]:
-    """Until the group is stable with ``members`` members, each with partitions; their partition counts."""
+    """Until the group is stable with ``members`` members; their partition counts."""
+    admin = admin_client(settings)
     seen: list[tuple[str, list[int]] | None] = [None]
 
     def settled() -> bool:
-        seen[0] = group_members(settings, group)
+        seen[0] = group_members(admin, group)
         return seen[0] is not None and seen[0][0] == ConsumerGroupState.STABLE.name and len(seen[0][1]) == members
 
-    wait_until(settled, REBALANCE_TIMEOUT_S, f"group {group} to settle on {members} members")
+    try:
+        wait_until(settled, REBALANCE_TIMEOUT_S, f"group {group} to settle on {members} members")
+    except ChaosError as error:
+        raise ChaosError(f"{error} (last seen: state and partitions per member {seen[0]})") from None
     assert seen[0] is not None
     return seen[0][1]
 

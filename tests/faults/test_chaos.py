@@ -78,8 +78,10 @@ def test_kill_points_are_seeded_and_spread_over_every_stage() -> None:
     first = kill_schedule(("accounts", "venues"), 5, 10_000, seed=3)
     assert first == kill_schedule(("accounts", "venues"), 5, 10_000, seed=3)
     assert first != kill_schedule(("accounts", "venues"), 5, 10_000, seed=4)
-    assert [stage for _, stage in first].count("venues") == 5
-    assert all(0 <= at < 10_000 for at, _ in first)
+    assert [stage for _, stage, _ in first].count("venues") == 5
+    assert all(0 <= at < 10_000 and worker == 0 for at, _, worker in first)
+    spread = kill_schedule(("accounts", "venues"), 5, 10_000, seed=3, workers=3)
+    assert {worker for _, _, worker in spread} <= {0, 1, 2} and len({worker for _, _, worker in spread}) > 1
 
 
 def test_projection_differences_count_missing_extra_and_repeated_rows() -> None:
