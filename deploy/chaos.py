@@ -240,6 +240,8 @@ class Watched:
             for running in self.supervisor.workers:
                 if (running.processor, running.worker) == (stage, worker) and running.process.poll() is None:
                     running.process.kill()
+                    # reaped before the next kill is due: two kills close together are two deaths, not one
+                    running.process.wait(30)
                     return True
         return False
 

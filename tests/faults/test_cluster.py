@@ -31,6 +31,13 @@ REBALANCE_ORDERS = int(os.environ.get("SQ_CHAOS_REBALANCE_ORDERS", "2000"))
 REBALANCE_KILLS = int(os.environ.get("SQ_CHAOS_REBALANCE_KILLS", "1"))
 PARTITIONS = 6
 WORKERS = 3
+RATE = 200  # commands/s: the faults (a node restart takes 8-15 s here) land while the flow goes on
+
+
+def _budget_s(orders: int) -> float:
+    """Seconds a run may take: starting, the faults one after another (the flow waits for each), settling and the
+    rebuild, plus the flow (about 1.3 commands per order) twice over."""
+    return 600 + 2 * 1.4 * orders / RATE
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +74,7 @@ def _assert_clean(report: dict[str, object], faults: int) -> None:
     assert report["ok"] is True
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(_budget_s(BROKER_ORDERS) + 60)
 def test_broker_nodes_the_controller_and_a_rolling_restart_lose_nothing(
     infra_settings: Settings, cluster: LocalCluster
 ) -> None:
@@ -78,10 +85,10 @@ def test_broker_nodes_the_controller_and_a_rolling_restart_lose_nothing(
         "broker",
         f"--orders={BROKER_ORDERS}",
         f"--kills={BROKER_KILLS}",
-        "--rate=200",
+        f"--rate={RATE}",
         "--seed=3",
         f"--cluster-home={cluster.home}",
-        timeout_s=880,
+        timeout_s=_budget_s(BROKER_ORDERS),
     )
     assert code == 0, stderr[-4000:]
     _assert_clean(report, faults=BROKER_KILLS + 1 + 3)
@@ -96,7 +103,7 @@ def test_broker_nodes_the_controller_and_a_rolling_restart_lose_nothing(
     assert details["projections"]["rows"]["fills"] > 0
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(_budget_s(REBALANCE_ORDERS) + 60)
 def test_three_workers_per_stage_rebalance_around_a_killed_one(infra_settings: Settings, cluster: LocalCluster) -> None:
     """The split topology with three workers per stage on six partitions, over SASL: one worker of each stage
     killed and held down until its group has handed its partitions to the other two, then started again."""
@@ -112,9 +119,9 @@ def test_three_workers_per_stage_rebalance_around_a_killed_one(infra_settings: S
         f"--kills={REBALANCE_KILLS}",
         f"--workers={WORKERS}",
         "--accounts=12",
-        "--rate=200",
+        f"--rate={RATE}",
         "--seed=3",
-        timeout_s=880,
+        timeout_s=_budget_s(REBALANCE_ORDERS),
     )
     assert code == 0, stderr[-4000:]
     _assert_clean(report, faults=2 * REBALANCE_KILLS)
