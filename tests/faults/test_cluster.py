@@ -141,3 +141,35 @@ def test_a_cluster_without_jars_says_how_to_get_them(tmp_path: Path) -> None:
 
     with pytest.raises(InfraError, match="sq infra fetch"):
         LocalCluster.create(tmp_path / "cluster", tmp_path / "no-libs")
+
+
+@pytest.mark.timeout(600)
+def test_the_scale_out_bench_runs_on_the_cluster(infra_settings: Settings, cluster: LocalCluster) -> None:
+    """bench.scale_out at its smallest on the module's cluster: every figure it reports is there and positive."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.scale_out",
+            "--workers=1,2",
+            "--partitions=2",
+            "--baseline-partitions=1",
+            "--orders=300",
+            "--accounts=8",
+            f"--cluster-home={cluster.home}",
+            "--json",
+        ],
+        cwd=WORKTREE,
+        env={**os.environ, **infra_settings.as_env(), "PYTHONPATH": str(WORKTREE)},
+        capture_output=True,
+        text=True,
+        timeout=580,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    document = json.loads(done.stdout)
+    runs = [(c["partitions"], c["workers_per_stage"]) for c in document["configurations"]]
+    assert runs == [(1, 1), (2, 1), (2, 2)]
+    names = {figure["name"] for figure in document["figures"]}
+    assert {"throughput, new orders", "speed-up, 2 workers/stage", "new orders/s per core, account stage"} <= names
+    assert all(c["orders_per_s"] > 0 and c["new_orders"] > 0 for c in document["configurations"])
