@@ -39,7 +39,6 @@ from bench.common import interrupt_on_sigterm, load_average, machine_cpu_s, open
 from bench.order_path import Gauge, read_back, wait_idle
 from deploy.chaos import ChaosOptions, apply_limits
 from deploy.chaos_cluster import flow_for, local_cluster, on_cluster, wait_for_members
-from infra.kafka_cluster import LocalCluster
 from processors.runtime.registry import consumer_group
 from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
 from settings import PROJECT_ROOT, Settings, load_settings
@@ -140,18 +139,17 @@ def measure_one(settings: Settings, args: argparse.Namespace, progress: Any) -> 
 
 # -- the curve (the parent) -------------------------------------------------------------------------------
 def run_child(
-    cluster: LocalCluster, settings: Settings, configuration: tuple[int, int], args: argparse.Namespace
+    cluster_env: dict[str, str], node_pids: list[int], configuration: tuple[int, int], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """One configuration, (partitions, workers per stage), in a child process; its figures."""
+    """One configuration, (partitions, workers per stage), in a child process on the cluster; its figures."""
     partitions, workers = configuration
     env = {
         **os.environ,
-        **on_cluster(settings, cluster).as_env(),
+        **cluster_env,
         "SQ_ACCOUNT_PARTITIONS": str(partitions),
         "SQ_SYMBOL_PARTITIONS": str(partitions),
         "PYTHONPATH": str(PROJECT_ROOT),
     }
-    pids = [pid for node in cluster.nodes if (pid := node.pid()) is not None]
     done = subprocess.run(
         [
             sys.executable,
@@ -161,7 +159,7 @@ def run_child(
             f"--workers={workers}",
             f"--orders={args.orders}",
             f"--accounts={args.accounts}",
-            f"--broker-pids={','.join(map(str, pids))}",
+            f"--broker-pids={','.join(map(str, node_pids))}",
         ],
         env=env,
         cwd=PROJECT_ROOT,
@@ -207,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         configurations.insert(0, (args.baseline_partitions, 1))
     results: list[dict[str, Any]] = []
     with local_cluster(settings, args.cluster_home, reporter.progress) as cluster:
+        cluster_env = on_cluster(settings, cluster).as_env()
+        node_pids = [pid for node in cluster.nodes if (pid := node.pid()) is not None]
         for partitions, workers in configurations:
             reporter.progress(f"{workers} worker(s) per stage on {partitions} partition(s), load {load_average()}")
-            result = run_child(cluster, settings, (partitions, workers), args)
+            result = run_child(cluster_env, node_pids, (partitions, workers), args)
             results.append(result)
             phase = f"{workers} worker(s)/stage, {partitions} partition(s)"
             reporter.add(
