@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chaos_cli import WORKTREE, assert_clean, run_chaos
 
 from infra.kafka_broker import LocalBroker
 from infra.kafka_cluster import LocalCluster
@@ -24,7 +25,6 @@ from settings import Settings
 
 pytestmark = pytest.mark.integration
 
-WORKTREE = Path(__file__).resolve().parents[2]
 BROKER_ORDERS = int(os.environ.get("SQ_CHAOS_BROKER_ORDERS", "1000"))
 BROKER_KILLS = int(os.environ.get("SQ_CHAOS_BROKER_KILLS", "1"))
 REBALANCE_ORDERS = int(os.environ.get("SQ_CHAOS_REBALANCE_ORDERS", "2000"))
@@ -54,33 +54,13 @@ def cluster(infra_settings: Settings) -> Iterator[LocalCluster]:
         started.remove()
 
 
-def _chaos(env: dict[str, str], *args: str, timeout_s: float) -> tuple[int, dict[str, object], str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "sq.cli", "chaos", *args, "--json"],
-        cwd=WORKTREE,
-        env={**os.environ, **env, "PYTHONPATH": str(WORKTREE)},
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
-
-
-def _assert_clean(report: dict[str, object], faults: int) -> None:
-    assert report["faults"] == faults
-    assert report["commands"] == report["outcomes"]
-    assert (report["lost"], report["duplicated"], report["mismatches"]) == (0, 0, 0)
-    assert report["ok"] is True
-
-
 @pytest.mark.timeout(_budget_s(BROKER_ORDERS) + 60)
 def test_broker_nodes_the_controller_and_a_rolling_restart_lose_nothing(
     infra_settings: Settings, cluster: LocalCluster
 ) -> None:
     """Nodes SIGKILLed mid-flow, then the active controller, then each node restarted in turn: no worker
     exits, every command has exactly one outcome, the projections equal a rebuild from the log."""
-    code, report, stderr = _chaos(
+    code, report, stderr = run_chaos(
         infra_settings.as_env(),
         "broker",
         f"--orders={BROKER_ORDERS}",
@@ -91,7 +71,7 @@ def test_broker_nodes_the_controller_and_a_rolling_restart_lose_nothing(
         timeout_s=_budget_s(BROKER_ORDERS),
     )
     assert code == 0, stderr[-4000:]
-    _assert_clean(report, faults=BROKER_KILLS + 1 + 3)
+    assert_clean(report, faults=BROKER_KILLS + 1 + 3)
     details = report["details"]
     assert isinstance(details, dict)
     kinds = [fault["fault"] for fault in details["faults"]]
@@ -112,7 +92,7 @@ def test_three_workers_per_stage_rebalance_around_a_killed_one(infra_settings: S
         "SQ_ACCOUNT_PARTITIONS": str(PARTITIONS),
         "SQ_SYMBOL_PARTITIONS": str(PARTITIONS),
     }
-    code, report, stderr = _chaos(
+    code, report, stderr = run_chaos(
         env,
         "rebalance",
         f"--orders={REBALANCE_ORDERS}",
@@ -124,7 +104,7 @@ def test_three_workers_per_stage_rebalance_around_a_killed_one(infra_settings: S
         timeout_s=_budget_s(REBALANCE_ORDERS),
     )
     assert code == 0, stderr[-4000:]
-    _assert_clean(report, faults=2 * REBALANCE_KILLS)
+    assert_clean(report, faults=2 * REBALANCE_KILLS)
     details = report["details"]
     assert isinstance(details, dict)
     assert details["partitions"] == {"account_keyed": PARTITIONS, "symbol_keyed": PARTITIONS}
