@@ -7,9 +7,12 @@ parent's id and the slice number, so live, replay and backtest draw the same num
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from typing import Any
+
+from processors.algos import profile
 
 BPS = 10_000
 
@@ -40,6 +43,37 @@ def twap_target(plan: Mapping[str, Any], quantity: int, slices_due: int) -> int:
     """Quantity to have placed once ``slices_due`` slices are due: an equal share each, the rest in the last."""
     slices: int = plan["slices"]
     return quantity * slices_due // slices
+
+
+def vwap_target(plan: Mapping[str, Any], quantity: int, slices_due: int) -> int:
+    """Quantity to have placed once ``slices_due`` slices are due: the profile's cumulative share of it."""
+    if slices_due <= 0:
+        return 0
+    if slices_due >= plan["slices"]:
+        return quantity
+    return min(quantity, int(quantity * profile.share_by(plan["curve"], slices_due / plan["slices"])))
+
+
+def shortfall_remaining(kappa_horizon: float, elapsed: float) -> float:
+    """The Almgren-Chriss share of the parent still to trade at ``elapsed`` (0 to 1) of the horizon:
+    sinh(kappa(T-t))/sinh(kappa*T), written with exponentials so a large kappa*T does not overflow; 1 - t/T
+    when kappa is 0."""
+    if kappa_horizon <= 0:
+        return 1 - elapsed
+    left = kappa_horizon * (1 - elapsed)
+    return math.exp(-kappa_horizon * elapsed) * math.expm1(-2 * left) / math.expm1(-2 * kappa_horizon)
+
+
+def shortfall_target(plan: Mapping[str, Any], quantity: int, slices_due: int) -> int:
+    """Quantity to have placed once ``slices_due`` slices are due: the parent less the trajectory's holding at
+    the end of the last slice due (slice *n* trades down to x at t = (n + 1)/slices of the horizon)."""
+    slices: int = plan["slices"]
+    if slices_due <= 0:
+        return 0
+    if slices_due >= slices:
+        return quantity
+    remaining = shortfall_remaining(plan["kappa_horizon"], slices_due / slices)
+    return max(0, min(quantity, quantity - math.ceil(quantity * remaining)))
 
 
 def pov_bounds(plan: Mapping[str, Any], volume: int) -> tuple[int, int, int]:

@@ -5,7 +5,7 @@ accepted it), ``status`` (its latest status at the OMS: children go only to a NE
 ``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
 ``children`` (the open children: child id -> ``[quantity, cum, open, cancel sent]``; a child leaves when it
 ends, so the record stays small however many children a parent works through), ``placed`` (below) and each
-algorithm's progress: ``slices_due`` (TWAP), ``volume`` (POV: traded volume seen since the start),
+algorithm's progress: ``slices_due`` (TWAP, VWAP, IS), ``volume`` (POV: traded volume seen since the start),
 ``show_at`` (ICEBERG: when the next slice may show).
 
 *Placed* is what the children hold: an open child's quantity, a finished child's filled quantity (kept as a sum,
@@ -27,6 +27,12 @@ OPEN: Final = 2
 CANCEL_SENT: Final = 3
 
 Parent = dict[str, Any]
+# The sliced algorithms: slices due on TWAP's clock, each with its target of what to have placed by then.
+SLICED: Final = {
+    "TWAP": schedule.twap_target,
+    "VWAP": schedule.vwap_target,
+    "IMPLEMENTATION_SHORTFALL": schedule.shortfall_target,
+}
 
 
 def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Record) -> Parent:
@@ -82,9 +88,9 @@ def due_quantity(parent: Parent, now: int) -> int:
     if unplaced <= 0:
         return 0
     algo = plan["algo"]
-    if algo == "TWAP":
+    if algo in SLICED:
         parent["slices_due"] = schedule.twap_slices_due(plan, parent["order_id"], now, parent["slices_due"])
-        want = schedule.twap_target(plan, parent["quantity"], parent["slices_due"]) - already
+        want = SLICED[algo](plan, parent["quantity"], parent["slices_due"]) - already
     elif algo == "POV":
         floor, target, cap = schedule.pov_bounds(plan, parent["volume"])
         if already >= floor:

@@ -3,6 +3,8 @@ children placed by event time, decided by risk, filled by the venue and rolled u
 
 from __future__ import annotations
 
+import math
+
 from _router_builders import (
     T0,
     P,
@@ -74,6 +76,42 @@ def test_twap_min_slice_makes_fewer_larger_slices() -> None:
     path.send(new)
     send_all(path, ticks(T0 + S, T0 + 60 * S))
     assert [child["quantity"] for child in children(path, parent_id)] == [5 * Q, 5 * Q]  # 10 // 4: two slices
+
+
+def test_vwap_slices_follow_the_given_volume_profile_and_the_parent_fills() -> None:
+    path = engine()
+    send_all(path, deep_book())
+    parent_id, new = parent(
+        "vwap-1", instruction("VWAP", params={"duration_s": "40", "profile": "1,3,0,4"}), quantity=8 * Q
+    )
+    path.send(new)
+    send_all(path, ticks(T0 + S, T0 + 40 * S))
+    placed = children(path, parent_id)
+    assert [child["quantity"] for child in placed] == [Q, 3 * Q, 4 * Q], "the empty bucket sends nothing"
+    assert [child["meta"]["event_time_us"] for child in placed] == [T0, T0 + 10 * S, T0 + 30 * S]
+    assert all(decided(path)[child["order_id"]] for child in placed)
+    done = last_event(path, parent_id)
+    assert (done["status"], done["cum_quantity"]) == ("FILLED", 8 * Q)
+
+
+def test_implementation_shortfall_front_loads_on_the_almgren_chriss_trajectory() -> None:
+    path = engine()
+    send_all(path, deep_book())
+    # sigma = 0.5 / sqrt(day), urgency 1e4: kappa = 50 per day, kappa*T = 50 x 1 h / 24 h ~ 2.08
+    params = {"duration_s": "3600", "slices": "6", "volatility": "0.5", "urgency": "1e4"}
+    parent_id, new = parent("is-1", instruction("IMPLEMENTATION_SHORTFALL", params=params), quantity=100 * Q)
+    path.send(new)
+    send_all(path, ticks(T0 + 60 * S, T0 + 3600 * S, 60 * S))
+    placed = children(path, parent_id)
+    sizes = [child["quantity"] for child in placed]
+    kappa_horizon = 50 / 24
+    holdings = [100 * Q * math.sinh(kappa_horizon * (1 - j / 6)) / math.sinh(kappa_horizon) for j in range(7)]
+    expected = [holdings[j] - holdings[j + 1] for j in range(6)]
+    assert len(sizes) == 6 and sum(sizes) == 100 * Q
+    assert all(abs(size - want) <= 1 for size, want in zip(sizes, expected, strict=True))
+    assert sizes == sorted(sizes, reverse=True), "urgency front-loads the parent"
+    assert [child["meta"]["event_time_us"] for child in placed] == [T0 + n * 600 * S for n in range(6)]
+    assert last_event(path, parent_id)["status"] == "FILLED"
 
 
 def test_pov_keeps_within_one_trade_of_its_target_share_of_traded_volume() -> None:

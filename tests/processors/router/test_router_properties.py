@@ -20,6 +20,10 @@ EXECUTIONS = {
     "TWAP": instruction("TWAP", params={"duration_s": "60", "slices": "6", "randomise_pct": "30"}),
     "POV": instruction("POV", participation_bps=2_500, params={"min_slice": "0.5"}),
     "ICEBERG": instruction("ICEBERG", display_quantity=3 * Q, params={"variance_pct": "50"}),
+    "VWAP": instruction("VWAP", params={"duration_s": "60", "profile": "3,0,1,5,2"}),
+    "IMPLEMENTATION_SHORTFALL": instruction(
+        "IMPLEMENTATION_SHORTFALL", params={"duration_s": "60", "slices": "7", "volatility": "0.05", "urgency": "3e9"}
+    ),
 }
 steps = st.lists(
     st.one_of(
