@@ -47,7 +47,8 @@ class ExecutionCreate(_Body):
     """Work the order with an algorithm instead of sending it as is."""
 
     algo: Literal["twap", "vwap", "pov", "iceberg", "peg", "smart", "implementation_shortfall", "sniper"] = Field(
-        description="twap, pov and iceberg are worked (docs/EXECUTION.md); the others are rejected with the reason."
+        description="twap, vwap, pov, iceberg and implementation_shortfall are worked (docs/EXECUTION.md); "
+        "the others are rejected with the reason."
     )
     start_time: AwareDatetime | None = Field(None, description="Earliest start; absent = now.")
     end_time: AwareDatetime | None = Field(None, description="Complete by then; absent = no deadline.")
