@@ -24,6 +24,11 @@ Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
 - IMPLEMENTATION_SHORTFALL: the horizon as TWAP's; ``params.slices`` (default 10), ``params.volatility`` (sigma, daily
   return volatility, e.g. "0.03") and ``params.urgency`` (lambda/eta, risk aversion over temporary impact, per day; 0 is
   TWAP's straight line): the Almgren-Chriss trajectory with kappa = sigma * sqrt(urgency) per day.
+- PEG: a LIMIT parent (its price caps the peg); ``params.peg`` (primary: the near side, i.e. a buy's best bid;
+  market: the far side; mid; default primary), ``peg_offset`` (a price, signed, default 0: a buy pegs at the
+  reference plus the offset, a sell at the reference minus it, so a positive offset is more aggressive).
+- SNIPER: a LIMIT parent; ``params.min_take`` (a quantity: take only when at least this shows, or the
+  remainder; default none).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ MAX_SLICES: Final = 10_000
 MAX_RANDOMISE_PCT: Final = 50
 MAX_PARTICIPATION_BPS: Final = 5_000
 MAX_PROFILE_WEIGHTS: Final = 1_000  # VWAP: the curve lives in the parent's changelog record
+PEG_REFERENCES: Final = frozenset({"PRIMARY", "MID", "MARKET"})
 DAY_US: Final = 86_400 * SECOND_US
 MAX_KAPPA_HORIZON: Final = 50.0  # IS: kappa*T beyond this front-loads all but nothing into the first slice
 
@@ -215,6 +221,28 @@ def _implementation_shortfall(
     return {"end_us": end, "slices": slices, "randomise_pct": 0.0, "kappa_horizon": kappa_horizon}
 
 
+def _peg(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("PEG", instruction, "participation_bps", "display_quantity")
+    if order["order_type"] != "LIMIT":
+        raise InvalidInstruction("PEG works LIMIT parents only: the limit price caps the peg")
+    reference = (params.text("peg") or "primary").upper()
+    if reference not in PEG_REFERENCES:
+        raise InvalidInstruction(f"params.peg must be primary, mid or market, not {params.raw['peg']!r}")
+    offset: int = instruction.get("peg_offset") or 0
+    return {"reference": reference, "offset": offset}
+
+
+def _sniper(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("SNIPER", instruction, "participation_bps", "display_quantity", "peg_offset")
+    if order["order_type"] != "LIMIT":
+        raise InvalidInstruction("SNIPER works LIMIT parents only: it takes liquidity at or better than the limit")
+    return {"min_take": params.quantity("min_take")}
+
+
 def _pov(
     order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
 ) -> Record:
@@ -249,4 +277,6 @@ _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any], _P
     "ICEBERG": _iceberg,
     "VWAP": _vwap,
     "IMPLEMENTATION_SHORTFALL": _implementation_shortfall,
+    "PEG": _peg,
+    "SNIPER": _sniper,
 }

@@ -86,3 +86,33 @@ def iceberg_slice(plan: Mapping[str, Any], parent_id: str, n: int) -> int:
     display: int = plan["display"]
     shrink = int(display * plan["variance_pct"] / 100 * draw(parent_id, n))
     return max(1, display - shrink)
+
+
+def peg_price(plan: Mapping[str, Any], side: str, view: Mapping[str, Any], cap: int) -> int | None:
+    """The price a PEG child rests at on a book ``view`` (best levels first; None: no reference to peg to):
+    the reference plus the offset for a buy (minus it for a sell), never beyond the limit ``cap``. A mid peg
+    rounds away from the far side (a buy down, a sell up)."""
+    buying = side == "BUY"
+    near, far = (view["bids"], view["asks"]) if buying else (view["asks"], view["bids"])
+    reference: str = plan["reference"]
+    if reference == "MID":
+        if not near or not far:
+            return None
+        total: int = near[0][0] + far[0][0]
+        price = total // 2 if buying else -(-total // 2)
+    else:
+        levels = near if reference == "PRIMARY" else far
+        if not levels:
+            return None
+        price = levels[0][0]
+    offset: int = plan["offset"]
+    price = price + offset if buying else price - offset
+    price = min(price, cap) if buying else max(price, cap)
+    return price if price > 0 else None
+
+
+def sniper_available(side: str, view: Mapping[str, Any], limit: int) -> int:
+    """The quantity the book ``view`` displays at or better than ``limit`` on the side a ``side`` order takes."""
+    if side == "BUY":
+        return sum(quantity for price, quantity in view["asks"] if price <= limit)
+    return sum(quantity for price, quantity in view["bids"] if price >= limit)

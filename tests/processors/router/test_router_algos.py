@@ -19,6 +19,7 @@ from _router_builders import (
     instruction,
     kill_switch,
     last_event,
+    market,
     open_children,
     parent,
     send_all,
@@ -254,3 +255,54 @@ def test_a_restart_from_a_checkpoint_continues_exactly() -> None:
     assert restarted.outputs == straight.outputs
     assert len(children(restarted, parent_id)) == 5
     assert last_event(restarted, parent_id)["status"] == "FILLED"
+
+
+def test_a_peg_follows_the_book_by_cancel_and_replace_and_never_crosses_its_cap() -> None:
+    path = engine()
+    cap = 100 * P + P // 2
+    send_all(path, market(1, [(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0))
+    path.send(trade(100 * P, Q, t=T0))
+    parent_id, new = parent("peg-1", instruction("PEG"), order_type="LIMIT", price=cap, quantity=4 * Q)
+    path.send(new)
+    send_all(path, market(2, [(99 * P + P // 2, 5 * Q)], [(101 * P, 5 * Q)], t=T0 + S))
+    send_all(path, market(3, [(101 * P, 5 * Q)], [(102 * P, 5 * Q)], t=T0 + 2 * S))  # the bid above the cap
+    send_all(path, market(4, [(101 * P, 5 * Q)], [(102 * P, 3 * Q)], t=T0 + 3 * S))  # the peg does not move
+    prices = [child["price"] for child in children(path, parent_id)]
+    assert prices == [99 * P, 99 * P + P // 2, cap], "pegged to the best bid, re-pegged as it moved, capped"
+    assert len(child_cancels(path)) == 2, "each re-peg cancelled the resting child first"
+    assert len(open_children(path, parent_id)) == 1, "one child rests at a time"
+    assert all(child["quantity"] == 4 * Q and child["time_in_force"] == "GTC" for child in children(path, parent_id))
+    path.send(trade(100 * P, 4 * Q, t=T0 + 4 * S))  # prints through the resting buy at the cap
+    done = last_event(path, parent_id)
+    assert (done["status"], done["cum_quantity"], done["avg_price"]) == ("FILLED", 4 * Q, cap)
+
+
+def test_a_mid_peg_with_an_offset_rests_inside_the_spread() -> None:
+    path = engine()
+    send_all(path, market(1, [(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0))
+    path.send(trade(100 * P, Q, t=T0))
+    execution = instruction("PEG", peg_offset=-P // 4, params={"peg": "mid"})
+    parent_id, new = parent("peg-mid", execution, order_type="LIMIT", price=99 * P, side="SELL", quantity=2 * Q)
+    path.send(new)
+    assert [child["price"] for child in children(path, parent_id)] == [100 * P + P // 4], "a sell pegs at mid + 0.25"
+
+
+def test_a_sniper_takes_only_liquidity_at_or_better_than_its_limit_and_otherwise_shows_nothing() -> None:
+    path = engine()
+    send_all(path, market(1, [(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0))
+    path.send(trade(100 * P, Q, t=T0))
+    parent_id, new = parent("snipe-1", instruction("SNIPER"), order_type="LIMIT", price=100 * P, quantity=5 * Q)
+    path.send(new)
+    send_all(path, ticks(T0 + S, T0 + 5 * S))
+    assert not children(path, parent_id), "nothing within the limit: nothing shown"
+    send_all(path, market(2, [(99 * P, 5 * Q)], [(100 * P, 2 * Q), (101 * P, 5 * Q)], t=T0 + 6 * S))
+    send_all(path, ticks(T0 + 7 * S, T0 + 9 * S))
+    send_all(path, market(3, [(99 * P, 5 * Q)], [(99 * P + P // 2, Q), (100 * P, 4 * Q)], t=T0 + 10 * S))
+    taken = children(path, parent_id)
+    assert [(child["quantity"], child["price"], child["time_in_force"]) for child in taken] == [
+        (2 * Q, 100 * P, "IOC"),
+        (3 * Q, 100 * P, "IOC"),  # 5 shown within the limit, 3 left to do
+    ]
+    assert not open_children(path, parent_id), "an IOC child never rests"
+    done = last_event(path, parent_id)
+    assert (done["status"], done["cum_quantity"]) == ("FILLED", 5 * Q)

@@ -14,6 +14,7 @@ from tests.kit.events import new_order_record
 from topics.catalogue import VENUE_ORDERS
 
 IS = "IMPLEMENTATION_SHORTFALL"
+LIMIT = {"order_type": "LIMIT", "price": 100 * P}
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,12 @@ IS = "IMPLEMENTATION_SHORTFALL"
         (instruction(IS, params={"duration_s": "60", "volatility": "0.03", "urgency": "-2"}), {}, "params.urgency"),
         (instruction(IS, params={"volatility": "0.03", "urgency": "1"}), {}, "needs end_time or params.duration_s"),
         (instruction(IS, params={"duration_s": "86400", "volatility": "1", "urgency": "1e6"}), {}, "kappa*T = 1000"),
+        (instruction("PEG"), {}, "PEG works LIMIT parents only"),
+        (instruction("PEG", params={"peg": "last"}), LIMIT, "params.peg must be primary, mid or market, not 'last'"),
+        (instruction("PEG", display_quantity=Q), LIMIT, "PEG does not take display_quantity"),
+        (instruction("SNIPER"), {}, "SNIPER works LIMIT parents only"),
+        (instruction("SNIPER", peg_offset=P), LIMIT, "SNIPER does not take peg_offset"),
+        (instruction("SNIPER", params={"min_take": "0"}), LIMIT, "params.min_take must be positive"),
     ],
 )
 def test_a_bad_instruction_rejects_the_parent_with_the_reason(

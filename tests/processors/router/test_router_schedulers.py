@@ -93,3 +93,58 @@ def test_shortfall_targets_never_fall_back_nor_exceed_the_parent(
     targets = [schedule.shortfall_target(plan, quantity, n) for n in range(slices + 1)]
     assert targets[0] == 0 and targets[-1] == quantity
     assert all(a <= b <= quantity for a, b in itertools.pairwise(targets))
+
+
+BOOK = {"sequence": 1, "bids": [[99, 5], [98, 5]], "asks": [[101, 2], [102, 7]]}
+
+
+@pytest.mark.parametrize(
+    ("reference", "side", "offset", "cap", "price"),
+    [
+        ("PRIMARY", "BUY", 0, 1_000, 99),
+        ("PRIMARY", "SELL", 0, 0, 101),
+        ("MARKET", "BUY", 0, 1_000, 101),
+        ("MARKET", "SELL", 0, 0, 99),
+        ("MID", "BUY", 0, 1_000, 100),
+        ("PRIMARY", "BUY", 1, 1_000, 100),  # a positive offset is more aggressive
+        ("PRIMARY", "SELL", 1, 0, 100),
+        ("PRIMARY", "BUY", -2, 1_000, 97),
+        ("MARKET", "BUY", 0, 100, 100),  # capped by the limit
+        ("PRIMARY", "SELL", 0, 105, 105),
+    ],
+)
+def test_the_peg_price(reference: str, side: str, offset: int, cap: int, price: int) -> None:
+    assert schedule.peg_price({"reference": reference, "offset": offset}, side, BOOK, cap) == price
+
+
+def test_a_mid_peg_rounds_away_from_the_far_side_and_needs_both_sides() -> None:
+    odd = {"sequence": 1, "bids": [[99, 1]], "asks": [[102, 1]]}
+    mid = {"reference": "MID", "offset": 0}
+    assert schedule.peg_price(mid, "BUY", odd, 1_000) == 100
+    assert schedule.peg_price(mid, "SELL", odd, 0) == 101
+    assert schedule.peg_price(mid, "BUY", {"sequence": 1, "bids": [[99, 1]], "asks": []}, 1_000) is None
+    assert schedule.peg_price({"reference": "PRIMARY", "offset": 0}, "SELL", {"bids": [], "asks": []}, 0) is None
+
+
+def test_the_sniper_counts_what_shows_at_or_better_than_its_limit() -> None:
+    assert schedule.sniper_available("BUY", BOOK, 100) == 0
+    assert schedule.sniper_available("BUY", BOOK, 101) == 2
+    assert schedule.sniper_available("BUY", BOOK, 102) == 9
+    assert schedule.sniper_available("SELL", BOOK, 98) == 10
+
+
+@given(
+    bids=st.lists(st.integers(1, 200), max_size=5),
+    asks=st.lists(st.integers(1, 200), max_size=5),
+    reference=st.sampled_from(["PRIMARY", "MID", "MARKET"]),
+    side=st.sampled_from(["BUY", "SELL"]),
+    offset=st.integers(-20, 20),
+    cap=st.integers(1, 200),
+)
+def test_a_peg_never_crosses_its_cap(
+    bids: list[int], asks: list[int], reference: str, side: str, offset: int, cap: int
+) -> None:
+    view = {"sequence": 1, "bids": [[p, 1] for p in sorted(bids, reverse=True)], "asks": [[p, 1] for p in sorted(asks)]}
+    price = schedule.peg_price({"reference": reference, "offset": offset}, side, view, cap)
+    if price is not None:
+        assert price > 0 and (price <= cap if side == "BUY" else price >= cap)
