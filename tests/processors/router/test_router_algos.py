@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from _router_builders import (
     T0,
     P,
@@ -255,6 +256,24 @@ def test_a_restart_from_a_checkpoint_continues_exactly() -> None:
     assert restarted.outputs == straight.outputs
     assert len(children(restarted, parent_id)) == 5
     assert last_event(restarted, parent_id)["status"] == "FILLED"
+
+
+@pytest.mark.parametrize("algo", ["PEG", "SNIPER"])
+def test_a_restart_keeps_the_book_view_and_continues_exactly(algo: str) -> None:
+    parent_id, new = parent(f"{algo}-x", instruction(algo), order_type="LIMIT", price=100 * P, quantity=6 * Q)
+    events = [*market(1, [(99 * P, 5 * Q)], [(100 * P, Q)], t=T0), trade(100 * P, Q, t=T0), new]
+    for n in range(2, 8):  # the book moves each second: PEG re-pegs, SNIPER takes what shows within its limit
+        events += market(n, [((92 + n) * P, 5 * Q)], [(100 * P, Q)], t=T0 + n * S)
+    straight = engine()
+    send_all(straight, events)
+    interrupted = engine()
+    send_all(interrupted, events[:7])
+    interrupted.checkpoint()
+    restarted = interrupted.restarted()
+    send_all(restarted, events[7:])
+    assert restarted.outputs == straight.outputs
+    # PEG: one child on arrival and one per move of the bid; SNIPER: the one lot shown, on each view until done
+    assert len(children(restarted, parent_id)) == {"PEG": 7, "SNIPER": 6}[algo]
 
 
 def test_a_peg_follows_the_book_by_cancel_and_replace_and_never_crosses_its_cap() -> None:
