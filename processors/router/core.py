@@ -310,11 +310,13 @@ class RouterCore:
         if expired(parent, self._now):
             self._stop(out, parent)
             return
-        view = self._view(parent) if parent["plan"]["algo"] in _BOOK_ALGOS else None
-        if repeg_due(parent, view):
-            self._dirty.add((parent["account"], parent["order_id"]))
-            self._cancel_children(out, parent)
-            return
+        view = None
+        if parent["plan"]["algo"] in _BOOK_ALGOS:
+            view = self._view(parent)
+            if repeg_due(parent, view):
+                self._dirty.add((parent["account"], parent["order_id"]))
+                self._cancel_children(out, parent)
+                return
         slices_due = parent["slices_due"]
         quantity = due_quantity(parent, self._now, view)
         if quantity > 0 or slices_due != parent["slices_due"]:
