@@ -1,5 +1,6 @@
 """`sq replay rebuild-projections [--json]`: drop the PostgreSQL projections and rebuild them from the topics;
-`sq replay run|diff [--topology T] [--json]`: replay the stages from their inputs, compare (replay/session.py)."""
+`sq replay run|diff [--from B] [--to E] [--topology T] [--json]`: replay the stages from their inputs, compare
+(replay/session.py), inside a window of the log (replay/window.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from connectors.postgres.sink import SinkBusy, SinkError
 from infra.local_state import kafka_cluster_id, record_binding
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, TOPOLOGIES
 from replay.projections import rebuild_projections
-from replay.session import StageReplay, diff_session, replay_topology, stage_json
+from replay.session import StageReplay, diff_session, replay_topology, stage_json, state_compared
+from replay.window import BEGIN, END, Window, WindowError, parse_window
 from settings import load_settings
 from sq.commands.sink import sink_status
 from sq.errors import CommandError
@@ -78,44 +80,83 @@ def register_session(actions: Any) -> None:
             choices=sorted(TOPOLOGIES),
             help="the topology the live session ran (its stages are replayed one by one)",
         )
+        parser.add_argument(
+            "--from",
+            dest="begin",
+            default=BEGIN,
+            help="BEGIN (default), an ISO 8601 broker time (UTC if no zone) or TOPIC:PARTITION:OFFSET; inclusive",
+        )
+        parser.add_argument("--to", dest="end", default=END, help="END (default), a time or an offset; exclusive")
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(handler=handler)
 
 
-def _replayed(topology: str) -> list[StageReplay]:
+def _window(args: argparse.Namespace) -> Window:
+    try:
+        return parse_window(args.begin, args.end)
+    except WindowError as error:
+        raise CommandError(str(error)) from None
+
+
+def _replayed(topology: str, window: Window) -> list[StageReplay]:
     try:
         with Activity("replaying") as activity:
-            return replay_topology(load_settings(), topology, on_stage=lambda s: activity.status(f"stage {s}"))
+            return replay_topology(
+                load_settings(), topology, window=window, on_stage=lambda s: activity.status(f"stage {s}")
+            )
+    except WindowError as error:
+        raise CommandError(str(error)) from None
     except (RuntimeError, TimeoutError) as error:
         raise CommandError(f"cannot read the log ({error}); is the broker up (`sq infra status`)?") from None
 
 
+def _say_window(window: Window) -> None:
+    if not window.whole:
+        say(
+            f"window [{window.begin.text}, {window.end.text}): replayed from the beginning of the log (the state at "
+            "--from is rebuilt by replaying what came before it), compared only inside the window"
+        )
+
+
 def run_replay(args: argparse.Namespace) -> int:
-    stages = _replayed(args.topology)
+    window = _window(args)
+    stages = _replayed(args.topology, window)
     if args.json:
-        emit_json({s.stage: stage_json(s) for s in stages})
+        emit_json({s.stage: {**stage_json(s), "window": window.as_json()} for s in stages})
         return 0
+    _say_window(window)
     for replayed in stages:
         rate = replayed.inputs / replayed.apply_seconds if replayed.apply_seconds else 0.0
         say(
             f"stage {replayed.stage}: {replayed.inputs:,} input records → {replayed.produced:,} outputs "
             f"in {replayed.apply_seconds:.2f} s ({rate:,.0f} records/s; reading {replayed.read_seconds:.2f} s)"
         )
-        for core, digest in replayed.state_hashes.items():
-            live = replayed.live_state_hashes.get(core)
-            say(f"  {core:<10} state {digest}  live changelog {live}  {'same' if live == digest else 'DIFFERENT'}")
+        if not window.whole:
+            say(f"  {replayed.span.stop - replayed.span.start:,} of them inside the window")
+        _say_states(replayed, "  ")
     return 0
 
 
+def _say_states(replayed: StageReplay, indent: str) -> None:
+    if not state_compared(replayed):
+        ends_before = replayed.span.stop < replayed.inputs
+        why = "the window ends before the end of the log" if ends_before else "no live changelog"
+        say(f"{indent}{replayed.stage}: states not compared with the live changelogs ({why})")
+    for core, digest in replayed.state_hashes.items():
+        live = replayed.live_state_hashes.get(core)
+        verdict = ("same" if live == digest else "DIFFERENT") if state_compared(replayed) else ""
+        say(f"{indent}{replayed.stage}/{core:<10} state {digest}  live changelog {live}  {verdict}")
+
+
 def run_diff(args: argparse.Namespace) -> int:
-    diff = diff_session(_replayed(args.topology))
+    window = _window(args)
+    diff = diff_session(_replayed(args.topology, window), window)
     if args.json:
         emit_json(diff.as_json())
         return 0 if diff.ok else 1
+    _say_window(window)
     for replayed in diff.stages:
-        for core, digest in replayed.state_hashes.items():
-            live = replayed.live_state_hashes.get(core)
-            say(f"{replayed.stage}/{core:<10} state {digest}  live {live}  {'same' if live == digest else 'DIFFERENT'}")
+        _say_states(replayed, "")
     say(f"{diff.compared:,} events compared, {diff.differences:,} differences")
     if diff.first is not None:
         first = diff.first
