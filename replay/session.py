@@ -33,7 +33,7 @@ from connectors.audit.story import jsonable
 from processors.core import Emit
 from processors.runtime.dead_letters import SourceRecord
 from processors.runtime.memory_engine import MemoryEngine
-from processors.runtime.pipeline import topology_stages
+from processors.runtime.pipeline import Pipeline, topology_stages
 from processors.runtime.registry import stage_factories
 from processors.runtime.state_codec import decode_state
 from processors.runtime.step import InputCheck, apply_record
@@ -162,18 +162,25 @@ def replay_topology(
     return replayed
 
 
-def replay_stage(settings: Settings, stage: str, codec: Codec, window: Window = WHOLE_LOG) -> StageReplay:
-    engine = MemoryEngine(stage_factories(stage), name=stage)
-    pipeline = engine.pipeline
-    result = StageReplay(stage)
-    all_inputs = (*pipeline.inputs, *pipeline.broadcast_inputs)
-    begin_offsets = _offsets_at(settings, all_inputs, window.begin.time_ms)
-    end_offsets = _offsets_at(settings, all_inputs, window.end.time_ms)
-    if window.begin.time_ms is not None and all(first is None for first in begin_offsets.values()):
-        raise WindowError(
-            f"--from {window.begin.text} is past the end of stage {stage}'s inputs: the log holds no input at or "
-            "after that time; give an earlier --from (BEGIN replays the whole log)"
-        )
+@dataclass
+class StageLog:
+    """A stage's inputs as the log holds them, its live outputs, and the order the live stage applied them in."""
+
+    pipeline: Pipeline
+    inputs: list[ConsumedRecord]
+    checks: list[InputCheck]
+    producers: set[str]  # the meta.producer of the stage's own records
+    live: dict[Partition, list[tuple[int, Record]]]
+    roots: list[list[int | None]]
+    positions: list[InputPosition]
+    order: list[int]
+    forced: int
+    input_seconds: float
+    read_seconds: float
+
+
+def read_stage_log(settings: Settings, stage: str, codec: Codec) -> StageLog:
+    pipeline = MemoryEngine(stage_factories(stage), name=stage).pipeline
     began = time.monotonic()
     inputs: list[ConsumedRecord] = []
     checks: list[InputCheck] = []
@@ -189,39 +196,69 @@ def replay_stage(settings: Settings, stage: str, codec: Codec, window: Window = 
             event_id = _event_id(codec, consumed.value)
             if event_id is not None:
                 input_ids.setdefault(event_id, index)
-    result.input_seconds = time.monotonic() - began
+    input_seconds = time.monotonic() - began
     ranks = {t: r for r, t in enumerate((*pipeline.inputs, *pipeline.broadcast_inputs))}
     logical_of = {physical_name(settings, t): t for t in ranks}
     producers = {core.name for core in pipeline.cores} | {pipeline.name}
-    result.live = _live_outputs(settings, codec, (*pipeline.outputs, DEAD_LETTERS), producers)
-    roots = _roots(result.live, input_ids, by_position)
-    result.read_seconds = time.monotonic() - began
+    live = stage_outputs(settings, codec, (*pipeline.outputs, DEAD_LETTERS), producers)
+    roots = _roots(live, input_ids, by_position)
     positions = [
         InputPosition(ranks[logical_of[c.topic]], c.topic, c.partition, c.offset, c.timestamp_ms) for c in inputs
     ]
     ordering = application_order(positions, [[r for r in rs if r is not None] for rs in roots])
-    result.forced = ordering.forced
+    return StageLog(
+        pipeline,
+        inputs,
+        checks,
+        producers,
+        live,
+        roots,
+        positions,
+        ordering.order,
+        ordering.forced,
+        input_seconds,
+        time.monotonic() - began,
+    )
+
+
+def replay_stage(settings: Settings, stage: str, codec: Codec, window: Window = WHOLE_LOG) -> StageReplay:
+    engine = MemoryEngine(stage_factories(stage), name=stage)
+    pipeline = engine.pipeline
+    result = StageReplay(stage)
+    all_inputs = (*pipeline.inputs, *pipeline.broadcast_inputs)
+    begin_offsets = _offsets_at(settings, all_inputs, window.begin.time_ms)
+    end_offsets = _offsets_at(settings, all_inputs, window.end.time_ms)
+    if window.begin.time_ms is not None and all(first is None for first in begin_offsets.values()):
+        raise WindowError(
+            f"--from {window.begin.text} is past the end of stage {stage}'s inputs: the log holds no input at or "
+            "after that time; give an earlier --from (BEGIN replays the whole log)"
+        )
+    log = read_stage_log(settings, stage, codec)
+    inputs = log.inputs
+    result.input_seconds, result.read_seconds = log.input_seconds, log.read_seconds
+    result.live = log.live
+    result.forced = log.forced
     result.inputs = len(inputs)
     physical = {t: physical_name(settings, t) for t in all_inputs}
     result.span = resolve(
         window,
-        positions,
-        ordering.order,
+        log.positions,
+        log.order,
         physical=physical,
         begin_offsets=begin_offsets,
         end_offsets=end_offsets,
         stage=stage,
     )
-    result.live_places = _live_places(result.live, roots, ordering.order)
+    result.live_places = _live_places(result.live, log.roots, log.order)
     began = time.monotonic()
     emitted: list[tuple[int, Emit]] = []
-    for place, index in enumerate(ordering.order[: result.span.stop]):
+    for place, index in enumerate(log.order[: result.span.stop]):
         consumed = inputs[index]
         key = consumed.key.encode() if consumed.key is not None else None
         source = SourceRecord(
             consumed.topic, consumed.partition, consumed.offset, key, consumed.value, consumed.timestamp_ms * 1000
         )
-        emitted += [(place, emit) for emit in apply_record(pipeline, codec, checks[index], source)]
+        emitted += [(place, emit) for emit in apply_record(pipeline, codec, log.checks[index], source)]
     result.apply_seconds = time.monotonic() - began
     result.outputs, result.output_places = _by_partition(settings, codec, emitted)
     engine.checkpoint()
@@ -280,7 +317,7 @@ def _event_id(codec: Codec, value: bytes | None) -> str | None:
     return str(meta["event_id"]) if isinstance(meta, dict) else None
 
 
-def _live_outputs(
+def stage_outputs(
     settings: Settings, codec: Codec, topics: Iterable[str], producers: set[str]
 ) -> dict[Partition, list[tuple[int, Record]]]:
     """The stage's own records in each output partition, in offset order."""
