@@ -18,23 +18,17 @@ Only exclusive stages carry their positions in the transaction, so only the ``si
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer
 
 from processors.core import derived_event_id
-from processors.runtime.checkpoints import POSITIONS_KEY
 from processors.runtime.pipeline import STAGES, topology_stages
-from processors.runtime.supervisor import WorkerProcess, stop_workers, worker_argv
+from replay.kafka_stage import StageWorker
 from replay.session import (
     Partition,
     Record,
@@ -50,7 +44,7 @@ from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
-from topics.catalogue import CATALOGUE, DEAD_LETTERS, checkpoint_topic
+from topics.catalogue import CATALOGUE, DEAD_LETTERS
 from topics.client import PRODUCER_DEFAULTS, read_topic
 
 NAMESPACE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -160,23 +154,11 @@ def _replay_stage(
     feed = [i for i in log.order if _producer_of(codec, log.inputs[i].value) not in log.producers]
     result.own_records = len(log.order) - len(feed)
     began = time.monotonic()
-    with tempfile.NamedTemporaryFile("w+", prefix=f"sq-replay-{stage}-", suffix=".log") as worker_log:
-        worker = WorkerProcess(
-            stage,
-            0,
-            "kafka",
-            subprocess.Popen(
-                worker_argv(stage),
-                env={**os.environ, **target.as_env()},
-                stdin=subprocess.DEVNULL,
-                stdout=worker_log,
-                stderr=subprocess.STDOUT,
-            ),
-        )
-        applied = _Applied(target, stage, worker, worker_log)
+    with StageWorker(target, stage) as worker:
         producer = Producer(target.kafka_config(**{**PRODUCER_DEFAULTS, "linger.ms": 0}))
         delivered: dict[tuple[str, int], int] = {}  # (logical topic, partition) -> next offset after ours
         errors: list[str] = []
+        logical_of_target = {physical_name(target, t): t for t in logical_of.values()}
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is not None:
@@ -186,39 +168,34 @@ def _replay_stage(
             assert topic is not None and partition is not None and offset is not None
             delivered[logical_of_target[topic], partition] = offset + 1
 
-        logical_of_target = {physical_name(target, t): t for t in logical_of.values()}
-        try:
-            last: tuple[str, int] | None = None
-            for done, index in enumerate(feed):
-                consumed = log.inputs[index]
-                here = (logical_of[consumed.topic], consumed.partition)
-                if last is not None and here != last:  # another partition: what came before must be applied
-                    _flush(producer, errors)
-                    others = {k: v for k, v in delivered.items() if k != here}
-                    if not applied.reached(others):
-                        result.waits += 1
-                        applied.wait(others, FIRST_APPLY_S if not applied.positions else APPLY_S)
-                producer.produce(
-                    physical_name(target, here[0]),
-                    consumed.value,
-                    consumed.key.encode() if consumed.key is not None else None,
-                    partition=consumed.partition,
-                    timestamp=consumed.timestamp_ms,
-                    on_delivery=on_delivery,
-                )
-                producer.poll(0)
-                last = here
-                result.copied += 1
-                if done % 50 == 0:
-                    on_progress(stage, done, len(feed))
-            _flush(producer, errors)
-            applied.wait(delivered, FIRST_APPLY_S if not applied.positions else APPLY_S)
-            # Its own records on its inputs (risk's control events) come back to it: wait for those too.
-            applied.wait(_ends(target, logical_of.values()), APPLY_S)
-            on_progress(stage, len(feed), len(feed))
-        finally:
-            applied.close()
-            stop_workers([worker])
+        last: tuple[str, int] | None = None
+        for done, index in enumerate(feed):
+            consumed = log.inputs[index]
+            here = (logical_of[consumed.topic], consumed.partition)
+            if last is not None and here != last:  # another partition: what came before must be applied
+                _flush(producer, errors)
+                others = {k: v for k, v in delivered.items() if k != here}
+                if not worker.reached(others):
+                    result.waits += 1
+                    worker.wait(others, FIRST_APPLY_S if not worker.positions else APPLY_S)
+            producer.produce(
+                physical_name(target, here[0]),
+                consumed.value,
+                consumed.key.encode() if consumed.key is not None else None,
+                partition=consumed.partition,
+                timestamp=consumed.timestamp_ms,
+                on_delivery=on_delivery,
+            )
+            producer.poll(0)
+            last = here
+            result.copied += 1
+            if done % 50 == 0:
+                on_progress(stage, done, len(feed))
+        _flush(producer, errors)
+        worker.wait(delivered, FIRST_APPLY_S if not worker.positions else APPLY_S)
+        # Its own records on its inputs (risk's control events) come back to it: wait for those too.
+        worker.wait(_ends(target, logical_of.values()), APPLY_S)
+        on_progress(stage, len(feed), len(feed))
     result.seconds = time.monotonic() - began
     return result
 
@@ -237,70 +214,6 @@ def _ends(target: Settings, topics: Any) -> dict[tuple[str, int], int]:
         for consumed in read_topic(target, topic):
             ends[topic, consumed.partition] = consumed.offset + 1
     return ends
-
-
-@dataclass
-class _Applied:
-    """How far the namespace's worker applied each input: the positions record of its latest transaction."""
-
-    target: Settings
-    stage: str
-    worker: WorkerProcess
-    worker_log: IO[str]
-    positions: dict[tuple[str, int], int] = field(default_factory=dict)
-    _consumer: Consumer | None = None
-
-    def __post_init__(self) -> None:
-        self._consumer = Consumer(
-            self.target.kafka_config(
-                **{
-                    "group.id": "sq-replay-kafka",
-                    "enable.auto.commit": False,
-                    "isolation.level": "read_committed",
-                    "enable.partition.eof": False,
-                }
-            )
-        )
-        name = physical_name(self.target, checkpoint_topic(self.stage))
-        self._consumer.assign([TopicPartition(name, 0, OFFSET_BEGINNING)])
-
-    def reached(self, wanted: dict[tuple[str, int], int]) -> bool:
-        return all(self.positions.get(key, 0) >= offset for key, offset in wanted.items())
-
-    def wait(self, wanted: dict[tuple[str, int], int], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        assert self._consumer is not None
-        while not self.reached(wanted):
-            if self.worker.process.poll() is not None:
-                raise RuntimeError(
-                    f"the {self.stage} worker on the namespace exited ({self.worker.process.returncode}); "
-                    f"its log ends: {self._log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                behind = {f"{t}:{p}": (self.positions.get((t, p), 0), o) for (t, p), o in wanted.items()}
-                raise TimeoutError(
-                    f"the {self.stage} worker on the namespace did not apply its inputs within {timeout_s:.0f} s "
-                    f"(applied, wanted: {behind}); its log ends: {self._log_tail()}"
-                )
-            for message in self._consumer.consume(100, timeout=0.05):
-                key = message.key()
-                value = message.value()
-                if message.error() is not None or key is None or value is None:
-                    continue
-                if key.decode().rsplit("|", 1)[-1] != POSITIONS_KEY:
-                    continue
-                for topic, partition, offset in json.loads(value):
-                    self.positions[topic, partition] = max(offset, self.positions.get((topic, partition), 0))
-
-    def _log_tail(self) -> str:
-        self.worker_log.flush()
-        text = Path(self.worker_log.name).read_text(errors="replace")
-        return text[-1500:].strip() or "(empty)"
-
-    def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
 
 
 def namespace_stage(settings: Settings, namespace: str, stage: str, codec: Codec | None = None) -> StageReplay:
