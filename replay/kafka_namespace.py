@@ -155,6 +155,7 @@ def _replay_stage(
     result.own_records = len(log.order) - len(feed)
     began = time.monotonic()
     with StageWorker(target, stage) as worker:
+        worker.wait_ready(FIRST_APPLY_S)
         producer = Producer(target.kafka_config(**{**PRODUCER_DEFAULTS, "linger.ms": 0}))
         delivered: dict[tuple[str, int], int] = {}  # (logical topic, partition) -> next offset after ours
         errors: list[str] = []
@@ -177,7 +178,7 @@ def _replay_stage(
                 others = {k: v for k, v in delivered.items() if k != here}
                 if not worker.reached(others):
                     result.waits += 1
-                    worker.wait(others, FIRST_APPLY_S if not worker.positions else APPLY_S)
+                    worker.wait(others, APPLY_S)
             producer.produce(
                 physical_name(target, here[0]),
                 consumed.value,
@@ -192,7 +193,7 @@ def _replay_stage(
             if done % 50 == 0:
                 on_progress(stage, done, len(feed))
         _flush(producer, errors)
-        worker.wait(delivered, FIRST_APPLY_S if not worker.positions else APPLY_S)
+        worker.wait(delivered, APPLY_S)
         # Its own records on its inputs (risk's control events) come back to it: wait for those too.
         worker.wait(_ends(target, logical_of.values()), APPLY_S)
         on_progress(stage, len(feed), len(feed))

@@ -84,6 +84,24 @@ class StageWorker:
         self._consumer.close()
         self._log.close()
 
+    def wait_ready(self, timeout_s: float) -> None:
+        """Until the worker serves: its state rebuilt (its log says so). A broadcast record that reaches it while it
+        rebuilds is applied without a transaction (it emits nothing then), so the inputs wait for this."""
+        deadline = time.monotonic() + timeout_s
+        while f"{self.stage}: restored " not in self._log_text():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the {self.stage} worker did not start serving within {timeout_s:.0f} s; its log ends: "
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _check_alive(self) -> None:
+        if self.worker.process.poll() is not None:
+            code = self.worker.process.returncode
+            raise RuntimeError(f"the {self.stage} worker exited ({code}); its log ends: {self.log_tail()}")
+
     def reached(self, wanted: Mapping[tuple[str, int], int]) -> bool:
         return all(self.positions.get(key, 0) >= offset for key, offset in wanted.items())
 
@@ -95,9 +113,7 @@ class StageWorker:
             self._refresh(wanted)
             if self.reached(wanted):
                 return
-            if self.worker.process.poll() is not None:
-                code = self.worker.process.returncode
-                raise RuntimeError(f"the {self.stage} worker exited ({code}); its log ends: {self.log_tail()}")
+            self._check_alive()
             if time.monotonic() > deadline:
                 behind = {f"{t}:{p}": [self.positions.get((t, p), 0), o] for (t, p), o in wanted.items()}
                 raise TimeoutError(
@@ -122,7 +138,8 @@ class StageWorker:
             if found.offset >= 0:
                 self.positions[logical[found.topic], found.partition] = found.offset
 
+    def _log_text(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
     def log_tail(self) -> str:
-        self._log.flush()
-        text = Path(self._log.name).read_text(errors="replace")
-        return text[-1500:].strip() or "(empty)"
+        return self._log_text()[-1500:].strip() or "(empty)"
