@@ -6,10 +6,10 @@ runs on them, and the stage's input records are copied from the live topics into
 same partition with its broker time, key and value, in the order the live stage applied them (replay/order.py).
 The stage's own records on its inputs (risk's control events) are not copied: the replayed stage writes them.
 
-Kafka orders each partition, not their merge, so a record is only produced once every record of another
-partition produced before it has been applied: the exclusive stage's positions record, written in each of its
-transactions (processors/runtime/checkpoints.py), says how far it got in every input. Records of one partition
-in a row go without waiting. Then `sq replay diff --namespace NAMESPACE` compares the namespace's outputs with
+Kafka orders each partition, not their merge, so once the worker serves (``StageWorker.wait_ready``), a
+record is only produced once every record of another partition produced before it has been applied: the
+exclusive stage's positions record, written in each of its transactions (processors/runtime/checkpoints.py),
+says how far it got in every input. Records of one partition in a row go without waiting. Then `sq replay diff --namespace NAMESPACE` compares the namespace's outputs with
 the live ones (``namespace_stage``).
 
 Only exclusive stages carry their positions in the transaction, so only the ``single`` topology (the one
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ from topics.catalogue import CATALOGUE, DEAD_LETTERS
 from topics.client import PRODUCER_DEFAULTS, read_topic
 
 NAMESPACE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-FIRST_APPLY_S = 120.0  # a fresh worker elects itself, creates its clients and restores empty state
+START_S = 120.0  # a fresh worker elects itself, creates its clients and restores empty state
 APPLY_S = 30.0  # the longest wait for one input once the worker runs
 
 
@@ -155,7 +155,7 @@ def _replay_stage(
     result.own_records = len(log.order) - len(feed)
     began = time.monotonic()
     with StageWorker(target, stage) as worker:
-        worker.wait_ready(FIRST_APPLY_S)
+        worker.wait_ready(START_S)
         producer = Producer(target.kafka_config(**{**PRODUCER_DEFAULTS, "linger.ms": 0}))
         delivered: dict[tuple[str, int], int] = {}  # (logical topic, partition) -> next offset after ours
         errors: list[str] = []
@@ -208,7 +208,7 @@ def _flush(producer: Producer, errors: list[str]) -> None:
         raise RuntimeError(f"copying into the namespace failed: {errors[0]}")
 
 
-def _ends(target: Settings, topics: Any) -> dict[tuple[str, int], int]:
+def _ends(target: Settings, topics: Iterable[str]) -> dict[tuple[str, int], int]:
     """Per partition of the namespace's input topics, the offset after its last committed record."""
     ends: dict[tuple[str, int], int] = {}
     for topic in topics:
