@@ -9,8 +9,8 @@ The stage's own records on its inputs (risk's control events) are not copied: th
 Kafka orders each partition, not their merge, so once the worker serves (``StageWorker.wait_ready``), a
 record is only produced once every record of another partition produced before it has been applied: the
 exclusive stage's positions record, written in each of its transactions (processors/runtime/checkpoints.py),
-says how far it got in every input. Records of one partition in a row go without waiting. Then `sq replay diff --namespace NAMESPACE` compares the namespace's outputs with
-the live ones (``namespace_stage``).
+says how far it got in every input. Records of one partition in a row go without waiting. Then
+`sq replay diff --namespace NAMESPACE` compares the namespace's outputs with the live ones (``namespace_stage``).
 
 Only exclusive stages carry their positions in the transaction, so only the ``single`` topology (the one
 ``orderpath`` stage) is replayed this way; the others replay in the memory engine.
