@@ -61,17 +61,10 @@ class KafkaStages:
         self.codec = codec or default_codec()
         self.apply_timeout_s = apply_timeout_s
         create_topics(settings, CATALOGUE)
-        self.workers: list[StageWorker] = []
-        readers: dict[str, list[StageWorker]] = {}
+        pipelines = {stage: MemoryEngine(stage_factories(stage), name=stage).pipeline for stage in STAGES}
         outputs: list[str] = [DEAD_LETTERS]
-        for stage in STAGES:
-            pipeline = MemoryEngine(stage_factories(stage), name=stage).pipeline
-            worker = StageWorker(settings, stage)
-            self.workers.append(worker)
-            for topic in (*pipeline.inputs, *pipeline.broadcast_inputs):
-                readers.setdefault(topic, []).append(worker)
+        for pipeline in pipelines.values():
             outputs += [topic for topic in pipeline.outputs if topic not in outputs]
-        self._readers = readers
         self._rank = {core: rank for rank, core in enumerate(backtest_core_names())}
         self._producer = Producer(settings.kafka_config(**{**PRODUCER_DEFAULTS, "linger.ms": 0}))
         self._admin = admin_client(settings)
@@ -94,8 +87,19 @@ class KafkaStages:
         ]
         self._tail.assign(self._partitions)
         self._read_to: dict[tuple[str, int], int] = {}
-        for worker in self.workers:
-            worker.wait_ready(START_S)
+        self.workers: list[StageWorker] = []
+        self._readers: dict[str, list[StageWorker]] = {}
+        try:
+            for stage, pipeline in pipelines.items():
+                worker = StageWorker(settings, stage)
+                self.workers.append(worker)
+                for topic in (*pipeline.inputs, *pipeline.broadcast_inputs):
+                    self._readers.setdefault(topic, []).append(worker)
+            for worker in self.workers:
+                worker.wait_ready(START_S)
+        except BaseException:  # a worker that does not start: stop the others too
+            self.close()
+            raise
 
     def __enter__(self) -> KafkaStages:
         return self

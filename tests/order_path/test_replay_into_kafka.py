@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from running_path import RunningPath, wait_for
 
-from replay.kafka_namespace import namespace_settings
+from replay.kafka_namespace import NamespaceError, namespace_settings, replay_into_kafka
 from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import Settings
@@ -111,9 +111,9 @@ def test_a_live_session_replayed_into_a_namespace_of_new_topics_through_kafka_ha
     letters = [e.record for e in read_events(namespace, DEAD_LETTERS)]
     assert [letter["source_topic"] for letter in letters] == [physical_name(namespace, ORDERS_COMMANDS)]
 
-    again = _sq(session.settings, "replay", "run", "--into-kafka", "r1")
-    assert again.returncode != 0 and "namespace r1 is in use" in again.stderr and "give a new name" in again.stderr
-    split = _sq(session.settings, "replay", "run", "--into-kafka", "r2", "--topology", "split")
-    assert split.returncode != 0 and "replay the split topology in the memory engine" in split.stderr
+    with pytest.raises(NamespaceError, match=r"namespace r1 is in use .* give a new name"):
+        replay_into_kafka(session.settings, "r1", "single")
+    with pytest.raises(NamespaceError, match="replay the split topology in the memory engine"):
+        replay_into_kafka(session.settings, "r2", "split")
     missing = _sq(session.settings, "replay", "diff", "--namespace", "r9")
     assert missing.returncode != 0 and "run `sq replay run --into-kafka r9` first" in missing.stderr
