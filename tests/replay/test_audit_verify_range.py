@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from replay.audit_range import RangeError, parse_range
-from schemas.names import NEW_ORDER
+from schemas.names import NEW_ORDER, VENUE_ORDER
 from settings import Settings
-from tests.kit.events import new_order_record, next_id
+from tests.kit.events import SYMBOL, P, Q, meta, new_order_record, next_id
 from topics.admin import create_topics
-from topics.catalogue import CATALOGUE, ORDERS_COMMANDS, spec_for
+from topics.catalogue import CATALOGUE, ORDERS_COMMANDS, VENUE_ORDERS, spec_for
 from topics.client import AvroProducer
 from topics.partitioning import partition_for
 
@@ -67,6 +67,48 @@ def test_an_offset_range_checks_that_partitions_commands_and_lists_each_violatio
 
     past = _audit_verify(settings, "--from", f"orders.commands:{partition}:9")
     assert past.returncode != 0 and "is past the end of the partition (it holds offsets 0 to 3)" in past.stderr
+
+
+def _venue_order(order_id: str) -> dict[str, Any]:
+    """A NEW venue order naming a risk decision the log does not hold: unapproved."""
+    return {
+        "meta": meta(producer="oms"),
+        "venue": "sim",
+        "symbol": SYMBOL,
+        "account": ACCOUNT,
+        "order_id": order_id,
+        "parent_order_id": None,
+        "action": "NEW",
+        "side": "BUY",
+        "order_type": "LIMIT",
+        "time_in_force": "GTC",
+        "quantity": Q,
+        "price": 100 * P,
+        "stop_price": None,
+        "post_only": False,
+        "expire_time_us": None,
+        "risk_decision_id": next_id("rd"),
+    }
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_range_of_venue_order_offsets_checks_their_approvals_and_no_command(settings: Settings) -> None:
+    create_topics(settings, CATALOGUE)
+    producer = AvroProducer(settings)
+    orders = [_venue_order(next_id("ord")) for _ in range(3)]
+    for order in orders:
+        producer.produce(VENUE_ORDERS, SYMBOL, VENUE_ORDER, order)
+    producer.flush()
+    partition = partition_for(SYMBOL, spec_for(VENUE_ORDERS).partitions)
+
+    run = _audit_verify(settings, "--from", f"venue.orders:{partition}:1", "--to", f"venue.orders:{partition}:2")
+    report = json.loads(run.stdout)
+    assert run.returncode == 1 and report["commands"] == 0 and report["unapproved"] == 1
+    physical = f"{settings.topic_prefix}{VENUE_ORDERS}"
+    assert [(v["where"], v["event_id"]) for v in report["violations"]] == [
+        (f"{physical} [{partition}] @1", orders[1]["meta"]["event_id"])
+    ]
 
 
 @pytest.mark.parametrize(
