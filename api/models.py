@@ -47,13 +47,16 @@ class ExecutionCreate(_Body):
     """Work the order with an algorithm instead of sending it as is."""
 
     algo: Literal["twap", "vwap", "pov", "iceberg", "peg", "smart", "implementation_shortfall", "sniper"] = Field(
-        description="twap, pov and iceberg are worked (docs/EXECUTION.md); the others are rejected with the reason."
+        description="twap, vwap, pov, iceberg, peg, implementation_shortfall and sniper are worked "
+        "(docs/EXECUTION.md); the others are rejected with the reason."
     )
     start_time: AwareDatetime | None = Field(None, description="Earliest start; absent = now.")
     end_time: AwareDatetime | None = Field(None, description="Complete by then; absent = no deadline.")
     participation_bps: Annotated[int, Field(ge=1, le=10_000)] | None = Field(None, description="POV target share.")
     display_quantity: Quantity | None = Field(None, description="Visible slice (iceberg).")
-    peg_offset: PriceOffset | None = Field(None, description="Signed offset from the pegged price (peg).")
+    peg_offset: PriceOffset | None = Field(
+        None, description="Signed offset from the pegged price (peg); a positive one is more aggressive."
+    )
     params: dict[Annotated[Text, Field(max_length=64)], Annotated[Text, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=32, description="Further algorithm parameters."
     )

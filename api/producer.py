@@ -200,4 +200,9 @@ class CommandProducer:
         self._stop.set()
         self._poller.join(timeout_s)
         self._producer.flush(timeout_s)  # serves the last callbacks here, now that the poller has stopped
+        # What the broker has not taken by now, it never will from this process: its waiters fail now, and the
+        # client goes (left to the collector, it lives on reconnecting to a broker that may be long gone).
+        self._producer.purge()
+        self._producer.flush(0)
         self._hand_over()
+        self._producer.close()

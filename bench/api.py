@@ -30,7 +30,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,8 +40,6 @@ from typing import Any
 import httpx
 import psycopg
 from confluent_kafka import KafkaError, KafkaException
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from api import key_store
 from api.auth import Role
@@ -59,6 +56,7 @@ from bench.common import (
     rate,
 )
 from connectors.order_flow import FlowConfig, OrderFlow
+from connectors.postgres.databases import scratch_database
 from connectors.postgres.sink import SinkOptions
 from deploy.demo_session import Session, demo_account, order_body
 from deploy.stack import READY_TIMEOUT_S, StackOptions, wait_until_consumed
@@ -240,19 +238,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-@contextmanager
-def throwaway_database(base: Settings) -> Iterator[str]:
-    """A fresh database on the base server; its connection URL. Dropped afterwards (with its connections)."""
-    name = f"bench_api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(base.database_url, dbname=name)
-    finally:
-        with psycopg.connect(base.database_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def order_bodies(run_id: str, count: int) -> Iterator[dict[str, Any]]:
@@ -508,7 +493,7 @@ def run(reporter: Reporter, clients: int, orders: int, rates: Sequence[float], s
         machine=info,
         topic_prefix=f"{topics.prefix}{PART}.",
     )
-    with throwaway_database(base) as database_url:
+    with scratch_database(base.database_url, "bench_api") as database_url:
         settings = base.with_topic_prefix(f"{topics.prefix}{PART}.").with_database_url(database_url)
         stack = StackOptions()
         topics.groups.extend(consumer_group(settings, DEFAULT_ENGINE, stage) for stage in stack.stages)

@@ -34,13 +34,13 @@ from bench.common import Figure, Reporter, latency_stats, open_report
 from connectors.audit.index import INDEXED_TOPICS, catch_up
 from connectors.audit.read import audit_order
 from connectors.order_flow import FlowConfig
+from connectors.postgres.databases import scratch_database
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import Pipeline
 from processors.runtime.registry import stage_factories
 from replay.session import diff_session, replay_stage
 from schemas.codec import Codec, default_codec
 from settings import Settings
-from tests.kit.databases import scratch_database
 from tests.kit.flows import flow_events
 from topics.admin import create_topics, delete_prefixed_topics, physical_name
 from topics.catalogue import CATALOGUE, ORDERS_COMMANDS
@@ -122,7 +122,7 @@ def main() -> int:
     reporter, server, _info = open_report("audit and replay on the log", args.json)
     codec = default_codec()
     run = f"bench-{random.randrange(16**8):08x}."
-    with scratch_database(server.database_url, "bench_audit") as database:
+    with scratch_database(server.database_url, "bench_audit", migrated=True) as database:
         base = server.with_database_url(database)
         audit_settings = base.with_topic_prefix(f"{run}audit.")
         replay_settings = base.with_topic_prefix(f"{run}replay.")

@@ -20,10 +20,9 @@ import psycopg
 
 from api import key_store
 from api.auth import Role
-from bench.api import throwaway_database
 from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, machine_info
 from bench.market_views import api_process, timed_gets
-from connectors.postgres.migrate import migrate
+from connectors.postgres.databases import scratch_database
 from schemas.examples import example_event
 from schemas.names import DEAD_LETTER, KILL_SWITCH, MARKET_ANALYTICS
 from settings import Settings, load_settings
@@ -61,8 +60,7 @@ def run(reporter: Reporter, control: int, dead_letters: int, analytics: int, req
     try:
         create_topics(settings, CATALOGUE)
         produce(settings, control, dead_letters, analytics)
-        with throwaway_database(base) as url:
-            migrate(url)
+        with scratch_database(base.database_url, "bench_console", migrated=True) as url:
             with psycopg.connect(url, autocommit=True) as conn:
                 key = key_store.create_key(conn, Role.ADMIN, ["*"], label="bench").key
             with api_process(settings.with_database_url(url)) as base_url:

@@ -26,10 +26,10 @@ import psycopg
 
 from api import key_store
 from api.auth import Role
-from bench.api import _free_port, _ready, throwaway_database
+from bench.api import _free_port, _ready
 from bench.common import BenchTopics, Reporter, busy_warning, latency_stats, machine_info
 from connectors.marketdata.views import book_document
-from connectors.postgres.migrate import migrate
+from connectors.postgres.databases import scratch_database
 from processors.core import Event
 from processors.orderbook.core import OrderBookCore
 from processors.runtime.kafka_engine import EngineOptions, EngineStats, KafkaEngine
@@ -207,8 +207,7 @@ def run(reporter: Reporter, records: int, requests: int, depth: int) -> None:
         began = time.perf_counter()
         stats = run_orderbook(settings, produced)
         reporter.add("setup", "orderbook processor", stats.consumed / (time.perf_counter() - began), "records/s")
-        with throwaway_database(base) as url:
-            migrate(url)
+        with scratch_database(base.database_url, "bench_views", migrated=True) as url:
             with psycopg.connect(url, autocommit=True) as conn:
                 key = key_store.create_key(conn, Role.READ_ONLY, ["*"], label="bench").key
             with api_process(settings.with_database_url(url)) as base_url:

@@ -1,12 +1,17 @@
 """Execution algorithms in process, no Kafka: what scheduling costs, and how many parents one stage keeps up with.
 
     .venv/bin/python -m bench.router [--parents 1,10,100,1000] [--events 5000] [--stage-parents 10,100,300,1000]
-                                     [--seconds 120] [--repeat 3] [--json]
+                                     [--seconds 120] [--algo-parents 100] [--repeat 3] [--json]
 
 - scheduling: ``RouterCore`` alone. ``--parents`` parents (half TWAP over an hour in 3,600 slices, half POV at
   10 %), accepted, all on one symbol, then ``--events`` market events (a trade and a clock tick in turn, 10 ms of
   event time apart) through ``apply``. The children it sends are not fed back (the cost is the scheduling).
   Figures: µs per market event, and per market event per active parent.
+- per algorithm: ``RouterCore`` alone with ``--algo-parents`` parents of one algorithm (TWAP, VWAP and IS over an
+  hour in 3,600 slices, POV at 10 %, PEG at mid capped above the market, SNIPER with a limit the book reaches
+  every other view), then ``--events`` market events (a trade, a clock tick and a book view that moves, in turn).
+  Children are not fed back: a PEG or SNIPER parent keeps its one working child, so after the first view it
+  pays the check (re-peg price, book lookup), not the sending. Figure: µs per market event per parent.
 - stage: the sample session (``connectors/marketdata/sample``), its first ``--seconds`` of recorded market data,
   through the single stage's pipeline (risk, OMS, router, venue, portfolio; ``MemoryEngine``) with N POV parents
   at 10 % working on BTCUSDT (one per account) from the start; every child is decided, booked and filled against
@@ -34,14 +39,25 @@ from processors.router import RouterCore
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import stage_spec
 from processors.runtime.registry import core_class
-from schemas.names import CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
+from schemas.names import BOOK_TOP, CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
-from topics.catalogue import CLOCK_TICKS, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS
+from topics.catalogue import CLOCK_TICKS, MD_BOOK_TOP, MD_TRADES, ORDERS_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS
 
 SYMBOL = "BTCUSDT"
 T0 = 1_767_225_600_000_000
 PHASE_SCHEDULING = "scheduling"
 PHASE_STAGE = "stage at the sample's rate"
+PHASE_ALGOS = "scheduling per algorithm"
+HOUR = {"duration_s": "3600", "slices": "3600"}
+# algo -> (params, participation_bps, order type, limit price in units)
+EXECUTIONS: dict[str, tuple[dict[str, str], int | None, str, int | None]] = {
+    "TWAP": (HOUR, None, "MARKET", None),
+    "VWAP": (HOUR, None, "MARKET", None),
+    "IMPLEMENTATION_SHORTFALL": ({**HOUR, "volatility": "0.5", "urgency": "1e4"}, None, "MARKET", None),
+    "POV": ({}, 1_000, "MARKET", None),
+    "PEG": ({"peg": "mid"}, None, "LIMIT", 90_002),
+    "SNIPER": ({}, None, "LIMIT", 90_000),
+}
 
 
 def _meta(event_id: str, t: int) -> dict[str, Any]:
@@ -57,14 +73,15 @@ def _meta(event_id: str, t: int) -> dict[str, Any]:
 
 def _parent_command(n: int, algo: str, t: int) -> dict[str, Any]:
     account, client_order_id = f"acct-{n}", f"parent-{n}"
+    params, participation, order_type, limit = EXECUTIONS[algo]
     execution: dict[str, Any] = {
         "algo": algo,
         "start_time_us": None,
         "end_time_us": None,
-        "participation_bps": 1_000 if algo == "POV" else None,
+        "participation_bps": participation,
         "display_quantity": None,
         "peg_offset": None,
-        "params": {"duration_s": "3600", "slices": "3600"} if algo == "TWAP" else {},
+        "params": params,
     }
     return {
         "meta": _meta(derived_event_id("bench", "command", n), t),
@@ -73,9 +90,9 @@ def _parent_command(n: int, algo: str, t: int) -> dict[str, Any]:
         "client_order_id": client_order_id,
         "symbol": SYMBOL,
         "side": "BUY",
-        "order_type": "MARKET",
+        "order_type": order_type,
         "quantity": 50 * QUANTITY_SCALE,  # within the default limits' notional; more than 10 % of the window trades
-        "price": None,
+        "price": None if limit is None else limit * PRICE_SCALE,
         "stop_price": None,
         "time_in_force": "GTC",
         "expire_time_us": None,
@@ -87,11 +104,12 @@ def _parent_command(n: int, algo: str, t: int) -> dict[str, Any]:
     }
 
 
-def _accepted_router(parents: int) -> RouterCore:
-    """A router holding ``parents`` accepted parents (their decision and the OMS's ACCEPTED applied)."""
+def _accepted_router(parents: int, algo: str | None = None) -> RouterCore:
+    """A router holding ``parents`` accepted parents (their decision and the OMS's ACCEPTED applied): of ``algo``,
+    or half TWAP, half POV."""
     router = RouterCore()
     for n in range(parents):
-        command = _parent_command(n, "TWAP" if n % 2 else "POV", T0)
+        command = _parent_command(n, algo or ("TWAP" if n % 2 else "POV"), T0)
         decision = {"meta": _meta(derived_event_id("bench", "decision", n), T0), "approved": True}
         decision["command"] = (NEW_ORDER, command)
         router.apply(Event(RISK_DECISIONS, command["account"], RISK_DECISION, decision, T0))
@@ -109,13 +127,35 @@ def _accepted_router(parents: int) -> RouterCore:
     return router
 
 
-def _market_events(count: int) -> list[Event]:
-    """A trade and a clock tick in turn, 10 ms of event time apart (the ticks as a backtest writes them)."""
+def _book_top(n: int, t: int) -> Event:
+    """A book view of the symbol that moves every time (the ask at 90,000 or 90,001 in turn)."""
+    ask = (90_000 + n % 2) * PRICE_SCALE
+    record = {
+        "meta": _meta(derived_event_id("bench", "book", n), t),
+        "venue": "sim",
+        "symbol": SYMBOL,
+        "sequence": n,
+        "bid_price": ask - PRICE_SCALE,
+        "bid_quantity": QUANTITY_SCALE,
+        "ask_price": ask,
+        "ask_quantity": QUANTITY_SCALE,
+        "bids": [{"price": ask - PRICE_SCALE, "quantity": QUANTITY_SCALE}],
+        "asks": [{"price": ask, "quantity": QUANTITY_SCALE}],
+        "stale": False,
+    }
+    return Event(MD_BOOK_TOP, SYMBOL, BOOK_TOP, record, t)
+
+
+def _market_events(count: int, *, books: bool = False) -> list[Event]:
+    """A trade and a clock tick in turn (and a book view, with ``books``), 10 ms of event time apart (the ticks
+    as a backtest writes them)."""
     ticks = iter(ticks_between(T0 + 20_000, T0 + count * 10_000, 20_000, "bench"))
     events = []
     for n in range(count):
         t = T0 + (n + 1) * 10_000
-        if n % 2:
+        if books and n % 3 == 2:
+            events.append(_book_top(n, t))
+        elif n % 2:
             tick = next(ticks)
             events.append(Event(CLOCK_TICKS, "bench", CLOCK_TICK, tick, tick["meta"]["event_time_us"]))
         else:
@@ -148,6 +188,22 @@ def scheduling(reporter: Reporter, parent_counts: Sequence[int], events: int, re
         detail = f"{parents} parents, {events} events; runs {spread}"
         reporter.add(PHASE_SCHEDULING, f"per market event, {parents} parents", per_event, "µs", detail)
         reporter.add(PHASE_SCHEDULING, f"per event per parent, {parents} parents", per_event / parents, "µs", detail)
+
+
+def scheduling_per_algo(reporter: Reporter, parents: int, events: int, repeat: int) -> None:
+    market = _market_events(events, books=True)
+    for algo in EXECUTIONS:
+
+        def run(algo: str = algo) -> float:
+            router = _accepted_router(parents, algo)
+            began = time.process_time()
+            for event in market:
+                router.apply(event)
+            return time.process_time() - began
+
+        seconds, spread = median_of_runs(run, repeat)
+        detail = f"{parents} parents, {events} events (trades, ticks, book views); runs {spread}"
+        reporter.add(PHASE_ALGOS, f"per event per parent, {algo}", seconds / events * 1e6 / parents, "µs", detail)
 
 
 def _sample_events(seconds: int) -> list[Event]:
@@ -206,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=5_000, help="market events per scheduling run")
     parser.add_argument("--stage-parents", default="10,100,300,1000", help="POV parents working in the stage")
     parser.add_argument("--seconds", type=int, default=120, help="recorded seconds of the sample (stage)")
+    parser.add_argument("--algo-parents", type=int, default=100, help="parents of one algorithm (per algorithm)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -213,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     reporter.machine(info)
     scheduling(reporter, [int(n) for n in args.parents.split(",")], args.events, args.repeat)
+    scheduling_per_algo(reporter, args.algo_parents, args.events, args.repeat)
     stage(reporter, [int(n) for n in args.stage_parents.split(",")], args.seconds, args.repeat)
     reporter.finish(machine=info)
     return 0

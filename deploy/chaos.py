@@ -16,7 +16,6 @@ import copy
 import json
 import random
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -31,17 +30,18 @@ from typing import Any
 import httpx
 import psycopg
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from api import key_store
 from api.auth import Role
 from api.config import ApiSettings
 from connectors.order_flow import FlowCommand, FlowConfig, OrderFlow
+from connectors.postgres.databases import create_database, drop_database
 from connectors.postgres.migrate import migrate
 from connectors.postgres.sink import SinkOptions, run_sink
 from deploy.stack import Stack, StackOptions, wait_until_consumed
 from infra.postgres_server import LocalPostgres
+from infra.process import free_port
 from processors.core import Event
 from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, stage_of, topology_stages
@@ -78,7 +78,9 @@ class ChaosError(RuntimeError):
 class ChaosOptions:
     orders: int
     seed: int = 7
-    kills: int = 2  # per stage (crash)
+    kills: int = 2  # per stage (crash, rebalance), nodes killed (broker)
+    workers: int = 1  # per stage
+    accounts: int = 4  # in the flow
     per_kind: int = 100  # malformed records of each kind, and commands of each absurd value (poison)
     rate: float = 500.0  # commands per second: the flow lasts long enough for the faults to land mid-flow
     topology: str = DEFAULT_TOPOLOGY
@@ -94,6 +96,10 @@ class ChaosOptions:
             raise ValueError("--per-kind cannot be negative")
         if self.rate <= 0:
             raise ValueError("--rate must be positive")
+        if self.workers < 1:
+            raise ValueError("--workers must be 1 or more")
+        if self.accounts < 1:
+            raise ValueError("--accounts must be 1 or more")
         topology_stages(self.topology)  # a ValueError names the known ones
 
 
@@ -156,31 +162,17 @@ def own_database(settings: Settings, name: str, keep: bool, say: Say) -> Iterato
     """A new database on the settings' PostgreSQL server; dropped afterwards unless ``keep``."""
     admin_url = settings.database_url
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = create_database(admin_url, name, connect_timeout_s=10)
     except psycopg.OperationalError as error:
         raise ChaosError(f"cannot reach PostgreSQL ({error}); try `sq infra status`") from None
     try:
-        yield make_conninfo(admin_url, dbname=name)
+        yield url
     finally:
         if not keep:
-            _drop_database(admin_url, name, say)
-
-
-def _drop_database(admin_url: str, name: str, say: Say) -> None:
-    """Drop the run's database; a session of another role still in it (a monitor) can refuse the forced drop
-    for a moment: a few attempts, then say what is left rather than lose the run's report."""
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    for attempt in range(5):
-        try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as admin:
-                admin.execute(drop)
-            return
-        except psycopg.Error as error:
-            if attempt == 4:
+            try:  # a few attempts (a monitor's session can refuse the forced drop for a moment), then say so
+                drop_database(admin_url, name, pause_s=1.0, connect_timeout_s=10)
+            except psycopg.Error as error:  # the run's report matters more than the leftover
                 say(f"could not drop the run's database {name} ({error}); drop it by hand")
-                return
-            time.sleep(1.0)
 
 
 @contextmanager
@@ -214,6 +206,7 @@ class Watched:
     supervisor: Supervisor
     lock: threading.Lock = field(default_factory=threading.Lock)
     given_up: str | None = None
+    held: list[str] = field(default_factory=list)  # workers killed and kept down (rebalance)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -227,14 +220,34 @@ class Watched:
             with self.lock:
                 self.given_up = self.given_up or self.supervisor.check()
 
-    def kill(self, stage: str) -> bool:
-        """SIGKILL the stage's worker if it is running now (False while it waits to be restarted)."""
+    def kill(self, stage: str, worker: int = 0) -> bool:
+        """SIGKILL the stage's worker of that slot if it is running now (False while it waits to be restarted)."""
         with self.lock:
-            for worker in self.supervisor.workers:
-                if worker.processor == stage and worker.process.poll() is None:
-                    worker.process.kill()
+            for running in self.supervisor.workers:
+                if (running.processor, running.worker) == (stage, worker) and running.process.poll() is None:
+                    running.process.kill()
+                    # reaped before the next kill is due: two kills close together are two deaths, not one
+                    running.process.wait(30)
                     return True
         return False
+
+    def hold(self, stage: str, worker: int) -> None:
+        """SIGKILL the stage's worker of that slot and keep it down (the supervisor forgets it until ``release``)."""
+        with self.lock:
+            found = [w for w in self.supervisor.workers if (w.processor, w.worker) == (stage, worker)]
+            if not found:
+                raise ChaosError(f"{stage}#{worker} is not running")
+            for victim in found:
+                victim.process.kill()
+                victim.process.wait(30)
+                self.supervisor.workers.remove(victim)
+                self.held.append(victim.label)
+
+    def release(self, stage: str, worker: int) -> None:
+        """Start a held worker again in its slot."""
+        with self.lock:
+            self.held.remove(f"{stage}#{worker}")
+            self.supervisor.start(stage, worker)
 
     def all_running(self) -> bool:
         with self.lock:
@@ -293,10 +306,13 @@ def apply_limits(settings: Settings, limits: list[FlowCommand], topology: str) -
     wait_until_consumed(settings, group, RISK_LIMITS, offsets, stop=threading.Event(), timeout_s=120)
 
 
-def kill_schedule(stages: tuple[str, ...], kills: int, commands: int, seed: int) -> list[tuple[int, str]]:
-    """(after how many commands sent, which stage) for every kill: seeded, spread over the flow."""
+def kill_schedule(
+    stages: tuple[str, ...], kills: int, commands: int, seed: int, workers: int = 1
+) -> list[tuple[int, str, int]]:
+    """(after how many commands sent, which stage, which of its workers) for every kill: seeded, spread over
+    the flow."""
     rng = random.Random(seed)
-    schedule = [(rng.randrange(commands), stage) for stage in stages for _ in range(kills)]
+    schedule = [(rng.randrange(commands), stage, rng.randrange(workers)) for stage in stages for _ in range(kills)]
     return sorted(schedule)
 
 
@@ -323,14 +339,17 @@ def run_crash(settings: Settings, options: ChaosOptions, say: Say) -> ChaosRepor
             window_s=600.0,
         )
         for stage in stages:
-            supervisor.start(stage)
+            for worker in range(options.workers):
+                supervisor.start(stage, worker)
         watched = Watched(supervisor).start()
         sink = SinkThread(run_settings).start()
         try:
-            flow = OrderFlow(FlowConfig(orders=options.orders, seed=options.seed, run_id=run_id))
+            flow = OrderFlow(
+                FlowConfig(orders=options.orders, seed=options.seed, accounts=options.accounts, run_id=run_id)
+            )
             commands = list(flow.commands())
             apply_limits(run_settings, flow.limits(), options.topology)
-            schedule = kill_schedule(stages, options.kills, len(commands), options.seed)
+            schedule = kill_schedule(stages, options.kills, len(commands), options.seed, options.workers)
             say(f"sending {len(commands)} commands at {options.rate:.0f}/s; {len(schedule)} SIGKILLs scheduled")
             faults = _send_with_kills(run_settings, commands, options.rate, schedule=schedule, watched=watched, say=say)
             wait_until(watched.all_running, 60, "every worker to be running again")
@@ -363,14 +382,14 @@ def _send_with_kills(
     commands: list[FlowCommand],
     rate: float,
     *,
-    schedule: list[tuple[int, str]],
+    schedule: list[tuple[int, str, int]],
     watched: Watched,
     say: Say,
 ) -> int:
     """Produce the commands at ``rate``; at each scheduled point SIGKILL the stage's worker (when it is being
     restarted just then, as soon as it runs again). Returns the kills delivered."""
     producer = AvroProducer(settings, None, **{"message.timeout.ms": 300_000})
-    pending: list[tuple[int, str]] = list(schedule)
+    pending: list[tuple[int, str, int]] = list(schedule)
     delivered = 0
     began = time.monotonic()
     for sent, command in enumerate(commands, start=1):
@@ -379,18 +398,18 @@ def _send_with_kills(
             time.sleep(delay)
         producer.produce(ORDERS_COMMANDS, command.key, command.schema, command.record)
         for due in [d for d in pending if d[0] <= sent]:
-            if watched.kill(due[1]):
+            if watched.kill(due[1], due[2]):
                 pending.remove(due)
                 delivered += 1
-                say(f"SIGKILL {due[1]} after {sent} commands ({delivered}/{len(schedule)})")
+                say(f"SIGKILL {due[1]}#{due[2]} after {sent} commands ({delivered}/{len(schedule)})")
     producer.flush(300)
     deadline = time.monotonic() + 120
     while pending:  # kills due at the very end, while their worker was restarting
         due = pending[0]
-        if watched.kill(due[1]):
+        if watched.kill(due[1], due[2]):
             pending.pop(0)
             delivered += 1
-            say(f"SIGKILL {due[1]} after the flow ({delivered}/{len(schedule)})")
+            say(f"SIGKILL {due[1]}#{due[2]} after the flow ({delivered}/{len(schedule)})")
         elif time.monotonic() > deadline:
             raise ChaosError(f"{due[1]} was not running again within 120 s to be killed")
         time.sleep(0.2)
@@ -604,12 +623,6 @@ def run_poison(settings: Settings, options: ChaosOptions, say: Say) -> ChaosRepo
 DATABASE_DOWN_S = 3.0  # how long PostgreSQL stays away each time: long enough for the API and the sink to notice
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class ApiProbe:
     """Reads over the API, back to back, in a thread: what it answered while the database came and went."""
@@ -684,7 +697,7 @@ def _database_run(
     stack = Stack(run_settings, api, StackOptions(topology=options.topology, market_data=False), say)
     stack.start()
     try:
-        flow = OrderFlow(FlowConfig(orders=options.orders, seed=options.seed, run_id=run_id))
+        flow = OrderFlow(FlowConfig(orders=options.orders, seed=options.seed, accounts=options.accounts, run_id=run_id))
         commands, limits = list(flow.commands()), flow.limits()
         apply_limits(run_settings, limits, options.topology)
         accounts = sorted({c.key for c in limits})

@@ -159,25 +159,10 @@ class LocalBroker:
         require_free_disk(self.root)
         java = require_command("java", "install a Java 17+ runtime")
         properties = self._write_config()
-        self._format_storage(java, properties)
-        log = self.log_file.open("ab")
-        process = subprocess.Popen(
-            [
-                java,
-                HEAP,
-                "-Xms256m",
-                "-XX:+UseG1GC",
-                "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
-                "-cp",
-                f"{self.libs}/*",
-                "kafka.Kafka",
-                str(properties),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        if not (self.data_dir / "meta.properties").exists():
+            format_storage(java, self.libs, properties, new_cluster_id())
+        process = start_java_broker(
+            java, self.libs, properties, self.log_file, jvm_options=(HEAP, "-Xms256m", "-XX:+UseG1GC")
         )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -215,26 +200,52 @@ class LocalBroker:
         (self.root / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
         return properties
 
-    def _format_storage(self, java: str, properties: Path) -> None:
-        if (self.data_dir / "meta.properties").exists():
-            return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        result = subprocess.run(
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def format_storage(java: str, libs: Path, properties: Path, cluster_id: str) -> None:
+    """Format a node's log directories for ``cluster_id`` (once: a formatted directory keeps its data)."""
+    result = subprocess.run(
+        [
+            java,
+            "-cp",
+            f"{libs}/*",
+            f"-Dlog4j2.configurationFile={properties.parent / 'log4j2.properties'}",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(properties),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise InfraError(f"formatting the broker's storage failed:\n{(result.stdout + result.stderr)[-2000:]}")
+
+
+def start_java_broker(
+    java: str, libs: Path, properties: Path, log_file: Path, jvm_options: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
+    """The broker's JVM, detached (a session of its own), writing to ``log_file``; log4j2 beside ``properties``."""
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
             [
                 java,
+                *jvm_options,
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={properties.parent / 'log4j2.properties'}",
                 "-cp",
-                f"{self.libs}/*",
-                f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
+                f"{libs}/*",
+                "kafka.Kafka",
                 str(properties),
             ],
-            capture_output=True,
-            text=True,
-            check=False,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
-        if result.returncode != 0:
-            raise InfraError(f"formatting the broker's storage failed:\n{(result.stdout + result.stderr)[-2000:]}")

@@ -12,7 +12,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from replay.verify import OrderPathLog, Record, VerifyReport, verify
+from replay.audit_range import WHOLE_LOG, AuditRange, RangeError
+from replay.verify import OrderPathLog, Record, VerifyReport, decided_command, verify
 from schemas.codec import Codec, default_codec
 from schemas.errors import SerializationError
 from settings import Settings
@@ -29,25 +30,27 @@ from topics.catalogue import (
 )
 from topics.client import ConsumedRecord, read_topic
 
-Window = tuple[int | None, int | None]  # [from, to) in broker time, ms; None: open
 
-
-def in_window(window: Window, timestamp_ms: int) -> bool:
-    begin, end = window
-    return (begin is None or timestamp_ms >= begin) and (end is None or timestamp_ms < end)
-
-
-def read_order_path_log(settings: Settings, codec: Codec | None = None, window: Window = (None, None)) -> OrderPathLog:
-    """The order path's records. ``window``: only the commands and venue orders of that broker-time range are
-    checked (`sq audit verify`); their outcomes, decisions, fills and positions are read whole, wherever they are."""
+def read_order_path_log(
+    settings: Settings, codec: Codec | None = None, checked: AuditRange = WHOLE_LOG
+) -> OrderPathLog:
+    """The order path's records. ``checked``: only the commands and venue orders of that range are checked
+    (`sq audit verify`, replay/audit_range.py); their outcomes, decisions, fills and positions are read whole,
+    wherever they are. Raises RangeError for a range of offsets past the end of its partition."""
     codec = codec or default_codec()
     unreadable = [0]
     where: dict[str, str] = {}
+    held: list[int] = []  # the offsets the range's partition holds
 
-    def decoded(topic: str, windowed: bool = False) -> Iterator[tuple[ConsumedRecord, str, Record]]:
+    def in_range(topic: str, consumed: ConsumedRecord) -> bool:
+        if checked.topic == topic and consumed.partition == checked.partition:
+            held.append(consumed.offset)
+        return checked.holds(topic, consumed.partition, consumed.offset, consumed.timestamp_ms)
+
+    def decoded(topic: str, ranged: bool = False) -> Iterator[tuple[ConsumedRecord, str, Record]]:
         schemas = set(spec_for(topic).value_schemas)
         for consumed in read_topic(settings, topic):
-            if windowed and not in_window(window, consumed.timestamp_ms):
+            if ranged and not in_range(topic, consumed):
                 continue
             try:
                 found = codec.decode(consumed.value) if consumed.value is not None else None
@@ -59,20 +62,16 @@ def read_order_path_log(settings: Settings, codec: Codec | None = None, window: 
             where[str(found.record["meta"]["event_id"])] = _position(consumed)
             yield consumed, found.schema, found.record
 
-    def records(topic: str, windowed: bool = False) -> list[Record]:
-        return [record for _, _, record in decoded(topic, windowed)]
+    def records(topic: str, ranged: bool = False) -> list[Record]:
+        return [record for _, _, record in decoded(topic, ranged)]
 
-    commands_topic = physical_name(settings, ORDERS_COMMANDS)
-    letters: dict[tuple[int, int], str] = {}
-    for _, _, letter in decoded(DEAD_LETTERS):
-        if letter["source_topic"] == commands_topic and letter["source_offset"] is not None:
-            letters[letter["source_partition"], letter["source_offset"]] = letter["reason"]
+    letters = _command_letters(physical_name(settings, ORDERS_COMMANDS), records(DEAD_LETTERS))
     commands: list[tuple[str, Record]] = []
     dead_lettered: Counter[str] = Counter()
     vanished: list[str] = []
     command_schemas = set(spec_for(ORDERS_COMMANDS).value_schemas)
     for consumed in read_topic(settings, ORDERS_COMMANDS):
-        if not in_window(window, consumed.timestamp_ms):
+        if not in_range(ORDERS_COMMANDS, consumed):
             continue
         reason = letters.get((consumed.partition, consumed.offset))
         if reason is not None:
@@ -87,11 +86,17 @@ def read_order_path_log(settings: Settings, codec: Codec | None = None, window: 
             continue
         where[str(found.record["meta"]["event_id"])] = _position(consumed)
         commands.append((found.schema, found.record))
+    decisions = records(RISK_DECISIONS)
+    if checked.caused_by_commands:
+        venue_orders = _caused_by(commands, decisions, records(VENUE_ORDERS))
+    else:
+        venue_orders = records(VENUE_ORDERS, ranged=True)
+    _check_held(checked, held)
     log = OrderPathLog(
         commands=commands,
-        decisions=records(RISK_DECISIONS),
+        decisions=decisions,
         order_events=records(ORDERS_EVENTS),
-        venue_orders=records(VENUE_ORDERS, windowed=True),
+        venue_orders=venue_orders,
         executions=records(VENUE_EXECUTIONS),
         positions=records(PORTFOLIO_POSITIONS),
         dead_lettered=dict(dead_lettered),
@@ -100,6 +105,35 @@ def read_order_path_log(settings: Settings, codec: Codec | None = None, window: 
     )
     log.unreadable = unreadable[0]  # counted while the lists above were read
     return log
+
+
+def _command_letters(commands_topic: str, letters: list[Record]) -> dict[tuple[int, int], str]:
+    """(partition, offset) of a commands-topic record -> the reason it was dead-lettered."""
+    return {
+        (letter["source_partition"], letter["source_offset"]): letter["reason"]
+        for letter in letters
+        if letter["source_topic"] == commands_topic and letter["source_offset"] is not None
+    }
+
+
+def _caused_by(commands: list[tuple[str, Record]], decisions: list[Record], venue_orders: list[Record]) -> list[Record]:
+    """The venue orders the commands caused: their risk decision decided one of the commands."""
+    ranged = {str(c["meta"]["event_id"]) for _, c in commands}
+    caused = {str(d["meta"]["event_id"]) for d in decisions if decided_command(d)["meta"]["event_id"] in ranged}
+    return [v for v in venue_orders if v["risk_decision_id"] in caused]
+
+
+def _check_held(checked: AuditRange, held: list[int]) -> None:
+    if checked.begin_offset is None:
+        return
+    where = f"{checked.topic}:{checked.partition}"
+    if not held:
+        raise RangeError(f"{where} holds no committed record; give a partition that does, or a time")
+    if checked.begin_offset > max(held):
+        raise RangeError(
+            f"--from {where}:{checked.begin_offset} is past the end of the partition (it holds offsets "
+            f"{min(held)} to {max(held)}); give an offset it holds"
+        )
 
 
 def _position(consumed: ConsumedRecord) -> str:

@@ -12,6 +12,9 @@ Environment variables (all optional):
 - ``SQ_METRICS_PORT``: where a process serves ``/metrics``, ``/healthz`` and ``/readyz`` (unset: not served;
   ``sq run`` gives its N-th worker this port + N, ``sq up`` serves the sink's on it and its N-th worker's on
   this port + 1 + N); ``SQ_METRICS_HOST``: its interface (default 127.0.0.1).
+- ``SQ_ACCOUNT_PARTITIONS`` / ``SQ_SYMBOL_PARTITIONS``: partitions of the account-keyed and symbol-keyed
+  topics (default 4 each): a stage runs at most this many active workers. Every process of a deployment must
+  see the same counts (``sq topics create`` reports a live topic whose count differs), read once at start.
 - ``SQ_LOG_FORMAT``: ``json`` (one JSON object a line, with the correlation id of the event in hand) or
   ``text`` (for humans at a terminal); default ``json``. ``SQ_LOG_LEVEL``: default ``INFO``.
 - ``SQ_VENUES``: the named simulated venues, comma-separated ``name=maker_bps/taker_bps/latency_us`` (fees in
@@ -44,6 +47,21 @@ def _kafka_client_properties(env: Mapping[str, str]) -> dict[str, str]:
         if name.startswith("KAFKA_") and name != "KAFKA_BOOTSTRAP_SERVERS":
             properties[name.removeprefix("KAFKA_").lower().replace("_", ".")] = value
     return properties
+
+
+DEFAULT_PARTITIONS = 4
+
+
+def catalogue_partitions(env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(account, symbol) partitions of the keyed topics, from SQ_ACCOUNT_PARTITIONS / SQ_SYMBOL_PARTITIONS."""
+    env = os.environ if env is None else env
+    counts = []
+    for name in ("SQ_ACCOUNT_PARTITIONS", "SQ_SYMBOL_PARTITIONS"):
+        value = env.get(name) or str(DEFAULT_PARTITIONS)
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{name}={value!r}: a number of partitions, 1 or more")
+        counts.append(int(value))
+    return counts[0], counts[1]
 
 
 LOG_FORMATS = ("json", "text")
@@ -139,6 +157,10 @@ class Settings:
 
     def with_topic_prefix(self, prefix: str) -> Settings:
         return replace(self, topic_prefix=prefix)
+
+    def with_kafka(self, bootstrap_servers: str, properties: Mapping[str, str]) -> Settings:
+        """Another Kafka cluster: its servers and the client properties it needs (security), nothing else kept."""
+        return replace(self, external_kafka=bootstrap_servers, kafka_properties=dict(properties))
 
     def with_database_url(self, url: str) -> Settings:
         return replace(self, external_database_url=url)

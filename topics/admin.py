@@ -63,6 +63,20 @@ def create_topics(settings: Settings, specs: Iterable[TopicSpec] = CATALOGUE) ->
     return [reports[spec.name] for spec in specs]
 
 
+def cluster_replication(settings: Settings) -> int:
+    """The replication factor the cluster gives a new topic (what ``replication_factor=-1`` asks for): its
+    brokers' ``default.replication.factor``; where the configs cannot be read (a managed cluster's ACLs), as many
+    as there are brokers, at most 3."""
+    admin = admin_client(settings)
+    brokers = sorted(admin.list_topics(timeout=ADMIN_TIMEOUT_S).brokers)
+    resource = ConfigResource(ResourceType.BROKER, str(brokers[0]))
+    try:
+        configs = admin.describe_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result()
+        return int(configs["default.replication.factor"].value)
+    except (KafkaException, KeyError, ValueError):
+        return min(3, len(brokers))
+
+
 class MissingTopicsError(RuntimeError):
     """A topic a process needs does not exist: the operator has to create the catalogue's topics."""
 

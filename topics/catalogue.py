@@ -36,9 +36,10 @@ from schemas.names import (
 from schemas.names import (
     RISK_LIMITS as RISK_LIMITS_SCHEMA,
 )
+from settings import catalogue_partitions
 
-ACCOUNT_PARTITIONS = 4
-SYMBOL_PARTITIONS = 4
+# A deployment's choice (settings: SQ_ACCOUNT_PARTITIONS, SQ_SYMBOL_PARTITIONS), the same in all its processes.
+ACCOUNT_PARTITIONS, SYMBOL_PARTITIONS = catalogue_partitions()
 FOREVER = -1
 WEEK_MS = 7 * 24 * 3600 * 1000
 

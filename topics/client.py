@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from schemas.codec import Codec, Decoded, default_codec
 from settings import Settings
@@ -111,7 +111,7 @@ def read_topic(
         while ends:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {name} did not reach its end within {timeout_s} s")
-            for message in consumer.consume(500, timeout=0.5):
+            for message in _arrived(consumer):
                 if message.error() is not None:
                     continue  # transaction markers and EOF notices carry no record
                 partition, offset = message.partition(), message.offset()
@@ -134,6 +134,13 @@ def read_topic(
                     del ends[partition]
     finally:
         consumer.close()
+
+
+def _arrived(consumer: Consumer) -> list[Message]:
+    """Wait for the first record only, then take what has arrived: consume(500, t) holds a partial batch for the
+    whole timeout (half a second for every topic a tool reads)."""
+    messages = consumer.consume(1, timeout=0.5)
+    return messages + consumer.consume(499, timeout=0) if messages else messages
 
 
 def read_events(settings: Settings, topic: str, codec: Codec | None = None, timeout_s: float = 30.0) -> list[Decoded]:

@@ -44,14 +44,12 @@ class BookView(BaseModel):
     stale: bool = Field(description="True while the book is not known to be in sync (gap, resync pending).")
 
 
-class AnalyticsView(BaseModel):
+class AnalyticsPoint(BaseModel):
+    """One md.analytics record's figures (GET /v1/analytics/{symbol}/history answers a series of them)."""
+
     symbol: str
     venue: str
     window_end_us: int = Field(description="Event-time end of the window the values describe (microseconds).")
-    windows: int = Field(
-        description="How many analytics records of the symbol this view has read (it reads md.analytics from "
-        "near its end, not from the beginning)."
-    )
     spread: float | None
     mid: float | None
     microprice: float | None
@@ -62,6 +60,13 @@ class AnalyticsView(BaseModel):
     kyle_lambda: float | None
     kyle_lambda_t: float | None
     pin: float | None
+
+
+class AnalyticsView(AnalyticsPoint):
+    windows: int = Field(
+        description="How many analytics records of the symbol this view has read (it reads md.analytics from "
+        "near its end, not from the beginning)."
+    )
 
 
 def _views(request: Request) -> MarketViews:

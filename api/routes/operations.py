@@ -15,7 +15,7 @@ from api.control_view import control_state, dead_letter_public
 from api.deps import Reader, Res
 from api.errors import ApiProblem, responses
 from api.kafka_reads import BrokerUnavailable, group_lags, recent_records
-from api.routes.market import Symbol
+from api.routes.market import AnalyticsPoint, Symbol
 from connectors.marketdata.views import MEASURES
 from processors.runtime.pipeline import STAGES, Pipeline
 from processors.runtime.registry import consumer_group, new_core
@@ -70,22 +70,6 @@ class DeadLetterPublic(BaseModel):
     source_offset: int | None
     partition: int = Field(description="Where the dead letter is on ops.deadletters.")
     offset: int
-
-
-class AnalyticsPoint(BaseModel):
-    symbol: str
-    venue: str
-    window_end_us: int
-    spread: float | None
-    mid: float | None
-    microprice: float | None
-    depth_imbalance: float | None
-    realized_volatility: float | None
-    trade_flow_imbalance: float | None
-    vpin: float | None
-    kyle_lambda: float | None
-    kyle_lambda_t: float | None
-    pin: float | None
 
 
 class StageLag(BaseModel):

@@ -18,6 +18,17 @@ Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
 - ICEBERG: a LIMIT parent; ``display_quantity`` (at most the parent's quantity), ``params.variance_pct`` (0 to 50:
   each shown slice is smaller by up to this share, seeded; never larger than the display), ``params.refresh_s``
   (delay before the next slice shows once one is filled; default 0).
+- VWAP: the horizon as TWAP's; ``params.profile`` (comma-separated weights, one per slice, at most 1,000: each
+  slice's share of the parent) or ``params.slices`` (default 10) over the shipped volume curve stretched over the
+  horizon (``processors.algos.profile``).
+- IMPLEMENTATION_SHORTFALL: the horizon as TWAP's; ``params.slices`` (default 10), ``params.volatility`` (sigma, daily
+  return volatility, e.g. "0.03") and ``params.urgency`` (lambda/eta, risk aversion over temporary impact, per day; 0 is
+  TWAP's straight line): the Almgren-Chriss trajectory with kappa = sigma * sqrt(urgency) per day.
+- PEG: a LIMIT parent (its price caps the peg); ``params.peg`` (primary: the near side, i.e. a buy's best bid;
+  market: the far side; mid; default primary), ``peg_offset`` (a price, signed, default 0: a buy pegs at the
+  reference plus the offset, a sell at the reference minus it, so a positive offset is more aggressive).
+- SNIPER: a LIMIT parent; ``params.min_take`` (a quantity: take only when at least this shows, or the
+  remainder; default none).
 - SMART: no parameters. On each book change it sweeps the unplaced quantity over the named venues by displayed
   liquidity at or better than the parent's limit, net of taker fees, latency breaking ties
   (``processors.algos.smart``): one IOC child per venue; what the book does not show waits for the next change.
@@ -25,10 +36,12 @@ Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from processors.algos import profile
 from processors.core import Record
 from schemas.scales import QUANTITY_DECIMALS, to_fixed
 
@@ -40,14 +53,10 @@ TWAP_DEFAULT_SLICES: Final = 10
 MAX_SLICES: Final = 10_000
 MAX_RANDOMISE_PCT: Final = 50
 MAX_PARTICIPATION_BPS: Final = 5_000
-
-# Algorithms the schema names that this router does not run: refused with the reason, never sent as is.
-NOT_AVAILABLE: Final = {
-    "VWAP": "VWAP is not available in this router yet (no volume profile source); use TWAP or POV",
-    "PEG": "PEG is not available in this router yet; use a LIMIT order or ICEBERG",
-    "IMPLEMENTATION_SHORTFALL": "IMPLEMENTATION_SHORTFALL is not available in this router yet; use TWAP or POV",
-    "SNIPER": "SNIPER is not available in this router yet; use an IOC LIMIT order",
-}
+MAX_PROFILE_WEIGHTS: Final = 1_000  # VWAP: the curve lives in the parent's changelog record
+PEG_REFERENCES: Final = frozenset({"PRIMARY", "MID", "MARKET"})
+DAY_US: Final = 86_400 * SECOND_US
+MAX_KAPPA_HORIZON: Final = 50.0  # IS: kappa*T beyond this front-loads all but nothing into the first slice
 
 
 class InvalidInstruction(ValueError):
@@ -62,8 +71,6 @@ def plan_for(order: Mapping[str, Any]) -> Record:
     """The plan of a NewOrder's execution instruction (raises ``InvalidInstruction``)."""
     instruction: Mapping[str, Any] = order["execution"]
     algo: str = instruction["algo"]
-    if algo in NOT_AVAILABLE:
-        raise InvalidInstruction(NOT_AVAILABLE[algo])
     builder = _BUILDERS.get(algo)
     if builder is None:
         raise InvalidInstruction(f"unknown algorithm {algo}")
@@ -90,12 +97,12 @@ class _Params:
         self.raw = dict(raw)
         self.used: set[str] = set()
 
-    def _text(self, name: str) -> str | None:
+    def text(self, name: str) -> str | None:
         self.used.add(name)
         return self.raw.get(name)
 
     def number(self, name: str, low: Decimal, high: Decimal, default: Decimal | None) -> Decimal | None:
-        text = self._text(name)
+        text = self.text(name)
         if text is None:
             return default
         try:
@@ -114,7 +121,7 @@ class _Params:
         return int(value)
 
     def quantity(self, name: str) -> int:
-        text = self._text(name)
+        text = self.text(name)
         if text is None:
             return 0
         try:
@@ -141,11 +148,7 @@ def _twap(
     order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
 ) -> Record:
     _no_fields("TWAP", instruction, "participation_bps", "display_quantity", "peg_offset")
-    duration = params.number("duration_s", Decimal("0.001"), Decimal(7 * 86_400), None)
-    if (end is None) == (duration is None):
-        raise InvalidInstruction("TWAP needs end_time or params.duration_s (exactly one)")
-    if duration is not None:
-        end = start + int(duration * SECOND_US)
+    end = _horizon_end("TWAP", params, start, end)
     slices = params.integer("slices", 1, MAX_SLICES, TWAP_DEFAULT_SLICES)
     min_slice = params.quantity("min_slice")
     quantity: int = order["quantity"]
@@ -153,6 +156,87 @@ def _twap(
         slices = max(1, min(slices, quantity // min_slice))
     randomise = params.number("randomise_pct", Decimal(0), Decimal(MAX_RANDOMISE_PCT), Decimal(0))
     return {"end_us": end, "slices": slices, "min_slice": min_slice, "randomise_pct": float(randomise or 0)}
+
+
+def _horizon_end(algo: str, params: _Params, start: int, end: int | None) -> int:
+    """The end of a sliced algorithm's horizon: ``end_time`` or ``params.duration_s`` (exactly one)."""
+    duration = params.number("duration_s", Decimal("0.001"), Decimal(7 * 86_400), None)
+    if (end is None) == (duration is None):
+        raise InvalidInstruction(f"{algo} needs end_time or params.duration_s (exactly one)")
+    if duration is not None:
+        end = start + int(duration * SECOND_US)
+    assert end is not None
+    return end
+
+
+def _vwap(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("VWAP", instruction, "participation_bps", "display_quantity", "peg_offset")
+    end = _horizon_end("VWAP", params, start, end)
+    text = params.text("profile")
+    if text is None:
+        curve = list(profile.DEFAULT_PROFILE)
+        slices = params.integer("slices", 1, MAX_SLICES, TWAP_DEFAULT_SLICES)
+    else:
+        curve = _weights(text)
+        slices = params.integer("slices", len(curve), len(curve), len(curve))
+    return {"end_us": end, "slices": slices, "randomise_pct": 0.0, "curve": curve}
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        weights = [Decimal(part) for part in text.split(",")]
+    except InvalidOperation:
+        raise InvalidInstruction(f"params.profile must be comma-separated numbers, not {text!r}") from None
+    if not 1 <= len(weights) <= MAX_PROFILE_WEIGHTS:
+        raise InvalidInstruction(f"params.profile takes 1 to {MAX_PROFILE_WEIGHTS} weights, not {len(weights)}")
+    if not all(weight.is_finite() and weight >= 0 for weight in weights) or sum(weights) <= 0:
+        raise InvalidInstruction(f"params.profile weights must be 0 or more with a positive sum, not {text!r}")
+    return [float(weight) for weight in weights]
+
+
+def _implementation_shortfall(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    algo = "IMPLEMENTATION_SHORTFALL"
+    _no_fields(algo, instruction, "participation_bps", "display_quantity", "peg_offset")
+    end = _horizon_end(algo, params, start, end)
+    slices = params.integer("slices", 1, MAX_SLICES, TWAP_DEFAULT_SLICES)
+    volatility = params.number("volatility", Decimal("0.000001"), Decimal(10), None)
+    urgency = params.number("urgency", Decimal(0), Decimal(10) ** 12, None)
+    if volatility is None or urgency is None:
+        raise InvalidInstruction(f"{algo} needs params.volatility (daily, e.g. 0.03) and params.urgency (0 or more)")
+    kappa_per_day = float(volatility) * math.sqrt(float(urgency))
+    kappa_horizon = kappa_per_day * (end - start) / DAY_US
+    if kappa_horizon > MAX_KAPPA_HORIZON:
+        raise InvalidInstruction(
+            f"{algo}: kappa*T = {kappa_horizon:.4g} (sigma * sqrt(urgency) * horizon in days) is above "
+            f"{MAX_KAPPA_HORIZON}: all of the parent would go in the first slice; lower params.urgency"
+        )
+    return {"end_us": end, "slices": slices, "randomise_pct": 0.0, "kappa_horizon": kappa_horizon}
+
+
+def _peg(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("PEG", instruction, "participation_bps", "display_quantity")
+    if order["order_type"] != "LIMIT":
+        raise InvalidInstruction("PEG works LIMIT parents only: the limit price caps the peg")
+    reference = (params.text("peg") or "primary").upper()
+    if reference not in PEG_REFERENCES:
+        raise InvalidInstruction(f"params.peg must be primary, mid or market, not {params.raw['peg']!r}")
+    offset: int = instruction.get("peg_offset") or 0
+    return {"reference": reference, "offset": offset}
+
+
+def _sniper(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("SNIPER", instruction, "participation_bps", "display_quantity", "peg_offset")
+    if order["order_type"] != "LIMIT":
+        raise InvalidInstruction("SNIPER works LIMIT parents only: it takes liquidity at or better than the limit")
+    return {"min_take": params.quantity("min_take")}
 
 
 def _pov(
@@ -194,5 +278,9 @@ _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any], _P
     "TWAP": _twap,
     "POV": _pov,
     "ICEBERG": _iceberg,
+    "VWAP": _vwap,
+    "IMPLEMENTATION_SHORTFALL": _implementation_shortfall,
+    "PEG": _peg,
+    "SNIPER": _sniper,
     "SMART": _smart,
 }

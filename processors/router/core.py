@@ -2,7 +2,8 @@
 
 Inputs, co-partitioned by account: ``risk.decisions`` (an approved NewOrder with an execution instruction makes a
 parent) and ``orders.events`` (the OMS accepting, amending, cancelling and ending parents; the children's fills
-and ends). Broadcast: ``clock.ticks`` (event time when nothing else happens) and ``md.trades`` (POV's volume).
+and ends). Broadcast: ``clock.ticks`` (event time when nothing else happens), ``md.trades`` (POV's volume) and
+``md.book.top`` (the order book's view of each symbol and venue: PEG's reference prices, SNIPER's liquidity).
 Output: ``orders.child_commands`` (key account): child NewOrders and CancelOrders, which risk decides like any
 command and the OMS books, rolling the children's fills up into the parent.
 
@@ -27,7 +28,7 @@ depend on which other parents a worker holds.
   no child of the parent open, the unplaced quantity is swept: one IOC child per venue.
 
 State: one changelog record per parent, key ``"<account>|<parent order id>"``, a tombstone when it ends. Broadcast
-state: the clock and the market view.
+state: the clock and the latest book view per symbol and feed venue (PEG, SNIPER and SMART read it).
 """
 
 from __future__ import annotations
@@ -58,17 +59,28 @@ from processors.router.parents import (
     holds,
     new_parent,
     placed,
+    repeg_due,
 )
 from schemas.names import BOOK_TOP, CANCEL_ORDER, CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
 from schemas.statuses import TERMINAL_STATUSES
 from settings import DEFAULT_VENUE, VenueSpec
-from topics.catalogue import CLOCK_TICKS, MD_BOOK_TOP, MD_TRADES, ORDERS_CHILD_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS
+from topics.catalogue import (
+    CLOCK_TICKS,
+    MD_BOOK_TOP,
+    MD_TRADES,
+    ORDERS_CHILD_COMMANDS,
+    ORDERS_EVENTS,
+    RISK_DECISIONS,
+)
 
 STAGE: Final = "router"
 _STOPPING_EVENTS: Final = frozenset({"DENIED", "REJECTED"})
 _TAKES_CHILDREN: Final = frozenset({"NEW", "PARTIALLY_FILLED"})  # the parent statuses the OMS adds children to
 _SWEEP_EVENTS: Final = frozenset({"ACCEPTED", "REPLACED"})  # the parent events SMART sweeps on
 _MIRRORED: Final = "market"  # SMART: every named venue mirrors the symbol's market (processors.algos.smart)
+_BOOK_ALGOS: Final = frozenset({"PEG", "SNIPER"})  # the algorithms that work on one venue's book view
+_ON_BOOK_CHANGE: Final = _BOOK_ALGOS | {"SMART"}  # the algorithms a book change works
+_NEXT_ON_CHILD_END: Final = frozenset({"ICEBERG", "PEG"})  # the next child follows the end of the last one
 
 
 class _Out:
@@ -119,7 +131,7 @@ class RouterCore:
         self._dirty: set[tuple[str, str]] = set()
         self._now = 0
         self._venues = [VenueView(v.name, v.taker_fee_bps, v.latency_us, _MIRRORED) for v in venues]
-        self._tops: dict[str, dict[str, list[list[Level]]]] = {}  # symbol -> feed venue -> [bids, asks], live only
+        self._books: dict[str, dict[str, Record | None]] = {}  # symbol -> feed venue -> book view (None: stale)
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -132,12 +144,12 @@ class RouterCore:
             self._on_decision(out, event.record)
         elif schema == TRADE:
             self._on_trade(out, event.record)
+        elif schema == BOOK_TOP:
+            self._on_book_top(out, event.record)
         elif schema == CLOCK_TICK:
             for parents in self._parents.values():
                 for parent in list(parents.values()):
                     self._work(out, parent, sweep=False)
-        elif schema == BOOK_TOP:
-            self._on_book_top(out, event.record)
         else:
             raise ValueError(f"router does not take {schema} (topic {event.topic})")
         return out.emits
@@ -160,22 +172,18 @@ class RouterCore:
             self._children[child_id] = parent_id
 
     def broadcast_state(self) -> Record:
-        return {"now": self._now, "tops": self._tops}
+        return {"now": self._now, "books": {symbol: dict(views) for symbol, views in self._books.items()}}
 
     def restore_broadcast(self, state: Record) -> None:
         self._now = int(state.get("now", 0))
-        tops: dict[str, dict[str, list[list[Any]]]] = state.get("tops", {})
-        self._tops = {
-            symbol: {feed: [[(p, q) for p, q in side] for side in sides] for feed, sides in by_feed.items()}
-            for symbol, by_feed in tops.items()
-        }
+        self._books = {symbol: dict(views) for symbol, views in state.get("books", {}).items()}
 
     def market_view(self, symbol: str) -> tuple[list[Level], list[Level]]:
-        """The consolidated displayed levels of ``symbol`` over the feed venues' live tops: (bids, asks), best
+        """The consolidated displayed levels of ``symbol`` over the feed venues' live views: (bids, asks), best
         first; their first levels are the consolidated best bid and offer."""
-        by_feed = self._tops.get(symbol, {})
-        bids = sorted((level for sides in by_feed.values() for level in sides[0]), key=lambda lv: -lv[0])
-        asks = sorted(level for sides in by_feed.values() for level in sides[1])
+        live = [view for view in self._books.get(symbol, {}).values() if view is not None]
+        bids = sorted(((p, q) for view in live for p, q in view["bids"]), key=lambda level: -level[0])
+        asks = sorted((p, q) for view in live for p, q in view["asks"])
         return bids, asks
 
     # -- read access for tools, tests and benches --------------------------------------------------------
@@ -262,27 +270,11 @@ class RouterCore:
             # A child refused (kill switch, limits, the venue): the algorithm stops and the parent is cancelled.
             self._stop(out, parent)
             return
-        if parent["plan"]["algo"] == "ICEBERG":
-            # The next slice follows the end of the last one. TWAP and POV wait for the next market or clock
-            # event: a child that ends unfilled (a market order finding no liquidity) is not sent again at once,
-            # or the router would spin on the venue within one event.
+        if parent["plan"]["algo"] in _NEXT_ON_CHILD_END:
+            # The next slice (ICEBERG) or the re-pegged child (PEG) follows the end of the last one. The others
+            # wait for the next market or clock event: a child that ends unfilled (a market order finding no
+            # liquidity) is not sent again at once, or the router would spin on the venue within one event.
             self._work(out, parent)
-
-    def _on_book_top(self, out: _Out, top: Mapping[str, Any]) -> None:
-        symbol: str = top["symbol"]
-        by_feed = self._tops.setdefault(symbol, {})
-        if top["stale"]:  # not known to be in sync: its levels are no view
-            by_feed.pop(top["venue"], None)
-        else:
-            by_feed[top["venue"]] = [
-                [(level["price"], level["quantity"]) for level in top["bids"]],
-                [(level["price"], level["quantity"]) for level in top["asks"]],
-            ]
-        for parents in self._parents.values():
-            for parent in list(parents.values()):
-                plan = parent.get("plan")
-                if plan is not None and plan["algo"] == "SMART" and parent["symbol"] == symbol:
-                    self._work(out, parent)
 
     def _on_trade(self, out: _Out, trade: Mapping[str, Any]) -> None:
         symbol: str = trade["symbol"]
@@ -302,6 +294,34 @@ class RouterCore:
                     self._dirty.add((parent["account"], parent["order_id"]))
                 self._work(out, parent, sweep=False)
 
+    def _on_book_top(self, out: _Out, top: Mapping[str, Any]) -> None:
+        """Keep the symbol's book view (best levels, as the order book publishes them) and work the parents that
+        trade on it: a PEG re-pegs, a SNIPER takes what shows within its limit, a SMART parent sweeps."""
+        symbol: str = top["symbol"]
+        view: Record | None = None
+        if not top["stale"]:
+            view = {
+                "sequence": top["sequence"],
+                "bids": [[level["price"], level["quantity"]] for level in top["bids"]],
+                "asks": [[level["price"], level["quantity"]] for level in top["asks"]],
+            }
+        self._books.setdefault(symbol, {})[top["venue"]] = view
+        for parents in self._parents.values():
+            for parent in list(parents.values()):
+                plan = parent.get("plan")
+                if plan is not None and plan["algo"] in _ON_BOOK_CHANGE and parent["symbol"] == symbol:
+                    self._work(out, parent)
+
+    def _view(self, parent: Parent) -> Record | None:
+        """The book a PEG or SNIPER parent trades on: its venue's, or the symbol's only one when it names none."""
+        views = self._books.get(parent["symbol"])
+        if not views:
+            return None
+        venue: str | None = parent["venue"]
+        if venue is None:
+            return next(iter(views.values())) if len(views) == 1 else None
+        return views.get(venue)
+
     # -- working a parent -------------------------------------------------------------------------------
     def _work(self, out: _Out, parent: Parent, *, sweep: bool = True) -> None:
         """Send what the parent's algorithm says is due; ``sweep`` False (a tick or a trade): SMART waits."""
@@ -316,8 +336,15 @@ class RouterCore:
             if sweep:
                 self._sweep(out, parent)
             return
+        view = None
+        if parent["plan"]["algo"] in _BOOK_ALGOS:
+            view = self._view(parent)
+            if repeg_due(parent, view):
+                self._dirty.add((parent["account"], parent["order_id"]))
+                self._cancel_children(out, parent)
+                return
         slices_due = parent["slices_due"]
-        quantity = due_quantity(parent, self._now)
+        quantity = due_quantity(parent, self._now, view)
         if quantity > 0 or slices_due != parent["slices_due"]:
             self._dirty.add((parent["account"], parent["order_id"]))
         if quantity > 0:
@@ -344,6 +371,8 @@ class RouterCore:
         client_order_id = f"{parent['client_order_id']}/{number}"
         child_id = order_id_for(account, client_order_id)
         market = parent["order_type"] == "MARKET"
+        algo: str = parent["plan"]["algo"]
+        immediate = market or algo == "SNIPER"  # takes now or never: IOC
         record: Record = {
             "meta": out.meta(parent),
             "account": account,
@@ -353,10 +382,10 @@ class RouterCore:
             "side": parent["side"],
             "order_type": parent["order_type"],
             "quantity": quantity,
-            "price": parent["price"],
+            "price": parent["peg_price"] if algo == "PEG" else parent["price"],
             "stop_price": None,
-            "time_in_force": "IOC" if market else parent["time_in_force"],
-            "expire_time_us": None if market else parent["expire_time_us"],
+            "time_in_force": "IOC" if immediate else parent["time_in_force"],
+            "expire_time_us": None if immediate else parent["expire_time_us"],
             "post_only": parent["post_only"],
             "reduce_only": parent["reduce_only"],
             "venue": parent["venue"],

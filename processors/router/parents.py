@@ -5,8 +5,9 @@ accepted it), ``status`` (its latest status at the OMS: children go only to a NE
 ``stopping`` (a cancel is under way: no new child), ``next`` (the number of the next child),
 ``children`` (the open children: child id -> ``[quantity, cum, open, cancel sent]``; a child leaves when it
 ends, so the record stays small however many children a parent works through), ``placed`` (below) and each
-algorithm's progress: ``slices_due`` (TWAP), ``volume`` (POV: traded volume seen since the start),
-``show_at`` (ICEBERG: when the next slice may show).
+algorithm's progress: ``slices_due`` (TWAP, VWAP, IS), ``volume`` (POV: traded volume seen since the start),
+``show_at`` (ICEBERG: when the next slice may show), ``peg_price`` (PEG: the price of its latest child),
+``book_seq`` (SNIPER: the book view it last took on, so one view is taken at most once).
 
 *Placed* is what the children hold: an open child's quantity, a finished child's filled quantity (kept as a sum,
 changed as children change); *unplaced* is the parent's quantity less that, the most any new child may take.
@@ -27,6 +28,12 @@ OPEN: Final = 2
 CANCEL_SENT: Final = 3
 
 Parent = dict[str, Any]
+# The sliced algorithms: slices due on TWAP's clock, each with its target of what to have placed by then.
+SLICED: Final = {
+    "TWAP": schedule.twap_target,
+    "VWAP": schedule.vwap_target,
+    "IMPLEMENTATION_SHORTFALL": schedule.shortfall_target,
+}
 
 
 def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Record) -> Parent:
@@ -58,6 +65,8 @@ def new_parent(decision: Mapping[str, Any], command: Mapping[str, Any], plan: Re
         "slices_due": 0,
         "volume": 0,
         "show_at": None,
+        "peg_price": None,
+        "book_seq": None,
     }
 
 
@@ -72,8 +81,9 @@ def holds(child: list[Any]) -> int:
     return value
 
 
-def due_quantity(parent: Parent, now: int) -> int:
-    """The quantity of the child the parent should send at ``now`` (0: none), advancing its schedule."""
+def due_quantity(parent: Parent, now: int, view: Mapping[str, Any] | None = None) -> int:
+    """The quantity of the child the parent should send at ``now`` (0: none), advancing its schedule. ``view``:
+    the symbol's book as PEG and SNIPER see it (None: none, or stale)."""
     plan = parent["plan"]
     if not parent["accepted"] or parent["stopping"] or now < plan["start_us"]:
         return 0
@@ -81,24 +91,74 @@ def due_quantity(parent: Parent, now: int) -> int:
     unplaced: int = parent["quantity"] - already
     if unplaced <= 0:
         return 0
-    algo = plan["algo"]
-    if algo == "TWAP":
-        parent["slices_due"] = schedule.twap_slices_due(plan, parent["order_id"], now, parent["slices_due"])
-        want = schedule.twap_target(plan, parent["quantity"], parent["slices_due"]) - already
-    elif algo == "POV":
-        floor, target, cap = schedule.pov_bounds(plan, parent["volume"])
-        if already >= floor:
-            return 0
-        want = target - already
-        if want < plan["min_slice"] and want < unplaced:  # no dust: wait until a minimum slice fits the cap
-            if cap - already < plan["min_slice"]:
-                return 0
-            want = plan["min_slice"]
-    else:  # ICEBERG: one slice shows at a time
-        if parent["children"] or (parent["show_at"] is not None and now < parent["show_at"]):
-            return 0
-        want = schedule.iceberg_slice(plan, parent["order_id"], parent["next"])
+    want = _WANTS[plan["algo"]](parent, now, view, already, unplaced)
     return max(0, min(want, unplaced))
+
+
+def _sliced(parent: Parent, now: int, view: Mapping[str, Any] | None, already: int, unplaced: int) -> int:
+    plan = parent["plan"]
+    parent["slices_due"] = schedule.twap_slices_due(plan, parent["order_id"], now, parent["slices_due"])
+    return SLICED[plan["algo"]](plan, parent["quantity"], parent["slices_due"]) - already
+
+
+def _pov(parent: Parent, now: int, view: Mapping[str, Any] | None, already: int, unplaced: int) -> int:
+    plan = parent["plan"]
+    floor, target, cap = schedule.pov_bounds(plan, parent["volume"])
+    if already >= floor:
+        return 0
+    want = target - already
+    if want < plan["min_slice"] and want < unplaced:  # no dust: wait until a minimum slice fits the cap
+        return plan["min_slice"] if cap - already >= plan["min_slice"] else 0
+    return want
+
+
+def _iceberg(parent: Parent, now: int, view: Mapping[str, Any] | None, already: int, unplaced: int) -> int:
+    """One slice shows at a time."""
+    if parent["children"] or (parent["show_at"] is not None and now < parent["show_at"]):
+        return 0
+    return schedule.iceberg_slice(parent["plan"], parent["order_id"], parent["next"])
+
+
+def _peg(parent: Parent, now: int, view: Mapping[str, Any] | None, already: int, unplaced: int) -> int:
+    """One child rests at the peg; a re-peg cancels it (``repeg_due``) and the next follows once it ends."""
+    if parent["children"] or view is None:
+        return 0
+    price = schedule.peg_price(parent["plan"], parent["side"], view, parent["price"])
+    if price is None:
+        return 0
+    parent["peg_price"] = price
+    return unplaced
+
+
+def _sniper(parent: Parent, now: int, view: Mapping[str, Any] | None, already: int, unplaced: int) -> int:
+    """An IOC child takes what a book view shows within the limit, once per view."""
+    if parent["children"] or view is None or view["sequence"] == parent["book_seq"]:
+        return 0
+    shown = schedule.sniper_available(parent["side"], view, parent["price"])
+    if shown <= 0 or (shown < parent["plan"]["min_take"] and shown < unplaced):
+        return 0
+    parent["book_seq"] = view["sequence"]
+    return shown
+
+
+_WANTS: Final = {
+    **dict.fromkeys(SLICED, _sliced),
+    "POV": _pov,
+    "ICEBERG": _iceberg,
+    "PEG": _peg,
+    "SNIPER": _sniper,
+}
+
+
+def repeg_due(parent: Parent, view: Mapping[str, Any] | None) -> bool:
+    """Whether a PEG parent's resting child is off the peg on ``view``: the router cancels it (the next child
+    goes at the new price once it ends). A stale book, or a book without the reference side, leaves it."""
+    if parent["plan"]["algo"] != "PEG" or view is None or not parent["children"]:
+        return False
+    if any(child[CANCEL_SENT] for child in parent["children"].values()):
+        return False
+    price = schedule.peg_price(parent["plan"], parent["side"], view, parent["price"])
+    return price is not None and price != parent["peg_price"]
 
 
 def _expiry(command: Mapping[str, Any], plan: Mapping[str, Any]) -> int | None:

@@ -33,12 +33,13 @@ from confluent_kafka import Consumer, Message
 from processors.core import Core, Emit
 from processors.runtime.broadcast import assign_from_start, read_to_end
 from processors.runtime.dead_letters import SourceRecord
+from processors.runtime.faust_broker import broker_credentials, broker_urls
 from processors.runtime.pipeline import Pipeline
 from processors.runtime.registry import consumer_group
 from processors.runtime.step import InputCheck, apply_record
 from schemas.codec import Codec, default_codec
 from settings import Settings
-from topics.admin import physical_name
+from topics.admin import cluster_replication, physical_name
 from topics.catalogue import DEAD_LETTERS, spec_for
 from topics.client import read_topic
 
@@ -67,11 +68,12 @@ def build_app(core_factory: Callable[[], Core], settings: Settings, worker: int)
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         consumer_group(settings, "faust", prototype.name),  # the app id is its group id
-        broker=f"kafka://{settings.bootstrap_servers}",
+        broker=broker_urls(settings.bootstrap_servers),
+        broker_credentials=broker_credentials(settings.kafka_properties),
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
-        topic_replication_factor=1,
+        topic_replication_factor=cluster_replication(settings),  # its changelog's; ours as the cluster's default
         topic_allow_declare=True,  # its own changelog and assignor topics; ours exist already
         processing_guarantee="at_least_once",
         broker_commit_every=100,

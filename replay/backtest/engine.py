@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from processors.core import Core, Emit, Event, Record
 from processors.orderbook.config import DEFAULT_CONFIG as DEFAULT_ORDERBOOK_CONFIG
@@ -112,13 +112,19 @@ class BacktestRun:
     last_time_us: int | None = None
 
 
+class Engine(Protocol):
+    """What runs the cores: the memory engine, or the workers through Kafka (replay/backtest/via_kafka.py)."""
+
+    def send(self, event: Event) -> list[Emit]: ...
+
+
 class Backtest:
     """One backtest run, fed market events one at a time (``feed``) and closed with ``finish``."""
 
-    def __init__(self, config: BacktestConfig) -> None:
+    def __init__(self, config: BacktestConfig, engine: Engine | None = None) -> None:
         self.config = config
         # The run keeps what it reads as it goes (``_take_outputs``): the engine holds no copy of every output.
-        self.engine = MemoryEngine(core_factories(config), name="backtest", keep_outputs=False)
+        self.engine: Engine = engine or MemoryEngine(core_factories(config), name="backtest", keep_outputs=False)
         strategy = strategy_class(config.strategy)()
         self.runner = StrategyRunner(
             strategy, name=config.strategy.rpartition(":")[2], account=config.account, params=config.params
@@ -182,8 +188,9 @@ class Backtest:
                 self._delayed.append((now + lag, _as_event(emit, now + lag)))
         self._take_outputs([emit for emit in emits if emit.schema != BOOK_TOP], now)
 
-    def feed_all(self, events: Iterable[Event], on_progress: Callable[[int], None] | None = None) -> BacktestRun:
-        every = 5_000
+    def feed_all(
+        self, events: Iterable[Event], on_progress: Callable[[int], None] | None = None, every: int = 5_000
+    ) -> BacktestRun:
         for count, event in enumerate(events, 1):
             self.feed(event)
             if on_progress is not None and count % every == 0:

@@ -1,11 +1,10 @@
 """`sq audit order ORDER_ID [--json]`: an order's whole story read from the log; `sq audit verify --from --to`:
-`sq verify` over a broker-time range, each violation with its offset; `sq audit index`: catch the audit index up
-(connectors/audit/index.py) ahead of the first audit."""
+`sq verify` over a broker-time or offset range (replay/audit_range.py), each violation with its offset;
+`sq audit index`: catch the audit index up (connectors/audit/index.py) ahead of the first audit."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -14,8 +13,10 @@ from connectors.audit.fetch import MissingRecords
 from connectors.audit.index import IndexStats, LogUnavailable, catch_up
 from connectors.audit.read import OrderAudit, UnknownOrder, audit_order
 from connectors.postgres.migrate import migrate
+from replay.audit_range import RangeError, parse_range
 from replay.order_path_log import read_order_path_log
 from replay.verify import verify
+from replay.window import BEGIN, END
 from settings import load_settings
 from sq.errors import CommandError
 from sq.output import Activity, emit_json, say
@@ -30,10 +31,15 @@ def register(subparsers: Any) -> None:
     order.set_defaults(handler=run_order)
     check = actions.add_parser(
         "verify",
-        help="sq verify over a broker-time range: the commands and venue orders in it, violations with offsets",
+        help="sq verify over a time or offset range: the commands and venue orders in it, violations with offsets",
     )
-    check.add_argument("--from", dest="begin", type=moment, default=None, help="ISO 8601 time (UTC if no zone)")
-    check.add_argument("--to", dest="end", type=moment, default=None, help="exclusive end, ISO 8601 time")
+    check.add_argument(
+        "--from",
+        dest="begin",
+        default=BEGIN,
+        help="BEGIN (default), an ISO 8601 time (UTC if no zone) or an offset orders.commands|venue.orders:P:O",
+    )
+    check.add_argument("--to", dest="end", default=END, help="END (default), a time or an offset; exclusive")
     check.add_argument("--json", action="store_true")
     check.set_defaults(handler=run_verify)
     index = actions.add_parser("index", help="bring the audit index up to the end of the topics")
@@ -82,25 +88,22 @@ def _print(audit: OrderAudit, indent: str) -> None:
         say(f"{indent}  … deeper child orders not shown")
 
 
-def moment(text: str) -> int:
-    """An ISO 8601 time as broker time (ms since the epoch); UTC when it names no zone."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-12-04T11:00:00Z") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
-
-
 def run_verify(args: argparse.Namespace) -> int:
-    if args.begin is not None and args.end is not None and args.begin >= args.end:
-        raise CommandError("--from must be before --to")
-    with Activity("verifying", total=None):
-        report = verify(read_order_path_log(load_settings(), window=(args.begin, args.end)))
+    try:
+        checked = parse_range(args.begin, args.end)
+        with Activity("verifying", total=None):
+            report = verify(read_order_path_log(load_settings(), checked=checked))
+    except RangeError as error:
+        raise CommandError(str(error)) from None
+    except (RuntimeError, TimeoutError) as error:
+        raise CommandError(f"cannot read the log ({error}); is the broker up (`sq infra status`)?") from None
     if args.json:
-        emit_json(report.as_json())
+        emit_json({**report.as_json(), "range": checked.as_json()})
         return 0 if report.ok else 1
+    if checked.topic is not None:
+        say(f"checked: {checked.topic} partition {checked.partition}, offsets [{args.begin}, {args.end})")
+    if checked.caused_by_commands:
+        say("  with the venue orders those commands caused")
     say(
         f"commands {report.commands}  lost {report.lost}  duplicated {report.duplicated}  "
         f"undecided {report.undecided}  unapproved {report.unapproved}  duplicate fills {report.duplicate_fills}  "

@@ -1,7 +1,7 @@
 """`sq backtest`: a strategy on recorded market data through the order path's cores (docs/BACKTEST.md).
 
 sq backtest --data sample|PATH --strategy NAME|module:Class [--from T] [--to T] [--config FILE]
-            [--param KEY=VALUE …] [--out DIR] [--open] [--json]
+            [--param KEY=VALUE …] [--out DIR] [--open] [--via-kafka [--apply-timeout S]] [--json]
 sq backtest sweep --grid FILE [--processes N] [--out FILE] [--json]
 """
 
@@ -18,12 +18,14 @@ from confluent_kafka import KafkaException
 
 from replay.backtest.config import backtest_config, read_config_file
 from replay.backtest.data import SAMPLE, count_rows, data_paths, data_topics
-from replay.backtest.session import run_to_directory
+from replay.backtest.session import ViaKafka, run_to_directory
 from replay.backtest.strategy import STRATEGIES
 from replay.backtest.sweep import SWEEP_METRICS, read_grid, run_sweep
+from replay.backtest.via_kafka import refusal
 from sq.errors import CommandError
 from sq.output import Activity, emit_json, say, table
 
+APPLY_TIMEOUT_S = 30.0
 SUMMARY_LINES = ("total_return", "sharpe", "sortino", "max_drawdown", "fills", "turnover", "fees", "hit_rate")
 
 
@@ -42,6 +44,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a strategy parameter")
     parser.add_argument("--out", type=Path, help="results directory (default backtests/<strategy>)")
     parser.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    parser.add_argument(
+        "--via-kafka",
+        action="store_true",
+        help="run the cores in real workers on a fresh namespace of topics (small data: an event at a time)",
+    )
+    parser.add_argument(
+        "--apply-timeout",
+        type=float,
+        default=APPLY_TIMEOUT_S,
+        metavar="SECONDS",
+        help="with --via-kafka: the longest wait for the workers to apply one event (default 30)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -93,25 +107,46 @@ def run(args: argparse.Namespace) -> int:
         total = None if data_topics(args.data) is not None else count_rows(data_paths(args.data))
     except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
+    if args.apply_timeout <= 0:
+        raise CommandError("--apply-timeout must be positive (seconds)")
+    if not args.via_kafka and args.apply_timeout != APPLY_TIMEOUT_S:
+        raise CommandError("--apply-timeout is for --via-kafka; add --via-kafka or leave it out")
+    if args.via_kafka and (refused := refusal(config)) is not None:
+        raise CommandError(refused)
     out = args.out or Path("backtests") / args.strategy.replace(":", "-")
     of_total = "?" if total is None else f"{total:,}"
+    namespace: list[str] = []
     try:
-        with Activity("backtest", total=total) as activity:
+        with Activity("backtest" + (" via Kafka" if args.via_kafka else ""), total=total) as activity:
+            via_kafka = ViaKafka(args.apply_timeout, namespace.append) if args.via_kafka else None
             results = run_to_directory(
-                config, args.data, out, lambda done: activity.status(f"{done:,} of {of_total} events", done)
+                config,
+                args.data,
+                out,
+                lambda done: activity.status(f"{done:,} of {of_total} events", done),
+                via_kafka=via_kafka,
             )
     except ValueError as error:  # a strategy that cannot load or run its parameters, data without events
         raise CommandError(str(error)) from None
-    except (KafkaException, RuntimeError, TimeoutError) as error:  # reading market data topics
-        raise CommandError(
+    except (KafkaException, RuntimeError, TimeoutError) as error:
+        if namespace:  # the workers through Kafka
+            raise CommandError(
+                f"the backtest through Kafka on {namespace[0]}* failed ({error}); is the broker up (`sq infra "
+                "status`)? on a busy machine, give the workers more time with --apply-timeout"
+            ) from None
+        raise CommandError(  # reading market data topics
             f"cannot read the market data topics ({error}); is the broker up? `sq infra status`"
         ) from None
     summary = results.summary | {"out": str(out), "report": str(out / "report.html")}
+    if namespace:
+        summary["namespace"] = namespace[0]
     if args.open:
         webbrowser.open((out / "report.html").resolve().as_uri())
     if args.json:
         emit_json(summary)
         return 0
+    if namespace:
+        say(f"through the workers on {namespace[0]}* (deleted since)")
     say(f"{summary['strategy']}: {summary['market_events']:,} market events, {summary['orders']:,} orders")
     table(["metric", "value"], [[name, _shown(summary[name])] for name in SUMMARY_LINES], right=(1,))
     say(f"results in {out} (orders, fills, positions, equity .parquet); report {out / 'report.html'}")

@@ -1,5 +1,6 @@
 """`sq replay rebuild-projections [--json]`: drop the PostgreSQL projections and rebuild them from the topics;
-`sq replay run|diff [--topology T] [--json]`: replay the stages from their inputs, compare (replay/session.py)."""
+`sq replay run|diff [--from B] [--to E] [--topology T] [--json]`: replay the stages from their inputs, compare
+(replay/session.py), inside a window of the log (replay/window.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from connectors.postgres.migrate import MigrationError
 from connectors.postgres.sink import SinkBusy, SinkError
 from infra.local_state import kafka_cluster_id, record_binding
 from processors.runtime.pipeline import DEFAULT_TOPOLOGY, TOPOLOGIES
+from replay.kafka_namespace import NamespaceError, namespace_stage, replay_into_kafka, replayable_stages
 from replay.projections import rebuild_projections
-from replay.session import StageReplay, diff_session, replay_topology, stage_json
+from replay.session import StageReplay, diff_session, replay_topology, stage_json, state_compared
+from replay.window import BEGIN, END, Window, WindowError, parse_window
 from settings import load_settings
 from sq.commands.sink import sink_status
 from sq.errors import CommandError
@@ -78,44 +81,153 @@ def register_session(actions: Any) -> None:
             choices=sorted(TOPOLOGIES),
             help="the topology the live session ran (its stages are replayed one by one)",
         )
+        parser.add_argument(
+            "--from",
+            dest="begin",
+            default=BEGIN,
+            help="BEGIN (default), an ISO 8601 broker time (UTC if no zone) or TOPIC:PARTITION:OFFSET; inclusive",
+        )
+        parser.add_argument("--to", dest="end", default=END, help="END (default), a time or an offset; exclusive")
+        if name == "run":
+            parser.add_argument(
+                "--into-kafka",
+                metavar="NAMESPACE",
+                default=None,
+                help="re-run through Kafka instead: a worker on new topics <prefix>NAMESPACE.*, fed the live inputs",
+            )
+        else:
+            parser.add_argument(
+                "--namespace",
+                default=None,
+                help="compare the outputs of `sq replay run --into-kafka NAMESPACE` (nothing is replayed again)",
+            )
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(handler=handler)
 
 
-def _replayed(topology: str) -> list[StageReplay]:
+def _whole_log_for(window: Window, option: str) -> None:
+    if not window.whole:
+        raise CommandError(
+            f"{option} replays the whole log: leave out --from/--to (a window is replayed in the memory engine)"
+        )
+
+
+def _into_kafka(args: argparse.Namespace) -> int:
+    _whole_log_for(_window(args), "--into-kafka")
+    settings = load_settings()
+    try:
+        with Activity("replaying through Kafka", total=None) as activity:
+            replays = replay_into_kafka(
+                settings,
+                args.into_kafka,
+                args.topology,
+                on_progress=lambda stage, done, total: activity.status(f"stage {stage}: {done:,}/{total:,} inputs"),
+            )
+            stages = [namespace_stage(settings, args.into_kafka, r.stage) for r in replays]
+    except NamespaceError as error:
+        raise CommandError(str(error)) from None
+    except TimeoutError as error:
+        raise CommandError(f"{error}; is the broker up (`sq infra status`)? run again into a new namespace") from None
+    except RuntimeError as error:
+        raise CommandError(f"{error}; fix what the worker says, then run again into a new namespace") from None
+    if args.json:
+        emit_json({r.stage: {**r.as_json(), **stage_json(s)} for r, s in zip(replays, stages, strict=True)})
+        return 0
+    for replay, stage in zip(replays, stages, strict=True):
+        rate = replay.copied / replay.seconds if replay.seconds else 0.0
+        say(
+            f"stage {replay.stage}: {replay.copied:,} input records copied into {replay.topic_prefix}* and applied "
+            f"by a kafka worker in {replay.seconds:.2f} s ({rate:,.0f} records/s; {replay.waits:,} waits for "
+            f"another partition; {replay.own_records:,} of its own records left to it) → {stage.produced:,} outputs"
+        )
+        _say_states(stage, "  ")
+    say(f"compare with the live outputs: sq replay diff --namespace {args.into_kafka}")
+    return 0
+
+
+def _window(args: argparse.Namespace) -> Window:
+    try:
+        return parse_window(args.begin, args.end)
+    except WindowError as error:
+        raise CommandError(str(error)) from None
+
+
+def _replayed(topology: str, window: Window) -> list[StageReplay]:
     try:
         with Activity("replaying") as activity:
-            return replay_topology(load_settings(), topology, on_stage=lambda s: activity.status(f"stage {s}"))
+            return replay_topology(
+                load_settings(), topology, window=window, on_stage=lambda s: activity.status(f"stage {s}")
+            )
+    except WindowError as error:
+        raise CommandError(str(error)) from None
     except (RuntimeError, TimeoutError) as error:
         raise CommandError(f"cannot read the log ({error}); is the broker up (`sq infra status`)?") from None
 
 
+def _say_window(window: Window) -> None:
+    if not window.whole:
+        say(
+            f"window [{window.begin.text}, {window.end.text}): replayed from the beginning of the log (the state at "
+            "--from is rebuilt by replaying what came before it), compared only inside the window"
+        )
+
+
 def run_replay(args: argparse.Namespace) -> int:
-    stages = _replayed(args.topology)
+    if args.into_kafka is not None:
+        return _into_kafka(args)
+    window = _window(args)
+    stages = _replayed(args.topology, window)
     if args.json:
-        emit_json({s.stage: stage_json(s) for s in stages})
+        emit_json({s.stage: {**stage_json(s), "window": window.as_json()} for s in stages})
         return 0
+    _say_window(window)
     for replayed in stages:
         rate = replayed.inputs / replayed.apply_seconds if replayed.apply_seconds else 0.0
         say(
             f"stage {replayed.stage}: {replayed.inputs:,} input records → {replayed.produced:,} outputs "
             f"in {replayed.apply_seconds:.2f} s ({rate:,.0f} records/s; reading {replayed.read_seconds:.2f} s)"
         )
-        for core, digest in replayed.state_hashes.items():
-            live = replayed.live_state_hashes.get(core)
-            say(f"  {core:<10} state {digest}  live changelog {live}  {'same' if live == digest else 'DIFFERENT'}")
+        if not window.whole:
+            say(f"  {replayed.span.stop - replayed.span.start:,} of them inside the window")
+        _say_states(replayed, "  ")
     return 0
 
 
+def _say_states(replayed: StageReplay, indent: str) -> None:
+    if not state_compared(replayed):
+        ends_before = replayed.span.stop < replayed.inputs
+        why = "the window ends before the end of the log" if ends_before else "no live changelog"
+        say(f"{indent}{replayed.stage}: states not compared with the live changelogs ({why})")
+    for core, digest in replayed.state_hashes.items():
+        live = replayed.live_state_hashes.get(core)
+        verdict = ("same" if live == digest else "DIFFERENT") if state_compared(replayed) else ""
+        say(f"{indent}{replayed.stage}/{core:<10} state {digest}  live changelog {live}  {verdict}")
+
+
+def _from_namespace(topology: str, namespace: str) -> list[StageReplay]:
+    settings = load_settings()
+    try:
+        with Activity("reading the namespace and the live outputs"):
+            return [namespace_stage(settings, namespace, stage) for stage in replayable_stages(topology)]
+    except NamespaceError as error:
+        raise CommandError(str(error)) from None
+    except (RuntimeError, TimeoutError) as error:
+        raise CommandError(f"cannot read the log ({error}); is the broker up (`sq infra status`)?") from None
+
+
 def run_diff(args: argparse.Namespace) -> int:
-    diff = diff_session(_replayed(args.topology))
+    window = _window(args)
+    if args.namespace is not None:
+        _whole_log_for(window, "--namespace")
+        diff = diff_session(_from_namespace(args.topology, args.namespace), window)
+    else:
+        diff = diff_session(_replayed(args.topology, window), window)
     if args.json:
         emit_json(diff.as_json())
         return 0 if diff.ok else 1
+    _say_window(window)
     for replayed in diff.stages:
-        for core, digest in replayed.state_hashes.items():
-            live = replayed.live_state_hashes.get(core)
-            say(f"{replayed.stage}/{core:<10} state {digest}  live {live}  {'same' if live == digest else 'DIFFERENT'}")
+        _say_states(replayed, "")
     say(f"{diff.compared:,} events compared, {diff.differences:,} differences")
     if diff.first is not None:
         first = diff.first

@@ -18,12 +18,10 @@ import psycopg
 import pytest
 from _api_server import RunningApi, serve_api
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from api import key_store
 from api.auth import Role
-from connectors.postgres.migrate import migrate
+from connectors.postgres.databases import scratch_database
 from connectors.postgres.sink import run_sink
 from processors.runtime.pipeline import ORDER_PATH
 from processors.runtime.supervisor import start_worker, stop_workers
@@ -38,17 +36,8 @@ OTHER = "ACC-OTHER"  # an account they may not
 @pytest.fixture(scope="module")
 def api_database(infra_settings: Settings) -> Iterator[str]:
     """A new database for the module, migrated; dropped (connections and all) afterwards."""
-    name = f"sqapi_{uuid.uuid4().hex[:12]}"
-    admin_url = infra_settings.database_url
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(admin_url, dbname=name)
-    try:
-        migrate(url)
+    with scratch_database(infra_settings.database_url, "sqapi", migrated=True) as url:
         yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="module")

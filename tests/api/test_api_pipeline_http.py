@@ -133,5 +133,5 @@ def test_an_algorithmic_parent_shows_its_children_and_a_cancel_ends_them(order_p
         unworkable = response.json()["order_id"]
         rejected = wait_for(lambda: _status_in(trader, unworkable, {"REJECTED"}), SETTLE_S, "the reject")
         assert (rejected["last_reason"], rejected["venue"]) == ("INVALID_ORDER", None)
-        assert "VWAP is not available" in rejected["last_detail"]
+        assert "VWAP needs end_time or params.duration_s" in rejected["last_detail"]
         assert trader.get(f"/v1/orders/{unworkable}/children").json() == []

@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from confluent_kafka import KafkaException
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
+from connectors.postgres.databases import scratch_database
 from settings import Settings
 from topics.admin import delete_prefixed_topics
 
@@ -57,24 +55,17 @@ def _free_port() -> int:
 @pytest.fixture
 def stack_env(infra_settings: Settings) -> Iterator[StackEnv]:
     """A new database and topic prefix for one stack; the database and every prefixed topic go afterwards."""
-    name = f"sqdemo_{uuid.uuid4().hex[:12]}"
-    admin_url = infra_settings.database_url
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    settings = infra_settings.with_topic_prefix(f"t{uuid.uuid4().hex[:10]}.").with_database_url(
-        make_conninfo(admin_url, dbname=name)
-    )
-    port = _free_port()
-    env = {**os.environ, **settings.as_env(), "SQ_API_HOST": "127.0.0.1", "SQ_API_PORT": str(port)}
-    try:
-        yield StackEnv(settings, port, env)
-    finally:
+    with scratch_database(infra_settings.database_url, "sqdemo") as url:
+        settings = infra_settings.with_topic_prefix(f"t{uuid.uuid4().hex[:10]}.").with_database_url(url)
+        port = _free_port()
+        env = {**os.environ, **settings.as_env(), "SQ_API_HOST": "127.0.0.1", "SQ_API_PORT": str(port)}
         try:
-            delete_prefixed_topics(settings)
-        except KafkaException as error:  # best effort: a failure leaves only clutter
-            warnings.warn(f"could not delete the topics of {settings.topic_prefix}: {error}", stacklevel=1)
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            yield StackEnv(settings, port, env)
+        finally:
+            try:
+                delete_prefixed_topics(settings)
+            except KafkaException as error:  # best effort: a failure leaves only clutter
+                warnings.warn(f"could not delete the topics of {settings.topic_prefix}: {error}", stacklevel=1)
 
 
 def _worker_pids_of(stack: StackEnv) -> set[int]:

@@ -3,17 +3,14 @@ log than the broker's is rebuilt from this one before the sink starts (it would 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from connectors.postgres.migrate import migrate
+from connectors.postgres.databases import scratch_database
 from connectors.postgres.sink import SinkOptions, run_sink
 from deploy.stack import reconcile_projections
 from infra import postgres_server
@@ -36,17 +33,8 @@ def test_each_home_has_a_database_folder_of_its_own_as_root(monkeypatch: pytest.
 @pytest.fixture
 def own_database(catalogue_topics: Settings) -> Iterator[Settings]:
     """The test's topics and a migrated database of its own on the session's server."""
-    name = f"sqtest_{uuid.uuid4().hex[:12]}"
-    admin_url = catalogue_topics.database_url
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(admin_url, dbname=name)
-    migrate(url)
-    try:
+    with scratch_database(catalogue_topics.database_url, "sqtest", migrated=True) as url:
         yield replace(catalogue_topics, external_database_url=url)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.mark.integration

@@ -22,14 +22,14 @@ from running_path import RunningPath, wait_for
 
 from connectors.audit.index import catch_up
 from connectors.audit.read import UnknownOrder, audit_order
+from connectors.postgres.databases import scratch_database
 from processors.runtime.pipeline import STAGES
 from schemas.codec import default_codec
 from schemas.names import KILL_SWITCH
 from schemas.scales import PRICE_SCALE, QUANTITY_SCALE
 from settings import Settings
-from tests.kit.databases import scratch_database
 from topics.admin import create_topics, delete_prefixed_topics
-from topics.catalogue import CATALOGUE, ORDERS_EVENTS
+from topics.catalogue import CATALOGUE, ORDERS_COMMANDS, ORDERS_EVENTS
 from topics.client import read_topic
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ STARTUP_S = 120
 
 @pytest.fixture(scope="module")
 def single(infra_settings: Settings) -> Iterator[RunningPath]:
-    with scratch_database(infra_settings.database_url, "sqaudit") as database:
+    with scratch_database(infra_settings.database_url, "sqaudit", migrated=True) as database:
         settings = infra_settings.with_topic_prefix(f"a{uuid.uuid4().hex[:10]}.").with_database_url(database)
         create_topics(settings, CATALOGUE)
         running = RunningPath(settings, "single")
@@ -261,3 +261,66 @@ def test_a_session_with_fills_cancels_amends_rejects_a_kill_switch_and_a_killed_
     assert diff["compared"] > 1000 and stage["forced_orderings"] == 0
     assert set(stage["state_hashes"]) == set(STAGES["orderpath"].cores)  # every core of the stage, the router too
     assert stage["state_hashes"] == stage["live_state_hashes"]
+
+
+def _replay_diff(env: dict[str, str], *window: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sq.cli", "replay", "diff", *window, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"
+
+
+@pytest.mark.timeout(600)
+def test_a_window_of_the_session_replays_with_no_difference_and_a_window_past_the_end_or_inverted_is_refused(
+    single: RunningPath,
+) -> None:
+    """After the session above: a window from mid-log (a time) to an offset, and one to the end of the log."""
+    env = {**os.environ, **single.settings.as_env()}
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    seller, buyer = f"{account}-S", f"{account}-B"
+    symbol = f"X{account[-6:]}"
+    sell = single.new_order(seller, symbol, "SELL", LOT, PRICE)
+    wait_for(lambda: _status(single, sell["order_id"]) == "NEW", STARTUP_S, "the sell to rest")
+    mark = time.time()  # the window starts after the sell rested: its fill is the replay's state before --from
+    buy = single.new_order(buyer, symbol, "BUY", LOT, PRICE)
+    wait_for(lambda: _status(single, sell["order_id"]) == "FILLED", 30, "the sell to fill")
+    later = single.new_order(buyer, symbol, "BUY", LOT, PRICE)
+    wait_for(lambda: _status(single, later["order_id"]) == "NEW", 30, "the later buy to rest")
+    command_at = {
+        default_codec().decode(r.value).record["meta"]["event_id"]: f"orders.commands:{r.partition}:{r.offset}"
+        for r in read_topic(single.settings, ORDERS_COMMANDS)
+        if r.value is not None
+    }
+
+    to_end = _replay_diff(env, "--from", _iso(mark))
+    diff = json.loads(to_end.stdout)
+    assert diff["differences"] == 0 and diff["first_divergence"] is None, json.dumps(diff["first_divergence"])
+    assert to_end.returncode == 0 and diff["ok"] and diff["window"]["replayed_from"] == "BEGIN"
+    stage = diff["stages"]["orderpath"]
+    assert 2 <= stage["window_inputs"] < stage["inputs"] == stage["replayed_inputs"]  # the buys, and mid-log
+    assert stage["state_compared"] and stage["state_hashes"] == stage["live_state_hashes"]
+    assert diff["compared"] >= 6  # at least the buys' decisions, order events and executions
+
+    # From the buy's command up to the later one (exclusive): the fill, compared; the state is not (it is later).
+    bounded = _replay_diff(
+        env, "--from", command_at[buy["meta"]["event_id"]], "--to", command_at[later["meta"]["event_id"]]
+    )
+    window = json.loads(bounded.stdout)
+    assert bounded.returncode == 0 and window["ok"] and window["differences"] == 0, window["first_divergence"]
+    stage = window["stages"]["orderpath"]
+    assert 1 <= stage["window_inputs"] < stage["inputs"] and not stage["state_compared"]
+    assert 3 <= window["compared"] < diff["compared"]
+
+    past = _replay_diff(env, "--from", _iso(time.time() + 3600))
+    assert past.returncode != 0 and "is past the end of stage orderpath's inputs" in past.stderr, past.stderr
+    assert "give an earlier --from" in past.stderr
+    inverted = _replay_diff(env, "--from", _iso(mark), "--to", _iso(mark - 60))
+    assert inverted.returncode != 0 and "the window is inverted or empty" in inverted.stderr, inverted.stderr

@@ -1,6 +1,7 @@
 """Execution algorithms through the running order path (the single topology's worker, the real broker) on the
 shipped sample market: a TWAP and a POV parent fill completely, every child has a risk decision, and a kill
-switch mid-run cancels the children still working and stops the algorithm."""
+switch mid-run cancels the children still working and stops the algorithm; VWAP, IS, PEG and SNIPER parents
+fill too (PEG and SNIPER on the order book stage's md.book.top)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def running(infra_settings: Settings) -> Iterator[tuple[RunningPath, Market]]:
     settings = infra_settings.with_topic_prefix(f"x{uuid.uuid4().hex[:10]}.")
     create_topics(settings, CATALOGUE)
     path = RunningPath(settings, "single")
-    path.start()
+    path.start((*path.stages, "orderbook"))  # the order book's md.book.top: PEG's and SNIPER's view
     stop = threading.Event()
     ticker = threading.Thread(target=run_ticker, args=(settings, 0.2, stop), daemon=True)
     ticker.start()
@@ -156,6 +157,44 @@ def test_a_twap_and_a_pov_parent_fill_completely_and_every_child_is_decided(
     assert all(decisions.get(c["order_id"]) is True for c in twap_children + pov_children)
     latest = _latest(path, account)
     assert all(latest[c["order_id"]]["status"] == "FILLED" for c in twap_children + pov_children)
+
+
+def test_a_vwap_an_is_a_peg_and_a_sniper_parent_fill_completely(running: tuple[RunningPath, Market]) -> None:
+    path, market = running
+    account = f"ACC-{uuid.uuid4().hex[:8]}"
+    quantity = QUANTITY_SCALE // 100
+    above = market.last_price * 1_002 // 1_000  # a buy limit a little above the market: liquidity shows within it
+    horizon = {"duration_s": "3", "slices": "3"}
+    parents = {
+        "VWAP": _parent(path, account, quantity, {"algo": "VWAP", "params": horizon}),
+        "IS": _parent(
+            path,
+            account,
+            quantity,
+            {"algo": "IMPLEMENTATION_SHORTFALL", "params": {**horizon, "volatility": "0.5", "urgency": "1e6"}},
+        ),
+        "PEG": _parent(
+            path, account, quantity, {"algo": "PEG", "params": {"peg": "market"}}, order_type="LIMIT", price=above
+        ),
+        "SNIPER": _parent(path, account, quantity, {"algo": "SNIPER"}, order_type="LIMIT", price=above),
+    }
+    deadline = time.monotonic() + SETTLE_S
+    while not all(_status(path, account, parent, "FILLED") for parent in parents.values()):
+        assert time.monotonic() < deadline, f"not filled within {SETTLE_S} s: {_statuses(path, account, parents)}"
+        market.play(100)  # the books move: PEG re-pegs, SNIPER sees liquidity within its limit
+        time.sleep(0.5)
+    latest = _latest(path, account)
+    for algo, parent in parents.items():
+        placed = _children(path, parent)
+        assert placed, f"{algo} worked through children"
+        assert sum(latest[c["order_id"]]["cum_quantity"] for c in placed) == quantity
+    assert all(c["time_in_force"] == "IOC" for c in _children(path, parents["SNIPER"]))
+    assert all(c["price"] <= above for c in _children(path, parents["PEG"])), "never beyond the cap"
+
+
+def _statuses(path: RunningPath, account: str, parents: dict[str, str]) -> dict[str, str | None]:
+    latest = _latest(path, account)
+    return {algo: latest.get(parent, {}).get("status") for algo, parent in parents.items()}
 
 
 def test_a_kill_switch_mid_run_cancels_the_remaining_children(running: tuple[RunningPath, Market]) -> None:

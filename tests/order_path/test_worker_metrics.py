@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from running_path import RunningPath, wait_for
 
 from api.metrics import ApiMetrics
+from connectors.postgres.databases import scratch_database
 from processors.risk.limits import DEFAULT_LIMITS
 from processors.runtime.metrics import ProcessMetrics
 from schemas.names import KILL_SWITCH
@@ -47,15 +48,18 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def running(infra_settings: Settings) -> Iterator[RunningPath]:
-    settings = replace(infra_settings.with_topic_prefix(f"m{uuid.uuid4().hex[:10]}."), metrics_port=_free_port())
-    create_topics(settings, CATALOGUE)
-    path = RunningPath(settings, "single")
-    path.start(("orderpath",))
-    try:
-        yield path
-    finally:
-        path.stop()
-        delete_prefixed_topics(settings)
+    # `sq status` reads the sink's stored offsets: a migrated database of its own, never the shared one's state
+    with scratch_database(infra_settings.database_url, "sqmetrics", migrated=True) as database:
+        prefixed = infra_settings.with_topic_prefix(f"m{uuid.uuid4().hex[:10]}.").with_database_url(database)
+        settings = replace(prefixed, metrics_port=_free_port())
+        create_topics(settings, CATALOGUE)
+        path = RunningPath(settings, "single")
+        path.start(("orderpath",))
+        try:
+            yield path
+        finally:
+            path.stop()
+            delete_prefixed_topics(settings)
 
 
 def _scrape(port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

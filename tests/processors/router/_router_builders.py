@@ -11,11 +11,18 @@ from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import ORDER_PATH
 from processors.runtime.registry import core_class
 from schemas.codec import default_codec
-from schemas.names import CLOCK_TICK, KILL_SWITCH, NEW_ORDER
+from schemas.names import BOOK_TOP, CLOCK_TICK, KILL_SWITCH, NEW_ORDER
 from schemas.statuses import TERMINAL_STATUSES
-from tests.kit.books import depth_snapshot
+from tests.kit.books import Levels, depth_levels, depth_snapshot
 from tests.kit.events import ACCOUNT, SYMBOL, T0, P, Q, S, command, meta, new_order_record, trade
-from topics.catalogue import CLOCK_TICKS, CONTROL_EVENTS, ORDERS_CHILD_COMMANDS, ORDERS_EVENTS, RISK_DECISIONS
+from topics.catalogue import (
+    CLOCK_TICKS,
+    CONTROL_EVENTS,
+    MD_BOOK_TOP,
+    ORDERS_CHILD_COMMANDS,
+    ORDERS_EVENTS,
+    RISK_DECISIONS,
+)
 
 MARKET_PRICE = 100 * P
 
@@ -39,6 +46,30 @@ def tick(t: int) -> Event:
 
 def ticks(start: int, end: int, every: int = S) -> list[Event]:
     return [tick(t) for t in range(start, end + 1, every)]
+
+
+def book_top(sequence: int, bids: Levels, asks: Levels, *, t: int, stale: bool = False) -> Event:
+    """The order book's view of the symbol (best levels first), as the router reads it from md.book.top."""
+    bid, ask = next(iter(bids), (None, None)), next(iter(asks), (None, None))
+    record = {
+        "meta": meta(t, "orderbook"),
+        "venue": "sim",
+        "symbol": SYMBOL,
+        "sequence": sequence,
+        "bid_price": bid[0],
+        "bid_quantity": bid[1],
+        "ask_price": ask[0],
+        "ask_quantity": ask[1],
+        "bids": depth_levels(bids),
+        "asks": depth_levels(asks),
+        "stale": stale,
+    }
+    return Event(MD_BOOK_TOP, SYMBOL, BOOK_TOP, record, t)
+
+
+def market(sequence: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]], *, t: int) -> list[Event]:
+    """The same book as the venue fills against (md.depth) and as the router sees it (md.book.top)."""
+    return [depth_snapshot(sequence, bids, asks, t=t), book_top(sequence, bids, asks, t=t)]
 
 
 def kill_switch(*, cancel_open_orders: bool, t: int, account: str = ACCOUNT) -> Event:

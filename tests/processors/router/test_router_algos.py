@@ -3,6 +3,9 @@ children placed by event time, decided by risk, filled by the venue and rolled u
 
 from __future__ import annotations
 
+import math
+
+import pytest
 from _router_builders import (
     T0,
     P,
@@ -17,6 +20,7 @@ from _router_builders import (
     instruction,
     kill_switch,
     last_event,
+    market,
     open_children,
     parent,
     send_all,
@@ -74,6 +78,42 @@ def test_twap_min_slice_makes_fewer_larger_slices() -> None:
     path.send(new)
     send_all(path, ticks(T0 + S, T0 + 60 * S))
     assert [child["quantity"] for child in children(path, parent_id)] == [5 * Q, 5 * Q]  # 10 // 4: two slices
+
+
+def test_vwap_slices_follow_the_given_volume_profile_and_the_parent_fills() -> None:
+    path = engine()
+    send_all(path, deep_book())
+    parent_id, new = parent(
+        "vwap-1", instruction("VWAP", params={"duration_s": "40", "profile": "1,3,0,4"}), quantity=8 * Q
+    )
+    path.send(new)
+    send_all(path, ticks(T0 + S, T0 + 40 * S))
+    placed = children(path, parent_id)
+    assert [child["quantity"] for child in placed] == [Q, 3 * Q, 4 * Q], "the empty bucket sends nothing"
+    assert [child["meta"]["event_time_us"] for child in placed] == [T0, T0 + 10 * S, T0 + 30 * S]
+    assert all(decided(path)[child["order_id"]] for child in placed)
+    done = last_event(path, parent_id)
+    assert (done["status"], done["cum_quantity"]) == ("FILLED", 8 * Q)
+
+
+def test_implementation_shortfall_front_loads_on_the_almgren_chriss_trajectory() -> None:
+    path = engine()
+    send_all(path, deep_book())
+    # sigma = 0.5 / sqrt(day), urgency 1e4: kappa = 50 per day, kappa*T = 50 x 1 h / 24 h ~ 2.08
+    params = {"duration_s": "3600", "slices": "6", "volatility": "0.5", "urgency": "1e4"}
+    parent_id, new = parent("is-1", instruction("IMPLEMENTATION_SHORTFALL", params=params), quantity=100 * Q)
+    path.send(new)
+    send_all(path, ticks(T0 + 60 * S, T0 + 3600 * S, 60 * S))
+    placed = children(path, parent_id)
+    sizes = [child["quantity"] for child in placed]
+    kappa_horizon = 50 / 24
+    holdings = [100 * Q * math.sinh(kappa_horizon * (1 - j / 6)) / math.sinh(kappa_horizon) for j in range(7)]
+    expected = [holdings[j] - holdings[j + 1] for j in range(6)]
+    assert len(sizes) == 6 and sum(sizes) == 100 * Q
+    assert all(abs(size - want) <= 1 for size, want in zip(sizes, expected, strict=True))
+    assert sizes == sorted(sizes, reverse=True), "urgency front-loads the parent"
+    assert [child["meta"]["event_time_us"] for child in placed] == [T0 + n * 600 * S for n in range(6)]
+    assert last_event(path, parent_id)["status"] == "FILLED"
 
 
 def test_pov_keeps_within_one_trade_of_its_target_share_of_traded_volume() -> None:
@@ -216,3 +256,72 @@ def test_a_restart_from_a_checkpoint_continues_exactly() -> None:
     assert restarted.outputs == straight.outputs
     assert len(children(restarted, parent_id)) == 5
     assert last_event(restarted, parent_id)["status"] == "FILLED"
+
+
+@pytest.mark.parametrize("algo", ["PEG", "SNIPER"])
+def test_a_restart_keeps_the_book_view_and_continues_exactly(algo: str) -> None:
+    parent_id, new = parent(f"{algo}-x", instruction(algo), order_type="LIMIT", price=100 * P, quantity=6 * Q)
+    events = [*market(1, [(99 * P, 5 * Q)], [(100 * P, Q)], t=T0), trade(100 * P, Q, t=T0), new]
+    for n in range(2, 8):  # the book moves each second: PEG re-pegs, SNIPER takes what shows within its limit
+        events += market(n, [((92 + n) * P, 5 * Q)], [(100 * P, Q)], t=T0 + n * S)
+    straight = engine()
+    send_all(straight, events)
+    interrupted = engine()
+    send_all(interrupted, events[:7])
+    interrupted.checkpoint()
+    restarted = interrupted.restarted()
+    send_all(restarted, events[7:])
+    assert restarted.outputs == straight.outputs
+    # PEG: one child on arrival and one per move of the bid; SNIPER: the one lot shown, on each view until done
+    assert len(children(restarted, parent_id)) == {"PEG": 7, "SNIPER": 6}[algo]
+
+
+def test_a_peg_follows_the_book_by_cancel_and_replace_and_never_crosses_its_cap() -> None:
+    path = engine()
+    cap = 100 * P + P // 2
+    send_all(path, market(1, [(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0))
+    path.send(trade(100 * P, Q, t=T0))
+    parent_id, new = parent("peg-1", instruction("PEG"), order_type="LIMIT", price=cap, quantity=4 * Q)
+    path.send(new)
+    send_all(path, market(2, [(99 * P + P // 2, 5 * Q)], [(101 * P, 5 * Q)], t=T0 + S))
+    send_all(path, market(3, [(101 * P, 5 * Q)], [(102 * P, 5 * Q)], t=T0 + 2 * S))  # the bid above the cap
+    send_all(path, market(4, [(101 * P, 5 * Q)], [(102 * P, 3 * Q)], t=T0 + 3 * S))  # the peg does not move
+    prices = [child["price"] for child in children(path, parent_id)]
+    assert prices == [99 * P, 99 * P + P // 2, cap], "pegged to the best bid, re-pegged as it moved, capped"
+    assert len(child_cancels(path)) == 2, "each re-peg cancelled the resting child first"
+    assert len(open_children(path, parent_id)) == 1, "one child rests at a time"
+    assert all(child["quantity"] == 4 * Q and child["time_in_force"] == "GTC" for child in children(path, parent_id))
+    path.send(trade(100 * P, 4 * Q, t=T0 + 4 * S))  # prints through the resting buy at the cap
+    done = last_event(path, parent_id)
+    assert (done["status"], done["cum_quantity"], done["avg_price"]) == ("FILLED", 4 * Q, cap)
+
+
+def test_a_mid_peg_with_an_offset_rests_inside_the_spread() -> None:
+    path = engine()
+    send_all(path, market(1, [(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0))
+    path.send(trade(100 * P, Q, t=T0))
+    execution = instruction("PEG", peg_offset=-P // 4, params={"peg": "mid"})
+    parent_id, new = parent("peg-mid", execution, order_type="LIMIT", price=99 * P, side="SELL", quantity=2 * Q)
+    path.send(new)
+    assert [child["price"] for child in children(path, parent_id)] == [100 * P + P // 4], "a sell pegs at mid + 0.25"
+
+
+def test_a_sniper_takes_only_liquidity_at_or_better_than_its_limit_and_otherwise_shows_nothing() -> None:
+    path = engine()
+    send_all(path, market(1, [(99 * P, 5 * Q)], [(101 * P, 5 * Q)], t=T0))
+    path.send(trade(100 * P, Q, t=T0))
+    parent_id, new = parent("snipe-1", instruction("SNIPER"), order_type="LIMIT", price=100 * P, quantity=5 * Q)
+    path.send(new)
+    send_all(path, ticks(T0 + S, T0 + 5 * S))
+    assert not children(path, parent_id), "nothing within the limit: nothing shown"
+    send_all(path, market(2, [(99 * P, 5 * Q)], [(100 * P, 2 * Q), (101 * P, 5 * Q)], t=T0 + 6 * S))
+    send_all(path, ticks(T0 + 7 * S, T0 + 9 * S))
+    send_all(path, market(3, [(99 * P, 5 * Q)], [(99 * P + P // 2, Q), (100 * P, 4 * Q)], t=T0 + 10 * S))
+    taken = children(path, parent_id)
+    assert [(child["quantity"], child["price"], child["time_in_force"]) for child in taken] == [
+        (2 * Q, 100 * P, "IOC"),
+        (3 * Q, 100 * P, "IOC"),  # 5 shown within the limit, 3 left to do
+    ]
+    assert not open_children(path, parent_id), "an IOC child never rests"
+    done = last_event(path, parent_id)
+    assert (done["status"], done["cum_quantity"]) == ("FILLED", 5 * Q)

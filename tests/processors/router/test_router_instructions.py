@@ -13,6 +13,9 @@ from processors.algos.plan import InvalidInstruction, plan_for
 from tests.kit.events import new_order_record
 from topics.catalogue import VENUE_ORDERS
 
+IS = "IMPLEMENTATION_SHORTFALL"
+LIMIT = {"order_type": "LIMIT", "price": 100 * P}
+
 
 @pytest.mark.parametrize(
     ("execution", "terms", "fragment"),
@@ -33,14 +36,28 @@ from topics.catalogue import VENUE_ORDERS
         (instruction("ICEBERG", display_quantity=Q), {}, "ICEBERG works LIMIT parents only"),
         (instruction("ICEBERG"), {"order_type": "LIMIT", "price": 100 * P}, "needs display_quantity"),
         (instruction("ICEBERG", display_quantity=20 * Q), {"order_type": "LIMIT", "price": 100 * P}, "at most"),
-        (instruction("VWAP"), {}, "VWAP is not available"),
-        (instruction("PEG"), {}, "PEG is not available"),
         (instruction("SMART", participation_bps=10), {}, "SMART does not take participation_bps"),
         (instruction("SMART", params={"split": "even"}), {}, "SMART takes no parameter(s) split"),
         (instruction("TWAP", params={"duration_s": "60"}), {"time_in_force": "IOC"}, "GTC, DAY or GTD"),
-        (instruction("IMPLEMENTATION_SHORTFALL"), {}, "IMPLEMENTATION_SHORTFALL is not available"),
-        (instruction("SNIPER"), {}, "SNIPER is not available"),
         (instruction("TWAP", params={"duration_s": "60"}), {"order_type": "STOP", "stop_price": 100 * P}, "MARKET or"),
+        (instruction("VWAP"), {}, "VWAP needs end_time or params.duration_s"),
+        (instruction("VWAP", params={"duration_s": "60", "profile": "1,x"}), {}, "comma-separated numbers"),
+        (instruction("VWAP", params={"duration_s": "60", "profile": "0,0"}), {}, "positive sum"),
+        (instruction("VWAP", params={"duration_s": "60", "profile": "1,-1,3"}), {}, "0 or more"),
+        (instruction("VWAP", params={"duration_s": "60", "profile": "1,2", "slices": "3"}), {}, "params.slices"),
+        (instruction("VWAP", display_quantity=Q, params={"duration_s": "60"}), {}, "does not take display_quantity"),
+        (instruction(IS, params={"duration_s": "60", "volatility": "0.03"}), {}, "needs params.volatility"),
+        (instruction(IS, params={"duration_s": "60", "urgency": "1"}), {}, "needs params.volatility"),
+        (instruction(IS, params={"duration_s": "60", "volatility": "-1", "urgency": "1"}), {}, "params.volatility"),
+        (instruction(IS, params={"duration_s": "60", "volatility": "0.03", "urgency": "-2"}), {}, "params.urgency"),
+        (instruction(IS, params={"volatility": "0.03", "urgency": "1"}), {}, "needs end_time or params.duration_s"),
+        (instruction(IS, params={"duration_s": "86400", "volatility": "1", "urgency": "1e6"}), {}, "kappa*T = 1000"),
+        (instruction("PEG"), {}, "PEG works LIMIT parents only"),
+        (instruction("PEG", params={"peg": "last"}), LIMIT, "params.peg must be primary, mid or market, not 'last'"),
+        (instruction("PEG", display_quantity=Q), LIMIT, "PEG does not take display_quantity"),
+        (instruction("SNIPER"), {}, "SNIPER works LIMIT parents only"),
+        (instruction("SNIPER", peg_offset=P), LIMIT, "SNIPER does not take peg_offset"),
+        (instruction("SNIPER", params={"min_take": "0"}), LIMIT, "params.min_take must be positive"),
     ],
 )
 def test_a_bad_instruction_rejects_the_parent_with_the_reason(
