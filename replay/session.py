@@ -180,7 +180,7 @@ class StageLog:
 
 
 def read_stage_log(settings: Settings, stage: str, codec: Codec) -> StageLog:
-    pipeline = MemoryEngine(stage_factories(stage), name=stage).pipeline
+    pipeline = MemoryEngine(stage_factories(stage, settings), name=stage).pipeline
     began = time.monotonic()
     inputs: list[ConsumedRecord] = []
     checks: list[InputCheck] = []
@@ -222,7 +222,7 @@ def read_stage_log(settings: Settings, stage: str, codec: Codec) -> StageLog:
 
 
 def replay_stage(settings: Settings, stage: str, codec: Codec, window: Window = WHOLE_LOG) -> StageReplay:
-    engine = MemoryEngine(stage_factories(stage), name=stage)
+    engine = MemoryEngine(stage_factories(stage, settings), name=stage)
     pipeline = engine.pipeline
     result = StageReplay(stage)
     all_inputs = (*pipeline.inputs, *pipeline.broadcast_inputs)

@@ -17,6 +17,11 @@ Environment variables (all optional):
   see the same counts (``sq topics create`` reports a live topic whose count differs), read once at start.
 - ``SQ_LOG_FORMAT``: ``json`` (one JSON object a line, with the correlation id of the event in hand) or
   ``text`` (for humans at a terminal); default ``json``. ``SQ_LOG_LEVEL``: default ``INFO``.
+- ``SQ_VENUES``: the named simulated venues, comma-separated ``name=maker_bps/taker_bps/latency_us`` (fees in
+  integer basis points of notional, negative = rebate; latency in event-time microseconds between an order
+  message arriving and the venue handling it), e.g. ``sim=2/5/0,fast=1/4/500``. Unset: the single venue
+  ``sim`` at the venue core's defaults (``processors.venue.config``). Every venue mirrors the symbol's market
+  feed (``md.depth``, ``md.trades``); a venue an order names that is not listed trades at the defaults.
 """
 
 from __future__ import annotations
@@ -62,6 +67,41 @@ def catalogue_partitions(env: Mapping[str, str] | None = None) -> tuple[int, int
 LOG_FORMATS = ("json", "text")
 
 
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    """One named simulated venue of ``SQ_VENUES``."""
+
+    name: str
+    maker_fee_bps: int
+    taker_fee_bps: int
+    latency_us: int
+
+
+DEFAULT_VENUE = VenueSpec("sim", maker_fee_bps=2, taker_fee_bps=5, latency_us=0)  # unset SQ_VENUES: this alone
+
+
+def parse_venues(text: str) -> tuple[VenueSpec, ...]:
+    """``SQ_VENUES`` as venue specs; ValueError naming the part that is wrong."""
+    specs: list[VenueSpec] = []
+    for part in (p.strip() for p in text.split(",")):
+        name, equals, terms = part.partition("=")
+        numbers = terms.split("/")
+        if not equals or not name.strip() or len(numbers) != 3:
+            raise ValueError(f"SQ_VENUES part {part!r}: write name=maker_bps/taker_bps/latency_us, e.g. sim=2/5/0")
+        try:
+            maker, taker, latency = (int(n) for n in numbers)
+        except ValueError:
+            raise ValueError(f"SQ_VENUES part {part!r}: fees and latency must be whole numbers") from None
+        if latency < 0:
+            raise ValueError(f"SQ_VENUES part {part!r}: latency_us must not be negative")
+        if "|" in name:  # processors.core.STATE_SUBKEY_SEPARATOR: a venue name is part of state keys
+            raise ValueError(f"SQ_VENUES part {part!r}: a venue name must not contain '|'")
+        if any(spec.name == name.strip() for spec in specs):
+            raise ValueError(f"SQ_VENUES names venue {name.strip()!r} twice")
+        specs.append(VenueSpec(name.strip(), maker, taker, latency))
+    return tuple(specs)
+
+
 def _log_format(value: str) -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"SQ_LOG_FORMAT={value!r}: choose one of {', '.join(LOG_FORMATS)}")
@@ -81,6 +121,7 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     log_format: str = "json"
     log_level: str = "INFO"
+    venues: tuple[VenueSpec, ...] = ()  # empty: the venue core's single default venue
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +138,7 @@ class Settings:
             metrics_host=env.get("SQ_METRICS_HOST", "127.0.0.1"),
             log_format=_log_format(env.get("SQ_LOG_FORMAT", "json")),
             log_level=env.get("SQ_LOG_LEVEL", "INFO").upper(),
+            venues=parse_venues(env["SQ_VENUES"]) if env.get("SQ_VENUES") else (),
         )
 
     @property
@@ -136,6 +178,10 @@ class Settings:
         }
         if self.metrics_port is not None:
             env["SQ_METRICS_PORT"] = str(self.metrics_port)
+        if self.venues:
+            env["SQ_VENUES"] = ",".join(
+                f"{v.name}={v.maker_fee_bps}/{v.taker_fee_bps}/{v.latency_us}" for v in self.venues
+            )
         if self.external_kafka:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.external_kafka
         if self.external_database_url:

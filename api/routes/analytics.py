@@ -141,6 +141,9 @@ class VenueCostsPublic(BaseModel):
     notional: float
     fees: float
     fee_bps: float | None
+    price_improvement_bps: float | None = Field(
+        None, description="This venue's fills against the consolidated BBO when their orders were decided (bps)."
+    )
 
 
 class TcaPublic(BaseModel):
@@ -170,6 +173,14 @@ class TcaPublic(BaseModel):
     implementation_shortfall_bps: float | None
     fees: float
     fees_by_venue: dict[str, VenueCostsPublic]
+    price_improvement_bps: float | None = Field(
+        None,
+        description="Best execution: the fills against the consolidated best offer (buy) or bid (sell) when "
+        "each fill's order was decided, in bps; positive when they beat it.",
+    )
+    at_or_better_than_bbo: float | None = Field(
+        None, description="Share of the measured quantity filled at or better than the consolidated BBO."
+    )
 
 
 def _unavailable(error: AnalyticsError) -> ApiProblem:

@@ -43,7 +43,14 @@ def order_tca(conn: psycopg.Connection[Any], settings: Settings, order: Order) -
     """The TCA of ``order``: on its children's fills when it has children, else on its own."""
     found = read_models.order_fills(conn, order.order_id)
     fills = [
-        Fill(r.event_time_us, r.event["venue"], r.event["last_quantity"], r.event["last_price"], r.event["fee"])
+        Fill(
+            r.event_time_us,
+            r.event["venue"],
+            r.event["last_quantity"],
+            r.event["last_price"],
+            r.event["fee"],
+            found.created_us.get(r.order_id),
+        )
         for r in found.events
     ]
     subject = order_under_analysis(order, found.children, fills)

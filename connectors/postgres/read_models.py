@@ -221,6 +221,7 @@ class OrderFills:
 
     children: int  # orders that name it as their parent
     events: list[OrderEventRow]  # in event time
+    created_us: dict[str, int]  # each filled order's creation (its first event): when it was decided
 
 
 def order_fills(conn: psycopg.Connection[Any], order_id: str) -> OrderFills:
@@ -234,7 +235,11 @@ def order_fills(conn: psycopg.Connection[Any], order_id: str) -> OrderFills:
     ).format(_EVENT_COLUMNS, owners)
     with conn.cursor(row_factory=class_row(OrderEventRow)) as cur:
         events = cur.execute(query, (order_id, sorted(FILL_EVENT_TYPES))).fetchall()
-    return OrderFills(int(children), events)
+    filled = sorted({row.order_id for row in events})
+    created = conn.execute(
+        "SELECT order_id, created_time_us FROM orders WHERE order_id = ANY(%s)", (filled,)
+    ).fetchall()
+    return OrderFills(int(children), events, {str(order): int(time_us) for order, time_us in created})
 
 
 # -- fills --------------------------------------------------------------------------------------------------

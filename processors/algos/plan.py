@@ -29,6 +29,9 @@ Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
   reference plus the offset, a sell at the reference minus it, so a positive offset is more aggressive).
 - SNIPER: a LIMIT parent; ``params.min_take`` (a quantity: take only when at least this shows, or the
   remainder; default none).
+- SMART: no parameters. On each book change it sweeps the unplaced quantity over the named venues by displayed
+  liquidity at or better than the parent's limit, net of taker fees, latency breaking ties
+  (``processors.algos.smart``): one IOC child per venue; what the book does not show waits for the next change.
 """
 
 from __future__ import annotations
@@ -55,11 +58,6 @@ PEG_REFERENCES: Final = frozenset({"PRIMARY", "MID", "MARKET"})
 DAY_US: Final = 86_400 * SECOND_US
 MAX_KAPPA_HORIZON: Final = 50.0  # IS: kappa*T beyond this front-loads all but nothing into the first slice
 
-# Algorithms the schema names that this router does not run: refused with the reason, never sent as is.
-NOT_AVAILABLE: Final = {
-    "SMART": "SMART multi-venue routing is not available in this router yet; name a venue instead",
-}
-
 
 class InvalidInstruction(ValueError):
     """The reason an execution instruction cannot be worked (the parent is rejected with it)."""
@@ -73,8 +71,6 @@ def plan_for(order: Mapping[str, Any]) -> Record:
     """The plan of a NewOrder's execution instruction (raises ``InvalidInstruction``)."""
     instruction: Mapping[str, Any] = order["execution"]
     algo: str = instruction["algo"]
-    if algo in NOT_AVAILABLE:
-        raise InvalidInstruction(NOT_AVAILABLE[algo])
     builder = _BUILDERS.get(algo)
     if builder is None:
         raise InvalidInstruction(f"unknown algorithm {algo}")
@@ -271,6 +267,13 @@ def _iceberg(
     return {"display": display, "variance_pct": float(variance or 0), "refresh_us": int((refresh or 0) * SECOND_US)}
 
 
+def _smart(
+    order: Mapping[str, Any], instruction: Mapping[str, Any], params: _Params, start: int, end: int | None
+) -> Record:
+    _no_fields("SMART", instruction, "participation_bps", "display_quantity", "peg_offset")
+    return {}
+
+
 _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any], _Params, int, int | None], Record]]] = {
     "TWAP": _twap,
     "POV": _pov,
@@ -279,4 +282,5 @@ _BUILDERS: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any], _P
     "IMPLEMENTATION_SHORTFALL": _implementation_shortfall,
     "PEG": _peg,
     "SNIPER": _sniper,
+    "SMART": _smart,
 }

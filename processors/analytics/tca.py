@@ -9,7 +9,7 @@ is a cost to the order's owner, for buys and sells alike.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
@@ -25,6 +25,7 @@ class Fill:
     quantity: int  # fixed point, as on the wire
     price: int
     fee: int  # cash fixed point; negative for a rebate
+    decided_us: int | None = None  # when the filled order was decided (its creation); None: the fill's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class VenueCosts:
     notional: float
     fees: float
     fee_bps: float | None  # fees / notional
+    price_improvement_bps: float | None = None  # against the consolidated BBO when each fill's order was decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class TcaReport:
     implementation_shortfall_bps: float | None
     fees: float
     fees_by_venue: dict[str, VenueCosts] = field(default_factory=dict)
+    price_improvement_bps: float | None = None  # best execution: against the consolidated BBO at each decision
+    at_or_better_than_bbo: float | None = None  # share of the measured quantity filled at or inside the BBO
 
     def as_json(self) -> dict[str, Any]:
         order = self.order
@@ -117,6 +121,8 @@ class TcaReport:
             "fees_bps": self.fees_bps,
             "implementation_shortfall_bps": self.implementation_shortfall_bps,
             "fees": self.fees,
+            "price_improvement_bps": self.price_improvement_bps,
+            "at_or_better_than_bbo": self.at_or_better_than_bbo,
             "fees_by_venue": {
                 venue: {
                     "fills": costs.fills,
@@ -124,25 +130,78 @@ class TcaReport:
                     "notional": costs.notional,
                     "fees": costs.fees,
                     "fee_bps": costs.fee_bps,
+                    "price_improvement_bps": costs.price_improvement_bps,
                 }
                 for venue, costs in sorted(self.fees_by_venue.items())
             },
         }
 
 
-def consolidated_mid(quotes: Iterable[Quote], at_us: int) -> float | None:
-    """The mid of the consolidated best bid and offer at ``at_us``: each venue's latest quote at or before it,
-    stale quotes and empty sides left out; the best bid over venues and the best offer over venues.
-    None when no venue has both a bid and an offer then."""
+def consolidated_bbo(quotes: Iterable[Quote], at_us: int) -> tuple[int | None, int | None]:
+    """The consolidated best bid and offer at ``at_us`` (fixed point): each venue's latest quote at or before it,
+    stale quotes and empty sides left out; the best bid over venues and the best offer over venues (None for a
+    side no venue quotes then)."""
     latest: dict[str, Quote] = {}
     for quote in quotes:
         if quote.time_us <= at_us and (quote.venue not in latest or latest[quote.venue].time_us <= quote.time_us):
             latest[quote.venue] = quote
     bids = [q.bid for q in latest.values() if not q.stale and q.bid is not None]
     asks = [q.ask for q in latest.values() if not q.stale and q.ask is not None]
-    if not bids or not asks:
+    return (max(bids) if bids else None, min(asks) if asks else None)
+
+
+def consolidated_mid(quotes: Iterable[Quote], at_us: int) -> float | None:
+    """The mid of the consolidated best bid and offer at ``at_us``; None when a side is missing."""
+    bid, ask = consolidated_bbo(quotes, at_us)
+    if bid is None or ask is None:
         return None
-    return (max(bids) + min(asks)) / 2 / PRICE_SCALE
+    return (bid + ask) / 2 / PRICE_SCALE
+
+
+class _Improvement:
+    """Best execution: each fill against the consolidated best offer (a buy) or bid (a sell) when its order was
+    decided (else at the fill's time)."""
+
+    __slots__ = ("at_or_better", "base", "gain", "measured")
+
+    def __init__(self) -> None:
+        self.gain = 0.0  # sum of q x s x (reference - p): positive when the fills beat the consolidated best
+        self.base = 0.0  # sum of q x reference
+        self.measured = 0.0  # quantity of the fills that had a reference price
+        self.at_or_better = 0.0
+
+    def add(self, fill: Fill, sign: float, quotes: Sequence[Quote]) -> None:
+        bid, ask = consolidated_bbo(quotes, fill.time_us if fill.decided_us is None else fill.decided_us)
+        reference = ask if sign > 0 else bid
+        if reference is None:
+            return
+        quantity = fill.quantity / QUANTITY_SCALE
+        gain = sign * (reference - fill.price) / PRICE_SCALE
+        self.gain += quantity * gain
+        self.base += quantity * reference / PRICE_SCALE
+        self.measured += quantity
+        if gain >= 0:
+            self.at_or_better += quantity
+
+    def bps(self) -> float | None:
+        return _bps(self.gain, self.base) if self.measured else None
+
+    def share(self) -> float | None:
+        return self.at_or_better / self.measured if self.measured else None
+
+
+def price_improvement(
+    fills: Iterable[Fill], side: str, quotes: Sequence[Quote]
+) -> tuple[float | None, float | None, dict[str, float | None]]:
+    """(price improvement in bps, share of the quantity at or better than the consolidated BBO, improvement in
+    bps per venue) of ``fills``; None where no fill met a consolidated quote on its side (docs/TCA.md)."""
+    sign = 1.0 if side == "BUY" else -1.0
+    overall = _Improvement()
+    by_venue: dict[str, _Improvement] = {}
+    for fill in fills:
+        overall.add(fill, sign, quotes)
+        by_venue.setdefault(fill.venue or UNKNOWN_VENUE, _Improvement()).add(fill, sign, quotes)
+    return overall.bps(), overall.share(), {venue: measure.bps() for venue, measure in by_venue.items()}
 
 
 def last_trade_price(trades: Iterable[MarketTrade], at_us: int) -> float | None:
@@ -202,6 +261,7 @@ def analyse(
         unfilled_end = end if end is not None else arrival
         opportunity = sign * (ordered - filled) * (unfilled_end - arrival)
     shortfall = None if execution is None or opportunity is None else execution + opportunity + fees
+    improvement, at_or_better, improvement_by_venue = price_improvement(fills, order.side, quotes)
     return TcaReport(
         order=order,
         arrival_price=arrival,
@@ -221,7 +281,12 @@ def analyse(
         fees_bps=_bps(fees, paper),
         implementation_shortfall_bps=None if shortfall is None else _bps(shortfall, paper),
         fees=fees,
-        fees_by_venue=costs_by_venue(fills),
+        fees_by_venue={
+            venue: replace(costs, price_improvement_bps=improvement_by_venue[venue])
+            for venue, costs in costs_by_venue(fills).items()
+        },
+        price_improvement_bps=improvement,
+        at_or_better_than_bbo=at_or_better,
     )
 
 

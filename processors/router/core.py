@@ -21,17 +21,23 @@ depend on which other parents a worker holds.
 - A child denied or rejected (a kill switch engaged, a limit hit) stops the algorithm: the router cancels the
   parent and its open children.
 - REPLACED re-plans the remainder: the schedulers' targets follow the parent's new quantity.
+- SMART (``processors.algos.smart``): the router keeps a view of the market from ``md.book.top`` (each feed
+  venue's displayed levels; the consolidated best bid and offer over them), and the named venues it routes to
+  (``SQ_VENUES``: fees and latency; unset, ``sim`` alone). Every named venue mirrors the symbol's market, so they
+  share its displayed liquidity. On the parent's start, a book change or a replace (not on ticks or trades), with
+  no child of the parent open, the unplaced quantity is swept: one IOC child per venue.
 
 State: one changelog record per parent, key ``"<account>|<parent order id>"``, a tombstone when it ends. Broadcast
-state: the clock and the latest book view per symbol and venue.
+state: the clock and the latest book view per symbol and feed venue (PEG, SNIPER and SMART read it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from processors.algos.plan import InvalidInstruction, plan_for
+from processors.algos.smart import Level, VenueView, allocate
 from processors.core import (
     Emit,
     Event,
@@ -52,10 +58,12 @@ from processors.router.parents import (
     expired,
     holds,
     new_parent,
+    placed,
     repeg_due,
 )
 from schemas.names import BOOK_TOP, CANCEL_ORDER, CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
 from schemas.statuses import TERMINAL_STATUSES
+from settings import DEFAULT_VENUE, VenueSpec
 from topics.catalogue import (
     CLOCK_TICKS,
     MD_BOOK_TOP,
@@ -68,7 +76,10 @@ from topics.catalogue import (
 STAGE: Final = "router"
 _STOPPING_EVENTS: Final = frozenset({"DENIED", "REJECTED"})
 _TAKES_CHILDREN: Final = frozenset({"NEW", "PARTIALLY_FILLED"})  # the parent statuses the OMS adds children to
-_BOOK_ALGOS: Final = frozenset({"PEG", "SNIPER"})  # the algorithms that work on the book's view
+_SWEEP_EVENTS: Final = frozenset({"ACCEPTED", "REPLACED"})  # the parent events SMART sweeps on
+_MIRRORED: Final = "market"  # SMART: every named venue mirrors the symbol's market (processors.algos.smart)
+_BOOK_ALGOS: Final = frozenset({"PEG", "SNIPER"})  # the algorithms that work on one venue's book view
+_ON_BOOK_CHANGE: Final = _BOOK_ALGOS | {"SMART"}  # the algorithms a book change works
 _NEXT_ON_CHILD_END: Final = frozenset({"ICEBERG", "PEG"})  # the next child follows the end of the last one
 
 
@@ -114,12 +125,13 @@ class RouterCore:
     broadcast_inputs: ClassVar[tuple[str, ...]] = (CLOCK_TICKS, MD_TRADES, MD_BOOK_TOP)
     outputs: ClassVar[tuple[str, ...]] = (ORDERS_CHILD_COMMANDS,)
 
-    def __init__(self) -> None:
+    def __init__(self, venues: Sequence[VenueSpec] = (DEFAULT_VENUE,)) -> None:
         self._parents: dict[str, dict[str, Parent]] = {}  # account -> parent order id -> parent
         self._children: dict[str, str] = {}  # child order id -> parent order id
         self._dirty: set[tuple[str, str]] = set()
         self._now = 0
-        self._books: dict[str, dict[str, Record | None]] = {}  # symbol -> venue -> book view (None: stale)
+        self._venues = [VenueView(v.name, v.taker_fee_bps, v.latency_us, _MIRRORED) for v in venues]
+        self._books: dict[str, dict[str, Record | None]] = {}  # symbol -> feed venue -> book view (None: stale)
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -137,7 +149,7 @@ class RouterCore:
         elif schema == CLOCK_TICK:
             for parents in self._parents.values():
                 for parent in list(parents.values()):
-                    self._work(out, parent)
+                    self._work(out, parent, sweep=False)
         else:
             raise ValueError(f"router does not take {schema} (topic {event.topic})")
         return out.emits
@@ -165,6 +177,14 @@ class RouterCore:
     def restore_broadcast(self, state: Record) -> None:
         self._now = int(state.get("now", 0))
         self._books = {symbol: dict(views) for symbol, views in state.get("books", {}).items()}
+
+    def market_view(self, symbol: str) -> tuple[list[Level], list[Level]]:
+        """The consolidated displayed levels of ``symbol`` over the feed venues' live views: (bids, asks), best
+        first; their first levels are the consolidated best bid and offer."""
+        live = [view for view in self._books.get(symbol, {}).values() if view is not None]
+        bids = sorted(((p, q) for view in live for p, q in view["bids"]), key=lambda level: -level[0])
+        asks = sorted((p, q) for view in live for p, q in view["asks"])
+        return bids, asks
 
     # -- read access for tools, tests and benches --------------------------------------------------------
     def parent(self, account: str, parent_id: str) -> Parent | None:
@@ -231,7 +251,8 @@ class RouterCore:
             return
         elif event_type == "REPLACED":
             parent["quantity"], parent["price"] = update["quantity"], update["price"]
-        self._work(out, parent)
+        # SMART sweeps on its start and a replace; a fill's roll-up shows nothing new about the book
+        self._work(out, parent, sweep=event_type in _SWEEP_EVENTS)
 
     def _on_child_event(self, out: _Out, parent: Parent, child_id: str, update: Mapping[str, Any]) -> None:
         child = parent["children"][child_id]
@@ -271,11 +292,11 @@ class RouterCore:
                 ):
                     parent["volume"] += quantity
                     self._dirty.add((parent["account"], parent["order_id"]))
-                self._work(out, parent)
+                self._work(out, parent, sweep=False)
 
     def _on_book_top(self, out: _Out, top: Mapping[str, Any]) -> None:
         """Keep the symbol's book view (best levels, as the order book publishes them) and work the parents that
-        trade on it: a PEG re-pegs, a SNIPER takes what shows within its limit."""
+        trade on it: a PEG re-pegs, a SNIPER takes what shows within its limit, a SMART parent sweeps."""
         symbol: str = top["symbol"]
         view: Record | None = None
         if not top["stale"]:
@@ -288,7 +309,7 @@ class RouterCore:
         for parents in self._parents.values():
             for parent in list(parents.values()):
                 plan = parent.get("plan")
-                if plan is not None and plan["algo"] in _BOOK_ALGOS and parent["symbol"] == symbol:
+                if plan is not None and plan["algo"] in _ON_BOOK_CHANGE and parent["symbol"] == symbol:
                     self._work(out, parent)
 
     def _view(self, parent: Parent) -> Record | None:
@@ -302,13 +323,18 @@ class RouterCore:
         return views.get(venue)
 
     # -- working a parent -------------------------------------------------------------------------------
-    def _work(self, out: _Out, parent: Parent) -> None:
+    def _work(self, out: _Out, parent: Parent, *, sweep: bool = True) -> None:
+        """Send what the parent's algorithm says is due; ``sweep`` False (a tick or a trade): SMART waits."""
         if parent.get("plan") is None or not parent["accepted"] or parent["stopping"]:
             return
         if parent["status"] not in _TAKES_CHILDREN:
             return  # a replace is open: its answer re-plans
         if expired(parent, self._now):
             self._stop(out, parent)
+            return
+        if parent["plan"]["algo"] == "SMART":
+            if sweep:
+                self._sweep(out, parent)
             return
         view = None
         if parent["plan"]["algo"] in _BOOK_ALGOS:
@@ -324,7 +350,21 @@ class RouterCore:
         if quantity > 0:
             self._send_child(out, parent, quantity)
 
-    def _send_child(self, out: _Out, parent: Parent, quantity: int) -> None:
+    def _sweep(self, out: _Out, parent: Parent) -> None:
+        """SMART: with none of its children open, one IOC child per venue for the unplaced quantity."""
+        if parent["children"] or self._now < parent["plan"]["start_us"]:
+            return
+        side: str = parent["side"]
+        bids, asks = self.market_view(parent["symbol"])
+        unplaced = parent["quantity"] - placed(parent)
+        shown = {_MIRRORED: asks if side == "BUY" else bids}
+        for child in allocate(side, unplaced, parent["price"], self._venues, shown):
+            terms = {"venue": child.venue, "price": child.price, "order_type": "LIMIT", "time_in_force": "IOC"}
+            self._send_child(out, parent, child.quantity, terms)
+        if parent["children"]:
+            self._dirty.add((parent["account"], parent["order_id"]))
+
+    def _send_child(self, out: _Out, parent: Parent, quantity: int, terms: Mapping[str, Any] | None = None) -> None:
         number: int = parent["next"]
         parent["next"] = number + 1
         account: str = parent["account"]
@@ -352,6 +392,8 @@ class RouterCore:
             "parent_order_id": parent["order_id"],
             "execution": None,
         }
+        if terms:
+            record.update(terms, expire_time_us=None)
         parent["children"][child_id] = [quantity, 0, True, False]
         parent["placed"] += quantity
         self._children[child_id] = parent["order_id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from functools import partial
 
 from processors.core import Core
 from processors.runtime.pipeline import StageSpec, stage_spec
@@ -34,10 +35,25 @@ def new_core(name: str) -> Core:
     return core_class(name)()
 
 
-def stage_factories(stage: StageSpec | str) -> list[Callable[[], Core]]:
-    """The core classes of a stage's pipeline, in pipeline order."""
+def core_factory(name: str, settings: Settings | None = None) -> Callable[[], Core]:
+    """What makes the core ``name``: its class, or with the configuration ``settings`` gives it (the venue core
+    and the router's SMART with the named venues of ``SQ_VENUES``)."""
+    if name == "venue" and settings is not None and settings.venues:
+        from processors.venue.config import venue_config
+        from processors.venue.core import VenueCore
+
+        return partial(VenueCore, venue_config(settings.venues))
+    if name == "router" and settings is not None and settings.venues:
+        from processors.router.core import RouterCore
+
+        return partial(RouterCore, settings.venues)
+    return core_class(name)
+
+
+def stage_factories(stage: StageSpec | str, settings: Settings | None = None) -> list[Callable[[], Core]]:
+    """What makes each core of a stage's pipeline, in pipeline order (configured from ``settings`` if given)."""
     spec = stage_spec(stage) if isinstance(stage, str) else stage
-    return [core_class(name) for name in spec.cores]
+    return [core_factory(name, settings) for name in spec.cores]
 
 
 def consumer_group(settings: Settings, engine: str, stage: str) -> str:

@@ -32,7 +32,7 @@ def run_worker(
 ) -> None:
     settings = load_settings()
     spec = stage_spec(stage)
-    factories = stage_factories(spec)
+    factories = stage_factories(spec, settings)
     if engine == "kafka":
         metrics = ProcessMetrics(spec.name, worker)
         from processors.runtime.kafka_engine import EngineStats, KafkaEngine, parse_options

@@ -303,7 +303,7 @@ class VenueCore:
         pending = self._pending.get(key)
         if pending and pending[0].ready_us < now:
             emits += self._release(key, now)
-        latency = self.config.latency_us
+        latency = self.config.latency_for(record["venue"])
         if latency:
             arrival = self._next_arrival.get(key, 0)
             self._next_arrival[key] = arrival + 1

@@ -35,6 +35,8 @@ FIGURES = (
     ("opportunity cost", "opportunity_cost_bps", " bps"),
     ("fees", "fees_bps", " bps"),
     ("implementation shortfall", "implementation_shortfall_bps", " bps"),
+    ("price improvement vs consolidated BBO", "price_improvement_bps", " bps"),
+    ("filled at or better than the BBO", "at_or_better_than_bbo", ""),
 )
 
 
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     venues = document["fees_by_venue"]
     if venues:
         table(
-            ("venue", "fills", "quantity", "notional", "fees", "fee bps"),
+            ("venue", "fills", "quantity", "notional", "fees", "fee bps", "improvement bps"),
             [
                 (
                     venue,
@@ -89,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
                     f"{c['notional']:.2f}",
                     f"{c['fees']:.8g}",
                     "n/a" if c["fee_bps"] is None else f"{c['fee_bps']:.4g}",
+                    "n/a" if c["price_improvement_bps"] is None else f"{c['price_improvement_bps']:.4g}",
                 )
                 for venue, c in venues.items()
             ],
-            right={1, 2, 3, 4, 5},
+            right={1, 2, 3, 4, 5, 6},
         )
     return 0

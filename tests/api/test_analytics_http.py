@@ -320,6 +320,10 @@ def test_tca_of_a_parent_on_its_childrens_fills_over_http(api_env: ApiEnv, seede
     assert tca["implementation_shortfall_bps"] == pytest.approx(40.0)
     assert tca["fees_by_venue"]["A"]["fees"] == pytest.approx(0.4)
     assert tca["fees_by_venue"]["B"]["fees"] == pytest.approx(0.2)
+    # best execution: bought at 100.2 and 100.4 against a consolidated offer of 100.5 (docs/TCA.md)
+    assert tca["price_improvement_bps"] == pytest.approx(1.6 / 804 * 10_000)
+    assert tca["at_or_better_than_bbo"] == 1.0
+    assert tca["fees_by_venue"]["A"]["price_improvement_bps"] == pytest.approx(0.3 / 100.5 * 10_000)
     assert (direct["children"], direct["fill_ratio"], direct["average_price"]) == (0, 1.0, pytest.approx(100.3))
     assert direct["arrival_price"] is None and direct["implementation_shortfall_bps"] is None
     assert unknown.status_code == 404
@@ -338,6 +342,7 @@ def test_sq_tca_prints_the_figures_and_their_json(api_env: ApiEnv, seeded: Seede
     human = _sq(api_env, "tca", seeded.parent_id)
     assert human.returncode == 0, human.stderr
     assert "implementation shortfall" in human.stdout and "40 bps" in human.stdout and "(mid)" in human.stdout
+    assert "price improvement vs consolidated BBO" in human.stdout and "improvement bps" in human.stdout
     missing = _sq(api_env, "tca", "no-such-order")
     assert missing.returncode == 2 and "no order no-such-order" in missing.stderr
 

@@ -12,6 +12,7 @@ from processors.analytics.tca import (
     OrderUnderAnalysis,
     Quote,
     analyse,
+    consolidated_bbo,
     consolidated_mid,
 )
 from schemas.scales import CASH_SCALE, PRICE_SCALE, QUANTITY_SCALE
@@ -61,7 +62,14 @@ def test_a_buy_parent_filled_on_two_venues() -> None:
     assert report.implementation_shortfall_bps == pytest.approx(40.0)
     venues = report.as_json()["fees_by_venue"]
     assert venues["A"] == pytest.approx(
-        {"fills": 1, "quantity": 4.0, "notional": 400.8, "fees": 0.4, "fee_bps": 0.4 / 400.8 * 10_000}
+        {
+            "fills": 1,
+            "quantity": 4.0,
+            "notional": 400.8,
+            "fees": 0.4,
+            "fee_bps": 0.4 / 400.8 * 10_000,
+            "price_improvement_bps": 0.3 / 100.5 * 10_000,  # 100.2 paid against a consolidated offer of 100.5
+        }
     )
     assert venues["B"]["fees"] == pytest.approx(0.2)
 
@@ -135,3 +143,40 @@ def test_shortfall_is_its_parts_and_a_sell_mirrors_a_buy_except_for_fees(
         assert sell.fees_bps == pytest.approx(buy.fees_bps)
     assert buy.fill_ratio == sell.fill_ratio == pytest.approx(sum(f.quantity for f in fills) / (10 * Q))
     assert sum(c.fees for c in buy.fees_by_venue.values()) == pytest.approx(buy.fees)
+
+
+def test_best_execution_measures_each_fill_against_the_consolidated_bbo_at_its_time() -> None:
+    # Both fills meet a consolidated book of 99.5 / 100.5 (A 99/101, B 99.5/100.5; C is stale).
+    assert consolidated_bbo(QUOTES, 4_000) == (995 * P // 10, 1005 * P // 10)
+    buy = analyse(_order("BUY"), FILLS, QUOTES, TRADES)
+    # Bought at 100.2 and 100.4 against an offer of 100.5: 4 x 0.3 + 4 x 0.1 = 1.6 better on 804.
+    assert buy.price_improvement_bps == pytest.approx(1.6 / 804 * 10_000)
+    assert buy.at_or_better_than_bbo == 1.0
+    assert buy.fees_by_venue["B"].price_improvement_bps == pytest.approx(0.1 / 100.5 * 10_000)
+    # Sold at 100.2 and 100.4 against a bid of 99.5: 4 x 0.7 + 4 x 0.9 = 6.4 better on 796.
+    sell = analyse(_order("SELL"), FILLS, QUOTES, TRADES)
+    assert sell.price_improvement_bps == pytest.approx(6.4 / 796 * 10_000)
+    assert sell.as_json()["at_or_better_than_bbo"] == 1.0
+
+
+def test_a_fill_outside_the_bbo_is_negative_improvement_and_a_fill_without_a_quote_is_not_measured() -> None:
+    fills = [
+        Fill(600, "A", 1 * Q, 102 * P, 0),  # A alone quotes 99/101: paid 1 above the offer
+        Fill(100, "Z", 1 * Q, 90 * P, 0),  # before any quote: no reference
+    ]
+    report = analyse(_order("BUY"), fills, QUOTES, TRADES)
+    assert report.price_improvement_bps == pytest.approx(-1 / 101 * 10_000)
+    assert report.at_or_better_than_bbo == 0.0
+    assert report.fees_by_venue["Z"].price_improvement_bps is None
+    one_sided = [Quote(0, "A", None, 101 * P, stale=False)]
+    assert analyse(_order("SELL"), fills, one_sided, []).price_improvement_bps is None  # no bid anywhere
+    assert analyse(_order("BUY"), [], QUOTES, TRADES).at_or_better_than_bbo is None
+
+
+def test_best_execution_takes_the_bbo_of_when_the_order_was_decided_not_of_when_it_filled() -> None:
+    # Decided at 600 (A alone: offer 101), filled at 5_000 (offer 100.5 by then) at 100.8: better than the
+    # offer it was decided under, worse than the offer when it filled.
+    decided = analyse(_order("BUY"), [Fill(5_000, "A", 1 * Q, 1008 * P // 10, 0, decided_us=600)], QUOTES, [])
+    assert decided.price_improvement_bps == pytest.approx(0.2 / 101 * 10_000)
+    at_fill = analyse(_order("BUY"), [Fill(5_000, "A", 1 * Q, 1008 * P // 10, 0)], QUOTES, [])
+    assert at_fill.price_improvement_bps == pytest.approx(-0.3 / 100.5 * 10_000)
