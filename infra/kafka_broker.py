@@ -215,8 +215,7 @@ def format_storage(java: str, libs: Path, properties: Path, cluster_id: str) -> 
             f"-Dlog4j2.configurationFile={properties.parent / 'log4j2.properties'}",
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            f"--cluster-id={cluster_id}",  # attached: an id may begin with "-", which as a word of its own is an option
             "-c",
             str(properties),
         ],
