@@ -23,7 +23,9 @@ Parameters (``params`` values are strings; quantities in units, e.g. "0.01"):
   horizon (``processors.algos.profile``).
 - IMPLEMENTATION_SHORTFALL: the horizon as TWAP's; ``params.slices`` (default 10), ``params.volatility`` (sigma, daily
   return volatility, e.g. "0.03") and ``params.urgency`` (lambda/eta, risk aversion over temporary impact, per day; 0 is
-  TWAP's straight line): the Almgren-Chriss trajectory with kappa = sigma * sqrt(urgency) per day.
+  TWAP's straight line): the Almgren-Chriss trajectory with kappa = sigma * sqrt(urgency) per day. Without
+  ``params.volatility`` the plan records sqrt(urgency) * horizon in days and the router fixes kappa*T from the
+  symbol's ``md.analytics`` volatility when it first works the parent (capped, not rejected).
 - PEG: a LIMIT parent (its price caps the peg); ``params.peg`` (primary: the near side, i.e. a buy's best bid;
   market: the far side; mid; default primary), ``peg_offset`` (a price, signed, default 0: a buy pegs at the
   reference plus the offset, a sell at the reference minus it, so a positive offset is more aggressive).
@@ -205,16 +207,25 @@ def _implementation_shortfall(
     slices = params.integer("slices", 1, MAX_SLICES, TWAP_DEFAULT_SLICES)
     volatility = params.number("volatility", Decimal("0.000001"), Decimal(10), None)
     urgency = params.number("urgency", Decimal(0), Decimal(10) ** 12, None)
-    if volatility is None or urgency is None:
-        raise InvalidInstruction(f"{algo} needs params.volatility (daily, e.g. 0.03) and params.urgency (0 or more)")
-    kappa_per_day = float(volatility) * math.sqrt(float(urgency))
-    kappa_horizon = kappa_per_day * (end - start) / DAY_US
+    if urgency is None:
+        raise InvalidInstruction(f"{algo} needs params.urgency (0 or more)")
+    urgency_horizon = math.sqrt(float(urgency)) * (end - start) / DAY_US
+    if volatility is None:  # the router fixes kappa*T from the analytics' volatility when it first works it
+        plan: Record = {"end_us": end, "slices": slices, "randomise_pct": 0.0, "kappa_horizon": None}
+        return plan | {"urgency_horizon": urgency_horizon}
+    kappa_horizon = float(volatility) * urgency_horizon
     if kappa_horizon > MAX_KAPPA_HORIZON:
         raise InvalidInstruction(
             f"{algo}: kappa*T = {kappa_horizon:.4g} (sigma * sqrt(urgency) * horizon in days) is above "
             f"{MAX_KAPPA_HORIZON}: all of the parent would go in the first slice; lower params.urgency"
         )
     return {"end_us": end, "slices": slices, "randomise_pct": 0.0, "kappa_horizon": kappa_horizon}
+
+
+def analytics_kappa_horizon(plan: Mapping[str, Any], daily_volatility: float) -> float:
+    """IS without ``params.volatility``: kappa*T from the symbol's daily volatility, clamped to the cap (the
+    parent is already accepted: it is front-loaded rather than rejected)."""
+    return min(MAX_KAPPA_HORIZON, daily_volatility * float(plan["urgency_horizon"]))
 
 
 def _peg(

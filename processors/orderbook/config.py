@@ -68,6 +68,12 @@ class OrderBookConfig:
     vpin_sigma_bars: int = 50
     pin_period_us: int = 60 * SECOND_US
     pin_periods: int = 60
+
+    @property
+    def vol_window_us(self) -> int:
+        """The span of the realized volatility's window (``vol_window`` intervals)."""
+        return self.vol_window * self.interval_us
+
     pin_min_periods: int = 20
     pin_starts: int = 3
     pin_max_iterations: int = 600

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from processors.algos.plan import InvalidInstruction, plan_for
+from processors.algos.plan import DAY_US, InvalidInstruction, analytics_kappa_horizon, plan_for
 from processors.algos.smart import Level, VenueView, allocate
 from processors.core import (
     Emit,
@@ -48,6 +48,9 @@ from processors.core import (
     split_state_key,
     state_key,
 )
+from processors.orderbook.analytics.realized_vol import daily_volatility
+from processors.orderbook.config import DEFAULT_CONFIG as DEFAULT_ORDERBOOK_CONFIG
+from processors.orderbook.config import OrderBookConfig
 from processors.router.parents import (
     CANCEL_SENT,
     CUM,
@@ -61,11 +64,21 @@ from processors.router.parents import (
     placed,
     repeg_due,
 )
-from schemas.names import BOOK_TOP, CANCEL_ORDER, CLOCK_TICK, NEW_ORDER, ORDER_EVENT, RISK_DECISION, TRADE
+from schemas.names import (
+    BOOK_TOP,
+    CANCEL_ORDER,
+    CLOCK_TICK,
+    MARKET_ANALYTICS,
+    NEW_ORDER,
+    ORDER_EVENT,
+    RISK_DECISION,
+    TRADE,
+)
 from schemas.statuses import TERMINAL_STATUSES
 from settings import DEFAULT_VENUE, VenueSpec
 from topics.catalogue import (
     CLOCK_TICKS,
+    MD_ANALYTICS,
     MD_BOOK_TOP,
     MD_TRADES,
     ORDERS_CHILD_COMMANDS,
@@ -122,16 +135,20 @@ class RouterCore:
 
     name: ClassVar[str] = STAGE
     inputs: ClassVar[tuple[str, ...]] = (RISK_DECISIONS, ORDERS_EVENTS)
-    broadcast_inputs: ClassVar[tuple[str, ...]] = (CLOCK_TICKS, MD_TRADES, MD_BOOK_TOP)
+    broadcast_inputs: ClassVar[tuple[str, ...]] = (CLOCK_TICKS, MD_TRADES, MD_BOOK_TOP, MD_ANALYTICS)
     outputs: ClassVar[tuple[str, ...]] = (ORDERS_CHILD_COMMANDS,)
 
-    def __init__(self, venues: Sequence[VenueSpec] = (DEFAULT_VENUE,)) -> None:
+    def __init__(
+        self, venues: Sequence[VenueSpec] = (DEFAULT_VENUE,), analytics: OrderBookConfig = DEFAULT_ORDERBOOK_CONFIG
+    ) -> None:
         self._parents: dict[str, dict[str, Parent]] = {}  # account -> parent order id -> parent
         self._children: dict[str, str] = {}  # child order id -> parent order id
         self._dirty: set[tuple[str, str]] = set()
         self._now = 0
         self._venues = [VenueView(v.name, v.taker_fee_bps, v.latency_us, _MIRRORED) for v in venues]
         self._books: dict[str, dict[str, Record | None]] = {}  # symbol -> feed venue -> book view (None: stale)
+        self._volatility_window_us = analytics.vol_window_us
+        self._volatility: dict[str, float] = {}  # symbol -> latest daily volatility from md.analytics
 
     # -- the Core protocol ------------------------------------------------------------------------------
     def apply(self, event: Event) -> list[Emit]:
@@ -146,6 +163,8 @@ class RouterCore:
             self._on_trade(out, event.record)
         elif schema == BOOK_TOP:
             self._on_book_top(out, event.record)
+        elif schema == MARKET_ANALYTICS:
+            self._on_analytics(event.record)
         elif schema == CLOCK_TICK:
             for parents in self._parents.values():
                 for parent in list(parents.values()):
@@ -172,11 +191,16 @@ class RouterCore:
             self._children[child_id] = parent_id
 
     def broadcast_state(self) -> Record:
-        return {"now": self._now, "books": {symbol: dict(views) for symbol, views in self._books.items()}}
+        return {
+            "now": self._now,
+            "books": {symbol: dict(views) for symbol, views in self._books.items()},
+            "volatility": dict(self._volatility),
+        }
 
     def restore_broadcast(self, state: Record) -> None:
         self._now = int(state.get("now", 0))
         self._books = {symbol: dict(views) for symbol, views in state.get("books", {}).items()}
+        self._volatility = {symbol: float(sigma) for symbol, sigma in state.get("volatility", {}).items()}
 
     def market_view(self, symbol: str) -> tuple[list[Level], list[Level]]:
         """The consolidated displayed levels of ``symbol`` over the feed venues' live views: (bids, asks), best
@@ -312,6 +336,28 @@ class RouterCore:
                 if plan is not None and plan["algo"] in _ON_BOOK_CHANGE and parent["symbol"] == symbol:
                     self._work(out, parent)
 
+    def _on_analytics(self, analytics: Mapping[str, Any]) -> None:
+        window_volatility = analytics["realized_volatility"]
+        if window_volatility is not None:
+            self._volatility[analytics["symbol"]] = daily_volatility(
+                window_volatility, self._volatility_window_us, DAY_US
+            )
+
+    def _fix_volatility(self, parent: Parent) -> bool:
+        """IS without params.volatility: fix kappa*T once, at or after the start, from the symbol's latest
+        analytics volatility (later analytics leave the trajectory alone). False: none known yet, send nothing."""
+        plan = parent["plan"]
+        if plan["algo"] != "IMPLEMENTATION_SHORTFALL" or plan["kappa_horizon"] is not None:
+            return True
+        if self._now < plan["start_us"]:
+            return False
+        sigma = self._volatility.get(parent["symbol"])
+        if sigma is None:
+            return False
+        parent["plan"] = plan | {"kappa_horizon": analytics_kappa_horizon(plan, sigma)}
+        self._dirty.add((parent["account"], parent["order_id"]))
+        return True
+
     def _view(self, parent: Parent) -> Record | None:
         """The book a PEG or SNIPER parent trades on: its venue's, or the symbol's only one when it names none."""
         views = self._books.get(parent["symbol"])
@@ -335,6 +381,8 @@ class RouterCore:
         if parent["plan"]["algo"] == "SMART":
             if sweep:
                 self._sweep(out, parent)
+            return
+        if not self._fix_volatility(parent):
             return
         view = None
         if parent["plan"]["algo"] in _BOOK_ALGOS:

@@ -10,6 +10,7 @@ was empty give no return. Fewer than ``min_returns`` returns give None.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -30,3 +31,9 @@ def realized_volatility(mids: Sequence[float | None], min_returns: int = 2) -> f
     if returns.size < min_returns:
         return None
     return float(np.sqrt(np.dot(returns, returns)))
+
+
+def daily_volatility(window_volatility: float, window_us: int, day_us: int) -> float:
+    """The window's realized volatility scaled to a day: sigma_day = sigma_window * sqrt(day / window span)
+    (variance grows with time for independent returns)."""
+    return window_volatility * math.sqrt(day_us / window_us)

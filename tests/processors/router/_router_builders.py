@@ -11,13 +11,14 @@ from processors.runtime.memory_engine import MemoryEngine
 from processors.runtime.pipeline import ORDER_PATH
 from processors.runtime.registry import core_class
 from schemas.codec import default_codec
-from schemas.names import BOOK_TOP, CLOCK_TICK, KILL_SWITCH, NEW_ORDER
+from schemas.names import BOOK_TOP, CLOCK_TICK, KILL_SWITCH, MARKET_ANALYTICS, NEW_ORDER
 from schemas.statuses import TERMINAL_STATUSES
 from tests.kit.books import Levels, depth_levels, depth_snapshot
 from tests.kit.events import ACCOUNT, SYMBOL, T0, P, Q, S, command, meta, new_order_record, trade
 from topics.catalogue import (
     CLOCK_TICKS,
     CONTROL_EVENTS,
+    MD_ANALYTICS,
     MD_BOOK_TOP,
     ORDERS_CHILD_COMMANDS,
     ORDERS_EVENTS,
@@ -70,6 +71,27 @@ def book_top(sequence: int, bids: Levels, asks: Levels, *, t: int, stale: bool =
 def market(sequence: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]], *, t: int) -> list[Event]:
     """The same book as the venue fills against (md.depth) and as the router sees it (md.book.top)."""
     return [depth_snapshot(sequence, bids, asks, t=t), book_top(sequence, bids, asks, t=t)]
+
+
+def analytics(realized_volatility: float | None, *, t: int) -> Event:
+    """The order book stage's analytics of the symbol for the window ending at ``t`` (md.analytics)."""
+    record = {
+        "meta": meta(t, "orderbook"),
+        "venue": "sim",
+        "symbol": SYMBOL,
+        "window_end_us": t,
+        "spread": None,
+        "mid": None,
+        "microprice": None,
+        "depth_imbalance": None,
+        "realized_volatility": realized_volatility,
+        "trade_flow_imbalance": None,
+        "vpin": None,
+        "kyle_lambda": None,
+        "kyle_lambda_t": None,
+        "pin": None,
+    }
+    return Event(MD_ANALYTICS, SYMBOL, MARKET_ANALYTICS, record, t)
 
 
 def kill_switch(*, cancel_open_orders: bool, t: int, account: str = ACCOUNT) -> Event:

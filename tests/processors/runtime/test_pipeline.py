@@ -19,6 +19,7 @@ from topics.catalogue import (
     CLOCK_TICKS,
     CONTROL_EVENTS,
     DEAD_LETTERS,
+    MD_ANALYTICS,
     MD_BOOK_TOP,
     MD_DEPTH,
     MD_TRADES,
@@ -48,7 +49,14 @@ FLOW = flow_events(FlowConfig(orders=300, seed=5, accounts=3))
 def test_the_single_stage_reads_commands_and_limits_and_hands_the_rest_in_process() -> None:
     pipeline = _pipeline("orderpath")
     assert pipeline.inputs == (ORDERS_COMMANDS, RISK_LIMITS)
-    assert set(pipeline.broadcast_inputs) == {CONTROL_EVENTS, MD_TRADES, MD_DEPTH, CLOCK_TICKS, MD_BOOK_TOP}
+    assert set(pipeline.broadcast_inputs) == {
+        CONTROL_EVENTS,
+        MD_TRADES,
+        MD_DEPTH,
+        CLOCK_TICKS,
+        MD_BOOK_TOP,
+        MD_ANALYTICS,
+    }
     assert pipeline.internal == {RISK_DECISIONS, ORDERS_EVENTS, VENUE_ORDERS, VENUE_EXECUTIONS, ORDERS_CHILD_COMMANDS}
     assert pipeline.barrier_inputs == (CONTROL_EVENTS,)
     # control.events has writers outside the pipeline (the API's kill switches): always read from Kafka
