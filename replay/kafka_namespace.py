@@ -35,13 +35,13 @@ from replay.session import (
     StageLog,
     StageReplay,
     live_state,
+    meta_field,
     read_stage_log,
     stage_outputs,
     state_hash,
 )
 from replay.window import Span
 from schemas.codec import Codec, default_codec
-from schemas.errors import SerializationError
 from settings import Settings
 from topics.admin import admin_client, create_topics, physical_name
 from topics.catalogue import CATALOGUE, DEAD_LETTERS
@@ -129,16 +129,6 @@ def replay_into_kafka(
     ]
 
 
-def _producer_of(codec: Codec, value: bytes | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        meta = codec.decode(value).record.get("meta")
-    except SerializationError:
-        return None
-    return str(meta["producer"]) if isinstance(meta, dict) else None
-
-
 def _replay_stage(
     live: Settings,
     target: Settings,
@@ -151,7 +141,7 @@ def _replay_stage(
     log = read_stage_log(live, stage, codec)
     result = KafkaReplay(stage, namespace, target.topic_prefix)
     logical_of = {physical_name(live, t): t for t in (*log.pipeline.inputs, *log.pipeline.broadcast_inputs)}
-    feed = [i for i in log.order if _producer_of(codec, log.inputs[i].value) not in log.producers]
+    feed = [i for i in log.order if meta_field(codec, log.inputs[i].value, "producer") not in log.producers]
     result.own_records = len(log.order) - len(feed)
     began = time.monotonic()
     with StageWorker(target, stage) as worker:

@@ -193,7 +193,7 @@ def read_stage_log(settings: Settings, stage: str, codec: Codec) -> StageLog:
             inputs.append(consumed)
             checks.append(check)
             by_position[(consumed.topic, consumed.partition, consumed.offset)] = index
-            event_id = _event_id(codec, consumed.value)
+            event_id = meta_field(codec, consumed.value, "event_id")
             if event_id is not None:
                 input_ids.setdefault(event_id, index)
     input_seconds = time.monotonic() - began
@@ -307,14 +307,15 @@ def _live_places(
     return places
 
 
-def _event_id(codec: Codec, value: bytes | None) -> str | None:
+def meta_field(codec: Codec, value: bytes | None, field: str) -> str | None:
+    """One field of a record's meta (``event_id``, ``producer``); None for a tombstone or an undecodable record."""
     if value is None:
         return None
     try:
         meta = codec.decode(value).record.get("meta")
     except SerializationError:
         return None
-    return str(meta["event_id"]) if isinstance(meta, dict) else None
+    return str(meta[field]) if isinstance(meta, dict) else None
 
 
 def stage_outputs(
